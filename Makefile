@@ -1,0 +1,61 @@
+# jifen — `make run` serves the demo village, `make test` checks everything. `make help` lists the rest.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.9.30
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format typecheck pytest migrate openapi openapi-check bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install the locked dependencies
+
+run: install ## migrate, load the demo village into an empty database, serve on http://127.0.0.1:8000
+	$(BIN)/jifen serve --host $(HOST) --port $(PORT) --upgrade-db --load-demo
+
+test: install lint typecheck openapi-check pytest ## everything CI checks: ruff, mypy, the OpenAPI spec, pytest
+
+lint: install ## ruff
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench migrations
+
+typecheck: install ## mypy (strict)
+	$(BIN)/mypy
+
+pytest: install ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set)
+	$(BIN)/pytest
+
+migrate: install ## migrate the configured (or embedded) database to the newest revision
+	$(BIN)/jifen db upgrade
+
+openapi: install ## regenerate openapi/openapi.json
+	$(BIN)/python -m jifen.openapi
+
+openapi-check: install ## fail when openapi/openapi.json is stale
+	$(BIN)/python -m jifen.openapi --check
+
+bench: install ## benchmarks with ratios against a raw-SQL baseline (see docs/benchmarks.md)
+	$(BIN)/python -m bench
+
+clean: ## remove the virtual environments (keeps var/, the demo data)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""`make bench`: see bench/ledger.py."""
+
+import sys
+
+sys.exit(0)

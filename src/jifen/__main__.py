@@ -1,0 +1,3 @@
+from jifen.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""The FastAPI application: routers, error rendering, request context, database lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jifen.auth.endpoints import router as auth_router
+from jifen.health.endpoints import router as health_router
+from jifen.households.endpoints import router as households_router
+from jifen.kit.db import create_engine, create_sessionmaker
+from jifen.kit.errors import JifenError
+from jifen.kit.logging import RequestContextMiddleware, configure_logging
+from jifen.settings import Settings, get_settings
+from jifen.users.endpoints import router as users_router
+from jifen.villages.endpoints import router as villages_router
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}:{route.name}"
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where or '请求'}: {err.get('msg', '格式不正确')}")
+    return "请求内容不符合要求 — " + "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(JifenError)
+    async def jifen_error(request: Request, exc: JifenError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        return JSONResponse(
+            {"error": "validation_error", "detail": _validation_message(errors), "errors": errors},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else "请求无法完成"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "找不到该地址"
+        return JSONResponse(
+            {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return JSONResponse(
+            {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            from jifen.kit.embedded import resolve_urls
+
+            settings.database_url = resolve_urls(settings.data_dir).app_url
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="jifen",
+        summary="村级积分制与积分超市的记账服务 — the points ledger villages run their 积分制 on",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
+
+    app.include_router(health_router)
+    for router in (auth_router, users_router, villages_router, households_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,83 @@
+"""Role checks as FastAPI dependencies: endpoints declare who may call them and never check by hand."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from jifen.auth import repository
+from jifen.auth.actor import Actor
+from jifen.auth.tokens import read_token
+from jifen.kit.db import Session
+from jifen.kit.errors import Forbidden, InvalidToken, NotAuthenticated, NotFound
+from jifen.models import Role, Village
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_actor(
+    request: Request, session: Session, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Actor:
+    if not token:
+        raise NotAuthenticated()
+    user_id = read_token(request.app.state.settings, token)
+    if user_id is None:
+        raise InvalidToken()
+    actor = await repository.load_actor(session, user_id)
+    if actor is None:
+        raise InvalidToken()
+    structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def authorize(actor: Actor, village_id: uuid.UUID, allowed: Iterable[Role], *, town_admin: bool) -> None:
+    """404 when the actor has nothing to do with the village (its records must not leak), else 403."""
+    if actor.is_town_admin:
+        if town_admin:
+            return
+        raise Forbidden("镇管理员不能执行此村级操作")
+    held = actor.roles_in(village_id)
+    if not held:
+        raise NotFound()
+    if not held & set(allowed):
+        raise Forbidden()
+
+
+def require_town_admin(actor: CurrentActor) -> Actor:
+    if not actor.is_town_admin:
+        raise Forbidden("只有镇管理员可以执行此操作")
+    return actor
+
+
+TownAdmin = Annotated[Actor, Depends(require_town_admin)]
+
+
+@dataclass(frozen=True)
+class VillageAccess:
+    actor: Actor
+    village: Village
+
+
+def village_role(
+    *roles: Role, town_admin: bool = True
+) -> Callable[[uuid.UUID, Actor, Session], Awaitable[VillageAccess]]:
+    """A dependency for `/villages/{village_id}/...` paths: the village exists and the actor holds a role."""
+    allowed = frozenset(roles)
+
+    async def dependency(village_id: uuid.UUID, actor: CurrentActor, session: Session) -> VillageAccess:
+        village = await session.get(Village, village_id)
+        if village is None:
+            raise NotFound("找不到该村")
+        authorize(actor, village_id, allowed, town_admin=town_admin)
+        return VillageAccess(actor=actor, village=village)
+
+    return dependency

@@ -1,0 +1,188 @@
+"""The `jifen` command: db upgrade, serve, admin create, demo load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Start the embedded PostgreSQL when no URL is configured and point this process (and children) at it."""
+    if settings.database_url:
+        return
+    from jifen.kit.embedded import resolve_urls
+
+    db = resolve_urls(settings.data_dir)
+    settings.database_url = db.app_url
+    settings.migrate_database_url = settings.migrate_database_url or db.owner_url
+    os.environ["JIFEN_DATABASE_URL"] = db.app_url
+    os.environ["JIFEN_MIGRATE_DATABASE_URL"] = settings.migrate_database_url
+
+
+def _run_in_session(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, owner: bool = False
+) -> T:
+    from jifen.kit.db import create_engine, create_sessionmaker
+
+    async def main() -> T:
+        url = (settings.migrate_database_url or settings.database_url) if owner else settings.database_url
+        assert url
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@click.group()
+def main() -> None:
+    """jifen — 村级积分制记账服务 (the points ledger villages run their 积分制 on)."""
+    from jifen.kit.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest revision; safe to run again."""
+    from jifen.kit.migrate import owner_url, upgrade
+
+    settings = get_settings()
+    _prepare_database(settings)
+    upgrade(owner_url(settings))
+    click.echo("database is at the newest revision")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--upgrade-db", is_flag=True, help="migrate the database first")
+@click.option("--load-demo", is_flag=True, help="load the demo village when the database is empty")
+def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool) -> None:
+    """Serve the API and the web pages."""
+    import uvicorn
+
+    settings = get_settings()
+    _prepare_database(settings)
+    if upgrade_db:
+        from jifen.kit.migrate import owner_url, upgrade
+
+        upgrade(owner_url(settings))
+    if load_demo:
+        _load_demo(settings, if_empty=True)
+    click.echo(f"jifen is serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "jifen.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@main.group()
+def admin() -> None:
+    """Administrator accounts."""
+
+
+@admin.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--display-name", default=None)
+def admin_create(username: str, password: str, display_name: str | None) -> None:
+    """Create a town-level administrator; print its id; exit 1 if the name is taken."""
+    from pydantic import ValidationError
+
+    from jifen.auth.actor import console_actor
+    from jifen.kit.errors import JifenError
+    from jifen.models import Role
+    from jifen.users.schemas import RoleGrantIn, UserCreate
+    from jifen.users.service import create_user
+
+    try:
+        body = UserCreate(
+            username=username,
+            password=password,
+            display_name=display_name or username,
+            roles=[RoleGrantIn(role=Role.town_admin)],
+        )
+    except ValidationError as exc:
+        click.echo(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        sys.exit(1)
+    settings = get_settings()
+    _prepare_database(settings)
+    console = console_actor()
+
+    async def work(session: AsyncSession) -> str:
+        user = await create_user(
+            session,
+            console,
+            username=body.username,
+            password=body.password,
+            display_name=body.display_name,
+            roles=body.roles,
+        )
+        return str(user.id)
+
+    try:
+        click.echo(_run_in_session(settings, work))
+    except JifenError as exc:
+        click.echo(f"error: {exc.code}: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def demo() -> None:
+    """The demo village."""
+
+
+@demo.command("load")
+@click.option("--if-empty/--always", default=True, show_default=True)
+def demo_load(if_empty: bool) -> None:
+    """Load the demo village (by default only into an empty database) and print the demo logins."""
+    settings = get_settings()
+    _prepare_database(settings)
+    _load_demo(settings, if_empty=if_empty)
+
+
+def _load_demo(settings: Settings, *, if_empty: bool) -> None:
+    from jifen.demo import DEMO_LOGINS, DEMO_PASSWORD, is_empty, load_demo
+
+    async def work(session: AsyncSession) -> bool:
+        if if_empty and not await is_empty(session):
+            return False
+        await load_demo(session)
+        return True
+
+    loaded = _run_in_session(settings, work)
+    click.echo("demo village loaded: 幸福村 (XF)" if loaded else "database already has data; demo not loaded")
+    click.echo(f"demo logins (password for all: {DEMO_PASSWORD}):")
+    for login in DEMO_LOGINS:
+        click.echo(f"  {login.username:<10} {login.role:<14} {login.note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The demo village `make run` serves: households in three grids, a store, and a user for every role.
+
+Each feature adds its part here, so a fresh `make run` always shows all of jifen working together.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.actor import console_actor
+from jifen.households.schemas import MemberIn
+from jifen.households.service import create_household
+from jifen.models import Household, Role, Store, Village
+from jifen.users.schemas import RoleGrantIn
+from jifen.users.service import create_user
+from jifen.villages.service import create_village
+
+DEMO_PASSWORD = "jifen2026"
+GRIDS = ("第一网格", "第二网格", "第三网格")
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭"
+GIVEN = ("建国", "秀英", "桂兰", "志强", "海燕", "德明", "玉梅", "国庆", "春花", "永福", "丽华", "振华")
+LANES = ("东巷", "西巷", "南街", "北街", "村口")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    note: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("town", "town_admin", "镇管理员：所有村"),
+    DemoLogin("admin", "village_admin", "村管理员：幸福村"),
+    DemoLogin("cadre", "cadre", "网格员：幸福村第一网格"),
+    DemoLogin("reviewer", "reviewer", "审核人：幸福村"),
+    DemoLogin("clerk", "clerk", "店员：幸福村积分超市"),
+    DemoLogin("villager", "villager", "村民：XF-001 户"),
+)
+
+_SYSTEM = console_actor("demo")
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return (await session.execute(select(Village.id).limit(1))).first() is None
+
+
+async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
+    rng = random.Random(seed)
+    village = await create_village(session, _SYSTEM, code="XF", name="幸福村")
+    store = Store(village_id=village.id, name="幸福村积分超市")
+    session.add(store)
+    households: list[Household] = []
+    for number in range(1, 31):
+        surname = SURNAMES[number - 1]
+        head = surname + rng.choice(GIVEN)
+        members = [MemberIn(name=head, phone=f"138{rng.randrange(10**8):08d}")]
+        members += [MemberIn(name=surname + rng.choice(GIVEN)) for _ in range(rng.randrange(1, 4))]
+        households.append(
+            await create_household(
+                session,
+                _SYSTEM,
+                village,
+                code=f"XF-{number:03d}",
+                head_name=head,
+                grid=GRIDS[(number - 1) // 10],
+                address=f"幸福村{rng.choice(LANES)}{number}号",
+                members=members,
+            )
+        )
+    await session.flush()
+    grants = {
+        "town": [RoleGrantIn(role=Role.town_admin)],
+        "admin": [RoleGrantIn(role=Role.village_admin, village_id=village.id)],
+        "cadre": [RoleGrantIn(role=Role.cadre, village_id=village.id, grid=GRIDS[0])],
+        "reviewer": [RoleGrantIn(role=Role.reviewer, village_id=village.id)],
+        "clerk": [RoleGrantIn(role=Role.clerk, village_id=village.id, store_id=store.id)],
+        "villager": [RoleGrantIn(role=Role.villager, village_id=village.id, household_id=households[0].id)],
+    }
+    names = {
+        "town": "镇管理员",
+        "admin": "村管理员",
+        "cadre": "网格员小李",
+        "reviewer": "审核人老张",
+        "clerk": "店员小王",
+        "villager": households[0].head_name,
+    }
+    for username, roles in grants.items():
+        await create_user(
+            session,
+            _SYSTEM,
+            username=username,
+            password=DEMO_PASSWORD,
+            display_name=names[username],
+            roles=roles,
+        )
+    return village

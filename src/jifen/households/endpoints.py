@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from jifen.households import service
+from jifen.households.auth import HouseholdAdmin, HouseholdReader, VillageAdmin, VillageStaff
+from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+
+router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
+
+
+@router.post(
+    "/villages/{village_id}/households",
+    status_code=status.HTTP_201_CREATED,
+    response_model=HouseholdOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, DuplicateCode),
+)
+async def create_household(body: HouseholdCreate, access: VillageAdmin, session: Session) -> HouseholdOut:
+    """Add a household (and its members) to the village's roll."""
+    household = await service.create_household(
+        session,
+        access.actor,
+        access.village,
+        code=body.code,
+        head_name=body.head_name,
+        grid=body.grid,
+        address=body.address,
+        members=body.members,
+    )
+    return HouseholdOut.model_validate(household)
+
+
+@router.get(
+    "/villages/{village_id}/households",
+    response_model=Page[HouseholdSummary],
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+)
+async def list_households(
+    access: VillageStaff,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=64, description="code prefix or part of the name")] = None,
+    grid: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[HouseholdSummary]:
+    """The village's households by code; search by code or head's name, filter by grid."""
+    after = decode_cursor(cursor, 1)
+    rows = await service.find_households(
+        session,
+        access.village.id,
+        q=q.strip() if q else None,
+        grid=grid,
+        after_code=after[0] if after else None,
+        limit=limit + 1,
+    )
+    items = [HouseholdSummary.model_validate(h) for h in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
+
+
+@router.get(
+    "/households/{household_id}",
+    response_model=HouseholdOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_household(access: HouseholdReader) -> HouseholdOut:
+    """One household with its members."""
+    return HouseholdOut.model_validate(access.household)
+
+
+@router.post(
+    "/households/{household_id}/members",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def add_member(body: MemberIn, access: HouseholdAdmin, session: Session) -> MemberOut:
+    """Add a family member to a household."""
+    member = await service.add_member(session, access.actor, access.household, body)
+    return MemberOut.model_validate(member)

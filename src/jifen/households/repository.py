@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.models import Household
+
+
+async def get_household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
+    return (await session.execute(select(Household).where(Household.id == household_id))).scalar_one_or_none()
+
+
+async def code_taken(session: AsyncSession, village_id: uuid.UUID, code: str) -> bool:
+    query = select(Household.id).where(Household.village_id == village_id, Household.code == code)
+    return (await session.execute(query)).first() is not None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_households(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    *,
+    q: str | None,
+    grid: str | None,
+    after_code: str | None,
+    limit: int,
+) -> Sequence[Household]:
+    query = select(Household).where(Household.village_id == village_id).order_by(Household.code).limit(limit)
+    if q:
+        pattern = _like_escape(q)
+        query = query.where(
+            or_(Household.code.ilike(pattern + "%"), Household.head_name.ilike("%" + pattern + "%"))
+        )
+    if grid:
+        query = query.where(Household.grid == grid)
+    if after_code is not None:
+        query = query.where(Household.code > after_code)
+    return (await session.execute(query)).scalars().all()

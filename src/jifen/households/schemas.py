@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jifen.kit.schemas import Address, Code, Grid, InputModel, Name, Phone
+
+
+class MemberIn(InputModel):
+    name: Name
+    phone: Phone | None = None
+
+
+class HouseholdCreate(InputModel):
+    code: Code
+    head_name: Name
+    grid: Grid | None = None
+    address: Address | None = None
+    members: list[MemberIn] = Field(default_factory=list, max_length=30)
+
+
+class MemberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    phone: str | None
+
+
+class HouseholdSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    address: str | None
+
+
+class HouseholdOut(HouseholdSummary):
+    members: list[MemberOut]
+    created_at: datetime

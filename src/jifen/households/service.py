@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.actor import Actor
+from jifen.households import repository
+from jifen.households.schemas import MemberIn
+from jifen.kit.db import violated_constraint
+from jifen.kit.errors import DuplicateCode
+from jifen.models import Household, Member, Village
+
+
+async def create_household(
+    session: AsyncSession,
+    actor: Actor,
+    village: Village,
+    *,
+    code: str,
+    head_name: str,
+    grid: str | None,
+    address: str | None,
+    members: Sequence[MemberIn],
+) -> Household:
+    if await repository.code_taken(session, village.id, code):
+        raise DuplicateCode(f"户编号 {code} 在本村已存在")
+    household = Household(village_id=village.id, code=code, head_name=head_name, grid=grid, address=address)
+    session.add(household)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "uq_households_village_id_code":
+            raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
+        raise
+    session.add_all(
+        Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
+    )
+    await session.flush()
+    await session.refresh(household, ["members"])
+    return household
+
+
+async def add_member(session: AsyncSession, actor: Actor, household: Household, member: MemberIn) -> Member:
+    row = Member(
+        village_id=household.village_id, household_id=household.id, name=member.name, phone=member.phone
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def find_households(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    *,
+    q: str | None,
+    grid: str | None,
+    after_code: str | None,
+    limit: int,
+) -> Sequence[Household]:
+    return await repository.search_households(
+        session, village_id, q=q, grid=grid, after_code=after_code, limit=limit
+    )

@@ -1,0 +1,91 @@
+"""Engine, sessions and the rule that a request's transaction commits before its answer is sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain postgresql:// URLs and use the asyncpg driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        normalise_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "jifen", "timezone": "UTC"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session (and one database transaction) per request; AutoCommitRoute commits it."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        request.state.session = session
+        try:
+            yield session
+        finally:
+            request.state.session = None
+            if session.in_transaction():
+                await session.rollback()
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+class AutoCommitRoute(APIRoute):
+    """Commits the request's session after the endpoint returned and before the response is sent.
+
+    A 2xx therefore always means the change is committed; a failing commit becomes an error answer.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def commit_then_respond(request: Request) -> Response:
+            response = await handler(request)
+            session: AsyncSession | None = getattr(request.state, "session", None)
+            if session is not None and session.in_transaction():
+                if response.status_code < 400:
+                    await session.commit()
+                else:
+                    await session.rollback()
+            return response
+
+        return commit_then_respond
+
+
+def violated_constraint(exc: BaseException) -> str | None:
+    """The name of the constraint a database error broke, if any (asyncpg exposes it on the cause)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = getattr(seen, "constraint_name", None)
+        if name:
+            return str(name)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None)
+        if state:
+            return str(state)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None

@@ -1,0 +1,81 @@
+"""One error family: every refusal jifen gives is a JifenError rendered as {"error", "detail"}."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any
+
+
+class JifenError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    default_detail: ClassVar[str] = "请求无法完成"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.default_detail
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, **self.extra}
+
+
+class BadRequest(JifenError):
+    code = "bad_request"
+    status = 400
+    default_detail = "请求格式不正确"
+
+
+class NotAuthenticated(JifenError):
+    code = "not_authenticated"
+    status = 401
+    default_detail = "请先登录"
+
+
+class InvalidToken(JifenError):
+    code = "invalid_token"
+    status = 401
+    default_detail = "登录已过期或无效，请重新登录"
+
+
+class Forbidden(JifenError):
+    code = "forbidden"
+    status = 403
+    default_detail = "您没有权限执行此操作"
+
+
+class NotFound(JifenError):
+    code = "not_found"
+    status = 404
+    default_detail = "找不到该记录"
+
+
+class Conflict(JifenError):
+    code = "conflict"
+    status = 409
+    default_detail = "与现有数据冲突"
+
+
+class DuplicateCode(Conflict):
+    code = "duplicate_code"
+    default_detail = "编号已存在"
+
+
+def error_responses(*errors: type[JifenError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the errors an endpoint may raise, grouped by status."""
+    by_status: dict[int, list[str]] = {}
+    for err in errors:
+        by_status.setdefault(err.status, []).append(err.code)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": " | ".join(sorted(set(codes))),
+        }
+        for status, codes in by_status.items()
+    }

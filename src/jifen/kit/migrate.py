@@ -1,0 +1,84 @@
+"""Running Alembic from code: `jifen db upgrade`, tests and the demo all migrate the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from jifen.kit.db import normalise_url
+from jifen.settings import Settings
+
+
+def migrations_dir() -> Path:
+    packaged = Path(__file__).resolve().parents[1] / "_migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "migrations"
+
+
+def owner_url(settings: Settings) -> str:
+    url = settings.migrate_database_url or settings.database_url
+    if not url:
+        raise RuntimeError("no database URL: start the embedded database first")
+    return url
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+APP_ROLE = "jifen_app"
+
+
+def grant_app_privileges_sql(append_only: tuple[str, ...] = ()) -> str:
+    """SQL that (re)grants the service role its privileges; append-only tables get no UPDATE/DELETE.
+
+    Every migration that adds tables ends with it. Creating the role needs CREATEROLE; where the
+    migrating user lacks it, the deployer creates the role (see README) and the grants still apply.
+    """
+    revokes = "".join(
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only
+    )
+    return f"""
+DO $grant$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    BEGIN
+      CREATE ROLE {APP_ROLE} NOLOGIN;
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE NOTICE 'role {APP_ROLE} not created (no CREATEROLE privilege)';
+      RETURN;
+    END;
+  END IF;
+  GRANT USAGE ON SCHEMA public TO {APP_ROLE};
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};
+  GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
+  REVOKE ALL ON alembic_version FROM {APP_ROLE};
+  GRANT SELECT ON alembic_version TO {APP_ROLE};
+  {revokes}
+END
+$grant$;
+"""
+
+
+def execute_script(sql: str) -> None:
+    """Run a multi-statement SQL script inside the current migration (asyncpg's simple query protocol).
+
+    asyncpg prepares every statement, and a prepared statement holds one command; DDL with functions and
+    triggers reads best as one script, so it goes to the driver connection directly.
+    """
+    from alembic import op
+    from sqlalchemy.util.concurrency import await_only
+
+    driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None
+    await_only(driver_connection.execute(sql))

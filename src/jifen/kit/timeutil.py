@@ -1,0 +1,16 @@
+"""Time: stored in UTC, shown and grouped into periods in the villages' local time (Asia/Shanghai)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_local(moment: datetime) -> datetime:
+    return moment.astimezone(LOCAL_TZ)

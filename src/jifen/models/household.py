@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jifen.models.base import Base, created_at
+
+
+class Household(Base):
+    """The account holder: points are kept per household (一户一档)."""
+
+    __tablename__ = "households"
+    __table_args__ = (UniqueConstraint("village_id", "code"),)
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, index=True
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    head_name: Mapped[str] = mapped_column(String(64))
+    grid: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+
+    members: Mapped[list[Member]] = relationship(lazy="selectin", order_by="Member.created_at", viewonly=True)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from jifen.auth.dependencies import CurrentActor, TownAdmin
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, error_responses
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.villages import service
+from jifen.villages.schemas import VillageCreate, VillageOut
+
+router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommitRoute)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VillageOut,
+    responses=error_responses(NotAuthenticated, Forbidden, DuplicateCode),
+)
+async def create_village(body: VillageCreate, actor: TownAdmin, session: Session) -> VillageOut:
+    """Set up a new village (town admin)."""
+    village = await service.create_village(session, actor, code=body.code, name=body.name)
+    return VillageOut.model_validate(village)
+
+
+@router.get("", response_model=Page[VillageOut], responses=error_responses(NotAuthenticated, InvalidCursor))
+async def list_villages(
+    actor: CurrentActor, session: Session, cursor: Cursor = None, limit: Limit = 50
+) -> Page[VillageOut]:
+    """The villages this user may see, by code."""
+    after = decode_cursor(cursor, 1)
+    villages = await service.visible_villages(
+        session, actor, after_code=after[0] if after else None, limit=limit + 1
+    )
+    items = [VillageOut.model_validate(v) for v in villages[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(villages) > limit else None)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.actor import Actor
+from jifen.kit.db import violated_constraint
+from jifen.kit.errors import DuplicateCode
+from jifen.models import Village
+from jifen.villages import repository
+
+
+async def create_village(session: AsyncSession, actor: Actor, *, code: str, name: str) -> Village:
+    if await repository.code_taken(session, code):
+        raise DuplicateCode(f"村编号 {code} 已被使用")
+    village = Village(code=code, name=name)
+    session.add(village)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request took the code between the check and the insert
+        if violated_constraint(exc) == "uq_villages_code":
+            raise DuplicateCode(f"村编号 {code} 已被使用") from exc
+        raise
+    return village
+
+
+async def visible_villages(
+    session: AsyncSession, actor: Actor, *, after_code: str | None, limit: int
+) -> Sequence[Village]:
+    only = None if actor.is_town_admin else actor.village_ids()
+    return await repository.list_villages(session, only=only, after_code=after_code, limit=limit)

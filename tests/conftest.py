@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+
+os.environ["JIFEN_ENV"] = "test"
+os.environ.setdefault("JIFEN_LOG_LEVEL", "WARNING")
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from jifen.app import create_app
+from jifen.settings import Settings
+from tests.db import TestCluster, start_test_cluster
+from tests.factories import World
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[TestCluster]:
+    test_cluster, server = start_test_cluster()
+    yield test_cluster
+    if server is not None:
+        server.cleanup()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+async def template(cluster: TestCluster) -> TestCluster:
+    await cluster.build_template()
+    return cluster
+
+
+@pytest.fixture
+async def database(template: TestCluster) -> AsyncIterator[str]:
+    name = await template.create_database()
+    yield name
+    await template.drop_database(name)
+
+
+@pytest.fixture
+def settings(template: TestCluster, database: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=template.app_url_for(database),
+        migrate_database_url=template.owner_url_for(database),
+        secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
+        log_level="WARNING",
+        log_requests=False,
+        db_pool_size=40,
+        db_max_overflow=20,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://jifen.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def world(app: FastAPI, client: AsyncClient) -> World:
+    return World(app=app, client=client)
