@@ -15,6 +15,7 @@ from jifen.auth.tokens import issue_token
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.models import Household, Role, Store, Village
+from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user
 from jifen.villages.service import create_village
@@ -56,10 +57,7 @@ class World:
 
     async def store(self, village: Village, name: str = "积分超市") -> Store:
         async with self.session() as session, session.begin():
-            store = Store(village_id=village.id, name=name)
-            session.add(store)
-            await session.flush()
-            return store
+            return await create_store(session, console_actor(), village, name=name)
 
     async def household(
         self, village: Village, code: str | None = None, *, grid: str | None = None, head_name: str = "王建国"

@@ -14,12 +14,16 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.auth.endpoints import router as auth_router
+from jifen.awards.endpoints import router as awards_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit.db import create_engine, create_sessionmaker
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
+from jifen.ledger.endpoints import router as ledger_router
+from jifen.rules.endpoints import router as rules_router
 from jifen.settings import Settings, get_settings
+from jifen.store.endpoints import router as store_router
 from jifen.users.endpoints import router as users_router
 from jifen.villages.endpoints import router as villages_router
 
@@ -115,6 +119,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
 
     app.include_router(health_router)
-    for router in (auth_router, users_router, villages_router, households_router):
+    for router in (
+        auth_router,
+        users_router,
+        villages_router,
+        households_router,
+        rules_router,
+        awards_router,
+        ledger_router,
+        store_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
-from jifen.models import Household, Role, Store, Village
+from jifen.models import Household, Role, Village
+from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user
 from jifen.villages.service import create_village
@@ -52,8 +53,7 @@ async def is_empty(session: AsyncSession) -> bool:
 async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
     rng = random.Random(seed)
     village = await create_village(session, _SYSTEM, code="XF", name="幸福村")
-    store = Store(village_id=village.id, name="幸福村积分超市")
-    session.add(store)
+    store = await create_store(session, _SYSTEM, village, name="幸福村积分超市")
     households: list[Household] = []
     for number in range(1, 31):
         surname = SURNAMES[number - 1]

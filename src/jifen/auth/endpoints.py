@@ -8,6 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from jifen.auth import service
 from jifen.auth.dependencies import CurrentActor
 from jifen.auth.schemas import Me, RoleGrant, Token
+from jifen.auth.throttle import TooManyAttempts, login_throttle
 from jifen.auth.tokens import issue_token
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import InvalidToken, NotAuthenticated, error_responses
@@ -15,12 +16,23 @@ from jifen.kit.errors import InvalidToken, NotAuthenticated, error_responses
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=AutoCommitRoute)
 
 
-@router.post("/token", response_model=Token, responses=error_responses(service.InvalidCredentials))
+@router.post(
+    "/token",
+    response_model=Token,
+    responses=error_responses(service.InvalidCredentials, TooManyAttempts),
+)
 async def login(
     request: Request, session: Session, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
     """Exchange a user name and password for a short-lived bearer token."""
-    user = await service.authenticate(session, form.username, form.password)
+    throttle = login_throttle(request.app)
+    throttle.check(form.username)
+    try:
+        user = await service.authenticate(session, form.username, form.password)
+    except service.InvalidCredentials:
+        throttle.failed(form.username)
+        raise
+    throttle.succeeded(form.username)
     token, ttl = issue_token(request.app.state.settings, user.id)
     return Token(access_token=token, expires_in=ttl)
 

@@ -17,7 +17,8 @@ class InvalidCredentials(JifenError):
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:
     """The user these credentials name; an unknown user and a wrong password answer the same."""
-    user = await repository.get_user_by_username(session, username.strip())
+    # PostgreSQL text cannot hold NUL; such a name can match no user, so it must not reach the query
+    user = None if "\x00" in username else await repository.get_user_by_username(session, username.strip())
     if user is None or not user.is_active:
         await run_in_threadpool(burn_verification_time, password)
         raise InvalidCredentials()

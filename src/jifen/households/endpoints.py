@@ -13,6 +13,8 @@ from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_curs
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a database error
+
 
 @router.post(
     "/villages/{village_id}/households",
@@ -43,8 +45,10 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
 async def list_households(
     access: VillageStaff,
     session: Session,
-    q: Annotated[str | None, Query(max_length=64, description="code prefix or part of the name")] = None,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="code prefix or part of the name")
+    ] = None,
+    grid: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HouseholdSummary]:

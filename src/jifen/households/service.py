@@ -11,6 +11,7 @@ from jifen.households import repository
 from jifen.households.schemas import MemberIn
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
+from jifen.ledger import service as ledger
 from jifen.models import Household, Member, Village
 
 
@@ -35,6 +36,7 @@ async def create_household(
         if violated_constraint(exc) == "uq_households_village_id_code":
             raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
         raise
+    await ledger.open_household_account(session, village.id, household.id)
     session.add_all(
         Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
     )

@@ -1,9 +1,44 @@
 """All ORM models, imported together so the metadata is complete."""
 
+from jifen.models.award import Award, AwardStatus
 from jifen.models.base import Base
 from jifen.models.household import Household, Member
+from jifen.models.ledger import (
+    SYSTEM_ACCOUNT_KINDS,
+    Account,
+    AccountKind,
+    Hold,
+    IdempotencyKey,
+    LedgerTransaction,
+    Posting,
+    TransactionKind,
+)
+from jifen.models.rule import Period, Review, Rule, RuleVersion
 from jifen.models.store import Store
 from jifen.models.user import Role, User, UserRole
 from jifen.models.village import Village
 
-__all__ = ["Base", "Household", "Member", "Role", "Store", "User", "UserRole", "Village"]
+__all__ = [
+    "SYSTEM_ACCOUNT_KINDS",
+    "Account",
+    "AccountKind",
+    "Award",
+    "AwardStatus",
+    "Base",
+    "Hold",
+    "Household",
+    "IdempotencyKey",
+    "LedgerTransaction",
+    "Member",
+    "Period",
+    "Posting",
+    "Review",
+    "Role",
+    "Rule",
+    "RuleVersion",
+    "Store",
+    "TransactionKind",
+    "User",
+    "UserRole",
+    "Village",
+]

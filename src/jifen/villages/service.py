@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
+from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.villages import repository
 
@@ -23,6 +24,7 @@ async def create_village(session: AsyncSession, actor: Actor, *, code: str, name
         if violated_constraint(exc) == "uq_villages_code":
             raise DuplicateCode(f"村编号 {code} 已被使用") from exc
         raise
+    await ledger.open_village_accounts(session, village.id)
     return village
 
 

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from jifen.kit.schemas import InputModel
+from jifen.models import AwardStatus
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Quantity = Annotated[int, Field(ge=1, le=1000, description="how many times the rule applies")]
+MAX_BATCH = 10_000
+
+
+class AwardItem(InputModel):
+    household_id: uuid.UUID
+    rule_id: uuid.UUID
+    quantity: Quantity = 1
+    member_id: uuid.UUID | None = None
+    note: Note | None = None
+
+
+class AwardCreate(AwardItem):
+    pass
+
+
+class AwardBatchCreate(InputModel):
+    items: Annotated[list[AwardItem], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class AwardOut(BaseModel):
+    id: uuid.UUID
+    status: AwardStatus
+    points: int
+    transaction_id: uuid.UUID | None
+    household_id: uuid.UUID
+    rule_id: uuid.UUID
+    rule_version: int
+    quantity: int
+    member_id: uuid.UUID | None
+    note: str | None
+    created_at: datetime
+
+
+class AwardBatchOut(BaseModel):
+    items: list[AwardOut]

@@ -1,0 +1,110 @@
+"""Idempotency-Key for every money-moving POST.
+
+The key is claimed with an INSERT at the start of the request's transaction; a concurrent request with the
+same key waits on that row until the first commits, then replays its stored answer. The answer is written
+in the same transaction as the change, so a committed change always has its answer and a failed one
+(rolled back) leaves neither, and a retry runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Header, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.dependencies import CurrentActor
+from jifen.kit.errors import BadRequest, Conflict
+
+
+class IdempotencyKeyRequired(BadRequest):
+    code = "idempotency_key_required"
+    default_detail = "此操作需要 Idempotency-Key 请求头（1–200 个可打印字符），以免重复提交"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    default_detail = "该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键"
+
+
+def _valid_key(value: str | None) -> str:
+    if value is None or not 1 <= len(value) <= 200 or not all(" " <= ch <= "~" for ch in value):
+        raise IdempotencyKeyRequired()
+    return value
+
+
+async def idempotency_key(
+    _actor: CurrentActor,  # authentication is checked first: 401 before 400
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1–200 printable characters; a retry with the same key and body changes nothing",
+        ),
+    ] = None,
+) -> str:
+    return _valid_key(key)
+
+
+def request_fingerprint(request: Request, body: BaseModel | None) -> str:
+    canonical = json.dumps(
+        body.model_dump(mode="json") if body is not None else None, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+
+
+def render(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode()
+
+
+async def run_idempotent(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    produce: Callable[[], Awaitable[BaseModel]],
+) -> Response:
+    claimed = (
+        await session.execute(
+            text(
+                "INSERT INTO idempotency_keys (village_id, key, request_hash) VALUES (:village, :key, :hash) "
+                "ON CONFLICT DO NOTHING RETURNING 1"
+            ),
+            {"village": village_id, "key": key, "hash": fingerprint},
+        )
+    ).first()
+    if claimed is None:
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT request_hash, status_code, response FROM idempotency_keys "
+                    "WHERE village_id = :village AND key = :key"
+                ),
+                {"village": village_id, "key": key},
+            )
+        ).one()
+        if stored.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        return Response(
+            stored.response,
+            status_code=stored.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    body = render(await produce())
+    await session.execute(
+        text(
+            "UPDATE idempotency_keys SET status_code = :status, response = :response "
+            "WHERE village_id = :village AND key = :key"
+        ),
+        {"status": status_code, "response": body.decode(), "village": village_id, "key": key},
+    )
+    return Response(body, status_code=status_code, media_type="application/json")

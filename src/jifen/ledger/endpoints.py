@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.households.auth import HouseholdReader
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.idempotency import (
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    idempotency_key,
+    request_fingerprint,
+    run_idempotent,
+)
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.ledger import repository, service
+from jifen.ledger.auth import TransactionReader, TransactionReverser
+from jifen.ledger.schemas import BalanceOut, EntryOut, PostingOut, ReverseRequest, TransactionOut
+from jifen.models import LedgerTransaction, TransactionKind
+
+router = APIRouter(tags=["ledger"], route_class=AutoCommitRoute)
+
+
+@router.get(
+    "/households/{household_id}/balance",
+    response_model=BalanceOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_balance(access: HouseholdReader, session: Session) -> BalanceOut:
+    """A household's points: posted, held (set aside), available to spend, and earned over its lifetime."""
+    account = await repository.household_account(session, access.household.id)
+    if account is None:
+        raise NotFound("找不到该户的积分账户")
+    return BalanceOut(
+        household_id=access.household.id,
+        posted=account.posted,
+        held=account.held,
+        available=account.posted - account.held,
+        lifetime_earned=account.lifetime_earned,
+    )
+
+
+@router.get(
+    "/households/{household_id}/entries",
+    response_model=Page[EntryOut],
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+)
+async def list_entries(
+    access: HouseholdReader, session: Session, cursor: Cursor = None, limit: Limit = 50
+) -> Page[EntryOut]:
+    """A household's history, newest first, with the running balance after each entry."""
+    after = decode_cursor(cursor, 1)
+    try:
+        before = int(after[0]) if after else None
+    except ValueError:
+        raise InvalidCursor() from None
+    rows = await repository.entries(
+        session, access.household.village_id, access.household.id, before=before, limit=limit + 1
+    )
+    items = [
+        EntryOut(
+            transaction_id=row.transaction_id,
+            kind=TransactionKind(row.kind),
+            amount=row.amount,
+            balance_after=row.balance_after,
+            memo=row.memo,
+            rule_code=row.rule_code,
+            rule_version=row.rule_version,
+            created_at=row.created_at,
+            actor_id=row.actor_id,
+            reverses=row.reverses_id,
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].account_version) if more else None)
+
+
+async def transaction_out(session: AsyncSession, transaction: LedgerTransaction) -> TransactionOut:
+    postings = await repository.postings_of(session, transaction.village_id, transaction.id)
+    kinds = await repository.account_kinds(session, transaction.village_id, [p.account_id for p in postings])
+    return TransactionOut(
+        id=transaction.id,
+        village_id=transaction.village_id,
+        kind=TransactionKind(transaction.kind),
+        postings=[
+            PostingOut(
+                account_id=p.account_id,
+                account_kind=kinds[p.account_id].value,
+                amount=p.amount,
+                balance_after=p.balance_after,
+            )
+            for p in postings
+        ],
+        memo=transaction.memo,
+        rule_id=transaction.rule_id,
+        rule_version=transaction.rule_version,
+        source_type=transaction.source_type,
+        source_id=transaction.source_id,
+        reason=transaction.reason,
+        created_at=transaction.created_at,
+        actor_id=transaction.actor_id,
+        reverses=transaction.reverses_id,
+        reversed_by=await repository.reversal_of(session, transaction.village_id, transaction.id),
+    )
+
+
+@router.get(
+    "/transactions/{transaction_id}",
+    response_model=TransactionOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_transaction(access: TransactionReader, session: Session) -> TransactionOut:
+    """One ledger transaction with its postings, and what reversed it."""
+    return await transaction_out(session, access.transaction)
+
+
+@router.post(
+    "/transactions/{transaction_id}/reverse",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TransactionOut,
+    responses=error_responses(
+        NotAuthenticated,
+        Forbidden,
+        NotFound,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        service.AlreadyReversed,
+        service.CannotReverse,
+        service.InsufficientPoints,
+    ),
+)
+async def reverse_transaction(
+    request: Request,
+    body: ReverseRequest,
+    key: Annotated[str, Depends(idempotency_key)],
+    access: TransactionReverser,
+    session: Session,
+) -> Response:
+    """Correct a transaction with a new one of opposite postings, with a reason; never twice."""
+
+    async def produce() -> TransactionOut:
+        reversal = await service.reverse(session, access.actor, access.transaction, reason=body.reason)
+        return await transaction_out(session, reversal)
+
+    return await run_idempotent(
+        session,
+        village_id=access.transaction.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )

@@ -1,0 +1,108 @@
+"""Every ledger query. Posting goes through the ledger_post() database function: one round trip."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, LedgerTransaction, Posting
+
+_POST = text(
+    "SELECT ledger_post(CAST(:village AS uuid), CAST(:actor AS uuid), CAST(:t_ids AS uuid[]),"
+    " CAST(:t_kinds AS text[]), CAST(:t_memos AS text[]), CAST(:t_rule_ids AS uuid[]),"
+    " CAST(:t_rule_versions AS integer[]), CAST(:t_source_types AS text[]), CAST(:t_source_ids AS uuid[]),"
+    " CAST(:t_reverses AS uuid[]), CAST(:t_reasons AS text[]), CAST(:p_tx AS integer[]),"
+    " CAST(:p_accounts AS uuid[]), CAST(:p_amounts AS bigint[]), CAST(:p_earned AS bigint[]))"
+)
+
+
+async def call_ledger_post(session: AsyncSession, params: dict[str, Any]) -> None:
+    await session.execute(_POST, params)
+
+
+async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[AccountKind, uuid.UUID]:
+    rows = await session.execute(
+        select(Account.kind, Account.id).where(
+            Account.village_id == village_id, Account.kind.in_([k.value for k in SYSTEM_ACCOUNT_KINDS])
+        )
+    )
+    return {AccountKind(kind): account_id for kind, account_id in rows.all()}
+
+
+async def household_account(session: AsyncSession, household_id: uuid.UUID) -> Account | None:
+    return (
+        await session.execute(
+            select(Account).where(Account.id == household_id, Account.kind == AccountKind.household.value)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_transaction(session: AsyncSession, transaction_id: uuid.UUID) -> LedgerTransaction | None:
+    return (
+        await session.execute(select(LedgerTransaction).where(LedgerTransaction.id == transaction_id))
+    ).scalar_one_or_none()
+
+
+async def postings_of(
+    session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
+) -> Sequence[Posting]:
+    return (
+        (
+            await session.execute(
+                select(Posting)
+                .where(Posting.village_id == village_id, Posting.transaction_id == transaction_id)
+                .order_by(Posting.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def account_kinds(
+    session: AsyncSession, village_id: uuid.UUID, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AccountKind]:
+    rows = await session.execute(
+        select(Account.id, Account.kind).where(Account.village_id == village_id, Account.id.in_(account_ids))
+    )
+    return {account_id: AccountKind(kind) for account_id, kind in rows.all()}
+
+
+async def reversal_of(
+    session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
+) -> uuid.UUID | None:
+    return (
+        await session.execute(
+            select(LedgerTransaction.id).where(
+                LedgerTransaction.village_id == village_id, LedgerTransaction.reverses_id == transaction_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+_ENTRIES = text(
+    """
+SELECT p.transaction_id, t.kind, p.amount, p.balance_after, p.account_version, t.memo, r.code AS rule_code,
+       t.rule_version, t.created_at, t.actor_id, t.reverses_id
+  FROM postings p
+  JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+  LEFT JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
+ WHERE p.village_id = :village AND p.account_id = :account AND p.account_version IS NOT NULL
+   AND (CAST(:before AS bigint) IS NULL OR p.account_version < CAST(:before AS bigint))
+ ORDER BY p.account_version DESC
+ LIMIT :limit
+"""
+)
+
+
+async def entries(
+    session: AsyncSession, village_id: uuid.UUID, account_id: uuid.UUID, *, before: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    result = await session.execute(
+        _ENTRIES, {"village": village_id, "account": account_id, "before": before, "limit": limit}
+    )
+    return result.all()

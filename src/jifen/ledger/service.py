@@ -1,0 +1,326 @@
+"""The ledger: balanced, append-only transactions; household balances that never go below zero; holds;
+reversals. Every other domain moves points through `post`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.actor import Actor
+from jifen.kit.db import sqlstate, violated_constraint
+from jifen.kit.errors import Conflict, NotFound
+from jifen.kit.timeutil import utcnow
+from jifen.ledger import repository
+from jifen.models import (
+    SYSTEM_ACCOUNT_KINDS,
+    Account,
+    AccountKind,
+    Hold,
+    LedgerTransaction,
+    TransactionKind,
+)
+
+log = structlog.get_logger(__name__)
+
+INSUFFICIENT_POINTS = "JF001"
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+    default_detail = "积分不足"
+
+    draft_index: int = 0  # which of the posted drafts ran out
+
+
+class AlreadyReversed(Conflict):
+    code = "already_reversed"
+    default_detail = "该笔记录已经冲正过，不能重复冲正"
+
+
+class CannotReverse(Conflict):
+    code = "cannot_reverse"
+    default_detail = "冲正记录本身不能再冲正"
+
+
+class HoldNotActive(Conflict):
+    code = "hold_not_active"
+    default_detail = "该冻结已经结束"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One posting: amount to an account; `earned` is what it adds to the household's lifetime earned."""
+
+    account_id: uuid.UUID
+    amount: int
+    earned: int = 0
+
+
+@dataclass
+class Draft:
+    """A transaction about to be posted."""
+
+    kind: TransactionKind
+    lines: list[Line]
+    memo: str | None = None
+    rule_id: uuid.UUID | None = None
+    rule_version: int | None = None
+    source_type: str | None = None
+    source_id: uuid.UUID | None = None
+    reverses_id: uuid.UUID | None = None
+    reason: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+# System account ids never change once made; remembering them saves a query on every award.
+_system_accounts: dict[uuid.UUID, dict[AccountKind, uuid.UUID]] = {}
+
+
+async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[AccountKind, uuid.UUID]:
+    known = _system_accounts.get(village_id)
+    if known is None:
+        known = await repository.system_accounts(session, village_id)
+        if len(known) == len(SYSTEM_ACCOUNT_KINDS):
+            _system_accounts[village_id] = known
+    return known
+
+
+async def open_village_accounts(session: AsyncSession, village_id: uuid.UUID) -> None:
+    session.add_all(Account(village_id=village_id, kind=kind.value) for kind in SYSTEM_ACCOUNT_KINDS)
+    await session.flush()
+
+
+async def open_household_account(
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID
+) -> None:
+    session.add(
+        Account(
+            village_id=village_id,
+            id=household_id,
+            kind=AccountKind.household.value,
+            household_id=household_id,
+        )
+    )
+    await session.flush()
+
+
+async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID) -> None:
+    session.add(Account(village_id=village_id, id=store_id, kind=AccountKind.store.value, store_id=store_id))
+    await session.flush()
+
+
+def _check_balanced(drafts: Sequence[Draft]) -> None:
+    for draft in drafts:
+        if len(draft.lines) < 2 or sum(line.amount for line in draft.lines) != 0:
+            raise ValueError(f"unbalanced draft {draft.kind}: {draft.lines}")
+        if any(line.amount == 0 for line in draft.lines):
+            raise ValueError("a posting of zero points")
+
+
+async def post(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, drafts: Sequence[Draft]
+) -> list[uuid.UUID]:
+    """Post the drafts all or nothing, in order. A household going below zero raises InsufficientPoints
+    carrying `index`, the position of the first draft that would do it."""
+    _check_balanced(drafts)
+    lines = [(number, line) for number, draft in enumerate(drafts, start=1) for line in draft.lines]
+    params = {
+        "village": village_id,
+        "actor": actor.user_id,
+        "t_ids": [d.id for d in drafts],
+        "t_kinds": [d.kind.value for d in drafts],
+        "t_memos": [d.memo for d in drafts],
+        "t_rule_ids": [d.rule_id for d in drafts],
+        "t_rule_versions": [d.rule_version for d in drafts],
+        "t_source_types": [d.source_type for d in drafts],
+        "t_source_ids": [d.source_id for d in drafts],
+        "t_reverses": [d.reverses_id for d in drafts],
+        "t_reasons": [d.reason for d in drafts],
+        "p_tx": [number for number, _ in lines],
+        "p_accounts": [line.account_id for _, line in lines],
+        "p_amounts": [line.amount for _, line in lines],
+        "p_earned": [line.earned for _, line in lines],
+    }
+    try:
+        await repository.call_ledger_post(session, params)
+    except DBAPIError as exc:
+        if sqlstate(exc) == INSUFFICIENT_POINTS:
+            raise _insufficient(exc) from exc
+        if (
+            isinstance(exc, IntegrityError)
+            and violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id"
+        ):
+            raise AlreadyReversed() from exc
+        raise
+    ids = [d.id for d in drafts]
+    if len(ids) <= 5:
+        log.info("ledger_posted", village_id=str(village_id), transaction_ids=[str(i) for i in ids])
+    else:
+        log.info("ledger_posted", village_id=str(village_id), transactions=len(ids), first=str(ids[0]))
+    return ids
+
+
+def _insufficient(exc: DBAPIError) -> InsufficientPoints:
+    detail_text = getattr(getattr(exc.orig, "__cause__", None), "detail", None) or "{}"
+    try:
+        info = json.loads(detail_text)
+    except ValueError:
+        info = {}
+    available, needed = info.get("available"), info.get("needed")
+    error = InsufficientPoints(
+        f"积分不足：可用 {available} 分，需要 {needed} 分" if available is not None else "积分不足"
+    )
+    error.draft_index = int(info.get("tx_index", 1)) - 1
+    return error
+
+
+def earned_by(kind: TransactionKind, account_kind: AccountKind, amount: int) -> int:
+    """What a posting adds to a household's lifetime earned points: awards and rectifications it receives."""
+    if account_kind is AccountKind.household and kind in (
+        TransactionKind.award,
+        TransactionKind.rectification,
+    ):
+        return max(amount, 0)
+    return 0
+
+
+async def reverse(
+    session: AsyncSession, actor: Actor, transaction: LedgerTransaction, *, reason: str
+) -> LedgerTransaction:
+    """A new transaction with the opposite postings, naming the one it reverses; never twice."""
+    if TransactionKind(transaction.kind) is TransactionKind.reversal:
+        raise CannotReverse()
+    if await repository.reversal_of(session, transaction.village_id, transaction.id) is not None:
+        raise AlreadyReversed()
+    postings = await repository.postings_of(session, transaction.village_id, transaction.id)
+    kinds = await repository.account_kinds(session, transaction.village_id, [p.account_id for p in postings])
+    original_kind = TransactionKind(transaction.kind)
+    draft = Draft(
+        kind=TransactionKind.reversal,
+        lines=[
+            Line(
+                account_id=p.account_id,
+                amount=-p.amount,
+                earned=-earned_by(original_kind, kinds[p.account_id], p.amount),
+            )
+            for p in postings
+        ],
+        memo=f"冲正：{transaction.memo}" if transaction.memo else "冲正",
+        rule_id=transaction.rule_id,
+        rule_version=transaction.rule_version,
+        source_type=transaction.source_type,
+        source_id=transaction.source_id,
+        reverses_id=transaction.id,
+        reason=reason,
+    )
+    await post(session, actor, transaction.village_id, [draft])
+    reversal = await repository.get_transaction(session, draft.id)
+    assert reversal is not None
+    return reversal
+
+
+async def place_hold(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    amount: int,
+    memo: str | None = None,
+    source_type: str | None = None,
+    source_id: uuid.UUID | None = None,
+) -> Hold:
+    """Set points aside: they count against `available` at once."""
+    if amount <= 0:
+        raise ValueError("a hold is for a positive amount")
+    try:
+        result = await session.execute(
+            update(Account)
+            .where(Account.village_id == village_id, Account.id == household_id, Account.kind == "household")
+            .values(held=Account.held + amount, version=Account.version + 1)
+            .returning(Account.posted, Account.held)
+        )
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "ck_accounts_available_not_negative":
+            available = await _available(session, village_id, household_id)
+            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
+        raise
+    if result.first() is None:
+        raise NotFound("找不到该户的积分账户")
+    hold = Hold(
+        village_id=village_id,
+        account_id=household_id,
+        amount=amount,
+        memo=memo,
+        source_type=source_type,
+        source_id=source_id,
+        actor_id=actor.user_id,
+    )
+    session.add(hold)
+    await session.flush()
+    return hold
+
+
+async def _available(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> int:
+    row = (
+        await session.execute(
+            text("SELECT posted - held FROM accounts WHERE village_id = :v AND id = :a"),
+            {"v": village_id, "a": household_id},
+        )
+    ).scalar_one()
+    return int(row)
+
+
+async def _lock_active(session: AsyncSession, hold: Hold) -> None:
+    status = (
+        await session.execute(
+            select(Hold.status)
+            .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
+            .with_for_update()
+        )
+    ).scalar_one()
+    if status != "active":
+        raise HoldNotActive()
+
+
+async def _unhold(session: AsyncSession, hold: Hold) -> None:
+    await session.execute(
+        update(Account)
+        .where(Account.village_id == hold.village_id, Account.id == hold.account_id)
+        .values(held=Account.held - hold.amount, version=Account.version + 1)
+    )
+
+
+async def _end(session: AsyncSession, hold: Hold, status: str, transaction_id: uuid.UUID | None) -> Hold:
+    await session.execute(
+        update(Hold)
+        .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
+        .values(status=status, ended_at=utcnow(), transaction_id=transaction_id)
+    )
+    await session.refresh(hold)
+    return hold
+
+
+async def release_hold(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
+    """End a hold without moving points: they are available again."""
+    await _lock_active(session, hold)
+    await _unhold(session, hold)
+    return await _end(session, hold, "released", None)
+
+
+async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: Draft) -> Hold:
+    """End a hold by posting the draft that spends the held points (its household line is −hold.amount);
+    the household's available balance does not change."""
+    if sum(line.amount for line in draft.lines if line.account_id == hold.account_id) != -hold.amount:
+        raise ValueError("the draft must take exactly the held points from the household")
+    await _lock_active(session, hold)
+    await _unhold(session, hold)
+    await post(session, actor, hold.village_id, [draft])
+    return await _end(session, hold, "posted", draft.id)

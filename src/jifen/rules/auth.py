@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from jifen.auth.actor import VILLAGE_USERS, Actor
+from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
+from jifen.kit.db import Session
+from jifen.kit.errors import NotFound
+from jifen.models import Role, Rule
+from jifen.rules import repository
+
+VillageUser = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
+
+
+@dataclass(frozen=True)
+class RuleAccess:
+    actor: Actor
+    rule: Rule
+
+
+async def rule_admin(rule_id: uuid.UUID, actor: CurrentActor, session: Session) -> RuleAccess:
+    rule = await repository.get_rule(session, rule_id)
+    if rule is None:
+        raise NotFound("找不到该积分细则")
+    authorize(actor, rule.village_id, {Role.village_admin}, town_admin=True)
+    return RuleAccess(actor=actor, rule=rule)
+
+
+async def rule_reader(rule_id: uuid.UUID, actor: CurrentActor, session: Session) -> RuleAccess:
+    rule = await repository.get_rule(session, rule_id)
+    if rule is None:
+        raise NotFound("找不到该积分细则")
+    authorize(actor, rule.village_id, VILLAGE_USERS, town_admin=True)
+    return RuleAccess(actor=actor, rule=rule)
+
+
+RuleAdmin = Annotated[RuleAccess, Depends(rule_admin)]
+RuleReader = Annotated[RuleAccess, Depends(rule_reader)]

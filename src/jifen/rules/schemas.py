@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from jifen.kit.schemas import Code, InputModel, Name
+from jifen.models import Period, Review
+
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Points = Annotated[int, Field(ge=-100000, le=100000, description="signed points per unit; not 0")]
+
+
+class Cap(InputModel):
+    count: Annotated[int, Field(ge=1, le=10_000_000, description="at most this many points per period")]
+    period: Period
+
+
+class RuleCreate(InputModel):
+    code: Code
+    name: Name
+    category: Category
+    points: Points
+    cap: Cap | None = None
+    evidence_required: bool = False
+    review: Review = Review.none
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("points must not be 0")
+        return value
+
+
+class RulePatch(InputModel):
+    name: Name | None = None
+    category: Category | None = None
+    points: Points | None = None
+    cap: Cap | None = None
+    evidence_required: bool | None = None
+    review: Review | None = None
+    active: bool | None = None
+
+    @field_validator("points")
+    @classmethod
+    def _not_zero(cls, value: int | None) -> int | None:
+        if value == 0:
+            raise ValueError("points must not be 0")
+        return value
+
+
+class CapOut(BaseModel):
+    count: int
+    period: Period
+
+
+class RuleOut(BaseModel):
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    version: int
+    name: str
+    category: str
+    points: int
+    cap: CapOut | None
+    evidence_required: bool
+    review: Review
+    active: bool
+    created_at: datetime

@@ -1,0 +1,117 @@
+"""Rules (积分细则): a rule's code is its identity; every change is a new version, and entries keep the
+version they were made under."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.auth.actor import Actor
+from jifen.kit.db import violated_constraint
+from jifen.kit.errors import BadRequest, DuplicateCode
+from jifen.models import Rule, RuleVersion, Village
+from jifen.rules import repository
+from jifen.rules.schemas import Cap, RulePatch
+
+
+class NothingToChange(BadRequest):
+    code = "nothing_to_change"
+    default_detail = "没有要修改的字段"
+
+
+@dataclass(frozen=True)
+class CurrentRule:
+    rule: Rule
+    version: RuleVersion
+
+
+async def create_rule(
+    session: AsyncSession,
+    actor: Actor,
+    village: Village,
+    *,
+    code: str,
+    name: str,
+    category: str,
+    points: int,
+    cap: Cap | None,
+    evidence_required: bool,
+    review: str,
+) -> CurrentRule:
+    if await repository.code_taken(session, village.id, code):
+        raise DuplicateCode(f"细则编号 {code} 在本村已存在")
+    rule = Rule(village_id=village.id, code=code, current_version=1)
+    session.add(rule)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "uq_rules_village_id_code":
+            raise DuplicateCode(f"细则编号 {code} 在本村已存在") from exc
+        raise
+    version = RuleVersion(
+        village_id=village.id,
+        rule_id=rule.id,
+        version=1,
+        name=name,
+        category=category,
+        points=points,
+        cap_count=cap.count if cap else None,
+        cap_period=cap.period.value if cap else None,
+        evidence_required=evidence_required,
+        review=review,
+        active=True,
+        created_by=actor.user_id,
+    )
+    session.add(version)
+    await session.flush()
+    await session.refresh(version)
+    return CurrentRule(rule=rule, version=version)
+
+
+async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: RulePatch) -> CurrentRule:
+    """Write the next version with the changed fields; the rule then points at it."""
+    if not patch.model_fields_set:
+        raise NothingToChange()
+    # lock the rule so two concurrent changes get consecutive versions
+    locked = await session.execute(
+        update(Rule)
+        .where(Rule.village_id == rule.village_id, Rule.id == rule.id)
+        .values(current_version=Rule.current_version + 1)
+        .returning(Rule.current_version)
+    )
+    new_version = int(locked.scalar_one())
+    previous = next(v for v in await repository.versions(session, rule) if v.version == new_version - 1)
+    changed = patch.model_dump(exclude_unset=True)
+    cap_given = "cap" in changed
+    version = RuleVersion(
+        village_id=rule.village_id,
+        rule_id=rule.id,
+        version=new_version,
+        name=patch.name if patch.name is not None else previous.name,
+        category=patch.category if patch.category is not None else previous.category,
+        points=patch.points if patch.points is not None else previous.points,
+        cap_count=(patch.cap.count if patch.cap else None) if cap_given else previous.cap_count,
+        cap_period=(patch.cap.period.value if patch.cap else None) if cap_given else previous.cap_period,
+        evidence_required=(
+            patch.evidence_required if patch.evidence_required is not None else previous.evidence_required
+        ),
+        review=patch.review.value if patch.review is not None else previous.review,
+        active=patch.active if patch.active is not None else previous.active,
+        created_by=actor.user_id,
+    )
+    session.add(version)
+    await session.flush()
+    await session.refresh(rule)
+    await session.refresh(version)
+    return CurrentRule(rule=rule, version=version)
+
+
+async def village_rules(session: AsyncSession, village: Village) -> Sequence[CurrentRule]:
+    rows = await repository.village_rules(session, village.id)
+    return [
+        CurrentRule(rule=Rule(id=v.rule_id, village_id=vid, code=code), version=v) for code, vid, v in rows
+    ]
