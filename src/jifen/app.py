@@ -11,13 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.auth.endpoints import router as auth_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
-from jifen.kit.db import create_engine, create_sessionmaker
+from jifen.kit.db import create_engine, create_sessionmaker, sqlstate
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
@@ -77,6 +78,22 @@ def _install_error_handlers(app: FastAPI) -> None:
             detail = "找不到该地址"
         return JSONResponse(
             {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # class 22 (data exception): input PostgreSQL cannot store, e.g. a value out of range
+        if (sqlstate(exc) or "").startswith("22"):
+            return JSONResponse(
+                {
+                    "error": "invalid_input",
+                    "detail": "输入的数据无法保存（格式或长度不符合要求），请检查后重试",
+                },
+                status_code=400,
+            )
+        log.exception("database_error", error=type(exc).__name__, sqlstate=sqlstate(exc))
+        return JSONResponse(
+            {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
         )
 
     @app.exception_handler(Exception)

@@ -16,7 +16,9 @@ async def test_award_posts_and_deduction_refused_below_zero(world: World) -> Non
     response = await award(world, cadre, household.id, plus, quantity=2)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["status"] == "posted" and body["points"] == 30 and body["transaction_id"]
+    assert body["status"] == "posted"
+    assert body["points"] == 30
+    assert body["transaction_id"]
 
     assert await balance(world, admin, household.id) == {
         "household_id": str(household.id),
@@ -35,7 +37,8 @@ async def test_award_posts_and_deduction_refused_below_zero(world: World) -> Non
 
     entries = (await world.call("GET", f"/households/{household.id}/entries", admin)).json()["items"]
     assert [(e["amount"], e["balance_after"]) for e in entries] == [(-24, 6), (30, 30)]
-    assert entries[0]["kind"] == "deduction" and entries[1]["rule_code"] == plus["code"]
+    assert entries[0]["kind"] == "deduction"
+    assert entries[1]["rule_code"] == plus["code"]
 
     tx = (await world.call("GET", f"/transactions/{body['transaction_id']}", admin)).json()
     assert sorted(p["amount"] for p in tx["postings"]) == [-30, 30]
@@ -71,7 +74,9 @@ async def test_reversal(world: World) -> None:
     )
     assert response.status_code == 201, response.text
     reversal = response.json()
-    assert reversal["reverses"] == tx_id and reversal["kind"] == "reversal" and reversal["reason"] == "评错了户"
+    assert reversal["reverses"] == tx_id
+    assert reversal["kind"] == "reversal"
+    assert reversal["reason"] == "评错了户"
     assert await balance(world, admin, h.id) == {
         "household_id": str(h.id),
         "posted": 0,
@@ -82,7 +87,8 @@ async def test_reversal(world: World) -> None:
     again = await world.call(
         "POST", f"/transactions/{tx_id}/reverse", admin, json={"reason": "再来一次"}, headers=key()
     )
-    assert again.status_code == 409 and again.json()["error"] == "already_reversed"
+    assert again.status_code == 409
+    assert again.json()["error"] == "already_reversed"
     original = (await world.call("GET", f"/transactions/{tx_id}", admin)).json()
     assert original["reversed_by"] == reversal["id"]
 
@@ -99,8 +105,10 @@ async def test_idempotent_replay(world: World) -> None:
     assert first.content == second.content
     assert (await balance(world, admin, h.id))["posted"] == 5
     other = await award(world, cadre, h.id, plus, quantity=2, idempotency_key=k)
-    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+    assert other.status_code == 409
+    assert other.json()["error"] == "idempotency_key_reused"
     missing = await world.call(
         "POST", "/awards", cadre, json={"household_id": str(h.id), "rule_id": plus["id"]}
     )
-    assert missing.status_code == 400 and missing.json()["error"] == "idempotency_key_required"
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "idempotency_key_required"

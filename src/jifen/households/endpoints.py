@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.households import service
 from jifen.households.auth import HouseholdAdmin, HouseholdReader, VillageAdmin, VillageStaff
@@ -10,8 +11,21 @@ from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSum
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.ledger import service as ledger
+from jifen.models import Household
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
+
+
+async def household_out(session: AsyncSession, household: Household) -> HouseholdOut:
+    summary = HouseholdSummary.model_validate(household)
+    return HouseholdOut(
+        **summary.model_dump(),
+        members=[MemberOut.model_validate(m) for m in household.members],
+        created_at=household.created_at,
+        balance=await ledger.balance(session, household.id),
+    )
+
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a database error
 
@@ -34,7 +48,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
         address=body.address,
         members=body.members,
     )
-    return HouseholdOut.model_validate(household)
+    return await household_out(session, household)
 
 
 @router.get(
@@ -71,9 +85,9 @@ async def list_households(
     response_model=HouseholdOut,
     responses=error_responses(NotAuthenticated, Forbidden, NotFound),
 )
-async def get_household(access: HouseholdReader) -> HouseholdOut:
-    """One household with its members."""
-    return HouseholdOut.model_validate(access.household)
+async def get_household(access: HouseholdReader, session: Session) -> HouseholdOut:
+    """One household with its members and its points balance."""
+    return await household_out(session, access.household)
 
 
 @router.post(

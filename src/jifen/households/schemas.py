@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from jifen.kit.schemas import Address, Code, Grid, InputModel, Name, Phone
+from jifen.ledger.schemas import BalanceOut
 
 
 class MemberIn(InputModel):
@@ -43,3 +44,4 @@ class HouseholdSummary(BaseModel):
 class HouseholdOut(HouseholdSummary):
     members: list[MemberOut]
     created_at: datetime
+    balance: BalanceOut

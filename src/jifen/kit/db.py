@@ -24,7 +24,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "jifen", "timezone": "UTC"}},
+        # JIT compilation costs more than it saves on jifen's short statements (measured: a 10,000-award
+        # batch posts faster without it)
+        connect_args={"server_settings": {"application_name": "jifen", "timezone": "UTC", "jit": "off"}},
     )
 
 

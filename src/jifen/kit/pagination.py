@@ -41,6 +41,10 @@ def decode_cursor(cursor: str | None, parts: int) -> list[str] | None:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCursor() from exc
-    if not isinstance(key, list) or len(key) != parts or not all(isinstance(p, str) for p in key):
+    if (
+        not isinstance(key, list)
+        or len(key) != parts
+        or not all(isinstance(p, str) and "\x00" not in p for p in key)
+    ):
         raise InvalidCursor()
     return key

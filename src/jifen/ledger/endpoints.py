@@ -31,16 +31,7 @@ router = APIRouter(tags=["ledger"], route_class=AutoCommitRoute)
 )
 async def get_balance(access: HouseholdReader, session: Session) -> BalanceOut:
     """A household's points: posted, held (set aside), available to spend, and earned over its lifetime."""
-    account = await repository.household_account(session, access.household.id)
-    if account is None:
-        raise NotFound("找不到该户的积分账户")
-    return BalanceOut(
-        household_id=access.household.id,
-        posted=account.posted,
-        held=account.held,
-        available=account.posted - account.held,
-        lifetime_earned=account.lifetime_earned,
-    )
+    return await service.balance(session, access.household.id)
 
 
 @router.get(

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor
 from jifen.kit.db import sqlstate, violated_constraint
 from jifen.kit.errors import Conflict, NotFound
-from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository
+from jifen.ledger.schemas import BalanceOut
 from jifen.models import (
     SYSTEM_ACCOUNT_KINDS,
     Account,
@@ -114,6 +114,19 @@ async def open_household_account(
 async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID) -> None:
     session.add(Account(village_id=village_id, id=store_id, kind=AccountKind.store.value, store_id=store_id))
     await session.flush()
+
+
+async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
+    account = await repository.household_account(session, household_id)
+    if account is None:
+        raise NotFound("找不到该户的积分账户")
+    return BalanceOut(
+        household_id=household_id,
+        posted=account.posted,
+        held=account.held,
+        available=account.posted - account.held,
+        lifetime_earned=account.lifetime_earned,
+    )
 
 
 def _check_balanced(drafts: Sequence[Draft]) -> None:
@@ -240,20 +253,24 @@ async def place_hold(
     """Set points aside: they count against `available` at once."""
     if amount <= 0:
         raise ValueError("a hold is for a positive amount")
-    try:
-        result = await session.execute(
-            update(Account)
-            .where(Account.village_id == village_id, Account.id == household_id, Account.kind == "household")
-            .values(held=Account.held + amount, version=Account.version + 1)
-            .returning(Account.posted, Account.held)
+    # The available check is in the UPDATE's WHERE (re-checked on the locked row), not left to the CHECK
+    # constraint: a failed statement aborts the database transaction, so nothing could be asked after it.
+    result = await session.execute(
+        update(Account)
+        .where(
+            Account.village_id == village_id,
+            Account.id == household_id,
+            Account.kind == "household",
+            Account.posted - Account.held >= amount,
         )
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "ck_accounts_available_not_negative":
-            available = await _available(session, village_id, household_id)
-            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
-        raise
+        .values(held=Account.held + amount, version=Account.version + 1)
+        .returning(Account.posted, Account.held)
+    )
     if result.first() is None:
-        raise NotFound("找不到该户的积分账户")
+        available = await _available(session, village_id, household_id)
+        if available is None:
+            raise NotFound("找不到该户的积分账户")
+        raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分")
     hold = Hold(
         village_id=village_id,
         account_id=household_id,
@@ -268,14 +285,16 @@ async def place_hold(
     return hold
 
 
-async def _available(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> int:
+async def _available(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> int | None:
     row = (
         await session.execute(
-            text("SELECT posted - held FROM accounts WHERE village_id = :v AND id = :a"),
+            text(
+                "SELECT posted - held FROM accounts WHERE village_id = :v AND id = :a AND kind = 'household'"
+            ),
             {"v": village_id, "a": household_id},
         )
-    ).scalar_one()
-    return int(row)
+    ).scalar_one_or_none()
+    return None if row is None else int(row)
 
 
 async def _lock_active(session: AsyncSession, hold: Hold) -> None:
@@ -302,7 +321,9 @@ async def _end(session: AsyncSession, hold: Hold, status: str, transaction_id: u
     await session.execute(
         update(Hold)
         .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
-        .values(status=status, ended_at=utcnow(), transaction_id=transaction_id)
+        # the database's clock: Hold.ended_at is mapped without a time zone, so an aware Python datetime
+        # bound to it is refused by asyncpg
+        .values(status=status, ended_at=func.now(), transaction_id=transaction_id)
     )
     await session.refresh(hold)
     return hold
