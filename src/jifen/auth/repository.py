@@ -6,40 +6,35 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
-from jifen.models import Role, User, UserRole
+from jifen.kit.db import driver
+from jifen.models import Role, User
+
+_ACTOR = """
+SELECT u.username, u.display_name, r.role, r.village_id, r.store_id, r.household_id, r.grid
+  FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+ WHERE u.id = $1 AND u.is_active
+"""
 
 
 async def load_actor(session: AsyncSession, user_id: uuid.UUID) -> Actor | None:
-    """The active user and all their grants, in one round trip."""
-    rows = (
-        await session.execute(
-            select(
-                User.username,
-                User.display_name,
-                UserRole.role,
-                UserRole.village_id,
-                UserRole.store_id,
-                UserRole.household_id,
-                UserRole.grid,
-            )
-            .outerjoin(UserRole, UserRole.user_id == User.id)
-            .where(User.id == user_id, User.is_active.is_(True))
-        )
-    ).all()
+    """The active user and all their grants, in one round trip (on every request, so through the driver)."""
+    rows = await (await driver(session)).fetch(_ACTOR, user_id)
     if not rows:
         return None
     grants = tuple(
         Grant(
-            role=Role(row.role),
-            village_id=row.village_id,
-            store_id=row.store_id,
-            household_id=row.household_id,
-            grid=row.grid,
+            role=Role(row["role"]),
+            village_id=row["village_id"],
+            store_id=row["store_id"],
+            household_id=row["household_id"],
+            grid=row["grid"],
         )
         for row in rows
-        if row.role is not None
+        if row["role"] is not None
     )
-    return Actor(user_id=user_id, username=rows[0].username, display_name=rows[0].display_name, grants=grants)
+    return Actor(
+        user_id=user_id, username=rows[0]["username"], display_name=rows[0]["display_name"], grants=grants
+    )
 
 
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy import Row
 
 from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor, authorize
@@ -29,7 +28,7 @@ class MixedVillages(BadRequest):
 class Submission:
     actor: Actor
     village_id: uuid.UUID
-    households: dict[uuid.UUID, Row[Any]]
+    households: dict[uuid.UUID, repository.HouseholdRef]
 
 
 async def _submission(actor: Actor, session: Session, household_ids: list[uuid.UUID]) -> Submission:

@@ -18,8 +18,9 @@ from jifen.awards.schemas import AwardItem
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, AwardStatus, Review, Role, RuleVersion, TransactionKind
+from jifen.models import AccountKind, AwardStatus, Review, Role, TransactionKind
 from jifen.rules import repository as rules_repository
+from jifen.rules.repository import RuleSnapshot
 
 
 class ConflictOfInterest(Forbidden):
@@ -83,9 +84,9 @@ async def submit(
     many = len(items) > 1
     village_id = submission.village_id
     rules = {
-        row.RuleVersion.rule_id: row.RuleVersion
-        for row in await rules_repository.current_versions(session, list({item.rule_id for item in items}))
-        if row.village_id == village_id
+        rule.rule_id: rule
+        for rule in await rules_repository.current_versions(session, list({item.rule_id for item in items}))
+        if rule.village_id == village_id
     }
     member_ids = [item.member_id for item in items if item.member_id is not None]
     members = await repository.member_households(session, village_id, member_ids) if member_ids else {}
@@ -97,7 +98,7 @@ async def submit(
     results: list[AwardResult] = []
     for index, item in enumerate(items):
         household = submission.households[item.household_id]
-        version: RuleVersion | None = rules.get(item.rule_id)
+        version: RuleSnapshot | None = rules.get(item.rule_id)
         try:
             if version is None:
                 raise NotFound("找不到该积分细则")
@@ -161,7 +162,7 @@ async def submit(
 def _award_draft(
     accounts: dict[AccountKind, uuid.UUID],
     household_id: uuid.UUID,
-    version: RuleVersion,
+    version: RuleSnapshot,
     item: AwardItem,
     award_id: uuid.UUID,
     points: int,

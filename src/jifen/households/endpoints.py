@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.households import service
+from jifen.households import repository, service
 from jifen.households.auth import HouseholdAdmin, HouseholdReader, VillageAdmin, VillageStaff
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.kit.db import AutoCommitRoute, Session
@@ -21,7 +21,7 @@ async def household_out(session: AsyncSession, household: Household) -> Househol
     summary = HouseholdSummary.model_validate(household)
     return HouseholdOut(
         **summary.model_dump(),
-        members=[MemberOut.model_validate(m) for m in household.members],
+        members=[MemberOut.model_validate(m) for m in await repository.members_of(session, household)],
         created_at=household.created_at,
         balance=await ledger.balance(session, household.id),
     )

@@ -6,11 +6,20 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.models import Household
+from jifen.models import Household, Member
 
 
 async def get_household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
     return (await session.execute(select(Household).where(Household.id == household_id))).scalar_one_or_none()
+
+
+async def members_of(session: AsyncSession, household: Household) -> Sequence[Member]:
+    query = (
+        select(Member)
+        .where(Member.village_id == household.village_id, Member.household_id == household.id)
+        .order_by(Member.created_at, Member.name)
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 async def code_taken(session: AsyncSession, village_id: uuid.UUID, code: str) -> bool:

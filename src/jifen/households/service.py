@@ -41,7 +41,6 @@ async def create_household(
         Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
     )
     await session.flush()
-    await session.refresh(household, ["members"])
     return household
 
 

@@ -16,10 +16,10 @@ from typing import Annotated
 
 from fastapi import Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import CurrentActor
+from jifen.kit.db import driver
 from jifen.kit.errors import BadRequest, Conflict
 
 
@@ -72,39 +72,35 @@ async def run_idempotent(
     status_code: int,
     produce: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
-    claimed = (
-        await session.execute(
-            text(
-                "INSERT INTO idempotency_keys (village_id, key, request_hash) VALUES (:village, :key, :hash) "
-                "ON CONFLICT DO NOTHING RETURNING 1"
-            ),
-            {"village": village_id, "key": key, "hash": fingerprint},
+    connection = await driver(session)
+    claimed = await connection.fetchval(
+        "INSERT INTO idempotency_keys (village_id, key, request_hash) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        village_id,
+        key,
+        fingerprint,
+    )
+    if not claimed:
+        stored = await connection.fetchrow(
+            "SELECT request_hash, status_code, response FROM idempotency_keys"
+            " WHERE village_id = $1 AND key = $2",
+            village_id,
+            key,
         )
-    ).first()
-    if claimed is None:
-        stored = (
-            await session.execute(
-                text(
-                    "SELECT request_hash, status_code, response FROM idempotency_keys "
-                    "WHERE village_id = :village AND key = :key"
-                ),
-                {"village": village_id, "key": key},
-            )
-        ).one()
-        if stored.request_hash != fingerprint:
+        if stored["request_hash"] != fingerprint:
             raise IdempotencyKeyReused()
         return Response(
-            stored.response,
-            status_code=stored.status_code,
+            stored["response"],
+            status_code=stored["status_code"],
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
         )
     body = render(await produce())
-    await session.execute(
-        text(
-            "UPDATE idempotency_keys SET status_code = :status, response = :response "
-            "WHERE village_id = :village AND key = :key"
-        ),
-        {"status": status_code, "response": body.decode(), "village": village_id, "key": key},
+    await connection.execute(
+        "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE village_id = $1 AND key = $2",
+        village_id,
+        key,
+        status_code,
+        body.decode(),
     )
     return Response(body, status_code=status_code, media_type="application/json")

@@ -9,19 +9,35 @@ from typing import Any
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.db import driver
 from jifen.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, LedgerTransaction, Posting
 
-_POST = text(
-    "SELECT ledger_post(CAST(:village AS uuid), CAST(:actor AS uuid), CAST(:t_ids AS uuid[]),"
-    " CAST(:t_kinds AS text[]), CAST(:t_memos AS text[]), CAST(:t_rule_ids AS uuid[]),"
-    " CAST(:t_rule_versions AS integer[]), CAST(:t_source_types AS text[]), CAST(:t_source_ids AS uuid[]),"
-    " CAST(:t_reverses AS uuid[]), CAST(:t_reasons AS text[]), CAST(:p_tx AS integer[]),"
-    " CAST(:p_accounts AS uuid[]), CAST(:p_amounts AS bigint[]), CAST(:p_earned AS bigint[]))"
+_POST = (
+    "SELECT ledger_post($1::uuid, $2::uuid, $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::integer[],"
+    " $8::text[], $9::uuid[], $10::uuid[], $11::text[], $12::integer[], $13::uuid[], $14::bigint[],"
+    " $15::bigint[])"
+)
+_POST_ORDER = (
+    "village",
+    "actor",
+    "t_ids",
+    "t_kinds",
+    "t_memos",
+    "t_rule_ids",
+    "t_rule_versions",
+    "t_source_types",
+    "t_source_ids",
+    "t_reverses",
+    "t_reasons",
+    "p_tx",
+    "p_accounts",
+    "p_amounts",
+    "p_earned",
 )
 
 
 async def call_ledger_post(session: AsyncSession, params: dict[str, Any]) -> None:
-    await session.execute(_POST, params)
+    await (await driver(session)).execute(_POST, *(params[name] for name in _POST_ORDER))
 
 
 async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[AccountKind, uuid.UUID]:

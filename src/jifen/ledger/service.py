@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
 import structlog
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor
-from jifen.kit.db import sqlstate, violated_constraint
+from jifen.kit.db import error_detail, sqlstate, violated_constraint
 from jifen.kit.errors import Conflict, NotFound
 from jifen.ledger import repository
 from jifen.ledger.schemas import BalanceOut
@@ -163,13 +164,10 @@ async def post(
     }
     try:
         await repository.call_ledger_post(session, params)
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:
         if sqlstate(exc) == INSUFFICIENT_POINTS:
             raise _insufficient(exc) from exc
-        if (
-            isinstance(exc, IntegrityError)
-            and violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id"
-        ):
+        if violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id":
             raise AlreadyReversed() from exc
         raise
     ids = [d.id for d in drafts]
@@ -180,8 +178,8 @@ async def post(
     return ids
 
 
-def _insufficient(exc: DBAPIError) -> InsufficientPoints:
-    detail_text = getattr(getattr(exc.orig, "__cause__", None), "detail", None) or "{}"
+def _insufficient(exc: BaseException) -> InsufficientPoints:
+    detail_text = error_detail(exc) or "{}"
     try:
         info = json.loads(detail_text)
     except ValueError:

@@ -26,7 +26,8 @@ class Household(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at()
 
-    members: Mapped[list[Member]] = relationship(lazy="selectin", order_by="Member.created_at", viewonly=True)
+    # loaded only where shown (`households.repository.members_of`); most requests never need them
+    members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
 
 
 class Member(Base):

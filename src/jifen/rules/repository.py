@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.db import driver
 from jifen.models import Rule, RuleVersion
 
 
@@ -21,9 +23,36 @@ def _current() -> Any:
     )
 
 
-async def current_versions(session: AsyncSession, rule_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    """(code, village_id, RuleVersion) of each rule's current version."""
-    return (await session.execute(_current().where(Rule.id.in_(rule_ids)))).all()
+@dataclass(frozen=True)
+class RuleSnapshot:
+    """What a rule says in its current version: read on every award, so straight through the driver."""
+
+    rule_id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    version: int
+    name: str
+    category: str
+    points: int
+    cap_count: int | None
+    cap_period: str | None
+    evidence_required: bool
+    review: str
+    active: bool
+
+
+_CURRENT = """
+SELECT r.id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count, v.cap_period,
+       v.evidence_required, v.review, v.active
+  FROM rules r
+  JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
+ WHERE r.id = ANY($1::uuid[])
+"""
+
+
+async def current_versions(session: AsyncSession, rule_ids: Sequence[uuid.UUID]) -> list[RuleSnapshot]:
+    rows = await (await driver(session)).fetch(_CURRENT, list(rule_ids))
+    return [RuleSnapshot(*row) for row in rows]
 
 
 async def village_rules(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Any]:

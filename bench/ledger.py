@@ -1,0 +1,557 @@
+"""`make bench`: the ledger under load, each figure next to a raw-SQL baseline taken in the same run.
+
+A fresh embedded PostgreSQL, one village with 10,000 households, jifen served by `jifen serve --workers 2`.
+Scenarios (issue #3): single awards over HTTP at 1, 8 and 32 clients; one batch of 10,000 awards; 32 clients
+debiting one household; balance reads under concurrent awards. The baseline does the same writes with
+plain SQL through asyncpg on the same schema (same triggers and constraints), so the ratio shows what
+jifen's HTTP, validation, auth, idempotency and ORM layers cost on this machine today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.http import Connection
+from jifen.kit.embedded import APP_ROLE, describe, ensure_database, start_embedded
+from jifen.kit.migrate import upgrade
+
+HOUSEHOLDS = 10_000
+DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+PASSWORD = "bench-password-1"
+
+
+@dataclass
+class Result:
+    name: str
+    ops: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _pg_url(db: Any, user: str, database: str) -> str:
+    return f"postgresql://{user}@/{database}?host={db.socket_dir}&port={db.port}"
+
+
+async def timed_clients(
+    clients: int, op: Callable[[int, int], Awaitable[bool]], *, duration: float = DURATION
+) -> Result:
+    """Run `clients` loops calling op(client, i) for `duration` seconds; count successes and latencies."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+
+    async def loop(client: int) -> int:
+        nonlocal errors
+        done = 0
+        i = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            ok = await op(client, i)
+            latencies.append(time.perf_counter() - started)
+            i += 1
+            if ok:
+                done += 1
+            else:
+                errors += 1
+        return done
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(loop(c) for c in range(clients)))
+    return Result("", sum(counts), time.perf_counter() - started, latencies, errors)
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="jifen-bench-"))
+        self.server = start_embedded(self.tmp, cleanup_mode="delete")
+        ensure_database(self.server)
+        self.db = describe(self.server)
+        self.owner_url = _pg_url(self.db, "postgres", "jifen")
+        self.app_url = _pg_url(self.db, APP_ROLE, "jifen")
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.results: list[tuple[str, Result, Result | None]] = []
+
+    # ---------------------------------------------------------------- setup
+    async def seed(self) -> None:
+        await asyncio.to_thread(upgrade, self.owner_url)
+        from jifen.auth.actor import console_actor
+        from jifen.kit.db import create_engine, create_sessionmaker
+        from jifen.models import Role
+        from jifen.rules.service import create_rule
+        from jifen.users.schemas import RoleGrantIn
+        from jifen.users.service import create_user
+        from jifen.villages.service import create_village
+
+        engine = create_engine(self.owner_url, pool_size=1, max_overflow=0)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            actor = console_actor("bench")
+            village = await create_village(session, actor, code="BENCH", name="压测村")
+            self.village_id = village.id
+            plus = await create_rule(
+                session,
+                actor,
+                village,
+                code="CLEAN",
+                name="门前三包",
+                category="人居环境",
+                points=5,
+                cap=None,
+                evidence_required=False,
+                review="none",
+            )
+            minus = await create_rule(
+                session,
+                actor,
+                village,
+                code="POULTRY",
+                name="家禽散养",
+                category="人居环境",
+                points=-1,
+                cap=None,
+                evidence_required=False,
+                review="none",
+            )
+            self.plus_rule, self.minus_rule = plus.rule.id, minus.rule.id
+            await create_user(
+                session,
+                actor,
+                username="bench-cadre",
+                password=PASSWORD,
+                display_name="压测网格员",
+                roles=[RoleGrantIn(role=Role.cadre, village_id=village.id)],
+            )
+        await engine.dispose()
+        owner = await asyncpg.connect(self.owner_url)
+        await owner.execute(
+            """
+            INSERT INTO households (village_id, id, code, head_name, grid)
+            SELECT $1, gen_random_uuid(), 'B-' || lpad(i::text, 5, '0'), '户主' || i, '网格' || (i % 10)
+              FROM generate_series(1, $2) AS i;
+            """,
+            self.village_id,
+            HOUSEHOLDS,
+        )
+        await owner.execute(
+            "INSERT INTO accounts (village_id, id, kind, household_id) "
+            "SELECT village_id, id, 'household', id FROM households WHERE village_id = $1",
+            self.village_id,
+        )
+        rows = await owner.fetch(
+            "SELECT id FROM households WHERE village_id = $1 ORDER BY code", self.village_id
+        )
+        self.households = [r["id"] for r in rows]
+        self.issuing = await owner.fetchval(
+            "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", self.village_id
+        )
+        self.deductions = await owner.fetchval(
+            "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'deductions'", self.village_id
+        )
+        self.actor = await owner.fetchval("SELECT id FROM users WHERE username = 'bench-cadre'")
+        await owner.execute("VACUUM ANALYZE")
+        await owner.close()
+
+    def serve(self) -> None:
+        env = {
+            **os.environ,
+            "JIFEN_ENV": "prod",
+            "JIFEN_SECRET_KEY": uuid.uuid4().hex * 2,
+            "JIFEN_DATABASE_URL": self.app_url,
+            "JIFEN_LOG_LEVEL": "WARNING",
+            "JIFEN_DB_POOL_SIZE": "20",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jifen", "serve", "--port", str(self.port), "--workers", WORKERS],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(1.0)
+
+    async def login(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        form = f"username=bench-cadre&password={PASSWORD}".encode()
+        writer.write(
+            b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(form)}\r\n\r\n".encode()
+            + form
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))[15:])
+        import json
+
+        self.token = json.loads(await reader.readexactly(length))["access_token"]
+        writer.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.server.cleanup()  # type: ignore[attr-defined]
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---------------------------------------------------------------- helpers
+    async def http_pool(self, n: int) -> list[Connection]:
+        return [await Connection("127.0.0.1", self.port).open() for _ in range(n)]
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    async def sql_award(self, conn: asyncpg.Connection, household: uuid.UUID, points: int) -> bool:
+        """The baseline: one award as a thin raw-SQL implementation would write it."""
+        tx = uuid.uuid4()
+        try:
+            async with conn.transaction():
+                balance = await conn.fetchrow(
+                    "UPDATE accounts SET posted = posted + $3, lifetime_earned = lifetime_earned + greatest($3, 0),"
+                    " version = version + 1 WHERE village_id = $1 AND id = $2 RETURNING posted, version",
+                    self.village_id,
+                    household,
+                    points,
+                )
+                await conn.execute(
+                    "INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, rule_id, rule_version)"
+                    " VALUES ($1, $2, $3, 'sql', $4, $5, 1)",
+                    self.village_id,
+                    tx,
+                    "award" if points > 0 else "deduction",
+                    self.actor,
+                    self.plus_rule if points > 0 else self.minus_rule,
+                )
+                await conn.execute(
+                    "INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after,"
+                    " account_version) VALUES ($1, $2, $3, $4, $5, $6), ($1, $2, $7, $8, NULL, NULL)",
+                    self.village_id,
+                    tx,
+                    household,
+                    points,
+                    balance["posted"],
+                    balance["version"],
+                    self.issuing if points > 0 else self.deductions,
+                    -points,
+                )
+                await conn.execute(
+                    "INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points,"
+                    " status, transaction_id, submitted_by) VALUES ($1, $2, $3, $4, 1, 1, $5, 'posted', $6, $7)",
+                    self.village_id,
+                    uuid.uuid4(),
+                    household,
+                    self.plus_rule if points > 0 else self.minus_rule,
+                    points,
+                    tx,
+                    self.actor,
+                )
+            return True
+        except asyncpg.CheckViolationError:
+            return False
+
+    def record(self, name: str, jifen: Result, sql: Result | None) -> None:
+        jifen.name = name
+        self.results.append((name, jifen, sql))
+        line = f"  {name:<44} jifen {jifen.rate:8.1f}/s p50 {jifen.pct(0.5):6.1f} ms p99 {jifen.pct(0.99):6.1f} ms"
+        if sql is not None:
+            line += (
+                f" | SQL {sql.rate:8.1f}/s p99 {sql.pct(0.99):6.1f} ms"
+                f" | ratio {jifen.rate / sql.rate if sql.rate else float('nan'):5.2f}"
+            )
+        print(line, flush=True)
+
+    # ---------------------------------------------------------------- scenarios
+    async def single_awards(self, clients: int) -> None:
+        conns = await self.http_pool(clients)
+        counter = iter(range(10**9))
+
+        async def op(client: int, i: int) -> bool:
+            household = self.households[next(counter) % HOUSEHOLDS]
+            status, _ = await conns[client].request(
+                "POST",
+                "/api/v1/awards",
+                body={"household_id": str(household), "rule_id": str(self.plus_rule)},
+                headers=self.auth(f"a{clients}-{client}-{i}"),
+            )
+            return status == 201
+
+        jifen = await timed_clients(clients, op)
+        for c in conns:
+            await c.close()
+        pool = await asyncpg.create_pool(self.owner_url, min_size=clients, max_size=clients)
+        sql_counter = iter(range(10**9))
+
+        async def sql_op(client: int, i: int) -> bool:
+            async with pool.acquire() as conn:
+                return await self.sql_award(conn, self.households[next(sql_counter) % HOUSEHOLDS], 5)
+
+        sql = await timed_clients(clients, sql_op)
+        await pool.close()
+        self.record(f"(a) single award, {clients} client{'s' if clients > 1 else ''}", jifen, sql)
+
+    async def batch(self) -> None:
+        conn = (await self.http_pool(1))[0]
+        items = [{"household_id": str(h), "rule_id": str(self.plus_rule)} for h in self.households]
+        started = time.perf_counter()
+        status, body = await conn.request(
+            "POST", "/api/v1/awards/batch", body={"items": items}, headers=self.auth(f"batch-{uuid.uuid4()}")
+        )
+        elapsed = time.perf_counter() - started
+        await conn.close()
+        assert status == 201, body[:300]
+        jifen = Result("", HOUSEHOLDS, elapsed, [elapsed])
+
+        owner = await asyncpg.connect(self.owner_url)
+        started = time.perf_counter()
+        async with owner.transaction():
+            tx_ids = [uuid.uuid4() for _ in self.households]
+            await owner.execute(
+                "INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, rule_id, rule_version)"
+                " SELECT $1, t, 'award', 'sql', $2, $3, 1 FROM unnest($4::uuid[]) AS t",
+                self.village_id,
+                self.actor,
+                self.plus_rule,
+                tx_ids,
+            )
+            await owner.execute(
+                """
+                WITH moved AS (
+                    UPDATE accounts a SET posted = posted + 5, lifetime_earned = lifetime_earned + 5,
+                           version = version + 1
+                      FROM unnest($2::uuid[], $3::uuid[]) AS i(household, tx)
+                     WHERE a.village_id = $1 AND a.id = i.household
+                 RETURNING a.id, a.posted, a.version, i.tx)
+                INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, account_version)
+                SELECT $1, tx, id, 5, posted, version FROM moved
+                UNION ALL
+                SELECT $1, tx, $4::uuid, -5, NULL::bigint, NULL::bigint FROM moved
+                """,
+                self.village_id,
+                self.households,
+                tx_ids,
+                self.issuing,
+            )
+            await owner.execute(
+                "INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points,"
+                " status, transaction_id, submitted_by)"
+                " SELECT $1, gen_random_uuid(), h, $2, 1, 1, 5, 'posted', t, $3"
+                " FROM unnest($4::uuid[], $5::uuid[]) AS i(h, t)",
+                self.village_id,
+                self.plus_rule,
+                self.actor,
+                self.households,
+                tx_ids,
+            )
+        sql_elapsed = time.perf_counter() - started
+        await owner.close()
+        sql = Result("", HOUSEHOLDS, sql_elapsed, [sql_elapsed])
+        self.record("(b) one batch of 10,000 awards (awards/s)", jifen, sql)
+        print(
+            f"      batch wall time: jifen {elapsed * 1000:.0f} ms, SQL {sql_elapsed * 1000:.0f} ms",
+            flush=True,
+        )
+
+    async def hot_household(self) -> None:
+        """32 clients debit one household that can pay for exactly `budget` debits; none may overdraw."""
+        clients = 32
+        owner = await asyncpg.connect(self.owner_url)
+        results = []
+        for label, target in (("jifen", self.households[-1]), ("sql", self.households[-2])):
+            posted = await owner.fetchval("SELECT posted FROM accounts WHERE id = $1", target)
+            budget = 1500
+            # top the household up so exactly `budget` debits of 1 point fit
+            await self._top_up(owner, target, budget - posted)
+            if label == "jifen":
+                conns = await self.http_pool(clients)
+
+                async def op(client: int, i: int, target: uuid.UUID = target) -> bool:
+                    status, _ = await conns[client].request(
+                        "POST",
+                        "/api/v1/awards",
+                        body={"household_id": str(target), "rule_id": str(self.minus_rule)},
+                        headers=self.auth(f"hot-{client}-{i}"),
+                    )
+                    assert status in (201, 409), status
+                    return status == 201
+
+                result = await timed_clients(clients, op)
+                for c in conns:
+                    await c.close()
+            else:
+                pool = await asyncpg.create_pool(self.owner_url, min_size=clients, max_size=clients)
+
+                async def sql_op(client: int, i: int, target: uuid.UUID = target) -> bool:
+                    async with pool.acquire() as conn:
+                        return await self.sql_award(conn, target, -1)
+
+                result = await timed_clients(clients, sql_op)
+                await pool.close()
+            final = await owner.fetchrow("SELECT posted, held FROM accounts WHERE id = $1", target)
+            overdrawn = final["posted"] - final["held"] < 0
+            spent = budget - final["posted"]
+            assert not overdrawn and spent == result.ops, (label, final, result.ops)
+            results.append(result)
+            print(
+                f"      {label}: {result.ops} debits succeeded of a budget of {budget}, {result.errors} refused,"
+                f" final balance {final['posted']} (never below zero)",
+                flush=True,
+            )
+        await owner.close()
+        self.record("(c) 32 clients debiting one household", results[0], results[1])
+
+    async def _top_up(self, owner: asyncpg.Connection, household: uuid.UUID, amount: int) -> None:
+        if amount:
+            await self.sql_award(owner, household, amount)
+
+    async def reads_under_writes(self) -> None:
+        readers = writers = 16
+        conns = await self.http_pool(readers + writers)
+        counter = iter(range(10**9))
+        stop = asyncio.Event()
+
+        async def write_loop(client: int) -> None:
+            i = 0
+            while not stop.is_set():
+                household = self.households[next(counter) % HOUSEHOLDS]
+                await conns[readers + client].request(
+                    "POST",
+                    "/api/v1/awards",
+                    body={"household_id": str(household), "rule_id": str(self.plus_rule)},
+                    headers=self.auth(f"rw-{client}-{i}"),
+                )
+                i += 1
+
+        async def read(client: int, i: int) -> bool:
+            household = self.households[(client * 7919 + i) % HOUSEHOLDS]
+            status, _ = await conns[client].request(
+                "GET", f"/api/v1/households/{household}/balance", headers=self.auth()
+            )
+            return status == 200
+
+        writers_task = [asyncio.create_task(write_loop(c)) for c in range(writers)]
+        jifen = await timed_clients(readers, read)
+        stop.set()
+        await asyncio.gather(*writers_task)
+        for c in conns:
+            await c.close()
+
+        pool = await asyncpg.create_pool(
+            self.owner_url, min_size=readers + writers, max_size=readers + writers
+        )
+        stop = asyncio.Event()
+        sql_counter = iter(range(10**9))
+
+        async def sql_write_loop() -> None:
+            while not stop.is_set():
+                async with pool.acquire() as conn:
+                    await self.sql_award(conn, self.households[next(sql_counter) % HOUSEHOLDS], 5)
+
+        async def sql_read(client: int, i: int) -> bool:
+            household = self.households[(client * 7919 + i) % HOUSEHOLDS]
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT posted, held, posted - held AS available, lifetime_earned FROM accounts"
+                    " WHERE village_id = $1 AND id = $2",
+                    self.village_id,
+                    household,
+                )
+            return row is not None
+
+        sql_writers = [asyncio.create_task(sql_write_loop()) for _ in range(writers)]
+        sql = await timed_clients(readers, sql_read)
+        stop.set()
+        await asyncio.gather(*sql_writers)
+        await pool.close()
+        self.record("(d) balance reads, 16 readers + 16 writers", jifen, sql)
+
+    async def check_ledger(self) -> None:
+        owner = await asyncpg.connect(self.owner_url)
+        unbalanced = await owner.fetchval(
+            "SELECT count(*) FROM (SELECT transaction_id FROM postings GROUP BY transaction_id"
+            " HAVING sum(amount) <> 0) t"
+        )
+        drift = await owner.fetchval(
+            "SELECT count(*) FROM accounts a WHERE kind = 'household' AND posted <>"
+            " (SELECT coalesce(sum(amount), 0) FROM postings p WHERE p.account_id = a.id)"
+        )
+        negative = await owner.fetchval("SELECT count(*) FROM accounts WHERE posted - held < 0")
+        transactions = await owner.fetchval("SELECT count(*) FROM ledger_transactions")
+        await owner.close()
+        print(
+            f"  ledger check: {transactions} transactions, {unbalanced} unbalanced, {drift} balances off their"
+            f" postings, {negative} below zero",
+            flush=True,
+        )
+        assert unbalanced == drift == negative == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+async def main() -> None:
+    print(f"jifen ledger benchmark — {machine()}; PostgreSQL 18 (embedded); {DURATION:.0f} s per measurement")
+    bench = Bench()
+    try:
+        await bench.seed()
+        bench.serve()
+        await bench.login()
+        for clients in (1, 8, 32):
+            await bench.single_awards(clients)
+        await bench.batch()
+        await bench.hot_household()
+        await bench.reads_under_writes()
+        await bench.check_ledger()
+    finally:
+        bench.stop()
+
+
+def run() -> None:
+    asyncio.run(main())
