@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -397,7 +396,9 @@ class Bench:
             if label == "jifen":
                 conns = await self.http_pool(clients)
 
-                async def op(client: int, i: int, target: uuid.UUID = target) -> bool:
+                async def op(
+                    client: int, i: int, target: uuid.UUID = target, conns: list[Connection] = conns
+                ) -> bool:
                     status, _ = await conns[client].request(
                         "POST",
                         "/api/v1/awards",
@@ -413,7 +414,7 @@ class Bench:
             else:
                 pool = await asyncpg.create_pool(self.owner_url, min_size=clients, max_size=clients)
 
-                async def sql_op(client: int, i: int, target: uuid.UUID = target) -> bool:
+                async def sql_op(client: int, i: int, target: uuid.UUID = target, pool: Any = pool) -> bool:
                     async with pool.acquire() as conn:
                         return await self.sql_award(conn, target, -1)
 
