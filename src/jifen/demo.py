@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
-from jifen.models import Household, Role, Village
+from jifen.models import Household, Period, Role, Village
 from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user
@@ -58,8 +58,9 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
     for number in range(1, 31):
         surname = SURNAMES[number - 1]
         head = surname + rng.choice(GIVEN)
+        others = rng.sample([g for g in GIVEN if surname + g != head], rng.randrange(1, 4))
         members = [MemberIn(name=head, phone=f"138{rng.randrange(10**8):08d}")]
-        members += [MemberIn(name=surname + rng.choice(GIVEN)) for _ in range(rng.randrange(1, 4))]
+        members += [MemberIn(name=surname + given) for given in others]
         households.append(
             await create_household(
                 session,
@@ -81,6 +82,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
         "clerk": [RoleGrantIn(role=Role.clerk, village_id=village.id, store_id=store.id)],
         "villager": [RoleGrantIn(role=Role.villager, village_id=village.id, household_id=households[0].id)],
     }
+    await _load_rules_and_points(session, village, households, rng)
     names = {
         "town": "镇管理员",
         "admin": "村管理员",
@@ -99,3 +101,80 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
             roles=roles,
         )
     return village
+
+
+DEMO_RULES = (
+    # code, name, category, points, review
+    ("MQSB", "门前三包达标", "人居环境", 15, "none"),
+    ("MLTY", "美丽庭院", "人居环境", 20, "none"),
+    ("LJFL", "垃圾分类", "人居环境", 10, "none"),
+    ("ZYFW", "志愿服务", "公益服务", 10, "none"),
+    ("YDLH", "参加月度例会", "村务参与", 5, "none"),
+    ("WHJT", "五好家庭", "文明家风", 50, "single"),
+    ("JQSY", "家禽散养", "人居环境", -8, "none"),
+    ("LDLF", "乱堆乱放", "六乱整治", -5, "none"),
+)
+
+
+async def _load_rules_and_points(
+    session: AsyncSession, village: Village, households: list[Household], rng: random.Random
+) -> None:
+    """The village's rules (积分细则) and a few months of awards and deductions, one of them reversed."""
+    from jifen.awards.auth import Submission
+    from jifen.awards.repository import HouseholdRef
+    from jifen.awards.schemas import AwardItem
+    from jifen.awards.service import submit
+    from jifen.ledger import repository as ledger_repository
+    from jifen.ledger.service import reverse
+    from jifen.rules.schemas import Cap
+    from jifen.rules.service import create_rule
+
+    rules = {}
+    for code, name, category, points, review in DEMO_RULES:
+        cap = Cap(count=45, period=Period.day) if points > 0 and review == "none" else None
+        created = await create_rule(
+            session,
+            _SYSTEM,
+            village,
+            code=code,
+            name=name,
+            category=category,
+            points=points,
+            cap=cap,
+            evidence_required=review != "none",
+            review=review,
+        )
+        rules[code] = created.rule.id
+    refs = {h.id: HouseholdRef(id=h.id, village_id=village.id, code=h.code, grid=h.grid) for h in households}
+    submission = Submission(actor=_SYSTEM, village_id=village.id, households=refs)
+    # three monthly inspections: everyone scored on frontage, some on courtyard, sorting and volunteering
+    for _month in range(3):
+        scored = [h for h in households if rng.random() < 0.85]
+        items = [AwardItem(household_id=h.id, rule_id=rules["MQSB"]) for h in scored]
+        items += [
+            AwardItem(household_id=h.id, rule_id=rules["YDLH"]) for h in households if rng.random() < 0.6
+        ]
+        items += [
+            AwardItem(household_id=h.id, rule_id=rules[rng.choice(["MLTY", "LJFL", "ZYFW"])])
+            for h in households
+            if rng.random() < 0.5
+        ]
+        await submit(session, _SYSTEM, submission, items)
+        deductions = [
+            AwardItem(household_id=h.id, rule_id=rules[rng.choice(["JQSY", "LDLF"])], note="网格巡查发现")
+            for h in scored  # a deduction never exceeds what the month's frontage award gave
+            if rng.random() < 0.15
+        ]
+        if deductions:
+            await submit(session, _SYSTEM, submission, deductions)
+    # a model-family nomination waiting for review, and a mistaken award corrected by reversal
+    await submit(
+        session, _SYSTEM, submission, [AwardItem(household_id=households[2].id, rule_id=rules["WHJT"])]
+    )
+    [mistake] = await submit(
+        session, _SYSTEM, submission, [AwardItem(household_id=households[5].id, rule_id=rules["ZYFW"])]
+    )
+    assert mistake.transaction_id is not None
+    transaction = await ledger_repository.get_transaction(session, mistake.transaction_id)
+    assert transaction is not None
+    await reverse(session, _SYSTEM, transaction, reason="录入错户，已更正")
