@@ -234,6 +234,39 @@ async def test_an_ended_hold_stays_ended(
     assert (got["posted"], got["held"], got["available"]) == (30, 20, 10)
 
 
+async def forge_household_posting(
+    connection: asyncpg.Connection,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    issuing: uuid.UUID,
+    *,
+    amount: int,
+) -> None:
+    """A balanced transaction whose household posting carries a plausible balance_after and account_version,
+    written without moving the account's row."""
+    transaction_id = uuid.uuid4()
+    async with connection.transaction():
+        await connection.execute(
+            "INSERT INTO ledger_transactions (village_id, id, kind, actor_id)"
+            " VALUES ($1, $2, 'adjustment', $3)",
+            village_id,
+            transaction_id,
+            uuid.uuid4(),
+        )
+        await connection.execute(
+            "INSERT INTO postings"
+            " (village_id, transaction_id, account_id, amount, balance_after, account_version)"
+            " SELECT $1::uuid, $2::uuid, a.id, $5::bigint, a.posted + $5, a.version + 1 FROM accounts a"
+            " WHERE a.village_id = $1 AND a.id = $3"
+            " UNION ALL SELECT $1, $2, $4::uuid, -$5::bigint, NULL, NULL",
+            village_id,
+            transaction_id,
+            household_id,
+            issuing,
+            amount,
+        )
+
+
 async def test_a_household_posting_written_by_hand_cannot_bypass_the_balance(
     world: World, app_db: asyncpg.Connection
 ) -> None:
@@ -241,30 +274,14 @@ async def test_a_household_posting_written_by_hand_cannot_bypass_the_balance(
     issuing = await app_db.fetchval(
         "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", setup.village.id
     )
-    with pytest.raises(asyncpg.PostgresError):
+    with pytest.raises(asyncpg.PostgresError) as caught:
         # balanced, so only a check tied to the household's balance could refuse it
         await write_transaction(app_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
+    assert caught.value.sqlstate == "JF003", caught.value
     # nor with a made-up running balance and history position, the account row left as it was
-    transaction_id = uuid.uuid4()
-    with pytest.raises(asyncpg.PostgresError):
-        async with app_db.transaction():
-            await app_db.execute(
-                "INSERT INTO ledger_transactions (village_id, id, kind, actor_id) "
-                "VALUES ($1, $2, 'adjustment', $3)",
-                setup.village.id,
-                transaction_id,
-                uuid.uuid4(),
-            )
-            await app_db.execute(
-                "INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, "
-                "account_version) SELECT $1, $2, a.id, -20, a.posted - 20, a.version + 1 FROM accounts a "
-                "WHERE a.village_id = $1 AND a.id = $3 "
-                "UNION ALL SELECT $1, $2, $4, 20, NULL, NULL",
-                setup.village.id,
-                transaction_id,
-                household_id,
-                issuing,
-            )
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await forge_household_posting(app_db, setup.village.id, household_id, issuing, amount=-20)
+    assert caught.value.sqlstate == "JF003", caught.value
     admin = setup.people["village_admin"]
     assert (await balance(world, admin, household_id))["posted"] == 30
     entries = (await world.call("GET", f"/households/{household_id}/entries", admin)).json()["items"]

@@ -319,8 +319,7 @@ async def _end(session: AsyncSession, hold: Hold, status: str, transaction_id: u
     await session.execute(
         update(Hold)
         .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
-        # the database's clock: Hold.ended_at is mapped without a time zone, so an aware Python datetime
-        # bound to it is refused by asyncpg
+        # the database's clock, like every other timestamp of the ledger
         .values(status=status, ended_at=func.now(), transaction_id=transaction_id)
     )
     await session.refresh(hold)
