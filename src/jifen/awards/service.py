@@ -3,7 +3,6 @@ ledger's set-based path, one award or ten thousand in one database round trip.""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ class InvalidMember(BadRequest):
     default_detail = "该家庭成员不属于这一户"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AwardResult:
     id: uuid.UUID
     status: AwardStatus
@@ -156,7 +155,9 @@ async def submit(
             "transactions": [r.transaction_id for r in results],
         },
     )
-    return [dataclasses.replace(r, created_at=created_at) for r in results]
+    for result in results:
+        result.created_at = created_at
+    return results
 
 
 def _award_draft(

@@ -9,7 +9,6 @@ in the same transaction as the change, so a committed change always has its answ
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -53,10 +52,9 @@ async def idempotency_key(
 
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
-    canonical = json.dumps(
-        body.model_dump(mode="json") if body is not None else None, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+    """The request as parsed (field order fixed by the model), so spacing and key order do not matter."""
+    canonical = body.model_dump_json().encode() if body is not None else b"null"
+    return hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
 
 
 def render(model: BaseModel) -> bytes:
