@@ -48,6 +48,7 @@ def settings(template: TestCluster, database: str) -> Settings:
         secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
         log_level="WARNING",
         log_requests=False,
+        chain_interval_seconds=0,
         db_pool_size=40,
         db_max_overflow=20,
     )

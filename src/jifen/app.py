@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,13 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jifen.audit.endpoints import router as audit_router
 from jifen.auth.endpoints import router as auth_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
-from jifen.kit.db import create_engine, create_sessionmaker, sqlstate
+from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
@@ -105,6 +109,32 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+async def run_chainer(engine: AsyncEngine, interval: float) -> None:
+    """Link new records into their villages' chains every few seconds, and seal a checkpoint a day.
+
+    Every server process runs this loop; a session advisory lock lets one of them do the work at a time.
+    """
+    from jifen.audit import chain
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with raw_connection(engine) as conn:
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", chain.CHAINER_LOCK):
+                    continue
+                try:
+                    linked = await chain.link_all(conn)
+                    sealed = await chain.seal_daily(conn)
+                    if linked or sealed:
+                        log.info("chain_linked", records=linked, checkpoints=sealed)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", chain.CHAINER_LOCK)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("chainer_failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
@@ -124,9 +154,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # to trigger many full collections with the default thresholds (measured: ~15% of its time)
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
+        chainer = (
+            asyncio.create_task(run_chainer(engine, settings.chain_interval_seconds))
+            if settings.chain_interval_seconds > 0
+            else None
+        )
         try:
             yield
         finally:
+            if chainer is not None:
+                chainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chainer
             await engine.dispose()
 
     app = FastAPI(
@@ -150,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         awards_router,
         ledger_router,
         store_router,
+        audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

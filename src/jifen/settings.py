@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     log_level: str = "INFO"
     log_requests: bool = True
+    # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off
+    chain_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

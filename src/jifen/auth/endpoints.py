@@ -5,13 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from jifen.auth import service
+from jifen.auth import service, throttle
 from jifen.auth.dependencies import CurrentActor
 from jifen.auth.schemas import Me, RoleGrant, Token
-from jifen.auth.throttle import TooManyAttempts, login_throttle
+from jifen.auth.throttle import TooManyAttempts
 from jifen.auth.tokens import issue_token
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import InvalidToken, NotAuthenticated, error_responses
+from jifen.kit.logging import REQUEST
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=AutoCommitRoute)
 
@@ -25,14 +26,15 @@ async def login(
     request: Request, session: Session, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
     """Exchange a user name and password for a short-lived bearer token."""
-    throttle = login_throttle(request.app)
-    throttle.check(form.username)
+    client_addr = REQUEST.get().client_addr
+    await throttle.check(session, form.username, client_addr)
     try:
         user = await service.authenticate(session, form.username, form.password)
     except service.InvalidCredentials:
-        throttle.failed(form.username)
+        # the request's transaction rolls back with the refusal; the failure is kept in its own
+        await service.record_failed_login(request.app.state.sessionmaker, form.username)
         raise
-    throttle.succeeded(form.username)
+    await service.record_login(session, user, form.username)
     token, ttl = issue_token(request.app.state.settings, user.id)
     return Token(access_token=token, expires_in=ttl)
 

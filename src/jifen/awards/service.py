@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.awards import repository
 from jifen.awards.auth import Submission
@@ -157,6 +158,30 @@ async def submit(
     )
     for result in results:
         result.created_at = created_at
+    await audit.record_many(
+        session,
+        actor,
+        village_id=village_id,
+        action="award.submit",
+        record_type="award",
+        changes=[
+            (
+                r.id,
+                None,
+                {
+                    "household_id": r.household_id,
+                    "rule_id": r.rule_id,
+                    "rule_version": r.rule_version,
+                    "quantity": r.quantity,
+                    "points": r.points,
+                    "status": r.status,
+                    "transaction_id": r.transaction_id,
+                    "note": r.note,
+                },
+            )
+            for r in results
+        ],
+    )
     return results
 
 

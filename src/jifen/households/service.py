@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.households import repository
 from jifen.households.schemas import MemberIn
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
+from jifen.kit.logging import mask_phone
 from jifen.ledger import service as ledger
 from jifen.models import Household, Member, Village
 
@@ -41,6 +43,21 @@ async def create_household(
         Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
     )
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="household.create",
+        record_type="household",
+        record_id=household.id,
+        after={
+            "code": code,
+            "head_name": head_name,
+            "grid": grid,
+            "address": address,
+            "members": [{"name": m.name, "phone": mask_phone(m.phone)} for m in members],
+        },
+    )
     return household
 
 
@@ -50,6 +67,15 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
     )
     session.add(row)
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        village_id=household.village_id,
+        action="member.add",
+        record_type="household",
+        record_id=household.id,
+        after={"member_id": row.id, "name": member.name, "phone": mask_phone(member.phone)},
+    )
     return row
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -118,3 +119,12 @@ async def driver(session: AsyncSession) -> Any:
     if adapted._transaction is None:  # SQLAlchemy begins lazily, on its first statement
         await adapted._start_transaction()
     return adapted._connection
+
+
+@asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection outside any request transaction, for work that runs its own
+    transactions (linking the chain, verifying it)."""
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        yield raw.driver_connection

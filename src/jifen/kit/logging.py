@@ -7,13 +7,56 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where the current request came from, for the audit trail."""
+
+    request_id: str | None = None
+    client_addr: str | None = None
+
+
+NO_REQUEST = RequestInfo()
+REQUEST: ContextVar[RequestInfo] = ContextVar("jifen_request", default=NO_REQUEST)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****0483: enough for a person to recognise, not enough to call."""
+    if phone is None:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return "****"
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def _mask_phones(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), value)
+    if isinstance(value, dict):
+        return {k: _mask_phones(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask_phones(v) for v in value)
+    return value
+
+
+def mask_phones_processor(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """No log line carries a whole mobile number, whatever a developer passes to the logger."""
+    return {key: _mask_phones(value) for key, value in event.items()}
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -28,7 +71,7 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, mask_phones_processor, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
@@ -61,6 +104,8 @@ class RequestContextMiddleware:
             request_id=request_id, method=scope["method"], path=scope["path"]
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        client = scope.get("client")
+        token = REQUEST.set(RequestInfo(request_id=request_id, client_addr=client[0] if client else None))
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
 
@@ -82,3 +127,4 @@ class RequestContextMiddleware:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             structlog.contextvars.clear_contextvars()
+            REQUEST.reset(token)

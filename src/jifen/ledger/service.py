@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
 from jifen.kit.errors import Conflict, NotFound
@@ -234,6 +235,19 @@ async def reverse(
     await post(session, actor, transaction.village_id, [draft])
     reversal = await repository.get_transaction(session, draft.id)
     assert reversal is not None
+    await audit.record(
+        session,
+        actor,
+        village_id=transaction.village_id,
+        action="transaction.reverse",
+        record_type="transaction",
+        record_id=transaction.id,
+        after={
+            "reversal_id": reversal.id,
+            "postings": [(line.account_id, line.amount) for line in draft.lines],
+        },
+        reason=reason,
+    )
     return reversal
 
 
@@ -280,6 +294,15 @@ async def place_hold(
     )
     session.add(hold)
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="hold.place",
+        record_type="hold",
+        record_id=hold.id,
+        after={"household_id": household_id, "amount": amount, "memo": memo, "source_id": source_id},
+    )
     return hold
 
 
@@ -315,7 +338,9 @@ async def _unhold(session: AsyncSession, hold: Hold) -> None:
     )
 
 
-async def _end(session: AsyncSession, hold: Hold, status: str, transaction_id: uuid.UUID | None) -> Hold:
+async def _end(
+    session: AsyncSession, actor: Actor, hold: Hold, status: str, transaction_id: uuid.UUID | None
+) -> Hold:
     await session.execute(
         update(Hold)
         .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
@@ -323,6 +348,16 @@ async def _end(session: AsyncSession, hold: Hold, status: str, transaction_id: u
         .values(status=status, ended_at=func.now(), transaction_id=transaction_id)
     )
     await session.refresh(hold)
+    await audit.record(
+        session,
+        actor,
+        village_id=hold.village_id,
+        action=f"hold.{status}",
+        record_type="hold",
+        record_id=hold.id,
+        before={"status": "active"},
+        after={"status": status, "amount": hold.amount, "transaction_id": transaction_id},
+    )
     return hold
 
 
@@ -330,7 +365,7 @@ async def release_hold(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
     """End a hold without moving points: they are available again."""
     await _lock_active(session, hold)
     await _unhold(session, hold)
-    return await _end(session, hold, "released", None)
+    return await _end(session, actor, hold, "released", None)
 
 
 async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: Draft) -> Hold:
@@ -341,4 +376,4 @@ async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: D
     await _lock_active(session, hold)
     await _unhold(session, hold)
     await post(session, actor, hold.village_id, [draft])
-    return await _end(session, hold, "posted", draft.id)
+    return await _end(session, actor, hold, "posted", draft.id)

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
@@ -69,6 +70,15 @@ async def create_rule(
     session.add(version)
     await session.flush()
     await session.refresh(version)
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="rule.create",
+        record_type="rule",
+        record_id=rule.id,
+        after={"code": code, **_terms(version)},
+    )
     return CurrentRule(rule=rule, version=version)
 
 
@@ -107,7 +117,30 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     await session.flush()
     await session.refresh(rule)
     await session.refresh(version)
+    await audit.record(
+        session,
+        actor,
+        village_id=rule.village_id,
+        action="rule.change",
+        record_type="rule",
+        record_id=rule.id,
+        before=_terms(previous),
+        after=_terms(version),
+    )
     return CurrentRule(rule=rule, version=version)
+
+
+def _terms(version: RuleVersion) -> dict[str, object]:
+    return {
+        "version": version.version,
+        "name": version.name,
+        "category": version.category,
+        "points": version.points,
+        "cap": {"count": version.cap_count, "period": version.cap_period} if version.cap_count else None,
+        "evidence_required": version.evidence_required,
+        "review": version.review,
+        "active": version.active,
+    }
 
 
 async def village_rules(session: AsyncSession, village: Village) -> Sequence[CurrentRule]:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.ledger import service as ledger
 from jifen.models import Store, Village
@@ -16,6 +17,15 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     session.add(store)
     await session.flush()
     await ledger.open_store_account(session, village.id, store.id)
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="store.create",
+        record_type="store",
+        record_id=store.id,
+        after={"name": name},
+    )
     return store
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
@@ -93,4 +94,29 @@ async def create_user(
             raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
         raise
     await session.refresh(user, ["roles"])
+    after = {
+        "username": username,
+        "display_name": display_name,
+        "roles": [
+            {
+                "role": g.role,
+                "village_id": g.village_id,
+                "store_id": g.store_id,
+                "household_id": g.household_id,
+                "grid": g.grid,
+            }
+            for g in unique_grants
+        ],
+    }
+    # on the record of every village the user gets a role in (the town's for a town administrator)
+    for village_id in sorted({g.village_id for g in unique_grants}, key=str):
+        await audit.record(
+            session,
+            actor,
+            village_id=village_id,
+            action="user.create",
+            record_type="user",
+            record_id=user.id,
+            after=after,
+        )
     return user

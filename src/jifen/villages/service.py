@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
@@ -25,6 +26,15 @@ async def create_village(session: AsyncSession, actor: Actor, *, code: str, name
             raise DuplicateCode(f"村编号 {code} 已被使用") from exc
         raise
     await ledger.open_village_accounts(session, village.id)
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="village.create",
+        record_type="village",
+        record_id=village.id,
+        after={"code": code, "name": name},
+    )
     return village
 
 

@@ -1,0 +1,251 @@
+"""The tamper-evident chain: per village, one SHA-256 chain over its ledger transactions, postings and audit
+events, in chain_id order; checkpoints seal its head for the notice board.
+
+link n = SHA-256(link n-1 ‖ record hash ‖ n), record hash = SHA-256(the record's canonical text, computed by
+the database functions of migration 0003). Changing, deleting, inserting or reordering a linked record
+breaks the chain at that record; a sealed checkpoint printed on paper proves the past did not change even
+to someone who could rewrite the whole database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+WRITERS_LOCK = 7595439545093744238  # taken shared by every statement that writes chained records
+CHAINER_LOCK = 7595439545093744239  # one chainer per database at a time (background loop)
+LINK_BATCH = 50_000
+
+
+def genesis(scope: uuid.UUID) -> bytes:
+    return hashlib.sha256(b"jifen-chain:" + scope.bytes).digest()
+
+
+def next_link(previous: bytes, record_hash: bytes, seq: int) -> bytes:
+    return hashlib.sha256(previous + record_hash + seq.to_bytes(8, "big")).digest()
+
+
+async def horizon(conn: asyncpg.Connection) -> int | None:
+    """The chain_id at or below which every record has committed or rolled back; None if writers are busy.
+
+    Holding the writers' lock exclusively for a moment waits out every transaction that drew a chain_id.
+    """
+    async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = '250ms'")
+        try:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITERS_LOCK)
+        except asyncpg.LockNotAvailableError:
+            return None
+        value: int = await conn.fetchval(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM jifen_chain_seq"
+        )
+        return value
+
+
+async def link(conn: asyncpg.Connection, scope: uuid.UUID, upto: int) -> int:
+    """Append every record of the scope up to chain_id `upto` to the scope's chain; returns how many."""
+    linked = 0
+    while True:
+        async with conn.transaction():
+            # one chainer per scope: a second waits here, then finds the work done
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))", scope)
+            head = await conn.fetchrow(
+                "SELECT seq, chain_id, link_hash FROM chain_links WHERE scope = $1 ORDER BY seq DESC LIMIT 1",
+                scope,
+            )
+            seq, after, previous = (
+                (head["seq"], head["chain_id"], bytes(head["link_hash"]))
+                if head
+                else (
+                    0,
+                    0,
+                    genesis(scope),
+                )
+            )
+            records = await conn.fetch(
+                "SELECT chain_id, record_kind, record_key, record_hash FROM jifen_chain_records($1, $2, $3)"
+                " LIMIT $4",
+                scope,
+                after,
+                upto,
+                LINK_BATCH,
+            )
+            if not records:
+                return linked
+            rows = []
+            for record in records:
+                seq += 1
+                record_hash = bytes(record["record_hash"])
+                previous = next_link(previous, record_hash, seq)
+                rows.append(
+                    (
+                        scope,
+                        seq,
+                        record["chain_id"],
+                        record["record_kind"],
+                        record["record_key"],
+                        record_hash,
+                        previous,
+                    )
+                )
+            await conn.copy_records_to_table(
+                "chain_links",
+                records=rows,
+                columns=["scope", "seq", "chain_id", "record_kind", "record_key", "record_hash", "link_hash"],
+            )
+            linked += len(rows)
+
+
+async def scopes(conn: asyncpg.Connection) -> list[uuid.UUID]:
+    from jifen.audit.service import TOWN_SCOPE
+
+    rows = await conn.fetch("SELECT id FROM villages ORDER BY code")
+    return [TOWN_SCOPE, *(row["id"] for row in rows)]
+
+
+async def link_all(conn: asyncpg.Connection) -> int:
+    """Link every scope's new records (what the server's background loop does every few seconds)."""
+    upto = await horizon(conn)
+    if upto is None:
+        return 0
+    total = 0
+    for scope in await scopes(conn):
+        total += await link(conn, scope, upto)
+    return total
+
+
+@dataclass
+class Checkpoint:
+    id: int
+    scope: uuid.UUID
+    seq: int
+    digest: str
+    records: int
+    sealed_at: Any
+
+
+async def seal(conn: asyncpg.Connection, scope: uuid.UUID, sealed_by: uuid.UUID | None) -> Checkpoint | None:
+    """Link what is final, then record the chain's head as a checkpoint; None for an empty chain."""
+    upto = await horizon(conn)
+    if upto is not None:
+        await link(conn, scope, upto)
+    row = await conn.fetchrow(
+        """
+        INSERT INTO checkpoints (scope, seq, chain_id, digest, records, sealed_by)
+        SELECT scope, seq, chain_id, link_hash, seq, $2 FROM chain_links WHERE scope = $1
+         ORDER BY seq DESC LIMIT 1
+        RETURNING id, scope, seq, digest, records, sealed_at
+        """,
+        scope,
+        sealed_by,
+    )
+    if row is None:
+        return None
+    return Checkpoint(
+        row["id"], row["scope"], row["seq"], bytes(row["digest"]).hex(), row["records"], row["sealed_at"]
+    )
+
+
+@dataclass
+class Verdict:
+    scope: uuid.UUID
+    ok: bool = True
+    checked: int = 0
+    head: str | None = None
+    pending: int = 0
+    checkpoints: int = 0
+    first_bad: dict[str, Any] | None = None
+    digest_found: bool | None = None  # when asked about a printed digest: is it a link of this chain?
+
+
+_VERIFY = """
+SELECT l.seq, coalesce(l.chain_id, r.chain_id) AS chain_id, l.record_kind, l.record_key, l.record_hash,
+       l.link_hash, r.record_kind AS now_kind, r.record_key AS now_key, r.record_hash AS now_hash
+  FROM (SELECT * FROM chain_links WHERE scope = $1) l
+  FULL JOIN (SELECT * FROM jifen_chain_records($1, 0, $2)) r ON r.chain_id = l.chain_id
+ ORDER BY coalesce(l.chain_id, r.chain_id), l.seq
+"""
+
+
+async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None = None) -> Verdict:
+    """Recompute every linked record's hash and every link; name the first record that breaks the chain.
+
+    With `digest` (a checkpoint as printed on the notice board), also say whether the recomputed chain
+    passes through it: a chain rewritten wholesale, hashes and all, cannot.
+    """
+    verdict = Verdict(scope=scope, digest_found=False if digest is not None else None)
+    watermark = await conn.fetchval("SELECT max(chain_id) FROM chain_links WHERE scope = $1", scope) or 0
+    sealed = {
+        row["seq"]: bytes(row["digest"])
+        for row in await conn.fetch("SELECT seq, digest FROM checkpoints WHERE scope = $1", scope)
+    }
+    verdict.checkpoints = len(sealed)
+    previous = genesis(scope)
+    expected_seq = 0
+
+    def broken(row: Any, problem: str) -> None:
+        if verdict.first_bad is None:
+            verdict.ok = False
+            verdict.first_bad = {
+                "kind": row["record_kind"] or row["now_kind"],
+                "id": row["record_key"] or row["now_key"],
+                "chain_id": row["chain_id"],
+                "seq": row["seq"],
+                "problem": problem,
+            }
+
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(_VERIFY, scope, watermark, prefetch=10_000):
+            verdict.checked += 1
+            if row["seq"] is None:
+                broken(row, "inserted: a record in the chain's past that was never linked")
+                continue
+            expected_seq += 1
+            stored_link = bytes(row["link_hash"])
+            if row["seq"] != expected_seq:
+                broken(row, "reordered: the chain's links are out of order")
+            elif row["now_hash"] is None:
+                broken(row, "deleted: the linked record no longer exists")
+            elif (row["now_kind"], row["now_key"]) != (row["record_kind"], row["record_key"]):
+                broken(row, "replaced: another record stands in this record's place")
+            elif bytes(row["now_hash"]) != bytes(row["record_hash"]):
+                broken(row, "changed: the record's content differs from what was linked")
+            else:
+                recomputed = next_link(previous, bytes(row["now_hash"]), row["seq"])
+                if recomputed != stored_link:
+                    broken(row, "link altered: the chain's hash does not follow from the previous link")
+                elif digest is not None and recomputed == digest:
+                    verdict.digest_found = True
+            if row["seq"] in sealed and sealed[row["seq"]] != stored_link:
+                broken(row, "checkpoint mismatch: the chain differs from a sealed checkpoint")
+            previous = stored_link
+            if verdict.first_bad is not None:
+                break
+        verdict.head = previous.hex() if expected_seq else None
+        verdict.pending = await conn.fetchval(
+            "SELECT count(*) FROM jifen_chain_records($1, $2, 9223372036854775807)", scope, watermark
+        )
+    return verdict
+
+
+async def seal_daily(conn: asyncpg.Connection) -> int:
+    """Seal a checkpoint for every village whose newest one is a day old (or that has none)."""
+    due = await conn.fetch(
+        """
+        SELECT l.scope FROM (SELECT DISTINCT scope FROM chain_links) l
+         WHERE NOT EXISTS (SELECT 1 FROM checkpoints c
+                            WHERE c.scope = l.scope AND c.sealed_at > now() - interval '1 day')
+        """
+    )
+    sealed = 0
+    for row in due:
+        if await seal(conn, row["scope"], None) is not None:
+            sealed += 1
+    return sealed
