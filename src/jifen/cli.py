@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -182,6 +184,108 @@ def _load_demo(settings: Settings, *, if_empty: bool) -> None:
     click.echo(f"demo logins (password for all: {DEMO_PASSWORD}):")
     for login in DEMO_LOGINS:
         click.echo(f"  {login.username:<10} {login.role:<14} {login.note}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident chain."""
+
+
+async def _chain_scopes(conn: Any, village: str | None) -> list[tuple[str, uuid.UUID]]:
+    from jifen.audit.chain import scopes
+    from jifen.audit.service import TOWN_SCOPE
+
+    names = {
+        row["id"]: f"{row['code']} {row['name']}"
+        for row in await conn.fetch("SELECT id, code, name FROM villages")
+    }
+    names[TOWN_SCOPE] = "镇级记录 (town)"
+    chosen = [(names[s], s) for s in await scopes(conn)]
+    if village is not None:
+        chosen = [(name, s) for name, s in chosen if name.split(" ", 1)[0] == village]
+        if not chosen:
+            raise click.ClickException(f"no village with code {village}")
+    return chosen
+
+
+def _driver_url(settings: Settings) -> str:
+    from jifen.kit.db import normalise_url
+
+    assert settings.database_url
+    return normalise_url(settings.database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@audit.command("verify")
+@click.option("--village", default=None, help="a village code; every village when omitted")
+@click.option("--digest", default=None, help="a printed checkpoint digest that must be part of the chain")
+def audit_verify(village: str | None, digest: str | None) -> None:
+    """Re-check the chain: exit 0 and a summary when intact, exit 1 naming the first broken record."""
+    import asyncpg
+
+    from jifen.audit.chain import verify
+
+    settings = get_settings()
+    _prepare_database(settings)
+    wanted = bytes.fromhex(digest.replace(" ", "")) if digest else None
+
+    async def run() -> bool:
+        conn = await asyncpg.connect(_driver_url(settings))
+        intact = True
+        found = False
+        try:
+            for name, scope in await _chain_scopes(conn, village):
+                started = time.perf_counter()
+                verdict = await verify(conn, scope, wanted)
+                seconds = time.perf_counter() - started
+                found = found or bool(verdict.digest_found)
+                if verdict.ok:
+                    click.echo(
+                        f"ok      {name}: {verdict.checked} records in {seconds:.2f} s,"
+                        f" head {verdict.head or '-'}, {verdict.pending} not yet linked,"
+                        f" {verdict.checkpoints} checkpoints"
+                    )
+                else:
+                    intact = False
+                    bad = verdict.first_bad or {}
+                    click.echo(
+                        f"BROKEN  {name}: first bad record {bad.get('kind')} {bad.get('id')}"
+                        f" (chain position {bad.get('seq')}): {bad.get('problem')}"
+                    )
+        finally:
+            await conn.close()
+        if wanted is not None:
+            click.echo("digest is part of the chain" if found else "digest NOT found in the chain")
+            intact = intact and found
+        return intact
+
+    if not asyncio.run(run()):
+        sys.exit(1)
+
+
+@audit.command("seal")
+@click.option("--village", default=None, help="a village code; every village when omitted")
+def audit_seal(village: str | None) -> None:
+    """Link everything final into the chains and seal a checkpoint; print the digests to publish."""
+    import asyncpg
+
+    from jifen.audit.chain import seal
+
+    settings = get_settings()
+    _prepare_database(settings)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(_driver_url(settings))
+        try:
+            for name, scope in await _chain_scopes(conn, village):
+                checkpoint = await seal(conn, scope, None)
+                if checkpoint is None:
+                    click.echo(f"{name}: nothing to seal yet")
+                else:
+                    click.echo(f"{name}: {checkpoint.records} records, checkpoint {checkpoint.digest}")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ async def link(conn: asyncpg.Connection, scope: uuid.UUID, upto: int) -> int:
     while True:
         async with conn.transaction():
             # one chainer per scope: a second waits here, then finds the work done
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))", scope)
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", str(scope))
             head = await conn.fetchrow(
                 "SELECT seq, chain_id, link_hash FROM chain_links WHERE scope = $1 ORDER BY seq DESC LIMIT 1",
                 scope,
@@ -170,7 +170,8 @@ SELECT l.seq, coalesce(l.chain_id, r.chain_id) AS chain_id, l.record_kind, l.rec
        l.link_hash, r.record_kind AS now_kind, r.record_key AS now_key, r.record_hash AS now_hash
   FROM (SELECT * FROM chain_links WHERE scope = $1) l
   FULL JOIN (SELECT * FROM jifen_chain_records($1, 0, $2)) r ON r.chain_id = l.chain_id
- ORDER BY coalesce(l.chain_id, r.chain_id), l.seq
+ ORDER BY coalesce(l.chain_id, r.chain_id), l.seq,
+          (r.record_kind = l.record_kind AND r.record_key = l.record_key) DESC NULLS LAST
 """
 
 
@@ -190,12 +191,15 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
     previous = genesis(scope)
     expected_seq = 0
 
-    def broken(row: Any, problem: str) -> None:
+    def broken(row: Any, problem: str, *, intruder: bool = False) -> None:
         if verdict.first_bad is None:
             verdict.ok = False
+            kind, key = (
+                (row["now_kind"], row["now_key"]) if intruder else (row["record_kind"], row["record_key"])
+            )
             verdict.first_bad = {
-                "kind": row["record_kind"] or row["now_kind"],
-                "id": row["record_key"] or row["now_key"],
+                "kind": kind or row["now_kind"],
+                "id": key or row["now_key"],
                 "chain_id": row["chain_id"],
                 "seq": row["seq"],
                 "problem": problem,
@@ -205,8 +209,11 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
         async for row in conn.cursor(_VERIFY, scope, watermark, prefetch=10_000):
             verdict.checked += 1
             if row["seq"] is None:
-                broken(row, "inserted: a record in the chain's past that was never linked")
-                continue
+                broken(row, "inserted: a record in the chain's past that was never linked", intruder=True)
+                break
+            if row["seq"] == expected_seq:  # a second record claiming the place of one already checked
+                broken(row, "inserted: a record claiming the place of a linked one", intruder=True)
+                break
             expected_seq += 1
             stored_link = bytes(row["link_hash"])
             if row["seq"] != expected_seq:
