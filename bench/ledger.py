@@ -98,6 +98,7 @@ class Bench:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.results: list[tuple[str, Result, Result | None]] = []
+        self.secret = uuid.uuid4().hex * 2
 
     # ---------------------------------------------------------------- setup
     async def seed(self) -> None:
@@ -178,14 +179,15 @@ class Bench:
         await owner.execute("VACUUM ANALYZE")
         await owner.close()
 
-    def serve(self) -> None:
+    def serve(self, chain_interval: float = 5.0) -> None:
         env = {
             **os.environ,
             "JIFEN_ENV": "prod",
-            "JIFEN_SECRET_KEY": uuid.uuid4().hex * 2,
+            "JIFEN_SECRET_KEY": self.secret,
             "JIFEN_DATABASE_URL": self.app_url,
             "JIFEN_LOG_LEVEL": "WARNING",
             "JIFEN_DB_POOL_SIZE": "20",
+            "JIFEN_CHAIN_INTERVAL_SECONDS": str(chain_interval),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jifen", "serve", "--port", str(self.port), "--workers", WORKERS],
@@ -216,10 +218,14 @@ class Bench:
         self.token = json.loads(await reader.readexactly(length))["access_token"]
         writer.close()
 
-    def stop(self) -> None:
+    def stop_server(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)
+            self.proc = None
+
+    def stop(self) -> None:
+        self.stop_server()
         self.server.cleanup()  # type: ignore[attr-defined]
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -537,6 +543,124 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
+CHAIN_WRITER_TRIGGERS = (
+    ("ledger_transactions", "ledger_transactions_chain_writer"),
+    ("postings", "postings_chain_writer"),
+    ("audit_events", "audit_events_chain_writer"),
+)
+
+
+async def chain_cost(bench: Bench) -> None:
+    """Award throughput at 32 clients with the tamper-evident chain off (no chainer, no writers' lock) and on
+    (the writers' lock, and the chainer linking every second: five times as often as the default)."""
+    owner = await asyncpg.connect(bench.owner_url)
+    results = {}
+    for label, interval, triggers in (("off", 0.0, "DISABLE"), ("on", 1.0, "ENABLE")):
+        for table, trigger in CHAIN_WRITER_TRIGGERS:
+            await owner.execute(f"ALTER TABLE {table} {triggers} TRIGGER {trigger}")
+        bench.stop_server()
+        bench.serve(chain_interval=interval)
+        conns = await bench.http_pool(32)
+        counter = iter(range(10**9))
+
+        async def op(
+            client: int, i: int, conns: list[Connection] = conns, label: str = label, counter: Any = counter
+        ) -> bool:
+            household = bench.households[next(counter) % HOUSEHOLDS]
+            status, _ = await conns[client].request(
+                "POST",
+                "/api/v1/awards",
+                body={"household_id": str(household), "rule_id": str(bench.plus_rule)},
+                headers=bench.auth(f"chain-{label}-{client}-{i}"),
+            )
+            return status == 201
+
+        results[label] = await timed_clients(32, op)
+        for c in conns:
+            await c.close()
+    await owner.close()
+    off, on = results["off"], results["on"]
+    print(
+        f"  (e) chain cost, single awards at 32 clients: off {off.rate:.1f}/s p99 {off.pct(0.99):.1f} ms,"
+        f" on {on.rate:.1f}/s p99 {on.pct(0.99):.1f} ms | ratio on/off {on.rate / off.rate:.2f}",
+        flush=True,
+    )
+
+
+async def large_village(bench: Bench, records: int = 1_000_000) -> None:
+    """Link and verify a village with a million chained records (synthetic, written straight in SQL)."""
+    from jifen.audit import chain
+    from jifen.auth.actor import console_actor
+    from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.villages.service import create_village
+
+    bench.stop_server()  # its background chainer would share the work and blur the timing
+    engine = create_engine(bench.owner_url, pool_size=1, max_overflow=0)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        village = await create_village(session, console_actor("bench"), code="BIG", name="百万记录村")
+    await engine.dispose()
+    owner = await asyncpg.connect(bench.owner_url)
+    await owner.execute("SET session_replication_role = replica")  # bulk load: the rows, not the checks
+    started = time.perf_counter()
+    quarter = records // 4
+    await owner.execute(
+        """
+        INSERT INTO households (village_id, id, code, head_name) VALUES ($1, $2, 'BIG-1', '户主');
+        INSERT INTO accounts (village_id, id, kind, household_id) VALUES ($1, $2, 'household', $2);
+        """.replace("$1", f"'{village.id}'").replace("$2", f"'{uuid.uuid4()}'")
+    )
+    household = await owner.fetchval("SELECT id FROM households WHERE village_id = $1", village.id)
+    issuing = await owner.fetchval(
+        "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", village.id
+    )
+    await owner.execute(
+        """
+        CREATE TEMP TABLE big_tx AS SELECT gen_random_uuid() AS id, i FROM generate_series(1, $1) AS i;
+        """.replace("$1", str(quarter))
+    )
+    await owner.execute(
+        "INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, created_at)"
+        " SELECT $1, id, 'award', '压测', $2, now() - make_interval(secs => $3 - i) FROM big_tx",
+        village.id,
+        uuid.UUID(int=1),
+        quarter,
+    )
+    await owner.execute(
+        "INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, account_version)"
+        " SELECT $1::uuid, id, $2::uuid, 1, i, i FROM big_tx"
+        " UNION ALL SELECT $1::uuid, id, $3::uuid, -1, NULL, NULL FROM big_tx",
+        village.id,
+        household,
+        issuing,
+    )
+    await owner.execute(
+        "INSERT INTO audit_events (scope, action, record_type, record_id, after)"
+        " SELECT $1, 'award.submit', 'award', id::text, jsonb_build_object('points', 1) FROM big_tx",
+        village.id,
+    )
+    await owner.execute("SET session_replication_role = origin")
+    await owner.execute("ANALYZE")
+    loaded = time.perf_counter() - started
+    app = await asyncpg.connect(bench.app_url)
+    started = time.perf_counter()
+    upto = None
+    while upto is None:
+        upto = await chain.horizon(app)
+    linked = await chain.link(app, village.id, upto)
+    link_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    verdict = await chain.verify(app, village.id)
+    verify_seconds = time.perf_counter() - started
+    await app.close()
+    await owner.close()
+    assert verdict.ok and verdict.checked >= records, verdict
+    print(
+        f"  (f) a village of {verdict.checked:,} chained records: loaded in {loaded:.1f} s, linked in"
+        f" {link_seconds:.1f} s, verified in {verify_seconds:.1f} s ({linked:,} linked)",
+        flush=True,
+    )
+
+
 async def main() -> None:
     print(f"jifen ledger benchmark — {machine()}; PostgreSQL 18 (embedded); {DURATION:.0f} s per measurement")
     bench = Bench()
@@ -550,6 +674,8 @@ async def main() -> None:
         await bench.hot_household()
         await bench.reads_under_writes()
         await bench.check_ledger()
+        await chain_cost(bench)
+        await large_village(bench)
     finally:
         bench.stop()
 
