@@ -13,8 +13,6 @@ Revises: 0002
 Create Date: 2026-11-22
 """
 
-from alembic import op
-
 from jifen.kit.migrate import execute_script, grant_app_privileges_sql
 
 revision = "0003"
@@ -22,7 +20,14 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-APPEND_ONLY = ("ledger_transactions", "postings", "rule_versions", "audit_events", "chain_links", "checkpoints")
+APPEND_ONLY = (
+    "ledger_transactions",
+    "postings",
+    "rule_versions",
+    "audit_events",
+    "chain_links",
+    "checkpoints",
+)
 
 
 def upgrade() -> None:
@@ -64,6 +69,7 @@ CREATE INDEX ix_audit_events_failed_login_name ON audit_events (record_id, occur
     WHERE action = 'auth.login_failed';
 CREATE INDEX ix_audit_events_failed_login_addr ON audit_events (client_addr, occurred_at)
     WHERE action = 'auth.login_failed';
+CREATE INDEX ix_audit_events_login_name ON audit_events (record_id, occurred_at) WHERE action = 'auth.login';
 
 -- The chain: link n of a scope commits to link n-1 and to the hash of one record's content.
 CREATE TABLE chain_links (
@@ -106,8 +112,7 @@ END
 $$;
 CREATE TRIGGER ledger_transactions_chain_writer BEFORE INSERT ON ledger_transactions
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_chain_writer();
-CREATE TRIGGER postings_chain_writer BEFORE INSERT ON postings
-    FOR EACH STATEMENT EXECUTE FUNCTION jifen_chain_writer();
+-- (postings need none: they are written after their transaction, in the same database transaction)
 CREATE TRIGGER audit_events_chain_writer BEFORE INSERT ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_chain_writer();
 

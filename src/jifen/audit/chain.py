@@ -49,6 +49,19 @@ async def horizon(conn: asyncpg.Connection) -> int | None:
         return value
 
 
+_BATCH_END = """
+SELECT max(chain_id) FROM (
+    SELECT chain_id FROM (
+        SELECT chain_id FROM ledger_transactions WHERE village_id = $1 AND chain_id > $2 AND chain_id <= $3
+        UNION ALL
+        SELECT chain_id FROM postings WHERE village_id = $1 AND chain_id > $2 AND chain_id <= $3
+        UNION ALL
+        SELECT chain_id FROM audit_events WHERE scope = $1 AND chain_id > $2 AND chain_id <= $3
+    ) ids ORDER BY chain_id LIMIT $4
+) batch
+"""
+
+
 async def link(conn: asyncpg.Connection, scope: uuid.UUID, upto: int) -> int:
     """Append every record of the scope up to chain_id `upto` to the scope's chain; returns how many."""
     linked = 0
@@ -69,13 +82,15 @@ async def link(conn: asyncpg.Connection, scope: uuid.UUID, upto: int) -> int:
                     genesis(scope),
                 )
             )
+            # the batch's last chain_id first, from the indexes alone: hashing stays proportional to the batch
+            batch_end = await conn.fetchval(_BATCH_END, scope, after, upto, LINK_BATCH)
+            if batch_end is None:
+                return linked
             records = await conn.fetch(
-                "SELECT chain_id, record_kind, record_key, record_hash FROM jifen_chain_records($1, $2, $3)"
-                " LIMIT $4",
+                "SELECT chain_id, record_kind, record_key, record_hash FROM jifen_chain_records($1, $2, $3)",
                 scope,
                 after,
-                upto,
-                LINK_BATCH,
+                batch_end,
             )
             if not records:
                 return linked

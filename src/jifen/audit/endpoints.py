@@ -13,6 +13,7 @@ from jifen.audit.service import TOWN_SCOPE
 from jifen.kit.db import AutoCommitRoute, Session, raw_connection
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.timeutil import LOCAL_TZ
 
 router = APIRouter(tags=["audit"], route_class=AutoCommitRoute)
 
@@ -42,6 +43,8 @@ async def list_audit_events(
     limit: Limit = 50,
 ) -> Page[AuditEventOut]:
     """The audit trail, newest first: who did what to which record, why, from where, when."""
+    # a time without an offset is the villages' local time, not whatever zone the server runs in
+    since, until = (t.replace(tzinfo=LOCAL_TZ) if t and t.tzinfo is None else t for t in (since, until))
     after = decode_cursor(cursor, 1)
     try:
         before_id = int(after[0]) if after else None

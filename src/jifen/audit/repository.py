@@ -50,7 +50,8 @@ async def events(
     args.append(limit)
     sql = (
         "SELECT scope, id, occurred_at, actor_id, actor_name, actor_roles, action, record_type, record_id,"
-        " before, after, reason, request_id, client_addr FROM audit_events"
+        # as text: the pooled connections decode jsonb themselves (SQLAlchemy's codec), a bare one does not
+        " before::text AS before, after::text AS after, reason, request_id, client_addr FROM audit_events"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
         + f" ORDER BY id DESC LIMIT ${len(args)}"
     )

@@ -31,7 +31,9 @@ REQUEST: ContextVar[RequestInfo] = ContextVar("jifen_request", default=NO_REQUES
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# 13912345678, and as people (and the Phone input type) also write it: 139 1234 5678, 139-1234-5678,
+# +86 139 1234 5678, 8613912345678
+_PHONE = re.compile(r"(?<![\d+])((?:\+?86[ \-]?)?1[3-9]\d)[ \-]?(\d{4})[ \-]?(\d{4})(?!\d)")
 
 
 def mask_phone(phone: str | None) -> str | None:
