@@ -311,7 +311,9 @@ BEGIN
     END IF;
     SELECT t.transaction_id, s.total, s.lines INTO bad
       FROM (SELECT DISTINCT village_id, transaction_id FROM new_postings) t
-      LEFT JOIN ledger_transactions lt ON lt.village_id = t.village_id AND lt.id = t.transaction_id
+      LEFT JOIN LATERAL (
+            SELECT x.id FROM ledger_transactions x
+             WHERE x.village_id = t.village_id AND x.id = t.transaction_id LIMIT 1) lt ON true
       CROSS JOIN LATERAL (
             SELECT coalesce(sum(p.amount), 0) AS total, count(*) AS lines
               FROM postings p WHERE p.village_id = t.village_id AND p.transaction_id = t.transaction_id) s
@@ -333,9 +335,11 @@ DECLARE
 BEGIN
     SELECT t.id INTO bad
       FROM new_transactions t
-      LEFT JOIN villages v ON v.id = t.village_id
-      LEFT JOIN rule_versions rv
-        ON rv.village_id = t.village_id AND rv.rule_id = t.rule_id AND rv.version = t.rule_version
+      LEFT JOIN LATERAL (SELECT x.id FROM villages x WHERE x.id = t.village_id LIMIT 1) v ON true
+      LEFT JOIN LATERAL (
+            SELECT x.rule_id FROM rule_versions x
+             WHERE x.village_id = t.village_id AND x.rule_id = t.rule_id AND x.version = t.rule_version
+             LIMIT 1) rv ON true
      WHERE v.id IS NULL OR (t.rule_id IS NOT NULL AND rv.rule_id IS NULL)
         OR (t.rule_id IS NULL) <> (t.rule_version IS NULL)
      LIMIT 1;
@@ -356,11 +360,19 @@ DECLARE
 BEGIN
     SELECT aw.id INTO bad
       FROM new_awards aw
-      LEFT JOIN households h ON h.village_id = aw.village_id AND h.id = aw.household_id
-      LEFT JOIN rule_versions rv
-        ON rv.village_id = aw.village_id AND rv.rule_id = aw.rule_id AND rv.version = aw.rule_version
-      LEFT JOIN members m ON m.village_id = aw.village_id AND m.id = aw.member_id
-      LEFT JOIN ledger_transactions lt ON lt.village_id = aw.village_id AND lt.id = aw.transaction_id
+      LEFT JOIN LATERAL (
+            SELECT x.id FROM households x WHERE x.village_id = aw.village_id AND x.id = aw.household_id
+             LIMIT 1) h ON true
+      LEFT JOIN LATERAL (
+            SELECT x.rule_id FROM rule_versions x
+             WHERE x.village_id = aw.village_id AND x.rule_id = aw.rule_id AND x.version = aw.rule_version
+             LIMIT 1) rv ON true
+      LEFT JOIN LATERAL (
+            SELECT x.id, x.household_id FROM members x WHERE x.village_id = aw.village_id AND x.id = aw.member_id
+             LIMIT 1) m ON true
+      LEFT JOIN LATERAL (
+            SELECT x.id FROM ledger_transactions x
+             WHERE x.village_id = aw.village_id AND x.id = aw.transaction_id LIMIT 1) lt ON true
      WHERE h.id IS NULL OR rv.rule_id IS NULL
         OR (aw.member_id IS NOT NULL AND (m.id IS NULL OR m.household_id <> aw.household_id))
         OR (aw.transaction_id IS NOT NULL AND lt.id IS NULL)
@@ -520,6 +532,17 @@ BEGIN
     END IF;
 END
 $$;
+
+-- These functions look rows up by key. PostgreSQL caches their plans per connection, sometimes from a
+-- moment when a table was nearly empty (a new village, before autovacuum's next ANALYZE), and a cached
+-- scan inside a join turns a 10,000-award batch from a second into minutes (seen in `make bench`). So
+-- every lookup is a LATERAL ... LIMIT 1 driven by the rows being written, and no sequential scans.
+ALTER FUNCTION jifen_postings_references() SET enable_seqscan = off;
+ALTER FUNCTION jifen_ledger_transactions_references() SET enable_seqscan = off;
+ALTER FUNCTION jifen_awards_references() SET enable_seqscan = off;
+ALTER FUNCTION jifen_assert_balanced(uuid, uuid) SET enable_seqscan = off;
+ALTER FUNCTION ledger_post(uuid, uuid, uuid[], text[], text[], uuid[], integer[], text[], uuid[], uuid[], text[],
+                           integer[], uuid[], bigint[], bigint[]) SET enable_seqscan = off;
 
 -- Accounts for what already exists.
 INSERT INTO accounts (village_id, id, kind)

@@ -37,8 +37,10 @@ CREATE SEQUENCE jifen_chain_seq AS bigint;
 
 ALTER TABLE ledger_transactions ADD COLUMN chain_id bigint NOT NULL DEFAULT nextval('jifen_chain_seq');
 ALTER TABLE postings ADD COLUMN chain_id bigint NOT NULL DEFAULT nextval('jifen_chain_seq');
-CREATE INDEX ix_ledger_transactions_village_id_chain_id ON ledger_transactions (village_id, chain_id);
-CREATE INDEX ix_postings_village_id_chain_id ON postings (village_id, chain_id);
+-- by chain_id alone: an index led by village_id would tempt the planner away from the primary keys when
+-- it believes a table is empty (a cached plan in a trigger once scanned a whole village per lookup)
+CREATE INDEX ix_ledger_transactions_chain_id ON ledger_transactions (chain_id);
+CREATE INDEX ix_postings_chain_id ON postings (chain_id);
 
 -- Who did what, to which record, on behalf of which village, why, from where, when. The scope is the
 -- village, or the zero uuid for what belongs to no village (town administrators, logins).
