@@ -3,7 +3,6 @@ the audit endpoints in the role matrix (in the manner of tests/ledger/test_ledge
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -12,10 +11,11 @@ import pytest
 
 from jifen.models import Role
 from jifen.users.schemas import RoleGrantIn
-from tests.audit.audit_helpers import TOWN, change, trail
+from tests.audit.audit_helpers import TOWN, trail
 from tests.factories import Person, VillageSetup, World
 from tests.helpers import assert_error
 from tests.ledger.helpers import award, make_rule
+from tests.role_matrix import Operation, build_scene, check_matrix
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -179,53 +179,9 @@ async def test_the_rest_of_the_village_may_not_read_the_trail(world: World, acti
     assert_error(await world.call("GET", "/audit", None), 401)
 
 
-# --- the role matrix -------------------------------------------------------------------------------------
+# --- the role matrix (see tests/role_matrix.py) ---------------------------------------------------------
 
-ROLES = (
-    "anonymous",
-    "town_admin",
-    "village_admin",
-    "cadre",
-    "reviewer",
-    "clerk",
-    "villager",
-    "other_village_admin",
-)
 AUDITORS = frozenset({"town_admin", "village_admin"})
-OUTSIDERS = frozenset({"anonymous", "other_village_admin"})
-
-
-@dataclass
-class Scene:
-    village_a: Any
-    household: Any
-    rule: dict[str, Any]
-    people: dict[str, Person | None] = field(default_factory=dict)
-
-    def secrets(self) -> list[str]:
-        """What village A's record holds that only its auditors may read."""
-        return [
-            self.village_a.code,
-            self.village_a.name,
-            str(self.village_a.id),
-            self.household.code,
-            self.household.head_name,
-            self.rule["code"],
-            self.rule["id"],
-        ]
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    method: str
-    path: str  # formatted with village_a
-    allowed: frozenset[str]
-    hidden_from: frozenset[str] = frozenset({"other_village_admin"})  # refused with 404, not 403
-
-    def url(self, scene: Scene) -> str:
-        return self.path.format(village_a=scene.village_a.id)
-
 
 OPERATIONS = [
     Operation("village A's trail", "GET", "/audit?village_id={village_a}", AUDITORS),
@@ -238,68 +194,9 @@ OPERATIONS = [
 ]
 
 
-@pytest.fixture
-async def scene(world: World) -> Scene:
-    village_a = await world.village(code="ALPHA-7Q", name="甲秘村")
-    store_a = await world.store(village_a)
-    own = await world.household(village_a, "HA-OWN", head_name="甲自家户主")
-    village_b = await world.village(code="BETA-9Z", name="乙村")
-    await world.household(village_b, "HB-1", head_name="乙户主")
-    a, b = village_a.id, village_b.id
-    people: dict[str, Person | None] = {
-        "anonymous": None,
-        "town_admin": await world.town_admin(),
-        "village_admin": await world.person(RoleGrantIn(role=Role.village_admin, village_id=a)),
-        "cadre": await world.person(RoleGrantIn(role=Role.cadre, village_id=a)),
-        "reviewer": await world.person(RoleGrantIn(role=Role.reviewer, village_id=a)),
-        "clerk": await world.person(RoleGrantIn(role=Role.clerk, village_id=a, store_id=store_a.id)),
-        "villager": await world.person(RoleGrantIn(role=Role.villager, village_id=a, household_id=own.id)),
-        "other_village_admin": await world.person(RoleGrantIn(role=Role.village_admin, village_id=b)),
-    }
-    admin = people["village_admin"]
-    assert admin is not None
-    created, _ = await change(
-        world,
-        "POST",
-        f"/villages/{a}/rules",
-        admin,
-        json={"code": "SECRET-R7", "name": "甲村秘密细则", "category": "人居环境", "points": 12},
-    )
-    assert created.status_code == 201, created.text
-    return Scene(village_a, own, created.json(), people)
-
-
-def expected_status(operation: Operation, role: str) -> str:
-    if role in operation.allowed:
-        return "2xx"
-    if role == "anonymous":
-        return "401"
-    if role in operation.hidden_from:
-        return "404"
-    return "403"
-
-
-async def test_audit_role_matrix(world: World, scene: Scene) -> None:
-    wrong: list[str] = []
-    for operation, role in itertools.product(OPERATIONS, ROLES):
-        response = await world.call(operation.method, operation.url(scene), scene.people[role])
-        status = response.status_code
-        expected = expected_status(operation, role)
-        got = "2xx" if 200 <= status < 300 else str(status)
-        where = f"{operation.name} ({operation.method} {operation.path}) as {role}"
-        if got != expected:
-            wrong.append(f"{where}: expected {expected}, got {status} {response.text[:200]}")
-            continue
-        refused = expected != "2xx"
-        if refused:
-            body = response.json()
-            if not (isinstance(body, dict) and body.get("error") and body.get("detail")):
-                wrong.append(f"{where}: refusal without error/detail: {response.text[:200]}")
-        if refused or role in OUTSIDERS:
-            leaked = [secret for secret in scene.secrets() if secret in response.text]
-            if leaked:
-                wrong.append(f"{where}: answer {status} shows village A's {leaked}")
-    assert not wrong, "\n".join(wrong)
+async def test_audit_role_matrix(world: World) -> None:
+    scene = await build_scene(world)
+    await check_matrix(world, scene, OPERATIONS)
 
     # what the allowed calls answered is village A's record: its events, a clean chain, the sealed heads
     admin = scene.people["village_admin"]
