@@ -21,12 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.endpoints import router as auth_router
 from jifen.awards.endpoints import router as awards_router
+from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
+from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
@@ -110,15 +112,22 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 async def run_chainer(engine: AsyncEngine, interval: float) -> None:
-    """Link new records into their villages' chains every few seconds, and seal a checkpoint a day.
+    """Every few seconds: post the awards whose public notice ended, link new records into their
+    villages' chains, and seal a checkpoint a day.
 
     Every server process runs this loop; a session advisory lock lets one of them do the work at a time.
     """
     from jifen.audit import chain
+    from jifen.awards import notice
 
+    sessionmaker = create_sessionmaker(engine)
     while True:
         await asyncio.sleep(interval)
         try:
+            # due work (awards whose public notice ended): every process may try, each award posts once
+            posted = await notice.run_due(sessionmaker)
+            if posted:
+                log.info("notice_ended_posted", awards=posted)
             async with raw_connection(engine) as conn:
                 if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", chain.CHAINER_LOCK):
                     continue
@@ -187,9 +196,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         households_router,
         rules_router,
         awards_router,
+        village_awards_router,
         ledger_router,
         store_router,
         audit_router,
+        rankings_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

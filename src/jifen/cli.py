@@ -187,6 +187,31 @@ def _load_demo(settings: Settings, *, if_empty: bool) -> None:
 
 
 @main.group()
+def jobs() -> None:
+    """Due work."""
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Run due work now: post awards whose public notice (公示) ended without an open objection."""
+    from jifen.awards.notice import run_due
+    from jifen.kit.db import create_engine, create_sessionmaker
+
+    settings = get_settings()
+    _prepare_database(settings)
+
+    async def run() -> int:
+        assert settings.database_url
+        engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
+        try:
+            return await run_due(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    click.echo(f"awards posted after their public notice: {asyncio.run(run())}")
+
+
+@main.group()
 def audit() -> None:
     """The tamper-evident chain."""
 

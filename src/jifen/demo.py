@@ -6,6 +6,7 @@ Each feature adds its part here, so a fresh `make run` always shows all of jifen
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
-from jifen.models import Household, Period, Role, Village
+from jifen.models import Household, Period, Role, Store, Village
 from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user
@@ -91,8 +92,9 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
         "clerk": "店员小王",
         "villager": households[0].head_name,
     }
+    users = {}
     for username, roles in grants.items():
-        await create_user(
+        users[username] = await create_user(
             session,
             _SYSTEM,
             username=username,
@@ -100,6 +102,8 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
             display_name=names[username],
             roles=roles,
         )
+    await _load_public_notice(session, village, households, users["villager"].id)
+    await _load_store(session, store, households)
     return village
 
 
@@ -131,7 +135,7 @@ async def _load_rules_and_points(
 
     rules = {}
     for code, name, category, points, review in DEMO_RULES:
-        cap = Cap(count=45, period=Period.day) if points > 0 and review == "none" else None
+        cap = Cap(count=100, period=Period.month) if points > 0 and review == "none" else None
         created = await create_rule(
             session,
             _SYSTEM,
@@ -143,6 +147,7 @@ async def _load_rules_and_points(
             cap=cap,
             evidence_required=review != "none",
             review=review,
+            rectification_share=50 if code == "JQSY" else None,
         )
         rules[code] = created.rule.id
     refs = {h.id: HouseholdRef(id=h.id, village_id=village.id, code=h.code, grid=h.grid) for h in households}
@@ -178,3 +183,102 @@ async def _load_rules_and_points(
     transaction = await ledger_repository.get_transaction(session, mistake.transaction_id)
     assert transaction is not None
     await reverse(session, _SYSTEM, transaction, reason="录入错户，已更正")
+
+
+DEMO_ITEMS = (
+    # name, unit, category, price, stock, limit per household
+    ("香皂", "块", "日用品", 5, 120, None),
+    ("洗衣粉", "袋", "日用品", 15, 60, None),
+    ("大米", "袋", "粮油", 50, 30, (2, "month")),
+    ("食用油", "桶", "粮油", 85, 20, (1, "month")),
+)
+
+
+async def _load_store(session: AsyncSession, store: Store, households: list[Household]) -> None:
+    """The store's catalogue, a few sales at the counter and one cancelled sale."""
+    from jifen.kit.db import driver
+    from jifen.store import service as store_service
+    from jifen.store.repository import HouseholdRef as StoreHouseholdRef
+    from jifen.store.schemas import ItemCreate, ItemLimit, RedemptionLineIn
+
+    items = []
+    for name, unit, category, price, stock, limit in DEMO_ITEMS:
+        items.append(
+            await store_service.create_item(
+                session,
+                _SYSTEM,
+                store,
+                ItemCreate(
+                    name=name,
+                    unit=unit,
+                    category=category,
+                    price_points=price,
+                    stock=stock,
+                    limit=ItemLimit(count=limit[0], period=Period(limit[1])) if limit else None,
+                ),
+            )
+        )
+    soap, powder, rice, oil = items
+    sales = []
+    for household, basket in zip(
+        households[:8],
+        ([oil], [rice, soap], [powder, soap], [rice], [soap], [powder], [oil], [soap]),
+        strict=True,
+    ):
+        total = sum(item.price_points for item in basket)
+        available = await (await driver(session)).fetchval(
+            "SELECT posted - held FROM accounts WHERE village_id = $1 AND id = $2",
+            store.village_id,
+            household.id,
+        )
+        if available < total:
+            continue  # only households with enough points buy
+        sales.append(
+            await store_service.redeem(
+                session,
+                _SYSTEM,
+                store,
+                StoreHouseholdRef(id=household.id, village_id=household.village_id, code=household.code),
+                [RedemptionLineIn(item_id=item.id, quantity=1) for item in basket],
+            )
+        )
+    if sales:
+        await store_service.cancel(
+            session, _SYSTEM, store, sales[-1].id, reason="顾客想换别的商品", as_admin=True
+        )
+
+
+async def _load_public_notice(
+    session: AsyncSession, village: Village, households: list[Household], villager_id: uuid.UUID
+) -> None:
+    """From now on results wait three days on the notice board (公示): one award is there, objected to."""
+    from sqlalchemy import select as select_
+
+    from jifen.auth.actor import Actor, Grant
+    from jifen.awards.auth import Submission
+    from jifen.awards.notice import object_to
+    from jifen.awards.repository import HouseholdRef
+    from jifen.awards.schemas import AwardItem
+    from jifen.awards.service import submit
+    from jifen.models import Rule
+    from jifen.villages.service import change_settings
+
+    await change_settings(session, _SYSTEM, village, changes={"notice_days": 3})
+    courtyard = (
+        await session.execute(select_(Rule.id).where(Rule.village_id == village.id, Rule.code == "MLTY"))
+    ).scalar_one()
+    target = households[3]
+    ref = HouseholdRef(id=target.id, village_id=village.id, code=target.code, grid=target.grid)
+    [noticed] = await submit(
+        session,
+        _SYSTEM,
+        Submission(actor=_SYSTEM, village_id=village.id, households={target.id: ref}),
+        [AwardItem(household_id=target.id, rule_id=courtyard, note="美丽庭院评比")],
+    )
+    villager = Actor(
+        user_id=villager_id,
+        username="villager",
+        display_name="村民",
+        grants=(Grant(Role.villager, village_id=village.id, household_id=households[0].id),),
+    )
+    await object_to(session, villager, noticed.id, reason="他家院子里还堆着杂物，请再看看")

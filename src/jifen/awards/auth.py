@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from jifen.auth.actor import Actor
-from jifen.auth.dependencies import CurrentActor, authorize
+from jifen.auth.actor import VILLAGE_STAFF, Actor
+from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session
@@ -55,3 +55,57 @@ async def batch_submitter(body: AwardBatchCreate, actor: CurrentActor, session: 
 
 AwardSubmitter = Annotated[Submission, Depends(award_submitter)]
 BatchSubmitter = Annotated[Submission, Depends(batch_submitter)]
+
+
+@dataclass(frozen=True)
+class AwardAccess:
+    actor: Actor
+    award_id: uuid.UUID
+    village_id: uuid.UUID
+
+
+async def _award(award_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, uuid.UUID]:
+    row = await repository.award_village(session, award_id)
+    if row is None:
+        raise NotFound("找不到该评定")
+    return row["village_id"], row["household_id"]
+
+
+async def award_reviewer(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    village_id, _ = await _award(award_id, session)
+    authorize(actor, village_id, REVIEWERS, town_admin=False)
+    return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
+
+
+async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    village_id, household_id = await _award(award_id, session)
+    if household_id not in actor.household_ids():
+        if not actor.roles_in(village_id) & VILLAGE_STAFF and not actor.is_town_admin:
+            raise NotFound("找不到该评定")
+        authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
+
+
+REVIEWERS = frozenset({Role.reviewer, Role.village_admin})
+AwardReviewer = Annotated[AwardAccess, Depends(award_reviewer)]
+AwardReader = Annotated[AwardAccess, Depends(award_reader)]
+VillageStaffAwards = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
+
+
+async def award_rectifier(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    village_id, _ = await _award(award_id, session)
+    authorize(actor, village_id, SUBMITTERS, town_admin=False)
+    return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
+
+
+AwardRectifier = Annotated[AwardAccess, Depends(award_rectifier)]
+
+
+async def award_objector(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    """Anyone of the award's village (a villager above all) may object to it while it is on notice."""
+    village_id, _ = await _award(award_id, session)
+    authorize(actor, village_id, VILLAGE_STAFF | {Role.villager}, town_admin=False)
+    return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
+
+
+AwardObjector = Annotated[AwardAccess, Depends(award_objector)]

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, Field
 
-from jifen.awards import service
-from jifen.awards.auth import AwardSubmitter, BatchSubmitter, MixedVillages
+from jifen.awards import notice, repository, service
+from jifen.awards.auth import (
+    AwardObjector,
+    AwardReader,
+    AwardRectifier,
+    AwardReviewer,
+    AwardSubmitter,
+    BatchSubmitter,
+    MixedVillages,
+    VillageStaffAwards,
+)
 from jifen.awards.schemas import AwardBatchCreate, AwardBatchOut, AwardCreate, AwardOut
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
@@ -16,7 +28,10 @@ from jifen.kit.idempotency import (
     request_fingerprint,
     run_idempotent,
 )
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.schemas import InputModel, Reason
 from jifen.ledger.service import InsufficientPoints
+from jifen.models import AwardStatus
 
 router = APIRouter(prefix="/awards", tags=["awards"], route_class=AutoCommitRoute)
 
@@ -28,6 +43,7 @@ AWARD_ERRORS = (
     IdempotencyKeyReused,
     InsufficientPoints,
     service.ConflictOfInterest,
+    service.CapExceeded,
     service.OutsideGrid,
     service.RuleRetired,
     service.InvalidMember,
@@ -48,6 +64,7 @@ def award_out(result: service.AwardResult) -> AwardOut:
         member_id=result.member_id,
         note=result.note,
         created_at=result.created_at,
+        notice_until=result.notice_until,
     )
 
 
@@ -107,3 +124,183 @@ async def create_award_batch(
         status_code=status.HTTP_201_CREATED,
         produce=produce,
     )
+
+
+class DecisionIn(InputModel):
+    reason: Reason | None = None
+
+
+class RejectIn(InputModel):
+    reason: Reason
+
+
+REVIEW_ERRORS = (
+    NotAuthenticated,
+    Forbidden,
+    NotFound,
+    service.AwardNotPending,
+    service.OwnSubmission,
+    service.AlreadyApproved,
+    service.ConflictOfInterest,
+    InsufficientPoints,
+)
+
+
+@router.post("/{award_id}/approve", response_model=AwardOut, responses=error_responses(*REVIEW_ERRORS))
+async def approve_award(access: AwardReviewer, session: Session, body: DecisionIn | None = None) -> AwardOut:
+    """Approve an award waiting for review; the last approval it needs (two different people for a
+    `double` rule, neither the submitter) posts its points."""
+    await service.decide(
+        session, access.actor, access.award_id, approve=True, reason=body.reason if body else None
+    )
+    return award_out(service.result_of(await repository.lock_award_for_read(session, access.award_id)))
+
+
+@router.post("/{award_id}/reject", response_model=AwardOut, responses=error_responses(*REVIEW_ERRORS))
+async def reject_award(body: RejectIn, access: AwardReviewer, session: Session) -> AwardOut:
+    """Reject an award waiting for review, with a reason; nothing is posted."""
+    result = await service.decide(session, access.actor, access.award_id, approve=False, reason=body.reason)
+    return award_out(result)
+
+
+@router.get(
+    "/{award_id}", response_model=AwardOut, responses=error_responses(NotAuthenticated, Forbidden, NotFound)
+)
+async def get_award(access: AwardReader, session: Session) -> AwardOut:
+    """One award and where it stands."""
+    row = await repository.lock_award_for_read(session, access.award_id)
+    return award_out(service.result_of(row))
+
+
+village_router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
+
+
+@village_router.get(
+    "/villages/{village_id}/awards",
+    response_model=Page[AwardOut],
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+)
+async def list_awards(
+    access: VillageStaffAwards,
+    session: Session,
+    status: AwardStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[AwardOut]:
+    """The village's awards, newest first; `?status=pending_review` is the review queue."""
+    after = decode_cursor(cursor, 2)
+    try:
+        before = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None
+    except ValueError:
+        raise InvalidCursor() from None
+    rows = await repository.village_awards(
+        session, access.village.id, status.value if status else None, limit + 1, before
+    )
+    items = [award_out(service.result_of(row)) for row in rows[:limit]]
+    more = len(rows) > limit
+    return Page(
+        items=items,
+        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
+    )
+
+
+class RectifyIn(InputModel):
+    note: Reason | None = None
+
+
+class RectifiedOut(BaseModel):
+    award_id: uuid.UUID
+    transaction_id: uuid.UUID
+
+
+@router.post(
+    "/{award_id}/rectify",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RectifiedOut,
+    responses=error_responses(
+        NotAuthenticated,
+        Forbidden,
+        NotFound,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        service.NotRectifiable,
+        service.AlreadyRectified,
+        service.ConflictOfInterest,
+    ),
+)
+async def rectify_award(
+    request: Request,
+    key: Annotated[str, Depends(idempotency_key)],
+    access: AwardRectifier,
+    session: Session,
+    body: RectifyIn | None = None,
+) -> Response:
+    """整改: the problem behind a posted deduction is fixed; the rule's share of the points comes back, once,
+    as a new transaction linked to the award."""
+
+    async def produce() -> RectifiedOut:
+        transaction_id = await service.rectify(
+            session, access.actor, access.award_id, note=body.note if body else None
+        )
+        return RectifiedOut(award_id=access.award_id, transaction_id=transaction_id)
+
+    return await run_idempotent(
+        session,
+        village_id=access.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )
+
+
+class ObjectionIn(InputModel):
+    reason: Reason
+
+
+class ObjectionOut(BaseModel):
+    id: uuid.UUID
+    award_id: uuid.UUID
+    reason: str
+    status: str
+    created_at: datetime
+
+
+class ResolutionIn(InputModel):
+    outcome: Literal["upheld", "revised", "revoked"]
+    reason: Reason
+    points: int | None = Field(default=None, ge=-10_000_000, le=10_000_000)
+
+
+@router.post(
+    "/{award_id}/objections",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ObjectionOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, notice.NoticeClosed),
+)
+async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Session) -> ObjectionOut:
+    """异议: anyone of the village may object to an award on public notice, with a reason, before it ends."""
+    objection = await notice.object_to(session, access.actor, access.award_id, reason=body.reason)
+    return ObjectionOut.model_validate(objection, from_attributes=True)
+
+
+@router.post(
+    "/{award_id}/resolve",
+    response_model=AwardOut,
+    responses=error_responses(
+        NotAuthenticated,
+        Forbidden,
+        NotFound,
+        notice.NoOpenObjection,
+        notice.InvalidRevision,
+        service.ConflictOfInterest,
+        InsufficientPoints,
+    ),
+)
+async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session: Session) -> AwardOut:
+    """Settle an award's objections: upheld (it posts), revised (it posts with the changed points) or
+    revoked (nothing posts)."""
+    row = await notice.resolve(
+        session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
+    )
+    return award_out(service.result_of(row))

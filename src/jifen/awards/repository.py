@@ -12,12 +12,13 @@ from jifen.kit.db import driver
 
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
-                    status, transaction_id, batch_id, submitted_by)
+                    status, transaction_id, batch_id, submitted_by, created_at, notice_until, hold_id)
 SELECT $1, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points,
-       a.member_id, a.note, a.status, a.transaction_id, $2, $3
+       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id
   FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::integer[], $8::integer[], $9::bigint[], $10::uuid[],
-              $11::text[], $12::text[], $13::uuid[])
-    AS a(id, household_id, rule_id, rule_version, quantity, points, member_id, note, status, transaction_id)
+              $11::text[], $12::text[], $13::uuid[], $15::timestamptz[], $16::uuid[])
+    AS a(id, household_id, rule_id, rule_version, quantity, points, member_id, note, status, transaction_id,
+         notice_until, hold_id)
 RETURNING created_at
 """
 _AWARD_COLUMNS = (
@@ -42,6 +43,9 @@ async def insert_awards(session: AsyncSession, params: dict[str, Any]) -> dateti
         params["batch"],
         params["actor"],
         *(params[c] for c in _AWARD_COLUMNS),
+        params["created_at"],
+        params["notice_until"],
+        params["holds"],
     )
     return created_at
 
@@ -71,3 +75,184 @@ async def member_households(
         list(member_ids),
     )
     return {row["id"]: row["household_id"] for row in rows}
+
+
+_CAP_USED = """
+SELECT household_id, rule_id, coalesce(sum(abs(points)), 0) AS used
+  FROM awards
+ WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])
+   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4
+ GROUP BY household_id, rule_id
+"""
+
+
+async def lock_households(
+    session: AsyncSession, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID]
+) -> None:
+    """Lock the households' accounts in id order: a cap is counted and used up by one writer at a time."""
+    await (await driver(session)).execute(
+        "SELECT 1 FROM accounts WHERE village_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE",
+        village_id,
+        list(household_ids),
+    )
+
+
+async def cap_used(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_ids: Sequence[uuid.UUID],
+    rule_ids: Sequence[uuid.UUID],
+    since: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """Points each household already has under each rule since `since` (pending awards count too)."""
+    rows = await (await driver(session)).fetch(
+        _CAP_USED, village_id, list(household_ids), list(rule_ids), since
+    )
+    return {(row["household_id"], row["rule_id"]): int(row["used"]) for row in rows}
+
+
+async def lock_award(session: AsyncSession, award_id: uuid.UUID) -> Any:
+    return await (await driver(session)).fetchrow(
+        """
+        SELECT a.*, v.name AS rule_name, v.review, v.points AS rule_points, r.code AS rule_code
+          FROM awards a
+          JOIN rule_versions v
+            ON v.village_id = a.village_id AND v.rule_id = a.rule_id AND v.version = a.rule_version
+          JOIN rules r ON r.village_id = a.village_id AND r.id = a.rule_id
+         WHERE a.id = $1
+           FOR UPDATE OF a
+        """,
+        award_id,
+    )
+
+
+async def approvals(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await (await driver(session)).fetch(
+        "SELECT actor_id FROM award_decisions"
+        " WHERE village_id = $1 AND award_id = $2 AND decision = 'approve'",
+        village_id,
+        award_id,
+    )
+    return [row["actor_id"] for row in rows]
+
+
+async def record_decision(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    award_id: uuid.UUID,
+    decision: str,
+    actor_id: uuid.UUID,
+    reason: str | None,
+) -> None:
+    await (await driver(session)).execute(
+        "INSERT INTO award_decisions (village_id, id, award_id, decision, actor_id, reason)"
+        " VALUES ($1, gen_random_uuid(), $2, $3, $4, $5)",
+        village_id,
+        award_id,
+        decision,
+        actor_id,
+        reason,
+    )
+
+
+async def set_status(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    award_id: uuid.UUID,
+    status: str,
+    transaction_id: uuid.UUID | None = None,
+) -> None:
+    await (await driver(session)).execute(
+        "UPDATE awards SET status = $3, transaction_id = $4 WHERE village_id = $1 AND id = $2",
+        village_id,
+        award_id,
+        status,
+        transaction_id,
+    )
+
+
+async def village_awards(
+    session: AsyncSession, village_id: uuid.UUID, status: str | None, limit: int, before: Any
+) -> list[Any]:
+    return list(
+        await (await driver(session)).fetch(
+            """
+            SELECT * FROM awards
+             WHERE village_id = $1 AND ($2::text IS NULL OR status = $2)
+               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $3
+            """,
+            village_id,
+            status,
+            limit,
+            before[0] if before else None,
+            before[1] if before else None,
+        )
+    )
+
+
+async def award_village(session: AsyncSession, award_id: uuid.UUID) -> Any:
+    return await (await driver(session)).fetchrow(
+        "SELECT village_id, household_id FROM awards WHERE id = $1", award_id
+    )
+
+
+async def lock_award_for_read(session: AsyncSession, award_id: uuid.UUID) -> Any:
+    return await (await driver(session)).fetchrow("SELECT * FROM awards WHERE id = $1", award_id)
+
+
+async def rectification_share(
+    session: AsyncSession, village_id: uuid.UUID, rule_id: uuid.UUID, version: int
+) -> int | None:
+    share: int | None = await (await driver(session)).fetchval(
+        "SELECT rectification_share FROM rule_versions"
+        " WHERE village_id = $1 AND rule_id = $2 AND version = $3",
+        village_id,
+        rule_id,
+        version,
+    )
+    return share
+
+
+async def notice_days(session: AsyncSession, village_id: uuid.UUID) -> int:
+    days: int = await (await driver(session)).fetchval(
+        "SELECT notice_days FROM villages WHERE id = $1", village_id
+    )
+    return days
+
+
+async def start_notice(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    award_id: uuid.UUID,
+    notice_until: datetime,
+    hold_id: uuid.UUID | None,
+) -> None:
+    await (await driver(session)).execute(
+        "UPDATE awards SET status = 'public_notice', notice_until = $3, hold_id = $4"
+        " WHERE village_id = $1 AND id = $2",
+        village_id,
+        award_id,
+        notice_until,
+        hold_id,
+    )
+
+
+async def repeat_count(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_ids: Sequence[uuid.UUID],
+    rule_ids: Sequence[uuid.UUID],
+    since: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    rows = await (await driver(session)).fetch(
+        "SELECT household_id, rule_id, sum(quantity) AS times FROM awards"
+        " WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])"
+        " AND status NOT IN ('rejected', 'revoked') AND created_at >= $4 GROUP BY household_id, rule_id",
+        village_id,
+        list(household_ids),
+        list(rule_ids),
+        since,
+    )
+    return {(row["household_id"], row["rule_id"]): int(row["times"]) for row in rows}

@@ -42,6 +42,7 @@ class AwardOut(BaseModel):
     member_id: uuid.UUID | None
     note: str | None
     created_at: datetime
+    notice_until: datetime | None = None  # on public notice (公示) until then
 
 
 class AwardBatchOut(BaseModel):

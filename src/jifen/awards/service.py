@@ -6,8 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -15,8 +18,10 @@ from jifen.auth.actor import Actor
 from jifen.awards import repository
 from jifen.awards.auth import Submission
 from jifen.awards.schemas import AwardItem
+from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
-from jifen.kit.timeutil import utcnow
+from jifen.kit.timeutil import PERIOD_NAMES, period_start, utcnow
+from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, Role, TransactionKind
 from jifen.rules import repository as rules_repository
@@ -31,6 +36,11 @@ class ConflictOfInterest(Forbidden):
 class OutsideGrid(Forbidden):
     code = "outside_grid"
     default_detail = "该户不在您负责的网格内"
+
+
+class CapExceeded(Conflict):
+    code = "cap_exceeded"
+    default_detail = "超出该细则的积分上限"
 
 
 class RuleRetired(Conflict):
@@ -56,6 +66,8 @@ class AwardResult:
     member_id: uuid.UUID | None
     note: str | None
     created_at: datetime
+    notice_until: datetime | None = None
+    hold_id: uuid.UUID | None = None
 
 
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
@@ -93,6 +105,10 @@ async def submit(
     accounts = await ledger.system_accounts(session, village_id)
 
     now = utcnow()
+    used = await _cap_usage(session, village_id, items, rules, now)
+    repeats = await _repeats(session, village_id, items, rules, now)
+    notice_days = await repository.notice_days(session, village_id)
+    notice_until = now + timedelta(days=notice_days) if notice_days else None
     drafts: list[ledger.Draft] = []
     draft_item: list[int] = []
     results: list[AwardResult] = []
@@ -110,10 +126,36 @@ async def submit(
         except JifenError as error:
             raise _at(error, index, many) from None
         points = version.points * item.quantity
+        if version.escalation:
+            # the n-th deduction in the period takes escalation[n] points (the last step for any later one)
+            done = repeats.get((household.id, version.rule_id), 0)
+            steps = version.escalation
+            points = -sum(steps[min(done + i, len(steps) - 1)] for i in range(item.quantity))
+            repeats[(household.id, version.rule_id)] = done + item.quantity
+        if version.cap_count is not None and version.cap_period is not None:
+            key = (household.id, version.rule_id)
+            left = max(version.cap_count - used.get(key, 0), 0)
+            if abs(points) > left:
+                period = PERIOD_NAMES.get(version.cap_period, version.cap_period)
+                exceeded = CapExceeded(
+                    f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
+                    left=left,
+                )
+                raise _at(exceeded, index, many)
+            used[key] = used.get(key, 0) + abs(points)
         award_id = uuid.uuid4()
-        transaction_id = None
+        transaction_id = hold_id = None
         status = AwardStatus.pending_review
-        if version.review == Review.none.value:
+        if version.review == Review.none.value and notice_until is not None:
+            status = AwardStatus.public_notice
+            if points < 0:  # a deduction on notice already holds its points
+                try:
+                    hold_id = await _hold_for(
+                        session, actor, village_id, household.id, award_id, -points, version
+                    )
+                except JifenError as error:
+                    raise _at(error, index, many) from None
+        elif version.review == Review.none.value:
             draft = _award_draft(accounts, household.id, version, item, award_id, points)
             drafts.append(draft)
             draft_item.append(index)
@@ -131,6 +173,8 @@ async def submit(
                 member_id=item.member_id,
                 note=item.note,
                 created_at=now,
+                notice_until=notice_until if status is AwardStatus.public_notice else None,
+                hold_id=hold_id,
             )
         )
     if drafts:
@@ -154,6 +198,9 @@ async def submit(
             "notes": [r.note for r in results],
             "statuses": [r.status.value for r in results],
             "transactions": [r.transaction_id for r in results],
+            "created_at": now,
+            "notice_until": [r.notice_until for r in results],
+            "holds": [r.hold_id for r in results],
         },
     )
     for result in results:
@@ -185,6 +232,86 @@ async def submit(
     return results
 
 
+async def _cap_usage(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    items: Sequence[AwardItem],
+    rules: dict[uuid.UUID, RuleSnapshot],
+    now: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """What each capped (household, rule) pair has used in its current local period, under lock."""
+    capped = [
+        (item.household_id, rules[item.rule_id])
+        for item in items
+        if item.rule_id in rules and rules[item.rule_id].cap_count is not None
+    ]
+    if not capped:
+        return {}
+    await repository.lock_households(session, village_id, sorted({h for h, _ in capped}))
+    used: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for period in {rule.cap_period for _, rule in capped if rule.cap_period}:
+        in_period = [(h, rule) for h, rule in capped if rule.cap_period == period]
+        used |= await repository.cap_used(
+            session,
+            village_id,
+            sorted({h for h, _ in in_period}),
+            sorted({rule.rule_id for _, rule in in_period}),
+            period_start(period, now),
+        )
+    return used
+
+
+async def _hold_for(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    award_id: uuid.UUID,
+    amount: int,
+    version: RuleSnapshot,
+) -> uuid.UUID:
+    hold = await ledger.place_hold(
+        session,
+        actor,
+        village_id=village_id,
+        household_id=household_id,
+        amount=amount,
+        memo=f"公示中的扣分：{version.name}",
+        source_type="award",
+        source_id=award_id,
+    )
+    return hold.id
+
+
+async def _repeats(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    items: Sequence[AwardItem],
+    rules: dict[uuid.UUID, RuleSnapshot],
+    now: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """How many deductions each (household, escalating rule) pair already has in the rule's period."""
+    escalating = [
+        (item.household_id, rules[item.rule_id])
+        for item in items
+        if item.rule_id in rules and rules[item.rule_id].escalation
+    ]
+    if not escalating:
+        return {}
+    await repository.lock_households(session, village_id, sorted({h for h, _ in escalating}))
+    counted: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for period in {rule.cap_period or "month" for _, rule in escalating}:
+        in_period = [(h, rule) for h, rule in escalating if (rule.cap_period or "month") == period]
+        counted |= await repository.repeat_count(
+            session,
+            village_id,
+            sorted({h for h, _ in in_period}),
+            sorted({rule.rule_id for _, rule in in_period}),
+            period_start(period, now),
+        )
+    return counted
+
+
 def _award_draft(
     accounts: dict[AccountKind, uuid.UUID],
     household_id: uuid.UUID,
@@ -212,3 +339,190 @@ def _award_draft(
         source_type="award",
         source_id=award_id,
     )
+
+
+class AwardNotPending(Conflict):
+    code = "award_not_pending"
+    default_detail = "该评定不在待审核状态"
+
+
+class OwnSubmission(Forbidden):
+    code = "own_submission"
+    default_detail = "不能审核自己提交的评定"
+
+
+class AlreadyApproved(Conflict):
+    code = "already_approved"
+    default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
+
+
+def result_of(row: Any, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardResult:
+    return AwardResult(
+        id=row["id"],
+        status=AwardStatus(status or row["status"]),
+        points=row["points"],
+        transaction_id=transaction_id or row["transaction_id"],
+        household_id=row["household_id"],
+        rule_id=row["rule_id"],
+        rule_version=row["rule_version"],
+        quantity=row["quantity"],
+        member_id=row["member_id"],
+        note=row["note"],
+        created_at=row["created_at"],
+        notice_until=row["notice_until"],
+        hold_id=row["hold_id"],
+    )
+
+
+async def decide(
+    session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, approve: bool, reason: str | None
+) -> AwardResult:
+    """Approve or reject an award waiting for review. A `double` rule needs two different approvers, neither
+    the submitter; the last approval posts the points."""
+    row = await repository.lock_award(session, award_id)
+    if row is None:
+        raise NotFound("找不到该评定")
+    village_id = row["village_id"]
+    if row["status"] != AwardStatus.pending_review.value:
+        raise AwardNotPending(f"该评定当前状态为 {row['status']}，不能再审核")
+    if row["submitted_by"] == actor.user_id:
+        raise OwnSubmission()
+    if row["household_id"] in actor.household_ids():
+        raise ConflictOfInterest("不能审核自己家庭的评定")
+    if not approve:
+        await repository.record_decision(session, village_id, award_id, "reject", actor.user_id, reason)
+        await repository.set_status(session, village_id, award_id, AwardStatus.rejected.value)
+        await audit.record(
+            session,
+            actor,
+            village_id=village_id,
+            action="award.reject",
+            record_type="award",
+            record_id=award_id,
+            before={"status": row["status"]},
+            after={"status": "rejected"},
+            reason=reason,
+        )
+        return result_of(row, AwardStatus.rejected.value)
+    approvers = await repository.approvals(session, village_id, award_id)
+    if actor.user_id in approvers:
+        raise AlreadyApproved()
+    await repository.record_decision(session, village_id, award_id, "approve", actor.user_id, reason)
+    needed = 2 if row["review"] == Review.double.value else 1
+    status, transaction_id = AwardStatus.pending_review, None
+    notice_days = await repository.notice_days(session, village_id)
+    if len(approvers) + 1 >= needed and notice_days:
+        status = AwardStatus.public_notice
+        hold_id = None
+        if row["points"] < 0:
+            rule_for_hold = RuleSnapshot(
+                rule_id=row["rule_id"],
+                village_id=village_id,
+                code=row["rule_code"],
+                version=row["rule_version"],
+                name=row["rule_name"],
+                category="",
+                points=row["rule_points"],
+                cap_count=None,
+                cap_period=None,
+                evidence_required=False,
+                review=row["review"],
+                active=True,
+            )
+            hold_id = await _hold_for(
+                session, actor, village_id, row["household_id"], award_id, -row["points"], rule_for_hold
+            )
+        await repository.start_notice(
+            session, village_id, award_id, utcnow() + timedelta(days=notice_days), hold_id
+        )
+    elif len(approvers) + 1 >= needed:
+        accounts = await ledger.system_accounts(session, village_id)
+        rule = RuleSnapshot(
+            rule_id=row["rule_id"],
+            village_id=village_id,
+            code=row["rule_code"],
+            version=row["rule_version"],
+            name=row["rule_name"],
+            category="",
+            points=row["rule_points"],
+            cap_count=None,
+            cap_period=None,
+            evidence_required=False,
+            review=row["review"],
+            active=True,
+        )
+        item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
+        draft = _award_draft(accounts, row["household_id"], rule, item, award_id, row["points"])
+        await ledger.post(session, actor, village_id, [draft])
+        status, transaction_id = AwardStatus.posted, draft.id
+        await repository.set_status(session, village_id, award_id, status.value, transaction_id)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="award.approve",
+        record_type="award",
+        record_id=award_id,
+        before={"status": row["status"], "approvals": len(approvers)},
+        after={"status": status, "approvals": len(approvers) + 1, "transaction_id": transaction_id},
+        reason=reason,
+    )
+    return result_of(row, status.value, transaction_id)
+
+
+class NotRectifiable(Conflict):
+    code = "not_rectifiable"
+    default_detail = "该评定不能整改返还"
+
+
+class AlreadyRectified(Conflict):
+    code = "already_rectified"
+    default_detail = "该扣分已经整改返还过"
+
+
+async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, note: str | None) -> uuid.UUID:
+    """整改: the household fixed the problem behind a posted deduction; the rule's share of it comes back as
+    a new rectification transaction linked to the award. Once."""
+    row = await repository.lock_award(session, award_id)
+    if row is None:
+        raise NotFound("找不到该评定")
+    village_id, household_id = row["village_id"], row["household_id"]
+    if household_id in actor.household_ids():
+        raise ConflictOfInterest("不能为自己家庭登记整改")
+    share = await repository.rectification_share(session, village_id, row["rule_id"], row["rule_version"])
+    if row["status"] != AwardStatus.posted.value or row["points"] >= 0 or not share:
+        raise NotRectifiable("只有已入账、且细则规定了整改返还比例的扣分才能整改返还")
+    if await ledger_repository.reversal_of(session, village_id, row["transaction_id"]) is not None:
+        raise NotRectifiable("该扣分已被冲正，无需整改返还")
+    amount = -row["points"] * share // 100
+    if amount < 1:
+        raise NotRectifiable("按返还比例计算的返还积分不足 1 分")
+    accounts = await ledger.system_accounts(session, village_id)
+    draft = ledger.Draft(
+        kind=TransactionKind.rectification,
+        lines=[
+            ledger.Line(household_id, amount, earned=amount),
+            ledger.Line(accounts[AccountKind.deductions], -amount),
+        ],
+        memo=f"整改返还 {share}%：{row['rule_name']}",
+        rule_id=row["rule_id"],
+        rule_version=row["rule_version"],
+        source_type="award",
+        source_id=award_id,
+    )
+    try:
+        await ledger.post(session, actor, village_id, [draft])
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if violated_constraint(exc) == "uq_ledger_transactions_rectification":
+            raise AlreadyRectified() from exc
+        raise
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="award.rectify",
+        record_type="award",
+        record_id=award_id,
+        after={"transaction_id": draft.id, "points": amount, "share": share, "note": note},
+    )
+    return draft.id

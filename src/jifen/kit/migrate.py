@@ -40,16 +40,20 @@ APP_ROLE = "jifen_app"
 
 
 def grant_app_privileges_sql(append_only: tuple[str, ...] = ()) -> str:
-    """SQL that (re)grants the service role its privileges; append-only tables get no UPDATE/DELETE.
+    """SQL that (re)grants the service role its privileges. Every migration that adds tables ends with it.
 
-    Every migration that adds tables ends with it. Creating the role needs CREATEROLE; where the
-    migrating user lacks it, the deployer creates the role (see README) and the grants still apply.
+    Whatever a trigger refuses (`jifen_refuse_change` on UPDATE, DELETE or TRUNCATE) the service role is not
+    even granted, so the list follows the triggers and no migration can forget a table; `append_only` names
+    more tables to protect. Creating the role needs CREATEROLE; where the migrating user lacks it, the
+    deployer creates the role (see README) and the grants still apply.
     """
     revokes = "".join(
-        f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only
+        f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only
     )
     return f"""
 DO $grant$
+DECLARE
+  refused record;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
     BEGIN
@@ -64,7 +68,21 @@ BEGIN
   GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
   REVOKE ALL ON alembic_version FROM {APP_ROLE};
   GRANT SELECT ON alembic_version TO {APP_ROLE};
-  {revokes}
+{revokes}  FOR refused IN
+    SELECT c.relname AS tab,
+           bool_or(tg.tgtype & 16 <> 0) AS on_update,
+           bool_or(tg.tgtype & 8 <> 0) AS on_delete,
+           bool_or(tg.tgtype & 32 <> 0) AS on_truncate
+      FROM pg_trigger tg
+      JOIN pg_class c ON c.oid = tg.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+      JOIN pg_proc p ON p.oid = tg.tgfoid AND p.proname = 'jifen_refuse_change'
+     GROUP BY c.relname
+  LOOP
+    IF refused.on_update THEN EXECUTE format('REVOKE UPDATE ON %I FROM {APP_ROLE}', refused.tab); END IF;
+    IF refused.on_delete THEN EXECUTE format('REVOKE DELETE ON %I FROM {APP_ROLE}', refused.tab); END IF;
+    IF refused.on_truncate THEN EXECUTE format('REVOKE TRUNCATE ON %I FROM {APP_ROLE}', refused.tab); END IF;
+  END LOOP;
 END
 $grant$;
 """

@@ -52,7 +52,10 @@ async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[
 async def household_account(session: AsyncSession, household_id: uuid.UUID) -> Account | None:
     return (
         await session.execute(
-            select(Account).where(Account.id == household_id, Account.kind == AccountKind.household.value)
+            select(Account)
+            .where(Account.id == household_id, Account.kind == AccountKind.household.value)
+            # balances move through ledger_post() behind the ORM's back: never trust a cached row
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
 

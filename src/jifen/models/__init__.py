@@ -14,7 +14,15 @@ from jifen.models.ledger import (
     TransactionKind,
 )
 from jifen.models.rule import Period, Review, Rule, RuleVersion
-from jifen.models.store import Store
+from jifen.models.store import (
+    Item,
+    Redemption,
+    RedemptionLine,
+    RedemptionStatus,
+    StockMovement,
+    StockMovementKind,
+    Store,
+)
 from jifen.models.user import Role, User, UserRole
 from jifen.models.village import Village
 
@@ -28,14 +36,20 @@ __all__ = [
     "Hold",
     "Household",
     "IdempotencyKey",
+    "Item",
     "LedgerTransaction",
     "Member",
     "Period",
     "Posting",
+    "Redemption",
+    "RedemptionLine",
+    "RedemptionStatus",
     "Review",
     "Role",
     "Rule",
     "RuleVersion",
+    "StockMovement",
+    "StockMovementKind",
     "Store",
     "TransactionKind",
     "User",

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, DateTime, Integer, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,4 +38,6 @@ class Award(Base):
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     submitted_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    notice_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hold_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKeyConstraint, Integer, String
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at
@@ -50,6 +50,8 @@ class RuleVersion(Base):
     cap_count: Mapped[int | None] = mapped_column(Integer)
     cap_period: Mapped[str | None] = mapped_column(String(8))
     evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    rectification_share: Mapped[int | None] = mapped_column(Integer)
+    escalation: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     review: Mapped[str] = mapped_column(String(8), default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

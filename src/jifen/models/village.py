@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at, uuid_pk
@@ -17,4 +17,8 @@ class Village(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(64))
+    # how long after a sale the store's clerk may cancel it; a village admin may later
+    cancel_window_minutes: Mapped[int] = mapped_column(Integer, default=1440, server_default="1440")
+    # days an approved award stays on public notice (公示) before it posts; 0: none
+    notice_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()

@@ -30,6 +30,8 @@ def rule_out(code: str, version: RuleVersion) -> RuleOut:
         ),
         evidence_required=version.evidence_required,
         review=Review(version.review),
+        rectification_share=version.rectification_share,
+        escalation=version.escalation,
         active=version.active,
         created_at=version.created_at,
     )
@@ -54,6 +56,8 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
         cap=body.cap,
         evidence_required=body.evidence_required,
         review=body.review.value,
+        rectification_share=body.rectification_share,
+        escalation=body.escalation,
     )
     return rule_out(current.rule.code, current.version)
 
@@ -72,7 +76,9 @@ async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
 @router.patch(
     "/rules/{rule_id}",
     response_model=RuleOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.NothingToChange),
+    responses=error_responses(
+        NotAuthenticated, Forbidden, NotFound, service.NothingToChange, service.InvalidRuleChange
+    ),
 )
 async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> RuleOut:
     """Change a rule: a new version; entries already made keep the version they were made under."""

@@ -39,11 +39,13 @@ class RuleSnapshot:
     evidence_required: bool
     review: str
     active: bool
+    rectification_share: int | None = None
+    escalation: list[int] | None = None
 
 
 _CURRENT = """
 SELECT r.id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count, v.cap_period,
-       v.evidence_required, v.review, v.active
+       v.evidence_required, v.review, v.active, v.rectification_share, v.escalation
   FROM rules r
   JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
  WHERE r.id = ANY($1::uuid[])

@@ -4,12 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from jifen.kit.schemas import Code, InputModel, Name
 from jifen.models import Period, Review
 
 Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Share = Annotated[int, Field(ge=1, le=100, description="percent of a deduction returned after 整改")]
+Escalation = Annotated[
+    list[Annotated[int, Field(ge=1, le=100000)]],
+    Field(min_length=1, max_length=10, description="points taken by the 1st, 2nd, 3rd… repeat deduction"),
+]
 Points = Annotated[int, Field(ge=-100000, le=100000, description="signed points per unit; not 0")]
 
 
@@ -26,6 +31,8 @@ class RuleCreate(InputModel):
     cap: Cap | None = None
     evidence_required: bool = False
     review: Review = Review.none
+    rectification_share: Share | None = None
+    escalation: Escalation | None = None
 
     @field_validator("points")
     @classmethod
@@ -33,6 +40,14 @@ class RuleCreate(InputModel):
         if value == 0:
             raise ValueError("points must not be 0")
         return value
+
+    @model_validator(mode="after")
+    def _share_for_deductions(self) -> RuleCreate:
+        if self.rectification_share is not None and self.points > 0:
+            raise ValueError("rectification_share is for deductions (negative points) only")
+        if self.escalation is not None and self.points > 0:
+            raise ValueError("escalation is for deductions (negative points) only")
+        return self
 
 
 class RulePatch(InputModel):
@@ -42,6 +57,8 @@ class RulePatch(InputModel):
     cap: Cap | None = None
     evidence_required: bool | None = None
     review: Review | None = None
+    rectification_share: Share | None = None
+    escalation: Escalation | None = None
     active: bool | None = None
 
     @field_validator("points")
@@ -68,5 +85,7 @@ class RuleOut(BaseModel):
     cap: CapOut | None
     evidence_required: bool
     review: Review
+    rectification_share: int | None
+    escalation: list[int] | None
     active: bool
     created_at: datetime

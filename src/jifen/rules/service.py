@@ -19,6 +19,11 @@ from jifen.rules import repository
 from jifen.rules.schemas import Cap, RulePatch
 
 
+class InvalidRuleChange(BadRequest):
+    code = "invalid_rule"
+    default_detail = "细则的修改不成立"
+
+
 class NothingToChange(BadRequest):
     code = "nothing_to_change"
     default_detail = "没有要修改的字段"
@@ -42,6 +47,8 @@ async def create_rule(
     cap: Cap | None,
     evidence_required: bool,
     review: str,
+    rectification_share: int | None = None,
+    escalation: list[int] | None = None,
 ) -> CurrentRule:
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
@@ -64,6 +71,8 @@ async def create_rule(
         cap_period=cap.period.value if cap else None,
         evidence_required=evidence_required,
         review=review,
+        rectification_share=rectification_share,
+        escalation=escalation,
         active=True,
         created_by=actor.user_id,
     )
@@ -110,9 +119,15 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
             patch.evidence_required if patch.evidence_required is not None else previous.evidence_required
         ),
         review=patch.review.value if patch.review is not None else previous.review,
+        rectification_share=(
+            patch.rectification_share if "rectification_share" in changed else previous.rectification_share
+        ),
+        escalation=patch.escalation if "escalation" in changed else previous.escalation,
         active=patch.active if patch.active is not None else previous.active,
         created_by=actor.user_id,
     )
+    if (version.rectification_share is not None or version.escalation) and version.points > 0:
+        raise InvalidRuleChange("整改返还和累进扣分只适用于扣分细则")
     session.add(version)
     await session.flush()
     await session.refresh(rule)
@@ -139,6 +154,8 @@ def _terms(version: RuleVersion) -> dict[str, object]:
         "cap": {"count": version.cap_count, "period": version.cap_period} if version.cap_count else None,
         "evidence_required": version.evidence_required,
         "review": version.review,
+        "rectification_share": version.rectification_share,
+        "escalation": version.escalation,
         "active": version.active,
     }
 

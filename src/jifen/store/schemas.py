@@ -1,14 +1,31 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from jifen.kit.schemas import InputModel, Name
+from jifen.kit.schemas import Code, InputModel, Name, Reason
+from jifen.models import Period, RedemptionStatus
+
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+PictureUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^(https?://|/)[^\s\x00-\x1f]*$")
+]
+PricePoints = Annotated[int, Field(ge=1, le=1_000_000, description="price of one unit in points")]
+StockQuantity = Annotated[int, Field(ge=0, le=1_000_000)]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class StoreCreate(InputModel):
     name: Name
+
+
+class StorePatch(InputModel):
+    name: Name | None = None
+    active: bool | None = Field(None, description="false pauses the store: no sales until it is active again")
 
 
 class StoreOut(BaseModel):
@@ -18,3 +35,100 @@ class StoreOut(BaseModel):
     village_id: uuid.UUID
     name: str
     active: bool
+
+
+class ItemLimit(InputModel):
+    count: Annotated[int, Field(ge=1, le=100_000, description="at most this many units per household")]
+    period: Period = Field(description="per local (Asia/Shanghai) day, week, month, quarter or year")
+
+
+class ItemCreate(InputModel):
+    name: Name
+    price_points: PricePoints
+    stock: StockQuantity = 0
+    unit: Unit | None = None
+    category: Category | None = None
+    limit: ItemLimit | None = None
+    picture_url: PictureUrl | None = None
+    active: bool = True
+
+
+class ItemPatch(InputModel):
+    """Only the fields sent change; `limit: null` removes the limit. Stock changes by restock or sale."""
+
+    name: Name | None = None
+    price_points: PricePoints | None = None
+    unit: Unit | None = None
+    category: Category | None = None
+    limit: ItemLimit | None = None
+    picture_url: PictureUrl | None = None
+    active: bool | None = None
+
+
+class ItemOut(BaseModel):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+    price_points: int
+    stock: int
+    active: bool
+    unit: str | None
+    category: str | None
+    limit: ItemLimit | None
+    picture_url: str | None
+    created_at: datetime
+
+
+class Restock(InputModel):
+    quantity: Quantity
+    note: Reason | None = None
+
+
+class RedemptionLineIn(InputModel):
+    item_id: uuid.UUID
+    quantity: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class RedemptionCreate(InputModel):
+    store_id: uuid.UUID
+    household_id: uuid.UUID | None = None
+    household_code: Code | None = Field(
+        None, description="the household's code (typed, or read by a barcode scanner) instead of its id"
+    )
+    lines: Annotated[list[RedemptionLineIn], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _one_household(self) -> RedemptionCreate:
+        if (self.household_id is None) == (self.household_code is None):
+            raise ValueError("give household_id or household_code, not both")
+        return self
+
+
+class RedemptionCancel(InputModel):
+    reason: Reason
+
+
+class RedemptionLineOut(BaseModel):
+    item_id: uuid.UUID
+    name: str
+    quantity: int
+    price_points: int
+    line_points: int
+
+
+class RedemptionOut(BaseModel):
+    id: uuid.UUID
+    receipt_no: str = Field(description="the number printed on the receipt")
+    status: RedemptionStatus
+    store_id: uuid.UUID
+    household_id: uuid.UUID
+    household_code: str
+    total_points: int
+    lines: list[RedemptionLineOut]
+    transaction_id: uuid.UUID
+    balance_after: int = Field(description="the household's posted balance right after this change")
+    clerk_id: uuid.UUID
+    created_at: datetime
+    cancel_transaction_id: uuid.UUID | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None

@@ -1,14 +1,72 @@
+"""The points supermarket (积分超市): stores, the catalogue and its stock, sales at the counter and their
+cancellation. Points move through the ledger (household → the store's account); stock moves as append-only
+movements beside `items.on_hand`, in the same transaction. A sale locks its items in id order before the
+household's account (the ledger), a cancellation the redemption, then the items, then the account: the same
+order everywhere, so sales queue and never deadlock."""
+
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.kit import timeutil
+from jifen.kit.db import violated_constraint
+from jifen.kit.errors import Conflict, Forbidden, NotFound
 from jifen.ledger import service as ledger
-from jifen.models import Store, Village
+from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
+from jifen.store import repository
+from jifen.store.repository import HouseholdRef, RedemptionRow
+from jifen.store.schemas import (
+    ItemCreate,
+    ItemLimit,
+    ItemOut,
+    ItemPatch,
+    RedemptionLineIn,
+    RedemptionLineOut,
+    RedemptionOut,
+)
+
+
+class StorePaused(Conflict):
+    code = "store_paused"
+    default_detail = "该积分超市已暂停营业"
+
+
+class ItemInactive(Conflict):
+    code = "item_inactive"
+    default_detail = "该商品已下架"
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    default_detail = "库存不足"
+
+
+class LimitExceeded(Conflict):
+    code = "limit_exceeded"
+    default_detail = "超出该商品每户限购数量"
+
+
+class AlreadyCancelled(Conflict):
+    code = "already_cancelled"
+    default_detail = "该笔兑换已经取消过"
+
+
+class CancelWindowClosed(Forbidden):
+    code = "cancel_window_closed"
+    default_detail = "已超过店员可取消的时限，请联系村管理员"
+
+
+# ---------------------------------------------------------------------------------------------- stores
 
 
 async def create_store(session: AsyncSession, actor: Actor, village: Village, *, name: str) -> Store:
@@ -32,3 +90,451 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
 async def list_stores(session: AsyncSession, village: Village) -> Sequence[Store]:
     query = select(Store).where(Store.village_id == village.id).order_by(Store.created_at, Store.id)
     return (await session.execute(query)).scalars().all()
+
+
+async def change_store(
+    session: AsyncSession, actor: Actor, store: Store, *, name: str | None, active: bool | None
+) -> Store:
+    """Rename, pause (active = false) or reopen a store."""
+    new_name = store.name if name is None else name
+    new_active = store.active if active is None else active
+    before = {"name": store.name, "active": store.active}
+    after = {"name": new_name, "active": new_active}
+    if after != before:
+        await repository.set_store(session, store, name=new_name, active=new_active)
+        await audit.record(
+            session,
+            actor,
+            village_id=store.village_id,
+            action="store.change",
+            record_type="store",
+            record_id=store.id,
+            before=before,
+            after=after,
+        )
+        await session.refresh(store)
+    return store
+
+
+# ---------------------------------------------------------------------------------------------- items
+
+
+def item_out(row: Any) -> ItemOut:
+    limit = (
+        ItemLimit(count=row["limit_count"], period=Period(row["limit_period"]))
+        if row["limit_count"] is not None
+        else None
+    )
+    return ItemOut(
+        id=row["id"],
+        store_id=row["store_id"],
+        name=row["name"],
+        price_points=row["price_points"],
+        stock=row["on_hand"],
+        active=row["active"],
+        unit=row["unit"],
+        category=row["category"],
+        limit=limit,
+        picture_url=row["picture_url"],
+        created_at=row["created_at"],
+    )
+
+
+def _item_record(row: Any) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "price_points": row["price_points"],
+        "unit": row["unit"],
+        "category": row["category"],
+        "limit": None if row["limit_count"] is None else [row["limit_count"], row["limit_period"]],
+        "active": row["active"],
+        "picture_url": row["picture_url"],
+    }
+
+
+async def create_item(session: AsyncSession, actor: Actor, store: Store, body: ItemCreate) -> ItemOut:
+    """An item on the store's shelf; its opening stock is the first restock movement."""
+    item_id = uuid.uuid4()
+    row = await repository.insert_item(
+        session,
+        {
+            "village_id": store.village_id,
+            "id": item_id,
+            "store_id": store.id,
+            "name": body.name,
+            "unit": body.unit,
+            "category": body.category,
+            "price_points": body.price_points,
+            "on_hand": 0,
+            "limit_count": body.limit.count if body.limit else None,
+            "limit_period": body.limit.period.value if body.limit else None,
+            "active": body.active,
+            "picture_url": body.picture_url,
+        },
+    )
+    if body.stock > 0:
+        row = await repository.move_stock(
+            session,
+            village_id=store.village_id,
+            item_id=item_id,
+            quantity=body.stock,
+            kind="restock",
+            reason="上架初始库存",
+            actor_id=actor.user_id,
+        )
+    await audit.record(
+        session,
+        actor,
+        village_id=store.village_id,
+        action="item.create",
+        record_type="item",
+        record_id=item_id,
+        after={**_item_record(row), "store_id": store.id, "stock": row["on_hand"]},
+    )
+    return item_out(row)
+
+
+async def list_items(
+    session: AsyncSession, store: Store, *, after: tuple[str, uuid.UUID] | None, limit: int, active_only: bool
+) -> list[ItemOut]:
+    rows = await repository.list_items(
+        session, store.village_id, store.id, after=after, limit=limit, active_only=active_only
+    )
+    return [item_out(row) for row in rows]
+
+
+async def restock(
+    session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, *, quantity: int, note: str | None
+) -> ItemOut:
+    row = await repository.move_stock(
+        session,
+        village_id=store.village_id,
+        item_id=item_id,
+        quantity=quantity,
+        kind="restock",
+        reason=note,
+        actor_id=actor.user_id,
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=store.village_id,
+        action="item.restock",
+        record_type="item",
+        record_id=item_id,
+        before={"stock": row["on_hand"] - quantity},
+        after={"stock": row["on_hand"], "quantity": quantity},
+        reason=note,
+    )
+    return item_out(row)
+
+
+async def change_item(
+    session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, patch: ItemPatch
+) -> ItemOut:
+    """Change what was sent; sales already made keep the price they were made at."""
+    current = await repository.lock_item(session, store.village_id, item_id)
+    changed = dict(current)
+    for field in patch.model_fields_set:
+        if field == "limit":
+            changed["limit_count"] = patch.limit.count if patch.limit else None
+            changed["limit_period"] = patch.limit.period.value if patch.limit else None
+        elif field in ("name", "price_points", "active") and getattr(patch, field) is None:
+            continue  # these can't be emptied
+        else:
+            changed[field] = getattr(patch, field)
+    before, after = _item_record(current), _item_record(changed)
+    if before == after:
+        return item_out(current)
+    row = await repository.update_item(session, store.village_id, item_id, changed)
+    await audit.record(
+        session,
+        actor,
+        village_id=store.village_id,
+        action="item.change",
+        record_type="item",
+        record_id=item_id,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+    )
+    return item_out(row)
+
+
+# ---------------------------------------------------------------------------------------------- periods
+
+
+def _months_later(first: datetime, months: int) -> datetime:
+    index = first.month - 1 + months
+    return first.replace(year=first.year + index // 12, month=index % 12 + 1)
+
+
+def period_window(period: Period, moment: datetime) -> tuple[datetime, datetime]:
+    """The local (Asia/Shanghai) day, week (from Monday), month, quarter or year holding `moment`, as UTC."""
+    local = timeutil.to_local(moment)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    if period is Period.day:
+        start, end = day, day + timedelta(days=1)
+    elif period is Period.week:
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    elif period is Period.month:
+        start = day.replace(day=1)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
+        )
+    elif period is Period.quarter:
+        start = day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 10
+            else start.replace(month=start.month + 3)
+        )
+    else:
+        start = day.replace(day=1, month=1)
+        end = start.replace(year=start.year + 1)
+    return (
+        start.replace(tzinfo=timeutil.LOCAL_TZ).astimezone(UTC),
+        end.replace(tzinfo=timeutil.LOCAL_TZ).astimezone(UTC),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- redemptions
+
+
+async def find_household(
+    session: AsyncSession, store: Store, *, household_id: uuid.UUID | None, code: str | None
+) -> HouseholdRef:
+    household = await repository.household(session, store.village_id, household_id=household_id, code=code)
+    if household is None:
+        raise NotFound(f"找不到编号为 {code} 的户" if code else "找不到该户")
+    return household
+
+
+def _basket(lines: Sequence[RedemptionLineIn]) -> dict[uuid.UUID, int]:
+    """The same item twice in a basket counts as one line."""
+    basket: dict[uuid.UUID, int] = {}
+    for line in lines:
+        basket[line.item_id] = basket.get(line.item_id, 0) + line.quantity
+    return dict(sorted(basket.items()))
+
+
+@dataclass(frozen=True)
+class _Priced:
+    item_id: uuid.UUID
+    name: str
+    quantity: int
+    price_points: int
+
+    @property
+    def line_points(self) -> int:
+        return self.quantity * self.price_points
+
+
+async def redeem(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    household: HouseholdRef,
+    lines: Sequence[RedemptionLineIn],
+) -> RedemptionOut:
+    """Sell a basket at the counter: points, stock and limits change together, or nothing does."""
+    if not store.active:
+        raise StorePaused(f"“{store.name}”已暂停营业")
+    village_id = store.village_id
+    basket = _basket(lines)
+    items = {row["id"]: row for row in await repository.lock_items(session, village_id, list(basket))}
+    now = timeutil.utcnow()
+    priced: list[_Priced] = []
+    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
+    for item_id, quantity in basket.items():
+        item = items.get(item_id)
+        if item is None or item["store_id"] != store.id:
+            raise NotFound("本店没有该商品", item_id=str(item_id))
+        if not item["active"]:
+            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
+        if item["on_hand"] < quantity:
+            raise OutOfStock(
+                f"“{item['name']}”库存不足：剩 {item['on_hand']}，要 {quantity}",
+                item_id=str(item_id),
+                stock=item["on_hand"],
+            )
+        if item["limit_count"] is not None:
+            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
+        priced.append(_Priced(item_id, item["name"], quantity, item["price_points"]))
+    if windows:
+        # the items are locked: a concurrent sale of them to this household has committed or not started
+        sold = await repository.sold_to_household(session, village_id, household.id, windows)
+        for item_id, _, _ in windows:
+            item, taken = items[item_id], sold.get(item_id, 0)
+            if taken + basket[item_id] > item["limit_count"]:
+                raise LimitExceeded(
+                    f"“{item['name']}”每户每{_PERIOD_NAMES[item['limit_period']]}限兑 {item['limit_count']}，"
+                    f"本期已兑 {taken}",
+                    item_id=str(item_id),
+                )
+    total = sum(p.line_points for p in priced)
+    redemption_id = uuid.uuid4()
+    memo = "积分超市兑换：" + "、".join(f"{p.name}×{p.quantity}" for p in priced)
+    draft = ledger.Draft(
+        kind=TransactionKind.redemption,
+        lines=[ledger.Line(household.id, -total), ledger.Line(store.id, total)],
+        memo=memo[:500],
+        source_type="redemption",
+        source_id=redemption_id,
+    )
+    await ledger.post(session, actor, village_id, [draft])
+    try:
+        sale = await repository.record_sale(
+            session,
+            {
+                "village_id": village_id,
+                "id": redemption_id,
+                "store_id": store.id,
+                "household_id": household.id,
+                "total_points": total,
+                "transaction_id": draft.id,
+                "clerk_id": actor.user_id,
+                "created_at": now,
+                "item_ids": [p.item_id for p in priced],
+                "quantities": [p.quantity for p in priced],
+                "prices": [p.price_points for p in priced],
+            },
+        )
+    except DBAPIError as exc:  # the last line: never reached while the items are locked
+        if violated_constraint(exc) == "ck_items_on_hand":
+            raise OutOfStock() from exc
+        raise
+    out = RedemptionOut(
+        id=redemption_id,
+        receipt_no=receipt_number(sale["receipt_no"]),
+        status=RedemptionStatus.completed,
+        store_id=store.id,
+        household_id=household.id,
+        household_code=household.code,
+        total_points=total,
+        lines=[
+            RedemptionLineOut(
+                item_id=p.item_id,
+                name=p.name,
+                quantity=p.quantity,
+                price_points=p.price_points,
+                line_points=p.line_points,
+            )
+            for p in priced
+        ],
+        transaction_id=draft.id,
+        balance_after=sale["balance_after"],
+        clerk_id=actor.user_id,
+        created_at=sale["created_at"],
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="redemption.complete",
+        record_type="redemption",
+        record_id=redemption_id,
+        after={
+            "receipt_no": out.receipt_no,
+            "store_id": store.id,
+            "household_id": household.id,
+            "total_points": total,
+            "transaction_id": draft.id,
+            "lines": [[str(p.item_id), p.quantity, p.price_points] for p in priced],
+        },
+    )
+    return out
+
+
+_PERIOD_NAMES = {"day": "天", "week": "周", "month": "月", "quarter": "季度", "year": "年"}
+
+
+def receipt_number(receipt_no: int) -> str:
+    return f"{receipt_no:08d}"
+
+
+async def redemption_out(
+    session: AsyncSession, redemption: RedemptionRow, balance_after: int
+) -> RedemptionOut:
+    lines = await repository.redemption_lines(session, redemption.village_id, redemption.id)
+    return RedemptionOut(
+        id=redemption.id,
+        receipt_no=receipt_number(redemption.receipt_no),
+        status=RedemptionStatus(redemption.status),
+        store_id=redemption.store_id,
+        household_id=redemption.household_id,
+        household_code=redemption.household_code,
+        total_points=redemption.total_points,
+        lines=[RedemptionLineOut(**dict(line)) for line in lines],
+        transaction_id=redemption.transaction_id,
+        balance_after=balance_after,
+        clerk_id=redemption.clerk_id,
+        created_at=redemption.created_at,
+        cancel_transaction_id=redemption.cancel_transaction_id,
+        cancelled_at=redemption.cancelled_at,
+        cancel_reason=redemption.cancel_reason,
+    )
+
+
+async def cancel(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    redemption_id: uuid.UUID,
+    *,
+    reason: str,
+    as_admin: bool,
+) -> RedemptionOut:
+    """Give the points and the goods back, as new linked records, once. A clerk may do it within the
+    village's window after the sale; a village admin at any time."""
+    village_id = store.village_id
+    redemption = await repository.lock_redemption(session, village_id, redemption_id)
+    if redemption.status == RedemptionStatus.cancelled.value:
+        when = timeutil.to_local(redemption.cancelled_at or redemption.created_at)
+        raise AlreadyCancelled(f"该笔兑换已于 {when:%Y-%m-%d %H:%M} 取消")
+    now = timeutil.utcnow()
+    if not as_admin:
+        minutes = await repository.cancel_window_minutes(session, village_id)
+        if now - redemption.created_at > timedelta(minutes=minutes):
+            raise CancelWindowClosed(f"店员只能在兑换后 {minutes} 分钟内取消，请联系村管理员")
+    lines = await repository.redemption_lines(session, village_id, redemption_id)
+    await repository.lock_items(session, village_id, [line["item_id"] for line in lines])
+    total = redemption.total_points
+    draft = ledger.Draft(
+        kind=TransactionKind.redemption_cancel,
+        lines=[ledger.Line(store.id, -total), ledger.Line(redemption.household_id, total)],
+        memo=f"取消兑换（小票 {receipt_number(redemption.receipt_no)}）",
+        source_type="redemption",
+        source_id=redemption_id,
+        reason=reason,
+    )
+    await ledger.post(session, actor, village_id, [draft])
+    balance_after = await repository.record_cancel(
+        session,
+        village_id=village_id,
+        redemption_id=redemption_id,
+        transaction_id=draft.id,
+        actor_id=actor.user_id,
+        reason=reason,
+        at=now,
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="redemption.cancel",
+        record_type="redemption",
+        record_id=redemption_id,
+        before={"status": "completed"},
+        after={"status": "cancelled", "cancel_transaction_id": draft.id, "total_points": total},
+        reason=reason,
+    )
+    cancelled = await repository.get_redemption(session, redemption_id)
+    assert cancelled is not None
+    return await redemption_out(session, cancelled, balance_after)
+
+
+async def household_balance(session: AsyncSession, redemption: RedemptionRow) -> int:
+    return (await ledger.balance(session, redemption.household_id)).posted

@@ -3,11 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from jifen.auth.dependencies import CurrentActor, TownAdmin
+from jifen.households.auth import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, error_responses
+from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.villages import service
-from jifen.villages.schemas import VillageCreate, VillageOut
+from jifen.villages.schemas import VillageCreate, VillageOut, VillageSettings
 
 router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommitRoute)
 
@@ -35,3 +36,18 @@ async def list_villages(
     )
     items = [VillageOut.model_validate(v) for v in villages[:limit]]
     return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(villages) > limit else None)
+
+
+@router.patch(
+    "/{village_id}",
+    response_model=VillageOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def change_village_settings(
+    body: VillageSettings, access: VillageAdmin, session: Session
+) -> VillageOut:
+    """The village's settings: days of public notice (公示), how long a clerk may cancel a sale."""
+    village = await service.change_settings(
+        session, access.actor, access.village, changes=body.model_dump(exclude_unset=True, exclude_none=True)
+    )
+    return VillageOut.model_validate(village)

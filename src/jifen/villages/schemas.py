@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from jifen.kit.schemas import Code, InputModel, Name
 
@@ -13,10 +14,19 @@ class VillageCreate(InputModel):
     name: Name
 
 
+class VillageSettings(InputModel):
+    notice_days: (
+        Annotated[int, Field(ge=0, le=30, description="days of public notice (公示); 0: none")] | None
+    ) = None
+    cancel_window_minutes: Annotated[int, Field(ge=0, le=60 * 24 * 30)] | None = None
+
+
 class VillageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     code: str
     name: str
+    notice_days: int = 0
+    cancel_window_minutes: int = 1440
     created_at: datetime

@@ -43,3 +43,23 @@ async def visible_villages(
 ) -> Sequence[Village]:
     only = None if actor.is_town_admin else actor.village_ids()
     return await repository.list_villages(session, only=only, after_code=after_code, limit=limit)
+
+
+async def change_settings(
+    session: AsyncSession, actor: Actor, village: Village, *, changes: dict[str, int]
+) -> Village:
+    before = {name: getattr(village, name) for name in changes}
+    for name, value in changes.items():
+        setattr(village, name, value)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="village.settings",
+        record_type="village",
+        record_id=village.id,
+        before=before,
+        after=changes,
+    )
+    return village

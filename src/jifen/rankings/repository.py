@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.kit.db import driver
+
+# what counts: awards and deductions, their reversals and rectifications; not what was spent or expired
+_RANKING = """
+WITH earned AS (
+    SELECT p.account_id, sum(p.amount) AS points
+      FROM postings p
+      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+     WHERE p.village_id = $1 AND p.account_version IS NOT NULL
+       AND t.kind IN ('award', 'deduction', 'rectification', 'reversal')
+       AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3)
+     GROUP BY p.account_id
+)
+SELECT rank() OVER (ORDER BY coalesce(e.points, 0) DESC)::int AS rank, h.id AS household_id, h.code,
+       h.head_name, h.grid, coalesce(e.points, 0)::bigint AS points
+  FROM households h
+  LEFT JOIN earned e ON e.account_id = h.id
+ WHERE h.village_id = $1 AND ($4::text IS NULL OR h.grid = $4)
+ ORDER BY rank, h.code
+"""
+
+
+async def ranking(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    grid: str | None,
+) -> list[Any]:
+    return list(await (await driver(session)).fetch(_RANKING, village_id, start, end, grid))

@@ -1,0 +1,64 @@
+"""Rankings (积分排行榜): households ordered by the points they earned in a local period."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.kit.errors import BadRequest
+from jifen.kit.timeutil import LOCAL_TZ
+from jifen.rankings import repository
+
+
+class InvalidPeriod(BadRequest):
+    code = "invalid_period"
+    default_detail = "期间格式应为 2026-11（月）或 2026（年）"
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str | None
+    start: datetime | None  # UTC; None: all time
+    end: datetime | None
+
+
+def parse_period(text: str | None) -> Period:
+    """`2026-11` (a month) or `2026` (a year) in village time; absent: all time."""
+    if text is None:
+        return Period(None, None, None)
+    month = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    year = re.fullmatch(r"(\d{4})", text)
+    try:
+        if month:
+            y, m = int(month.group(1)), int(month.group(2))
+            start = datetime(y, m, 1, tzinfo=LOCAL_TZ)
+            end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=LOCAL_TZ)
+        elif year:
+            y = int(year.group(1))
+            start, end = datetime(y, 1, 1, tzinfo=LOCAL_TZ), datetime(y + 1, 1, 1, tzinfo=LOCAL_TZ)
+        else:
+            raise InvalidPeriod()
+    except ValueError:
+        raise InvalidPeriod() from None
+    return Period(text, start, end)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    rank: int
+    household_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    points: int
+
+
+async def ranking(
+    session: AsyncSession, village_id: uuid.UUID, period: Period, grid: str | None
+) -> list[Ranked]:
+    rows = await repository.ranking(session, village_id, period.start, period.end, grid)
+    return [Ranked(**dict(row)) for row in rows]

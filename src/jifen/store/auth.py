@@ -1,0 +1,146 @@
+"""Who may do what at a store: the village admin runs the catalogue; the store's own clerk (and the village
+admin) sells, restocks and cancels. A clerk of another store is refused; another village's user learns
+nothing (404)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from jifen.auth.actor import VILLAGE_USERS, Actor
+from jifen.auth.dependencies import CurrentActor, authorize
+from jifen.kit.db import Session
+from jifen.kit.errors import Forbidden, NotFound
+from jifen.models import Item, Role, Store
+from jifen.store import repository
+from jifen.store.schemas import RedemptionCreate
+
+
+@dataclass(frozen=True)
+class StoreAccess:
+    actor: Actor
+    store: Store
+
+
+@dataclass(frozen=True)
+class ItemAccess:
+    actor: Actor
+    store: Store
+    item: Item
+
+
+@dataclass(frozen=True)
+class RedemptionAccess:
+    actor: Actor
+    store: Store
+    redemption: repository.RedemptionRow
+
+
+def is_village_admin(actor: Actor, village_id: uuid.UUID) -> bool:
+    return Role.village_admin in actor.roles_in(village_id)
+
+
+def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> None:
+    """The village admin, or a clerk assigned to this very store."""
+    if actor.is_town_admin:
+        if town_admin:
+            return
+        raise Forbidden("镇管理员不能执行此门店操作")
+    grants = actor.grants_in(store.village_id)
+    if not grants:
+        raise NotFound()
+    if any(g.role is Role.village_admin for g in grants):
+        return
+    if any(g.role is Role.clerk and g.store_id == store.id for g in grants):
+        return
+    if any(g.role is Role.clerk for g in grants):
+        raise Forbidden("您不是这家积分超市的店员")
+    raise Forbidden()
+
+
+async def _store(session: Session, store_id: uuid.UUID) -> Store:
+    store = await repository.get_store(session, store_id)
+    if store is None:
+        raise NotFound("找不到该积分超市")
+    return store
+
+
+async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:
+    item = await repository.get_item(session, item_id)
+    if item is None:
+        raise NotFound("找不到该商品")
+    store = await repository.get_store(session, item.store_id)
+    assert store is not None
+    return item, store
+
+
+async def store_admin(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
+    store = await _store(session, store_id)
+    authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
+    return StoreAccess(actor=actor, store=store)
+
+
+async def store_reader(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
+    store = await _store(session, store_id)
+    authorize(actor, store.village_id, VILLAGE_USERS, town_admin=True)
+    return StoreAccess(actor=actor, store=store)
+
+
+async def item_admin(item_id: uuid.UUID, actor: CurrentActor, session: Session) -> ItemAccess:
+    item, store = await _item(session, item_id)
+    authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
+    return ItemAccess(actor=actor, store=store, item=item)
+
+
+async def item_stocker(item_id: uuid.UUID, actor: CurrentActor, session: Session) -> ItemAccess:
+    item, store = await _item(session, item_id)
+    authorize_store_staff(actor, store, town_admin=True)
+    return ItemAccess(actor=actor, store=store, item=item)
+
+
+async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session) -> StoreAccess:
+    store = await _store(session, body.store_id)
+    authorize_store_staff(actor, store, town_admin=False)
+    return StoreAccess(actor=actor, store=store)
+
+
+async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[repository.RedemptionRow, Store]:
+    redemption = await repository.get_redemption(session, redemption_id)
+    if redemption is None:
+        raise NotFound("找不到该兑换记录")
+    store = await repository.get_store(session, redemption.store_id)
+    assert store is not None
+    return redemption, store
+
+
+async def redemption_canceller(
+    redemption_id: uuid.UUID, actor: CurrentActor, session: Session
+) -> RedemptionAccess:
+    redemption, store = await _redemption(session, redemption_id)
+    authorize_store_staff(actor, store, town_admin=False)
+    return RedemptionAccess(actor=actor, store=store, redemption=redemption)
+
+
+async def redemption_reader(
+    redemption_id: uuid.UUID, actor: CurrentActor, session: Session
+) -> RedemptionAccess:
+    """The store's staff, the town admin, and the household's own villager."""
+    redemption, store = await _redemption(session, redemption_id)
+    if redemption.household_id not in actor.household_ids():
+        if not actor.is_town_admin and Role.villager in actor.roles_in(store.village_id):
+            if not actor.roles_in(store.village_id) - {Role.villager}:
+                raise NotFound("找不到该兑换记录")
+        authorize_store_staff(actor, store, town_admin=True)
+    return RedemptionAccess(actor=actor, store=store, redemption=redemption)
+
+
+StoreAdmin = Annotated[StoreAccess, Depends(store_admin)]
+StoreReader = Annotated[StoreAccess, Depends(store_reader)]
+ItemAdmin = Annotated[ItemAccess, Depends(item_admin)]
+ItemStocker = Annotated[ItemAccess, Depends(item_stocker)]
+Cashier = Annotated[StoreAccess, Depends(cashier)]
+RedemptionCanceller = Annotated[RedemptionAccess, Depends(redemption_canceller)]
+RedemptionReader = Annotated[RedemptionAccess, Depends(redemption_reader)]

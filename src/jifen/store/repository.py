@@ -1,0 +1,357 @@
+"""Every query of the store. The counter's hot path goes straight to the driver, in the request's
+transaction (see kit/db.py `driver`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.kit.db import driver
+from jifen.models import Item, Store
+
+ITEM_COLUMNS = (
+    "id, store_id, village_id, name, unit, category, price_points, on_hand, limit_count, limit_period, "
+    "active, picture_url, created_at"
+)
+
+
+async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store | None:
+    store: Store | None = (
+        await session.execute(select(Store).where(Store.id == store_id))
+    ).scalar_one_or_none()
+    return store
+
+
+async def get_item(session: AsyncSession, item_id: uuid.UUID) -> Item | None:
+    return (await session.execute(select(Item).where(Item.id == item_id))).scalar_one_or_none()
+
+
+async def insert_item(session: AsyncSession, values: dict[str, Any]) -> Any:
+    return await (await driver(session)).fetchrow(
+        f"""
+        INSERT INTO items (village_id, id, store_id, name, unit, category, price_points, on_hand, limit_count,
+                           limit_period, active, picture_url)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        RETURNING {ITEM_COLUMNS}
+        """,
+        values["village_id"],
+        values["id"],
+        values["store_id"],
+        values["name"],
+        values["unit"],
+        values["category"],
+        values["price_points"],
+        values["on_hand"],
+        values["limit_count"],
+        values["limit_period"],
+        values["active"],
+        values["picture_url"],
+    )
+
+
+async def list_items(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    store_id: uuid.UUID,
+    *,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
+    active_only: bool,
+) -> list[Any]:
+    rows: list[Any] = await (await driver(session)).fetch(
+        f"""
+        SELECT {ITEM_COLUMNS} FROM items
+         WHERE village_id = $1 AND store_id = $2 AND ($3::text IS NULL OR (name, id) > ($3, $4::uuid))
+           AND (NOT $5 OR active)
+         ORDER BY name, id
+         LIMIT $6
+        """,
+        village_id,
+        store_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        active_only,
+        limit,
+    )
+    return rows
+
+
+async def lock_item(session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID) -> Any:
+    return await (await driver(session)).fetchrow(
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE village_id = $1 AND id = $2 FOR UPDATE", village_id, item_id
+    )
+
+
+async def update_item(session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID, row: Any) -> Any:
+    return await (await driver(session)).fetchrow(
+        f"""
+        UPDATE items SET name = $3, unit = $4, category = $5, price_points = $6, limit_count = $7,
+                         limit_period = $8, active = $9, picture_url = $10
+         WHERE village_id = $1 AND id = $2
+        RETURNING {ITEM_COLUMNS}
+        """,
+        village_id,
+        item_id,
+        row["name"],
+        row["unit"],
+        row["category"],
+        row["price_points"],
+        row["limit_count"],
+        row["limit_period"],
+        row["active"],
+        row["picture_url"],
+    )
+
+
+_MOVE_STOCK = f"""
+WITH moved AS (
+    UPDATE items SET on_hand = on_hand + $3 WHERE village_id = $1 AND id = $2
+    RETURNING {ITEM_COLUMNS}
+), movement AS (
+    INSERT INTO stock_movements (village_id, item_id, kind, quantity, on_hand_after, reason, actor_id)
+    SELECT $1, moved.id, $4, $3, moved.on_hand, $5, $6 FROM moved
+)
+SELECT * FROM moved
+"""
+
+
+async def move_stock(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    item_id: uuid.UUID,
+    quantity: int,
+    kind: str,
+    reason: str | None,
+    actor_id: uuid.UUID,
+) -> Any:
+    """Change an item's stock and write the movement that says so, in one statement."""
+    return await (await driver(session)).fetchrow(
+        _MOVE_STOCK, village_id, item_id, quantity, kind, reason, actor_id
+    )
+
+
+@dataclass(frozen=True)
+class HouseholdRef:
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+
+
+async def household(
+    session: AsyncSession, village_id: uuid.UUID, *, household_id: uuid.UUID | None, code: str | None
+) -> HouseholdRef | None:
+    connection = await driver(session)
+    if household_id is not None:
+        row = await connection.fetchrow(
+            "SELECT id, village_id, code FROM households WHERE village_id = $1 AND id = $2",
+            village_id,
+            household_id,
+        )
+    else:
+        row = await connection.fetchrow(
+            "SELECT id, village_id, code FROM households WHERE village_id = $1 AND code = $2",
+            village_id,
+            code,
+        )
+    return None if row is None else HouseholdRef(*row)
+
+
+async def lock_items(
+    session: AsyncSession, village_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
+) -> list[Any]:
+    """Lock the items in id order: two baskets sharing items always queue, never deadlock."""
+    rows: list[Any] = await (await driver(session)).fetch(
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE village_id = $1 AND id = ANY($2::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        village_id,
+        list(item_ids),
+    )
+    return rows
+
+
+async def sold_to_household(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    windows: Sequence[tuple[uuid.UUID, datetime, datetime]],
+) -> dict[uuid.UUID, int]:
+    """Units of each item the household took in completed redemptions within [since, until)."""
+    rows = await (await driver(session)).fetch(
+        """
+        SELECT w.item_id, sum(rl.quantity)::bigint AS sold
+          FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(item_id, since, until)
+          JOIN redemption_lines rl ON rl.village_id = $1 AND rl.item_id = w.item_id
+          JOIN redemptions r ON r.village_id = $1 AND r.id = rl.redemption_id
+         WHERE r.household_id = $2 AND r.status = 'completed' AND r.created_at >= w.since
+           AND r.created_at < w.until
+         GROUP BY w.item_id
+        """,
+        village_id,
+        household_id,
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+    )
+    return {row["item_id"]: int(row["sold"]) for row in rows}
+
+
+_RECORD_SALE = """
+WITH redemption AS (
+    INSERT INTO redemptions (village_id, id, store_id, household_id, total_points, transaction_id, clerk_id,
+                             created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    RETURNING receipt_no, created_at
+), lines AS (
+    INSERT INTO redemption_lines (village_id, redemption_id, item_id, quantity, price_points, line_points)
+    SELECT $1, $2, l.item_id, l.quantity, l.price, l.quantity::bigint * l.price
+      FROM unnest($9::uuid[], $10::integer[], $11::integer[]) AS l(item_id, quantity, price)
+), sold AS (
+    UPDATE items i SET on_hand = i.on_hand - l.quantity
+      FROM unnest($9::uuid[], $10::integer[]) AS l(item_id, quantity)
+     WHERE i.village_id = $1 AND i.id = l.item_id
+    RETURNING i.id, l.quantity, i.on_hand
+), movements AS (
+    INSERT INTO stock_movements (village_id, item_id, kind, quantity, on_hand_after, actor_id, redemption_id,
+                                 created_at)
+    SELECT $1, sold.id, 'sale', -sold.quantity, sold.on_hand, $7, $2, $8 FROM sold
+)
+SELECT redemption.receipt_no, redemption.created_at,
+       (SELECT posted FROM accounts WHERE village_id = $1 AND id = $4) AS balance_after
+  FROM redemption
+"""
+
+
+async def record_sale(session: AsyncSession, params: dict[str, Any]) -> Any:
+    """The redemption, its lines, the stock off the shelf and the sale movements, in one statement."""
+    return await (await driver(session)).fetchrow(
+        _RECORD_SALE,
+        params["village_id"],
+        params["id"],
+        params["store_id"],
+        params["household_id"],
+        params["total_points"],
+        params["transaction_id"],
+        params["clerk_id"],
+        params["created_at"],
+        params["item_ids"],
+        params["quantities"],
+        params["prices"],
+    )
+
+
+@dataclass(frozen=True)
+class RedemptionRow:
+    village_id: uuid.UUID
+    id: uuid.UUID
+    receipt_no: int
+    store_id: uuid.UUID
+    household_id: uuid.UUID
+    household_code: str
+    status: str
+    total_points: int
+    transaction_id: uuid.UUID
+    clerk_id: uuid.UUID
+    created_at: datetime
+    cancel_transaction_id: uuid.UUID | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+_REDEMPTION = """
+SELECT r.village_id, r.id, r.receipt_no, r.store_id, r.household_id, h.code, r.status, r.total_points,
+       r.transaction_id, r.clerk_id, r.created_at, r.cancel_transaction_id, r.cancelled_at, r.cancel_reason
+  FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
+"""
+
+
+async def get_redemption(session: AsyncSession, redemption_id: uuid.UUID) -> RedemptionRow | None:
+    row = await (await driver(session)).fetchrow(_REDEMPTION + " WHERE r.id = $1", redemption_id)
+    return None if row is None else RedemptionRow(*row)
+
+
+async def lock_redemption(
+    session: AsyncSession, village_id: uuid.UUID, redemption_id: uuid.UUID
+) -> RedemptionRow:
+    row = await (await driver(session)).fetchrow(
+        _REDEMPTION + " WHERE r.village_id = $1 AND r.id = $2 FOR UPDATE OF r", village_id, redemption_id
+    )
+    return RedemptionRow(*row)
+
+
+async def redemption_lines(
+    session: AsyncSession, village_id: uuid.UUID, redemption_id: uuid.UUID
+) -> list[Any]:
+    rows: list[Any] = await (await driver(session)).fetch(
+        """
+        SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
+          FROM redemption_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
+         WHERE rl.village_id = $1 AND rl.redemption_id = $2
+         ORDER BY rl.item_id
+        """,
+        village_id,
+        redemption_id,
+    )
+    return rows
+
+
+_RECORD_CANCEL = """
+WITH returned AS (
+    UPDATE items i SET on_hand = i.on_hand + rl.quantity
+      FROM redemption_lines rl
+     WHERE rl.village_id = $1 AND rl.redemption_id = $2 AND i.village_id = $1 AND i.id = rl.item_id
+    RETURNING i.id, rl.quantity, i.on_hand
+), movements AS (
+    INSERT INTO stock_movements (village_id, item_id, kind, quantity, on_hand_after, reason, actor_id,
+                                 redemption_id, created_at)
+    SELECT $1, returned.id, 'cancel', returned.quantity, returned.on_hand, $5, $4, $2, $6 FROM returned
+), cancelled AS (
+    UPDATE redemptions SET status = 'cancelled', cancel_transaction_id = $3, cancelled_at = $6,
+                           cancelled_by = $4, cancel_reason = $5
+     WHERE village_id = $1 AND id = $2
+    RETURNING household_id
+)
+SELECT (SELECT posted FROM accounts a WHERE a.village_id = $1 AND a.id = cancelled.household_id)
+  FROM cancelled
+"""
+
+
+async def record_cancel(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    redemption_id: uuid.UUID,
+    transaction_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    reason: str,
+    at: datetime,
+) -> int:
+    """Stock back on the shelf, the cancel movements and the redemption marked cancelled; returns the
+    household's balance after."""
+    balance: int = await (await driver(session)).fetchval(
+        _RECORD_CANCEL, village_id, redemption_id, transaction_id, actor_id, reason, at
+    )
+    return balance
+
+
+async def cancel_window_minutes(session: AsyncSession, village_id: uuid.UUID) -> int:
+    minutes: int = await (await driver(session)).fetchval(
+        "SELECT cancel_window_minutes FROM villages WHERE id = $1", village_id
+    )
+    return minutes
+
+
+async def set_store(session: AsyncSession, store: Store, *, name: str, active: bool) -> None:
+    await (await driver(session)).execute(
+        "UPDATE stores SET name = $3, active = $4 WHERE village_id = $1 AND id = $2",
+        store.village_id,
+        store.id,
+        name,
+        active,
+    )
