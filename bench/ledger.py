@@ -2,7 +2,8 @@
 
 A fresh embedded PostgreSQL, one village with 10,000 households, jifen served by `jifen serve --workers 2`.
 Scenarios (issue #3): single awards over HTTP at 1, 8 and 32 clients; one batch of 10,000 awards; 32 clients
-debiting one household; balance reads under concurrent awards. The baseline does the same writes with
+debiting one household; balance reads under concurrent awards. Issue #6: counter redemptions (积分超市) at 1, 8
+and 32 clients, one item of a small catalogue per basket. The baseline does the same writes with
 plain SQL through asyncpg on the same schema (same triggers and constraints), so the ratio shows what
 jifen's HTTP, validation, auth, idempotency and ORM layers cost on this machine today.
 """
@@ -34,6 +35,9 @@ HOUSEHOLDS = 10_000
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 PASSWORD = "bench-password-1"
+STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
+# the counter's measurements are shorter, so that the whole `make bench` stays within 5 minutes
+REDEEM_SECONDS = float(os.environ.get("BENCH_REDEEM_SECONDS", min(DURATION, 3.0)))
 
 
 @dataclass
@@ -107,6 +111,8 @@ class Bench:
         from jifen.kit.db import create_engine, create_sessionmaker
         from jifen.models import Role
         from jifen.rules.service import create_rule
+        from jifen.store.schemas import ItemCreate
+        from jifen.store.service import create_item, create_store
         from jifen.users.schemas import RoleGrantIn
         from jifen.users.service import create_user
         from jifen.villages.service import create_village
@@ -141,6 +147,37 @@ class Bench:
                 review="none",
             )
             self.plus_rule, self.minus_rule = plus.rule.id, minus.rule.id
+            store_fund = await create_rule(
+                session,
+                actor,
+                village,
+                code="STOREFUND",
+                name="积分超市开张奖励",
+                category="其他",
+                points=1000,
+                cap=None,
+                evidence_required=False,
+                review="none",
+            )
+            self.fund_rule = store_fund.rule.id
+            store = await create_store(session, actor, village, name="压测积分超市")
+            self.store_id = store.id
+            self.items = [
+                (
+                    await create_item(
+                        session, actor, store, ItemCreate(name=f"商品{n}", price_points=1, stock=1_000_000)
+                    )
+                ).id
+                for n in range(STORE_ITEMS)
+            ]
+            await create_user(
+                session,
+                actor,
+                username="bench-clerk",
+                password=PASSWORD,
+                display_name="压测店员",
+                roles=[RoleGrantIn(role=Role.clerk, village_id=village.id, store_id=store.id)],
+            )
             await create_user(
                 session,
                 actor,
@@ -203,9 +240,12 @@ class Bench:
                 time.sleep(0.1)
         time.sleep(1.0)
 
-    async def login(self) -> None:
+    async def login(self, username: str = "bench-cadre") -> None:
+        self.token = await self.token_for(username)
+
+    async def token_for(self, username: str) -> str:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        form = f"username=bench-cadre&password={PASSWORD}".encode()
+        form = f"username={username}&password={PASSWORD}".encode()
         writer.write(
             b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             + f"Content-Length: {len(form)}\r\n\r\n".encode()
@@ -215,8 +255,9 @@ class Bench:
         length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))[15:])
         import json
 
-        self.token = json.loads(await reader.readexactly(length))["access_token"]
+        token: str = json.loads(await reader.readexactly(length))["access_token"]
         writer.close()
+        return token
 
     def stop_server(self) -> None:
         if self.proc is not None:
@@ -233,8 +274,8 @@ class Bench:
     async def http_pool(self, n: int) -> list[Connection]:
         return [await Connection("127.0.0.1", self.port).open() for _ in range(n)]
 
-    def auth(self, key: str | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.token}"}
+    def auth(self, key: str | None = None, token: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
         if key:
             headers["Idempotency-Key"] = key
         return headers
@@ -287,6 +328,83 @@ class Bench:
         except asyncpg.CheckViolationError:
             return False
 
+    async def sql_redemption(self, conn: asyncpg.Connection, household: uuid.UUID, item: uuid.UUID) -> bool:
+        """The baseline: one counter sale of one unit as a thin raw-SQL implementation would write it."""
+        tx, redemption = uuid.uuid4(), uuid.uuid4()
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    "SELECT price_points, on_hand FROM items WHERE village_id = $1 AND id = $2 FOR UPDATE",
+                    self.village_id,
+                    item,
+                )
+                price = row["price_points"]
+                balance = await conn.fetchrow(
+                    "UPDATE accounts SET posted = posted - $3, version = version + 1"
+                    " WHERE village_id = $1 AND id = $2 AND posted - held >= $3 RETURNING posted, version",
+                    self.village_id,
+                    household,
+                    price,
+                )
+                if balance is None:
+                    raise asyncpg.CheckViolationError("insufficient points")
+                await conn.execute(
+                    "INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, source_type, source_id)"
+                    " VALUES ($1, $2, 'redemption', 'sql', $3, 'redemption', $4)",
+                    self.village_id,
+                    tx,
+                    self.clerk,
+                    redemption,
+                )
+                await conn.execute(
+                    "INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after,"
+                    " account_version) VALUES ($1, $2, $3, $4, $5, $6), ($1, $2, $7, $8, NULL, NULL)",
+                    self.village_id,
+                    tx,
+                    household,
+                    -price,
+                    balance["posted"],
+                    balance["version"],
+                    self.store_id,
+                    price,
+                )
+                await conn.execute(
+                    "INSERT INTO redemptions (village_id, id, store_id, household_id, total_points,"
+                    " transaction_id, clerk_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    self.village_id,
+                    redemption,
+                    self.store_id,
+                    household,
+                    price,
+                    tx,
+                    self.clerk,
+                )
+                await conn.execute(
+                    "INSERT INTO redemption_lines (village_id, redemption_id, item_id, quantity, price_points,"
+                    " line_points) VALUES ($1, $2, $3, 1, $4::integer, $4::integer)",
+                    self.village_id,
+                    redemption,
+                    item,
+                    price,
+                )
+                on_hand = await conn.fetchval(
+                    "UPDATE items SET on_hand = on_hand - 1 WHERE village_id = $1 AND id = $2 RETURNING on_hand",
+                    self.village_id,
+                    item,
+                )
+                await conn.execute(
+                    "INSERT INTO stock_movements (village_id, item_id, kind, quantity, on_hand_after, actor_id,"
+                    " redemption_id) VALUES ($1, $2, 'sale', -1, $3, $4, $5)",
+                    self.village_id,
+                    item,
+                    on_hand,
+                    self.clerk,
+                    redemption,
+                )
+            return True
+        except asyncpg.CheckViolationError:
+            return False
+
     def record(self, name: str, jifen: Result, sql: Result | None) -> None:
         jifen.name = name
         self.results.append((name, jifen, sql))
@@ -327,22 +445,64 @@ class Bench:
         await pool.close()
         self.record(f"(a) single award, {clients} client{'s' if clients > 1 else ''}", jifen, sql)
 
-    async def batch(self) -> None:
+    async def fund_for_store(self) -> None:
+        """Before the counter opens: one batch award of 1,000 points to every household, over HTTP."""
         conn = (await self.http_pool(1))[0]
-        items = [{"household_id": str(h), "rule_id": str(self.plus_rule)} for h in self.households]
-        started = time.perf_counter()
+        items = [{"household_id": str(h), "rule_id": str(self.fund_rule)} for h in self.households]
         status, body = await conn.request(
-            "POST", "/api/v1/awards/batch", body={"items": items}, headers=self.auth(f"batch-{uuid.uuid4()}")
+            "POST", "/api/v1/awards/batch", body={"items": items}, headers=self.auth(f"fund-{uuid.uuid4()}")
         )
-        elapsed = time.perf_counter() - started
         await conn.close()
         assert status == 201, body[:300]
-        jifen = Result("", HOUSEHOLDS, elapsed, [elapsed])
+        self.clerk_token = await self.token_for("bench-clerk")
+        owner = await asyncpg.connect(self.owner_url)
+        self.clerk = await owner.fetchval("SELECT id FROM users WHERE username = 'bench-clerk'")
+        await owner.close()
 
+    async def counter_redemptions(self, clients: int) -> None:
+        """Sales at the counter: each a basket of one unit of one of the catalogue's items, to a different
+        household each time; the baseline writes the same rows (item lock, stock, movement, redemption,
+        line, transaction, postings, balance) in plain SQL."""
+        conns = await self.http_pool(clients)
+        counter = iter(range(10**9))
+
+        async def op(client: int, i: int) -> bool:
+            n = next(counter)
+            status, _ = await conns[client].request(
+                "POST",
+                "/api/v1/redemptions",
+                body={
+                    "store_id": str(self.store_id),
+                    "household_id": str(self.households[n % HOUSEHOLDS]),
+                    "lines": [{"item_id": str(self.items[n % STORE_ITEMS]), "quantity": 1}],
+                },
+                headers=self.auth(f"r{clients}-{client}-{i}", self.clerk_token),
+            )
+            return status == 201
+
+        jifen = await timed_clients(clients, op, duration=REDEEM_SECONDS)
+        for c in conns:
+            await c.close()
+        pool = await asyncpg.create_pool(self.owner_url, min_size=clients, max_size=clients)
+        sql_counter = iter(range(10**9))
+
+        async def sql_op(client: int, i: int) -> bool:
+            n = next(sql_counter)
+            async with pool.acquire() as conn:
+                return await self.sql_redemption(
+                    conn, self.households[n % HOUSEHOLDS], self.items[n % STORE_ITEMS]
+                )
+
+        sql = await timed_clients(clients, sql_op, duration=REDEEM_SECONDS)
+        await pool.close()
+        self.record(f"(g) counter redemption, {clients} client{'s' if clients > 1 else ''}", jifen, sql)
+
+    async def sql_batch(self, households: list[uuid.UUID]) -> float:
+        """The baseline for a batch: the same awards as three set-based SQL statements."""
         owner = await asyncpg.connect(self.owner_url)
         started = time.perf_counter()
         async with owner.transaction():
-            tx_ids = [uuid.uuid4() for _ in self.households]
+            tx_ids = [uuid.uuid4() for _ in households]
             await owner.execute(
                 "INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, rule_id, rule_version)"
                 " SELECT $1, t, 'award', 'sql', $2, $3, 1 FROM unnest($4::uuid[]) AS t",
@@ -365,7 +525,7 @@ class Bench:
                 SELECT $1, tx, $4::uuid, -5, NULL::bigint, NULL::bigint FROM moved
                 """,
                 self.village_id,
-                self.households,
+                households,
                 tx_ids,
                 self.issuing,
             )
@@ -377,11 +537,66 @@ class Bench:
                 self.village_id,
                 self.plus_rule,
                 self.actor,
-                self.households,
+                households,
                 tx_ids,
             )
         sql_elapsed = time.perf_counter() - started
         await owner.close()
+        return sql_elapsed
+
+    async def inspection(self) -> None:
+        """A grid inspection sheet scored for 500 households, submitted in one request (issue #5)."""
+        conn = (await self.http_pool(1))[0]
+        status, body = await conn.request(
+            "POST",
+            f"/api/v1/villages/{self.village_id}/inspections",
+            body={
+                "grid": "网格1",
+                "inspected_on": time.strftime("%Y-%m-%d"),
+                "rule_ids": [str(self.plus_rule)],
+                "judges": ["评委甲", "评委乙", "评委丙"],
+            },
+            headers=self.auth(),
+        )
+        assert status == 201, body[:300]
+        import json
+
+        sheet = json.loads(body)
+        scored = [h["id"] for h in sheet["households"][:500]]
+        started = time.perf_counter()
+        status, body = await conn.request(
+            "POST",
+            f"/api/v1/inspections/{sheet['id']}/submit",
+            body={"scores": [{"household_id": h, "rule_id": str(self.plus_rule)} for h in scored]},
+            headers=self.auth(f"inspection-{uuid.uuid4()}"),
+        )
+        elapsed = time.perf_counter() - started
+        await conn.close()
+        assert status == 201, body[:300]
+        sql_elapsed = await self.sql_batch([uuid.UUID(h) for h in scored])
+        self.record(
+            "(h) grid inspection, 500 households (awards/s)",
+            Result("", 500, elapsed, [elapsed]),
+            Result("", 500, sql_elapsed, [sql_elapsed]),
+        )
+        print(
+            f"      inspection wall time: jifen {elapsed * 1000:.0f} ms, SQL {sql_elapsed * 1000:.0f} ms",
+            flush=True,
+        )
+
+    async def batch(self) -> None:
+        conn = (await self.http_pool(1))[0]
+        items = [{"household_id": str(h), "rule_id": str(self.plus_rule)} for h in self.households]
+        started = time.perf_counter()
+        status, body = await conn.request(
+            "POST", "/api/v1/awards/batch", body={"items": items}, headers=self.auth(f"batch-{uuid.uuid4()}")
+        )
+        elapsed = time.perf_counter() - started
+        await conn.close()
+        assert status == 201, body[:300]
+        jifen = Result("", HOUSEHOLDS, elapsed, [elapsed])
+
+        sql_elapsed = await self.sql_batch(self.households)
         sql = Result("", HOUSEHOLDS, sql_elapsed, [sql_elapsed])
         self.record("(b) one batch of 10,000 awards (awards/s)", jifen, sql)
         print(
@@ -504,6 +719,19 @@ class Bench:
         await pool.close()
         self.record("(d) balance reads, 16 readers + 16 writers", jifen, sql)
 
+    async def check_stock(self) -> None:
+        owner = await asyncpg.connect(self.owner_url)
+        off = await owner.fetchval(
+            "SELECT count(*) FROM items i WHERE i.village_id = $1 AND i.on_hand <>"
+            " (SELECT coalesce(sum(quantity), 0) FROM stock_movements m"
+            "   WHERE m.village_id = i.village_id AND m.item_id = i.id)",
+            self.village_id,
+        )
+        sold = await owner.fetchval("SELECT count(*) FROM redemptions WHERE village_id = $1", self.village_id)
+        await owner.close()
+        print(f"  stock check: {sold} redemptions, {off} items off their stock movements", flush=True)
+        assert off == 0
+
     async def check_ledger(self) -> None:
         owner = await asyncpg.connect(self.owner_url)
         unbalanced = await owner.fetchval(
@@ -584,7 +812,7 @@ async def chain_cost(bench: Bench) -> None:
             )
             return status == 201
 
-        result = await timed_clients(32, op)
+        result = await timed_clients(32, op, duration=min(DURATION, 3.0))
         if label in results:
             results[label].ops += result.ops
             results[label].seconds += result.seconds
@@ -686,8 +914,13 @@ async def main() -> None:
         for clients in (1, 8, 32):
             await bench.single_awards(clients)
         await bench.batch()
+        await bench.inspection()
         await bench.hot_household()
         await bench.reads_under_writes()
+        await bench.fund_for_store()
+        for clients in (1, 8, 32):
+            await bench.counter_redemptions(clients)
+        await bench.check_stock()
         await bench.check_ledger()
         await chain_cost(bench)
         await large_village(bench)

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.endpoints import router as auth_router
+from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.health.endpoints import router as health_router
@@ -112,13 +113,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 async def run_chainer(engine: AsyncEngine, interval: float) -> None:
-    """Every few seconds: post the awards whose public notice ended, link new records into their
-    villages' chains, and seal a checkpoint a day.
+    """Every few seconds: post the awards whose public notice ended, release expired reservations, link new
+    records into their villages' chains, and seal a checkpoint a day.
 
     Every server process runs this loop; a session advisory lock lets one of them do the work at a time.
     """
     from jifen.audit import chain
     from jifen.awards import notice
+    from jifen.store import reservations
 
     sessionmaker = create_sessionmaker(engine)
     while True:
@@ -128,6 +130,9 @@ async def run_chainer(engine: AsyncEngine, interval: float) -> None:
             posted = await notice.run_due(sessionmaker)
             if posted:
                 log.info("notice_ended_posted", awards=posted)
+            released = await reservations.release_expired(sessionmaker)
+            if released:
+                log.info("reservations_expired", reservations=released)
             async with raw_connection(engine) as conn:
                 if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", chain.CHAINER_LOCK):
                     continue
@@ -197,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rules_router,
         awards_router,
         village_awards_router,
+        inspection_router,
         ledger_router,
         store_router,
         audit_router,

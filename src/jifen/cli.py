@@ -193,22 +193,28 @@ def jobs() -> None:
 
 @jobs.command("run")
 def jobs_run() -> None:
-    """Run due work now: post awards whose public notice (公示) ended without an open objection."""
+    """Run due work now: post awards whose public notice (公示) ended without an open objection; release
+    pickup-code reservations (预约兑换) that expired unclaimed."""
     from jifen.awards.notice import run_due
     from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.store.reservations import release_expired
 
     settings = get_settings()
     _prepare_database(settings)
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
         try:
-            return await run_due(create_sessionmaker(engine))
+            sessionmaker = create_sessionmaker(engine)
+            return await run_due(sessionmaker), await release_expired(sessionmaker)
         finally:
             await engine.dispose()
 
-    click.echo(f"awards posted after their public notice: {asyncio.run(run())}")
+    posted, released = asyncio.run(run())
+    click.echo(f"expired reservations released: {released}")
+    # the awards' line stays last: scripts read its number
+    click.echo(f"awards posted after their public notice: {posted}")
 
 
 @main.group()

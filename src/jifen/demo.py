@@ -102,6 +102,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
             display_name=names[username],
             roles=roles,
         )
+    await _load_inspections(session, village, households, rng)
     await _load_public_notice(session, village, households, users["villager"].id)
     await _load_store(session, store, households)
     return village
@@ -282,3 +283,43 @@ async def _load_public_notice(
         grants=(Grant(Role.villager, village_id=village.id, household_id=households[0].id),),
     )
     await object_to(session, villager, noticed.id, reason="他家院子里还堆着杂物，请再看看")
+
+
+async def _load_inspections(
+    session: AsyncSession, village: Village, households: list[Household], rng: random.Random
+) -> None:
+    """This month's grid inspections: one sheet per grid, three judges, submitted."""
+    from sqlalchemy import select as select_
+
+    from jifen.awards.inspections import open_sheet, submit_sheet
+    from jifen.awards.schemas import AwardItem
+    from jifen.kit.timeutil import to_local, utcnow
+    from jifen.models import Rule
+
+    rules = dict(
+        (
+            await session.execute(
+                select_(Rule.code, Rule.id).where(
+                    Rule.village_id == village.id, Rule.code.in_(["MQSB", "LJFL"])
+                )
+            )
+        ).all()
+    )
+    today = to_local(utcnow()).date()
+    for grid in GRIDS:
+        sheet = await open_sheet(
+            session,
+            _SYSTEM,
+            village.id,
+            grid=grid,
+            inspected_on=today,
+            rule_ids=[rules["MQSB"], rules["LJFL"]],
+            judges=["网格员小李", "村民代表老赵", "妇女主任王姐"],
+        )
+        scores = [
+            AwardItem(household_id=h["id"], rule_id=rules[code])
+            for h in sheet.households
+            for code in ("MQSB", "LJFL")
+            if rng.random() < 0.8
+        ]
+        await submit_sheet(session, _SYSTEM, sheet.id, scores)

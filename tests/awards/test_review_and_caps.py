@@ -283,3 +283,31 @@ async def test_repeat_deductions_escalate_within_the_month(
         json={"code": "E1", "name": "门前三包", "category": "人居环境", "points": 5, "escalation": [1, 2]},
     )
     assert bad.status_code == 422
+
+
+async def test_a_rule_applies_only_within_its_dates(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup = await world.setup_village()
+    cadre = setup.people["cadre"]
+    household = setup.households[1]
+    campaign = await make_rule(world, setup, 10, active_from="2026-11-01", active_until="2026-11-30")
+    clock = {"now": at("2026-11-30 23:59:00")}
+    monkeypatch.setattr("jifen.awards.service.utcnow", lambda: clock["now"])
+    assert (await award(world, cadre, household.id, campaign)).status_code == 201
+    clock["now"] = at("2026-12-01 00:00:00")  # the campaign ended at midnight, village time
+    assert_error(await award(world, cadre, household.id, campaign), 409, "rule_not_in_effect")
+    clock["now"] = at("2026-10-31 23:59:59")
+    assert_error(await award(world, cadre, household.id, campaign), 409, "rule_not_in_effect")
+    backwards = await world.call(
+        "POST",
+        f"/villages/{setup.village.id}/rules",
+        setup.people["village_admin"],
+        json={
+            "code": "B1",
+            "name": "活动",
+            "category": "活动",
+            "points": 5,
+            "active_from": "2026-12-01",
+            "active_until": "2026-11-01",
+        },
+    )
+    assert backwards.status_code == 422

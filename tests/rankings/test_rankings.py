@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -10,6 +11,8 @@ from tests.db import _asyncpg_url
 from tests.factories import World
 from tests.helpers import assert_error
 from tests.ledger.helpers import award, key, make_rule
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def _backdated_award(
@@ -116,3 +119,42 @@ async def test_rankings_refusals(world: World) -> None:
 
     stranger = await world.person(RoleGrantIn(role=Role.village_admin, village_id=other.id))
     assert_error(await world.call("GET", path, stranger), 404, "not_found")
+
+
+async def test_classes_rank_apart_and_the_red_and_black_lists(world: World) -> None:
+    setup = await world.setup_village(households=1)
+    admin, cadre, villager = setup.people["village_admin"], setup.people["cadre"], setup.people["villager"]
+    created = []
+    for number, klass in enumerate(["党员户", "党员户", None, None, None]):
+        body = {"code": f"C{number}", "head_name": f"户主{number}", "members": []}
+        if klass:
+            body["household_class"] = klass
+        response = await world.call("POST", f"/villages/{setup.village.id}/households", admin, json=body)
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    assert created[0]["household_class"] == "党员户"
+    plus = await make_rule(world, setup, 10)
+    minus = await make_rule(world, setup, -3)
+    for household, times in zip(created, (2, 1, 3, 0, 0), strict=True):
+        for _ in range(times):
+            assert (await award(world, cadre, household["id"], plus)).status_code == 201
+    assert (await award(world, cadre, created[4]["id"], plus)).status_code == 201
+    for _ in range(3):  # 10 - 9: one point left this month
+        assert (await award(world, cadre, created[4]["id"], minus)).status_code == 201
+
+    party = await world.call(
+        "GET", f"/villages/{setup.village.id}/rankings", villager, params={"household_class": "党员户"}
+    )
+    assert [(e["rank"], e["code"]) for e in party.json()["items"]] == [(1, "C0"), (2, "C1")]
+
+    month = datetime.now(tz=SHANGHAI).strftime("%Y-%m")
+    lists = await world.call(
+        "GET", f"/villages/{setup.village.id}/rankings/lists", villager, params={"period": month, "size": 2}
+    )
+    assert lists.status_code == 200, lists.text
+    assert [e["code"] for e in lists.json()["red"]] == ["C2", "C0"]
+    # the two lowest: nobody scored for C3 or the setup's own household; C4 kept one point
+    assert {(e["code"], e["points"]) for e in lists.json()["black"]} == {
+        ("C3", 0),
+        (setup.households[0].code, 0),
+    }

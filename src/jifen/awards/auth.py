@@ -12,7 +12,7 @@ from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
-from jifen.kit.db import Session
+from jifen.kit.db import Session, driver
 from jifen.kit.errors import BadRequest, NotFound
 from jifen.models import Role
 
@@ -109,3 +109,29 @@ async def award_objector(award_id: uuid.UUID, actor: CurrentActor, session: Sess
 
 
 AwardObjector = Annotated[AwardAccess, Depends(award_objector)]
+
+
+async def _inspection_village(inspection_id: uuid.UUID, session: Session) -> uuid.UUID:
+    village_id: uuid.UUID | None = await (await driver(session)).fetchval(
+        "SELECT village_id FROM inspections WHERE id = $1", inspection_id
+    )
+    if village_id is None:
+        raise NotFound("找不到该检查表")
+    return village_id
+
+
+async def inspection_reader(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    village_id = await _inspection_village(inspection_id, session)
+    authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
+
+
+async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    village_id = await _inspection_village(inspection_id, session)
+    authorize(actor, village_id, SUBMITTERS, town_admin=False)
+    return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
+
+
+InspectionReader = Annotated[AwardAccess, Depends(inspection_reader)]
+InspectionScorer = Annotated[AwardAccess, Depends(inspection_scorer)]
+VillageScorer = Annotated[VillageAccess, Depends(village_role(*SUBMITTERS, town_admin=False))]

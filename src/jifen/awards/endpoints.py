@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from jifen.awards import notice, repository, service
+from jifen.awards import inspections, notice, repository, service
 from jifen.awards.auth import (
     AwardObjector,
     AwardReader,
@@ -15,10 +15,13 @@ from jifen.awards.auth import (
     AwardReviewer,
     AwardSubmitter,
     BatchSubmitter,
+    InspectionReader,
+    InspectionScorer,
     MixedVillages,
+    VillageScorer,
     VillageStaffAwards,
 )
-from jifen.awards.schemas import AwardBatchCreate, AwardBatchOut, AwardCreate, AwardOut
+from jifen.awards.schemas import MAX_BATCH, AwardBatchCreate, AwardBatchOut, AwardCreate, AwardItem, AwardOut
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -29,7 +32,7 @@ from jifen.kit.idempotency import (
     run_idempotent,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
-from jifen.kit.schemas import InputModel, Reason
+from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.ledger.service import InsufficientPoints
 from jifen.models import AwardStatus
 
@@ -44,6 +47,7 @@ AWARD_ERRORS = (
     InsufficientPoints,
     service.ConflictOfInterest,
     service.CapExceeded,
+    service.RuleOutOfRange,
     service.OutsideGrid,
     service.RuleRetired,
     service.InvalidMember,
@@ -304,3 +308,117 @@ async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session:
         session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
     )
     return award_out(service.result_of(row))
+
+
+class InspectionCreate(InputModel):
+    grid: Grid
+    inspected_on: date
+    rule_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)]
+    judges: Annotated[list[Name], Field(min_length=1, max_length=9, description="the judges' names")]
+
+
+class SheetRule(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    category: str
+    points: int
+    review: str
+
+
+class SheetHousehold(BaseModel):
+    id: uuid.UUID
+    code: str
+    head_name: str
+
+
+class SheetOut(BaseModel):
+    id: uuid.UUID
+    village_id: uuid.UUID
+    grid: str
+    inspected_on: date
+    judges: list[str]
+    status: str
+    rules: list[SheetRule]
+    households: list[SheetHousehold]
+    awards: int | None
+    submitted_at: datetime | None
+
+
+class InspectionScores(InputModel):
+    scores: Annotated[list[AwardItem], Field(max_length=MAX_BATCH)]
+
+
+class InspectionResult(BaseModel):
+    inspection: SheetOut
+    awards: list[AwardOut]
+
+
+def sheet_out(sheet: inspections.Sheet) -> SheetOut:
+    return SheetOut.model_validate(sheet, from_attributes=True)
+
+
+inspection_router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
+
+
+@inspection_router.post(
+    "/villages/{village_id}/inspections",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SheetOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, inspections.DuplicateInspection),
+)
+async def open_inspection(body: InspectionCreate, access: VillageScorer, session: Session) -> SheetOut:
+    """Open a grid's inspection sheet for a day: rules to score, judges, every household of the grid."""
+    sheet = await inspections.open_sheet(
+        session,
+        access.actor,
+        access.village.id,
+        grid=body.grid,
+        inspected_on=body.inspected_on,
+        rule_ids=body.rule_ids,
+        judges=body.judges,
+    )
+    return sheet_out(sheet)
+
+
+@inspection_router.get(
+    "/inspections/{inspection_id}",
+    response_model=SheetOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_inspection(access: InspectionReader, session: Session) -> SheetOut:
+    """An inspection sheet and where it stands."""
+    sheet = await inspections.get_sheet(session, access.award_id)
+    assert sheet is not None
+    return sheet_out(sheet)
+
+
+@inspection_router.post(
+    "/inspections/{inspection_id}/submit",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InspectionResult,
+    responses=error_responses(
+        *AWARD_ERRORS, inspections.InspectionSubmitted, inspections.InvalidScore, service.CapExceeded
+    ),
+)
+async def submit_inspection(
+    request: Request,
+    body: InspectionScores,
+    key: Annotated[str, Depends(idempotency_key)],
+    access: InspectionScorer,
+    session: Session,
+) -> Response:
+    """Submit the sheet's scores once: they post (or enter review) as one batch, all or nothing."""
+
+    async def produce() -> InspectionResult:
+        sheet, results = await inspections.submit_sheet(session, access.actor, access.award_id, body.scores)
+        return InspectionResult(inspection=sheet_out(sheet), awards=[award_out(r) for r in results])
+
+    return await run_idempotent(
+        session,
+        village_id=access.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )

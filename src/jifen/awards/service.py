@@ -20,7 +20,7 @@ from jifen.awards.auth import Submission
 from jifen.awards.schemas import AwardItem
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
-from jifen.kit.timeutil import PERIOD_NAMES, period_start, utcnow
+from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, Role, TransactionKind
@@ -41,6 +41,11 @@ class OutsideGrid(Forbidden):
 class CapExceeded(Conflict):
     code = "cap_exceeded"
     default_detail = "超出该细则的积分上限"
+
+
+class RuleOutOfRange(Conflict):
+    code = "rule_not_in_effect"
+    default_detail = "该积分细则当前不在适用期内"
 
 
 class RuleRetired(Conflict):
@@ -90,7 +95,12 @@ def _check_actor(actor: Actor, village_id: uuid.UUID, household_id: uuid.UUID, g
 
 
 async def submit(
-    session: AsyncSession, actor: Actor, submission: Submission, items: Sequence[AwardItem]
+    session: AsyncSession,
+    actor: Actor,
+    submission: Submission,
+    items: Sequence[AwardItem],
+    *,
+    batch_id: uuid.UUID | None = None,
 ) -> list[AwardResult]:
     """Apply rules to households, all or nothing. Items under a rule without review post at once."""
     many = len(items) > 1
@@ -120,6 +130,12 @@ async def submit(
                 raise NotFound("找不到该积分细则")
             if not version.active:
                 raise RuleRetired(f"积分细则“{version.name}”已停用")
+            today = to_local(now).date()
+            if (version.active_from and today < version.active_from) or (
+                version.active_until and today > version.active_until
+            ):
+                since, until = version.active_from or "…", version.active_until or "…"
+                raise RuleOutOfRange(f"积分细则“{version.name}”的适用期为 {since} 至 {until}")
             _check_actor(actor, village_id, household.id, household.grid)
             if item.member_id is not None and members.get(item.member_id) != household.id:
                 raise InvalidMember()
@@ -186,7 +202,7 @@ async def submit(
         session,
         {
             "village": village_id,
-            "batch": uuid.uuid4() if many else None,
+            "batch": batch_id or (uuid.uuid4() if many else None),
             "actor": actor.user_id,
             "ids": [r.id for r in results],
             "households": [r.household_id for r in results],

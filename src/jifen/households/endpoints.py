@@ -47,6 +47,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
         grid=body.grid,
         address=body.address,
         members=body.members,
+        household_class=body.household_class,
     )
     return await household_out(session, household)
 

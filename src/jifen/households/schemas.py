@@ -19,6 +19,7 @@ class HouseholdCreate(InputModel):
     head_name: Name
     grid: Grid | None = None
     address: Address | None = None
+    household_class: Grid | None = Field(default=None, description="a class ranked apart, e.g. 党员户")
     members: list[MemberIn] = Field(default_factory=list, max_length=30)
 
 
@@ -39,6 +40,7 @@ class HouseholdSummary(BaseModel):
     head_name: str
     grid: str | None
     address: str | None
+    household_class: str | None = None
 
 
 class HouseholdOut(HouseholdSummary):

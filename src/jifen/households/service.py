@@ -27,10 +27,18 @@ async def create_household(
     grid: str | None,
     address: str | None,
     members: Sequence[MemberIn],
+    household_class: str | None = None,
 ) -> Household:
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"户编号 {code} 在本村已存在")
-    household = Household(village_id=village.id, code=code, head_name=head_name, grid=grid, address=address)
+    household = Household(
+        village_id=village.id,
+        code=code,
+        head_name=head_name,
+        grid=grid,
+        address=address,
+        household_class=household_class,
+    )
     session.add(household)
     try:
         await session.flush()
@@ -55,6 +63,7 @@ async def create_household(
             "head_name": head_name,
             "grid": grid,
             "address": address,
+            "class": household_class,
             "members": [{"name": m.name, "phone": mask_phone(m.phone)} for m in members],
         },
     )

@@ -24,6 +24,8 @@ class Household(Base):
     head_name: Mapped[str] = mapped_column(String(64))
     grid: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(200))
+    # a class the village ranks apart (e.g. 党员户); "class" in the database
+    household_class: Mapped[str | None] = mapped_column("class", String(32))
     created_at: Mapped[datetime] = created_at()
 
     # loaded only where shown (`households.repository.members_of`); most requests never need them

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKeyConstraint, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKeyConstraint, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +52,8 @@ class RuleVersion(Base):
     evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
     rectification_share: Mapped[int | None] = mapped_column(Integer)
     escalation: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    active_from: Mapped[date | None] = mapped_column(Date)
+    active_until: Mapped[date | None] = mapped_column(Date)
     review: Mapped[str] = mapped_column(String(8), default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

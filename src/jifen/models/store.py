@@ -53,6 +53,7 @@ class Item(Base):
     category: Mapped[str | None] = mapped_column(String(32))
     price_points: Mapped[int] = mapped_column(Integer)
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
     limit_count: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

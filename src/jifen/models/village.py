@@ -21,4 +21,6 @@ class Village(Base):
     cancel_window_minutes: Mapped[int] = mapped_column(Integer, default=1440, server_default="1440")
     # days an approved award stays on public notice (公示) before it posts; 0: none
     notice_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # days a pickup code (预约兑换) stays valid before its hold and reserved goods are released
+    reservation_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
     created_at: Mapped[datetime] = created_at()

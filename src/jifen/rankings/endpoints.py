@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.rankings import service
-from jifen.rankings.schemas import RankingEntry, RankingOut
+from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
 from jifen.rules.auth import VillageUser
 
 router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
@@ -25,10 +25,40 @@ async def get_rankings(
         str | None, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")
     ] = None,
     grid: Annotated[str | None, Query(max_length=32)] = None,
+    household_class: Annotated[str | None, Query(max_length=32, description="rank one class apart")] = None,
 ) -> RankingOut:
     """Households by the points they earned in a month or year of village time (or all time), best first;
     equal points share a rank."""
-    ranked = await service.ranking(session, access.village.id, service.parse_period(period), grid)
+    ranked = await service.ranking(
+        session, access.village.id, service.parse_period(period), grid, household_class
+    )
     return RankingOut(
         items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
     )
+
+
+@router.get(
+    "/villages/{village_id}/rankings/lists",
+    response_model=RedBlackOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod),
+)
+async def get_red_black_lists(
+    access: VillageUser,
+    session: Session,
+    period: Annotated[str, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")],
+    size: Annotated[int, Query(ge=1, le=50, description="how many households on each list")] = 5,
+    household_class: Annotated[str | None, Query(max_length=32)] = None,
+) -> RedBlackOut:
+    """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
+    households tied at the edge join the list."""
+    ranked = await service.ranking(
+        session, access.village.id, service.parse_period(period), None, household_class
+    )
+    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
+    if not entries:
+        return RedBlackOut(period=period, red=[], black=[])
+    red_edge = entries[min(size, len(entries)) - 1].points
+    black_edge = entries[max(len(entries) - size, 0)].points
+    red = [e for e in entries if e.points >= red_edge and e.points > 0]
+    black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
+    return RedBlackOut(period=period, red=red, black=black)

@@ -24,6 +24,7 @@ SELECT rank() OVER (ORDER BY coalesce(e.points, 0) DESC)::int AS rank, h.id AS h
   FROM households h
   LEFT JOIN earned e ON e.account_id = h.id
  WHERE h.village_id = $1 AND ($4::text IS NULL OR h.grid = $4)
+   AND ($5::text IS NULL OR h.class = $5)
  ORDER BY rank, h.code
 """
 
@@ -34,5 +35,6 @@ async def ranking(
     start: datetime | None,
     end: datetime | None,
     grid: str | None,
+    household_class: str | None,
 ) -> list[Any]:
-    return list(await (await driver(session)).fetch(_RANKING, village_id, start, end, grid))
+    return list(await (await driver(session)).fetch(_RANKING, village_id, start, end, grid, household_class))

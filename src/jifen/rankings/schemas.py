@@ -19,3 +19,9 @@ class RankingOut(BaseModel):
     next_cursor: str | None = None
     period: str | None
     grid: str | None
+
+
+class RedBlackOut(BaseModel):
+    period: str
+    red: list[RankingEntry]  # 红榜: the best, who earned points
+    black: list[RankingEntry]  # 黑榜: the worst, lowest first

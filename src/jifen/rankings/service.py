@@ -58,7 +58,11 @@ class Ranked:
 
 
 async def ranking(
-    session: AsyncSession, village_id: uuid.UUID, period: Period, grid: str | None
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: Period,
+    grid: str | None,
+    household_class: str | None = None,
 ) -> list[Ranked]:
-    rows = await repository.ranking(session, village_id, period.start, period.end, grid)
+    rows = await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
     return [Ranked(**dict(row)) for row in rows]

@@ -32,6 +32,8 @@ def rule_out(code: str, version: RuleVersion) -> RuleOut:
         review=Review(version.review),
         rectification_share=version.rectification_share,
         escalation=version.escalation,
+        active_from=version.active_from,
+        active_until=version.active_until,
         active=version.active,
         created_at=version.created_at,
     )
@@ -58,6 +60,8 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
         review=body.review.value,
         rectification_share=body.rectification_share,
         escalation=body.escalation,
+        active_from=body.active_from,
+        active_until=body.active_until,
     )
     return rule_out(current.rule.code, current.version)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -41,11 +42,14 @@ class RuleSnapshot:
     active: bool
     rectification_share: int | None = None
     escalation: list[int] | None = None
+    active_from: date | None = None
+    active_until: date | None = None
 
 
 _CURRENT = """
 SELECT r.id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count, v.cap_period,
-       v.evidence_required, v.review, v.active, v.rectification_share, v.escalation
+       v.evidence_required, v.review, v.active, v.rectification_share, v.escalation,
+       v.active_from, v.active_until
   FROM rules r
   JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
  WHERE r.id = ANY($1::uuid[])

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
@@ -33,6 +33,8 @@ class RuleCreate(InputModel):
     review: Review = Review.none
     rectification_share: Share | None = None
     escalation: Escalation | None = None
+    active_from: date | None = None
+    active_until: date | None = None
 
     @field_validator("points")
     @classmethod
@@ -47,6 +49,8 @@ class RuleCreate(InputModel):
             raise ValueError("rectification_share is for deductions (negative points) only")
         if self.escalation is not None and self.points > 0:
             raise ValueError("escalation is for deductions (negative points) only")
+        if self.active_from and self.active_until and self.active_from > self.active_until:
+            raise ValueError("active_from must not be after active_until")
         return self
 
 
@@ -59,6 +63,8 @@ class RulePatch(InputModel):
     review: Review | None = None
     rectification_share: Share | None = None
     escalation: Escalation | None = None
+    active_from: date | None = None
+    active_until: date | None = None
     active: bool | None = None
 
     @field_validator("points")
@@ -87,5 +93,7 @@ class RuleOut(BaseModel):
     review: Review
     rectification_share: int | None
     escalation: list[int] | None
+    active_from: date | None
+    active_until: date | None
     active: bool
     created_at: datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +50,8 @@ async def create_rule(
     review: str,
     rectification_share: int | None = None,
     escalation: list[int] | None = None,
+    active_from: date | None = None,
+    active_until: date | None = None,
 ) -> CurrentRule:
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
@@ -73,6 +76,8 @@ async def create_rule(
         review=review,
         rectification_share=rectification_share,
         escalation=escalation,
+        active_from=active_from,
+        active_until=active_until,
         active=True,
         created_by=actor.user_id,
     )
@@ -123,6 +128,8 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
             patch.rectification_share if "rectification_share" in changed else previous.rectification_share
         ),
         escalation=patch.escalation if "escalation" in changed else previous.escalation,
+        active_from=patch.active_from if "active_from" in changed else previous.active_from,
+        active_until=patch.active_until if "active_until" in changed else previous.active_until,
         active=patch.active if patch.active is not None else previous.active,
         created_by=actor.user_id,
     )
@@ -156,6 +163,8 @@ def _terms(version: RuleVersion) -> dict[str, object]:
         "review": version.review,
         "rectification_share": version.rectification_share,
         "escalation": version.escalation,
+        "active_from": version.active_from.isoformat() if version.active_from else None,
+        "active_until": version.active_until.isoformat() if version.active_until else None,
         "active": version.active,
     }
 

@@ -13,10 +13,10 @@ from fastapi import Depends
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
 from jifen.kit.db import Session
-from jifen.kit.errors import Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
-from jifen.store import repository
-from jifen.store.schemas import RedemptionCreate
+from jifen.store import repository, reservations
+from jifen.store.schemas import RedemptionCreate, ReservationCreate, ReservationRedeem
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,80 @@ async def redemption_reader(
     return RedemptionAccess(actor=actor, store=store, redemption=redemption)
 
 
+@dataclass(frozen=True)
+class ReserverAccess:
+    actor: Actor
+    store: Store
+    household_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ReservationAccess:
+    actor: Actor
+    store: Store
+    reservation: reservations.ReservationRow
+
+
+async def reserver(body: ReservationCreate, actor: CurrentActor, session: Session) -> ReserverAccess:
+    """A villager reserves for their own household only; staff sell at the counter instead."""
+    store = await _store(session, body.store_id)
+    if actor.is_town_admin:
+        raise Forbidden("预约兑换由本户村民在手机上提交")
+    grants = actor.grants_in(store.village_id)
+    if not grants:
+        raise NotFound("找不到该积分超市")
+    own = {g.household_id for g in grants if g.role is Role.villager and g.household_id is not None}
+    if not own:
+        raise Forbidden("只有本户村民可以预约兑换")
+    if body.household_id is not None:
+        if body.household_id not in own:
+            raise Forbidden("只能为自己家预约兑换")
+        return ReserverAccess(actor=actor, store=store, household_id=body.household_id)
+    if len(own) > 1:
+        raise BadRequest("您关联了多个户，请指明 household_id")
+    return ReserverAccess(actor=actor, store=store, household_id=next(iter(own)))
+
+
+async def code_redeemer(body: ReservationRedeem, actor: CurrentActor, session: Session) -> StoreAccess:
+    store = await _store(session, body.store_id)
+    authorize_store_staff(actor, store, town_admin=False)
+    return StoreAccess(actor=actor, store=store)
+
+
+async def _reservation_access(
+    reservation_id: uuid.UUID, actor: Actor, session: Session, *, town_admin: bool
+) -> ReservationAccess:
+    """The household's own villager, or the store's staff; a villager of another household learns nothing."""
+    reservation = await reservations.get_reservation(session, reservation_id)
+    if reservation is None:
+        raise reservations.ReservationNotFound("找不到该预约")
+    store = await repository.get_store(session, reservation.store_id)
+    assert store is not None
+    own = {
+        g.household_id
+        for g in actor.grants_in(store.village_id)
+        if g.role is Role.villager and g.household_id is not None
+    }
+    if reservation.household_id not in own:
+        roles = actor.roles_in(store.village_id)
+        if not actor.is_town_admin and roles and not roles - {Role.villager}:
+            raise reservations.ReservationNotFound("找不到该预约")
+        authorize_store_staff(actor, store, town_admin=town_admin)
+    return ReservationAccess(actor=actor, store=store, reservation=reservation)
+
+
+async def reservation_reader(
+    reservation_id: uuid.UUID, actor: CurrentActor, session: Session
+) -> ReservationAccess:
+    return await _reservation_access(reservation_id, actor, session, town_admin=True)
+
+
+async def reservation_canceller(
+    reservation_id: uuid.UUID, actor: CurrentActor, session: Session
+) -> ReservationAccess:
+    return await _reservation_access(reservation_id, actor, session, town_admin=False)
+
+
 StoreAdmin = Annotated[StoreAccess, Depends(store_admin)]
 StoreReader = Annotated[StoreAccess, Depends(store_reader)]
 ItemAdmin = Annotated[ItemAccess, Depends(item_admin)]
@@ -144,3 +218,7 @@ ItemStocker = Annotated[ItemAccess, Depends(item_stocker)]
 Cashier = Annotated[StoreAccess, Depends(cashier)]
 RedemptionCanceller = Annotated[RedemptionAccess, Depends(redemption_canceller)]
 RedemptionReader = Annotated[RedemptionAccess, Depends(redemption_reader)]
+Reserver = Annotated[ReserverAccess, Depends(reserver)]
+CodeRedeemer = Annotated[StoreAccess, Depends(code_redeemer)]
+ReservationReader = Annotated[ReservationAccess, Depends(reservation_reader)]
+ReservationCanceller = Annotated[ReservationAccess, Depends(reservation_canceller)]

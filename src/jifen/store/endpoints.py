@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jifen.households.auth import VillageAdmin
+from jifen.households.auth import HouseholdReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -18,13 +19,17 @@ from jifen.kit.idempotency import (
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.ledger.service import InsufficientPoints
 from jifen.rules.auth import VillageUser
-from jifen.store import service
+from jifen.store import reservations, service
 from jifen.store.auth import (
     Cashier,
+    CodeRedeemer,
     ItemAdmin,
     ItemStocker,
     RedemptionCanceller,
     RedemptionReader,
+    ReservationCanceller,
+    ReservationReader,
+    Reserver,
     StoreAdmin,
     StoreReader,
     is_village_admin,
@@ -36,6 +41,11 @@ from jifen.store.schemas import (
     RedemptionCancel,
     RedemptionCreate,
     RedemptionOut,
+    ReservationCancel,
+    ReservationCreate,
+    ReservationOut,
+    ReservationRedeem,
+    ReservationStatus,
     Restock,
     StoreCreate,
     StoreOut,
@@ -214,3 +224,149 @@ async def cancel_redemption(
         status_code=status.HTTP_200_OK,
         produce=produce,
     )
+
+
+# ---------------------------------------------------------------------------------------------- pickup codes
+
+RESERVATION_ERRORS = (
+    reservations.ReservationNotFound,
+    reservations.ReservationExpired,
+    reservations.ReservationUsed,
+    reservations.ReservationCancelled,
+)
+
+
+@router.post(
+    "/reservations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReservationOut,
+    responses=error_responses(
+        *MONEY_ERRORS,
+        BadRequest,
+        InsufficientPoints,
+        service.OutOfStock,
+        service.LimitExceeded,
+        service.StorePaused,
+        service.ItemInactive,
+    ),
+)
+async def create_reservation(
+    request: Request,
+    body: ReservationCreate,
+    access: Reserver,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """预约兑换: a villager reserves goods for their own household. The points are held and the goods set
+    aside under a 6-digit pickup code (and its QR payload), valid for the village's `reservation_days`."""
+
+    async def produce() -> ReservationOut:
+        return await reservations.reserve(
+            session, access.actor, access.store, access.household_id, body.lines
+        )
+
+    return await run_idempotent(
+        session,
+        village_id=access.store.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )
+
+
+@router.post(
+    "/reservations/redeem",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RedemptionOut,
+    responses=error_responses(*MONEY_ERRORS, *RESERVATION_ERRORS, service.StorePaused),
+)
+async def redeem_reservation(
+    request: Request,
+    body: ReservationRedeem,
+    access: CodeRedeemer,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """核销: the store's clerk redeems a pickup code; the answer is the receipt, as for a counter sale."""
+
+    async def produce() -> RedemptionOut:
+        return await reservations.redeem_code(session, access.actor, access.store, body.code)
+
+    return await run_idempotent(
+        session,
+        village_id=access.store.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )
+
+
+@router.get(
+    "/reservations/{reservation_id}",
+    response_model=ReservationOut,
+    responses=error_responses(*READ_ERRORS, reservations.ReservationNotFound),
+)
+async def get_reservation(access: ReservationReader, session: Session) -> ReservationOut:
+    """A reservation, its code and how it ended."""
+    return await reservations.reservation_out(session, access.reservation)
+
+
+@router.post(
+    "/reservations/{reservation_id}/cancel",
+    response_model=ReservationOut,
+    responses=error_responses(*MONEY_ERRORS, *RESERVATION_ERRORS),
+)
+async def cancel_reservation(
+    request: Request,
+    body: ReservationCancel,
+    access: ReservationCanceller,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """Cancel a reservation (the household's villager, the store's clerk or the village admin): the held
+    points and the reserved goods come back, once."""
+
+    async def produce() -> ReservationOut:
+        return await reservations.cancel(session, access.actor, access.reservation, reason=body.reason)
+
+    return await run_idempotent(
+        session,
+        village_id=access.store.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_200_OK,
+        produce=produce,
+    )
+
+
+@router.get(
+    "/households/{household_id}/reservations",
+    response_model=Page[ReservationOut],
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
+)
+async def list_household_reservations(
+    access: HouseholdReader,
+    session: Session,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    status: Annotated[ReservationStatus | None, Query(description="only reservations in this state")] = None,
+) -> Page[ReservationOut]:
+    """The household's reservations and their pickup codes, newest first (its own villager, village staff)."""
+    key = decode_cursor(cursor, 2)
+    try:
+        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
+    except ValueError as exc:
+        raise InvalidCursor() from exc
+    rows = await reservations.household_reservations(
+        session,
+        access.household.village_id,
+        access.household.id,
+        status=status,
+        after=after,
+        limit=limit,
+    )
+    items = [await reservations.reservation_out(session, row) for row in rows]
+    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
+    return Page(items=items, next_cursor=next_cursor)

@@ -16,8 +16,8 @@ from jifen.kit.db import driver
 from jifen.models import Item, Store
 
 ITEM_COLUMNS = (
-    "id, store_id, village_id, name, unit, category, price_points, on_hand, limit_count, limit_period, "
-    "active, picture_url, created_at"
+    "id, store_id, village_id, name, unit, category, price_points, on_hand, reserved, limit_count, "
+    "limit_period, active, picture_url, created_at"
 )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -70,7 +71,9 @@ class ItemOut(BaseModel):
     store_id: uuid.UUID
     name: str
     price_points: int
-    stock: int
+    stock: int = Field(description="units on the shelf, reserved ones included")
+    reserved: int = Field(0, description="units set aside for pickup codes (预约兑换)")
+    available: int = Field(0, description="units that can still be sold or reserved: stock - reserved")
     active: bool
     unit: str | None
     category: str | None
@@ -132,3 +135,47 @@ class RedemptionOut(BaseModel):
     cancel_transaction_id: uuid.UUID | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+
+
+class ReservationCreate(InputModel):
+    store_id: uuid.UUID
+    household_id: uuid.UUID | None = Field(
+        None, description="the villager's own household; may be left out when the villager has only one"
+    )
+    lines: Annotated[list[RedemptionLineIn], Field(min_length=1, max_length=100)]
+
+
+class ReservationRedeem(InputModel):
+    store_id: uuid.UUID
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")] = Field(
+        description="the 6-digit pickup code the villager shows (typed, or read from its QR code)"
+    )
+
+
+class ReservationCancel(InputModel):
+    reason: Reason | None = None
+
+
+class ReservationStatus(StrEnum):
+    active = "active"
+    redeemed = "redeemed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class ReservationOut(BaseModel):
+    id: uuid.UUID
+    code: str = Field(description="the pickup code; unique among the village's active reservations")
+    qr_payload: str = Field(description="what the pickup code's QR code encodes")
+    status: ReservationStatus
+    store_id: uuid.UUID
+    household_id: uuid.UUID
+    total_points: int
+    lines: list[RedemptionLineOut]
+    hold_id: uuid.UUID
+    expires_at: datetime
+    created_at: datetime
+    created_by: uuid.UUID
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    redemption_id: uuid.UUID | None = None

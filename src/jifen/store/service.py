@@ -131,6 +131,8 @@ def item_out(row: Any) -> ItemOut:
         name=row["name"],
         price_points=row["price_points"],
         stock=row["on_hand"],
+        reserved=row["reserved"],
+        available=row["on_hand"] - row["reserved"],
         active=row["active"],
         unit=row["unit"],
         category=row["category"],
@@ -354,11 +356,11 @@ async def redeem(
             raise NotFound("本店没有该商品", item_id=str(item_id))
         if not item["active"]:
             raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
-        if item["on_hand"] < quantity:
+        if item["on_hand"] - item["reserved"] < quantity:
             raise OutOfStock(
-                f"“{item['name']}”库存不足：剩 {item['on_hand']}，要 {quantity}",
+                f"“{item['name']}”库存不足：剩 {item['on_hand'] - item['reserved']}，要 {quantity}",
                 item_id=str(item_id),
-                stock=item["on_hand"],
+                stock=item["on_hand"] - item["reserved"],
             )
         if item["limit_count"] is not None:
             windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
@@ -403,7 +405,7 @@ async def redeem(
             },
         )
     except DBAPIError as exc:  # the last line: never reached while the items are locked
-        if violated_constraint(exc) == "ck_items_on_hand":
+        if violated_constraint(exc) in ("ck_items_on_hand", "ck_items_reserved"):
             raise OutOfStock() from exc
         raise
     out = RedemptionOut(

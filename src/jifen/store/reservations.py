@@ -1,0 +1,590 @@
+"""Pickup codes (预约兑换): a villager reserves goods for their own household on the phone. The points are
+held (a ledger hold) and the goods set aside (`items.reserved`, never more than on the shelf) until
+
+- the store's clerk redeems the code at the counter (核销): the hold is captured into a completed redemption
+  (the same receipt as a counter sale) and the reserved units leave the shelf;
+- the villager or the store's staff cancels it; or
+- it expires (the village's `reservation_days`) and `release_expired` releases hold and goods, exactly once.
+
+Lock order, the same as everywhere in the store: the reservation, then its items in id order, then the
+household's account (the ledger)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jifen.audit import service as audit
+from jifen.auth.actor import Actor, console_actor
+from jifen.kit import timeutil
+from jifen.kit.db import driver, violated_constraint
+from jifen.kit.errors import Conflict, NotFound
+from jifen.kit.timeutil import utcnow
+from jifen.ledger import service as ledger
+from jifen.models import Hold, Period, RedemptionStatus, Store, TransactionKind
+from jifen.store import repository
+from jifen.store.schemas import (
+    RedemptionLineIn,
+    RedemptionLineOut,
+    RedemptionOut,
+    ReservationOut,
+    ReservationStatus,
+)
+from jifen.store.service import (
+    _PERIOD_NAMES,
+    ItemInactive,
+    LimitExceeded,
+    OutOfStock,
+    StorePaused,
+    _basket,
+    period_window,
+    receipt_number,
+)
+
+
+class ReservationNotFound(NotFound):
+    code = "reservation_not_found"
+    default_detail = "找不到该取货码对应的预约"
+
+
+class ReservationExpired(Conflict):
+    code = "reservation_expired"
+    default_detail = "该预约已过期，积分和商品已经（或即将）退回"
+
+
+class ReservationUsed(Conflict):
+    code = "reservation_used"
+    default_detail = "该取货码已经核销过"
+
+
+class ReservationCancelled(Conflict):
+    code = "reservation_cancelled"
+    default_detail = "该预约已经取消"
+
+
+CODE_ATTEMPTS = 30
+
+_COLUMNS = """r.village_id, r.id, r.code, r.store_id, r.household_id, r.status, r.total_points, r.hold_id,
+       r.expires_at, r.created_by, r.created_at, r.ended_at, r.end_reason, r.redemption_id"""
+
+
+@dataclass(frozen=True)
+class ReservationRow:
+    village_id: uuid.UUID
+    id: uuid.UUID
+    code: str
+    store_id: uuid.UUID
+    household_id: uuid.UUID
+    status: str
+    total_points: int
+    hold_id: uuid.UUID
+    expires_at: datetime
+    created_by: uuid.UUID
+    created_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    redemption_id: uuid.UUID | None
+
+
+# ---------------------------------------------------------------------------------------------- queries
+
+
+async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationRow | None:
+    row = await (await driver(session)).fetchrow(
+        f"SELECT {_COLUMNS} FROM reservations r WHERE r.id = $1", reservation_id
+    )
+    return None if row is None else ReservationRow(*row)
+
+
+async def household_reservations(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    *,
+    status: ReservationStatus | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[ReservationRow]:
+    """The household's reservations, newest first."""
+    rows = await (await driver(session)).fetch(
+        f"""
+        SELECT {_COLUMNS} FROM reservations r
+         WHERE r.village_id = $1 AND r.household_id = $2 AND ($3::text IS NULL OR r.status = $3)
+           AND ($4::timestamptz IS NULL OR (r.created_at, r.id) < ($4, $5::uuid))
+         ORDER BY r.created_at DESC, r.id DESC
+         LIMIT $6
+        """,
+        village_id,
+        household_id,
+        status.value if status else None,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [ReservationRow(*row) for row in rows]
+
+
+async def _lock(session: AsyncSession, village_id: uuid.UUID, reservation_id: uuid.UUID) -> ReservationRow:
+    row = await (await driver(session)).fetchrow(
+        f"SELECT {_COLUMNS} FROM reservations r WHERE r.village_id = $1 AND r.id = $2 FOR UPDATE",
+        village_id,
+        reservation_id,
+    )
+    return ReservationRow(*row)
+
+
+async def _lock_by_code(session: AsyncSession, village_id: uuid.UUID, code: str) -> ReservationRow | None:
+    """The active reservation with this code, else the latest one that had it (to say why it is not)."""
+    row = await (await driver(session)).fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM reservations r
+         WHERE r.village_id = $1 AND r.code = $2
+         ORDER BY r.status = 'active' DESC, r.created_at DESC
+         LIMIT 1
+           FOR UPDATE
+        """,
+        village_id,
+        code,
+    )
+    return None if row is None else ReservationRow(*row)
+
+
+async def _lines(session: AsyncSession, village_id: uuid.UUID, reservation_id: uuid.UUID) -> list[Any]:
+    rows: list[Any] = await (await driver(session)).fetch(
+        """
+        SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
+          FROM reservation_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
+         WHERE rl.village_id = $1 AND rl.reservation_id = $2
+         ORDER BY rl.item_id
+        """,
+        village_id,
+        reservation_id,
+    )
+    return rows
+
+
+async def _set_reserved(
+    session: AsyncSession, village_id: uuid.UUID, item_ids: list[uuid.UUID], deltas: list[int]
+) -> None:
+    await (await driver(session)).execute(
+        """
+        UPDATE items i SET reserved = i.reserved + l.delta
+          FROM unnest($2::uuid[], $3::integer[]) AS l(item_id, delta)
+         WHERE i.village_id = $1 AND i.id = l.item_id
+        """,
+        village_id,
+        item_ids,
+        deltas,
+    )
+
+
+async def _reserved_by_household(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    windows: Sequence[tuple[uuid.UUID, datetime, datetime]],
+) -> dict[uuid.UUID, int]:
+    """Units of each item the household has on active reservations made within [since, until)."""
+    rows = await (await driver(session)).fetch(
+        """
+        SELECT w.item_id, sum(rl.quantity)::bigint AS reserved
+          FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(item_id, since, until)
+          JOIN reservation_lines rl ON rl.village_id = $1 AND rl.item_id = w.item_id
+          JOIN reservations r ON r.village_id = $1 AND r.id = rl.reservation_id
+         WHERE r.household_id = $2 AND r.status = 'active' AND r.created_at >= w.since
+           AND r.created_at < w.until
+         GROUP BY w.item_id
+        """,
+        village_id,
+        household_id,
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+    )
+    return {row["item_id"]: int(row["reserved"]) for row in rows}
+
+
+async def _end(
+    session: AsyncSession,
+    row: ReservationRow,
+    *,
+    status: ReservationStatus,
+    actor: Actor,
+    at: datetime,
+    reason: str | None,
+    redemption_id: uuid.UUID | None = None,
+) -> ReservationRow:
+    ended = await (await driver(session)).fetchrow(
+        f"""
+        UPDATE reservations r SET status = $3, ended_at = $4, ended_by = $5, end_reason = $6,
+                                  redemption_id = $7
+         WHERE r.village_id = $1 AND r.id = $2
+        RETURNING {_COLUMNS}
+        """,
+        row.village_id,
+        row.id,
+        status.value,
+        at,
+        actor.user_id,
+        reason,
+        redemption_id,
+    )
+    return ReservationRow(*ended)
+
+
+def qr_payload(row: ReservationRow) -> str:
+    return f"jifen:reservation:{row.store_id}:{row.code}"
+
+
+async def reservation_out(session: AsyncSession, row: ReservationRow) -> ReservationOut:
+    lines = await _lines(session, row.village_id, row.id)
+    return ReservationOut(
+        id=row.id,
+        code=row.code,
+        qr_payload=qr_payload(row),
+        status=ReservationStatus(row.status),
+        store_id=row.store_id,
+        household_id=row.household_id,
+        total_points=row.total_points,
+        lines=[RedemptionLineOut(**dict(line)) for line in lines],
+        hold_id=row.hold_id,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+        redemption_id=row.redemption_id,
+    )
+
+
+def _refuse_ended(row: ReservationRow) -> None:
+    if row.status == ReservationStatus.redeemed.value:
+        when = timeutil.to_local(row.ended_at or row.created_at)
+        raise ReservationUsed(f"该取货码已于 {when:%Y-%m-%d %H:%M} 核销")
+    if row.status == ReservationStatus.cancelled.value:
+        raise ReservationCancelled()
+    if row.status == ReservationStatus.expired.value:
+        raise ReservationExpired(f"该预约已于 {timeutil.to_local(row.expires_at):%Y-%m-%d %H:%M} 过期")
+
+
+# ---------------------------------------------------------------------------------------------- reserve
+
+
+async def reserve(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    household_id: uuid.UUID,
+    lines: Sequence[RedemptionLineIn],
+) -> ReservationOut:
+    """Hold the basket's points and set its goods aside under a fresh 6-digit code, together or not at all."""
+    if not store.active:
+        raise StorePaused(f"“{store.name}”已暂停营业")
+    village_id = store.village_id
+    basket = _basket(lines)
+    items = {row["id"]: row for row in await repository.lock_items(session, village_id, list(basket))}
+    now = utcnow()
+    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
+    for item_id, quantity in basket.items():
+        item = items.get(item_id)
+        if item is None or item["store_id"] != store.id:
+            raise NotFound("本店没有该商品", item_id=str(item_id))
+        if not item["active"]:
+            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
+        left = item["on_hand"] - item["reserved"]
+        if left < quantity:
+            raise OutOfStock(
+                f"“{item['name']}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
+            )
+        if item["limit_count"] is not None:
+            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
+    if windows:
+        sold = await repository.sold_to_household(session, village_id, household_id, windows)
+        held = await _reserved_by_household(session, village_id, household_id, windows)
+        for item_id, _, _ in windows:
+            item = items[item_id]
+            taken = sold.get(item_id, 0) + held.get(item_id, 0)
+            if taken + basket[item_id] > item["limit_count"]:
+                raise LimitExceeded(
+                    f"“{item['name']}”每户每{_PERIOD_NAMES[item['limit_period']]}限兑 {item['limit_count']}，"
+                    f"本期已兑或已预约 {taken}",
+                    item_id=str(item_id),
+                )
+    item_ids = list(basket)
+    quantities = [basket[i] for i in item_ids]
+    prices = [items[i]["price_points"] for i in item_ids]
+    total = sum(q * p for q, p in zip(quantities, prices, strict=True))
+    reservation_id = uuid.uuid4()
+    summary = "、".join(f"{items[i]['name']}×{basket[i]}" for i in item_ids)
+    hold = await ledger.place_hold(
+        session,
+        actor,
+        village_id=village_id,
+        household_id=household_id,
+        amount=total,
+        memo=f"预约兑换：{summary}"[:500],
+        source_type="reservation",
+        source_id=reservation_id,
+    )
+    try:
+        await _set_reserved(session, village_id, item_ids, quantities)
+    except DBAPIError as exc:  # the last line: never reached while the items are locked
+        if violated_constraint(exc) == "ck_items_reserved":
+            raise OutOfStock() from exc
+        raise
+    days: int = await (await driver(session)).fetchval(
+        "SELECT reservation_days FROM villages WHERE id = $1", village_id
+    )
+    expires_at = now + timedelta(days=days)
+    connection = await driver(session)
+    row = None
+    for _ in range(CODE_ATTEMPTS):
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        row = await connection.fetchrow(
+            f"""
+            INSERT INTO reservations AS r (village_id, id, code, store_id, household_id, total_points,
+                                           hold_id, expires_at, created_by, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (village_id, code) WHERE status = 'active' DO NOTHING
+            RETURNING {_COLUMNS}
+            """,
+            village_id,
+            reservation_id,
+            code,
+            store.id,
+            household_id,
+            total,
+            hold.id,
+            expires_at,
+            actor.user_id,
+            now,
+        )
+        if row is not None:
+            break
+    if row is None:  # a million codes, thirty tries: only a village with ~all codes active gets here
+        raise Conflict("暂时无法生成取货码，请稍后再试")
+    await connection.execute(
+        """
+        INSERT INTO reservation_lines (village_id, reservation_id, item_id, quantity, price_points,
+                                       line_points)
+        SELECT $1, $2, l.item_id, l.quantity, l.price, l.quantity::bigint * l.price
+          FROM unnest($3::uuid[], $4::integer[], $5::integer[]) AS l(item_id, quantity, price)
+        """,
+        village_id,
+        reservation_id,
+        item_ids,
+        quantities,
+        prices,
+    )
+    reservation = ReservationRow(*row)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="reservation.create",
+        record_type="reservation",
+        record_id=reservation_id,
+        after={
+            "store_id": store.id,
+            "household_id": household_id,
+            "total_points": total,
+            "hold_id": hold.id,
+            "expires_at": expires_at.isoformat(),
+            "lines": [[str(i), q, p] for i, q, p in zip(item_ids, quantities, prices, strict=True)],
+        },
+    )
+    return await reservation_out(session, reservation)
+
+
+# ---------------------------------------------------------------------------------------------- redeem
+
+
+async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: str) -> RedemptionOut:
+    """核销: the clerk turns a valid code into a completed redemption at the price it was reserved at; the
+    hold is captured and the reserved units leave the shelf."""
+    village_id = store.village_id
+    row = await _lock_by_code(session, village_id, code)
+    if row is None or row.store_id != store.id:
+        raise ReservationNotFound(f"本店没有取货码为 {code} 的预约")
+    _refuse_ended(row)
+    now = utcnow()
+    if row.expires_at <= now:
+        raise ReservationExpired(f"该预约已于 {timeutil.to_local(row.expires_at):%Y-%m-%d %H:%M} 过期")
+    if not store.active:
+        raise StorePaused(f"“{store.name}”已暂停营业")
+    lines = await _lines(session, village_id, row.id)
+    item_ids = [line["item_id"] for line in lines]
+    quantities = [line["quantity"] for line in lines]
+    await repository.lock_items(session, village_id, item_ids)
+    hold = await session.get(Hold, (village_id, row.hold_id))
+    assert hold is not None
+    redemption_id = uuid.uuid4()
+    memo = "预约兑换核销：" + "、".join(f"{line['name']}×{line['quantity']}" for line in lines)
+    draft = ledger.Draft(
+        kind=TransactionKind.redemption,
+        lines=[ledger.Line(row.household_id, -row.total_points), ledger.Line(store.id, row.total_points)],
+        memo=memo[:500],
+        source_type="redemption",
+        source_id=redemption_id,
+    )
+    await ledger.capture_hold(session, actor, hold, draft)
+    await _set_reserved(session, village_id, item_ids, [-q for q in quantities])
+    sale = await repository.record_sale(
+        session,
+        {
+            "village_id": village_id,
+            "id": redemption_id,
+            "store_id": store.id,
+            "household_id": row.household_id,
+            "total_points": row.total_points,
+            "transaction_id": draft.id,
+            "clerk_id": actor.user_id,
+            "created_at": now,
+            "item_ids": item_ids,
+            "quantities": quantities,
+            "prices": [line["price_points"] for line in lines],
+        },
+    )
+    await _end(
+        session,
+        row,
+        status=ReservationStatus.redeemed,
+        actor=actor,
+        at=now,
+        reason=None,
+        redemption_id=redemption_id,
+    )
+    household_code: str = await (await driver(session)).fetchval(
+        "SELECT code FROM households WHERE village_id = $1 AND id = $2", village_id, row.household_id
+    )
+    out = RedemptionOut(
+        id=redemption_id,
+        receipt_no=receipt_number(sale["receipt_no"]),
+        status=RedemptionStatus.completed,
+        store_id=store.id,
+        household_id=row.household_id,
+        household_code=household_code,
+        total_points=row.total_points,
+        lines=[RedemptionLineOut(**dict(line)) for line in lines],
+        transaction_id=draft.id,
+        balance_after=sale["balance_after"],
+        clerk_id=actor.user_id,
+        created_at=sale["created_at"],
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="reservation.redeem",
+        record_type="reservation",
+        record_id=row.id,
+        before={"status": "active"},
+        after={"status": "redeemed", "redemption_id": redemption_id, "transaction_id": draft.id},
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="redemption.complete",
+        record_type="redemption",
+        record_id=redemption_id,
+        after={
+            "receipt_no": out.receipt_no,
+            "store_id": store.id,
+            "household_id": row.household_id,
+            "total_points": row.total_points,
+            "transaction_id": draft.id,
+            "reservation_id": row.id,
+            "lines": [[str(line["item_id"]), line["quantity"], line["price_points"]] for line in lines],
+        },
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- release
+
+
+async def _release(
+    session: AsyncSession,
+    actor: Actor,
+    row: ReservationRow,
+    *,
+    status: ReservationStatus,
+    reason: str | None,
+    at: datetime,
+) -> ReservationRow:
+    """Give the held points and the reserved goods back; the reservation (locked by the caller) ends."""
+    lines = await _lines(session, row.village_id, row.id)
+    item_ids = [line["item_id"] for line in lines]
+    await repository.lock_items(session, row.village_id, item_ids)
+    hold = await session.get(Hold, (row.village_id, row.hold_id))
+    assert hold is not None
+    await ledger.release_hold(session, actor, hold)
+    await _set_reserved(session, row.village_id, item_ids, [-line["quantity"] for line in lines])
+    ended = await _end(session, row, status=status, actor=actor, at=at, reason=reason)
+    await audit.record(
+        session,
+        actor,
+        village_id=row.village_id,
+        action=f"reservation.{'cancel' if status is ReservationStatus.cancelled else 'expire'}",
+        record_type="reservation",
+        record_id=row.id,
+        before={"status": "active"},
+        after={
+            "status": status.value,
+            "hold_id": row.hold_id,
+            "total_points": row.total_points,
+            "lines": [[str(line["item_id"]), line["quantity"]] for line in lines],
+        },
+        reason=reason,
+    )
+    return ended
+
+
+async def cancel(
+    session: AsyncSession, actor: Actor, reservation: ReservationRow, *, reason: str | None
+) -> ReservationOut:
+    """The villager changed their mind, or the staff cancels: hold and goods come back, once."""
+    row = await _lock(session, reservation.village_id, reservation.id)
+    _refuse_ended(row)
+    ended = await _release(
+        session, actor, row, status=ReservationStatus.cancelled, reason=reason or "取消预约", at=utcnow()
+    )
+    return await reservation_out(session, ended)
+
+
+async def release_expired(
+    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None
+) -> int:
+    """Release every active reservation past its expiry. Safe to run in several processes at once: each
+    reservation is claimed under a row lock (SKIP LOCKED) and released in the claimer's transaction."""
+    moment = now or utcnow()
+    actor = console_actor("预约到期")
+    released = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            due = await (await driver(session)).fetch(
+                f"""
+                SELECT {_COLUMNS} FROM reservations r
+                 WHERE r.status = 'active' AND r.expires_at <= $1
+                 ORDER BY r.expires_at
+                 LIMIT 200
+                   FOR UPDATE OF r SKIP LOCKED
+                """,
+                moment,
+            )
+            if not due:
+                return released
+            for record in due:
+                row = ReservationRow(*record)
+                await _release(
+                    session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
+                )
+                released += 1
