@@ -17,13 +17,12 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
 from jifen.awards import repository
 from jifen.awards.schemas import AwardItem
-from jifen.awards.service import ConflictOfInterest, _award_draft
+from jifen.awards.service import ConflictOfInterest, _award_draft, rule_of
 from jifen.kit.db import driver
 from jifen.kit.errors import BadRequest, Conflict, NotFound
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import AwardStatus, Hold
-from jifen.rules.repository import RuleSnapshot
 
 
 class NoticeClosed(Conflict):
@@ -78,29 +77,12 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
     return Objection(**dict(objection))
 
 
-def _rule(row: Any) -> RuleSnapshot:
-    return RuleSnapshot(
-        rule_id=row["rule_id"],
-        village_id=row["village_id"],
-        code=row["rule_code"],
-        version=row["rule_version"],
-        name=row["rule_name"],
-        category="",
-        points=row["rule_points"],
-        cap_count=None,
-        cap_period=None,
-        evidence_required=False,
-        review=row["review"],
-        active=True,
-    )
-
-
 async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> uuid.UUID:
     """Post a noticed award (its held points, for a deduction) with `points`; returns the transaction id."""
     village_id, award_id = row["village_id"], row["id"]
     accounts = await ledger.system_accounts(session, village_id)
     item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
-    draft = _award_draft(accounts, row["household_id"], _rule(row), item, award_id, points)
+    draft = _award_draft(accounts, row["household_id"], rule_of(row), item, award_id, points)
     hold = None
     if row["hold_id"] is not None:
         hold = (

@@ -372,6 +372,24 @@ class AlreadyApproved(Conflict):
     default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
 
 
+def rule_of(row: Any) -> RuleSnapshot:
+    """The rule version an award row was made under, as far as posting it needs."""
+    return RuleSnapshot(
+        rule_id=row["rule_id"],
+        village_id=row["village_id"],
+        code=row["rule_code"],
+        version=row["rule_version"],
+        name=row["rule_name"],
+        category="",
+        points=row["rule_points"],
+        cap_count=None,
+        cap_period=None,
+        evidence_required=False,
+        review=row["review"],
+        active=True,
+    )
+
+
 def result_of(row: Any, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardResult:
     return AwardResult(
         id=row["id"],
@@ -431,20 +449,7 @@ async def decide(
         status = AwardStatus.public_notice
         hold_id = None
         if row["points"] < 0:
-            rule_for_hold = RuleSnapshot(
-                rule_id=row["rule_id"],
-                village_id=village_id,
-                code=row["rule_code"],
-                version=row["rule_version"],
-                name=row["rule_name"],
-                category="",
-                points=row["rule_points"],
-                cap_count=None,
-                cap_period=None,
-                evidence_required=False,
-                review=row["review"],
-                active=True,
-            )
+            rule_for_hold = rule_of(row)
             hold_id = await _hold_for(
                 session, actor, village_id, row["household_id"], award_id, -row["points"], rule_for_hold
             )
@@ -453,20 +458,7 @@ async def decide(
         )
     elif len(approvers) + 1 >= needed:
         accounts = await ledger.system_accounts(session, village_id)
-        rule = RuleSnapshot(
-            rule_id=row["rule_id"],
-            village_id=village_id,
-            code=row["rule_code"],
-            version=row["rule_version"],
-            name=row["rule_name"],
-            category="",
-            points=row["rule_points"],
-            cap_count=None,
-            cap_period=None,
-            evidence_required=False,
-            review=row["review"],
-            active=True,
-        )
+        rule = rule_of(row)
         item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
         draft = _award_draft(accounts, row["household_id"], rule, item, award_id, row["points"])
         await ledger.post(session, actor, village_id, [draft])
