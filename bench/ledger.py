@@ -32,7 +32,7 @@ from jifen.kit.embedded import APP_ROLE, describe, ensure_database, start_embedd
 from jifen.kit.migrate import upgrade
 
 HOUSEHOLDS = 10_000
-DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 PASSWORD = "bench-password-1"
 STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
