@@ -7,7 +7,6 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -20,11 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.endpoints import router as auth_router
+from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
+from jifen.kit import validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
@@ -33,8 +34,10 @@ from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
+from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
 from jifen.villages.endpoints import router as villages_router
+from jifen.web.routes import install as install_pages
 
 log = structlog.get_logger(__name__)
 
@@ -56,14 +59,6 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}:{route.name}"
 
 
-def _validation_message(errors: list[Any]) -> str:
-    parts = []
-    for err in errors[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where or '请求'}: {err.get('msg', '格式不正确')}")
-    return "请求内容不符合要求 — " + "; ".join(parts)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JifenError)
     async def jifen_error(request: Request, exc: JifenError) -> JSONResponse:
@@ -72,9 +67,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        raw = exc.errors()
+        errors = [
+            {
+                **{k: v for k, v in err.items() if k in ("loc", "msg", "type")},
+                "message": validation.message(err),
+            }
+            for err in raw
+        ]
         return JSONResponse(
-            {"error": "validation_error", "detail": _validation_message(errors), "errors": errors},
+            {"error": "validation_error", "detail": validation.summary(raw), "errors": errors},
             status_code=422,
         )
 
@@ -207,6 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store_router,
         audit_router,
         rankings_router,
+        board_router,
+        town_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    install_pages(app)
     return app

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     log_requests: bool = True
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off
     chain_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # how long a browser stays signed in to the pages
+    web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -1,0 +1,241 @@
+"""Signing in and out, the home page, and the pages every village user shares: the public notice board and
+the rankings."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from jifen.auth.tokens import read_token
+from jifen.kit.timeutil import to_local, utcnow
+from jifen.web import session as websession
+from jifen.web.api import Api
+from jifen.web.context import (
+    HERE,
+    CurrentPage,
+    LoginRequired,
+    Page,
+    PageRefused,
+    go,
+    login_redirect,
+    templates,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def nav(page: Page) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+
+    def add(href: str, label: str) -> None:
+        if all(h != href for h, _ in items):
+            items.append((href, label))
+
+    if page.has("town_admin"):
+        add("/town", "全镇概况")
+    if page.has("villager"):
+        add("/me", "我的积分")
+        add("/me/history", "积分明细")
+        add("/me/store", "积分超市")
+        add("/me/report", "申报加分")
+        add("/me/card", "户卡")
+    if page.has("clerk"):
+        add("/counter", "收银台")
+        add("/counter/pickup", "预约核销")
+        add("/counter/sales", "今日兑换")
+    if page.has("cadre", "village_admin"):
+        add("/staff/households", "找农户")
+        add("/staff/inspections", "网格评分")
+    if page.has("reviewer", "village_admin"):
+        add("/staff/reviews", "审核")
+    if page.has("village_admin"):
+        add("/admin", "村务管理")
+    if page.villages and not page.has("town_admin"):
+        add("/notices", "公示栏")
+        add("/rankings", "排行榜")
+    return items
+
+
+templates.env.globals["nav"] = nav
+
+
+def install(app: FastAPI) -> None:
+    """Mount the pages, their static files and the handlers that turn refusals into pages."""
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(router)
+    from jifen.web import admin, clerk, staff, villager
+
+    for module in (villager, staff, clerk, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return login_redirect(exc.next_path)
+
+    @app.exception_handler(PageRefused)
+    async def refused(request: Request, exc: PageRefused) -> Response:
+        heading = {403: "没有权限", 404: "找不到这个页面"}.get(exc.status, "操作没有完成")
+        return templates.TemplateResponse(
+            request,
+            "refused.html",
+            {"page": None, "heading": heading, "message": exc.message},
+            status_code=exc.status,
+        )
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (never another host) may follow a login."""
+    if not value:
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str | None = None) -> Response:
+    settings = request.app.state.settings
+    token = websession.login_csrf(request)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"page": None, "login_csrf": token, "next": _safe_next(next), "errors": {}, "values": {}},
+    )
+    websession.set_login_csrf(settings, request, response, token)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    settings = request.app.state.settings
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k in ("username", "next")}
+    expected = request.cookies.get(websession.LOGIN_CSRF_COOKIE)
+    token = websession.login_csrf(request)
+    errors: dict[str, str] = {}
+    problem = None
+    if not websession.same(expected, str(form.get("csrf_token") or "")):
+        problem = "登录页面已过期，请再输入一次"
+    else:
+        username = str(form.get("username") or "").strip()
+        password = str(form.get("password") or "")
+        if not username:
+            errors["username"] = "请填写用户名"
+        if not password:
+            errors["password"] = "请填写密码"
+        if not errors:
+            result = await Api(request, None).call(
+                "POST", "/auth/token", data={"username": username, "password": password}
+            )
+            user_id = read_token(settings, result.body["access_token"]) if result.ok else None
+            if user_id is not None:
+                done = RedirectResponse(_safe_next(values.get("next")), status_code=303)
+                websession.set_cookie(settings, request, done, websession.issue(settings, user_id))
+                done.delete_cookie(websession.LOGIN_CSRF_COOKIE, path="/login")
+                return done
+            problem = result.detail
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "page": None,
+            "login_csrf": token,
+            "next": _safe_next(values.get("next")),
+            "errors": errors,
+            "values": values,
+            "problem": problem,
+        },
+        status_code=401 if problem else 422,
+    )
+    websession.set_login_csrf(settings, request, response, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(page: CurrentPage) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    websession.clear_cookie(response)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(page: CurrentPage) -> Response:
+    items = nav(page)
+    if not items:
+        raise PageRefused(403, "您的账号还没有分配角色，请联系村管理员")
+    return go(items[0][0])
+
+
+def this_month() -> str:
+    return to_local(utcnow()).strftime("%Y-%m")
+
+
+@router.get("/notices", response_class=HTMLResponse)
+async def notices(page: CurrentPage, grid: str | None = None, done: str | None = None) -> Response:
+    village = page.village_id
+    board = await page.must(await page.api.get(f"/villages/{village}/notices", grid=grid))
+    return page.render(
+        "notices.html",
+        title="公示栏",
+        items=board["items"],
+        grid=grid,
+        flash="异议已提交，审核员会尽快处理" if done else None,
+        errors={},
+        values={},
+    )
+
+
+@router.post("/notices/{award_id}/object", response_class=HTMLResponse)
+async def object_to(page: CurrentPage, award_id: str) -> Response:
+    form = await page.request.form()
+    reason = str(form.get("reason") or "").strip()
+    village = page.village_id
+    if reason:
+        result = await page.api.post(f"/awards/{award_id}/objections", {"reason": reason})
+        if result.ok:
+            return go("/notices?done=1")
+        problem, errors = result.detail, result.field_errors()
+    else:
+        problem, errors = None, {"reason": "请写明异议的理由"}
+    board = await page.must(await page.api.get(f"/villages/{village}/notices"))
+    return page.render(
+        "notices.html",
+        status=422,
+        title="公示栏",
+        items=board["items"],
+        grid=None,
+        problem=problem,
+        errors={award_id: errors.get("reason") or problem or ""},
+        values={award_id: reason},
+    )
+
+
+@router.get("/rankings", response_class=HTMLResponse)
+async def rankings(page: CurrentPage, period: str | None = None, grid: str | None = None) -> Response:
+    village = page.village_id
+    period = period or this_month()
+    ranked = await page.api.get(f"/villages/{village}/rankings", period=period, grid=grid)
+    if not ranked.ok:
+        return page.render(
+            "rankings.html",
+            status=422,
+            title="排行榜",
+            items=[],
+            lists=None,
+            period=period,
+            grid=grid,
+            problem=ranked.detail,
+        )
+    lists = await page.api.get(f"/villages/{village}/rankings/lists", period=period)
+    return page.render(
+        "rankings.html",
+        title="排行榜",
+        items=ranked.body["items"],
+        lists=lists.body if lists.ok else None,
+        period=period,
+        grid=grid,
+    )
