@@ -34,6 +34,7 @@ from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
+from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
 from jifen.villages.endpoints import router as villages_router
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         rankings_router,
         board_router,
+        sales_router,
         town_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

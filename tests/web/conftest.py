@@ -1,0 +1,105 @@
+"""A real server for the browser tests: a fresh database with the demo village, served by `jifen serve` in
+its own process, and headless Chromium (Debian's) driven by Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Playwright, async_playwright
+
+from tests.db import TestCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+JIFEN = Path(sys.executable).with_name("jifen")
+CHROMIUM = os.environ.get("JIFEN_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(cluster: TestCluster, database: str, data_dir: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    return clean | {
+        "JIFEN_ENV": "test",
+        "JIFEN_DATABASE_URL": cluster.app_url_for(database),
+        "JIFEN_MIGRATE_DATABASE_URL": cluster.owner_url_for(database),
+        "JIFEN_DATA_DIR": str(data_dir),
+        "JIFEN_SECRET_KEY": "browser-test-secret-0123456789abcdef0123",
+        "JIFEN_LOG_LEVEL": "WARNING",
+        "JIFEN_LOG_REQUESTS": "false",
+        "JIFEN_CHAIN_INTERVAL_SECONDS": "0",
+    }
+
+
+@pytest.fixture(scope="module")
+async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    database = await template.create_database()
+    data_dir = tmp_path_factory.mktemp("live")
+    env = server_env(template, database, data_dir)
+    loaded = subprocess.run(
+        [str(JIFEN), "demo", "load"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    port = _free_port()
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [str(JIFEN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as http:
+            while True:
+                try:
+                    if (await http.get(f"{url}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, (data_dir / "server.log").read_text()
+                assert time.monotonic() < deadline, "the server did not start within 60 s"
+                await asyncio.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+        server_log = (data_dir / "server.log").read_text()
+        await template.drop_database(database)
+    # a page that failed inside the server shows up here even when the browser saw a friendly page
+    assert "Traceback" not in server_log, server_log
+
+
+@pytest.fixture(scope="session")
+async def playwright() -> AsyncIterator[Playwright]:
+    async with async_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
+    instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    yield instance
+    await instance.close()

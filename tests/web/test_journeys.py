@@ -1,0 +1,217 @@
+"""Each role's main journey, end to end, in headless Chromium on a 390×844 phone against a real server with
+the demo village. Screenshots land in test-artifacts/screenshots/<journey>/."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.web.browser import Phone
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def phone(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> AsyncIterator[Phone]:
+    device = await Phone(browser, live_server, request.node.name.removeprefix("test_")).open()
+    yield device
+    await device.close()
+
+
+async def _double_post(page: Page, form_selector: str) -> list[str]:
+    """Send the same form twice at once, as a double tap on a slow connection does; the final URLs."""
+    urls: list[str] = await page.evaluate(
+        """async (selector) => {
+            const form = document.querySelector(selector);
+            const body = () => new URLSearchParams(new FormData(form));
+            const sent = await Promise.all([1, 2].map(() => fetch(form.action, {method: 'POST', body: body()})));
+            return sent.map((r) => r.url + ' ' + r.status);
+        }""",
+        form_selector,
+    )
+    return urls
+
+
+async def test_villager_checks_balance_objects_and_reserves(phone: Phone) -> None:
+    page = await phone.login("villager")
+    await expect(page).to_have_url(re.compile(r"/me$"))
+    available = page.get_by_test_id("available")
+    await expect(available).to_have_text(re.compile(r"^\d+$"))
+    await expect(page.get_by_text("本月排名")).to_be_visible()
+    assert int(await available.inner_text()) > 0
+    await phone.shot("balance")
+
+    await page.get_by_role("link", name="积分明细").first.click()
+    await expect(page.get_by_role("heading", name="积分明细")).to_be_visible()
+    assert await page.locator("tbody tr").count() >= 3
+    await phone.shot("history")
+
+    # the public notice board: an objection needs a reason, then it is filed
+    await phone.go("/notices")
+    await page.locator("summary", has_text="提出异议").first.click()
+    await page.get_by_role("button", name="提交异议").first.click()
+    await expect(page.locator(".error").first).to_have_text("请写明异议的理由")
+    await phone.shot("objection-needs-reason")
+    await page.get_by_label("异议理由").first.fill("这户门前其实已经清理干净了，请再核实")
+    await page.get_by_role("button", name="提交异议").first.click()
+    await expect(page.get_by_role("status")).to_contain_text("异议已提交")
+    await expect(page.get_by_text("条异议待处理").first).to_be_visible()
+    await phone.shot("objection-filed")
+
+    # reserve soap in the store: a pickup code and its QR
+    await phone.go("/me/store")
+    soap = page.locator("li", has_text="香皂")
+    await soap.get_by_role("button", name="预约").click()
+    await expect(page.get_by_text("取货码")).to_be_visible()
+    code = await page.locator(".big").inner_text()
+    assert re.fullmatch(r"\d{6}", code)
+    assert await page.locator("svg").count() == 1
+    await phone.shot("pickup-code")
+
+    await phone.go("/me")
+    await expect(page.get_by_text(code)).to_be_visible()  # the reservation waits on the first screen
+    await phone.go("/me/card")
+    await expect(page.get_by_text("XF-001")).to_be_visible()
+    await phone.shot("household-card")
+
+
+async def _on_notice(phone: Phone, household: str, rule: str) -> int:
+    await phone.go("/notices")
+    return await phone.page.locator(".card", has_text=household).filter(has_text=rule).count()
+
+
+async def test_cadre_awards_and_scores_a_grid_inspection(phone: Phone) -> None:
+    page = await phone.login("cadre")
+    noticed = await _on_notice(phone, "XF-008", "垃圾分类")
+    await phone.go("/staff/households")
+    await page.get_by_label("户号或户主姓名").fill("XF-008")
+    await page.get_by_role("button", name="查找").click()
+    await page.get_by_role("link", name="评分", exact=True).first.click()
+    await expect(page.get_by_role("heading", name=re.compile("XF-008"))).to_be_visible()
+    await phone.shot("household")
+
+    # bad input: a Chinese message next to the field, and what was typed stays
+    rule = page.get_by_label("积分细则 *")
+    sorting = await rule.locator("option", has_text="垃圾分类").first.get_attribute("value")
+    assert sorting
+    await expect(rule.locator("option", has_text="垃圾分类").first).to_contain_text("还可得")  # the cap left
+    await rule.select_option(sorting)
+    await page.get_by_label("次数").fill("两次")
+    await page.get_by_label("说明（可不填）").fill("分类做得好")
+    await page.get_by_role("button", name="提交").click()
+    await expect(page.locator("#e-quantity")).to_have_text("次数请填 1 到 1000 的整数")
+    await expect(page.get_by_label("说明（可不填）")).to_have_value("分类做得好")
+    await expect(page.get_by_label("次数")).to_have_value("两次")
+    await phone.shot("bad-quantity")
+
+    await page.get_by_label("次数").fill("1")
+    await page.get_by_role("button", name="提交").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        "提交成功：已进入公示"
+    )  # the demo village has 3 days
+    await phone.shot("awarded")
+    household_url = page.url.split("?")[0]
+
+    # a double tap posts once: two identical posts of one rendered form make one award
+    await page.get_by_label("积分细则 *").select_option(sorting)
+    results = await _double_post(page, "form.stack")
+    assert all(r.endswith(" 200") and "done=public_notice" in r for r in results), results
+    assert await _on_notice(phone, "XF-008", "垃圾分类") == noticed + 2
+    await phone.shot("notice-board")
+    await phone.go(household_url.removeprefix(phone.base))
+
+    # the grid inspection sheet: households × rules, one submit
+    await phone.go("/staff/inspections")
+    await page.get_by_label("网格 *").select_option("第一网格")
+    # the demo inspected every grid today; this sheet is for yesterday's walk
+    yesterday = (datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)).isoformat()
+    await page.get_by_label("检查日期 *").fill(yesterday)
+    await page.get_by_label(re.compile("门前三包")).first.check()
+    await page.get_by_label(re.compile("乱堆乱放|乱扔垃圾|占道")).first.check()
+    await phone.shot("inspection-new")
+    await page.get_by_role("button", name="下一步：逐户打分").click()
+    await expect(page.get_by_role("heading", name=re.compile("检查表"))).to_be_visible()
+    cells = page.locator("input.qty")
+    assert await cells.count() >= 10
+    await cells.nth(0).fill("1")
+    await cells.nth(2).fill("1")
+    await cells.nth(5).fill("1")
+    await phone.shot("inspection-sheet")
+    await page.get_by_role("button", name="提交整张表").click()
+    await expect(page.get_by_role("status")).to_contain_text("已提交，共 3 条")
+    await phone.shot("inspection-submitted")
+
+
+async def test_reviewer_approves_and_rejection_needs_a_reason(phone: Phone) -> None:
+    page = await phone.login("reviewer")
+    await expect(page).to_have_url(re.compile(r"/staff/reviews"))
+    cards = page.locator(".card", has=page.get_by_role("button", name="通过"))
+    waiting = await cards.count()
+    assert waiting >= 1
+    await phone.shot("queue")
+
+    first = cards.first
+    await first.locator("summary").click()
+    await first.get_by_role("button", name="确认驳回").click()
+    await expect(page.locator(".error").first).to_have_text("驳回时请写明理由")
+    await phone.shot("reject-needs-reason")
+
+    await cards.first.get_by_role("button", name="通过").click()
+    await expect(page.get_by_role("status")).to_have_text("已审核通过")
+    assert await page.locator(".card", has=page.get_by_role("button", name="通过")).count() == waiting - 1
+    await phone.shot("approved")
+
+
+async def test_clerk_sells_a_basket_prints_and_cancels(phone: Phone) -> None:
+    page = await phone.login("clerk")
+    await expect(page).to_have_url(re.compile(r"/counter$"))
+    await page.get_by_label(re.compile("户号")).fill("xf-011")
+    await page.get_by_role("button", name="查找农户").click()
+    await expect(page.get_by_role("heading", name=re.compile("XF-011"))).to_be_visible()
+    assert int(await page.locator("#available").inner_text()) >= 25
+
+    # out of stock: the message sits next to the item, the basket is kept
+    await page.get_by_label("大米").fill("500")
+    await page.get_by_label("香皂").fill("2")
+    await page.get_by_role("button", name="确认兑换").click()
+    await expect(page.locator(".error").first).to_contain_text("库存不足")
+    await expect(page.get_by_label("香皂")).to_have_value("2")
+    await phone.shot("out-of-stock")
+
+    await page.get_by_label("大米").fill("")
+    await page.get_by_label("洗衣粉").fill("1")
+    await expect(page.locator("#total")).to_have_text("25")
+    await phone.shot("basket")
+    await page.get_by_role("button", name="确认兑换").click()
+    await expect(page.get_by_text("兑换小票")).to_be_visible()
+    await expect(page.get_by_text("合计 25 分")).to_be_visible()
+    await phone.shot("receipt")
+    await page.emulate_media(media="print")
+    await phone.shot("receipt-printed")
+    await page.emulate_media(media="screen")
+
+    await page.locator("summary", has_text="撤销这笔兑换").click()
+    await page.get_by_role("button", name=re.compile("确认撤销")).click()
+    await expect(page.locator("#e-reason")).to_have_text("请写明撤销的原因")
+    await page.get_by_label("撤销原因 *").fill("村民拿错了商品")
+    await page.get_by_role("button", name=re.compile("确认撤销")).click()
+    await expect(page.get_by_role("status")).to_contain_text("已撤销")
+    await expect(page.get_by_text("村民拿错了商品")).to_be_visible()
+    await phone.shot("cancelled")
+
+    # a double tap on 确认兑换 sells once
+    await phone.go("/counter/sales")
+    sales_before = await page.locator(".list li a").count()
+    await phone.go("/counter?code=XF-011")
+    await page.get_by_label("香皂").fill("1")
+    results = await _double_post(page, "#basket")
+    receipts = {r.split(" ")[0] for r in results}
+    assert len(receipts) == 1 and "/counter/receipts/" in next(iter(receipts)), results
+    await phone.go("/counter/sales")
+    assert await page.locator(".list li a").count() == sales_before + 1
+    await phone.shot("sales")
