@@ -39,7 +39,8 @@ class Phone:
 
     async def go(self, path: str) -> Page:
         response = await self.page.goto(self.base + path)
-        assert response is not None and response.status < 500, path
+        assert response is not None, path
+        assert response.status < 500, path
         return self.page
 
     async def login(self, username: str, password: str = DEMO_PASSWORD) -> Page:

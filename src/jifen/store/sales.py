@@ -44,7 +44,8 @@ class SaleOut(BaseModel):
 
 _SALES = """
 SELECT r.id, r.receipt_no, r.status, r.household_id, h.code AS household_code, h.head_name, r.total_points,
-       (SELECT count(*) FROM redemption_lines rl WHERE rl.village_id = r.village_id AND rl.redemption_id = r.id)
+       (SELECT count(*) FROM redemption_lines rl
+         WHERE rl.village_id = r.village_id AND rl.redemption_id = r.id)
          AS lines,
        r.created_at, r.cancelled_at
   FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
