@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     log_requests: bool = True
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off
     chain_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # the largest photo (证据照片) a user may upload, in bytes
+    upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:
