@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -115,6 +116,30 @@ async def test_too_big_is_refused_with_the_limit_named_and_nothing_stored(
     assert "195 KB" in body["detail"]
     sha = hashlib.sha256(big).hexdigest()
     assert not (settings.data_dir / "photos" / sha[:2] / sha).exists()
+    # just over the limit: refused while it is read, before it is decoded
+    just_over = await upload(world, setup.people["villager"], setup.village.id, b"\xff" * (LIMIT + 100))
+    assert_error(just_over, 413, "too_large")
+
+    # a body that does not say how long it is (chunked): counted as it arrives
+    async def chunked() -> AsyncIterator[bytes]:
+        yield (
+            b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n"
+        )
+        for _ in range(40):
+            yield b"\x00" * 10_000
+        yield b"\r\n--b0undary--\r\n"
+
+    streamed = await world.call(
+        "POST",
+        f"/villages/{setup.village.id}/photos",
+        setup.people["villager"],
+        content=chunked(),
+        headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert_error(streamed, 413, "too_large")
+    assert "195 KB" in streamed.json()["detail"]
+
     # a decompression bomb: a small file that would decode to 49 megapixels
     buffer = io.BytesIO()
     Image.new("1", (7000, 7000)).save(buffer, format="PNG")
