@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["JIFEN_ENV"] = "test"
+# photos (and anything else jifen keeps on disk) go to a scratch directory, never the worktree's ./var
+os.environ.setdefault("JIFEN_DATA_DIR", tempfile.mkdtemp(prefix="jifen-test-data-"))
 os.environ.setdefault("JIFEN_LOG_LEVEL", "WARNING")
 
 from collections.abc import AsyncIterator, Iterator

@@ -118,6 +118,7 @@ class Operation:
     body: Body | None = None
     hidden_from: frozenset[str] = frozenset({"other_village_admin"})  # refused with 404, not 403
     moves_points: bool = False  # sends a fresh Idempotency-Key
+    files: Body | None = None  # a multipart upload instead of a JSON body
 
     def url(self, scene: Scene) -> str:
         return self.path.format(
@@ -143,6 +144,8 @@ async def check_matrix(world: World, scene: Scene, operations: Sequence[Operatio
     wrong: list[str] = []
     for operation, role in itertools.product(operations, ROLES):
         kwargs: dict[str, Any] = {"json": operation.body(scene)} if operation.body else {}
+        if operation.files:
+            kwargs["files"] = operation.files(scene)
         if operation.moves_points:
             kwargs["headers"] = {"Idempotency-Key": uuid.uuid4().hex}
         response = await world.call(operation.method, operation.url(scene), scene.people[role], **kwargs)

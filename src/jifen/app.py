@@ -30,6 +30,7 @@ from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sql
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
+from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
 from jifen.settings import Settings, get_settings
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         board_router,
         sales_router,
         town_router,
+        photos_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)

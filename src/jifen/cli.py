@@ -176,7 +176,7 @@ def _load_demo(settings: Settings, *, if_empty: bool) -> None:
     async def work(session: AsyncSession) -> bool:
         if if_empty and not await is_empty(session):
             return False
-        await load_demo(session)
+        await load_demo(session, data_dir=settings.data_dir)
         return True
 
     loaded = _run_in_session(settings, work)

@@ -5,14 +5,16 @@ Each feature adds its part here, so a fresh `make run` always shows all of jifen
 
 from __future__ import annotations
 
+import io
 import random
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.actor import console_actor
+from jifen.auth.actor import Actor, console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.models import Household, Period, Role, Store, Village
@@ -51,7 +53,12 @@ async def is_empty(session: AsyncSession) -> bool:
     return (await session.execute(select(Village.id).limit(1))).first() is None
 
 
-async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
+async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path | None = None) -> Village:
+    """The demo village; its photos go under `data_dir` (default: the settings' data directory)."""
+    if data_dir is None:
+        from jifen.settings import get_settings
+
+        data_dir = get_settings().data_dir
     rng = random.Random(seed)
     village = await create_village(session, _SYSTEM, code="XF", name="幸福村")
     store = await create_store(session, _SYSTEM, village, name="幸福村积分超市")
@@ -83,7 +90,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
         "clerk": [RoleGrantIn(role=Role.clerk, village_id=village.id, store_id=store.id)],
         "villager": [RoleGrantIn(role=Role.villager, village_id=village.id, household_id=households[0].id)],
     }
-    await _load_rules_and_points(session, village, households, rng)
+    await _load_rules_and_points(session, village, households, rng, data_dir)
     names = {
         "town": "镇管理员",
         "admin": "村管理员",
@@ -103,6 +110,9 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026) -> Village:
             roles=roles,
         )
     await _load_inspections(session, village, households, rng)
+    await _load_self_reports(
+        session, village, households, users["villager"].id, users["reviewer"].id, data_dir
+    )
     await _load_public_notice(session, village, households, users["villager"].id)
     await _load_store(session, store, households)
     return village
@@ -122,7 +132,7 @@ DEMO_RULES = (
 
 
 async def _load_rules_and_points(
-    session: AsyncSession, village: Village, households: list[Household], rng: random.Random
+    session: AsyncSession, village: Village, households: list[Household], rng: random.Random, data_dir: Path
 ) -> None:
     """The village's rules (积分细则) and a few months of awards and deductions, one of them reversed."""
     from jifen.awards.auth import Submission
@@ -173,9 +183,14 @@ async def _load_rules_and_points(
         ]
         if deductions:
             await submit(session, _SYSTEM, submission, deductions)
-    # a model-family nomination waiting for review, and a mistaken award corrected by reversal
+    # a model-family nomination (with its photo, as the rule requires) waiting for review, and a mistaken
+    # award corrected by reversal
+    photo = await demo_photo(session, _SYSTEM, village, data_dir, "五好家庭")
     await submit(
-        session, _SYSTEM, submission, [AwardItem(household_id=households[2].id, rule_id=rules["WHJT"])]
+        session,
+        _SYSTEM,
+        submission,
+        [AwardItem(household_id=households[2].id, rule_id=rules["WHJT"], photo_ids=[photo])],
     )
     [mistake] = await submit(
         session, _SYSTEM, submission, [AwardItem(household_id=households[5].id, rule_id=rules["ZYFW"])]
@@ -323,3 +338,90 @@ async def _load_inspections(
             if rng.random() < 0.8
         ]
         await submit_sheet(session, _SYSTEM, sheet.id, scores)
+
+
+def demo_png(label: str, colour: tuple[int, int, int] = (88, 160, 96)) -> bytes:
+    """A small photo-like PNG made in memory (a courtyard of coloured blocks; the label picks the layout)."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(label)
+    image = Image.new("RGB", (320, 240), colour)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 150, 320, 240), fill=(150, 120, 90))  # the ground
+    for _ in range(6):
+        x, y = rng.randrange(0, 280), rng.randrange(60, 180)
+        shade = tuple(rng.randrange(60, 230) for _ in range(3))
+        draw.rectangle((x, y, x + rng.randrange(20, 60), y + rng.randrange(20, 50)), fill=shade)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def demo_photo(
+    session: AsyncSession, actor: Actor, village: Village, data_dir: Path, label: str
+) -> uuid.UUID:
+    from jifen.photos.service import upload_photo
+
+    photo = await upload_photo(
+        session, actor, village.id, data=demo_png(label), data_dir=data_dir, max_bytes=8 * 1024 * 1024
+    )
+    return photo.id
+
+
+DEMO_STAR_THRESHOLDS = [50, 70, 85, 95, 120]
+
+
+async def _load_self_reports(
+    session: AsyncSession,
+    village: Village,
+    households: list[Household],
+    villager_id: uuid.UUID,
+    reviewer_id: uuid.UUID,
+    data_dir: Path,
+) -> None:
+    """自主申报: the demo villager reported two good deeds with a photo; the reviewer approved one, the other
+    waits in the review queue. And the village's star thresholds (星级文明户) for the year."""
+    from sqlalchemy import select as select_
+
+    from jifen.auth.actor import Grant
+    from jifen.awards.repository import HouseholdRef
+    from jifen.awards.schemas import SelfReportCreate
+    from jifen.awards.self_reports import file_self_report
+    from jifen.awards.service import decide
+    from jifen.models import Rule
+    from jifen.villages.service import change_settings
+
+    home = households[0]
+    villager = Actor(
+        user_id=villager_id,
+        username="villager",
+        display_name=home.head_name,
+        grants=(Grant(Role.villager, village_id=village.id, household_id=home.id),),
+    )
+    reviewer = Actor(
+        user_id=reviewer_id,
+        username="reviewer",
+        display_name="审核人老张",
+        grants=(Grant(Role.reviewer, village_id=village.id),),
+    )
+    rules = dict(
+        (
+            await session.execute(
+                select_(Rule.code, Rule.id).where(
+                    Rule.village_id == village.id, Rule.code.in_(["ZYFW", "LJFL"])
+                )
+            )
+        ).all()
+    )
+    ref = HouseholdRef(id=home.id, village_id=village.id, code=home.code, grid=home.grid)
+    reports = (
+        ("ZYFW", "周六参加村里组织的河道清理志愿活动", "志愿服务"),
+        ("LJFL", "家里按要求做好了垃圾分类，请网格员核实", "垃圾分类"),
+    )
+    filed = []
+    for code, note, label in reports:
+        photo = await demo_photo(session, villager, village, data_dir, label)
+        report = SelfReportCreate(rule_id=rules[code], note=note, photo_ids=[photo])
+        filed.append(await file_self_report(session, villager, ref, report))
+    await decide(session, reviewer, filed[0].id, approve=True, reason="照片清楚，情况属实")
+    await change_settings(session, _SYSTEM, village, changes={"star_thresholds": DEMO_STAR_THRESHOLDS})

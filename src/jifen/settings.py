@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     chain_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
     # how long a browser stays signed in to the pages
     web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # the largest photo (证据照片) a user may upload, in bytes
+    upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -13,7 +13,7 @@ from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, vill
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session, driver
-from jifen.kit.errors import BadRequest, NotFound
+from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
@@ -135,3 +135,25 @@ async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, sessi
 InspectionReader = Annotated[AwardAccess, Depends(inspection_reader)]
 InspectionScorer = Annotated[AwardAccess, Depends(inspection_scorer)]
 VillageScorer = Annotated[VillageAccess, Depends(village_role(*SUBMITTERS, town_admin=False))]
+
+
+@dataclass(frozen=True)
+class HouseholdVillager:
+    actor: Actor
+    household: repository.HouseholdRef
+
+
+async def self_reporter(household_id: uuid.UUID, actor: CurrentActor, session: Session) -> HouseholdVillager:
+    """自主申报 is for a villager of the household itself; staff score households through `POST /awards`."""
+    household = (await repository.households_by_id(session, [household_id])).get(household_id)
+    if household is None:
+        raise NotFound("找不到该户")
+    own = {g.household_id for g in actor.grants_in(household.village_id) if g.role is Role.villager}
+    if household_id in own:
+        return HouseholdVillager(actor=actor, household=household)
+    if actor.is_town_admin or actor.roles_in(household.village_id) & VILLAGE_STAFF:
+        raise Forbidden("自主申报只能由本户村民提交；工作人员请直接登记评定")
+    raise NotFound("找不到该户")  # a neighbour's household, or another village's: nothing leaks
+
+
+SelfReporter = Annotated[HouseholdVillager, Depends(self_reporter)]

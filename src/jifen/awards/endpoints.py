@@ -4,10 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from jifen.awards import inspections, notice, repository, service
+from jifen.awards import inspections, notice, repository, self_reports, service
 from jifen.awards.auth import (
     AwardObjector,
     AwardReader,
@@ -18,10 +18,20 @@ from jifen.awards.auth import (
     InspectionReader,
     InspectionScorer,
     MixedVillages,
+    SelfReporter,
     VillageScorer,
     VillageStaffAwards,
 )
-from jifen.awards.schemas import MAX_BATCH, AwardBatchCreate, AwardBatchOut, AwardCreate, AwardItem, AwardOut
+from jifen.awards.schemas import (
+    MAX_BATCH,
+    AwardBatchCreate,
+    AwardBatchOut,
+    AwardCreate,
+    AwardItem,
+    AwardOut,
+    SelfReportCreate,
+)
+from jifen.households.auth import HouseholdReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -35,6 +45,7 @@ from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_curs
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.ledger.service import InsufficientPoints
 from jifen.models import AwardStatus
+from jifen.photos.service import UnknownPhoto
 
 router = APIRouter(prefix="/awards", tags=["awards"], route_class=AutoCommitRoute)
 
@@ -51,6 +62,8 @@ AWARD_ERRORS = (
     service.OutsideGrid,
     service.RuleRetired,
     service.InvalidMember,
+    service.EvidenceRequired,
+    UnknownPhoto,
 )
 
 
@@ -69,7 +82,17 @@ def award_out(result: service.AwardResult) -> AwardOut:
         note=result.note,
         created_at=result.created_at,
         notice_until=result.notice_until,
+        photo_ids=result.photo_ids,
+        self_report=result.self_report,
+        submitted_by=result.submitted_by,
     )
+
+
+async def read_award(session: Session, award_id: uuid.UUID) -> AwardOut:
+    """An award as it stands now, with its evidence photos."""
+    row = await repository.lock_award_for_read(session, award_id)
+    [result] = await service.attach_photos(session, row["village_id"], [service.result_of(row)])
+    return award_out(result)
 
 
 @router.post(
@@ -157,23 +180,22 @@ async def approve_award(access: AwardReviewer, session: Session, body: DecisionI
     await service.decide(
         session, access.actor, access.award_id, approve=True, reason=body.reason if body else None
     )
-    return award_out(service.result_of(await repository.lock_award_for_read(session, access.award_id)))
+    return await read_award(session, access.award_id)
 
 
 @router.post("/{award_id}/reject", response_model=AwardOut, responses=error_responses(*REVIEW_ERRORS))
 async def reject_award(body: RejectIn, access: AwardReviewer, session: Session) -> AwardOut:
     """Reject an award waiting for review, with a reason; nothing is posted."""
-    result = await service.decide(session, access.actor, access.award_id, approve=False, reason=body.reason)
-    return award_out(result)
+    await service.decide(session, access.actor, access.award_id, approve=False, reason=body.reason)
+    return await read_award(session, access.award_id)
 
 
 @router.get(
     "/{award_id}", response_model=AwardOut, responses=error_responses(NotAuthenticated, Forbidden, NotFound)
 )
 async def get_award(access: AwardReader, session: Session) -> AwardOut:
-    """One award and where it stands."""
-    row = await repository.lock_award_for_read(session, access.award_id)
-    return award_out(service.result_of(row))
+    """One award and where it stands, with its evidence photos."""
+    return await read_award(session, access.award_id)
 
 
 village_router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
@@ -188,23 +210,106 @@ async def list_awards(
     access: VillageStaffAwards,
     session: Session,
     status: AwardStatus | None = None,
+    self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AwardOut]:
-    """The village's awards, newest first; `?status=pending_review` is the review queue."""
+    """The village's awards, newest first; `?status=pending_review` is the review queue,
+    `&self_report=true` the villagers' own reports in it."""
+    return await _award_page(
+        session, access.village.id, status, cursor, limit, self_report=self_report, household_id=None
+    )
+
+
+async def _award_page(
+    session: Session,
+    village_id: uuid.UUID,
+    status: AwardStatus | None,
+    cursor: str | None,
+    limit: int,
+    *,
+    self_report: bool | None,
+    household_id: uuid.UUID | None,
+) -> Page[AwardOut]:
     after = decode_cursor(cursor, 2)
     try:
         before = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None
     except ValueError:
         raise InvalidCursor() from None
     rows = await repository.village_awards(
-        session, access.village.id, status.value if status else None, limit + 1, before
+        session,
+        village_id,
+        status.value if status else None,
+        limit + 1,
+        before,
+        self_report=self_report,
+        household_id=household_id,
     )
-    items = [award_out(service.result_of(row)) for row in rows[:limit]]
+    results = await service.attach_photos(
+        session, village_id, [service.result_of(row) for row in rows[:limit]]
+    )
+    items = [award_out(result) for result in results]
     more = len(rows) > limit
     return Page(
         items=items,
         next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
+    )
+
+
+@village_router.get(
+    "/households/{household_id}/awards",
+    response_model=Page[AwardOut],
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+)
+async def list_household_awards(
+    access: HouseholdReader,
+    session: Session,
+    status: AwardStatus | None = None,
+    self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[AwardOut]:
+    """A household's awards and self-reports, newest first, and where each stands (its villagers see their
+    own: pending review, on public notice, posted or rejected)."""
+    household = access.household
+    return await _award_page(
+        session,
+        household.village_id,
+        status,
+        cursor,
+        limit,
+        self_report=self_report,
+        household_id=household.id,
+    )
+
+
+@village_router.post(
+    "/households/{household_id}/self-reports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AwardOut,
+    responses=error_responses(*AWARD_ERRORS, service.NotSelfReportable),
+)
+async def create_self_report(
+    request: Request,
+    body: SelfReportCreate,
+    access: SelfReporter,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """自主申报: a villager reports a good deed of their own household, with a note and photos; it waits for
+    a reviewer (`pending_review`), then goes through public notice like any award."""
+
+    async def produce() -> AwardOut:
+        result = await self_reports.file_self_report(session, access.actor, access.household, body)
+        return award_out(result)
+
+    return await run_idempotent(
+        session,
+        village_id=access.household.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
     )
 
 
@@ -304,10 +409,10 @@ async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Ses
 async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session: Session) -> AwardOut:
     """Settle an award's objections: upheld (it posts), revised (it posts with the changed points) or
     revoked (nothing posts)."""
-    row = await notice.resolve(
+    await notice.resolve(
         session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
     )
-    return award_out(service.result_of(row))
+    return await read_award(session, access.award_id)
 
 
 class InspectionCreate(InputModel):

@@ -12,9 +12,10 @@ from jifen.kit.db import driver
 
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
-                    status, transaction_id, batch_id, submitted_by, created_at, notice_until, hold_id)
+                    status, transaction_id, batch_id, submitted_by, created_at, notice_until, hold_id,
+                    self_report)
 SELECT $1, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points,
-       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id
+       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id, $17::boolean
   FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::integer[], $8::integer[], $9::bigint[], $10::uuid[],
               $11::text[], $12::text[], $13::uuid[], $15::timestamptz[], $16::uuid[])
     AS a(id, household_id, rule_id, rule_version, quantity, points, member_id, note, status, transaction_id,
@@ -46,6 +47,7 @@ async def insert_awards(session: AsyncSession, params: dict[str, Any]) -> dateti
         params["created_at"],
         params["notice_until"],
         params["holds"],
+        params.get("self_report", False),
     )
     return created_at
 
@@ -172,7 +174,13 @@ async def set_status(
 
 
 async def village_awards(
-    session: AsyncSession, village_id: uuid.UUID, status: str | None, limit: int, before: Any
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    before: Any,
+    self_report: bool | None = None,
+    household_id: uuid.UUID | None = None,
 ) -> list[Any]:
     return list(
         await (await driver(session)).fetch(
@@ -180,6 +188,8 @@ async def village_awards(
             SELECT * FROM awards
              WHERE village_id = $1 AND ($2::text IS NULL OR status = $2)
                AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid))
+               AND ($6::boolean IS NULL OR self_report = $6)
+               AND ($7::uuid IS NULL OR household_id = $7)
              ORDER BY created_at DESC, id DESC
              LIMIT $3
             """,
@@ -188,6 +198,8 @@ async def village_awards(
             limit,
             before[0] if before else None,
             before[1] if before else None,
+            self_report,
+            household_id,
         )
     )
 

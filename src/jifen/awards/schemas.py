@@ -12,6 +12,11 @@ from jifen.models import AwardStatus
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Quantity = Annotated[int, Field(ge=1, le=1000, description="how many times the rule applies")]
 MAX_BATCH = 10_000
+MAX_PHOTOS = 9
+PhotoIds = Annotated[
+    list[uuid.UUID],
+    Field(max_length=MAX_PHOTOS, description="evidence photos (证据照片) uploaded to the village first"),
+]
 
 
 class AwardItem(InputModel):
@@ -20,6 +25,7 @@ class AwardItem(InputModel):
     quantity: Quantity = 1
     member_id: uuid.UUID | None = None
     note: Note | None = None
+    photo_ids: PhotoIds = Field(default_factory=list)
 
 
 class AwardCreate(AwardItem):
@@ -43,6 +49,17 @@ class AwardOut(BaseModel):
     note: str | None
     created_at: datetime
     notice_until: datetime | None = None  # on public notice (公示) until then
+    photo_ids: list[uuid.UUID] = []
+    self_report: bool = False  # 自主申报: filed by a villager of the household
+    submitted_by: uuid.UUID | None = None
+
+
+class SelfReportCreate(InputModel):
+    rule_id: uuid.UUID
+    note: Note | None = None
+    photo_ids: PhotoIds = Field(default_factory=list)
+    quantity: Quantity = 1
+    member_id: uuid.UUID | None = None
 
 
 class AwardBatchOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,8 @@ from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, Role, TransactionKind
+from jifen.photos import repository as photos_repository
+from jifen.photos.service import UnknownPhoto
 from jifen.rules import repository as rules_repository
 from jifen.rules.repository import RuleSnapshot
 
@@ -53,6 +55,16 @@ class RuleRetired(Conflict):
     default_detail = "该积分细则已停用"
 
 
+class EvidenceRequired(Conflict):
+    code = "evidence_required"
+    default_detail = "该积分细则要求附证据照片"
+
+
+class NotSelfReportable(Conflict):
+    code = "not_self_reportable"
+    default_detail = "自主申报只能申报加分项目，扣分项目由村干部登记"
+
+
 class InvalidMember(BadRequest):
     code = "invalid_member"
     default_detail = "该家庭成员不属于这一户"
@@ -73,6 +85,9 @@ class AwardResult:
     created_at: datetime
     notice_until: datetime | None = None
     hold_id: uuid.UUID | None = None
+    photo_ids: list[uuid.UUID] = field(default_factory=list)
+    self_report: bool = False
+    submitted_by: uuid.UUID | None = None
 
 
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
@@ -101,8 +116,12 @@ async def submit(
     items: Sequence[AwardItem],
     *,
     batch_id: uuid.UUID | None = None,
+    self_report: bool = False,
 ) -> list[AwardResult]:
-    """Apply rules to households, all or nothing. Items under a rule without review post at once."""
+    """Apply rules to households, all or nothing. Items under a rule without review post at once.
+
+    A self-report (自主申报, `self_report=True`) is filed by a villager for their own household (the caller
+    checked that): only a deed, and always into review — single review when the rule needs none."""
     many = len(items) > 1
     village_id = submission.village_id
     rules = {
@@ -113,6 +132,12 @@ async def submit(
     member_ids = [item.member_id for item in items if item.member_id is not None]
     members = await repository.member_households(session, village_id, member_ids) if member_ids else {}
     accounts = await ledger.system_accounts(session, village_id)
+    photo_ids = {photo_id for item in items for photo_id in item.photo_ids}
+    photos = (
+        await photos_repository.village_photo_hashes(session, village_id, list(photo_ids))
+        if photo_ids
+        else {}
+    )
 
     now = utcnow()
     used = await _cap_usage(session, village_id, items, rules, now)
@@ -136,9 +161,17 @@ async def submit(
             ):
                 since, until = version.active_from or "…", version.active_until or "…"
                 raise RuleOutOfRange(f"积分细则“{version.name}”的适用期为 {since} 至 {until}")
-            _check_actor(actor, village_id, household.id, household.grid)
+            if self_report:
+                if version.points < 0:
+                    raise NotSelfReportable()
+            else:
+                _check_actor(actor, village_id, household.id, household.grid)
             if item.member_id is not None and members.get(item.member_id) != household.id:
                 raise InvalidMember()
+            if any(photo_id not in photos for photo_id in item.photo_ids):
+                raise UnknownPhoto()
+            if version.evidence_required and not item.photo_ids:
+                raise EvidenceRequired(f"积分细则“{version.name}”要求附证据照片，请先上传照片")
         except JifenError as error:
             raise _at(error, index, many) from None
         points = version.points * item.quantity
@@ -162,7 +195,9 @@ async def submit(
         award_id = uuid.uuid4()
         transaction_id = hold_id = None
         status = AwardStatus.pending_review
-        if version.review == Review.none.value and notice_until is not None:
+        if self_report:
+            pass  # a self-report always waits for a reviewer
+        elif version.review == Review.none.value and notice_until is not None:
             status = AwardStatus.public_notice
             if points < 0:  # a deduction on notice already holds its points
                 try:
@@ -191,6 +226,9 @@ async def submit(
                 created_at=now,
                 notice_until=notice_until if status is AwardStatus.public_notice else None,
                 hold_id=hold_id,
+                photo_ids=list(dict.fromkeys(item.photo_ids)),
+                self_report=self_report,
+                submitted_by=actor.user_id,
             )
         )
     if drafts:
@@ -217,10 +255,16 @@ async def submit(
             "created_at": now,
             "notice_until": [r.notice_until for r in results],
             "holds": [r.hold_id for r in results],
+            "self_report": self_report,
         },
     )
     for result in results:
         result.created_at = created_at
+    linked = [(r.id, photo_id, position) for r in results for position, photo_id in enumerate(r.photo_ids)]
+    if linked:
+        await photos_repository.link_award_photos(
+            session, village_id, *(list(column) for column in zip(*linked, strict=True))
+        )
     await audit.record_many(
         session,
         actor,
@@ -240,6 +284,9 @@ async def submit(
                     "status": r.status,
                     "transaction_id": r.transaction_id,
                     "note": r.note,
+                    # the evidence by content hash: the chained audit trail pins the very bytes
+                    **({"photos": [photos[p] for p in r.photo_ids]} if r.photo_ids else {}),
+                    **({"self_report": True} if self_report else {}),
                 },
             )
             for r in results
@@ -405,7 +452,20 @@ def result_of(row: Any, status: str | None = None, transaction_id: uuid.UUID | N
         created_at=row["created_at"],
         notice_until=row["notice_until"],
         hold_id=row["hold_id"],
+        self_report=row["self_report"],
+        submitted_by=row["submitted_by"],
     )
+
+
+async def attach_photos(
+    session: AsyncSession, village_id: uuid.UUID, results: Sequence[AwardResult]
+) -> list[AwardResult]:
+    """Fill in the evidence photos of awards of one village read back from the database."""
+    if results:
+        linked = await photos_repository.award_photo_ids(session, village_id, [r.id for r in results])
+        for result in results:
+            result.photo_ids = linked.get(result.id, [])
+    return list(results)
 
 
 async def decide(

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,4 +40,6 @@ class Award(Base):
     submitted_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     notice_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     hold_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # 自主申报: filed by a villager (submitted_by) for their own household; always reviewed
+    self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()

@@ -4,9 +4,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Integer, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at, uuid_pk
+
+DEFAULT_STAR_THRESHOLDS = (100, 200, 300, 400, 500)
 
 
 class Village(Base):
@@ -23,4 +26,8 @@ class Village(Base):
     notice_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # days a pickup code (预约兑换) stays valid before its hold and reserved goods are released
     reservation_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # 星级文明户: points earned in a local year for one to five stars, ascending
+    star_thresholds: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=lambda: list(DEFAULT_STAR_THRESHOLDS), server_default="{100,200,300,400,500}"
+    )
     created_at: Mapped[datetime] = created_at()

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.timeutil import to_local, utcnow
 from jifen.rankings import service
-from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
+from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
 
 router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
@@ -62,3 +63,27 @@ async def get_red_black_lists(
     red = [e for e in entries if e.points >= red_edge and e.points > 0]
     black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
     return RedBlackOut(period=period, red=red, black=black)
+
+
+@router.get(
+    "/villages/{village_id}/stars",
+    response_model=StarsOut,
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+)
+async def get_star_households(
+    access: VillageUser,
+    session: Session,
+    year: Annotated[
+        int | None, Query(ge=2000, le=2100, description="a year of village time; default: this one")
+    ] = None,
+    grid: Annotated[str | None, Query(max_length=32)] = None,
+) -> StarsOut:
+    """星级文明户: every household's stars (0–5) for a year, from the points it earned in that year of village
+    time against the village's thresholds (`PATCH /villages/{id}` `star_thresholds`); most points first."""
+    year = year or to_local(utcnow()).year
+    thresholds, ratings = await service.star_ratings(session, access.village.id, year, grid)
+    return StarsOut(
+        year=year,
+        thresholds=thresholds,
+        items=[StarEntry.model_validate(r, from_attributes=True) for r in ratings],
+    )

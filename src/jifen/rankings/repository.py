@@ -20,9 +20,12 @@ WITH earned AS (
      GROUP BY p.account_id
 )
 SELECT rank() OVER (ORDER BY coalesce(e.points, 0) DESC)::int AS rank, h.id AS household_id, h.code,
-       h.head_name, h.grid, coalesce(e.points, 0)::bigint AS points
+       h.head_name, h.grid, coalesce(e.points, 0)::bigint AS points,
+       coalesce(a.lifetime_earned, 0)::bigint AS lifetime_earned,
+       coalesce(a.posted - a.held, 0)::bigint AS available
   FROM households h
   LEFT JOIN earned e ON e.account_id = h.id
+  LEFT JOIN accounts a ON a.village_id = h.village_id AND a.id = h.id
  WHERE h.village_id = $1 AND ($4::text IS NULL OR h.grid = $4)
    AND ($5::text IS NULL OR h.class = $5)
  ORDER BY rank, h.code
@@ -38,3 +41,10 @@ async def ranking(
     household_class: str | None,
 ) -> list[Any]:
     return list(await (await driver(session)).fetch(_RANKING, village_id, start, end, grid, household_class))
+
+
+async def star_thresholds(session: AsyncSession, village_id: uuid.UUID) -> list[int]:
+    thresholds: list[int] = await (await driver(session)).fetchval(
+        "SELECT star_thresholds FROM villages WHERE id = $1", village_id
+    )
+    return list(thresholds)

@@ -11,7 +11,9 @@ class RankingEntry(BaseModel):
     code: str
     head_name: str
     grid: str | None
-    points: int
+    points: int  # earned in the period (awards less deductions)
+    lifetime_earned: int = 0  # every point ever earned, spent or not
+    available: int = 0  # what the household may spend now
 
 
 class RankingOut(BaseModel):
@@ -25,3 +27,19 @@ class RedBlackOut(BaseModel):
     period: str
     red: list[RankingEntry]  # 红榜: the best, who earned points
     black: list[RankingEntry]  # 黑榜: the worst, lowest first
+
+
+class StarEntry(BaseModel):
+    household_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    earned: int  # points earned in the year (awards less deductions, reversals and rectifications counted)
+    stars: int  # 0-5
+
+
+class StarsOut(BaseModel):
+    year: int
+    thresholds: list[int]  # points for one to five stars
+    items: list[StarEntry]
+    next_cursor: str | None = None

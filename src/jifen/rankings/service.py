@@ -55,6 +55,8 @@ class Ranked:
     head_name: str
     grid: str | None
     points: int
+    lifetime_earned: int
+    available: int
 
 
 async def ranking(
@@ -66,3 +68,30 @@ async def ranking(
 ) -> list[Ranked]:
     rows = await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
     return [Ranked(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class StarRating:
+    household_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    earned: int
+    stars: int
+
+
+def stars_for(earned: int, thresholds: list[int]) -> int:
+    return sum(1 for threshold in thresholds if earned >= threshold)
+
+
+async def star_ratings(
+    session: AsyncSession, village_id: uuid.UUID, year: int, grid: str | None = None
+) -> tuple[list[int], list[StarRating]]:
+    """星级文明户: every household's stars for a local (Asia/Shanghai) year, from the points it earned in it
+    against the village's thresholds; most points first."""
+    thresholds = await repository.star_thresholds(session, village_id)
+    ranked = await ranking(session, village_id, parse_period(f"{year:04d}"), grid)
+    return thresholds, [
+        StarRating(r.household_id, r.code, r.head_name, r.grid, r.points, stars_for(r.points, thresholds))
+        for r in ranked
+    ]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from itertools import pairwise
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jifen.kit.schemas import Code, InputModel, Name
 
@@ -22,6 +23,24 @@ class VillageSettings(InputModel):
     reservation_days: (
         Annotated[int, Field(ge=1, le=90, description="days a pickup code (预约兑换) stays valid")] | None
     ) = None
+    star_thresholds: (
+        Annotated[
+            list[Annotated[int, Field(ge=1, le=10_000_000)]],
+            Field(
+                min_length=5,
+                max_length=5,
+                description="星级文明户: points earned in a year for one to five stars, ascending",
+            ),
+        ]
+        | None
+    ) = None
+
+    @field_validator("star_thresholds")
+    @classmethod
+    def _ascending(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(a >= b for a, b in pairwise(value)):
+            raise ValueError("star thresholds must ascend: one star needs the fewest points")
+        return value
 
 
 class VillageOut(BaseModel):
@@ -33,4 +52,5 @@ class VillageOut(BaseModel):
     notice_days: int = 0
     cancel_window_minutes: int = 1440
     reservation_days: int = 7
+    star_thresholds: list[int] = [100, 200, 300, 400, 500]
     created_at: datetime

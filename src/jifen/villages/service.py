@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +47,7 @@ async def visible_villages(
 
 
 async def change_settings(
-    session: AsyncSession, actor: Actor, village: Village, *, changes: dict[str, int]
+    session: AsyncSession, actor: Actor, village: Village, *, changes: dict[str, Any]
 ) -> Village:
     before = {name: getattr(village, name) for name in changes}
     for name, value in changes.items():

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
+from starlette.exceptions import HTTPException
+from starlette.types import Message
+
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.photos import service
+from jifen.photos.auth import PhotoReader, PhotoUploader
+from jifen.photos.schemas import PhotoOut
+from jifen.settings import Settings
+
+CHUNK = 64 * 1024
+MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the file
+
+
+class UploadLimitRoute(AutoCommitRoute):
+    """Refuses a body larger than the upload limit while it arrives: by its declared Content-Length at
+    once, and by counting what actually comes (a client may lie, or send none), before it is spooled."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            max_bytes: int = request.app.state.settings.upload_max_bytes
+            limit = max_bytes + MULTIPART_OVERHEAD
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise HTTPException(413, service.too_large(max_bytes).detail)
+            receive = request.receive
+            seen = 0
+
+            async def counting() -> Message:
+                nonlocal seen
+                message = await receive()
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, service.too_large(max_bytes).detail)
+                return message
+
+            request._receive = counting  # Starlette reads the body through this
+            return await handler(request)
+
+        return limited
+
+
+router = APIRouter(tags=["photos"], route_class=UploadLimitRoute)
+
+
+async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
+    """The upload's bytes, read in chunks and refused as soon as they pass the limit (whatever the
+    request's Content-Length claimed)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise service.too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/villages/{village_id}/photos",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PhotoOut,
+    responses=error_responses(
+        NotAuthenticated, Forbidden, NotFound, service.PhotoTooLarge, service.UnsupportedImage
+    ),
+)
+async def upload_photo(
+    request: Request,
+    access: PhotoUploader,
+    session: Session,
+    file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP photo")],
+) -> PhotoOut:
+    """证据照片: upload a photo to attach to awards and self-reports (`photo_ids`). Its real type is checked
+    by decoding it; the same bytes are stored once."""
+    settings: Settings = request.app.state.settings
+    data = await read_limited(file, settings.upload_max_bytes)
+    photo = await service.upload_photo(
+        session,
+        access.actor,
+        access.village.id,
+        data=data,
+        data_dir=settings.data_dir,
+        max_bytes=settings.upload_max_bytes,
+    )
+    return PhotoOut.model_validate(photo, from_attributes=True)
+
+
+@router.get(
+    "/photos/{photo_id}",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "the photo's bytes",
+        },
+        **error_responses(NotAuthenticated, NotFound),
+    },
+)
+async def get_photo(request: Request, access: PhotoReader) -> FileResponse:
+    """A photo's bytes, for the users of its village; they never change, so clients may keep them."""
+    settings: Settings = request.app.state.settings
+    photo = access.photo
+    path = service.photo_path(settings.data_dir, photo.sha256)
+    if not path.is_file():
+        raise NotFound("照片文件已不在服务器上，请联系村管理员")
+    return FileResponse(
+        path,
+        media_type=photo.content_type,
+        headers={
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "ETag": f'"{photo.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
