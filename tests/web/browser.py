@@ -54,6 +54,7 @@ class Phone:
     async def shot(self, name: str) -> Path:
         self.shots += 1
         path = SHOTS / self.journey / f"{self.shots:02d}-{name}.png"
+        await self.page.wait_for_load_state("networkidle")  # photos and the like are in the picture
         await self.page.screenshot(path=str(path), full_page=True)
         return path
 

@@ -3,17 +3,26 @@ the demo village. Screenshots land in test-artifacts/screenshots/<journey>/."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.browser import Phone
 
 pytestmark = pytest.mark.browser
+
+
+def _png() -> bytes:
+    image = Image.new("RGB", (64, 48), (200, 160, 40))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -76,6 +85,27 @@ async def test_villager_checks_balance_objects_and_reserves(phone: Phone) -> Non
 
     await phone.go("/me")
     await expect(page.get_by_text(code)).to_be_visible()  # the reservation waits on the first screen
+
+    # report a good deed with a photo; a file that is not a photo is refused next to the field
+    await phone.go("/me/report")
+    note = "11月20日帮邻居张大爷收玉米"
+    await page.get_by_label("申报事项 *").select_option(label="志愿服务（+10 分）")
+    await page.get_by_label("做了什么 *").fill(note)
+    await page.get_by_label(re.compile("照片")).set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": b"not really a photo"}]
+    )
+    await page.get_by_role("button", name="提交申报").click()
+    await expect(page.locator("#e-photos")).to_contain_text("photo.jpg")
+    await expect(page.get_by_label("做了什么 *")).to_have_value(note)
+    await phone.shot("report-not-a-photo")
+    await page.get_by_label(re.compile("照片")).set_input_files(
+        files=[{"name": "corn.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    await page.get_by_role("button", name="提交申报").click()
+    await expect(page.get_by_role("status")).to_contain_text("申报已提交")
+    await expect(page.locator(".list li").first).to_contain_text("待审核")
+    await expect(page.locator(".list li").first).to_contain_text("1 张照片")
+    await phone.shot("report-filed")
     await phone.go("/me/card")
     await expect(page.get_by_text("XF-001")).to_be_visible()
     await phone.shot("household-card")

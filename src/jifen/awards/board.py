@@ -45,6 +45,8 @@ class BoardAward(BaseModel):
     submitted_by_name: str
     approvals: list[str]
     open_objections: int
+    photo_ids: list[uuid.UUID]
+    self_report: bool
     created_at: datetime
     notice_until: datetime | None
 
@@ -63,6 +65,9 @@ SELECT a.id, a.status, a.points, a.quantity, a.note, a.household_id, h.code AS h
                 '{}') AS approvals,
        (SELECT count(*) FROM objections o
          WHERE o.village_id = a.village_id AND o.award_id = a.id AND o.status = 'open') AS open_objections,
+       coalesce((SELECT array_agg(ap.photo_id ORDER BY ap.position) FROM award_photos ap
+                  WHERE ap.village_id = a.village_id AND ap.award_id = a.id), '{}') AS photo_ids,
+       a.self_report,
        a.created_at, a.notice_until
   FROM awards a
   JOIN households h ON h.village_id = a.village_id AND h.id = a.household_id

@@ -24,6 +24,7 @@ API_BASE = "http://jifen.internal/api/v1"
 class ApiResult:
     status: int
     body: Any
+    content_type: str = "application/json"
 
     @property
     def ok(self) -> bool:
@@ -102,11 +103,10 @@ class Api:
                 params=clean,
                 headers=self._headers(idempotency_key),
             )
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.content
-        return ApiResult(response.status_code, body)
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            return ApiResult(response.status_code, response.json(), content_type)
+        return ApiResult(response.status_code, response.content, content_type)
 
     async def get(self, path: str, **params: Any) -> ApiResult:
         return await self.call("GET", path, params=params)

@@ -9,6 +9,7 @@ import segno
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from starlette.datastructures import UploadFile
 
 from jifen.web.context import CurrentPage, Page, PageRefused, go
 from jifen.web.routes import this_month
@@ -129,3 +130,107 @@ async def card(page: CurrentPage) -> Response:
     household_id = _household(page)
     household = await page.must(await page.api.get(f"/households/{household_id}"))
     return page.render("card.html", title="户卡", household=household, qr=qr_svg(household["code"], scale=8))
+
+
+async def _report_page(
+    page: Page,
+    household_id: str,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    problem: str | None = None,
+    flash: str | None = None,
+) -> Response:
+    rules = await page.must(await page.api.get(f"/villages/{page.village_id}/rules", limit=200))
+    reportable = [r for r in rules["items"] if r["active"] and r["points"] > 0]
+    mine = await page.api.get(f"/households/{household_id}/awards", self_report="true", limit=20)
+    names = {r["id"]: r["name"] for r in rules["items"]}
+    return page.render(
+        "report.html",
+        status=status,
+        title="申报加分",
+        rules=reportable,
+        reports=mine.body.get("items", []) if mine.ok else [],
+        rule_names=names,
+        errors=errors or {},
+        values=values or {},
+        problem=problem,
+        flash=flash,
+    )
+
+
+@router.get("/me/report", response_class=HTMLResponse)
+async def report_form(page: CurrentPage, done: str | None = None) -> Response:
+    household_id = _household(page)
+    return await _report_page(
+        page, household_id, flash="申报已提交，审核通过后会公示并入账" if done else None
+    )
+
+
+MAX_PHOTOS = 3
+
+
+@router.post("/me/report", response_class=HTMLResponse)
+async def report(page: CurrentPage) -> Response:
+    """A good deed reported with a note and photos: the photos go up first, then the report names them."""
+    household_id = _household(page)
+    form = await page.request.form()
+    values = {k: str(form.get(k) or "") for k in ("rule_id", "note")}
+    errors: dict[str, str] = {}
+    if not values["rule_id"]:
+        errors["rule_id"] = "请选择申报的事项"
+    if not values["note"].strip():
+        errors["note"] = "请简单写一下做了什么好事"
+    uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    if len(uploads) > MAX_PHOTOS:
+        errors["photos"] = f"最多上传 {MAX_PHOTOS} 张照片"
+    if errors:
+        return await _report_page(page, household_id, status=422, errors=errors, values=values)
+    photo_ids = []
+    limit = page.api.settings.upload_max_bytes
+    for upload in uploads:
+        content = await upload.read(limit + 1)
+        if len(content) > limit:
+            errors["photos"] = f"照片“{upload.filename}”太大，每张不能超过 {limit // (1024 * 1024)} MB"
+            break
+        uploaded = await page.api.call(
+            "POST",
+            f"/villages/{page.village_id}/photos",
+            files={"file": (upload.filename, content, upload.content_type or "application/octet-stream")},
+        )
+        if not uploaded.ok:
+            errors["photos"] = f"照片“{upload.filename}”：{uploaded.detail}"
+            break
+        photo_ids.append(uploaded.body["id"])
+    if errors:
+        return await _report_page(page, household_id, status=422, errors=errors, values=values)
+    result = await page.api.post(
+        f"/households/{household_id}/self-reports",
+        {"rule_id": values["rule_id"], "note": values["note"].strip(), "photo_ids": photo_ids},
+        key=f"web-{form.get('idempotency_key')}",
+    )
+    if result.ok:
+        return go("/me/report?done=1")
+    field_errors = result.field_errors()
+    if result.error in ("evidence_required", "unknown_photo"):
+        field_errors["photos"] = result.detail
+    return await _report_page(
+        page,
+        household_id,
+        status=result.status if result.status in (403, 409) else 422,
+        errors=field_errors,
+        values=values,
+        problem=None if field_errors else result.detail,
+    )
+
+
+@router.get("/photos/{photo_id}")
+async def photo(page: CurrentPage, photo_id: str) -> Response:
+    """A photo for a page: the API decides who may see it."""
+    found = await page.api.call("GET", f"/photos/{photo_id}")
+    if not found.ok or not isinstance(found.body, bytes):
+        raise PageRefused(404, "找不到这张照片")
+    return Response(
+        found.body, media_type=found.content_type, headers={"cache-control": "private, max-age=86400"}
+    )
