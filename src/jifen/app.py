@@ -23,6 +23,7 @@ from jifen.auth.endpoints import router as auth_router
 from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
+from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inspection_router,
         ledger_router,
         store_router,
+        funding_router,
         audit_router,
         rankings_router,
     ):
