@@ -91,7 +91,9 @@ async def test_funds_are_recorded_once_per_key_listed_and_filtered(world: World)
     donor = await add_fund(
         world, admin, v, 200_050, source="donor", source_name="富民农业有限公司", received_on="2026-10-15"
     )
-    town = await add_fund(world, admin, v, 100_000, source="town", source_name="幸福镇人民政府", received_on="2026-09-30")
+    town = await add_fund(
+        world, admin, v, 100_000, source="town", source_name="幸福镇人民政府", received_on="2026-09-30"
+    )
     assert donor.status_code == town.status_code == 201
     assert donor.json()["amount"] == "¥2,000.50"
 
