@@ -164,7 +164,8 @@ async def test_the_overview_reconciles_with_the_records(
     store_points = await rows(
         world,
         "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a"
-        " ON a.village_id = p.village_id AND a.id = p.account_id WHERE a.village_id = :v AND a.kind = 'store'",
+        " ON a.village_id = p.village_id AND a.id = p.account_id"
+        " WHERE a.village_id = :v AND a.kind = 'store'",
         v=v,
     )
     assert store_points[0][0] == expected["_settled_points"] + sum(
@@ -209,3 +210,25 @@ async def test_the_overview_is_for_the_village_admin_and_the_town(world: World) 
     assert_error(await world.call("GET", f"/villages/{v}/funding", stranger), 404)
     assert_error(await world.call("GET", f"/villages/{uuid.uuid4()}/funding", stranger), 404)
     assert_error(await world.call("GET", f"/villages/{v}/funding"), 401)
+
+
+async def test_the_demo_village_shows_whether_its_store_is_funded(world: World) -> None:
+    from jifen.demo import load_demo
+
+    async with world.session() as session, session.begin():
+        village = await load_demo(session)
+    town = await world.town_admin()
+    shown = await overview(world, town, village.id)
+    expected = await independent_overview(world, village.id)
+    assert {k: shown[k] for k in expected if not k.startswith("_")} == {
+        k: e for k, e in expected.items() if not k.startswith("_")
+    }
+    assert shown["funds_received_fen"] == 650_000
+    assert shown["funds_spent_fen"] == 62_000
+    assert shown["unsettled_fen"] > 0  # this month's sales
+    assert shown["points_outstanding"] > 0
+    assert isinstance(shown["funded"], bool)
+    [store] = shown["stores"]
+    assert store["last_settled_period"] is not None
+    funds = await world.call("GET", f"/villages/{village.id}/funds", town)
+    assert {f["source"] for f in funds.json()["items"]} == {"collective", "donor", "town"}

@@ -71,7 +71,8 @@ def test_the_helpers_draw_exactly_the_text() -> None:
         assert png_modules(qr_png(text, scale=5), 5) == matrix_of(text)
         assert svg_modules(qr_svg(text, scale=3)) == matrix_of(text)
         inline = qr_svg(text, inline=True)
-        assert inline.startswith("<svg") and f"<title>{text}</title>" in inline
+        assert inline.startswith("<svg")
+        assert f"<title>{text}</title>" in inline
     assert matrix_of("123456") != matrix_of("123457")
 
 
