@@ -115,6 +115,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
     )
     await _load_public_notice(session, village, households, users["villager"].id)
     await _load_store(session, store, households)
+    await _load_funding(session, village, store)
     return village
 
 
@@ -262,6 +263,66 @@ async def _load_store(session: AsyncSession, store: Store, households: list[Hous
         await store_service.cancel(
             session, _SYSTEM, store, sales[-1].id, reason="顾客想换别的商品", as_admin=True
         )
+
+
+async def _load_funding(session: AsyncSession, village: Village, store: Store) -> None:
+    """The store's money: a peg of ¥1 a point, funds from the collective, a donor company and the town (one
+    mistaken entry voided), and last month paid to the store (the goods redeemed under the paper passbook
+    before jifen, so its report in jifen is empty and the payment says so)."""
+    from datetime import timedelta
+
+    from jifen.funding import service as funding
+    from jifen.funding.periods import local_today, parse_period
+    from jifen.funding.schemas import FundCreate, FundSource
+
+    await funding.set_peg(
+        session,
+        _SYSTEM,
+        village,
+        fen_per_point=100,
+        effective_from=None,
+        reason="村民代表大会决议：1 积分折 1 元",
+    )
+    today = local_today()
+    for source, name, yuan, days_ago, note in (
+        (FundSource.collective, "幸福村股份经济合作社", 3_000, 80, "集体经济收益划拨"),
+        (FundSource.donor, "富民农业发展有限公司", 2_000, 45, "乡贤企业捐赠"),
+        (FundSource.town, "幸福镇人民政府", 1_500, 12, "人居环境整治奖补"),
+    ):
+        await funding.record_fund(
+            session,
+            _SYSTEM,
+            village,
+            FundCreate(
+                source=source,
+                source_name=name,
+                amount_fen=yuan * 100,
+                received_on=today - timedelta(days=days_ago),
+                note=note,
+            ),
+        )
+    mistake = await funding.record_fund(
+        session,
+        _SYSTEM,
+        village,
+        FundCreate(
+            source=FundSource.town,
+            source_name="幸福镇人民政府",
+            amount_fen=150_000,
+            received_on=today - timedelta(days=12),
+        ),
+    )
+    await funding.void_fund(session, _SYSTEM, village.id, mistake.id, reason="重复录入，与前一笔为同一笔拨款")
+    first_of_month = today.replace(day=1)
+    last_month = parse_period(f"{first_of_month - timedelta(days=1):%Y-%m}")
+    await funding.settle(
+        session,
+        _SYSTEM,
+        store,
+        last_month,
+        amount_fen=62_000,
+        note="系统启用前纸质积分存折的兑换货款，已转账",
+    )
 
 
 async def _load_public_notice(

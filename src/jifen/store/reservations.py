@@ -240,7 +240,8 @@ async def _end(
 
 
 def qr_payload(row: ReservationRow) -> str:
-    return f"jifen:reservation:{row.store_id}:{row.code}"
+    """Exactly what the counter accepts when a scanner types it: the code itself (see funding/qr.py)."""
+    return row.code
 
 
 async def reservation_out(session: AsyncSession, row: ReservationRow) -> ReservationOut:

@@ -166,7 +166,9 @@ class ReservationStatus(StrEnum):
 class ReservationOut(BaseModel):
     id: uuid.UUID
     code: str = Field(description="the pickup code; unique among the village's active reservations")
-    qr_payload: str = Field(description="what the pickup code's QR code encodes")
+    qr_payload: str = Field(
+        description="what the pickup code's QR code encodes: the code itself, as the counter accepts it"
+    )
     status: ReservationStatus
     store_id: uuid.UUID
     household_id: uuid.UUID

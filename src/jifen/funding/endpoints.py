@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from jifen.funding import service
+from jifen.funding.auth import (
+    FundKeeper,
+    FundsKeeper,
+    FundsReader,
+    PegReader,
+    ReservationQr,
+    SettlementPayer,
+    SettlementReader,
+)
+from jifen.funding.periods import InvalidPeriod, parse_period, resolve_period
+from jifen.funding.qr import qr_png, qr_svg
+from jifen.funding.schemas import (
+    FundCreate,
+    FundingOverview,
+    FundOut,
+    FundSource,
+    FundVoid,
+    PegHistory,
+    PegSet,
+    SettlementCreate,
+    SettlementOut,
+    SettlementReport,
+)
+from jifen.households.auth import HouseholdReader
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.idempotency import (
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    idempotency_key,
+    request_fingerprint,
+    run_idempotent,
+)
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.store.reservations import ReservationNotFound
+
+router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
+
+READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
+MONEY_ERRORS = (*READ_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused)
+
+Scale = Annotated[int, Query(ge=1, le=40, description="pixels (SVG: user units) per module")]
+
+
+def _image(content: str | bytes, media_type: str) -> Response:
+    # a pickup code takes goods off the shelf: no shared cache keeps it
+    return Response(content, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+
+def _image_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {media_type: {}}, "description": "the QR code"}}
+
+
+# ---------------------------------------------------------------------------------------------- the peg
+
+
+@router.get("/villages/{village_id}/peg", response_model=PegHistory, responses=error_responses(*READ_ERRORS))
+async def get_peg(access: PegReader, session: Session) -> PegHistory:
+    """What a point is worth in money (fen) now, and every peg the village set."""
+    return await service.peg_history(session, access.village.id)
+
+
+@router.put(
+    "/villages/{village_id}/peg",
+    response_model=PegHistory,
+    responses=error_responses(*READ_ERRORS, service.PegBackdated),
+)
+async def set_peg(body: PegSet, access: FundsKeeper, session: Session) -> PegHistory:
+    """Peg a point to money from now (or a later moment) on, with a reason. Sales already made keep the peg
+    they were made under; the same peg again changes nothing."""
+    return await service.set_peg(
+        session,
+        access.actor,
+        access.village,
+        fen_per_point=body.fen_per_point,
+        effective_from=body.effective_from,
+        reason=body.reason,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- funds
+
+
+@router.post(
+    "/villages/{village_id}/funds",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FundOut,
+    responses=error_responses(*MONEY_ERRORS, service.ReceivedInFuture),
+)
+async def record_fund(
+    request: Request,
+    body: FundCreate,
+    access: FundsKeeper,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """Money received for the store (collective, donor, town): an append-only record."""
+
+    async def produce() -> FundOut:
+        return await service.record_fund(session, access.actor, access.village, body)
+
+    return await run_idempotent(
+        session,
+        village_id=access.village.id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )
+
+
+@router.get(
+    "/villages/{village_id}/funds",
+    response_model=Page[FundOut],
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
+)
+async def list_funds(
+    access: FundsReader,
+    session: Session,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    source: Annotated[FundSource | None, Query(description="only funds from this kind of source")] = None,
+    received_from: Annotated[date | None, Query(alias="from", description="received on or after")] = None,
+    received_to: Annotated[date | None, Query(alias="to", description="received on or before")] = None,
+    voided: Annotated[bool, Query(description="false: leave voided records out")] = True,
+) -> Page[FundOut]:
+    """The funds received, the latest first; voided ones say so."""
+    key = decode_cursor(cursor, 2)
+    try:
+        after = (date.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
+    except ValueError as exc:
+        raise InvalidCursor() from exc
+    funds = await service.list_funds(
+        session,
+        access.village.id,
+        source=source,
+        received_from=received_from,
+        received_to=received_to,
+        include_voided=voided,
+        after=after,
+        limit=limit,
+    )
+    last = funds[-1] if len(funds) == limit else None
+    return Page(items=funds, next_cursor=encode_cursor(last.received_on, last.id) if last else None)
+
+
+@router.post(
+    "/funds/{fund_id}/void",
+    response_model=FundOut,
+    responses=error_responses(*MONEY_ERRORS, service.FundNotFound, service.AlreadyVoided),
+)
+async def void_fund(
+    request: Request,
+    body: FundVoid,
+    access: FundKeeper,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """Void a fund recorded by mistake, with a reason: it stays on the record and stops counting. Once."""
+
+    async def produce() -> FundOut:
+        return await service.void_fund(
+            session, access.actor, access.village_id, access.fund_id, reason=body.reason
+        )
+
+    return await run_idempotent(
+        session,
+        village_id=access.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_200_OK,
+        produce=produce,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- settlement
+
+
+@router.get(
+    "/stores/{store_id}/settlement",
+    response_model=SettlementReport,
+    responses=error_responses(*READ_ERRORS, InvalidPeriod),
+)
+async def settlement_report(
+    access: SettlementReader,
+    session: Session,
+    period: Annotated[
+        str | None,
+        Query(max_length=32, description="2026-11, 2026-Q4, 2026 or 2026-11-01/2026-11-15 (Asia/Shanghai)"),
+    ] = None,
+    first_day: Annotated[date | None, Query(alias="from", description="first local day, with `to`")] = None,
+    last_day: Annotated[date | None, Query(alias="to", description="last local day (included)")] = None,
+) -> SettlementReport:
+    """What the village owes the store for a period: per item, net of cancellations, each sale at the peg in
+    force when it was made. A cancellation counts in the period it was made, as a negative line, so the
+    report of an ended period never changes."""
+    return await service.settlement_report(session, access.store, resolve_period(period, first_day, last_day))
+
+
+@router.post(
+    "/stores/{store_id}/settlements",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SettlementOut,
+    responses=error_responses(*MONEY_ERRORS, InvalidPeriod, service.AlreadySettled, service.PeriodNotEnded),
+)
+async def record_settlement(
+    request: Request,
+    body: SettlementCreate,
+    access: SettlementPayer,
+    session: Session,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> Response:
+    """The village paid the store for an ended period: an immutable record (the amount defaults to the
+    report's total). A store is settled once for any stretch of time."""
+    period = parse_period(body.period)
+
+    async def produce() -> SettlementOut:
+        return await service.settle(
+            session, access.actor, access.store, period, amount_fen=body.amount_fen, note=body.note
+        )
+
+    return await run_idempotent(
+        session,
+        village_id=access.store.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_201_CREATED,
+        produce=produce,
+    )
+
+
+@router.get(
+    "/stores/{store_id}/settlements",
+    response_model=Page[SettlementOut],
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
+)
+async def list_settlements(
+    access: SettlementReader, session: Session, cursor: Cursor = None, limit: Limit = 50
+) -> Page[SettlementOut]:
+    """What the village paid the store, the latest period first."""
+    key = decode_cursor(cursor, 2)
+    try:
+        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
+    except ValueError as exc:
+        raise InvalidCursor() from exc
+    rows = await service.list_settlements(session, access.store, after=after, limit=limit)
+    last = rows[-1] if len(rows) == limit else None
+    return Page(items=rows, next_cursor=encode_cursor(last.starts_at.isoformat(), last.id) if last else None)
+
+
+# ---------------------------------------------------------------------------------------------- overview
+
+
+@router.get(
+    "/villages/{village_id}/funding",
+    response_model=FundingOverview,
+    responses=error_responses(*READ_ERRORS),
+)
+async def funding_overview(access: FundsReader, session: Session) -> FundingOverview:
+    """Is the store funded? Points outstanding and their money value, funds received and spent, what the
+    stores are still owed, and the surplus or shortfall."""
+    return await service.village_funding(session, access.village)
+
+
+# ---------------------------------------------------------------------------------------------- QR codes
+
+
+@router.get(
+    "/reservations/{reservation_id}/qr.svg",
+    response_class=Response,
+    responses={**_image_responses("image/svg+xml"), **error_responses(*READ_ERRORS, ReservationNotFound)},
+)
+async def reservation_qr_svg(access: ReservationQr, scale: Scale = 8) -> Response:
+    """The pickup code as a QR code: it holds exactly the 6-digit code the counter accepts."""
+    return _image(qr_svg(access.reservation.code, scale=scale), "image/svg+xml")
+
+
+@router.get(
+    "/reservations/{reservation_id}/qr.png",
+    response_class=Response,
+    responses={**_image_responses("image/png"), **error_responses(*READ_ERRORS, ReservationNotFound)},
+)
+async def reservation_qr_png(access: ReservationQr, scale: Scale = 8) -> Response:
+    """The pickup code's QR code as a PNG image."""
+    return _image(qr_png(access.reservation.code, scale=scale), "image/png")
+
+
+@router.get(
+    "/households/{household_id}/qr.svg",
+    response_class=Response,
+    responses={**_image_responses("image/svg+xml"), **error_responses(*READ_ERRORS)},
+)
+async def household_qr_svg(access: HouseholdReader, scale: Scale = 8) -> Response:
+    """The household card's QR code: it holds exactly the household's code, as the counter accepts it."""
+    return _image(qr_svg(access.household.code, scale=scale), "image/svg+xml")
+
+
+@router.get(
+    "/households/{household_id}/qr.png",
+    response_class=Response,
+    responses={**_image_responses("image/png"), **error_responses(*READ_ERRORS)},
+)
+async def household_qr_png(access: HouseholdReader, scale: Scale = 8) -> Response:
+    """The household card's QR code as a PNG image, for printing."""
+    return _image(qr_png(access.household.code, scale=scale), "image/png")

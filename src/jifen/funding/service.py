@@ -1,0 +1,506 @@
+"""Funding and settlement of the points supermarket (积分超市资金与结算).
+
+A village pegs a point to money (integer fen). The points its households hold are a debt the village must be
+able to pay for in goods; the funds it receives (collective, donors, the town) pay the stores for what they
+redeemed. Everything here is a record: a peg applies from its start on and is never back-dated, a fund is
+corrected by a voiding record, a settlement is written once.
+
+How a period is counted: a sale counts in the period it was made, at the peg in force at that moment; a
+cancellation counts in the period it was made, as a negative line at the peg of the sale it cancels. So a
+sale in November cancelled in December shows in November's report as sold and in December's as a negative
+line, and November's report never changes once November has ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.audit import service as audit
+from jifen.auth.actor import Actor
+from jifen.funding import repository
+from jifen.funding.periods import LocalPeriod, local_today
+from jifen.funding.schemas import (
+    FundCreate,
+    FundingOverview,
+    FundOut,
+    FundSource,
+    FundVoidOut,
+    PegHistory,
+    PegOut,
+    SettlementCancellation,
+    SettlementLine,
+    SettlementOut,
+    SettlementReport,
+    SettlementTotals,
+    StoreFunding,
+    yuan,
+)
+from jifen.kit import timeutil
+from jifen.kit.db import violated_constraint
+from jifen.kit.errors import BadRequest, Conflict, NotFound
+from jifen.models import Store, Village
+from jifen.store.service import receipt_number
+
+DEFAULT_FEN_PER_POINT = 100
+
+
+class PegBackdated(BadRequest):
+    code = "peg_backdated"
+    default_detail = "新的积分折算标准不能从过去的时间开始生效：已发生的兑换按当时的标准结算"
+
+
+class ReceivedInFuture(BadRequest):
+    code = "received_in_future"
+    default_detail = "到账日期不能晚于今天"
+
+
+class FundNotFound(NotFound):
+    code = "fund_not_found"
+    default_detail = "找不到该笔资金记录"
+
+
+class AlreadyVoided(Conflict):
+    code = "already_voided"
+    default_detail = "该笔资金记录已经作废过"
+
+
+class AlreadySettled(Conflict):
+    code = "already_settled"
+    default_detail = "该积分超市的这个结算期已经结算过"
+
+
+class PeriodNotEnded(Conflict):
+    code = "period_not_ended"
+    default_detail = "结算期尚未结束，结束后才能结算"
+
+
+# ---------------------------------------------------------------------------------------------- the peg
+
+
+def peg_out(row: Any) -> PegOut:
+    if row is None:
+        return PegOut(
+            fen_per_point=DEFAULT_FEN_PER_POINT,
+            yuan_per_point=yuan(DEFAULT_FEN_PER_POINT),
+            effective_from=None,
+            reason=None,
+            actor_id=None,
+            created_at=None,
+        )
+    return PegOut(
+        fen_per_point=row["fen_per_point"],
+        yuan_per_point=yuan(row["fen_per_point"]),
+        effective_from=row["effective_from"],
+        reason=row["reason"],
+        actor_id=row["actor_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def current_peg(session: AsyncSession, village_id: uuid.UUID, at: datetime | None = None) -> PegOut:
+    """The peg in force at `at` (now by default)."""
+    return peg_out(await repository.peg_at(session, village_id, at or timeutil.utcnow()))
+
+
+async def peg_history(session: AsyncSession, village_id: uuid.UUID) -> PegHistory:
+    return PegHistory(
+        village_id=village_id,
+        current=await current_peg(session, village_id),
+        history=[peg_out(row) for row in await repository.pegs(session, village_id)],
+    )
+
+
+async def set_peg(
+    session: AsyncSession,
+    actor: Actor,
+    village: Village,
+    *,
+    fen_per_point: int,
+    effective_from: datetime | None,
+    reason: str,
+) -> PegHistory:
+    """A new peg from `effective_from` (now when None) on. Setting the peg already in force from now is a
+    no-op, so a repeated PUT changes nothing."""
+    now = timeutil.utcnow()
+    await repository.lock_village(session, village.id)
+    if effective_from is None:
+        in_force = await repository.peg_at(session, village.id, now)
+        later = [row for row in await repository.pegs(session, village.id) if row["effective_from"] > now]
+        if not later and peg_out(in_force).fen_per_point == fen_per_point and in_force is not None:
+            return await peg_history(session, village.id)
+        start = now
+    else:
+        if effective_from.tzinfo is None:  # a local time without an offset
+            effective_from = effective_from.replace(tzinfo=timeutil.LOCAL_TZ)
+        if effective_from < now:
+            raise PegBackdated(
+                f"生效时间 {timeutil.to_local(effective_from):%Y-%m-%d %H:%M} 已经过去；"
+                "已发生的兑换按当时的标准结算，新标准只能从现在或以后开始"
+            )
+        start = effective_from
+    row = await repository.insert_peg(
+        session,
+        village.id,
+        effective_from=start,
+        fen_per_point=fen_per_point,
+        reason=reason,
+        actor_id=actor.user_id,
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="peg.set",
+        record_type="village_peg",
+        record_id=row["id"],
+        after={"fen_per_point": fen_per_point, "effective_from": start},
+        reason=reason,
+    )
+    return await peg_history(session, village.id)
+
+
+# ---------------------------------------------------------------------------------------------- funds
+
+
+def fund_out(row: Any) -> FundOut:
+    voided = (
+        FundVoidOut(reason=row["void_reason"], actor_id=row["void_actor_id"], created_at=row["voided_at"])
+        if row["voided_at"] is not None
+        else None
+    )
+    return FundOut(
+        id=row["id"],
+        village_id=row["village_id"],
+        source=FundSource(row["source"]),
+        source_name=row["source_name"],
+        amount_fen=row["amount_fen"],
+        amount=yuan(row["amount_fen"]),
+        received_on=row["received_on"],
+        note=row["note"],
+        actor_id=row["actor_id"],
+        created_at=row["created_at"],
+        voided=voided,
+    )
+
+
+async def record_fund(session: AsyncSession, actor: Actor, village: Village, body: FundCreate) -> FundOut:
+    """Money the village received for its store: from the collective, a donor or the town."""
+    if body.received_on > local_today():
+        raise ReceivedInFuture(f"到账日期 {body.received_on} 晚于今天，请核对")
+    fund_id = uuid.uuid4()
+    await repository.insert_fund(
+        session,
+        {
+            "village_id": village.id,
+            "id": fund_id,
+            "source": body.source.value,
+            "source_name": body.source_name,
+            "amount_fen": body.amount_fen,
+            "received_on": body.received_on,
+            "note": body.note,
+            "actor_id": actor.user_id,
+        },
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village.id,
+        action="fund.record",
+        record_type="village_fund",
+        record_id=fund_id,
+        after={
+            "source": body.source.value,
+            "source_name": body.source_name,
+            "amount_fen": body.amount_fen,
+            "received_on": body.received_on.isoformat(),
+        },
+        reason=body.note,
+    )
+    return fund_out(await repository.fund_in(session, village.id, fund_id))
+
+
+async def get_fund(session: AsyncSession, fund_id: uuid.UUID) -> FundOut | None:
+    row = await repository.get_fund(session, fund_id)
+    return None if row is None else fund_out(row)
+
+
+async def list_funds(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    *,
+    source: FundSource | None = None,
+    received_from: date | None = None,
+    received_to: date | None = None,
+    include_voided: bool = True,
+    after: tuple[date, uuid.UUID] | None = None,
+    limit: int = 50,
+) -> list[FundOut]:
+    rows = await repository.list_funds(
+        session,
+        village_id,
+        source=source.value if source else None,
+        received_from=received_from,
+        received_to=received_to,
+        include_voided=include_voided,
+        after=after,
+        limit=limit,
+    )
+    return [fund_out(row) for row in rows]
+
+
+async def void_fund(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, fund_id: uuid.UUID, *, reason: str
+) -> FundOut:
+    """A fund recorded by mistake stops counting: a voiding record with a reason, once."""
+    row = await repository.fund_in(session, village_id, fund_id)
+    if row is None:
+        raise FundNotFound()
+    if row["voided_at"] is not None:
+        raise AlreadyVoided(f"该笔资金记录已于 {timeutil.to_local(row['voided_at']):%Y-%m-%d %H:%M} 作废")
+    try:
+        await repository.insert_void(session, village_id, fund_id, reason=reason, actor_id=actor.user_id)
+    except (
+        asyncpg.IntegrityConstraintViolationError
+    ) as exc:  # voided by a concurrent request that committed first
+        if violated_constraint(exc) == "pk_village_fund_voids":
+            raise AlreadyVoided() from exc
+        raise
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="fund.void",
+        record_type="village_fund",
+        record_id=fund_id,
+        before={"amount_fen": row["amount_fen"], "voided": False},
+        after={"voided": True},
+        reason=reason,
+    )
+    return fund_out(await repository.fund_in(session, village_id, fund_id))
+
+
+# ---------------------------------------------------------------------------------------------- settlement
+
+
+def settlement_out(row: Any) -> SettlementOut:
+    return SettlementOut(
+        id=row["id"],
+        store_id=row["store_id"],
+        period=row["period"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        report_points=row["report_points"],
+        report_fen=row["report_fen"],
+        amount_fen=row["amount_fen"],
+        amount=yuan(row["amount_fen"]),
+        difference_fen=row["amount_fen"] - row["report_fen"],
+        note=row["note"],
+        actor_id=row["actor_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def settlement_report(session: AsyncSession, store: Store, period: LocalPeriod) -> SettlementReport:
+    """What the village owes the store for the period: lines per item net of cancellations, each sale at the
+    peg in force when it was made, and the cancellations made in the period."""
+    village_id, starts_at, ends_at = store.village_id, period.starts_at, period.ends_at
+    lines = [
+        SettlementLine(
+            item_id=row["item_id"],
+            name=row["name"],
+            unit=row["unit"],
+            sold=row["sold"],
+            cancelled=row["cancelled"],
+            quantity=row["sold"] - row["cancelled"],
+            points=row["points"],
+            amount_fen=row["fen"],
+            amount=yuan(row["fen"]),
+        )
+        for row in await repository.settlement_lines(session, village_id, store.id, starts_at, ends_at)
+    ]
+    cancellations = [
+        SettlementCancellation(
+            redemption_id=row["id"],
+            receipt_no=receipt_number(row["receipt_no"]),
+            household_code=row["household_code"],
+            sold_at=row["sold_at"],
+            cancelled_at=row["cancelled_at"],
+            sold_in_period=row["sold_in_period"],
+            reason=row["cancel_reason"],
+            points=-row["total_points"],
+            amount_fen=-row["fen"],
+            amount=yuan(-row["fen"]),
+        )
+        for row in await repository.cancellations(session, village_id, store.id, starts_at, ends_at)
+    ]
+    sales, cancelled = await repository.period_counts(session, village_id, store.id, starts_at, ends_at)
+    total_fen = sum(line.amount_fen for line in lines)
+    settled = await repository.exact_settlement(session, village_id, store.id, starts_at, ends_at)
+    return SettlementReport(
+        store_id=store.id,
+        store_name=store.name,
+        village_id=village_id,
+        period=period.label,
+        first_day=period.first_day,
+        last_day=period.last_day,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        ended=period.has_ended(timeutil.utcnow()),
+        lines=lines,
+        cancellations=cancellations,
+        totals=SettlementTotals(
+            sales=sales,
+            cancellations=cancelled,
+            points=sum(line.points for line in lines),
+            amount_fen=total_fen,
+            amount=yuan(total_fen),
+        ),
+        pegs=[peg_out(row) for row in await _pegs_during(session, village_id, starts_at, ends_at)],
+        settlement=None if settled is None else settlement_out(settled),
+    )
+
+
+async def _pegs_during(
+    session: AsyncSession, village_id: uuid.UUID, starts_at: datetime, ends_at: datetime
+) -> Sequence[Any]:
+    rows = await repository.pegs_during(session, village_id, starts_at, ends_at)
+    if not rows or rows[0]["effective_from"] > starts_at:
+        return [None, *rows]  # the default peg was in force at the start
+    return rows
+
+
+async def settle(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    period: LocalPeriod,
+    *,
+    amount_fen: int | None,
+    note: str,
+) -> SettlementOut:
+    """Record that the village paid the store for an ended period: once per store and stretch of time. The
+    amount is the report's total unless the village says otherwise (the difference stays on the record)."""
+    village_id = store.village_id
+    if not period.has_ended(timeutil.utcnow()):
+        raise PeriodNotEnded(f"结算期 {period.label} 到 {period.last_day} 才结束，结束后才能结算")
+    await repository.lock_store(session, village_id, store.id)
+    earlier = await repository.overlapping_settlement(
+        session, village_id, store.id, period.starts_at, period.ends_at
+    )
+    if earlier is not None:
+        raise AlreadySettled(
+            f"“{store.name}”的结算期 {earlier['period']} 已于 "
+            f"{timeutil.to_local(earlier['created_at']):%Y-%m-%d} 结算，与 {period.label} 重叠",
+            settlement_id=str(earlier["id"]),
+        )
+    report = await settlement_report(session, store, period)
+    settlement_id = uuid.uuid4()
+    paid = report.totals.amount_fen if amount_fen is None else amount_fen
+    try:
+        row = await repository.insert_settlement(
+            session,
+            {
+                "village_id": village_id,
+                "id": settlement_id,
+                "store_id": store.id,
+                "period": period.label,
+                "starts_at": period.starts_at,
+                "ends_at": period.ends_at,
+                "report_points": report.totals.points,
+                "report_fen": report.totals.amount_fen,
+                "amount_fen": paid,
+                "note": note,
+                "actor_id": actor.user_id,
+            },
+        )
+    except (
+        asyncpg.IntegrityConstraintViolationError
+    ) as exc:  # the last line; the store's lock makes it unreachable
+        if violated_constraint(exc) in ("uq_store_settlements_period", "ex_store_settlements_overlap"):
+            raise AlreadySettled() from exc
+        raise
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="settlement.record",
+        record_type="store_settlement",
+        record_id=settlement_id,
+        after={
+            "store_id": store.id,
+            "period": period.label,
+            "report_points": report.totals.points,
+            "report_fen": report.totals.amount_fen,
+            "amount_fen": paid,
+        },
+        reason=note,
+    )
+    return settlement_out(row)
+
+
+async def list_settlements(
+    session: AsyncSession,
+    store: Store,
+    *,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int = 50,
+) -> list[SettlementOut]:
+    rows = await repository.list_settlements(session, store.village_id, store.id, after=after, limit=limit)
+    return [settlement_out(row) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------- overview
+
+
+async def village_funding(session: AsyncSession, village: Village) -> FundingOverview:
+    """Is the store funded? Money in hand (received - spent) against what is owed: redemptions the stores
+    have not been paid for, and every point the households still hold, at the current peg."""
+    now = timeutil.utcnow()
+    peg = await current_peg(session, village.id, now)
+    points = await repository.household_points(session, village.id)
+    received = await repository.funds_received(session, village.id)
+    stores = [
+        StoreFunding(
+            store_id=row["id"],
+            name=row["name"],
+            settled_fen=row["settled_fen"],
+            unsettled_points=row["unsettled_points"],
+            unsettled_fen=row["unsettled_fen"],
+            unsettled=yuan(row["unsettled_fen"]),
+            last_settled_period=row["last_period"],
+        )
+        for row in await repository.store_funding(session, village.id)
+    ]
+    spent = sum(s.settled_fen for s in stores)
+    unsettled = sum(s.unsettled_fen for s in stores)
+    outstanding = points["posted"] * peg.fen_per_point
+    cash = received - spent
+    surplus = cash - unsettled - outstanding
+    return FundingOverview(
+        village_id=village.id,
+        as_of=now,
+        peg=peg,
+        households=points["households"],
+        points_outstanding=points["posted"],
+        points_held=points["held"],
+        outstanding_fen=outstanding,
+        outstanding=yuan(outstanding),
+        funds_received_fen=received,
+        funds_received=yuan(received),
+        funds_spent_fen=spent,
+        funds_spent=yuan(spent),
+        cash_fen=cash,
+        cash=yuan(cash),
+        unsettled_fen=unsettled,
+        unsettled=yuan(unsettled),
+        surplus_fen=surplus,
+        surplus=yuan(surplus),
+        funded=surplus >= 0,
+        stores=stores,
+    )
