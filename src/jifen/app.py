@@ -39,6 +39,7 @@ from jifen.store.endpoints import router as store_router
 from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
+from jifen.users.endpoints import village_router as village_users_router
 from jifen.villages.endpoints import router as villages_router
 from jifen.web.routes import install as install_pages
 
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth_router,
         users_router,
+        village_users_router,
         villages_router,
         households_router,
         rules_router,

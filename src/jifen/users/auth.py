@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from jifen.auth.actor import Actor
-from jifen.auth.dependencies import CurrentActor
+from jifen.auth.dependencies import CurrentActor, VillageAccess, village_role
 from jifen.kit.errors import Forbidden
 from jifen.models import Role
 
@@ -18,3 +18,7 @@ def require_user_admin(actor: CurrentActor) -> Actor:
 
 
 UserAdmin = Annotated[Actor, Depends(require_user_admin)]
+
+
+# the village's roll of users: its admin, and the town admin
+VillageUserAdmin = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]
