@@ -109,7 +109,8 @@ async def try_lock_village(conn: Any, village_id: uuid.UUID) -> bool:
     """One due job per village at a time, across processes; released at the end of the transaction."""
     return bool(
         await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended('jifen.expiry:' || $1::text, 0))", village_id
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('jifen.expiry:' || $1::uuid::text, 0))",
+            village_id,
         )
     )
 
