@@ -383,8 +383,13 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     for row in villages:
         if latest_cutoff(row.policy(), moment) is None:
             continue
-        async with sessionmaker() as session, session.begin():
-            result = await expire_village(session, actor, row, now=moment)
+        try:
+            async with sessionmaker() as session, session.begin():
+                result = await expire_village(session, actor, row, now=moment)
+        except Exception:
+            # one village's failure (rolled back, retried next time) must not hold up the others
+            log.exception("expiry_failed", village_id=str(row.village_id))
+            continue
         if result:
             posted += result[0]
     return posted
