@@ -24,6 +24,7 @@ from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.funding.endpoints import router as funding_router
+from jifen.expiry.endpoints import router as expiry_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
@@ -119,13 +120,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 async def run_chainer(engine: AsyncEngine, interval: float) -> None:
-    """Every few seconds: post the awards whose public notice ended, release expired reservations, link new
-    records into their villages' chains, and seal a checkpoint a day.
+    """Every few seconds: post the awards whose public notice ended, release expired reservations, post due
+    clearings (清零), link new records into their villages' chains, and seal a checkpoint a day.
 
     Every server process runs this loop; a session advisory lock lets one of them do the work at a time.
     """
     from jifen.audit import chain
     from jifen.awards import notice
+    from jifen.expiry import service as expiry
     from jifen.store import reservations
 
     sessionmaker = create_sessionmaker(engine)
@@ -139,6 +141,9 @@ async def run_chainer(engine: AsyncEngine, interval: float) -> None:
             released = await reservations.release_expired(sessionmaker)
             if released:
                 log.info("reservations_expired", reservations=released)
+            expired = await expiry.run_due(sessionmaker)
+            if expired:
+                log.info("points_expired", transactions=expired)
             async with raw_connection(engine) as conn:
                 if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", chain.CHAINER_LOCK):
                     continue
@@ -219,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sales_router,
         town_router,
         photos_router,
+        expiry_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)

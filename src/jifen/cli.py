@@ -194,25 +194,28 @@ def jobs() -> None:
 @jobs.command("run")
 def jobs_run() -> None:
     """Run due work now: post awards whose public notice (公示) ended without an open objection; release
-    pickup-code reservations (预约兑换) that expired unclaimed."""
+    pickup-code reservations (预约兑换) that expired unclaimed; post due clearings (清零)."""
     from jifen.awards.notice import run_due
+    from jifen.expiry.service import run_due as run_expiry
     from jifen.kit.db import create_engine, create_sessionmaker
     from jifen.store.reservations import release_expired
 
     settings = get_settings()
     _prepare_database(settings)
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, int]:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
         try:
             sessionmaker = create_sessionmaker(engine)
-            return await run_due(sessionmaker), await release_expired(sessionmaker)
+            posted = await run_due(sessionmaker)
+            return posted, await release_expired(sessionmaker), await run_expiry(sessionmaker)
         finally:
             await engine.dispose()
 
-    posted, released = asyncio.run(run())
+    posted, released, expired = asyncio.run(run())
     click.echo(f"expired reservations released: {released}")
+    click.echo(f"expiry transactions posted (清零): {expired}")
     # the awards' line stays last: scripts read its number
     click.echo(f"awards posted after their public notice: {posted}")
 

@@ -116,7 +116,23 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
     await _load_public_notice(session, village, households, users["villager"].id)
     await _load_store(session, store, households)
     await _load_funding(session, village, store)
+    await _load_expiry(session, village)
     return village
+
+
+async def _load_expiry(session: AsyncSession, village: Village) -> None:
+    """清零: a yearly clearing at the end of 12-31 that carries up to 50 points over, so the preview
+    (GET /villages/{id}/expiry/preview) names the households above 50 and what they lose."""
+    from jifen.expiry.policy import ExpiryMode
+    from jifen.expiry.service import PolicyChange, set_policy
+
+    await set_policy(
+        session,
+        _SYSTEM,
+        village.id,
+        PolicyChange(mode=ExpiryMode.yearly, clearing_date="12-31", carry_over_cap=50),
+        reason="村民代表大会通过：每年 12 月 31 日清零，最多结转 50 分",
+    )
 
 
 DEMO_RULES = (

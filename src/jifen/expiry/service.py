@@ -1,0 +1,395 @@
+"""Expiry (清零): a village's policy (append-only history), the preview for the advance notice, and the
+due job that posts expiry transactions exactly once per household and cutoff.
+
+Decisions (see `jifen.expiry.policy` for the arithmetic):
+- A policy takes effect when it is saved (`effective_at`) and replaces the previous one entirely: only its
+  own cutoffs after that moment count, so nothing past due under a policy that did not exist yet expires
+  retroactively, and remainders of an old policy are not collected by the new one.
+- Held points (a pending reservation, a deduction on public notice) count as already spent: the job expires
+  at most `available`, so the balance never goes below what is held. If a hold is later *released*, its
+  points may have become due; the next pass of the job collects them as a further part of the same cutoff.
+- Every pass runs under a per-village advisory lock in one transaction; `expiries` has the primary key
+  (village, household, cutoff, part) and `expiry_runs` (village, cutoff, pass): a second process can neither
+  post the same clearing again nor run the first pass twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jifen.audit import service as audit
+from jifen.auth.actor import Actor, console_actor
+from jifen.expiry import repository
+from jifen.expiry.policy import (
+    Cutoff,
+    ExpiryMode,
+    Policy,
+    last_valid_day,
+    latest_cutoff,
+    local_date,
+    local_midnight,
+    next_cutoff,
+    yearly_cutoffs_between,
+)
+from jifen.kit.db import driver
+from jifen.kit.errors import JifenError
+from jifen.kit.timeutil import utcnow
+from jifen.ledger import service as ledger
+from jifen.models import AccountKind, TransactionKind
+
+log = structlog.get_logger(__name__)
+
+PREVIEW_MAX_DAYS = 3 * 366
+# a hold released in a transaction that began before the previous pass may commit after it: look back
+RELEASE_LOOKBACK = timedelta(minutes=10)
+
+
+class InvalidExpiryPolicy(JifenError):
+    code = "invalid_expiry_policy"
+    status = 422
+    default_detail = "清零规则不正确"
+
+
+class InvalidPreviewRange(JifenError):
+    code = "invalid_preview_range"
+    status = 422
+    default_detail = "预览截止日期不正确"
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    mode: ExpiryMode
+    clearing_date: str | None = None  # "MM-DD"
+    carry_over_cap: int | None = None
+    months: int | None = None
+
+
+def _parse_clearing_date(value: str) -> tuple[int, int]:
+    parts = value.split("-")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise InvalidExpiryPolicy("清零日期格式应为“月-日”，例如 12-31")
+    month, day = int(parts[0]), int(parts[1])
+    if not 1 <= month <= 12:
+        raise InvalidExpiryPolicy(f"清零日期的月份 {month} 不存在，应为 01–12")
+    if (month, day) == (2, 29):
+        raise InvalidExpiryPolicy("2 月 29 日不是每年都有，请选择 2 月 28 日或 3 月 1 日")
+    if not 1 <= day <= calendar.monthrange(2025, month)[1]:
+        raise InvalidExpiryPolicy(f"{month} 月没有 {day} 日")
+    return month, day
+
+
+def validate(change: PolicyChange) -> Policy:
+    """The policy a change describes, or InvalidExpiryPolicy saying in Chinese what is wrong."""
+    if change.mode is ExpiryMode.none:
+        if change.clearing_date is not None or change.carry_over_cap is not None or change.months is not None:
+            raise InvalidExpiryPolicy("“不清零”时不能填写清零日期、结转上限或有效月数")
+        return Policy(mode=ExpiryMode.none)
+    if change.mode is ExpiryMode.yearly:
+        if change.months is not None:
+            raise InvalidExpiryPolicy("“每年清零”不填写有效月数（有效月数用于“滚动有效期”）")
+        if change.clearing_date is None:
+            raise InvalidExpiryPolicy("“每年清零”需要填写清零日期（月-日），例如 12-31")
+        month, day = _parse_clearing_date(change.clearing_date)
+        cap = change.carry_over_cap
+        if cap is not None and not 0 <= cap <= 100_000_000:
+            raise InvalidExpiryPolicy("结转上限应为 0 到 100000000 之间的整数（不填表示全部清零）")
+        return Policy(mode=ExpiryMode.yearly, clearing_month=month, clearing_day=day, carry_over_cap=cap)
+    if change.clearing_date is not None or change.carry_over_cap is not None:
+        raise InvalidExpiryPolicy("“滚动有效期”不填写清零日期或结转上限")
+    if change.months is None or not 1 <= change.months <= 120:
+        raise InvalidExpiryPolicy("滚动有效期的月数应为 1 到 120 之间的整数")
+    return Policy(mode=ExpiryMode.rolling, months=change.months)
+
+
+def describe(policy: Policy) -> str:
+    """The policy in one Chinese sentence, for villagers and the audit trail."""
+    if policy.mode is ExpiryMode.yearly:
+        cap = (
+            "超过部分清零，" + (f"最多结转 {policy.carry_over_cap} 分" if policy.carry_over_cap else "不结转")
+            if policy.carry_over_cap is not None
+            else "全部清零"
+        )
+        return f"每年 {policy.clearing_month} 月 {policy.clearing_day} 日结束时清零（{cap}）"
+    if policy.mode is ExpiryMode.rolling:
+        return f"每笔积分自获得之日起 {policy.months} 个月内有效，先得先用，到期清零"
+    return "积分长期有效，不清零"
+
+
+async def current_policy(session: AsyncSession, village_id: uuid.UUID) -> repository.PolicyRow | None:
+    return await repository.current_policy(await driver(session), village_id)
+
+
+async def set_policy(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, change: PolicyChange, *, reason: str
+) -> repository.PolicyRow:
+    """Save a new policy (a new history row); it applies from now on."""
+    policy = validate(change)
+    conn = await driver(session)
+    await repository.lock_village_policies(conn, village_id)
+    previous = await repository.current_policy(conn, village_id)
+    now = utcnow()
+    # effective times never go backwards, whatever the clocks of several servers say
+    effective_at = max(now, previous.effective_at) if previous else now
+    row = repository.PolicyRow(
+        id=uuid.uuid4(),
+        village_id=village_id,
+        seq=(previous.seq + 1) if previous else 1,
+        mode=policy.mode.value,
+        clearing_month=policy.clearing_month,
+        clearing_day=policy.clearing_day,
+        carry_over_cap=policy.carry_over_cap,
+        months=policy.months,
+        effective_at=effective_at,
+        reason=reason,
+        actor_id=actor.user_id,
+        created_at=now,
+    )
+    await repository.insert_policy(conn, row)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="expiry_policy.set",
+        record_type="expiry_policy",
+        record_id=row.id,
+        before=None if previous is None else _audit_view(previous.policy()),
+        after=_audit_view(row.policy()),
+        reason=reason,
+    )
+    log.info("expiry_policy_set", village_id=str(village_id), mode=row.mode, policy_id=str(row.id))
+    return row
+
+
+def _audit_view(policy: Policy) -> dict[str, object]:
+    return {
+        "mode": policy.mode.value,
+        "clearing_date": (
+            f"{policy.clearing_month:02d}-{policy.clearing_day:02d}" if policy.clearing_month else None
+        ),
+        "carry_over_cap": policy.carry_over_cap,
+        "months": policy.months,
+        "effective_at": policy.effective_at,
+        "summary": describe(policy),
+    }
+
+
+async def policy_history(
+    session: AsyncSession, village_id: uuid.UUID, *, before_seq: int | None, limit: int
+) -> list[repository.PolicyRow]:
+    conn = await driver(session)
+    return await repository.policy_history(conn, village_id, before_seq=before_seq, limit=limit)
+
+
+# ------------------------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class Expiring:
+    household_id: uuid.UUID
+    amount: int
+    expires_at: datetime
+
+
+def _until_instant(until: date, now: datetime) -> datetime:
+    today = local_date(now)
+    if until < today:
+        raise InvalidPreviewRange("预览截止日期不能早于今天")
+    if until > today + timedelta(days=PREVIEW_MAX_DAYS):
+        raise InvalidPreviewRange("预览截止日期最多为三年以后")
+    return local_midnight(until + timedelta(days=1))
+
+
+async def expiring(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    *,
+    until: date,
+    household_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> list[Expiring]:
+    """What will expire by the end of local day `until` if nothing else happens (no new points, no
+    spending, held points spent): per household and cutoff, soonest first. A cutoff already passed whose
+    clearing the due job has not posted yet is listed with its own (past) time."""
+    moment = now or utcnow()
+    end = _until_instant(until, moment)
+    conn = await driver(session)
+    row = await repository.current_policy(conn, village_id)
+    if row is None or row.mode == ExpiryMode.none.value:
+        return []
+    policy = row.policy()
+    found: list[Expiring] = []
+    cutoff = latest_cutoff(policy, moment)
+    pending: dict[uuid.UUID, int] = {}
+    if cutoff is not None:
+        pending = await repository.pending_due(
+            conn, village_id, boundary=cutoff.boundary, cap=cutoff.cap, household_id=household_id
+        )
+        found.extend(Expiring(h, amount, cutoff.at) for h, amount in pending.items())
+    if policy.mode is ExpiryMode.yearly:
+        future = yearly_cutoffs_between(policy, max(moment, policy.effective_at or moment), end)
+        if future:
+            # after the first future clearing at most the cap is left, so later ones clear nothing more
+            cap = policy.carry_over_cap or 0
+            available = await repository.availability(conn, village_id, household_id)
+            for h, points in available.items():
+                amount = points - pending.get(h, 0) - cap
+                if amount > 0:
+                    found.append(Expiring(h, amount, future[0]))
+    else:
+        assert policy.months is not None
+        assert policy.effective_at is not None
+        first = local_midnight(local_date(policy.effective_at) + timedelta(days=1))
+        lots = await repository.rolling_lots(
+            conn,
+            village_id,
+            since=cutoff.boundary if cutoff is not None else None,
+            months=policy.months,
+            pending=pending,
+            household_id=household_id,
+        )
+        merged: dict[tuple[uuid.UUID, datetime], int] = {}
+        for h, at, points in lots:
+            at = max(at.astimezone(UTC), first)  # nothing expires before the policy's first cutoff
+            if moment < at <= end and points > 0:
+                merged[(h, at)] = merged.get((h, at), 0) + points
+        found.extend(Expiring(h, points, at) for (h, at), points in merged.items())
+    found.sort(key=lambda e: (e.expires_at, str(e.household_id)))
+    return found
+
+
+async def next_clearing(session: AsyncSession, village_id: uuid.UUID) -> datetime | None:
+    row = await repository.current_policy(await driver(session), village_id)
+    return None if row is None else next_cutoff(row.policy(), utcnow())
+
+
+# ------------------------------------------------------------------------------------------- due job
+
+
+def _memo(policy: Policy, cutoff: Cutoff, part: int) -> str:
+    day = last_valid_day(cutoff.at)
+    if policy.mode is ExpiryMode.yearly:
+        kept = f"，结转上限 {cutoff.cap} 分" if cutoff.cap else ""
+        memo = f"{day:%Y-%m-%d} 年度积分清零{kept}"
+    else:
+        assert policy.months is not None
+        memo = f"积分有效期 {policy.months} 个月：{day:%Y-%m-%d} 前到期的积分清零"
+    return memo + ("（冻结释放后补清）" if part > 1 else "")
+
+
+async def expire_village(
+    session: AsyncSession, actor: Actor, row: repository.PolicyRow, *, now: datetime
+) -> tuple[int, int] | None:
+    """One pass of the due job for one village, in the caller's transaction: (households, points) posted,
+    or None when another process holds the village or there is nothing to look at."""
+    policy = row.policy()
+    cutoff = latest_cutoff(policy, now)
+    if cutoff is None:
+        return None
+    conn = await driver(session)
+    if not await repository.try_lock_village(conn, row.village_id):
+        return None
+    current = await repository.current_policy(conn, row.village_id)
+    if current is None or current.id != row.id:
+        return None  # the policy changed since the job looked: the next tick uses the new one
+    previous = await repository.last_pass(conn, row.village_id, cutoff.at)
+    only: list[uuid.UUID] | None = None
+    if previous is not None:
+        only = await repository.released_since(conn, row.village_id, previous[1] - RELEASE_LOOKBACK)
+        if not only:
+            return None
+    locked = await repository.lock_candidates(conn, row.village_id, cutoff.cap, only)
+    due = (
+        await repository.due_amounts(
+            conn, row.village_id, locked, boundary=cutoff.boundary, cap=cutoff.cap, cutoff=cutoff.at
+        )
+        if locked
+        else []
+    )
+    if due:
+        accounts = await ledger.system_accounts(session, row.village_id)
+        expiry_account = accounts[AccountKind.expiry]
+        drafts = [
+            ledger.Draft(
+                kind=TransactionKind.expiry,
+                lines=[
+                    ledger.Line(account_id=d.household_id, amount=-d.due),
+                    ledger.Line(account_id=expiry_account, amount=d.due),
+                ],
+                memo=_memo(policy, cutoff, d.part),
+                source_type="expiry_policy",
+                source_id=row.id,
+            )
+            for d in due
+        ]
+        await ledger.post(session, actor, row.village_id, drafts)
+        await repository.insert_expiries(
+            conn,
+            row.village_id,
+            cutoff=cutoff.at,
+            policy_id=row.id,
+            rows=[(d.household_id, d.part, d.due, draft.id) for d, draft in zip(due, drafts, strict=True)],
+        )
+        await audit.record_many(
+            session,
+            actor,
+            village_id=row.village_id,
+            action="expiry.post",
+            record_type="household",
+            changes=[
+                (
+                    d.household_id,
+                    None,
+                    {"transaction_id": draft.id, "amount": d.due, "cutoff": cutoff.at, "part": d.part},
+                )
+                for d, draft in zip(due, drafts, strict=True)
+            ],
+            reason=describe(policy),
+        )
+    points = sum(d.due for d in due)
+    await repository.insert_run(
+        conn,
+        row.village_id,
+        cutoff=cutoff.at,
+        number=(previous[0] + 1) if previous else 1,
+        policy_id=row.id,
+        households=len(due),
+        points=points,
+    )
+    if due:
+        log.info(
+            "expiry_posted",
+            village_id=str(row.village_id),
+            cutoff=cutoff.at.isoformat(),
+            households=len(due),
+            points=points,
+        )
+    return len(due), points
+
+
+async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
+    """Post every due clearing, one transaction per village. Safe to run in several processes at once.
+    Returns the number of expiry transactions posted."""
+    moment = now or utcnow()
+    actor = console_actor("积分清零")
+    async with sessionmaker() as session, session.begin():
+        villages = await repository.villages_with_expiry(await driver(session))
+    posted = 0
+    for row in villages:
+        if latest_cutoff(row.policy(), moment) is None:
+            continue
+        try:
+            async with sessionmaker() as session, session.begin():
+                result = await expire_village(session, actor, row, now=moment)
+        except Exception:
+            # one village's failure (rolled back, retried next time) must not hold up the others
+            log.exception("expiry_failed", village_id=str(row.village_id))
+            continue
+        if result:
+            posted += result[0]
+    return posted
