@@ -23,8 +23,8 @@ from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
-from jifen.funding.endpoints import router as funding_router
 from jifen.expiry.endpoints import router as expiry_router
+from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
