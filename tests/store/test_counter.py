@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -358,3 +359,26 @@ async def test_a_monthly_limit_turns_over_at_local_midnight(
     assert again.status_code == 201, again.text
     assert await available(world, setup, household.id) == 500 - 2 * 85  # three sales, one cancelled
     assert await stocks(world, setup) == {"食用油": 8}
+
+
+async def test_a_restock_sent_twice_with_one_key_restocks_once(world: World) -> None:
+    """A clerk's double tap on 入库 (the form sends its own key) adds the goods once; a new key adds again."""
+    setup = await world.setup_village()
+    clerk = setup.people["clerk"]
+    rice = await make_item(world, setup, "大米", 50, 3)
+
+    async def restock(key: str, quantity: int = 5) -> Any:
+        return await world.call(
+            "POST",
+            f"/items/{rice['id']}/restock",
+            clerk,
+            json={"quantity": quantity},
+            headers={"Idempotency-Key": key},
+        )
+
+    first, second = await asyncio.gather(restock("tap-1"), restock("tap-1"))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json() == second.json()
+    assert first.json()["stock"] == 8
+    assert (await restock("tap-1", 7)).json()["error"] == "idempotency_key_reused"
+    assert (await restock("tap-2")).json()["stock"] == 13

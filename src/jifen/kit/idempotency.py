@@ -51,6 +51,21 @@ async def idempotency_key(
     return _valid_key(key)
 
 
+async def optional_idempotency_key(
+    _actor: CurrentActor,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="optional; a retry with the same key and body changes nothing",
+        ),
+    ] = None,
+) -> str | None:
+    """For calls that are safe to send without a key but should run once when a client sends one (a restock
+    from a form a clerk may tap twice)."""
+    return None if key is None else _valid_key(key)
+
+
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     """The request as parsed (field order fixed by the model), so spacing and key order do not matter."""
     canonical = body.model_dump_json().encode() if body is not None else b"null"

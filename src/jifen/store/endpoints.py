@@ -13,6 +13,7 @@ from jifen.kit.idempotency import (
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
+    optional_idempotency_key,
     request_fingerprint,
     run_idempotent,
 )
@@ -133,10 +134,30 @@ async def change_item(body: ItemPatch, access: ItemAdmin, session: Session) -> I
 
 
 @router.post("/items/{item_id}/restock", response_model=ItemOut, responses=error_responses(*READ_ERRORS))
-async def restock_item(body: Restock, access: ItemStocker, session: Session) -> ItemOut:
-    """Goods delivered to the shelf: the stock rises by `quantity`, recorded as a stock movement."""
-    return await service.restock(
-        session, access.actor, access.store, access.item.id, quantity=body.quantity, note=body.note
+async def restock_item(
+    request: Request,
+    body: Restock,
+    access: ItemStocker,
+    session: Session,
+    key: Annotated[str | None, Depends(optional_idempotency_key)],
+) -> Response:
+    """Goods delivered to the shelf: the stock rises by `quantity`, recorded as a stock movement. With an
+    `Idempotency-Key` a repeated request (a double tap) restocks once and replays the first answer."""
+
+    async def produce() -> ItemOut:
+        return await service.restock(
+            session, access.actor, access.store, access.item.id, quantity=body.quantity, note=body.note
+        )
+
+    if key is None:
+        return Response((await produce()).model_dump_json(), media_type="application/json")
+    return await run_idempotent(
+        session,
+        village_id=access.store.village_id,
+        key=key,
+        fingerprint=request_fingerprint(request, body),
+        status_code=status.HTTP_200_OK,
+        produce=produce,
     )
 
 

@@ -50,6 +50,7 @@ async def me(page: CurrentPage) -> Response:
     active = (
         [r for r in reservations.body.get("items", []) if r["status"] == "active"] if reservations.ok else []
     )
+    expiring = await page.api.get(f"/households/{household_id}/expiring")
     return page.render(
         "me.html",
         title="我的积分",
@@ -59,6 +60,7 @@ async def me(page: CurrentPage) -> Response:
         month=this_month(),
         entries=entries["items"],
         reservations=active,
+        expiring=expiring.body.get("expiring", [])[:2] if expiring.ok else [],
     )
 
 
