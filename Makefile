@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck pytest migrate openapi openapi-check bench clean
+.PHONY: help install browser run test lint format typecheck pytest migrate openapi openapi-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,10 +26,18 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## create .venv and install the locked dependencies
 
+CHROMIUM := /usr/bin/chromium
+browser: ## Debian's chromium and a Chinese font for the browser tests (installed with apt when missing)
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+		echo "installing chromium and fonts-wqy-microhei with apt-get (needs root)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
+
 run: install ## migrate, load the demo village into an empty database, serve on http://127.0.0.1:8000
 	$(BIN)/jifen serve --host $(HOST) --port $(PORT) --upgrade-db --load-demo
 
-test: install lint typecheck openapi-check pytest ## everything CI checks: ruff, mypy, the OpenAPI spec, pytest
+test: install browser lint typecheck openapi-check pytest ## everything CI checks: ruff, mypy, the OpenAPI spec, pytest (with browser journeys)
 
 lint: install ## ruff
 	$(BIN)/ruff check src tests bench migrations
@@ -42,7 +50,7 @@ format: install ## apply ruff's fixes and formatting
 typecheck: install ## mypy (strict)
 	$(BIN)/mypy
 
-pytest: install ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set)
+pytest: install browser ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
 migrate: install ## migrate the configured (or embedded) database to the newest revision
