@@ -1,5 +1,13 @@
-"""`make bench` (python -m bench)."""
+"""`make bench` (python -m bench): the ledger scenarios, then every page; `python -m bench pages` for the
+pages alone."""
 
-from bench.ledger import run
+import sys
 
-run()
+if sys.argv[1:] == ["pages"]:
+    from bench.pages import standalone
+
+    standalone()
+else:
+    from bench.ledger import run
+
+    run()

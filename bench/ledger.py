@@ -924,6 +924,10 @@ async def main() -> None:
         await bench.check_ledger()
         await chain_cost(bench)
         await large_village(bench)
+        from bench.pages import run_pages
+
+        bench.stop()
+        await run_pages(bench.owner_url, bench.app_url, _free_port(), bench.secret)
     finally:
         bench.stop()
 

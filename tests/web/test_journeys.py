@@ -247,3 +247,44 @@ async def test_clerk_sells_a_basket_prints_and_cancels(phone: Phone) -> None:
     await phone.go("/counter/sales")
     assert await page.locator(".list li a").count() == sales_before + 1
     await phone.shot("sales")
+
+
+async def test_admin_creates_a_rule_and_restocks_an_item(phone: Phone) -> None:
+    page = await phone.login("admin")
+    await expect(page).to_have_url(re.compile(r"/admin$"))
+    await phone.shot("dashboard")
+
+    # a rule with points 0 is refused next to the field, and the form keeps what was typed
+    await phone.go("/admin/rules")
+    form = page.locator("form", has=page.get_by_role("button", name="添加细则"))
+    await form.get_by_label(re.compile("编号")).fill("HJWS")
+    await form.get_by_label(re.compile("名称")).fill("环境卫生示范户")
+    await form.get_by_label(re.compile("分类")).fill("人居环境")
+    await form.get_by_label(re.compile("分值")).fill("0")
+    await form.get_by_role("button", name="添加细则").click()
+    await expect(page.locator("#e-points")).to_be_visible()
+    await expect(page.get_by_label(re.compile("名称")).last).to_have_value("环境卫生示范户")
+    await phone.shot("rule-points-zero")
+    form = page.locator("form", has=page.get_by_role("button", name="添加细则"))
+    await form.get_by_label(re.compile("分值")).fill("12")
+    await form.get_by_role("button", name="添加细则").click()
+    await expect(page.get_by_text("环境卫生示范户").first).to_be_visible()
+    await phone.shot("rule-created")
+
+    # restock rice: the stock rises once even when the form is sent twice
+    await phone.go("/admin/stores")
+    await page.get_by_role("link", name="商品与库存").first.click()
+    rice = page.locator(".card", has_text="大米").first
+    before = int(await rice.locator(".stat").nth(1).inner_text())
+    await rice.locator("summary", has_text="入库补货").click()
+    await rice.get_by_label("入库数量 *").fill("10")
+    await rice.get_by_label(re.compile("备注")).fill("镇里送来一批")
+    await phone.shot("restock-form")
+    item_form = rice.locator("form", has=page.get_by_role("button", name="确认入库"))
+    form_id = await item_form.evaluate("f => (f.id = 'restock-rice')")
+    results = await _double_post(page, f"#{form_id}")
+    assert all(r.endswith(" 200") for r in results), results
+    await page.reload()
+    rice = page.locator(".card", has_text="大米").first
+    assert int(await rice.locator(".stat").nth(1).inner_text()) == before + 10
+    await phone.shot("restocked")

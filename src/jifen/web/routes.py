@@ -167,6 +167,8 @@ async def home(page: CurrentPage) -> Response:
     items = nav(page)
     if not items:
         raise PageRefused(403, "您的账号还没有分配角色，请联系村管理员")
+    if page.has("village_admin") and not page.has("villager"):
+        return go("/admin")  # the admin starts from the village's dashboard
     return go(items[0][0])
 
 
