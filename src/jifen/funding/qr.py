@@ -17,11 +17,21 @@ def make(text: str) -> segno.QRCode:
     return segno.make(text, error=ERROR_LEVEL, micro=False, boost_error=False)
 
 
-def qr_svg(text: str, *, scale: int = 8, border: int = 4, inline: bool = False) -> str:
-    """The QR code of `text` as an SVG document (`inline=True`: without the XML declaration, for a page)."""
+def qr_svg(
+    text: str, *, scale: int = 8, border: int = 4, inline: bool = False, title: str | None = None
+) -> str:
+    """The QR code of `text` as an SVG document (`inline=True`: without the XML declaration, for a page);
+    `title` names the image for screen readers (default: the text itself)."""
     buffer = io.BytesIO()
     make(text).save(
-        buffer, kind="svg", scale=scale, border=border, xmldecl=not inline, svgns=True, nl=False, title=text
+        buffer,
+        kind="svg",
+        scale=scale,
+        border=border,
+        xmldecl=not inline,
+        svgns=True,
+        nl=False,
+        title=title or text,
     )
     return buffer.getvalue().decode("utf-8")
 

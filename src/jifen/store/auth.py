@@ -89,6 +89,13 @@ async def store_reader(store_id: uuid.UUID, actor: CurrentActor, session: Sessio
     return StoreAccess(actor=actor, store=store)
 
 
+async def store_staff(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
+    """The store's own clerk or the village admin (its sales list)."""
+    store = await _store(session, store_id)
+    authorize_store_staff(actor, store, town_admin=False)
+    return StoreAccess(actor=actor, store=store)
+
+
 async def item_admin(item_id: uuid.UUID, actor: CurrentActor, session: Session) -> ItemAccess:
     item, store = await _item(session, item_id)
     authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
@@ -213,6 +220,7 @@ async def reservation_canceller(
 
 StoreAdmin = Annotated[StoreAccess, Depends(store_admin)]
 StoreReader = Annotated[StoreAccess, Depends(store_reader)]
+StoreStaff = Annotated[StoreAccess, Depends(store_staff)]
 ItemAdmin = Annotated[ItemAccess, Depends(item_admin)]
 ItemStocker = Annotated[ItemAccess, Depends(item_stocker)]
 Cashier = Annotated[StoreAccess, Depends(cashier)]

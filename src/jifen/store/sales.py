@@ -6,27 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from jifen.auth.dependencies import CurrentActor
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.models import RedemptionStatus
-from jifen.store.auth import StoreAccess, _store, authorize_store_staff
+from jifen.store.auth import StoreStaff
 from jifen.store.service import receipt_number
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
-
-
-async def store_staff(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, store_id)
-    authorize_store_staff(actor, store, town_admin=False)
-    return StoreAccess(actor=actor, store=store)
-
-
-StoreStaff = Annotated[StoreAccess, Depends(store_staff)]
 
 
 class SaleOut(BaseModel):

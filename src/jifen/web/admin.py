@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.api import ApiResult
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, Page, form_key, go
 from jifen.web.routes import this_month
 
 router = APIRouter(include_in_schema=False)
@@ -732,9 +732,7 @@ async def restock(page: CurrentPage, item_id: str) -> Response:
     )
     if not errors:
         body: dict[str, Any] = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
-        result = await page.api.post(
-            f"/items/{item_id}/restock", body, key=f"web-{form.get('idempotency_key')}"
-        )
+        result = await page.api.post(f"/items/{item_id}/restock", body, key=form_key(form))
         if result.ok:
             return go(f"/admin/stores/{result.body['store_id']}?done=restocked")
         errors = _api_errors(result, ("quantity", "note"))

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.context import CurrentPage, Page, PageRefused, go
+from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,7 +111,7 @@ async def confirm(page: CurrentPage, household_id: str) -> Response:
     result = await page.api.post(
         "/redemptions",
         {"store_id": store["id"], "household_id": household_id, "lines": lines},
-        key=f"web-{form.get('idempotency_key')}",
+        key=form_key(form),
     )
     if result.ok:
         return go(f"/counter/receipts/{result.body['id']}")
@@ -155,7 +155,7 @@ async def cancel(page: CurrentPage, redemption_id: str) -> Response:
         result = await page.api.post(
             f"/redemptions/{redemption_id}/cancel",
             {"reason": reason},
-            key=f"web-{form.get('idempotency_key')}",
+            key=form_key(form),
         )
         if result.ok:
             return go(f"/counter/receipts/{redemption_id}?done=cancelled")
@@ -191,7 +191,7 @@ async def redeem_pickup(page: CurrentPage) -> Response:
         result = await page.api.post(
             "/reservations/redeem",
             {"store_id": store["id"], "code": code},
-            key=f"web-{form.get('idempotency_key')}",
+            key=form_key(form),
         )
         if result.ok:
             return go(f"/counter/receipts/{result.body['id']}")

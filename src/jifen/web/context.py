@@ -154,6 +154,15 @@ class Page:
         raise PageRefused(result.status if result.status in (403, 404) else 400, result.detail)
 
 
+def form_key(form: Any) -> str:
+    """The Idempotency-Key for a posted form: the key rendered into it, so a double tap posts once. A form
+    that arrives without one (a hand-made request) gets a key of its own instead of sharing a constant."""
+    key = str(form.get("idempotency_key") or "")
+    if not 1 <= len(key) <= 64 or not all(" " < ch <= "~" for ch in key):
+        key = uuid.uuid4().hex
+    return f"web-{key}"
+
+
 def new_key() -> str:
     """A fresh idempotency key for one rendered form: a double tap sends the same key, and posts once."""
     return uuid.uuid4().hex

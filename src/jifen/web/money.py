@@ -12,16 +12,12 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.admin import _admin
+from jifen.web.context import CurrentPage, Page, form_key, go
 
 router = APIRouter(include_in_schema=False)
 
 SOURCES = {"collective": "村集体", "donor": "捐赠", "town": "镇里拨款", "other": "其他"}
-
-
-def _admin(page: Page) -> str:
-    page.need("village_admin")
-    return page.village_id
 
 
 def _fen(text: str) -> int | None:
@@ -106,7 +102,7 @@ async def record_fund(page: CurrentPage) -> Response:
     }
     if values["note"]:
         body["note"] = values["note"]
-    result = await page.api.post(f"/villages/{village}/funds", body, key=f"web-{form.get('idempotency_key')}")
+    result = await page.api.post(f"/villages/{village}/funds", body, key=form_key(form))
     if result.ok:
         return go("/admin/funding?done=fund")
     field_errors = result.field_errors()

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, Page, form_key, go
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,7 +104,7 @@ async def award(page: CurrentPage, household_id: str) -> Response:
     }
     if values["note"].strip():
         body["note"] = values["note"].strip()
-    result = await page.api.post("/awards", body, key=f"web-{form.get('idempotency_key')}")
+    result = await page.api.post("/awards", body, key=form_key(form))
     if result.ok:
         return go(f"/staff/households/{household_id}?done={result.body['status']}")
     field_errors = result.field_errors()
@@ -236,7 +236,7 @@ async def submit_sheet(page: CurrentPage, inspection_id: str) -> Response:
             problem="次数请填 0 到 100 的整数：" + "；".join(bad[:5]),
         )
     result = await page.api.post(
-        f"/inspections/{inspection_id}/submit", {"scores": scores}, key=f"web-{form.get('idempotency_key')}"
+        f"/inspections/{inspection_id}/submit", {"scores": scores}, key=form_key(form)
     )
     if result.ok:
         return go(f"/staff/inspections/{inspection_id}?done=1")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from jifen.web.context import CurrentPage, Page, PageRefused, go
+from jifen.funding import qr
+from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 from jifen.web.routes import this_month
 
 router = APIRouter(include_in_schema=False)
@@ -25,9 +25,9 @@ def _household(page: Page) -> str:
     return household
 
 
-def qr_svg(text: str, scale: int = 6) -> Markup:
-    """A QR code as inline SVG (no image request, prints sharp)."""
-    return Markup(segno.make(text, error="m").svg_inline(scale=scale, border=2))
+def qr_svg(text: str, title: str, scale: int = 6) -> Markup:
+    """A QR code as inline SVG (no image request, prints sharp), named for screen readers."""
+    return Markup(qr.qr_svg(text, scale=scale, inline=True, title=title))
 
 
 async def _rank(page: Page, household: str) -> dict[str, Any] | None:
@@ -105,7 +105,7 @@ async def reserve(page: CurrentPage) -> Response:
     result = await page.api.post(
         "/reservations",
         {"store_id": store_id, "household_id": household_id, "lines": [{"item_id": item_id, "quantity": 1}]},
-        key=f"web-{form.get('idempotency_key')}",
+        key=form_key(form),
     )
     if result.ok:
         return go(f"/me/reservations/{result.body['id']}")
@@ -124,14 +124,18 @@ async def reserve(page: CurrentPage) -> Response:
 async def reservation(page: CurrentPage, reservation_id: str) -> Response:
     _household(page)
     found = await page.must(await page.api.get(f"/reservations/{reservation_id}"))
-    return page.render("reservation.html", title="预约兑换", r=found, qr=qr_svg(found["qr_payload"]))
+    return page.render(
+        "reservation.html", title="预约兑换", r=found, qr=qr_svg(found["qr_payload"], "到柜台扫描的二维码")
+    )
 
 
 @router.get("/me/card", response_class=HTMLResponse)
 async def card(page: CurrentPage) -> Response:
     household_id = _household(page)
     household = await page.must(await page.api.get(f"/households/{household_id}"))
-    return page.render("card.html", title="户卡", household=household, qr=qr_svg(household["code"], scale=8))
+    return page.render(
+        "card.html", title="户卡", household=household, qr=qr_svg(household["code"], "户卡二维码", scale=8)
+    )
 
 
 async def _report_page(
@@ -210,7 +214,7 @@ async def report(page: CurrentPage) -> Response:
     result = await page.api.post(
         f"/households/{household_id}/self-reports",
         {"rule_id": values["rule_id"], "note": values["note"].strip(), "photo_ids": photo_ids},
-        key=f"web-{form.get('idempotency_key')}",
+        key=form_key(form),
     )
     if result.ok:
         return go("/me/report?done=1")
