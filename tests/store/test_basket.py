@@ -65,7 +65,9 @@ async def sold_to(world: World, household: uuid.UUID, item_id: str) -> int:
     )
 
 
-async def counter(world: World, setup: VillageSetup, household: uuid.UUID, item_id: str, quantity: int) -> Any:
+async def counter(
+    world: World, setup: VillageSetup, household: uuid.UUID, item_id: str, quantity: int
+) -> Any:
     return await redeem(world, setup.people["clerk"], setup.store.id, household, [(item_id, quantity)])
 
 
@@ -122,7 +124,10 @@ async def test_a_reservation_from_last_week_counts_until_it_is_picked_up(
     refused_for_limit(await counter(world, setup, household, soap["id"], 1), 0)
     again = await reserve(world, setup.people["villager"], setup.store.id, [(soap["id"], 2)])
     refused_for_limit(again, 0)
-    assert (await points(world, setup, household), await shelf(world, setup)) == ((1000, 20), {"香皂": (20, 2)})
+    assert (await points(world, setup, household), await shelf(world, setup)) == (
+        (1000, 20),
+        {"香皂": (20, 2)},
+    )
     picked = await redeem_code(world, setup.people["clerk"], setup.store.id, made.json()["code"])
     assert picked.status_code == 201, picked.text
     refused_for_limit(await counter(world, setup, household, soap["id"], 1), 0)
@@ -144,7 +149,11 @@ async def test_counter_then_reserve_and_reserve_twice(world: World, monkeypatch:
     refused_for_limit(await counter(world, setup, household, soap["id"], 1), 0)
     # the same item twice in one basket is one line of two
     twice = await redeem(
-        world, setup.people["clerk"], setup.store.id, setup.households[1].id, [(soap["id"], 2), (soap["id"], 1)]
+        world,
+        setup.people["clerk"],
+        setup.store.id,
+        setup.households[1].id,
+        [(soap["id"], 2), (soap["id"], 1)],
     )
     assert twice.status_code == 409
     assert twice.json()["error"] in ("limit_exceeded", "insufficient_points")
@@ -170,7 +179,9 @@ async def test_a_pickup_counts_its_own_lines_once_and_the_limit_in_force(
     assert restocked.status_code == 200, restocked.text
     assert (await cancel(world, clerk, picked.json()["id"])).status_code == 200  # the limit comes back
     made = (await reserve(world, villager, setup.store.id, [(soap["id"], 2)])).json()
-    lowered = await world.call("PATCH", f"/items/{soap['id']}", admin, json={"limit": {"count": 1, "period": "week"}})
+    lowered = await world.call(
+        "PATCH", f"/items/{soap['id']}", admin, json={"limit": {"count": 1, "period": "week"}}
+    )
     assert lowered.status_code == 200, lowered.text
     state = (await points(world, setup, household), await shelf(world, setup))
     assert state == ((1000, 20), {"香皂": (12, 2)})
@@ -229,18 +240,20 @@ async def test_the_week_turns_at_local_midnight_for_every_path(
     assert await sold_to(world, household, soap["id"]) == 4
 
 
-async def test_stock_then_limit_then_points_on_every_path(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_stock_then_limit_then_points_on_every_path(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A household with no points asking for more than the shelf and the limit hears about the shelf
     first, then the limit, then its points; nothing moves."""
     setup, soap, household = await soap_scene(world, stock=3, funds=0)
     Clock(monkeypatch, MIDWEEK)
     villager = setup.people["villager"]
-    for send in (
-        lambda q: counter(world, setup, household, soap["id"], q),
-        lambda q: reserve(world, villager, setup.store.id, [(soap["id"], q)]),
-    ):
+    for path in ("counter", "reserve"):
         for quantity, error in ((4, "out_of_stock"), (3, "limit_exceeded"), (2, "insufficient_points")):
-            answer = await send(quantity)
+            if path == "counter":
+                answer = await counter(world, setup, household, soap["id"], quantity)
+            else:
+                answer = await reserve(world, villager, setup.store.id, [(soap["id"], quantity)])
             assert (answer.status_code, answer.json()["error"]) == (409, error), answer.text
     assert (await points(world, setup, household), await shelf(world, setup)) == ((0, 0), {"香皂": (3, 0)})
 
