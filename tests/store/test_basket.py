@@ -329,3 +329,27 @@ async def test_counters_a_reservation_and_a_pickup_race_for_the_last_units_of_st
     sold = int(await scalar(world, "SELECT coalesce(sum(quantity), 0) FROM redemption_lines"))
     assert (sold, stock) in ((4, 1), (2, 3))  # the pickup and a sale, or the pickup and a reservation
     assert sold + reserved == 4
+
+
+async def test_baskets_naming_the_same_items_in_any_order_queue_and_never_deadlock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = await world.setup_village(households=3)
+    for household in setup.households:
+        await fund(world, setup, household.id, 1000)
+    soap = await make_item(world, setup, "香皂", 10, 100)
+    oil = await make_item(world, setup, "食用油", 30, 100)
+    Clock(monkeypatch, MIDWEEK)
+    villager, clerk = setup.people["villager"], setup.people["clerk"]
+    made = (await reserve(world, villager, setup.store.id, [(oil["id"], 1), (soap["id"], 1)])).json()
+    answers = await asyncio.gather(
+        *(
+            redeem(world, clerk, setup.store.id, setup.households[i % 2 + 1].id, lines)
+            for i in range(8)
+            for lines in ([(soap["id"], 1), (oil["id"], 1)], [(oil["id"], 1), (soap["id"], 1)])
+        ),
+        reserve(world, villager, setup.store.id, [(oil["id"], 2), (soap["id"], 2)]),
+        redeem_code(world, clerk, setup.store.id, made["code"]),
+    )
+    assert [a.status_code for a in answers] == [201] * 18, [a.text for a in answers if a.status_code != 201]
+    assert await shelf(world, setup) == {"香皂": (100 - 17, 2), "食用油": (100 - 17, 2)}
