@@ -20,7 +20,7 @@ from jifen.kit.idempotency import (
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.ledger.service import InsufficientPoints
 from jifen.rules.auth import VillageUser
-from jifen.store import reservations, service
+from jifen.store import basket, reservations, service
 from jifen.store.auth import (
     Cashier,
     CodeRedeemer,
@@ -169,10 +169,10 @@ async def restock_item(
         *MONEY_ERRORS,
         BadRequest,
         InsufficientPoints,
-        service.OutOfStock,
-        service.LimitExceeded,
-        service.StorePaused,
-        service.ItemInactive,
+        basket.OutOfStock,
+        basket.LimitExceeded,
+        basket.StorePaused,
+        basket.ItemInactive,
     ),
 )
 async def create_redemption(
@@ -265,10 +265,10 @@ RESERVATION_ERRORS = (
         *MONEY_ERRORS,
         BadRequest,
         InsufficientPoints,
-        service.OutOfStock,
-        service.LimitExceeded,
-        service.StorePaused,
-        service.ItemInactive,
+        basket.OutOfStock,
+        basket.LimitExceeded,
+        basket.StorePaused,
+        basket.ItemInactive,
     ),
 )
 async def create_reservation(
@@ -300,7 +300,9 @@ async def create_reservation(
     "/reservations/redeem",
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionOut,
-    responses=error_responses(*MONEY_ERRORS, *RESERVATION_ERRORS, service.StorePaused),
+    responses=error_responses(
+        *MONEY_ERRORS, *RESERVATION_ERRORS, basket.StorePaused, basket.OutOfStock, basket.LimitExceeded
+    ),
 )
 async def redeem_reservation(
     request: Request,

@@ -176,30 +176,60 @@ async def lock_items(
     return rows
 
 
-async def sold_to_household(
+_TAKEN = """
+SELECT w.item_id,
+       (SELECT coalesce(sum(rl.quantity), 0)
+          FROM redemptions r
+          JOIN redemption_lines rl ON rl.village_id = r.village_id AND rl.redemption_id = r.id
+         WHERE r.village_id = $1 AND r.household_id = $2 AND r.created_at >= w.since
+           AND r.created_at < w.until AND r.status = 'completed' AND rl.item_id = w.item_id)::bigint AS sold,
+       (SELECT coalesce(sum(rl.quantity), 0)
+          FROM reservations r
+          JOIN reservation_lines rl ON rl.village_id = r.village_id AND rl.reservation_id = r.id
+         WHERE r.village_id = $1 AND r.household_id = $2 AND r.status = 'active' AND r.expires_at > $6
+           AND r.id IS DISTINCT FROM $7::uuid AND rl.item_id = w.item_id)::bigint AS promised
+  FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(item_id, since, until)
+"""
+
+
+async def taken_by_household(
     session: AsyncSession,
     village_id: uuid.UUID,
     household_id: uuid.UUID,
     windows: Sequence[tuple[uuid.UUID, datetime, datetime]],
-) -> dict[uuid.UUID, int]:
-    """Units of each item the household took in completed redemptions within [since, until)."""
+    *,
+    now: datetime,
+    except_reservation: uuid.UUID | None,
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per item: (units the household took in completed sales within [since, until), units on its active
+    reservations not yet expired at `now`, leaving out `except_reservation`)."""
     rows = await (await driver(session)).fetch(
-        """
-        SELECT w.item_id, sum(rl.quantity)::bigint AS sold
-          FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(item_id, since, until)
-          JOIN redemption_lines rl ON rl.village_id = $1 AND rl.item_id = w.item_id
-          JOIN redemptions r ON r.village_id = $1 AND r.id = rl.redemption_id
-         WHERE r.household_id = $2 AND r.status = 'completed' AND r.created_at >= w.since
-           AND r.created_at < w.until
-         GROUP BY w.item_id
-        """,
+        _TAKEN,
         village_id,
         household_id,
         [w[0] for w in windows],
         [w[1] for w in windows],
         [w[2] for w in windows],
+        now,
+        except_reservation,
     )
-    return {row["item_id"]: int(row["sold"]) for row in rows}
+    return {row["item_id"]: (int(row["sold"]), int(row["promised"])) for row in rows}
+
+
+async def set_reserved(
+    session: AsyncSession, village_id: uuid.UUID, item_ids: list[uuid.UUID], deltas: list[int]
+) -> None:
+    """Set units aside for reservations (positive) or give them back (negative)."""
+    await (await driver(session)).execute(
+        """
+        UPDATE items i SET reserved = i.reserved + l.delta
+          FROM unnest($2::uuid[], $3::integer[]) AS l(item_id, delta)
+         WHERE i.village_id = $1 AND i.id = l.item_id
+        """,
+        village_id,
+        item_ids,
+        deltas,
+    )
 
 
 _RECORD_SALE = """

@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
 from jifen.kit import timeutil
-from jifen.kit.db import driver, violated_constraint
+from jifen.kit.db import driver
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
-from jifen.models import Hold, Period, RedemptionStatus, Store, TransactionKind
-from jifen.store import repository
+from jifen.models import Hold, RedemptionStatus, Store
+from jifen.store import basket, repository
 from jifen.store.schemas import (
     RedemptionLineIn,
     RedemptionLineOut,
@@ -37,16 +36,7 @@ from jifen.store.schemas import (
     ReservationOut,
     ReservationStatus,
 )
-from jifen.store.service import (
-    _PERIOD_NAMES,
-    ItemInactive,
-    LimitExceeded,
-    OutOfStock,
-    StorePaused,
-    _basket,
-    period_window,
-    receipt_number,
-)
+from jifen.store.service import basket_of, line_outs, receipt_number
 
 
 class ReservationNotFound(NotFound):
@@ -170,47 +160,6 @@ async def _lines(session: AsyncSession, village_id: uuid.UUID, reservation_id: u
     return rows
 
 
-async def _set_reserved(
-    session: AsyncSession, village_id: uuid.UUID, item_ids: list[uuid.UUID], deltas: list[int]
-) -> None:
-    await (await driver(session)).execute(
-        """
-        UPDATE items i SET reserved = i.reserved + l.delta
-          FROM unnest($2::uuid[], $3::integer[]) AS l(item_id, delta)
-         WHERE i.village_id = $1 AND i.id = l.item_id
-        """,
-        village_id,
-        item_ids,
-        deltas,
-    )
-
-
-async def _reserved_by_household(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    household_id: uuid.UUID,
-    windows: Sequence[tuple[uuid.UUID, datetime, datetime]],
-) -> dict[uuid.UUID, int]:
-    """Units of each item the household has on active reservations made within [since, until)."""
-    rows = await (await driver(session)).fetch(
-        """
-        SELECT w.item_id, sum(rl.quantity)::bigint AS reserved
-          FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(item_id, since, until)
-          JOIN reservation_lines rl ON rl.village_id = $1 AND rl.item_id = w.item_id
-          JOIN reservations r ON r.village_id = $1 AND r.id = rl.reservation_id
-         WHERE r.household_id = $2 AND r.status = 'active' AND r.created_at >= w.since
-           AND r.created_at < w.until
-         GROUP BY w.item_id
-        """,
-        village_id,
-        household_id,
-        [w[0] for w in windows],
-        [w[1] for w in windows],
-        [w[2] for w in windows],
-    )
-    return {row["item_id"]: int(row["reserved"]) for row in rows}
-
-
 async def _end(
     session: AsyncSession,
     row: ReservationRow,
@@ -286,60 +235,24 @@ async def reserve(
     lines: Sequence[RedemptionLineIn],
 ) -> ReservationOut:
     """Hold the basket's points and set its goods aside under a fresh 6-digit code, together or not at all."""
-    if not store.active:
-        raise StorePaused(f"“{store.name}”已暂停营业")
     village_id = store.village_id
-    basket = _basket(lines)
-    items = {row["id"]: row for row in await repository.lock_items(session, village_id, list(basket))}
-    now = utcnow()
-    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
-    for item_id, quantity in basket.items():
-        item = items.get(item_id)
-        if item is None or item["store_id"] != store.id:
-            raise NotFound("本店没有该商品", item_id=str(item_id))
-        if not item["active"]:
-            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
-        left = item["on_hand"] - item["reserved"]
-        if left < quantity:
-            raise OutOfStock(
-                f"“{item['name']}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
-            )
-        if item["limit_count"] is not None:
-            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
-    if windows:
-        sold = await repository.sold_to_household(session, village_id, household_id, windows)
-        held = await _reserved_by_household(session, village_id, household_id, windows)
-        for item_id, _, _ in windows:
-            item = items[item_id]
-            taken = sold.get(item_id, 0) + held.get(item_id, 0)
-            if taken + basket[item_id] > item["limit_count"]:
-                raise LimitExceeded(
-                    f"“{item['name']}”每户每{_PERIOD_NAMES[item['limit_period']]}限兑 {item['limit_count']}，"
-                    f"本期已兑或已预约 {taken}",
-                    item_id=str(item_id),
-                )
-    item_ids = list(basket)
-    quantities = [basket[i] for i in item_ids]
-    prices = [items[i]["price_points"] for i in item_ids]
-    total = sum(q * p for q, p in zip(quantities, prices, strict=True))
     reservation_id = uuid.uuid4()
-    summary = "、".join(f"{items[i]['name']}×{basket[i]}" for i in item_ids)
-    hold = await ledger.place_hold(
+    now = utcnow()
+    checked = await basket.check_out(
         session,
         actor,
-        village_id=village_id,
-        household_id=household_id,
-        amount=total,
-        memo=f"预约兑换：{summary}"[:500],
-        source_type="reservation",
-        source_id=reservation_id,
+        store,
+        household_id,
+        basket_of(lines),
+        now=now,
+        path=basket.NewReservation(reservation_id),
     )
-    try:
-        await _set_reserved(session, village_id, item_ids, quantities)
-    except DBAPIError as exc:  # the last line: never reached while the items are locked
-        if violated_constraint(exc) == "ck_items_reserved":
-            raise OutOfStock() from exc
-        raise
+    hold = checked.hold
+    assert hold is not None
+    item_ids = [line.item_id for line in checked.lines]
+    quantities = [line.quantity for line in checked.lines]
+    prices = [line.price_points for line in checked.lines]
+    total = checked.total
     days: int = await (await driver(session)).fetchval(
         "SELECT reservation_days FROM villages WHERE id = $1", village_id
     )
@@ -418,41 +331,23 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
     now = utcnow()
     if row.expires_at <= now:
         raise ReservationExpired(f"该预约已于 {timeutil.to_local(row.expires_at):%Y-%m-%d %H:%M} 过期")
-    if not store.active:
-        raise StorePaused(f"“{store.name}”已暂停营业")
     lines = await _lines(session, village_id, row.id)
-    item_ids = [line["item_id"] for line in lines]
-    quantities = [line["quantity"] for line in lines]
-    await repository.lock_items(session, village_id, item_ids)
-    hold = await session.get(Hold, (village_id, row.hold_id))
-    assert hold is not None
-    redemption_id = uuid.uuid4()
-    memo = "预约兑换核销：" + "、".join(f"{line['name']}×{line['quantity']}" for line in lines)
-    draft = ledger.Draft(
-        kind=TransactionKind.redemption,
-        lines=[ledger.Line(row.household_id, -row.total_points), ledger.Line(store.id, row.total_points)],
-        memo=memo[:500],
-        source_type="redemption",
-        source_id=redemption_id,
-    )
-    await ledger.capture_hold(session, actor, hold, draft)
-    await _set_reserved(session, village_id, item_ids, [-q for q in quantities])
-    sale = await repository.record_sale(
+    checked = await basket.check_out(
         session,
-        {
-            "village_id": village_id,
-            "id": redemption_id,
-            "store_id": store.id,
-            "household_id": row.household_id,
-            "total_points": row.total_points,
-            "transaction_id": draft.id,
-            "clerk_id": actor.user_id,
-            "created_at": now,
-            "item_ids": item_ids,
-            "quantities": quantities,
-            "prices": [line["price_points"] for line in lines],
-        },
+        actor,
+        store,
+        row.household_id,
+        {line["item_id"]: line["quantity"] for line in lines},
+        now=now,
+        path=basket.Pickup(
+            reservation_id=row.id,
+            hold_id=row.hold_id,
+            prices={line["item_id"]: line["price_points"] for line in lines},
+        ),
     )
+    sale = checked.sale
+    assert sale is not None
+    redemption_id = sale.redemption_id
     await _end(
         session,
         row,
@@ -467,17 +362,17 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
     )
     out = RedemptionOut(
         id=redemption_id,
-        receipt_no=receipt_number(sale["receipt_no"]),
+        receipt_no=receipt_number(sale.receipt_no),
         status=RedemptionStatus.completed,
         store_id=store.id,
         household_id=row.household_id,
         household_code=household_code,
         total_points=row.total_points,
-        lines=[RedemptionLineOut(**dict(line)) for line in lines],
-        transaction_id=draft.id,
-        balance_after=sale["balance_after"],
+        lines=line_outs(checked.lines),
+        transaction_id=sale.transaction_id,
+        balance_after=sale.balance_after,
         clerk_id=actor.user_id,
-        created_at=sale["created_at"],
+        created_at=sale.created_at,
     )
     await audit.record(
         session,
@@ -487,7 +382,7 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
         record_type="reservation",
         record_id=row.id,
         before={"status": "active"},
-        after={"status": "redeemed", "redemption_id": redemption_id, "transaction_id": draft.id},
+        after={"status": "redeemed", "redemption_id": redemption_id, "transaction_id": sale.transaction_id},
     )
     await audit.record(
         session,
@@ -501,9 +396,9 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
             "store_id": store.id,
             "household_id": row.household_id,
             "total_points": row.total_points,
-            "transaction_id": draft.id,
+            "transaction_id": sale.transaction_id,
             "reservation_id": row.id,
-            "lines": [[str(line["item_id"]), line["quantity"], line["price_points"]] for line in lines],
+            "lines": [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines],
         },
     )
     return out
@@ -528,7 +423,7 @@ async def _release(
     hold = await session.get(Hold, (row.village_id, row.hold_id))
     assert hold is not None
     await ledger.release_hold(session, actor, hold)
-    await _set_reserved(session, row.village_id, item_ids, [-line["quantity"] for line in lines])
+    await repository.set_reserved(session, row.village_id, item_ids, [-line["quantity"] for line in lines])
     ended = await _end(session, row, status=status, actor=actor, at=at, reason=reason)
     await audit.record(
         session,

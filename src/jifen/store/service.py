@@ -1,29 +1,27 @@
 """The points supermarket (积分超市): stores, the catalogue and its stock, sales at the counter and their
 cancellation. Points move through the ledger (household → the store's account); stock moves as append-only
-movements beside `items.on_hand`, in the same transaction. A sale locks its items in id order before the
-household's account (the ledger), a cancellation the redemption, then the items, then the account: the same
-order everywhere, so sales queue and never deadlock."""
+movements beside `items.on_hand`, in the same transaction. Every sale path (here the counter, in
+reservations.py the reservation and its pickup) checks and takes its basket through `basket.check_out`: the
+items locked in id order before the household's account (the ledger). A cancellation locks the redemption,
+then the items, then the account: the same order everywhere, so sales queue and never deadlock."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit import timeutil
-from jifen.kit.db import violated_constraint
 from jifen.kit.errors import Conflict, Forbidden, NotFound
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
-from jifen.store import repository
+from jifen.store import basket, repository
 from jifen.store.repository import HouseholdRef, RedemptionRow
 from jifen.store.schemas import (
     ItemCreate,
@@ -34,26 +32,6 @@ from jifen.store.schemas import (
     RedemptionLineOut,
     RedemptionOut,
 )
-
-
-class StorePaused(Conflict):
-    code = "store_paused"
-    default_detail = "该积分超市已暂停营业"
-
-
-class ItemInactive(Conflict):
-    code = "item_inactive"
-    default_detail = "该商品已下架"
-
-
-class OutOfStock(Conflict):
-    code = "out_of_stock"
-    default_detail = "库存不足"
-
-
-class LimitExceeded(Conflict):
-    code = "limit_exceeded"
-    default_detail = "超出该商品每户限购数量"
 
 
 class AlreadyCancelled(Conflict):
@@ -262,46 +240,6 @@ async def change_item(
     return item_out(row)
 
 
-# ---------------------------------------------------------------------------------------------- periods
-
-
-def _months_later(first: datetime, months: int) -> datetime:
-    index = first.month - 1 + months
-    return first.replace(year=first.year + index // 12, month=index % 12 + 1)
-
-
-def period_window(period: Period, moment: datetime) -> tuple[datetime, datetime]:
-    """The local (Asia/Shanghai) day, week (from Monday), month, quarter or year holding `moment`, as UTC."""
-    local = timeutil.to_local(moment)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    if period is Period.day:
-        start, end = day, day + timedelta(days=1)
-    elif period is Period.week:
-        start = day - timedelta(days=day.weekday())
-        end = start + timedelta(days=7)
-    elif period is Period.month:
-        start = day.replace(day=1)
-        end = (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 12
-            else start.replace(month=start.month + 1)
-        )
-    elif period is Period.quarter:
-        start = day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
-        end = (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 10
-            else start.replace(month=start.month + 3)
-        )
-    else:
-        start = day.replace(day=1, month=1)
-        end = start.replace(year=start.year + 1)
-    return (
-        start.replace(tzinfo=timeutil.LOCAL_TZ).astimezone(UTC),
-        end.replace(tzinfo=timeutil.LOCAL_TZ).astimezone(UTC),
-    )
-
-
 # ---------------------------------------------------------------------------------------------- redemptions
 
 
@@ -314,24 +252,12 @@ async def find_household(
     return household
 
 
-def _basket(lines: Sequence[RedemptionLineIn]) -> dict[uuid.UUID, int]:
-    """The same item twice in a basket counts as one line."""
+def basket_of(lines: Sequence[RedemptionLineIn]) -> dict[uuid.UUID, int]:
+    """Units by item, in id order; the same item twice in a basket counts as one line."""
     basket: dict[uuid.UUID, int] = {}
     for line in lines:
         basket[line.item_id] = basket.get(line.item_id, 0) + line.quantity
     return dict(sorted(basket.items()))
-
-
-@dataclass(frozen=True)
-class _Priced:
-    item_id: uuid.UUID
-    name: str
-    quantity: int
-    price_points: int
-
-    @property
-    def line_points(self) -> int:
-        return self.quantity * self.price_points
 
 
 async def redeem(
@@ -342,115 +268,56 @@ async def redeem(
     lines: Sequence[RedemptionLineIn],
 ) -> RedemptionOut:
     """Sell a basket at the counter: points, stock and limits change together, or nothing does."""
-    if not store.active:
-        raise StorePaused(f"“{store.name}”已暂停营业")
-    village_id = store.village_id
-    basket = _basket(lines)
-    items = {row["id"]: row for row in await repository.lock_items(session, village_id, list(basket))}
     now = timeutil.utcnow()
-    priced: list[_Priced] = []
-    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
-    for item_id, quantity in basket.items():
-        item = items.get(item_id)
-        if item is None or item["store_id"] != store.id:
-            raise NotFound("本店没有该商品", item_id=str(item_id))
-        if not item["active"]:
-            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
-        if item["on_hand"] - item["reserved"] < quantity:
-            raise OutOfStock(
-                f"“{item['name']}”库存不足：剩 {item['on_hand'] - item['reserved']}，要 {quantity}",
-                item_id=str(item_id),
-                stock=item["on_hand"] - item["reserved"],
-            )
-        if item["limit_count"] is not None:
-            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
-        priced.append(_Priced(item_id, item["name"], quantity, item["price_points"]))
-    if windows:
-        # the items are locked: a concurrent sale of them to this household has committed or not started
-        sold = await repository.sold_to_household(session, village_id, household.id, windows)
-        for item_id, _, _ in windows:
-            item, taken = items[item_id], sold.get(item_id, 0)
-            if taken + basket[item_id] > item["limit_count"]:
-                raise LimitExceeded(
-                    f"“{item['name']}”每户每{_PERIOD_NAMES[item['limit_period']]}限兑 {item['limit_count']}，"
-                    f"本期已兑 {taken}",
-                    item_id=str(item_id),
-                )
-    total = sum(p.line_points for p in priced)
-    redemption_id = uuid.uuid4()
-    memo = "积分超市兑换：" + "、".join(f"{p.name}×{p.quantity}" for p in priced)
-    draft = ledger.Draft(
-        kind=TransactionKind.redemption,
-        lines=[ledger.Line(household.id, -total), ledger.Line(store.id, total)],
-        memo=memo[:500],
-        source_type="redemption",
-        source_id=redemption_id,
+    checked = await basket.check_out(
+        session, actor, store, household.id, basket_of(lines), now=now, path=basket.CounterSale()
     )
-    await ledger.post(session, actor, village_id, [draft])
-    try:
-        sale = await repository.record_sale(
-            session,
-            {
-                "village_id": village_id,
-                "id": redemption_id,
-                "store_id": store.id,
-                "household_id": household.id,
-                "total_points": total,
-                "transaction_id": draft.id,
-                "clerk_id": actor.user_id,
-                "created_at": now,
-                "item_ids": [p.item_id for p in priced],
-                "quantities": [p.quantity for p in priced],
-                "prices": [p.price_points for p in priced],
-            },
-        )
-    except DBAPIError as exc:  # the last line: never reached while the items are locked
-        if violated_constraint(exc) in ("ck_items_on_hand", "ck_items_reserved"):
-            raise OutOfStock() from exc
-        raise
+    sale = checked.sale
+    assert sale is not None
     out = RedemptionOut(
-        id=redemption_id,
-        receipt_no=receipt_number(sale["receipt_no"]),
+        id=sale.redemption_id,
+        receipt_no=receipt_number(sale.receipt_no),
         status=RedemptionStatus.completed,
         store_id=store.id,
         household_id=household.id,
         household_code=household.code,
-        total_points=total,
-        lines=[
-            RedemptionLineOut(
-                item_id=p.item_id,
-                name=p.name,
-                quantity=p.quantity,
-                price_points=p.price_points,
-                line_points=p.line_points,
-            )
-            for p in priced
-        ],
-        transaction_id=draft.id,
-        balance_after=sale["balance_after"],
+        total_points=checked.total,
+        lines=line_outs(checked.lines),
+        transaction_id=sale.transaction_id,
+        balance_after=sale.balance_after,
         clerk_id=actor.user_id,
-        created_at=sale["created_at"],
+        created_at=sale.created_at,
     )
     await audit.record(
         session,
         actor,
-        village_id=village_id,
+        village_id=store.village_id,
         action="redemption.complete",
         record_type="redemption",
-        record_id=redemption_id,
+        record_id=sale.redemption_id,
         after={
             "receipt_no": out.receipt_no,
             "store_id": store.id,
             "household_id": household.id,
-            "total_points": total,
-            "transaction_id": draft.id,
-            "lines": [[str(p.item_id), p.quantity, p.price_points] for p in priced],
+            "total_points": checked.total,
+            "transaction_id": sale.transaction_id,
+            "lines": [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines],
         },
     )
     return out
 
 
-_PERIOD_NAMES = {"day": "天", "week": "周", "month": "月", "quarter": "季度", "year": "年"}
+def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
+    return [
+        RedemptionLineOut(
+            item_id=line.item_id,
+            name=line.name,
+            quantity=line.quantity,
+            price_points=line.price_points,
+            line_points=line.line_points,
+        )
+        for line in lines
+    ]
 
 
 def receipt_number(receipt_no: int) -> str:
