@@ -22,7 +22,7 @@ def issue_token(settings: Settings, user_id: uuid.UUID) -> tuple[str, int]:
         "exp": now + timedelta(seconds=ttl),
         "typ": "access",
     }
-    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), ttl
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM), ttl
 
 
 def read_token(settings: Settings, token: str) -> uuid.UUID | None:
@@ -30,7 +30,7 @@ def read_token(settings: Settings, token: str) -> uuid.UUID | None:
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key.get_secret_value(),
+            settings.signing_key,
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat"]},
         )

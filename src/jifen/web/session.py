@@ -26,7 +26,7 @@ class WebSession:
 
 
 def _secret(settings: Settings) -> str:
-    return settings.secret_key.get_secret_value()
+    return settings.signing_key
 
 
 def issue(settings: Settings, user_id: uuid.UUID) -> str:
