@@ -185,8 +185,8 @@ def _refuse_demo_in_prod(settings: Settings) -> None:
     """The demo's users share a printed password: a production database must never get them."""
     if settings.env == "prod":
         click.echo(
-            "error: the demo village (whose logins share a published password) is refused with JIFEN_ENV=prod;"
-            " create real villages with `jifen admin create` and the pages instead",
+            "error: the demo village (its logins share a published password) is refused with"
+            " JIFEN_ENV=prod; create real villages with `jifen admin create` and the pages instead",
             err=True,
         )
         sys.exit(1)

@@ -7,6 +7,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from jifen.app import create_app
 from jifen.settings import Settings
 
@@ -18,7 +20,7 @@ def render() -> str:
     settings = Settings(
         env="test",
         database_url="postgresql://unused/unused",
-        secret_key=secrets.token_urlsafe(48),  # type: ignore[arg-type]
+        secret_key=SecretStr(secrets.token_urlsafe(48)),
     )
     app = create_app(settings)
     return json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=False) + "\n"

@@ -72,7 +72,7 @@ def test_workers_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:
     for attempt in range(10):
         data_dir = tmp_path / f"install-{attempt}"
         with ThreadPoolExecutor(max_workers=8) as pool:
-            keys = set(pool.map(lambda _: _keyless(data_dir).signing_key, range(8)))
+            keys = set(pool.map(lambda place: _keyless(place).signing_key, [data_dir] * 8))
         assert len(keys) == 1, keys
         assert [p.name for p in data_dir.iterdir()] == ["secret_key"]  # no temporary file left behind
 
@@ -113,9 +113,7 @@ def test_prod_still_needs_an_explicit_key_and_refuses_a_published_one(tmp_path: 
 
 
 @pytest.fixture
-async def keyless_app(
-    settings: Settings, tmp_path: Path, no_key_in_env: None
-) -> AsyncIterator[FastAPI]:
+async def keyless_app(settings: Settings, tmp_path: Path, no_key_in_env: None) -> AsyncIterator[FastAPI]:
     """A server started the way `make run` starts one on a laptop: no JIFEN_SECRET_KEY."""
     laptop = _keyless(
         tmp_path / "var",

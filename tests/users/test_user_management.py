@@ -1,5 +1,5 @@
-"""Users can be managed: disabled and enabled, their password reset (changed at the next sign-in), a role taken
-away; signing out or changing a password ends every token the user holds. Each is an audit event."""
+"""Users can be managed: disabled and enabled, their password reset (changed at the next sign-in), a role
+taken away; signing out or changing a password ends every token the user holds. Each is an audit event."""
 
 from __future__ import annotations
 
@@ -120,7 +120,9 @@ async def test_a_reset_password_must_be_changed_before_anything_else(world: Worl
     assert changed.status_code == 200, changed.text
     new_token = changed.json()["access_token"]
     assert_error(await _me(world, token), 401)  # the one-time session ends with the change
-    assert (await world.client.get(f"/api/v1/stores/{setup.store.id}/items", headers=bearer(new_token))).status_code == 200
+    assert (
+        await world.client.get(f"/api/v1/stores/{setup.store.id}/items", headers=bearer(new_token))
+    ).status_code == 200
     assert (await _me(world, new_token)).json()["must_change_password"] is False
     assert_error(await login(world.client, clerk.username, one_time), 401, "invalid_credentials")
     assert (await login(world.client, clerk.username, "my-own-new-password")).status_code == 200

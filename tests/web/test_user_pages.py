@@ -84,7 +84,9 @@ async def test_a_disabled_users_open_pages_close_and_sign_in_is_refused(world: W
     assert (await login(world.client, cadre.username)).status_code == 200
 
 
-async def test_a_reset_password_is_shown_once_and_must_be_replaced_at_sign_in(world: World, app: FastAPI) -> None:
+async def test_a_reset_password_is_shown_once_and_must_be_replaced_at_sign_in(
+    world: World, app: FastAPI
+) -> None:
     setup = await world.setup_village()
     clerk: Person = setup.people["clerk"]
     async with browser(app, clerk) as old_session, browser(app, setup.people["village_admin"]) as admin:
@@ -110,7 +112,12 @@ async def test_a_reset_password_is_shown_once_and_must_be_replaced_at_sign_in(wo
 
         mismatch = await clerk_browser.post(
             "/password",
-            {"old_password": one_time, "new_password": "clerk-own-pass", "new_password_again": "other", "next": "/"},
+            {
+                "old_password": one_time,
+                "new_password": "clerk-own-pass",
+                "new_password_again": "other",
+                "next": "/",
+            },
         )
         assert mismatch.status_code == 422
         assert "两次输入的新密码不一样" in mismatch.text
@@ -137,7 +144,11 @@ async def test_changing_ones_own_password_ends_the_other_devices(world: World, a
         async with await _copy_of(app, phone) as desk:
             wrong = await phone.post(
                 "/password",
-                {"old_password": "not-it", "new_password": "a-new-pass-1", "new_password_again": "a-new-pass-1"},
+                {
+                    "old_password": "not-it",
+                    "new_password": "a-new-pass-1",
+                    "new_password_again": "a-new-pass-1",
+                },
             )
             assert wrong.status_code == 403
             assert "原密码不正确" in wrong.text
@@ -145,7 +156,11 @@ async def test_changing_ones_own_password_ends_the_other_devices(world: World, a
 
             done = await phone.post(
                 "/password",
-                {"old_password": PASSWORD, "new_password": "a-new-pass-1", "new_password_again": "a-new-pass-1"},
+                {
+                    "old_password": PASSWORD,
+                    "new_password": "a-new-pass-1",
+                    "new_password_again": "a-new-pass-1",
+                },
             )
 
             assert done.status_code == 303
@@ -159,7 +174,9 @@ async def test_removing_a_role_and_refusals_show_beside_the_user(world: World, a
     admin_person: Person = setup.people["village_admin"]
     async with browser(app, admin_person) as admin:
         page = await admin.get("/admin/users")
-        assert f'action="/admin/users/{admin_person.id}/disable"' not in page.text  # no buttons against oneself
+        assert (
+            f'action="/admin/users/{admin_person.id}/disable"' not in page.text
+        )  # no buttons against oneself
 
         removed = await admin.post(
             f"/admin/users/{reviewer.id}/roles/remove", {"role": "reviewer", "reason": "换届"}

@@ -63,7 +63,9 @@ async def me(actor: SignedInActor) -> Me:
 @router.post(
     "/password",
     response_model=Token,
-    responses=error_responses(NotAuthenticated, InvalidToken, service.WrongPassword, service.PasswordUnchanged),
+    responses=error_responses(
+        NotAuthenticated, InvalidToken, service.WrongPassword, service.PasswordUnchanged
+    ),
 )
 async def change_password(
     request: Request, body: PasswordChange, actor: SignedInActor, session: Session

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-
 from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints

@@ -77,7 +77,9 @@ async def _current_user(session: AsyncSession, actor: Actor) -> User:
     return user
 
 
-async def change_password(session: AsyncSession, actor: Actor, *, old_password: str, new_password: str) -> User:
+async def change_password(
+    session: AsyncSession, actor: Actor, *, old_password: str, new_password: str
+) -> User:
     """The user's own new password: every other session ends (the version goes up) and a reset's
     must-change flag clears. The caller issues the new token."""
     user = await _current_user(session, actor)
@@ -107,4 +109,6 @@ async def sign_out(session: AsyncSession, actor: Actor) -> None:
     user = await _current_user(session, actor)
     user.credential_version += 1
     await session.flush()
-    await audit.record(session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id)
+    await audit.record(
+        session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id
+    )

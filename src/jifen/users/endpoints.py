@@ -95,10 +95,10 @@ MANAGE_ERRORS = (
 )
 
 
-@router.post(
-    "/{user_id}/disable", response_model=UserOut, responses=error_responses(*MANAGE_ERRORS)
-)
-async def disable_user(user_id: uuid.UUID, body: UserDisable, actor: UserManager, session: Session) -> UserOut:
+@router.post("/{user_id}/disable", response_model=UserOut, responses=error_responses(*MANAGE_ERRORS))
+async def disable_user(
+    user_id: uuid.UUID, body: UserDisable, actor: UserManager, session: Session
+) -> UserOut:
     """Disable the user: they cannot sign in, and every token and session cookie they hold stops working."""
     user = await service.disable_user(session, actor, user_id, reason=body.reason)
     return user_out(user, service.visible_villages(actor))
@@ -121,7 +121,9 @@ async def reset_password(
 ) -> PasswordReset:
     """Give the user a one-time password (in this answer only); their sessions end, and at the next sign-in
     they must choose their own before anything else."""
-    user, password = await service.reset_password(session, actor, user_id, reason=body.reason if body else None)
+    user, password = await service.reset_password(
+        session, actor, user_id, reason=body.reason if body else None
+    )
     return PasswordReset(user=user_out(user, service.visible_villages(actor)), one_time_password=password)
 
 

@@ -25,9 +25,7 @@ async def household_in_village(session: AsyncSession, village_id: uuid.UUID, hou
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     """The user, row-locked for this transaction (two admins acting at once take turns), with their roles."""
-    query = (
-        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    )
+    query = select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
     user = (await session.execute(query)).scalar_one_or_none()
     if user is not None:
         await session.refresh(user, ["roles"])

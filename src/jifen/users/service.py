@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from starlette.concurrency import run_in_threadpool
 
 from jifen.audit import service as audit
@@ -138,7 +137,9 @@ class UserNotFound(NotFound):
 
 class CannotManageSelf(Forbidden):
     code = "cannot_manage_self"
-    default_detail = "不能停用自己、重置自己的密码或取消自己的管理员角色，请联系其他管理员；修改密码请用“修改密码”"
+    default_detail = (
+        "不能停用自己、重置自己的密码或取消自己的管理员角色，请联系其他管理员；修改密码请用“修改密码”"
+    )
 
 
 class CannotManageTownAdmin(Forbidden):
@@ -148,7 +149,9 @@ class CannotManageTownAdmin(Forbidden):
 
 class UserInOtherVillage(Forbidden):
     code = "user_in_other_village"
-    default_detail = "该用户在其他村也有角色，停用或重置密码会影响其他村，请联系镇管理员；也可以只取消本村的角色"
+    default_detail = (
+        "该用户在其他村也有角色，停用或重置密码会影响其他村，请联系镇管理员；也可以只取消本村的角色"
+    )
 
 
 class RoleNotFound(NotFound):
@@ -171,7 +174,9 @@ def visible_villages(actor: Actor) -> set[uuid.UUID] | None:
     return None if actor.is_town_admin else admin_villages(actor)
 
 
-async def _managed_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, whole_account: bool) -> User:
+async def _managed_user(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, whole_account: bool
+) -> User:
     """The user, locked, when the actor may manage them.
 
     A village admin manages the users of their own village: a user with no role there does not exist for them
@@ -198,7 +203,7 @@ def _scopes(user: User) -> list[uuid.UUID | None]:
     """Where an account-wide change is recorded: every village the user has a role in (the town's record for
     a user with none, or a town admin), as user.create does."""
     villages = {r.village_id for r in user.roles}
-    return sorted(villages, key=str) if villages else [None]  # type: ignore[arg-type]
+    return sorted(villages, key=str) if villages else [None]
 
 
 async def _record(
@@ -239,14 +244,18 @@ async def disable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, 
     user.credential_version += 1
     await session.flush()
     await _record(
-        session, actor, user, "user.disable", before={"is_active": True}, after={"is_active": False}, reason=reason
+        session,
+        actor,
+        user,
+        "user.disable",
+        before={"is_active": True},
+        after={"is_active": False},
+        reason=reason,
     )
     return user
 
 
-async def enable_user(
-    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, reason: str | None
-) -> User:
+async def enable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, reason: str | None) -> User:
     """The user may sign in again (sessions from before the disabling stay dead: their version is gone)."""
     user = await _managed_user(session, actor, user_id, whole_account=True)
     if user.is_active:
@@ -256,7 +265,9 @@ async def enable_user(
     user.disabled_at = None
     user.disabled_reason = None
     await session.flush()
-    await _record(session, actor, user, "user.enable", before=before, after={"is_active": True}, reason=reason)
+    await _record(
+        session, actor, user, "user.enable", before=before, after={"is_active": True}, reason=reason
+    )
     return user
 
 

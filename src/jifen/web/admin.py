@@ -327,10 +327,9 @@ USER_DONE = {
 async def users(
     page: CurrentPage, cursor: str | None = None, done: str | None = None, did: str | None = None
 ) -> Response:
-    if done and did in USER_DONE:
-        flash = USER_DONE[did].format(done)
-    else:
-        flash = f"已创建用户：{done}" if done else None
+    flash: str | None = None
+    if done:
+        flash = USER_DONE[did].format(done) if did in USER_DONE else f"已创建用户：{done}"
     return await _users(page, cursor, flash=flash)
 
 
@@ -353,7 +352,9 @@ async def disable_user(page: CurrentPage, user_id: str) -> Response:
     reason = _values(await page.request.form(), "reason")["reason"]
     if not reason:
         _admin(page)
-        return await _users(page, None, status=422, errors={f"u-{user_id}": "请写明停用的原因"}, failed=user_id)
+        return await _users(
+            page, None, status=422, errors={f"u-{user_id}": "请写明停用的原因"}, failed=user_id
+        )
     return await _manage(page, user_id, "disable", {"reason": reason}, "disabled")
 
 
@@ -368,7 +369,9 @@ async def remove_role(page: CurrentPage, user_id: str) -> Response:
     values = _values(await page.request.form(), "role", "store_id", "household_id", "grid", "reason")
     if not values["reason"]:
         _admin(page)
-        return await _users(page, None, status=422, errors={f"u-{user_id}": "请写明取消角色的原因"}, failed=user_id)
+        return await _users(
+            page, None, status=422, errors={f"u-{user_id}": "请写明取消角色的原因"}, failed=user_id
+        )
     body = {
         "role": values["role"],
         "village_id": page.village_id,

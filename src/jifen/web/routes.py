@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.tokens import read_token
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web import session as websession
@@ -25,7 +26,6 @@ from jifen.web.context import (
     login_redirect,
     templates,
 )
-from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 
 router = APIRouter(include_in_schema=False)
 
