@@ -108,14 +108,17 @@ class Settings(BaseSettings):
                     "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
             self.secret_key = SecretStr(load_or_create_secret(self.data_dir))
-        if self.env == "prod":
-            secret = self.secret_key.get_secret_value()
-            published = hashlib.sha256(secret.encode()).hexdigest() in _PUBLISHED_KEY_DIGESTS
-            if published or len(secret) < MIN_SECRET_LENGTH:
-                raise ValueError(
-                    "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod "
-                    "(never one printed in jifen's source or documentation)"
-                )
+        secret = self.secret_key.get_secret_value()
+        # a laptop's .env may still carry an old published key: anyone could sign for it (tests may use theirs)
+        if self.env != "test" and hashlib.sha256(secret.encode()).hexdigest() in _PUBLISHED_KEY_DIGESTS:
+            raise ValueError(
+                "JIFEN_SECRET_KEY is a key published in jifen's source: anyone could sign in as anyone. Remove "
+                "it (outside prod jifen then makes its own key) or set a random value of at least 32 characters"
+            )
+        if self.env == "prod" and len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod"
+            )
         return self
 
     @property

@@ -4,13 +4,15 @@ keeps it in the data directory, so no key that was ever in jifen's source opens 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import multiprocessing
 import os
 import secrets
 import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,14 +69,22 @@ def test_the_key_is_made_once_per_data_directory_and_kept_private(tmp_path: Path
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
+def _key_of(data_dir: Path) -> str:
+    return _keyless(data_dir).signing_key
+
+
 @pytest.mark.usefixtures("no_key_in_env")
 def test_workers_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:
-    for attempt in range(10):
-        data_dir = tmp_path / f"install-{attempt}"
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            keys = set(pool.map(lambda place: _keyless(place).signing_key, [data_dir] * 8))
-        assert len(keys) == 1, keys
-        assert [p.name for p in data_dir.iterdir()] == ["secret_key"]  # no temporary file left behind
+    """Like `jifen serve --workers N` on a fresh install: processes (and threads) racing to make the key."""
+    processes = ProcessPoolExecutor(max_workers=4, mp_context=multiprocessing.get_context("fork"))
+    threads = ThreadPoolExecutor(max_workers=8)
+    with processes, threads:
+        for attempt in range(10):
+            data_dir = tmp_path / f"install-{attempt}"
+            pool = processes if attempt % 2 else threads
+            keys = set(pool.map(_key_of, [data_dir] * 8))
+            assert len(keys) == 1, keys
+            assert [p.name for p in data_dir.iterdir()] == ["secret_key"]  # no temporary file left behind
 
 
 @pytest.mark.usefixtures("no_key_in_env")
@@ -100,12 +110,12 @@ def test_a_key_file_others_can_read_or_nobody_can_read_refuses_to_start(tmp_path
 
 
 @pytest.mark.usefixtures("no_key_in_env")
-def test_prod_still_needs_an_explicit_key_and_refuses_a_published_one(tmp_path: Path) -> None:
+def test_prod_needs_an_explicit_key_and_no_install_takes_a_published_one(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="JIFEN_SECRET_KEY"):
         Settings(_env_file=None, env="prod", data_dir=tmp_path)  # type: ignore[call-arg]
-    for published in PUBLISHED_KEYS:
+    for published, env in itertools.product(PUBLISHED_KEYS, ("prod", "dev")):  # an old .env on a laptop
         with pytest.raises(ValidationError, match="JIFEN_SECRET_KEY"):
-            Settings(_env_file=None, env="prod", data_dir=tmp_path, secret_key=published)  # type: ignore[call-arg, arg-type]
+            Settings(_env_file=None, env=env, data_dir=tmp_path, secret_key=published)  # type: ignore[call-arg, arg-type]
     good = secrets.token_urlsafe(48)
     chosen = Settings(_env_file=None, env="prod", data_dir=tmp_path, secret_key=good)  # type: ignore[call-arg, arg-type]
     assert chosen.signing_key == good
