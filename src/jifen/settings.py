@@ -109,11 +109,13 @@ class Settings(BaseSettings):
                 )
             self.secret_key = SecretStr(load_or_create_secret(self.data_dir))
         secret = self.secret_key.get_secret_value()
-        # a laptop's .env may still carry an old published key: anyone could sign for it (tests may use theirs)
-        if self.env != "test" and hashlib.sha256(secret.encode()).hexdigest() in _PUBLISHED_KEY_DIGESTS:
+        # a laptop's .env may still carry an old published key: anyone could sign with it (tests use theirs)
+        published = hashlib.sha256(secret.encode()).hexdigest() in _PUBLISHED_KEY_DIGESTS
+        if self.env != "test" and published:
             raise ValueError(
-                "JIFEN_SECRET_KEY is a key published in jifen's source: anyone could sign in as anyone. Remove "
-                "it (outside prod jifen then makes its own key) or set a random value of at least 32 characters"
+                "JIFEN_SECRET_KEY is a key published in jifen's source: anyone could sign in as anyone. "
+                "Remove it (outside prod jifen then makes its own key) or set a random value of at least "
+                "32 characters"
             )
         if self.env == "prod" and len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
