@@ -85,7 +85,7 @@ class World:
                 display_name=name,
                 roles=list(grants),
             )
-        token, _ = issue_token(self.app.state.settings, user.id)
+        token, _ = issue_token(self.app.state.settings, user.id, user.credential_version)
         return Person(id=user.id, username=name, token=token)
 
     async def town_admin(self) -> Person:

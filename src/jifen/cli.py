@@ -52,9 +52,17 @@ def _run_in_session(
 @click.group()
 def main() -> None:
     """jifen — 村级积分制记账服务 (the points ledger villages run their 积分制 on)."""
+    from pydantic import ValidationError
+
     from jifen.kit.logging import configure_logging
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        # a configuration jifen must not start with: say what to fix, without a traceback
+        for error in exc.errors():
+            click.echo(f"error: {error['msg'].removeprefix('Value error, ')}", err=True)
+        sys.exit(2)
     configure_logging(json=settings.log_json, level=settings.log_level)
 
 
@@ -85,6 +93,8 @@ def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool)
     import uvicorn
 
     settings = get_settings()
+    if load_demo:
+        _refuse_demo_in_prod(settings)
     _prepare_database(settings)
     if upgrade_db:
         from jifen.kit.migrate import owner_url, upgrade
@@ -166,8 +176,20 @@ def demo() -> None:
 def demo_load(if_empty: bool) -> None:
     """Load the demo village (by default only into an empty database) and print the demo logins."""
     settings = get_settings()
+    _refuse_demo_in_prod(settings)
     _prepare_database(settings)
     _load_demo(settings, if_empty=if_empty)
+
+
+def _refuse_demo_in_prod(settings: Settings) -> None:
+    """The demo's users share a printed password: a production database must never get them."""
+    if settings.env == "prod":
+        click.echo(
+            "error: the demo village (its logins share a published password) is refused with"
+            " JIFEN_ENV=prod; create real villages with `jifen admin create` and the pages instead",
+            err=True,
+        )
+        sys.exit(1)
 
 
 def _load_demo(settings: Settings, *, if_empty: bool) -> None:

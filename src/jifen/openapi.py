@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from jifen.app import create_app
 from jifen.settings import Settings
@@ -13,7 +16,13 @@ SPEC_PATH = Path("openapi/openapi.json")
 
 
 def render() -> str:
-    app = create_app(Settings(env="test", database_url="postgresql://unused/unused"))
+    # a throwaway key: rendering the spec must not make (or need) the install's key file
+    settings = Settings(
+        env="test",
+        database_url="postgresql://unused/unused",
+        secret_key=SecretStr(secrets.token_urlsafe(48)),
+    )
+    app = create_app(settings)
     return json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +14,66 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SECRET = "jifen-dev-secret-change-me-0000000000000000"
+SECRET_FILE = "secret_key"
+MIN_SECRET_LENGTH = 32
+# SHA-256 of keys that were once published in jifen's source or tests (never the keys themselves): prod
+# refuses them even when they are long enough
+_PUBLISHED_KEY_DIGESTS = frozenset(
+    {
+        "c1f98e0c83b3bec3c9cc6b889a2ac20bea5d6543312e2576558d204425ab03ad",
+        "8fecdc1c6486d8b09ec10895c727b13f3ddc0c76688a01b5535785906d8d9d96",
+        "c794479c416cad7d95ac3bf6c1cd36bbe6ff82423d2850f886e243f5bd96136d",
+        "9e4b8708d988dff257884eb503998b9316236207753e5e554455d51b6b417f46",
+    }
+)
+
+
+def _read_secret_file(path: Path) -> str:
+    """The install's key; refuses a file others may read or write, one nobody can read, or a cut one."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if os.name == "posix" and mode & 0o077:
+        raise ValueError(
+            f"the signing key file {path} may be read or changed by other users (mode {mode:04o}); "
+            f"run `chmod 600 {path}` (or delete it to sign everyone out and make a new key)"
+        )
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"the signing key file {path} cannot be read by this user ({exc.__class__.__name__}); "
+            "run jifen as the user that owns the data directory"
+        ) from exc
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"the signing key in {path} is too short ({len(key)} characters); "
+            "delete the file to make a new key (everyone signs in again)"
+        )
+    return key
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The key kept in `data_dir/secret_key`, made (random, mode 0600) on first start.
+
+    The key is written to a private temporary file and then linked to its name: the link either appears whole
+    or fails because another process linked first, so workers starting at once all read the same key.
+    """
+    path = data_dir / SECRET_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return _read_secret_file(path)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = data_dir / f".{SECRET_FILE}.{secrets.token_hex(8)}"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made the key first: use theirs
+            os.link(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return _read_secret_file(path)
 
 
 class Settings(BaseSettings):
@@ -21,7 +85,8 @@ class Settings(BaseSettings):
     # The URL migrations run with (the schema owner); defaults to database_url.
     migrate_database_url: str | None = None
     data_dir: Path = Path("var")
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    # signs access tokens and session cookies; unset (outside prod): a random key kept in data_dir/secret_key
+    secret_key: SecretStr | None = None
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -35,14 +100,34 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     @model_validator(mode="after")
-    def _enforce_non_default_secrets(self) -> Settings:
-        if self.env == "prod":
-            secret = self.secret_key.get_secret_value()
-            if secret == DEFAULT_SECRET or len(secret) < 32:
+    def _resolve_secret_key(self) -> Settings:
+        if self.secret_key is None:
+            if self.env == "prod":
                 raise ValueError(
-                    "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod"
+                    "JIFEN_SECRET_KEY must be set in prod (a random value of at least 32 characters, e.g. "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
+            self.secret_key = SecretStr(load_or_create_secret(self.data_dir))
+        secret = self.secret_key.get_secret_value()
+        # a laptop's .env may still carry an old published key: anyone could sign with it (tests use theirs)
+        published = hashlib.sha256(secret.encode()).hexdigest() in _PUBLISHED_KEY_DIGESTS
+        if self.env != "test" and published:
+            raise ValueError(
+                "JIFEN_SECRET_KEY is a key published in jifen's source: anyone could sign in as anyone. "
+                "Remove it (outside prod jifen then makes its own key) or set a random value of at least "
+                "32 characters"
+            )
+        if self.env == "prod" and len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod"
+            )
         return self
+
+    @property
+    def signing_key(self) -> str:
+        """The key tokens and session cookies are signed with (always resolved by the validator)."""
+        assert self.secret_key is not None
+        return self.secret_key.get_secret_value()
 
     @property
     def log_json(self) -> bool:

@@ -26,6 +26,9 @@ class Actor:
     username: str
     display_name: str
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    credential_version: int = 1
+    # an administrator reset the password: only the user's own account may be used until they change it
+    must_change_password: bool = False
 
     @property
     def is_town_admin(self) -> bool:

@@ -15,24 +15,42 @@ from jifen.auth import repository
 from jifen.auth.actor import Actor
 from jifen.auth.tokens import read_token
 from jifen.kit.db import Session
-from jifen.kit.errors import Forbidden, InvalidToken, NotAuthenticated, NotFound
+from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
 from jifen.models import Role, Village
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_actor(
+class PasswordChangeRequired(JifenError):
+    code = "password_change_required"
+    status = 403
+    default_detail = "管理员已重置您的密码，请先修改密码再继续使用"
+
+
+async def get_signed_in_actor(
     request: Request, session: Session, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Actor:
+    """The user a valid token names, at the token's credential version, even one who must change their
+    password (for the calls on their own account only)."""
     if not token:
         raise NotAuthenticated()
-    user_id = read_token(request.app.state.settings, token)
-    if user_id is None:
+    subject = read_token(request.app.state.settings, token)
+    if subject is None:
         raise InvalidToken()
-    actor = await repository.load_actor(session, user_id)
+    actor = await repository.load_actor(session, subject.user_id, subject.credential_version)
     if actor is None:
         raise InvalidToken()
     structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
+    return actor
+
+
+# the signed-in user, whatever state their password is in: /auth/me, /auth/password, /auth/logout
+SignedInActor = Annotated[Actor, Depends(get_signed_in_actor)]
+
+
+async def get_actor(actor: SignedInActor) -> Actor:
+    if actor.must_change_password:
+        raise PasswordChangeRequired()
     return actor
 
 

@@ -8,10 +8,11 @@ from starlette.concurrency import run_in_threadpool
 from jifen.audit import service as audit
 from jifen.auth import repository
 from jifen.auth.actor import Actor
-from jifen.auth.passwords import burn_verification_time, verify_password
+from jifen.auth.passwords import burn_verification_time, hash_password, verify_password
 from jifen.auth.throttle import login_key
-from jifen.kit.errors import JifenError
+from jifen.kit.errors import BadRequest, InvalidToken, JifenError
 from jifen.models import User
+from jifen.users import repository as users_repository
 
 
 class InvalidCredentials(JifenError):
@@ -55,3 +56,59 @@ async def record_failed_login(sessionmaker: async_sessionmaker[AsyncSession], us
         await audit.record(
             session, stranger, village_id=None, action="auth.login_failed", record_type="login", record_id=key
         )
+
+
+class WrongPassword(JifenError):
+    code = "wrong_password"
+    status = 403
+    default_detail = "原密码不正确"
+
+
+class PasswordUnchanged(BadRequest):
+    code = "password_unchanged"
+    default_detail = "新密码不能和原密码相同"
+
+
+async def _current_user(session: AsyncSession, actor: Actor) -> User:
+    """The actor's user row, locked; refused when another request ended this session meanwhile."""
+    user = await users_repository.lock_user(session, actor.user_id)
+    if user is None or not user.is_active or user.credential_version != actor.credential_version:
+        raise InvalidToken()
+    return user
+
+
+async def change_password(
+    session: AsyncSession, actor: Actor, *, old_password: str, new_password: str
+) -> User:
+    """The user's own new password: every other session ends (the version goes up) and a reset's
+    must-change flag clears. The caller issues the new token."""
+    user = await _current_user(session, actor)
+    if not await run_in_threadpool(verify_password, user.password_hash, old_password):
+        raise WrongPassword()
+    if old_password == new_password:
+        raise PasswordUnchanged()
+    user.password_hash = await run_in_threadpool(hash_password, new_password)
+    was_forced = user.must_change_password
+    user.must_change_password = False
+    user.credential_version += 1
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        village_id=None,
+        action="user.change_password",
+        record_type="user",
+        record_id=user.id,
+        after={"after_reset": was_forced},
+    )
+    return user
+
+
+async def sign_out(session: AsyncSession, actor: Actor) -> None:
+    """End every session of the user: each token and cookie carries the old version and stops working."""
+    user = await _current_user(session, actor)
+    user.credential_version += 1
+    await session.flush()
+    await audit.record(
+        session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id
+    )

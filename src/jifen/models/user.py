@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, ForeignKeyConstraint, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, ForeignKeyConstraint, Integer, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -29,6 +29,12 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
+    # carried in every token and session cookie; raised to end them all (sign-out, password, disabling)
+    credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # set by an administrator's password reset: the user must choose their own before anything else
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", lazy="selectin", order_by="UserRole.created_at"

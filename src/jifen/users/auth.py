@@ -20,5 +20,15 @@ def require_user_admin(actor: CurrentActor) -> Actor:
 UserAdmin = Annotated[Actor, Depends(require_user_admin)]
 
 
+def require_user_manager(actor: CurrentActor) -> Actor:
+    """Town admins and village admins manage users; which users each may touch is checked by the service."""
+    if not actor.is_town_admin and not any(g.role is Role.village_admin for g in actor.grants):
+        raise Forbidden("只有镇管理员或村管理员可以管理用户")
+    return actor
+
+
+UserManager = Annotated[Actor, Depends(require_user_manager)]
+
+
 # the village's roll of users: its admin, and the town admin
 VillageUserAdmin = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]

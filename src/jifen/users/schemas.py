@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.schemas import RoleGrant
-from jifen.kit.schemas import Grid, InputModel, Name
+from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.models import Role
 
 Username = Annotated[
@@ -39,3 +39,27 @@ class UserOut(BaseModel):
     is_active: bool
     created_at: datetime
     roles: list[RoleGrant]
+    # an administrator reset the password and the user has not chosen their own yet
+    must_change_password: bool = False
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+
+class UserDisable(InputModel):
+    reason: Reason
+
+
+class UserReason(InputModel):
+    reason: Reason | None = None
+
+
+class RoleRemoval(RoleGrantIn):
+    """The grant to take away, exactly as the user holds it, and why."""
+
+    reason: Reason
+
+
+class PasswordReset(BaseModel):
+    user: UserOut
+    # shown once to the administrator, who hands it over; the user must replace it at the next sign-in
+    one_time_password: str

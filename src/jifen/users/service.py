@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import secrets
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
 
 from jifen.audit import service as audit
 from jifen.auth import repository as auth_repository
@@ -11,9 +15,10 @@ from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.timeutil import utcnow
 from jifen.models import Role, User, UserRole
 from jifen.users import repository
-from jifen.users.schemas import RoleGrantIn
+from jifen.users.schemas import RoleGrantIn, RoleRemoval
 
 
 class DuplicateUsername(Conflict):
@@ -119,4 +124,221 @@ async def create_user(
             record_id=user.id,
             after=after,
         )
+    return user
+
+
+# managing users: disable, enable, reset a password, remove a role
+
+
+class UserNotFound(NotFound):
+    code = "not_found"
+    default_detail = "找不到该用户"
+
+
+class CannotManageSelf(Forbidden):
+    code = "cannot_manage_self"
+    default_detail = (
+        "不能停用自己、重置自己的密码或取消自己的管理员角色，请联系其他管理员；修改密码请用“修改密码”"
+    )
+
+
+class CannotManageTownAdmin(Forbidden):
+    code = "cannot_manage_town_admin"
+    default_detail = "村管理员不能管理镇管理员的账号，请联系镇里"
+
+
+class UserInOtherVillage(Forbidden):
+    code = "user_in_other_village"
+    default_detail = (
+        "该用户在其他村也有角色，停用或重置密码会影响其他村，请联系镇管理员；也可以只取消本村的角色"
+    )
+
+
+class RoleNotFound(NotFound):
+    code = "role_not_found"
+    default_detail = "该用户没有这个角色（可能已被取消），请刷新页面后再试"
+
+
+# easy to read aloud and to type on a phone: no 0/O, 1/l/I
+_ONE_TIME_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+ONE_TIME_PASSWORD_LENGTH = 12
+
+
+def admin_villages(actor: Actor) -> set[uuid.UUID]:
+    """The villages whose users the actor manages (a town admin: every village, so this is not used)."""
+    return {g.village_id for g in actor.grants if g.role is Role.village_admin and g.village_id is not None}
+
+
+def visible_villages(actor: Actor) -> set[uuid.UUID] | None:
+    """Whose grants the actor may see on a user: all (None) for a town admin, else their villages."""
+    return None if actor.is_town_admin else admin_villages(actor)
+
+
+async def _managed_user(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, whole_account: bool
+) -> User:
+    """The user, locked, when the actor may manage them.
+
+    A village admin manages the users of their own village: a user with no role there does not exist for them
+    (404); a town admin's account is not theirs to touch; and what acts on the whole account (disabling, a new
+    password) is refused when the account also serves a village they do not run.
+    """
+    user = await repository.lock_user(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    if actor.is_town_admin:
+        return user
+    mine = admin_villages(actor)
+    villages = {r.village_id for r in user.roles}
+    if not villages & mine:
+        raise UserNotFound()
+    if any(r.role is Role.town_admin for r in user.roles):
+        raise CannotManageTownAdmin()
+    if whole_account and not villages <= mine:
+        raise UserInOtherVillage()
+    return user
+
+
+def _scopes(user: User) -> list[uuid.UUID | None]:
+    """Where an account-wide change is recorded: every village the user has a role in (the town's record for
+    a user with none, or a town admin), as user.create does."""
+    villages = {r.village_id for r in user.roles}
+    return sorted(villages, key=str) if villages else [None]
+
+
+async def _record(
+    session: AsyncSession,
+    actor: Actor,
+    user: User,
+    action: str,
+    *,
+    before: Any,
+    after: Any,
+    reason: str | None,
+    scopes: Sequence[uuid.UUID | None] | None = None,
+) -> None:
+    for village_id in scopes if scopes is not None else _scopes(user):
+        await audit.record(
+            session,
+            actor,
+            village_id=village_id,
+            action=action,
+            record_type="user",
+            record_id=user.id,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+
+
+async def disable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, reason: str) -> User:
+    """The user can no longer sign in, and every token and session cookie they hold stops working."""
+    user = await _managed_user(session, actor, user_id, whole_account=True)
+    if user.id == actor.user_id:
+        raise CannotManageSelf("不能停用自己的账号")
+    if not user.is_active:
+        return user  # already disabled (a second tap): nothing changes, nothing to record
+    user.is_active = False
+    user.disabled_at = utcnow()
+    user.disabled_reason = reason
+    user.credential_version += 1
+    await session.flush()
+    await _record(
+        session,
+        actor,
+        user,
+        "user.disable",
+        before={"is_active": True},
+        after={"is_active": False},
+        reason=reason,
+    )
+    return user
+
+
+async def enable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, reason: str | None) -> User:
+    """The user may sign in again (sessions from before the disabling stay dead: their version is gone)."""
+    user = await _managed_user(session, actor, user_id, whole_account=True)
+    if user.is_active:
+        return user
+    before = {"is_active": False, "disabled_reason": user.disabled_reason}
+    user.is_active = True
+    user.disabled_at = None
+    user.disabled_reason = None
+    await session.flush()
+    await _record(
+        session, actor, user, "user.enable", before=before, after={"is_active": True}, reason=reason
+    )
+    return user
+
+
+def one_time_password() -> str:
+    return "".join(secrets.choice(_ONE_TIME_ALPHABET) for _ in range(ONE_TIME_PASSWORD_LENGTH))
+
+
+async def reset_password(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, reason: str | None
+) -> tuple[User, str]:
+    """A new one-time password for the user (returned once, never stored in clear); their sessions end and
+    they must choose their own password at the next sign-in."""
+    user = await _managed_user(session, actor, user_id, whole_account=True)
+    if user.id == actor.user_id:
+        raise CannotManageSelf("不能重置自己的密码，请用“修改密码”")
+    password = one_time_password()
+    user.password_hash = await run_in_threadpool(hash_password, password)
+    user.must_change_password = True
+    user.credential_version += 1
+    await session.flush()
+    await _record(
+        session,
+        actor,
+        user,
+        "user.reset_password",
+        before=None,
+        after={"must_change_password": True},
+        reason=reason,
+    )
+    return user, password
+
+
+def _same_grant(held: UserRole, wanted: RoleGrantIn) -> bool:
+    return (held.role, held.village_id, held.store_id, held.household_id, held.grid) == (
+        wanted.role,
+        wanted.village_id,
+        wanted.store_id,
+        wanted.household_id,
+        wanted.grid,
+    )
+
+
+async def remove_role(session: AsyncSession, actor: Actor, user_id: uuid.UUID, removal: RoleRemoval) -> User:
+    """Take one grant away; it stops working on the user's next request (grants are read on every request),
+    while their other roles and their session go on."""
+    user = await _managed_user(session, actor, user_id, whole_account=False)
+    if not actor.is_town_admin and removal.village_id not in admin_villages(actor):
+        raise RoleNotFound()
+    grant = next((r for r in user.roles if _same_grant(r, removal)), None)
+    if grant is None:
+        raise RoleNotFound()
+    if user.id == actor.user_id and grant.role in (Role.village_admin, Role.town_admin):
+        raise CannotManageSelf("不能取消自己的管理员角色，请联系其他管理员")
+    before = {
+        "role": grant.role,
+        "village_id": grant.village_id,
+        "store_id": grant.store_id,
+        "household_id": grant.household_id,
+        "grid": grant.grid,
+    }
+    await session.delete(grant)
+    await session.flush()
+    await session.refresh(user, ["roles"])
+    await _record(
+        session,
+        actor,
+        user,
+        "user.remove_role",
+        before=before,
+        after=None,
+        reason=removal.reason,
+        scopes=[grant.village_id],
+    )
     return user

@@ -301,6 +301,8 @@ async def _users(page: Page, cursor: str | None, *, status: int = 200, **extra: 
     stores = await page.must(await page.api.get(f"/villages/{village_id}/stores"))
     extra.setdefault("values", {"role": "villager"})
     extra.setdefault("errors", {})
+    extra.setdefault("failed", None)
+    extra.setdefault("reset", None)
     return page.render(
         "admin_users.html",
         status=status,
@@ -314,9 +316,89 @@ async def _users(page: Page, cursor: str | None, *, status: int = 200, **extra: 
     )
 
 
+USER_DONE = {
+    "disabled": "已停用：{}。TA 在所有设备上的登录都已退出",
+    "enabled": "已恢复：{}，可以重新登录",
+    "role_removed": "已取消 {} 的这个角色",
+}
+
+
 @router.get("/admin/users", response_class=HTMLResponse)
-async def users(page: CurrentPage, cursor: str | None = None, done: str | None = None) -> Response:
-    return await _users(page, cursor, flash=f"已创建用户：{done}" if done else None)
+async def users(
+    page: CurrentPage, cursor: str | None = None, done: str | None = None, did: str | None = None
+) -> Response:
+    flash: str | None = None
+    if done:
+        flash = USER_DONE[did].format(done) if did in USER_DONE else f"已创建用户：{done}"
+    return await _users(page, cursor, flash=flash)
+
+
+async def _manage(page: Page, user_id: str, action: str, body: dict[str, Any], did: str) -> Response:
+    """One management form (disable, enable, remove a role): done → the list with a note; refused → the list
+    with the reason next to that user."""
+    _admin(page)
+    result = await page.api.post(f"/users/{user_id}/{action}", body)
+    if result.ok:
+        return go(f"/admin/users?did={did}&done={result.body['username']}#u-{user_id}")
+    if result.status == 422:
+        message = result.field_errors().get("reason") or "请写明原因"
+    else:
+        message = result.detail
+    return await _users(page, None, status=_failed(result), errors={f"u-{user_id}": message}, failed=user_id)
+
+
+@router.post("/admin/users/{user_id}/disable", response_class=HTMLResponse)
+async def disable_user(page: CurrentPage, user_id: str) -> Response:
+    reason = _values(await page.request.form(), "reason")["reason"]
+    if not reason:
+        _admin(page)
+        return await _users(
+            page, None, status=422, errors={f"u-{user_id}": "请写明停用的原因"}, failed=user_id
+        )
+    return await _manage(page, user_id, "disable", {"reason": reason}, "disabled")
+
+
+@router.post("/admin/users/{user_id}/enable", response_class=HTMLResponse)
+async def enable_user(page: CurrentPage, user_id: str) -> Response:
+    reason = _values(await page.request.form(), "reason")["reason"]
+    return await _manage(page, user_id, "enable", {"reason": reason or None}, "enabled")
+
+
+@router.post("/admin/users/{user_id}/roles/remove", response_class=HTMLResponse)
+async def remove_role(page: CurrentPage, user_id: str) -> Response:
+    values = _values(await page.request.form(), "role", "store_id", "household_id", "grid", "reason")
+    if not values["reason"]:
+        _admin(page)
+        return await _users(
+            page, None, status=422, errors={f"u-{user_id}": "请写明取消角色的原因"}, failed=user_id
+        )
+    body = {
+        "role": values["role"],
+        "village_id": page.village_id,
+        "store_id": values["store_id"] or None,
+        "household_id": values["household_id"] or None,
+        "grid": values["grid"] or None,
+        "reason": values["reason"],
+    }
+    return await _manage(page, user_id, "roles/remove", body, "role_removed")
+
+
+@router.post("/admin/users/{user_id}/reset-password", response_class=HTMLResponse)
+async def reset_password(page: CurrentPage, user_id: str) -> Response:
+    """The one-time password is shown on this answer only (never in a link or a redirect): the admin reads it
+    out or writes it down for the user, who must replace it at the next sign-in."""
+    _admin(page)
+    reason = _values(await page.request.form(), "reason")["reason"]
+    result = await page.api.post(f"/users/{user_id}/reset-password", {"reason": reason or None})
+    if not result.ok:
+        return await _users(
+            page, None, status=_failed(result), errors={f"u-{user_id}": result.detail}, failed=user_id
+        )
+    response = await _users(
+        page, None, reset={"user": result.body["user"], "password": result.body["one_time_password"]}
+    )
+    response.headers["Cache-Control"] = "no-store"  # the password must not stay in a cache or history
+    return response
 
 
 async def _household_by_code(page: Page, village_id: str, code: str) -> str | None:

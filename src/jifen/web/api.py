@@ -57,6 +57,7 @@ class ApiResult:
 class Api:
     request: Request
     user_id: uuid.UUID | None
+    credential_version: int = 0  # the session cookie's: a stale one gets 401 from every call
     _token: str | None = field(default=None, init=False)
 
     @property
@@ -68,7 +69,7 @@ class Api:
         headers = {"accept": "application/json"}
         if self.user_id is not None:
             if self._token is None:
-                self._token = issue_token(self.settings, self.user_id)[0]
+                self._token = issue_token(self.settings, self.user_id, self.credential_version)[0]
             headers["authorization"] = f"Bearer {self._token}"
         request_id = getattr(self.request.state, "request_id", None)
         if request_id:

@@ -85,6 +85,13 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+class PasswordChangeNeeded(Exception):
+    """The password was reset by an administrator: the user chooses their own before any other page."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
 class PageRefused(Exception):
     """A page the user may not open (wrong role, another village): a Chinese explanation, not a stack."""
 
@@ -168,16 +175,18 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-async def current_page(request: Request) -> Page:
+async def _page(request: Request, *, password_change_allowed: bool) -> Page:
     settings = request.app.state.settings
     web = websession.read(settings, request)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if web is None:
         raise LoginRequired(path)
-    api = Api(request, web.user_id)
+    api = Api(request, web.user_id, web.credential_version)
     me = await api.get("/auth/me")
-    if me.status == 401:
+    if me.status == 401:  # signed out elsewhere, password changed, or disabled: this cookie is dead
         raise LoginRequired(path)
+    if me.ok and me.body.get("must_change_password") and not password_change_allowed:
+        raise PasswordChangeNeeded(path)
     villages = await api.get("/villages", limit=200)
     page = Page(
         request=request,
@@ -193,11 +202,23 @@ async def current_page(request: Request) -> Page:
     return page
 
 
+async def current_page(request: Request) -> Page:
+    return await _page(request, password_change_allowed=False)
+
+
+async def signed_in_page(request: Request) -> Page:
+    """The page of a signed-in user even while a reset password waits to be changed (that page, sign-out)."""
+    return await _page(request, password_change_allowed=True)
+
+
 CurrentPage = Annotated[Page, Depends(current_page)]
+SignedInPage = Annotated[Page, Depends(signed_in_page)]
 
 
 def login_redirect(next_path: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
+    response = RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
+    websession.clear_cookie(response)  # a dead or missing session: the browser forgets it
+    return response
 
 
 def go(path: str) -> Response:

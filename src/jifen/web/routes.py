@@ -3,12 +3,13 @@ the rankings."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.tokens import read_token
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web import session as websession
@@ -19,6 +20,8 @@ from jifen.web.context import (
     LoginRequired,
     Page,
     PageRefused,
+    PasswordChangeNeeded,
+    SignedInPage,
     go,
     login_redirect,
     templates,
@@ -74,6 +77,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return login_redirect(exc.next_path)
+
+    @app.exception_handler(PasswordChangeNeeded)
+    async def to_password(request: Request, exc: PasswordChangeNeeded) -> Response:
+        return RedirectResponse(f"/password?next={quote(exc.next_path, safe='')}", status_code=303)
 
     @app.exception_handler(PageRefused)
     async def refused(request: Request, exc: PageRefused) -> Response:
@@ -131,10 +138,14 @@ async def login(request: Request) -> Response:
             result = await Api(request, None).call(
                 "POST", "/auth/token", data={"username": username, "password": password}
             )
-            user_id = read_token(settings, result.body["access_token"]) if result.ok else None
-            if user_id is not None:
-                done = RedirectResponse(_safe_next(values.get("next")), status_code=303)
-                websession.set_cookie(settings, request, done, websession.issue(settings, user_id))
+            subject = read_token(settings, result.body["access_token"]) if result.ok else None
+            if subject is not None:
+                target = _safe_next(values.get("next"))
+                if result.body.get("must_change_password"):
+                    target = f"/password?next={quote(target, safe='')}"
+                done = RedirectResponse(target, status_code=303)
+                cookie = websession.issue(settings, subject.user_id, subject.credential_version)
+                websession.set_cookie(settings, request, done, cookie)
                 done.delete_cookie(websession.LOGIN_CSRF_COOKIE, path="/login")
                 return done
             problem = result.detail
@@ -156,10 +167,61 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(page: CurrentPage) -> Response:
+async def logout(page: SignedInPage) -> Response:
+    """Sign out everywhere: a copy of this cookie (another tab, another phone) stops working too."""
+    await page.api.post("/auth/logout")
     response = RedirectResponse("/login", status_code=303)
     websession.clear_cookie(response)
     return response
+
+
+def _password_page(page: Page, next_path: str, *, status: int = 200, **extra: object) -> Response:
+    return page.render(
+        "password.html",
+        status=status,
+        title="修改密码",
+        next=next_path,
+        forced=bool(page.me.get("must_change_password")),
+        min_length=MIN_PASSWORD_LENGTH,
+        **{"errors": {}, **extra},
+    )
+
+
+@router.get("/password", response_class=HTMLResponse)
+async def password_form(page: SignedInPage, next: str | None = None) -> Response:
+    return _password_page(page, _safe_next(next))
+
+
+@router.post("/password", response_class=HTMLResponse)
+async def change_password(page: SignedInPage) -> Response:
+    settings = page.request.app.state.settings
+    form = await page.request.form()
+    old = str(form.get("old_password") or "")
+    new = str(form.get("new_password") or "")
+    again = str(form.get("new_password_again") or "")
+    next_path = _safe_next(str(form.get("next") or ""))
+    errors: dict[str, str] = {}
+    if not old:
+        errors["old_password"] = "请填写原密码（管理员重置后，就是管理员给您的临时密码）"
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new_password"] = f"新密码至少 {MIN_PASSWORD_LENGTH} 位"
+    elif new != again:
+        errors["new_password_again"] = "两次输入的新密码不一样"
+    if not errors:
+        result = await page.api.post("/auth/password", {"old_password": old, "new_password": new})
+        subject = read_token(settings, result.body["access_token"]) if result.ok else None
+        if subject is not None:
+            # the other sessions ended with the change; this browser carries on under the new version
+            done = RedirectResponse(next_path, status_code=303)
+            cookie = websession.issue(settings, subject.user_id, subject.credential_version)
+            websession.set_cookie(settings, page.request, done, cookie)
+            return done
+        if result.status == 401:
+            raise LoginRequired("/password")
+        field_name = "old_password" if result.error == "wrong_password" else "new_password"
+        errors[field_name] = result.detail
+    status = 403 if errors.get("old_password") and old else 422
+    return _password_page(page, next_path, status=status, errors=errors)
 
 
 @router.get("/", response_class=HTMLResponse)

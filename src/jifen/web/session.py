@@ -1,4 +1,6 @@
-"""The browser session: a signed, HttpOnly cookie naming the user, with the CSRF token bound to it."""
+"""The browser session: a signed, HttpOnly cookie naming the user and their credential version, with the CSRF
+token bound to it. A sign-out, a password change or a disabling raises the version, and every cookie issued
+before stops working (the pages reach jifen through the API, whose actor loader checks the version)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from datetime import timedelta
 import jwt
 from fastapi import Request, Response
 
+from jifen.auth.tokens import VERSION_CLAIM
 from jifen.kit.timeutil import utcnow
 from jifen.settings import Settings
 
@@ -22,17 +25,19 @@ ALGORITHM = "HS256"
 @dataclass(frozen=True)
 class WebSession:
     user_id: uuid.UUID
+    credential_version: int
     csrf: str
 
 
 def _secret(settings: Settings) -> str:
-    return settings.secret_key.get_secret_value()
+    return settings.signing_key
 
 
-def issue(settings: Settings, user_id: uuid.UUID) -> str:
+def issue(settings: Settings, user_id: uuid.UUID, credential_version: int) -> str:
     now = utcnow()
     claims = {
         "sub": str(user_id),
+        VERSION_CLAIM: credential_version,
         "iat": now,
         "exp": now + timedelta(hours=settings.web_session_hours),
         "typ": "web",
@@ -47,11 +52,17 @@ def read(settings: Settings, request: Request) -> WebSession | None:
         return None
     try:
         claims = jwt.decode(
-            token, _secret(settings), algorithms=[ALGORITHM], options={"require": ["sub", "exp", "csrf"]}
+            token,
+            _secret(settings),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "csrf", VERSION_CLAIM]},
         )
-        if claims.get("typ") != "web":
+        version = claims[VERSION_CLAIM]
+        if claims.get("typ") != "web" or type(version) is not int:
             return None
-        return WebSession(user_id=uuid.UUID(str(claims["sub"])), csrf=str(claims["csrf"]))
+        return WebSession(
+            user_id=uuid.UUID(str(claims["sub"])), credential_version=version, csrf=str(claims["csrf"])
+        )
     except (jwt.PyJWTError, ValueError):
         return None
 
