@@ -1,0 +1,235 @@
+"""One compensation per source transaction: a reversal, a sale's cancellation, a rectification (整改) and an
+objection's revision or revocation of a posted award each compensate a transaction, and only the first of
+them may — sequentially or raced with real parallel requests. The link is a row in `compensations` under a
+unique constraint, so even two paths that do not know of each other end with one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from jifen.settings import Settings
+from tests.factories import Person, VillageSetup, World
+from tests.helpers import assert_error
+from tests.ledger.helpers import award, balance, key, make_rule
+from tests.store.helpers import cancel, fund, make_item, redeem, stocks
+
+ROUNDS = 4  # raced pairs per test: each round a fresh source, the two requests in flight together
+
+
+async def reverse(world: World, who: Person, transaction_id: str, **extra: Any) -> Any:
+    return await world.call(
+        "POST",
+        f"/transactions/{transaction_id}/reverse",
+        who,
+        json={"reason": "录入错误"},
+        headers=key(),
+        **extra,
+    )
+
+
+async def rectify(world: World, who: Person, award_id: str) -> Any:
+    return await world.call("POST", f"/awards/{award_id}/rectify", who, json={"note": "已整改"}, headers=key())
+
+
+async def a_sale(world: World, setup: VillageSetup, household_id: uuid.UUID, item: dict[str, Any]) -> Any:
+    sale = await redeem(world, setup.people["clerk"], setup.store.id, household_id, [(item["id"], 2)])
+    assert sale.status_code == 201, sale.text
+    return sale.json()
+
+
+async def test_a_cancelled_sale_cannot_also_be_reversed(world: World) -> None:
+    setup = await world.setup_village(households=2)
+    admin, clerk = setup.people["village_admin"], setup.people["clerk"]
+    household = setup.households[1]
+    await fund(world, setup, household.id, 100)
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    sale = await a_sale(world, setup, household.id, soap)
+
+    assert (await cancel(world, clerk, sale["id"])).status_code == 200
+    refused = assert_error(await reverse(world, admin, sale["transaction_id"]), 409, "already_compensated")
+    assert "已取消兑换" in refused["detail"]
+
+    assert (await balance(world, admin, household.id))["posted"] == 100  # refunded once, not twice
+    assert await stocks(world, setup) == {"香皂": 10}
+    shown = (await world.call("GET", f"/transactions/{sale['transaction_id']}", admin)).json()
+    assert shown["compensated_by"]["kind"] == "cancellation"
+    cancelled = (await world.call("GET", f"/redemptions/{sale['id']}", admin)).json()
+    assert shown["compensated_by"]["transaction_id"] == cancelled["cancel_transaction_id"]
+
+
+async def test_a_reversed_sale_cannot_also_be_cancelled(world: World) -> None:
+    setup = await world.setup_village(households=2)
+    admin, clerk = setup.people["village_admin"], setup.people["clerk"]
+    household = setup.households[1]
+    await fund(world, setup, household.id, 100)
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    sale = await a_sale(world, setup, household.id, soap)
+
+    assert (await reverse(world, admin, sale["transaction_id"])).status_code == 201
+    refused = assert_error(await cancel(world, clerk, sale["id"]), 409, "already_compensated")
+    assert "已冲正" in refused["detail"]
+    assert_error(await reverse(world, admin, sale["transaction_id"]), 409, "already_reversed")
+
+    assert (await balance(world, admin, household.id))["posted"] == 100
+    assert await stocks(world, setup) == {"香皂": 8}  # the reversal gave points back, not the goods
+    receipt = (await world.call("GET", f"/redemptions/{sale['id']}", admin)).json()
+    assert receipt["status"] == "completed"
+
+
+async def test_raced_cancel_and_reverse_end_with_one(world: World) -> None:
+    setup = await world.setup_village(households=2)
+    admin, clerk = setup.people["village_admin"], setup.people["clerk"]
+    household = setup.households[1]
+    await fund(world, setup, household.id, 100)
+    soap = await make_item(world, setup, "香皂", 5, 100)
+    cancelled = 0
+    for round_ in range(ROUNDS):
+        sale = await a_sale(world, setup, household.id, soap)
+        pair = [cancel(world, clerk, sale["id"]), reverse(world, admin, sale["transaction_id"])]
+        answers = await asyncio.gather(*(pair if round_ % 2 else reversed(pair)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses in ([200, 409], [201, 409]), [a.text for a in answers]
+        loser = next(a for a in answers if a.status_code == 409)
+        assert_error(loser, 409, "already_compensated")
+        cancelled += statuses[0] == 200
+        # every sale took 10 and gave back 10 exactly once
+        assert (await balance(world, admin, household.id))["posted"] == 100
+    assert await stocks(world, setup) == {"香皂": 100 - 2 * (ROUNDS - cancelled)}
+
+
+async def rectifiable(world: World, share: int = 50) -> tuple[VillageSetup, uuid.UUID, Any]:
+    """A household with 40 points and a posted deduction of 20 whose rule gives `share`% back on 整改."""
+    setup = await world.setup_village(households=2)
+    household = setup.households[1]
+    await fund(world, setup, household.id, 40)
+    poultry = await make_rule(world, setup, -20, rectification_share=share)
+    deduction = (await award(world, setup.people["cadre"], household.id, poultry)).json()
+    assert deduction["status"] == "posted"
+    return setup, household.id, deduction
+
+
+async def test_a_rectified_deduction_is_reversed_only_for_what_is_left_of_it(world: World) -> None:
+    setup, household_id, deduction = await rectifiable(world)
+    admin, cadre = setup.people["village_admin"], setup.people["cadre"]
+    assert (await rectify(world, cadre, deduction["id"])).status_code == 201
+    assert (await balance(world, admin, household_id))["posted"] == 30  # 40 − 20 + 10
+
+    reversal = await reverse(world, admin, deduction["transaction_id"])
+    assert reversal.status_code == 201, reversal.text
+    household_lines = [p["amount"] for p in reversal.json()["postings"] if p["account_id"] == str(household_id)]
+    assert household_lines == [10]  # the deduction less what the rectification already gave back
+    assert (await balance(world, admin, household_id))["posted"] == 40  # as if never deducted
+
+    assert_error(await reverse(world, admin, deduction["transaction_id"]), 409, "already_reversed")
+    assert_error(await rectify(world, cadre, deduction["id"]), 409, "already_rectified")
+    assert (await balance(world, admin, household_id))["posted"] == 40
+    shown = (await world.call("GET", f"/transactions/{deduction['transaction_id']}", admin)).json()
+    assert shown["compensated_by"]["kind"] == "rectification"
+    assert [c["kind"] for c in shown["compensations"]] == ["rectification", "reversal"]
+
+
+async def test_a_fully_rectified_deduction_has_nothing_left_to_reverse(world: World) -> None:
+    setup, household_id, deduction = await rectifiable(world, share=100)
+    admin = setup.people["village_admin"]
+    assert (await rectify(world, setup.people["cadre"], deduction["id"])).status_code == 201
+    refused = assert_error(await reverse(world, admin, deduction["transaction_id"]), 409, "already_compensated")
+    assert "已整改返还" in refused["detail"]
+    assert (await balance(world, admin, household_id))["posted"] == 40
+
+
+async def test_a_reversed_deduction_cannot_be_rectified(world: World) -> None:
+    setup, household_id, deduction = await rectifiable(world)
+    admin = setup.people["village_admin"]
+    assert (await reverse(world, admin, deduction["transaction_id"])).status_code == 201
+    refused = assert_error(await rectify(world, setup.people["cadre"], deduction["id"]), 409, "already_compensated")
+    assert "已冲正" in refused["detail"]
+    assert (await balance(world, admin, household_id))["posted"] == 40
+
+
+async def test_raced_rectify_and_reverse_end_with_one(world: World) -> None:
+    for round_ in range(ROUNDS):
+        setup, household_id, deduction = await rectifiable(world)
+        admin, cadre = setup.people["village_admin"], setup.people["cadre"]
+        pair = [rectify(world, cadre, deduction["id"]), reverse(world, admin, deduction["transaction_id"])]
+        answers = await asyncio.gather(*(pair if round_ % 2 else reversed(pair)))
+        assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+        assert_error(next(a for a in answers if a.status_code == 409), 409, "already_compensated")
+        rectified = answers[0 if round_ % 2 else 1].status_code == 201
+        assert (await balance(world, admin, household_id))["posted"] == (30 if rectified else 40)
+
+
+async def test_a_compensation_is_not_itself_compensated(world: World) -> None:
+    setup = await world.setup_village(households=2)
+    admin, clerk = setup.people["village_admin"], setup.people["clerk"]
+    household = setup.households[1]
+    await fund(world, setup, household.id, 100)
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    sale = await a_sale(world, setup, household.id, soap)
+    cancelled = (await cancel(world, clerk, sale["id"])).json()
+    refused = await reverse(world, admin, cancelled["cancel_transaction_id"])
+    assert_error(refused, 409, "cannot_reverse")
+    assert (await balance(world, admin, household.id))["posted"] == 100
+    shown = (await world.call("GET", f"/transactions/{cancelled['cancel_transaction_id']}", admin)).json()
+    assert shown["compensates"] == {"kind": "cancellation", "transaction_id": sale["transaction_id"]}
+
+
+async def test_the_household_history_says_how_an_entry_was_compensated(world: World) -> None:
+    setup, household_id, deduction = await rectifiable(world)
+    admin = setup.people["village_admin"]
+    assert (await reverse(world, admin, deduction["transaction_id"])).status_code == 201
+    entries = (await world.call("GET", f"/households/{household_id}/entries", admin)).json()["items"]
+    by_id = {e["transaction_id"]: e for e in entries}
+    assert by_id[deduction["transaction_id"]]["compensated_by"]["kind"] == "reversal"
+
+
+# ------------------------------------------------------------------------------- in the database itself
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+async def app_db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    assert settings.database_url
+    connection = await asyncpg.connect(_plain(settings.database_url))
+    if await connection.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+        await connection.close()
+        pytest.skip("the service connects as a superuser here (no separate app role)")
+    yield connection
+    await connection.close()
+
+
+async def test_the_link_table_is_append_only_and_unique_per_source(
+    world: World, app_db: asyncpg.Connection, settings: Settings
+) -> None:
+    setup, household_id, deduction = await rectifiable(world)
+    admin = setup.people["village_admin"]
+    reversal = (await reverse(world, admin, deduction["transaction_id"])).json()
+    for sql in ("UPDATE compensations SET amount = 0", "DELETE FROM compensations", "TRUNCATE compensations"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app_db.execute(sql)
+    assert settings.migrate_database_url
+    owner = await asyncpg.connect(_plain(settings.migrate_database_url))
+    try:
+        for sql in ("UPDATE compensations SET amount = 0", "DELETE FROM compensations"):
+            with pytest.raises(asyncpg.PostgresError, match="append-only"):
+                await owner.execute(sql)
+    finally:
+        await owner.close()
+    # a second compensation of the same source, written by hand as the service role, is refused
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await app_db.execute(
+            "INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id)"
+            " VALUES ($1, $2, 1, $3, 'revocation', 20, $4)",
+            setup.village.id,
+            uuid.UUID(deduction["transaction_id"]),
+            uuid.UUID(reversal["id"]),
+            admin.id,
+        )
