@@ -49,7 +49,9 @@ async def test_a_revision_may_only_lower_the_award(world: World, points: int) ->
     setup, pending = await on_notice(world)
     admin = setup.people["village_admin"]
     refused = assert_error(
-        await resolve(world, setup.people["reviewer"], pending["id"], "revised", points), 400, "invalid_revision"
+        await resolve(world, setup.people["reviewer"], pending["id"], "revised", points),
+        400,
+        "invalid_revision",
     )
     assert "20" in refused["detail"]  # says what the limit is
     fetched = (await world.call("GET", f"/awards/{pending['id']}", admin)).json()
@@ -101,7 +103,9 @@ async def test_an_approver_may_not_resolve_objections_to_the_award_they_approved
     approved = await world.call("POST", f"/awards/{pending['id']}/approve", reviewer, json={})
     assert approved.json()["status"] == "public_notice", approved.text
     assert (await object_to(world, setup.people["villager"], pending["id"])).status_code == 201
-    refused = assert_error(await resolve(world, reviewer, pending["id"], "revoked"), 403, "separation_of_duties")
+    refused = assert_error(
+        await resolve(world, reviewer, pending["id"], "revoked"), 403, "separation_of_duties"
+    )
     assert "审核" in refused["detail"]
     other = await second_reviewer(world, setup)
     assert (await resolve(world, other, pending["id"], "revoked")).json()["status"] == "revoked"

@@ -34,7 +34,9 @@ async def reverse(world: World, who: Person, transaction_id: str, **extra: Any) 
 
 
 async def rectify(world: World, who: Person, award_id: str) -> Any:
-    return await world.call("POST", f"/awards/{award_id}/rectify", who, json={"note": "已整改"}, headers=key())
+    return await world.call(
+        "POST", f"/awards/{award_id}/rectify", who, json={"note": "已整改"}, headers=key()
+    )
 
 
 async def a_sale(world: World, setup: VillageSetup, household_id: uuid.UUID, item: dict[str, Any]) -> Any:
@@ -122,7 +124,9 @@ async def test_a_rectified_deduction_is_reversed_only_for_what_is_left_of_it(wor
 
     reversal = await reverse(world, admin, deduction["transaction_id"])
     assert reversal.status_code == 201, reversal.text
-    household_lines = [p["amount"] for p in reversal.json()["postings"] if p["account_id"] == str(household_id)]
+    household_lines = [
+        p["amount"] for p in reversal.json()["postings"] if p["account_id"] == str(household_id)
+    ]
     assert household_lines == [10]  # the deduction less what the rectification already gave back
     assert (await balance(world, admin, household_id))["posted"] == 40  # as if never deducted
 
@@ -138,7 +142,9 @@ async def test_a_fully_rectified_deduction_has_nothing_left_to_reverse(world: Wo
     setup, household_id, deduction = await rectifiable(world, share=100)
     admin = setup.people["village_admin"]
     assert (await rectify(world, setup.people["cadre"], deduction["id"])).status_code == 201
-    refused = assert_error(await reverse(world, admin, deduction["transaction_id"]), 409, "already_compensated")
+    refused = assert_error(
+        await reverse(world, admin, deduction["transaction_id"]), 409, "already_compensated"
+    )
     assert "已整改返还" in refused["detail"]
     assert (await balance(world, admin, household_id))["posted"] == 40
 
@@ -147,7 +153,9 @@ async def test_a_reversed_deduction_cannot_be_rectified(world: World) -> None:
     setup, household_id, deduction = await rectifiable(world)
     admin = setup.people["village_admin"]
     assert (await reverse(world, admin, deduction["transaction_id"])).status_code == 201
-    refused = assert_error(await rectify(world, setup.people["cadre"], deduction["id"]), 409, "already_compensated")
+    refused = assert_error(
+        await rectify(world, setup.people["cadre"], deduction["id"]), 409, "already_compensated"
+    )
     assert "已冲正" in refused["detail"]
     assert (await balance(world, admin, household_id))["posted"] == 40
 
@@ -163,7 +171,9 @@ async def test_raced_rectify_and_reverse_end_with_one(world: World) -> None:
         rectified, reversed_ = answers if round_ % 2 else answers[::-1]
         posted = (await balance(world, admin, household_id))["posted"]
         if rectified.status_code == reversed_.status_code == 201:
-            household = [p["amount"] for p in reversed_.json()["postings"] if p["account_id"] == str(household_id)]
+            household = [
+                p["amount"] for p in reversed_.json()["postings"] if p["account_id"] == str(household_id)
+            ]
             assert household == [10]  # only what the rectification left
             assert posted == 40
             continue

@@ -79,7 +79,8 @@ class AlreadyCompensated(Conflict):
 def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyCompensated:
     label = COMPENSATED_AS[CompensationKind(kind)]
     return AlreadyCompensated(
-        f"{what}{label}，不能再冲正、取消兑换、整改返还或按异议修改（每笔记录只能补偿一次）", compensated_by=kind
+        f"{what}{label}，不能再冲正、取消兑换、整改返还或按异议修改（每笔记录只能补偿一次）",
+        compensated_by=kind,
     )
 
 
@@ -319,7 +320,9 @@ async def reverse(
         if amount != 0
     ]
     if len(lines) < 2:
-        raise AlreadyCompensated("该扣分已整改返还全部积分，没有剩余可冲正的部分", compensated_by="rectification")
+        raise AlreadyCompensated(
+            "该扣分已整改返还全部积分，没有剩余可冲正的部分", compensated_by="rectification"
+        )
     draft = Draft(
         kind=TransactionKind.reversal,
         lines=lines,
