@@ -227,7 +227,7 @@ async def app_db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
 async def test_the_link_table_is_append_only_and_unique_per_source(
     world: World, app_db: asyncpg.Connection, settings: Settings
 ) -> None:
-    setup, household_id, deduction = await rectifiable(world)
+    setup, _, deduction = await rectifiable(world)
     admin = setup.people["village_admin"]
     reversal = (await reverse(world, admin, deduction["transaction_id"])).json()
     for sql in ("UPDATE compensations SET amount = 0", "DELETE FROM compensations", "TRUNCATE compensations"):

@@ -302,8 +302,9 @@ async def open_objections(session: AsyncSession, village_id: uuid.UUID, award_id
     """The award's open objections with the resolution proposed for them (a `double` rule's first half)."""
     return list(
         await (await driver(session)).fetch(
-            "SELECT id, raised_by, proposed_outcome, proposed_points, proposed_by, proposed_at FROM objections"
-            " WHERE village_id = $1 AND award_id = $2 AND status = 'open' ORDER BY created_at, id",
+            "SELECT id, raised_by, proposed_outcome, proposed_points, proposed_by, proposed_at"
+            " FROM objections WHERE village_id = $1 AND award_id = $2 AND status = 'open'"
+            " ORDER BY created_at, id",
             village_id,
             award_id,
         )
@@ -330,7 +331,8 @@ async def propose_resolution(
     actor_id: uuid.UUID,
 ) -> None:
     await (await driver(session)).execute(
-        "UPDATE objections SET proposed_outcome = $3, proposed_points = $4, proposed_by = $5, proposed_at = now()"
+        "UPDATE objections SET proposed_outcome = $3, proposed_points = $4, proposed_by = $5,"
+        " proposed_at = now()"
         " WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
         village_id,
         award_id,

@@ -86,7 +86,7 @@ async def list_entries(
 def compensation_ref(row: repository.CompensationRow | None) -> CompensationRef | None:
     if row is None:
         return None
-    return CompensationRef(kind=row.kind, transaction_id=row.transaction_id)  # type: ignore[arg-type]
+    return CompensationRef(kind=row.kind, transaction_id=row.transaction_id)
 
 
 async def transaction_out(session: AsyncSession, transaction: LedgerTransaction) -> TransactionOut:
@@ -120,7 +120,7 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
         compensated_by=compensation_ref(compensations[0] if compensations else None),
         compensations=[
             CompensationOut(
-                kind=c.kind,  # type: ignore[arg-type]
+                kind=c.kind,
                 transaction_id=c.transaction_id,
                 amount=c.amount,
                 actor_id=c.actor_id,
@@ -130,7 +130,7 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
         ],
         compensates=None
         if made_by is None
-        else CompensationRef(kind=made_by.kind, transaction_id=made_by.source_id),  # type: ignore[arg-type]
+        else CompensationRef(kind=made_by.kind, transaction_id=made_by.source_id),
     )
 
 

@@ -285,8 +285,8 @@ async def reverse(
     """A new transaction with the opposite postings, naming the one it reverses; never twice, and never
     after another compensation (a cancelled sale, a revised or revoked award) — with one exception:
 
-    A rectified deduction (整改) may be reversed once more, for what is left of it: the reversal takes back the
-    deduction less the share the rectification already returned (the net effect of the two), so the
+    A rectified deduction (整改) may be reversed once more, for what is left of it: the reversal takes back
+    the deduction less the share the rectification already returned (the net effect of the two), so the
     household ends where it would have been without the deduction. It is the second and last compensation
     of that deduction (step 2 in `compensations`); a deduction rectified in full has nothing left."""
     village_id = transaction.village_id
