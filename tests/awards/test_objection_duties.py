@@ -193,6 +193,8 @@ async def test_an_objection_to_a_posted_award_posts_the_difference_once(
     refused = assert_error(await reverse(world, admin, posted["transaction_id"]), 409, "already_compensated")
     assert ("已按异议修改" if outcome == "revised" else "已撤销") in refused["detail"]
     assert (await balance(world, admin, household.id))["posted"] == expected
+    ranking = (await world.call("GET", f"/villages/{setup.village.id}/rankings", admin)).json()["items"]
+    assert {r["household_id"]: r["points"] for r in ranking}[str(household.id)] == expected
 
 
 async def test_a_reversed_award_cannot_then_be_revised(world: World) -> None:

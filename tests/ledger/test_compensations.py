@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
 from jifen.settings import Settings
 from tests.factories import Person, VillageSetup, World
@@ -251,3 +252,18 @@ async def test_the_link_table_is_append_only_and_unique_per_source(
             uuid.UUID(reversal["id"]),
             admin.id,
         )
+
+
+async def test_the_villager_sees_a_cancelled_sale_marked_in_their_history(world: World, app: FastAPI) -> None:
+    from tests.web.test_admin_pages import browser
+
+    setup = await world.setup_village(households=2)
+    household = setup.households[0]  # the villager's own
+    await fund(world, setup, household.id, 100)
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    sale = await a_sale(world, setup, household.id, soap)
+    assert (await cancel(world, setup.people["clerk"], sale["id"])).status_code == 200
+    async with browser(app, setup.people["villager"]) as page:
+        history = await page.get("/me/history")
+    assert history.status_code == 200
+    assert "已取消兑换" in history.text

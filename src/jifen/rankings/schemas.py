@@ -34,7 +34,7 @@ class StarEntry(BaseModel):
     code: str
     head_name: str
     grid: str | None
-    earned: int  # points earned in the year (awards less deductions, reversals and rectifications counted)
+    earned: int  # points earned in the year (awards less deductions; reversals, rectifications, objection adjustments)
     stars: int  # 0-5
 
 
