@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
 
-# what counts: awards and deductions, their reversals, rectifications and objection adjustments (a posted award
-# revised or revoked); not what was spent or expired
+# what counts: awards and deductions, their reversals, rectifications and objection adjustments (a posted
+# award revised or revoked); not what was spent or expired
 _RANKING = """
 WITH earned AS (
     SELECT p.account_id, sum(p.amount) AS points
