@@ -267,3 +267,34 @@ async def test_the_villager_sees_a_cancelled_sale_marked_in_their_history(world:
         history = await page.get("/me/history")
     assert history.status_code == 200
     assert "已取消兑换" in history.text
+
+
+async def test_the_database_decides_a_race_the_paths_did_not_see(world: World) -> None:
+    """Two paths that both looked before either committed: the second waits on the link's unique slot and,
+    when the first commits, is refused — PostgreSQL decides, not the order of the checks in Python."""
+    from jifen.auth.actor import console_actor
+    from jifen.awards import service as awards
+    from jifen.ledger import repository as ledger_repository
+    from jifen.ledger import service as ledger
+
+    setup, household_id, deduction = await rectifiable(world)
+    transaction_id = uuid.UUID(deduction["transaction_id"])
+    actor = console_actor()
+    async with world.session() as first, world.session() as second:
+        await first.begin()
+        await second.begin()
+        source = await ledger_repository.get_transaction(first, transaction_id)
+        assert source is not None
+        await ledger.reverse(first, actor, source, reason="录入错误")  # not committed yet
+        rectifying = asyncio.create_task(
+            awards.rectify(second, actor, uuid.UUID(deduction["id"]), note="已整改")
+        )
+        await asyncio.sleep(0.5)
+        assert not rectifying.done()  # waiting on the claimed slot
+        await first.commit()
+        with pytest.raises(ledger.AlreadyCompensated) as refused:
+            await rectifying
+        assert "已冲正" in refused.value.detail
+        await second.rollback()
+    admin = setup.people["village_admin"]
+    assert (await balance(world, admin, household_id))["posted"] == 40
