@@ -28,6 +28,50 @@ depends_on = None
 
 APPEND_ONLY = ("compensations",)
 
+# Links for the compensations made before this table existed, in the order they were made: the first of
+# a source's reversals, cancellations and rectifications is its compensation; a reversal that followed a
+# rectification is the rectified deduction's second step.
+BACKFILL = r"""
+WITH household_amount AS (
+    SELECT p.village_id, p.transaction_id, sum(p.amount) AS amount
+      FROM postings p
+     WHERE p.account_version IS NOT NULL
+     GROUP BY p.village_id, p.transaction_id
+), made AS (
+    SELECT t.village_id, t.reverses_id AS source_id, t.id AS transaction_id, 'reversal' AS kind,
+           t.actor_id, t.created_at
+      FROM ledger_transactions t
+     WHERE t.reverses_id IS NOT NULL
+    UNION ALL
+    SELECT r.village_id, r.transaction_id, r.cancel_transaction_id, 'cancellation', t.actor_id, t.created_at
+      FROM redemptions r
+      JOIN ledger_transactions t ON t.village_id = r.village_id AND t.id = r.cancel_transaction_id
+    UNION ALL
+    SELECT t.village_id, a.transaction_id, t.id, 'rectification', t.actor_id, t.created_at
+      FROM ledger_transactions t
+      JOIN awards a ON a.village_id = t.village_id AND a.id = t.source_id
+     WHERE t.kind = 'rectification' AND a.transaction_id IS NOT NULL
+)
+INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id, created_at)
+SELECT m.village_id, m.source_id, 1, m.transaction_id, m.kind, coalesce(h.amount, 0), m.actor_id, m.created_at
+  FROM made m
+  LEFT JOIN household_amount h ON h.village_id = m.village_id AND h.transaction_id = m.transaction_id
+ ORDER BY m.created_at, m.transaction_id
+ON CONFLICT DO NOTHING;
+
+INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id, created_at)
+SELECT t.village_id, t.reverses_id, 2, t.id, 'reversal',
+       coalesce((SELECT sum(p.amount) FROM postings p
+                  WHERE p.village_id = t.village_id AND p.transaction_id = t.id
+                    AND p.account_version IS NOT NULL), 0),
+       t.actor_id, t.created_at
+  FROM ledger_transactions t
+  JOIN compensations c ON c.village_id = t.village_id AND c.source_id = t.reverses_id AND c.step = 1
+                      AND c.kind = 'rectification' AND c.created_at <= t.created_at
+ WHERE NOT EXISTS (SELECT 1 FROM compensations x WHERE x.village_id = t.village_id AND x.transaction_id = t.id)
+ON CONFLICT DO NOTHING;
+"""
+
 
 def upgrade() -> None:
     execute_script(
@@ -80,33 +124,6 @@ CREATE TRIGGER compensations_append_only BEFORE UPDATE OR DELETE ON compensation
 CREATE TRIGGER compensations_no_truncate BEFORE TRUNCATE ON compensations
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_change();
 
--- Compensations that happened before this table existed: reversals and sale cancellations.
-INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id, created_at)
-SELECT t.village_id, t.reverses_id, 1, t.id, 'reversal',
-       coalesce((SELECT sum(p.amount) FROM postings p
-                  WHERE p.village_id = t.village_id AND p.transaction_id = t.id
-                    AND p.account_version IS NOT NULL), 0),
-       t.actor_id, t.created_at
-  FROM ledger_transactions t
- WHERE t.reverses_id IS NOT NULL
-ON CONFLICT DO NOTHING;
-INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id, created_at)
-SELECT r.village_id, r.transaction_id, 1, r.cancel_transaction_id, 'cancellation', r.total_points,
-       coalesce(r.cancelled_by, r.clerk_id), coalesce(r.cancelled_at, r.created_at)
-  FROM redemptions r
- WHERE r.cancel_transaction_id IS NOT NULL
-ON CONFLICT DO NOTHING;
-INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id, created_at)
-SELECT t.village_id, a.transaction_id, 1, t.id, 'rectification',
-       coalesce((SELECT sum(p.amount) FROM postings p
-                  WHERE p.village_id = t.village_id AND p.transaction_id = t.id
-                    AND p.account_version IS NOT NULL), 0),
-       t.actor_id, t.created_at
-  FROM ledger_transactions t
-  JOIN awards a ON a.village_id = t.village_id AND a.id = t.source_id
- WHERE t.kind = 'rectification' AND a.transaction_id IS NOT NULL
-ON CONFLICT DO NOTHING;
-
 -- A posted award that an objection revoked keeps the transaction it was posted with.
 ALTER TABLE awards DROP CONSTRAINT ck_awards_posted_has_transaction;
 ALTER TABLE awards ADD CONSTRAINT ck_awards_posted_has_transaction CHECK (
@@ -123,6 +140,7 @@ ALTER TABLE objections ADD CONSTRAINT ck_objections_proposal CHECK (
     AND (proposed_outcome IS NULL OR proposed_outcome IN ('upheld', 'revised', 'revoked')));
 """
     )
+    execute_script(BACKFILL)
     execute_script(grant_app_privileges_sql(APPEND_ONLY))
     # the service role writes links, never changes them (the grant above gave it what every table gets)
     execute_script(

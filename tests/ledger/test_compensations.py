@@ -298,3 +298,46 @@ async def test_the_database_decides_a_race_the_paths_did_not_see(world: World) -
         await second.rollback()
     admin = setup.people["village_admin"]
     assert (await balance(world, admin, household_id))["posted"] == 40
+
+
+async def test_the_migration_links_the_compensations_made_before_it(world: World, settings: Settings) -> None:
+    """Migration 0012 links history made before the table existed the same way the paths do now."""
+    import importlib.util
+    from pathlib import Path
+
+    migration = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0012_compensations.py"
+    spec = importlib.util.spec_from_file_location("migration_0012", migration)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    setup, household_id, deduction = await rectifiable(world)
+    admin, clerk = setup.people["village_admin"], setup.people["clerk"]
+    assert (await rectify(world, setup.people["cadre"], deduction["id"])).status_code == 201
+    assert (await reverse(world, admin, deduction["transaction_id"])).status_code == 201
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    cancelled = await a_sale(world, setup, household_id, soap)
+    assert (await cancel(world, clerk, cancelled["id"])).status_code == 200
+    reversed_sale = await a_sale(world, setup, household_id, soap)
+    assert (await reverse(world, admin, reversed_sale["transaction_id"])).status_code == 201
+
+    query = "SELECT source_id, step, transaction_id, kind, amount, actor_id FROM compensations ORDER BY 1, 2"
+    assert settings.migrate_database_url
+    owner = await asyncpg.connect(_plain(settings.migrate_database_url))
+    try:
+        made = [tuple(row) for row in await owner.fetch(query)]
+        assert sorted(kind for _, _, _, kind, _, _ in made) == [
+            "cancellation",
+            "rectification",
+            "reversal",
+            "reversal",
+        ]
+        async with owner.transaction():
+            await owner.execute("ALTER TABLE compensations DISABLE TRIGGER USER")
+            await owner.execute("DELETE FROM compensations")
+            await owner.execute("ALTER TABLE compensations ENABLE TRIGGER USER")
+            await owner.execute(module.BACKFILL)
+            linked = [tuple(row) for row in await owner.fetch(query)]
+            assert linked == made
+    finally:
+        await owner.close()
