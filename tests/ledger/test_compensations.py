@@ -307,7 +307,8 @@ async def test_the_migration_links_the_compensations_made_before_it(world: World
 
     migration = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0012_compensations.py"
     spec = importlib.util.spec_from_file_location("migration_0012", migration)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
