@@ -232,3 +232,15 @@ async def test_raced_revise_and_reverse_end_with_one(world: World) -> None:
         assert_error(next(a for a in answers if a.status_code == 409), 409, "already_compensated")
         revised = any(a.status_code == 200 for a in answers)
         assert (await balance(world, admin, household.id))["posted"] == (5 if revised else 0)
+
+
+async def test_a_posted_award_revised_upwards_is_refused_and_nothing_moves(world: World) -> None:
+    setup, posted = await posted_award(world)
+    admin, household = setup.people["village_admin"], setup.households[1]
+    assert (await object_to(world, setup.people["villager"], posted["id"])).status_code == 201
+    refused = await resolve(world, setup.people["reviewer"], posted["id"], "revised", 10_000_000)
+    assert_error(refused, 400, "invalid_revision")
+    assert (await balance(world, admin, household.id))["posted"] == 20
+    shown = (await world.call("GET", f"/transactions/{posted['transaction_id']}", admin)).json()
+    assert shown["compensated_by"] is None
+    assert (await world.call("GET", f"/awards/{posted['id']}", admin)).json()["points"] == 20
