@@ -43,7 +43,7 @@ from jifen.kit.idempotency import (
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
-from jifen.ledger.service import InsufficientPoints
+from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.models import AwardStatus
 from jifen.photos.service import UnknownPhoto
 
@@ -334,6 +334,7 @@ class RectifiedOut(BaseModel):
         IdempotencyKeyReused,
         service.NotRectifiable,
         service.AlreadyRectified,
+        AlreadyCompensated,
         service.ConflictOfInterest,
     ),
 )
@@ -345,7 +346,8 @@ async def rectify_award(
     body: RectifyIn | None = None,
 ) -> Response:
     """整改: the problem behind a posted deduction is fixed; the rule's share of the points comes back, once,
-    as a new transaction linked to the award."""
+    as a new transaction linked to the award — not after the deduction was reversed or revised
+    (409 `already_compensated`)."""
 
     async def produce() -> RectifiedOut:
         transaction_id = await service.rectify(
@@ -378,41 +380,78 @@ class ObjectionOut(BaseModel):
 class ResolutionIn(InputModel):
     outcome: Literal["upheld", "revised", "revoked"]
     reason: Reason
-    points: int | None = Field(default=None, ge=-10_000_000, le=10_000_000)
+    points: int | None = Field(
+        default=None,
+        ge=-10_000_000,
+        le=10_000_000,
+        description="for `revised`: the lowered points, same sign as the award and 0 < |points| ≤ |award's|",
+    )
+
+
+class PendingResolution(BaseModel):
+    outcome: Literal["upheld", "revised", "revoked"]
+    points: int | None
+    proposed_by: uuid.UUID
+    proposed_at: datetime
+
+
+class ResolutionOut(AwardOut):
+    # under a `double` rule: the first resolver's proposal, waiting for a second resolver who agrees
+    pending_resolution: PendingResolution | None = None
 
 
 @router.post(
     "/{award_id}/objections",
     status_code=status.HTTP_201_CREATED,
     response_model=ObjectionOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, notice.NoticeClosed),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, notice.NoticeClosed, AlreadyCompensated),
 )
 async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Session) -> ObjectionOut:
-    """异议: anyone of the village may object to an award on public notice, with a reason, before it ends."""
+    """异议: anyone of the village may object, with a reason, to an award on public notice before it ends, or
+    to a posted award within the village's notice days after its posting (7 days without a notice period)."""
     objection = await notice.object_to(session, access.actor, access.award_id, reason=body.reason)
     return ObjectionOut.model_validate(objection, from_attributes=True)
 
 
 @router.post(
     "/{award_id}/resolve",
-    response_model=AwardOut,
+    response_model=ResolutionOut,
     responses=error_responses(
         NotAuthenticated,
         Forbidden,
         NotFound,
         notice.NoOpenObjection,
         notice.InvalidRevision,
+        notice.SeparationOfDuties,
+        notice.SecondResolverRequired,
         service.ConflictOfInterest,
+        AlreadyCompensated,
         InsufficientPoints,
     ),
 )
-async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session: Session) -> AwardOut:
-    """Settle an award's objections: upheld (it posts), revised (it posts with the changed points) or
-    revoked (nothing posts)."""
-    await notice.resolve(
+async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session: Session) -> ResolutionOut:
+    """Settle an award's objections, by a reviewer who neither submitted, approved nor objected to it
+    (403 `separation_of_duties`):
+
+    - `upheld`: the award stands (on public notice it posts).
+    - `revised`: the award is **lowered** to `points` — same sign, 0 < |points| ≤ |award's points|, else 400
+      `invalid_revision`. On public notice it posts the lowered points; posted, the difference goes back
+      as a compensating transaction (409 `already_compensated` when it was reversed or rectified first).
+    - `revoked`: on public notice nothing posts (a deduction's hold is released); posted, the whole award
+      goes back as a compensating transaction.
+
+    Under a `double` rule the first resolution is only proposed (`pending_resolution`, the award unchanged);
+    a second, different reviewer sending the same outcome and points completes it (sending another makes
+    theirs the proposal; the proposer again: 409 `second_resolver_required`)."""
+    row = await notice.resolve(
         session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
     )
-    return await read_award(session, access.award_id)
+    award = await read_award(session, access.award_id)
+    pending = await repository.pending_resolution(session, row["village_id"], access.award_id)
+    return ResolutionOut(
+        **award.model_dump(),
+        pending_resolution=None if pending is None else PendingResolution(**pending),
+    )
 
 
 class InspectionCreate(InputModel):

@@ -1,13 +1,17 @@
 """Public notice (公示): an approved award waits out the village's notice period before it posts; during it
 any villager may object (异议), and a reviewer resolves the objection: upheld (posts), revised (posts the
-changed points) or revoked (nothing posts). When the period ends with no open objection the award posts
-by itself, exactly once, whichever server process or `jifen jobs run` gets to it first."""
+lowered points) or revoked (nothing posts). When the period ends with no open objection the award posts
+by itself, exactly once, whichever server process or `jifen jobs run` gets to it first.
+
+A posted award may still be objected to for the village's notice days after its posting (7 without a
+notice period); revising or revoking it then posts a compensating transaction, the award transaction's one
+compensation (see `ledger.claim`)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,15 +23,18 @@ from jifen.awards import repository
 from jifen.awards.schemas import AwardItem
 from jifen.awards.service import ConflictOfInterest, _award_draft, rule_of
 from jifen.kit.db import driver
-from jifen.kit.errors import BadRequest, Conflict, NotFound
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.timeutil import utcnow
+from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AwardStatus, Hold
+from jifen.models import AccountKind, AwardStatus, Hold, Review, TransactionKind
+
+OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
 
 class NoticeClosed(Conflict):
     code = "notice_closed"
-    default_detail = "该评定不在公示期内，不能再提出异议"
+    default_detail = "该评定已过公示期（异议期），不能再提出异议"
 
 
 class NoOpenObjection(Conflict):
@@ -37,7 +44,17 @@ class NoOpenObjection(Conflict):
 
 class InvalidRevision(BadRequest):
     code = "invalid_revision"
-    default_detail = "修改后的积分必须与原评定同号且不为 0"
+    default_detail = "修改后的积分必须与原评定同号、不为 0，且不能超过原评定的分值"
+
+
+class SeparationOfDuties(Forbidden):
+    code = "separation_of_duties"
+    default_detail = "提交、审核或对该评定提出异议的人不能处理它的异议，请由其他审核人处理"
+
+
+class SecondResolverRequired(Conflict):
+    code = "second_resolver_required"
+    default_detail = "该细则需两人复核：您已提交处理意见，请由另一位审核人确认"
 
 
 @dataclass(frozen=True)
@@ -49,21 +66,34 @@ class Objection:
     created_at: datetime
 
 
+async def objection_window(session: AsyncSession, row: Any) -> datetime | None:
+    """Until when the award may be objected to: its notice period while on 公示; after it posted, the
+    village's notice days from the posting (7 days where the village has no notice period). None: never."""
+    if row["status"] == AwardStatus.public_notice.value:
+        return row["notice_until"]  # type: ignore[no-any-return]
+    if row["status"] != AwardStatus.posted.value or row["transaction_id"] is None:
+        return None
+    posted_at = await repository.transaction_created_at(session, row["village_id"], row["transaction_id"])
+    days = await repository.notice_days(session, row["village_id"]) or OBJECTION_DAYS_WITHOUT_NOTICE
+    return None if posted_at is None else posted_at + timedelta(days=days)
+
+
 async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, reason: str) -> Objection:
+    """异议: a challenge to an award on public notice, or to a posted one within the objection period after
+    its posting; a posted award already compensated (reversed, rectified, revised) takes no more."""
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    if row["status"] != AwardStatus.public_notice.value or utcnow() >= row["notice_until"]:
+    until = await objection_window(session, row)
+    if until is None or utcnow() >= until:
         raise NoticeClosed()
-    objection = await (await driver(session)).fetchrow(
-        "INSERT INTO objections (village_id, id, award_id, raised_by, reason) VALUES ($1, $2, $3, $4, $5)"
-        " RETURNING id, award_id, reason, status, created_at",
-        row["village_id"],
-        uuid.uuid4(),
-        award_id,
-        actor.user_id,
-        reason,
-    )
+    if row["status"] == AwardStatus.posted.value:
+        compensated = await ledger_repository.compensations_of(
+            session, row["village_id"], row["transaction_id"]
+        )
+        if compensated:
+            raise ledger.already_compensated(compensated[0].kind, what="该评定")
+    objection = await repository.insert_objection(session, row["village_id"], award_id, actor.user_id, reason)
     await audit.record(
         session,
         actor,
@@ -100,6 +130,68 @@ async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> u
     return draft.id
 
 
+async def _check_duties(session: AsyncSession, actor: Actor, row: Any) -> None:
+    """The resolver of an objection judges the award afresh: not its household, its submitter, one of its
+    approvers, nor anyone who objected to it."""
+    village_id, award_id = row["village_id"], row["id"]
+    if row["household_id"] in actor.household_ids():
+        raise ConflictOfInterest("不能处理自己家庭评定的异议")
+    if row["submitted_by"] == actor.user_id:
+        raise SeparationOfDuties("您提交了该评定，不能处理它的异议，请由其他审核人处理")
+    if actor.user_id in await repository.approvals(session, village_id, award_id):
+        raise SeparationOfDuties("您审核通过了该评定，不能处理它的异议，请由其他审核人处理")
+    if actor.user_id in await repository.objectors(session, village_id, award_id):
+        raise SeparationOfDuties("您对该评定提出了异议，不能自己处理，请由其他审核人处理")
+
+
+def _revised_points(row: Any, points: int | None) -> int:
+    """A revision only lowers the award: same sign, not zero, no more than the original magnitude."""
+    old = int(row["points"])
+    if points is None or points == 0 or (points > 0) != (old > 0) or abs(points) > abs(old):
+        limit = f"1 到 {old}" if old > 0 else f"{old} 到 -1"
+        raise InvalidRevision(f"修改后的积分只能在 {limit} 之间（与原评定同号，且不超过原评定的 {old} 分）")
+    return points
+
+
+async def _compensate_posted(
+    session: AsyncSession, actor: Actor, row: Any, final_points: int, *, revoke: bool, reason: str
+) -> uuid.UUID | None:
+    """An objection to a posted award: post the difference (revised) or the whole (revoked) back, as the
+    award transaction's one compensation. Returns the compensating transaction, None when nothing moves."""
+    village_id, household_id = row["village_id"], row["household_id"]
+    old = int(row["points"])
+    delta = -old if revoke else final_points - old  # what the household's account moves
+    if delta == 0:
+        return None
+    accounts = await ledger.system_accounts(session, village_id)
+    counter = accounts[AccountKind.issuing if old > 0 else AccountKind.deductions]
+    draft = ledger.Draft(
+        kind=TransactionKind.adjustment,
+        lines=[
+            # an award taken back lowers what the household earned; a deduction lowered earns nothing
+            ledger.Line(household_id, delta, earned=delta if old > 0 else 0),
+            ledger.Line(counter, -delta),
+        ],
+        memo=f"{'按异议撤销' if revoke else '按异议修改'}：{row['rule_name']}",
+        rule_id=row["rule_id"],
+        rule_version=row["rule_version"],
+        source_type="award",
+        source_id=row["id"],
+        reason=reason,
+    )
+    await ledger.claim(
+        session,
+        actor,
+        village_id,
+        source_id=row["transaction_id"],
+        draft=draft,
+        kind=ledger.CompensationKind.revocation if revoke else ledger.CompensationKind.revision,
+        amount=delta,
+    )
+    await ledger.post(session, actor, village_id, [draft])
+    return draft.id
+
+
 async def resolve(
     session: AsyncSession,
     actor: Actor,
@@ -109,28 +201,63 @@ async def resolve(
     reason: str,
     points: int | None = None,
 ) -> Any:
-    """Settle the award's open objections: upheld posts it, revised posts the changed points, revoked
-    releases whatever it held and posts nothing."""
+    """Settle the award's open objections.
+
+    On public notice: upheld posts it, revised posts the lowered points, revoked releases whatever it held
+    and posts nothing. Posted (objected to within the objection period): upheld leaves it, revised posts the
+    difference back, revoked posts the whole back — either as the award transaction's one compensation.
+
+    `revised` only lowers an award (0 < |new| ≤ |old|, same sign). The resolver is neither the household,
+    the submitter, an approver nor an objector. Under a `double` rule the first resolution is recorded as
+    pending (proposed) and a second, different resolver who agrees (same outcome and points) completes it;
+    one who disagrees replaces the proposal with theirs, which in turn waits for someone to agree."""
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
     village_id = row["village_id"]
-    if row["household_id"] in actor.household_ids():
-        raise ConflictOfInterest("不能处理自己家庭评定的异议")
-    connection = await driver(session)
-    open_count = await connection.fetchval(
-        "SELECT count(*) FROM objections WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
-        village_id,
-        award_id,
-    )
-    if row["status"] != AwardStatus.public_notice.value or not open_count:
+    await _check_duties(session, actor, row)
+    open_rows = await repository.open_objections(session, village_id, award_id)
+    status = row["status"]
+    if status not in (AwardStatus.public_notice.value, AwardStatus.posted.value) or not open_rows:
         raise NoOpenObjection()
-    final_points = row["points"]
-    if outcome == "revised":
-        if points is None or points == 0 or (points > 0) != (row["points"] > 0):
-            raise InvalidRevision()
-        final_points = points
-    if outcome == "revoked":
+    final_points = _revised_points(row, points) if outcome == "revised" else int(row["points"])
+    proposal_points = final_points if outcome == "revised" else None
+    if row["review"] == Review.double.value:
+        pending = await repository.pending_resolution(session, village_id, award_id)
+        if pending is not None and pending["proposed_by"] == actor.user_id:
+            raise SecondResolverRequired()
+        if pending is None or (pending["outcome"], pending["points"]) != (outcome, proposal_points):
+            await repository.propose_resolution(
+                session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
+            )
+            await audit.record(
+                session,
+                actor,
+                village_id=village_id,
+                action="award.objection_proposed",
+                record_type="award",
+                record_id=award_id,
+                after={
+                    "outcome": outcome,
+                    "points": final_points,
+                    "replaces": pending and pending["outcome"],
+                },
+                reason=reason,
+            )
+            return await repository.lock_award_for_read(session, award_id)
+    transaction_id = None
+    if status == AwardStatus.posted.value:
+        if outcome != "upheld":
+            transaction_id = await _compensate_posted(
+                session, actor, row, final_points, revoke=outcome == "revoked", reason=reason
+            )
+        if outcome == "revoked":
+            await repository.set_status(
+                session, village_id, award_id, AwardStatus.revoked.value, row["transaction_id"]
+            )
+        elif final_points != row["points"]:
+            await repository.set_points(session, village_id, award_id, final_points)
+    elif outcome == "revoked":
         if row["hold_id"] is not None:
             hold = (
                 await session.execute(
@@ -141,21 +268,10 @@ async def resolve(
         await repository.set_status(session, village_id, award_id, AwardStatus.revoked.value)
     else:
         if final_points != row["points"]:
-            await connection.execute(
-                "UPDATE awards SET points = $3 WHERE village_id = $1 AND id = $2",
-                village_id,
-                award_id,
-                final_points,
-            )
-        await _post(session, actor, {**dict(row), "points": final_points}, final_points)
-    await connection.execute(
-        "UPDATE objections SET status = 'resolved', outcome = $3, resolved_by = $4, resolution = $5,"
-        " resolved_at = now() WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
-        village_id,
-        award_id,
-        outcome,
-        actor.user_id,
-        reason,
+            await repository.set_points(session, village_id, award_id, final_points)
+        transaction_id = await _post(session, actor, {**dict(row), "points": final_points}, final_points)
+    await repository.resolve_objections(
+        session, village_id, award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
     )
     await audit.record(
         session,
@@ -164,8 +280,13 @@ async def resolve(
         action=f"award.objection_{outcome}",
         record_type="award",
         record_id=award_id,
-        before={"points": row["points"], "status": row["status"]},
-        after={"points": final_points, "outcome": outcome},
+        before={"points": row["points"], "status": status},
+        after={
+            "points": final_points,
+            "outcome": outcome,
+            "transaction_id": transaction_id,
+            **({"proposed_by": open_rows[0]["proposed_by"]} if row["review"] == Review.double.value else {}),
+        },
         reason=reason,
     )
     return await repository.lock_award_for_read(session, award_id)

@@ -268,3 +268,117 @@ async def repeat_count(
         since,
     )
     return {(row["household_id"], row["rule_id"]): int(row["times"]) for row in rows}
+
+
+# ------------------------------------------------------------------------------------------------ objections
+
+
+async def transaction_created_at(
+    session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
+) -> datetime | None:
+    created_at: datetime | None = await (await driver(session)).fetchval(
+        "SELECT created_at FROM ledger_transactions WHERE village_id = $1 AND id = $2",
+        village_id,
+        transaction_id,
+    )
+    return created_at
+
+
+async def insert_objection(
+    session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID, raised_by: uuid.UUID, reason: str
+) -> Any:
+    return await (await driver(session)).fetchrow(
+        "INSERT INTO objections (village_id, id, award_id, raised_by, reason) VALUES ($1, $2, $3, $4, $5)"
+        " RETURNING id, award_id, reason, status, created_at",
+        village_id,
+        uuid.uuid4(),
+        award_id,
+        raised_by,
+        reason,
+    )
+
+
+async def open_objections(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> list[Any]:
+    """The award's open objections with the resolution proposed for them (a `double` rule's first half)."""
+    return list(
+        await (await driver(session)).fetch(
+            "SELECT id, raised_by, proposed_outcome, proposed_points, proposed_by, proposed_at"
+            " FROM objections WHERE village_id = $1 AND award_id = $2 AND status = 'open'"
+            " ORDER BY created_at, id",
+            village_id,
+            award_id,
+        )
+    )
+
+
+async def objectors(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> set[uuid.UUID]:
+    """Everyone who ever objected to the award."""
+    rows = await (await driver(session)).fetch(
+        "SELECT DISTINCT raised_by FROM objections WHERE village_id = $1 AND award_id = $2",
+        village_id,
+        award_id,
+    )
+    return {row["raised_by"] for row in rows}
+
+
+async def propose_resolution(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    award_id: uuid.UUID,
+    *,
+    outcome: str,
+    points: int | None,
+    actor_id: uuid.UUID,
+) -> None:
+    await (await driver(session)).execute(
+        "UPDATE objections SET proposed_outcome = $3, proposed_points = $4, proposed_by = $5,"
+        " proposed_at = now()"
+        " WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
+        village_id,
+        award_id,
+        outcome,
+        points,
+        actor_id,
+    )
+
+
+async def resolve_objections(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    award_id: uuid.UUID,
+    *,
+    outcome: str,
+    actor_id: uuid.UUID,
+    resolution: str,
+) -> None:
+    await (await driver(session)).execute(
+        "UPDATE objections SET status = 'resolved', outcome = $3, resolved_by = $4, resolution = $5,"
+        " resolved_at = now() WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
+        village_id,
+        award_id,
+        outcome,
+        actor_id,
+        resolution,
+    )
+
+
+async def set_points(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID, points: int) -> None:
+    await (await driver(session)).execute(
+        "UPDATE awards SET points = $3 WHERE village_id = $1 AND id = $2", village_id, award_id, points
+    )
+
+
+async def pending_resolution(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> Any:
+    """The resolution proposed for all of the award's open objections and waiting for a second resolver."""
+    rows = await open_objections(session, village_id, award_id)
+    proposals = {
+        (r["proposed_outcome"], r["proposed_points"], r["proposed_by"], r["proposed_at"]) for r in rows
+    }
+    if len(proposals) != 1:
+        return None
+    outcome, points, by, at = proposals.pop()
+    return (
+        None
+        if outcome is None
+        else {"outcome": outcome, "points": points, "proposed_by": by, "proposed_at": at}
+    )

@@ -550,7 +550,8 @@ class AlreadyRectified(Conflict):
 
 async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, note: str | None) -> uuid.UUID:
     """整改: the household fixed the problem behind a posted deduction; the rule's share of it comes back as
-    a new rectification transaction linked to the award. Once."""
+    a new rectification transaction linked to the award. Once, and only while nothing else compensated the
+    deduction (a reversal, an objection's revision); a reversal may follow it for what is left."""
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
@@ -560,8 +561,11 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     share = await repository.rectification_share(session, village_id, row["rule_id"], row["rule_version"])
     if row["status"] != AwardStatus.posted.value or row["points"] >= 0 or not share:
         raise NotRectifiable("只有已入账、且细则规定了整改返还比例的扣分才能整改返还")
-    if await ledger_repository.reversal_of(session, village_id, row["transaction_id"]) is not None:
-        raise NotRectifiable("该扣分已被冲正，无需整改返还")
+    compensated = await ledger_repository.compensations_of(session, village_id, row["transaction_id"])
+    if any(c.kind == ledger.CompensationKind.rectification.value for c in compensated):
+        raise AlreadyRectified()
+    if compensated:
+        raise ledger.already_compensated(compensated[0].kind, what="该扣分")
     amount = -row["points"] * share // 100
     if amount < 1:
         raise NotRectifiable("按返还比例计算的返还积分不足 1 分")
@@ -577,6 +581,16 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         rule_version=row["rule_version"],
         source_type="award",
         source_id=award_id,
+    )
+    await ledger.claim(
+        session,
+        actor,
+        village_id,
+        source_id=row["transaction_id"],
+        draft=draft,
+        kind=ledger.CompensationKind.rectification,
+        amount=amount,
+        same_path=AlreadyRectified,
     )
     try:
         await ledger.post(session, actor, village_id, [draft])

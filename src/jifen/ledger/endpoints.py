@@ -18,7 +18,15 @@ from jifen.kit.idempotency import (
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.ledger import repository, service
 from jifen.ledger.auth import TransactionReader, TransactionReverser
-from jifen.ledger.schemas import BalanceOut, EntryOut, PostingOut, ReverseRequest, TransactionOut
+from jifen.ledger.schemas import (
+    BalanceOut,
+    CompensationOut,
+    CompensationRef,
+    EntryOut,
+    PostingOut,
+    ReverseRequest,
+    TransactionOut,
+)
 from jifen.models import LedgerTransaction, TransactionKind
 
 router = APIRouter(tags=["ledger"], route_class=AutoCommitRoute)
@@ -51,6 +59,10 @@ async def list_entries(
     rows = await repository.entries(
         session, access.household.village_id, access.household.id, before=before, limit=limit + 1
     )
+    shown = rows[:limit]
+    compensated = await repository.compensated_sources(
+        session, access.household.village_id, [row.transaction_id for row in shown]
+    )
     items = [
         EntryOut(
             transaction_id=row.transaction_id,
@@ -63,15 +75,24 @@ async def list_entries(
             created_at=row.created_at,
             actor_id=row.actor_id,
             reverses=row.reverses_id,
+            compensated_by=compensation_ref(compensated.get(row.transaction_id)),
         )
-        for row in rows[:limit]
+        for row in shown
     ]
     more = len(rows) > limit
     return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].account_version) if more else None)
 
 
+def compensation_ref(row: repository.CompensationRow | None) -> CompensationRef | None:
+    if row is None:
+        return None
+    return CompensationRef(kind=row.kind, transaction_id=row.transaction_id)
+
+
 async def transaction_out(session: AsyncSession, transaction: LedgerTransaction) -> TransactionOut:
     postings = await repository.postings_of(session, transaction.village_id, transaction.id)
+    compensations = await repository.compensations_of(session, transaction.village_id, transaction.id)
+    made_by = await repository.compensation_made_by(session, transaction.village_id, transaction.id)
     kinds = await repository.account_kinds(session, transaction.village_id, [p.account_id for p in postings])
     return TransactionOut(
         id=transaction.id,
@@ -96,6 +117,20 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
         actor_id=transaction.actor_id,
         reverses=transaction.reverses_id,
         reversed_by=await repository.reversal_of(session, transaction.village_id, transaction.id),
+        compensated_by=compensation_ref(compensations[0] if compensations else None),
+        compensations=[
+            CompensationOut(
+                kind=c.kind,
+                transaction_id=c.transaction_id,
+                amount=c.amount,
+                actor_id=c.actor_id,
+                created_at=c.created_at,
+            )
+            for c in compensations
+        ],
+        compensates=None
+        if made_by is None
+        else CompensationRef(kind=made_by.kind, transaction_id=made_by.source_id),
     )
 
 
@@ -105,7 +140,10 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
     responses=error_responses(NotAuthenticated, Forbidden, NotFound),
 )
 async def get_transaction(access: TransactionReader, session: Session) -> TransactionOut:
-    """One ledger transaction with its postings, and what reversed it."""
+    """One ledger transaction with its postings, what reversed it, and how it was compensated:
+    `compensated_by` names the compensation (reversal, cancellation, rectification, revision or revocation —
+    at most one, but for a rectified deduction reversed for what is left of it, listed in `compensations`);
+    `compensates` the transaction this one compensates."""
     return await transaction_out(session, access.transaction)
 
 
@@ -120,6 +158,7 @@ async def get_transaction(access: TransactionReader, session: Session) -> Transa
         IdempotencyKeyRequired,
         IdempotencyKeyReused,
         service.AlreadyReversed,
+        service.AlreadyCompensated,
         service.CannotReverse,
         service.InsufficientPoints,
     ),
@@ -131,7 +170,9 @@ async def reverse_transaction(
     access: TransactionReverser,
     session: Session,
 ) -> Response:
-    """Correct a transaction with a new one of opposite postings, with a reason; never twice."""
+    """Correct a transaction with a new one of opposite postings, with a reason; never twice, and never
+    after a cancellation, revision or revocation (409 `already_compensated`, naming how). A rectified
+    deduction is reversed once, for what the rectification left of it."""
 
     async def produce() -> TransactionOut:
         reversal = await service.reverse(session, access.actor, access.transaction, reason=body.reason)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select, text
@@ -125,3 +127,86 @@ async def entries(
         _ENTRIES, {"village": village_id, "account": account_id, "before": before, "limit": limit}
     )
     return result.all()
+
+
+# ------------------------------------------------------------------------------------------ compensations
+
+
+@dataclass(frozen=True)
+class CompensationRow:
+    source_id: uuid.UUID
+    step: int
+    transaction_id: uuid.UUID
+    kind: str
+    amount: int
+    actor_id: uuid.UUID
+    created_at: datetime
+
+
+_COMPENSATION_COLUMNS = "source_id, step, transaction_id, kind, amount, actor_id, created_at"
+
+
+async def claim_compensation(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    *,
+    source_id: uuid.UUID,
+    step: int,
+    transaction_id: uuid.UUID,
+    kind: str,
+    amount: int,
+    actor_id: uuid.UUID,
+) -> bool:
+    """Take the source's compensation slot for a transaction about to be posted; False when another path
+    holds it. A concurrent claimer waits here for the holder's commit (or rollback) and then knows."""
+    claimed: bool | None = await (await driver(session)).fetchval(
+        "INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (village_id, source_id, step) DO NOTHING"
+        " RETURNING true",
+        village_id,
+        source_id,
+        step,
+        transaction_id,
+        kind,
+        amount,
+        actor_id,
+    )
+    return bool(claimed)
+
+
+async def compensations_of(
+    session: AsyncSession, village_id: uuid.UUID, source_id: uuid.UUID
+) -> list[CompensationRow]:
+    """How a transaction was compensated, in order (a second step only after a rectification)."""
+    rows = await (await driver(session)).fetch(
+        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations"
+        " WHERE village_id = $1 AND source_id = $2 ORDER BY step",
+        village_id,
+        source_id,
+    )
+    return [CompensationRow(*row) for row in rows]
+
+
+async def compensated_sources(
+    session: AsyncSession, village_id: uuid.UUID, source_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CompensationRow]:
+    """The first compensation of each of the transactions that have one."""
+    rows = await (await driver(session)).fetch(
+        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations"
+        " WHERE village_id = $1 AND source_id = ANY($2::uuid[]) AND step = 1",
+        village_id,
+        list(source_ids),
+    )
+    return {row["source_id"]: CompensationRow(*row) for row in rows}
+
+
+async def compensation_made_by(
+    session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
+) -> CompensationRow | None:
+    """The link a compensating transaction was posted under, if it is one."""
+    row = await (await driver(session)).fetchrow(
+        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations WHERE village_id = $1 AND transaction_id = $2",
+        village_id,
+        transaction_id,
+    )
+    return None if row is None else CompensationRow(*row)

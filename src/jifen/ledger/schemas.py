@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -17,6 +18,22 @@ class BalanceOut(BaseModel):
     lifetime_earned: int
 
 
+CompensationKindName = Literal["reversal", "cancellation", "rectification", "revision", "revocation"]
+
+
+class CompensationRef(BaseModel):
+    """How a transaction was compensated (or what a compensating transaction compensates)."""
+
+    kind: CompensationKindName
+    transaction_id: uuid.UUID
+
+
+class CompensationOut(CompensationRef):
+    amount: int  # what the compensating transaction moved on the household's account
+    actor_id: uuid.UUID
+    created_at: datetime
+
+
 class EntryOut(BaseModel):
     transaction_id: uuid.UUID
     kind: TransactionKind
@@ -28,6 +45,7 @@ class EntryOut(BaseModel):
     created_at: datetime
     actor_id: uuid.UUID
     reverses: uuid.UUID | None
+    compensated_by: CompensationRef | None = None
 
 
 class PostingOut(BaseModel):
@@ -52,6 +70,10 @@ class TransactionOut(BaseModel):
     actor_id: uuid.UUID
     reverses: uuid.UUID | None
     reversed_by: uuid.UUID | None
+    # the first (and only, but for a rectified deduction's reversal) compensation of this transaction
+    compensated_by: CompensationRef | None = None
+    compensations: list[CompensationOut] = []
+    compensates: CompensationRef | None = None  # when this transaction is itself a compensation
 
 
 class ReverseRequest(InputModel):

@@ -3,6 +3,7 @@ reversals. Every other domain moves points through `post`."""
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
-from jifen.kit.errors import Conflict, NotFound
+from jifen.kit.errors import Conflict, JifenError, NotFound
 from jifen.ledger import repository
 from jifen.ledger.schemas import BalanceOut
 from jifen.models import (
@@ -49,6 +50,38 @@ class AlreadyReversed(Conflict):
 class CannotReverse(Conflict):
     code = "cannot_reverse"
     default_detail = "冲正记录本身不能再冲正"
+
+
+class CompensationKind(enum.StrEnum):
+    """How a transaction was compensated; each path compensates a transaction at most once (see `claim`)."""
+
+    reversal = "reversal"
+    cancellation = "cancellation"
+    rectification = "rectification"
+    revision = "revision"
+    revocation = "revocation"
+
+
+COMPENSATED_AS = {
+    CompensationKind.reversal: "已冲正",
+    CompensationKind.cancellation: "已取消兑换",
+    CompensationKind.rectification: "已整改返还",
+    CompensationKind.revision: "已按异议修改",
+    CompensationKind.revocation: "已撤销",
+}
+
+
+class AlreadyCompensated(Conflict):
+    code = "already_compensated"
+    default_detail = "该笔记录已经冲正、取消兑换、整改返还或按异议处理过，每笔记录只能补偿一次"
+
+
+def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyCompensated:
+    label = COMPENSATED_AS[CompensationKind(kind)]
+    return AlreadyCompensated(
+        f"{what}{label}，不能再冲正、取消兑换、整改返还或按异议修改（每笔记录只能补偿一次）",
+        compensated_by=kind,
+    )
 
 
 class HoldNotActive(Conflict):
@@ -203,27 +236,96 @@ def earned_by(kind: TransactionKind, account_kind: AccountKind, amount: int) -> 
     return 0
 
 
+COMPENSATION_NOUNS = {
+    CompensationKind.reversal: "冲正",
+    CompensationKind.cancellation: "取消兑换",
+    CompensationKind.rectification: "整改返还",
+    CompensationKind.revision: "按异议修改",
+    CompensationKind.revocation: "按异议撤销",
+}
+
+
+async def claim(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: uuid.UUID,
+    *,
+    source_id: uuid.UUID,
+    draft: Draft,
+    kind: CompensationKind,
+    amount: int,
+    same_path: type[JifenError] | None = None,
+    step: int = 1,
+) -> None:
+    """Take the source transaction's one compensation for `draft`, which the caller posts next in the same
+    database transaction. Every compensating path calls this before it moves a point: the unique slot in
+    `compensations` makes a second compensation impossible, and the loser of a race waits for the winner's
+    commit and is refused — with its own error when the same path came first (`same_path`: already_reversed,
+    already_cancelled, already_rectified), else already_compensated naming how it was compensated."""
+    if await repository.claim_compensation(
+        session,
+        village_id,
+        source_id=source_id,
+        step=step,
+        transaction_id=draft.id,
+        kind=kind.value,
+        amount=amount,
+        actor_id=actor.user_id,
+    ):
+        return
+    existing = await repository.compensations_of(session, village_id, source_id)
+    if same_path is not None and any(c.kind == kind.value for c in existing):
+        raise same_path()
+    raise already_compensated(existing[0].kind if existing else kind.value)
+
+
 async def reverse(
     session: AsyncSession, actor: Actor, transaction: LedgerTransaction, *, reason: str
 ) -> LedgerTransaction:
-    """A new transaction with the opposite postings, naming the one it reverses; never twice."""
+    """A new transaction with the opposite postings, naming the one it reverses; never twice, and never
+    after another compensation (a cancelled sale, a revised or revoked award) — with one exception:
+
+    A rectified deduction (整改) may be reversed once more, for what is left of it: the reversal takes back
+    the deduction less the share the rectification already returned (the net effect of the two), so the
+    household ends where it would have been without the deduction. It is the second and last compensation
+    of that deduction (step 2 in `compensations`); a deduction rectified in full has nothing left."""
+    village_id = transaction.village_id
     if TransactionKind(transaction.kind) is TransactionKind.reversal:
         raise CannotReverse()
-    if await repository.reversal_of(session, transaction.village_id, transaction.id) is not None:
-        raise AlreadyReversed()
-    postings = await repository.postings_of(session, transaction.village_id, transaction.id)
-    kinds = await repository.account_kinds(session, transaction.village_id, [p.account_id for p in postings])
+    made_by = await repository.compensation_made_by(session, village_id, transaction.id)
+    if made_by is not None:
+        noun = COMPENSATION_NOUNS[CompensationKind(made_by.kind)]
+        raise CannotReverse(f"该笔记录本身是对另一笔记录的{noun}，不能再冲正")
+    existing = await repository.compensations_of(session, village_id, transaction.id)
+    postings = await repository.postings_of(session, village_id, transaction.id)
     original_kind = TransactionKind(transaction.kind)
+    step = 1
+    amounts = {p.account_id: -p.amount for p in postings}
+    if existing:
+        if any(c.kind == CompensationKind.reversal.value for c in existing):
+            raise AlreadyReversed()
+        if existing[0].kind != CompensationKind.rectification.value:
+            raise already_compensated(existing[0].kind)
+        for p in await repository.postings_of(session, village_id, existing[0].transaction_id):
+            amounts[p.account_id] = amounts.get(p.account_id, 0) - p.amount
+        step = 2
+    kinds = await repository.account_kinds(session, village_id, list(amounts))
+    earned = {
+        p.account_id: -earned_by(original_kind, kinds[p.account_id], p.amount) if step == 1 else 0
+        for p in postings
+    }
+    lines = [
+        Line(account_id=account_id, amount=amount, earned=earned.get(account_id, 0))
+        for account_id, amount in amounts.items()
+        if amount != 0
+    ]
+    if len(lines) < 2:
+        raise AlreadyCompensated(
+            "该扣分已整改返还全部积分，没有剩余可冲正的部分", compensated_by="rectification"
+        )
     draft = Draft(
         kind=TransactionKind.reversal,
-        lines=[
-            Line(
-                account_id=p.account_id,
-                amount=-p.amount,
-                earned=-earned_by(original_kind, kinds[p.account_id], p.amount),
-            )
-            for p in postings
-        ],
+        lines=lines,
         memo=f"冲正：{transaction.memo}" if transaction.memo else "冲正",
         rule_id=transaction.rule_id,
         rule_version=transaction.rule_version,
@@ -232,19 +334,31 @@ async def reverse(
         reverses_id=transaction.id,
         reason=reason,
     )
-    await post(session, actor, transaction.village_id, [draft])
+    await claim(
+        session,
+        actor,
+        village_id,
+        source_id=transaction.id,
+        draft=draft,
+        kind=CompensationKind.reversal,
+        amount=sum(line.amount for line in lines if kinds[line.account_id] is AccountKind.household),
+        same_path=AlreadyReversed,
+        step=step,
+    )
+    await post(session, actor, village_id, [draft])
     reversal = await repository.get_transaction(session, draft.id)
     assert reversal is not None
     await audit.record(
         session,
         actor,
-        village_id=transaction.village_id,
+        village_id=village_id,
         action="transaction.reverse",
         record_type="transaction",
         record_id=transaction.id,
         after={
             "reversal_id": reversal.id,
             "postings": [(line.account_id, line.amount) for line in draft.lines],
+            **({"after_rectification": existing[0].transaction_id} if step == 2 else {}),
         },
         reason=reason,
     )

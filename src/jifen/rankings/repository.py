@@ -8,14 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
 
-# what counts: awards and deductions, their reversals and rectifications; not what was spent or expired
+# what counts: awards and deductions, their reversals, rectifications and objection adjustments (a posted
+# award revised or revoked); not what was spent or expired
 _RANKING = """
 WITH earned AS (
     SELECT p.account_id, sum(p.amount) AS points
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
      WHERE p.village_id = $1 AND p.account_version IS NOT NULL
-       AND t.kind IN ('award', 'deduction', 'rectification', 'reversal')
+       AND (t.kind IN ('award', 'deduction', 'rectification', 'reversal')
+            OR (t.kind = 'adjustment' AND t.source_type = 'award'))
        AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3)
      GROUP BY p.account_id
 )

@@ -34,7 +34,8 @@ class StarEntry(BaseModel):
     code: str
     head_name: str
     grid: str | None
-    earned: int  # points earned in the year (awards less deductions, reversals and rectifications counted)
+    # points earned in the year: awards less deductions; reversals, rectifications, objection adjustments
+    earned: int
     stars: int  # 0-5
 
 

@@ -18,7 +18,7 @@ from jifen.kit.idempotency import (
     run_idempotent,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
-from jifen.ledger.service import InsufficientPoints
+from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
 from jifen.store import basket, reservations, service
 from jifen.store.auth import (
@@ -214,7 +214,11 @@ async def get_redemption(access: RedemptionReader, session: Session) -> Redempti
     "/redemptions/{redemption_id}/cancel",
     response_model=RedemptionOut,
     responses=error_responses(
-        *MONEY_ERRORS, InsufficientPoints, service.AlreadyCancelled, service.CancelWindowClosed
+        *MONEY_ERRORS,
+        InsufficientPoints,
+        service.AlreadyCancelled,
+        AlreadyCompensated,
+        service.CancelWindowClosed,
     ),
 )
 async def cancel_redemption(

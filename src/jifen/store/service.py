@@ -368,8 +368,6 @@ async def cancel(
         minutes = await repository.cancel_window_minutes(session, village_id)
         if now - redemption.created_at > timedelta(minutes=minutes):
             raise CancelWindowClosed(f"店员只能在兑换后 {minutes} 分钟内取消，请联系村管理员")
-    lines = await repository.redemption_lines(session, village_id, redemption_id)
-    await repository.lock_items(session, village_id, [line["item_id"] for line in lines])
     total = redemption.total_points
     draft = ledger.Draft(
         kind=TransactionKind.redemption_cancel,
@@ -379,6 +377,19 @@ async def cancel(
         source_id=redemption_id,
         reason=reason,
     )
+    # the sale's transaction is compensated once: a reversal that came first refuses the cancellation
+    await ledger.claim(
+        session,
+        actor,
+        village_id,
+        source_id=redemption.transaction_id,
+        draft=draft,
+        kind=ledger.CompensationKind.cancellation,
+        amount=total,
+        same_path=AlreadyCancelled,
+    )
+    lines = await repository.redemption_lines(session, village_id, redemption_id)
+    await repository.lock_items(session, village_id, [line["item_id"] for line in lines])
     await ledger.post(session, actor, village_id, [draft])
     balance_after = await repository.record_cancel(
         session,

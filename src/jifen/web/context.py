@@ -53,6 +53,14 @@ STATUS_NAMES = {
     "open": "进行中",
     "submitted": "已提交",
 }
+# how an entry was compensated, shown beside it (the ledger's COMPENSATED_AS)
+COMPENSATED_NAMES = {
+    "reversal": "已冲正",
+    "cancellation": "已取消兑换",
+    "rectification": "已整改返还",
+    "revision": "已按异议修改",
+    "revocation": "已撤销",
+}
 PERIOD_WORDS = {"day": "每天", "week": "每周", "month": "每月", "quarter": "每季度", "year": "每年"}
 REVIEW_NAMES = {"none": "无需审核", "single": "一人审核", "double": "两人审核"}
 
@@ -73,6 +81,7 @@ templates.env.filters.update(
     signed=signed,
     local=local_time,
     kind=lambda v: KIND_NAMES.get(str(v), str(v)),
+    compensated=lambda v: COMPENSATED_NAMES.get(str(v), str(v)),
     status=lambda v: STATUS_NAMES.get(str(v), str(v)),
     role=lambda v: ROLE_NAMES.get(str(v), str(v)),
     per=lambda v: PERIOD_WORDS.get(str(v), str(v)),
