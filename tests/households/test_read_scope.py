@@ -221,9 +221,13 @@ async def test_rectify_only_within_the_cadres_grid(world: World) -> None:
     g = await grids(world)
     await _points(world, g, g.north, 100)
     deduction = await _points(world, g, g.north, -20)
-    refused = await world.call("POST", f"/awards/{deduction['id']}/rectify", g.people["south_cadre"], headers=key())
+    refused = await world.call(
+        "POST", f"/awards/{deduction['id']}/rectify", g.people["south_cadre"], headers=key()
+    )
     assert_error(refused, 403, "outside_grid")
     balance = await world.call("GET", f"/households/{g.north.id}/balance", g.people["village_admin"])
     assert balance.json()["posted"] == 80  # nothing came back
-    done = await world.call("POST", f"/awards/{deduction['id']}/rectify", g.people["north_cadre"], headers=key())
+    done = await world.call(
+        "POST", f"/awards/{deduction['id']}/rectify", g.people["north_cadre"], headers=key()
+    )
     assert done.status_code == 201, done.text

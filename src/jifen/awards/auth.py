@@ -12,6 +12,7 @@ from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
+from jifen.households.scope import HouseholdView, check_grid, household_view, refusal
 from jifen.kit.db import Session, driver
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
@@ -77,12 +78,22 @@ async def award_reviewer(award_id: uuid.UUID, actor: CurrentActor, session: Sess
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
-async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+async def _award_household(
+    award_id: uuid.UUID, session: Session
+) -> tuple[uuid.UUID, repository.HouseholdRef]:
     village_id, household_id = await _award(award_id, session)
-    if household_id not in actor.household_ids():
-        if not actor.roles_in(village_id) & VILLAGE_STAFF and not actor.is_town_admin:
-            raise NotFound("找不到该评定")
-        authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    return village_id, (await repository.households_by_id(session, [household_id]))[household_id]
+
+
+async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    """The award's own household, a reviewer (the award under review), a cadre of its grid, the admins."""
+    village_id, household = await _award_household(award_id, session)
+    view = household_view(actor, village_id, household.id, household.grid)
+    if view is None or view < HouseholdView.summary:
+        error = refusal(actor, village_id, view, what="评定")
+        if isinstance(error, NotFound):
+            error = NotFound("找不到该评定")
+        raise error
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
@@ -93,8 +104,9 @@ VillageStaffAwards = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAF
 
 
 async def award_rectifier(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id, _ = await _award(award_id, session)
+    village_id, household = await _award_household(award_id, session)
     authorize(actor, village_id, SUBMITTERS, town_admin=False)
+    check_grid(actor, village_id, household.grid)
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
