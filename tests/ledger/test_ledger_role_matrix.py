@@ -9,6 +9,10 @@ from typing import Any
 
 from tests.factories import World
 from tests.role_matrix import (
+    HOUSEHOLD_COUNTER,
+    HOUSEHOLD_HISTORY,
+    OWN_HOUSEHOLD_COUNTER,
+    OWN_HOUSEHOLD_HISTORY,
     VILLAGE_STAFF,
     VILLAGE_USERS,
     Operation,
@@ -60,26 +64,26 @@ OPERATIONS = [
         "own balance",
         "GET",
         "/households/{own_household}/balance",
-        VILLAGE_STAFF | {"town_admin", "villager"},
+        OWN_HOUSEHOLD_COUNTER,
     ),
     Operation(
         "another household's balance",
         "GET",
         "/households/{household}/balance",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_COUNTER,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     Operation(
         "own entries",
         "GET",
         "/households/{own_household}/entries",
-        VILLAGE_STAFF | {"town_admin", "villager"},
+        OWN_HOUSEHOLD_HISTORY,
     ),
     Operation(
         "another household's entries",
         "GET",
         "/households/{household}/entries",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_HISTORY,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     Operation("transaction", "GET", "/transactions/{transaction}", VILLAGE_STAFF | {"town_admin"}),
