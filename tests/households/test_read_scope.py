@@ -231,3 +231,32 @@ async def test_rectify_only_within_the_cadres_grid(world: World) -> None:
         "POST", f"/awards/{deduction['id']}/rectify", g.people["north_cadre"], headers=key()
     )
     assert done.status_code == 201, done.text
+
+
+async def test_a_grid_inspection_sheet_is_read_by_its_grid(world: World) -> None:
+    g = await grids(world)
+    rule = await world.call(
+        "POST",
+        f"/villages/{g.village.id}/rules",
+        g.people["village_admin"],
+        json={"code": "CLEAN", "name": "门前三包", "category": "人居环境", "points": 5},
+    )
+    sheet = await world.call(
+        "POST",
+        f"/villages/{g.village.id}/inspections",
+        g.people["north_cadre"],
+        json={
+            "grid": "一组",
+            "inspected_on": "2026-11-20",
+            "rule_ids": [rule.json()["id"]],
+            "judges": ["张三"],
+        },
+    )
+    assert sheet.status_code == 201, sheet.text
+    path = f"/inspections/{sheet.json()['id']}"
+    for who in ("north_cadre", "village_cadre", "reviewer", "village_admin", "town_admin"):
+        assert (await world.call("GET", path, g.people[who])).status_code == 200, who
+    refused = await world.call("GET", path, g.people["south_cadre"])
+    assert_error(refused, 403, "outside_grid")
+    assert "N-001" not in refused.text
+    assert_error(await world.call("GET", path, g.people["clerk_a"]), 403)

@@ -12,12 +12,13 @@ from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
-from jifen.households.scope import HouseholdView, check_grid, household_view, refusal
+from jifen.households.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.kit.db import Session, driver
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
+INSPECTION_READERS = frozenset({Role.cadre, Role.village_admin, Role.reviewer})
 
 
 class MixedVillages(BadRequest):
@@ -123,23 +124,26 @@ async def award_objector(award_id: uuid.UUID, actor: CurrentActor, session: Sess
 AwardObjector = Annotated[AwardAccess, Depends(award_objector)]
 
 
-async def _inspection_village(inspection_id: uuid.UUID, session: Session) -> uuid.UUID:
-    village_id: uuid.UUID | None = await (await driver(session)).fetchval(
-        "SELECT village_id FROM inspections WHERE id = $1", inspection_id
+async def _inspection(inspection_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, str]:
+    row = await (await driver(session)).fetchrow(
+        "SELECT village_id, grid FROM inspections WHERE id = $1", inspection_id
     )
-    if village_id is None:
+    if row is None:
         raise NotFound("找不到该检查表")
-    return village_id
+    return row["village_id"], row["grid"]
 
 
 async def inspection_reader(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id = await _inspection_village(inspection_id, session)
-    authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    """A grid's sheet: the village admin, the reviewers, the cadre of that grid (not the counter)."""
+    village_id, grid = await _inspection(inspection_id, session)
+    authorize(actor, village_id, INSPECTION_READERS, town_admin=True)
+    if grid_scope(actor, village_id, {Role.reviewer}) is not None:
+        check_grid(actor, village_id, grid)
     return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
 
 
 async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id = await _inspection_village(inspection_id, session)
+    village_id, _ = await _inspection(inspection_id, session)
     authorize(actor, village_id, SUBMITTERS, town_admin=False)
     return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
 
