@@ -260,3 +260,33 @@ async def test_a_grid_inspection_sheet_is_read_by_its_grid(world: World) -> None
     assert_error(refused, 403, "outside_grid")
     assert "N-001" not in refused.text
     assert_error(await world.call("GET", path, g.people["clerk_a"]), 403)
+
+
+async def test_a_transaction_is_read_by_who_may_read_its_household_or_its_store(world: World) -> None:
+    g = await grids(world)
+    awarded = await _points(world, g, g.north, 50)
+    soap = await make_item(world, g, "肥皂", 5, 10, store_id=g.store_a.id)  # type: ignore[arg-type]
+    sold = await world.call(
+        "POST",
+        "/redemptions",
+        g.people["clerk_a"],
+        json={
+            "store_id": str(g.store_a.id),
+            "household_id": str(g.north.id),
+            "lines": [{"item_id": soap["id"], "quantity": 1}],
+        },
+        headers=key(),
+    )
+    assert sold.status_code == 201, sold.text
+    award_tx, sale_tx = (
+        f"/transactions/{awarded['transaction_id']}",
+        f"/transactions/{sold.json()['transaction_id']}",
+    )
+    for who in ("village_admin", "town_admin", "north_cadre", "village_cadre", "reviewer"):
+        assert (await world.call("GET", award_tx, g.people[who])).status_code == 200, who
+    assert_error(await world.call("GET", award_tx, g.people["south_cadre"]), 403, "outside_grid")
+    for who in ("clerk_a", "clerk_b"):
+        assert_error(await world.call("GET", award_tx, g.people[who]), 403)
+    assert (await world.call("GET", sale_tx, g.people["clerk_a"])).status_code == 200
+    assert_error(await world.call("GET", sale_tx, g.people["clerk_b"]), 403)
+    assert_error(await world.call("GET", sale_tx, g.people["south_cadre"]), 403, "outside_grid")

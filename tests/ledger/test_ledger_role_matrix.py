@@ -11,9 +11,9 @@ from tests.factories import World
 from tests.role_matrix import (
     HOUSEHOLD_COUNTER,
     HOUSEHOLD_HISTORY,
+    HOUSEHOLD_SUMMARY,
     OWN_HOUSEHOLD_COUNTER,
     OWN_HOUSEHOLD_HISTORY,
-    VILLAGE_STAFF,
     VILLAGE_USERS,
     Operation,
     Scene,
@@ -86,7 +86,8 @@ OPERATIONS = [
         HOUSEHOLD_HISTORY,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
-    Operation("transaction", "GET", "/transactions/{transaction}", VILLAGE_STAFF | {"town_admin"}),
+    # the award to `household` (二组): the admins, the cadre of its grid, a reviewer; not the counter
+    Operation("transaction", "GET", "/transactions/{transaction}", HOUSEHOLD_SUMMARY),
     Operation(
         "reverse",
         "POST",
