@@ -101,7 +101,6 @@ async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Sessio
 REVIEWERS = frozenset({Role.reviewer, Role.village_admin})
 AwardReviewer = Annotated[AwardAccess, Depends(award_reviewer)]
 AwardReader = Annotated[AwardAccess, Depends(award_reader)]
-VillageStaffAwards = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
 
 
 async def award_rectifier(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.actor import VILLAGE_STAFF, VILLAGE_USERS
+from jifen.auth.actor import VILLAGE_USERS
 from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.awards import repository
 from jifen.households.auth import AwardLister, HouseholdHistoryReader
@@ -23,7 +23,6 @@ from jifen.models import AwardStatus
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
 VillageUsers = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
-VillageStaff = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
 
 
 class BoardAward(BaseModel):

@@ -28,7 +28,6 @@ from jifen.kit.errors import Forbidden, NotFound
 from jifen.models import Household, Role, Village
 
 VillageAdmin = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]
-VillageStaff = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
 
 
 @dataclass(frozen=True)
