@@ -2,7 +2,14 @@
 
 Allowed → 2xx. Refused → 401 for the anonymous caller, 404 where the record must stay hidden (another
 village's admin, a villager looking at a neighbour's household), 403 otherwise; never 2xx, never 500. No
-refused answer — and no answer at all to a caller from outside village A — carries village A's data.
+refused answer — and no answer at all to a caller from outside village A — carries village A's data. No
+answer at all shows a private string (a member's phone number in full, a live pickup code) to a role that
+may not read it (see `Scene.private`).
+
+The callers inside village A include the read-scope cases: `cadre` answers for grid 一组 (the villager's
+own household), so for `household` (grid 二组) it is a cadre of another grid and `grid_cadre` (二组) the
+cadre of its grid; `other_clerk` is a clerk of village A's second store; `villager` is a villager of another
+household for `household`.
 
 Each domain's test lists its operations as `Operation` rows and runs them with `check_matrix`.
 """
@@ -25,15 +32,29 @@ ROLES = (
     "town_admin",
     "village_admin",
     "cadre",
+    "grid_cadre",
     "reviewer",
     "clerk",
+    "other_clerk",
     "villager",
     "other_village_admin",
 )
 SIGNED_IN = frozenset(ROLES) - {"anonymous"}
-VILLAGE_STAFF = frozenset({"village_admin", "cadre", "reviewer", "clerk"})
+VILLAGE_STAFF = frozenset({"village_admin", "cadre", "grid_cadre", "reviewer", "clerk", "other_clerk"})
 VILLAGE_USERS = VILLAGE_STAFF | {"villager"}
 OUTSIDERS = frozenset({"anonymous", "other_village_admin"})
+CLERKS = frozenset({"clerk", "other_clerk"})
+
+# read scope (households/scope.py): who reads how much of `household` (二组) and of `own_household` (一组)
+HOUSEHOLD_SUMMARY = frozenset({"town_admin", "village_admin", "grid_cadre", "reviewer"})
+OWN_HOUSEHOLD_SUMMARY = frozenset({"town_admin", "village_admin", "cadre", "reviewer", "villager"})
+HOUSEHOLD_COUNTER = HOUSEHOLD_SUMMARY | CLERKS  # code, name, points: what the counter needs
+OWN_HOUSEHOLD_COUNTER = OWN_HOUSEHOLD_SUMMARY | CLERKS
+HOUSEHOLD_HISTORY = frozenset({"town_admin", "village_admin", "grid_cadre"})  # entries, awards, caps
+OWN_HOUSEHOLD_HISTORY = frozenset({"town_admin", "village_admin", "cadre", "villager"})
+# the village's awards and the review queue: not the counter's business (a cadre's list is cut to their grid)
+AWARD_READERS = frozenset({"town_admin", "village_admin", "cadre", "grid_cadre", "reviewer"})
+PHONE = "13800000000"  # every factory household's member
 
 unique = itertools.count(1)
 
@@ -51,6 +72,9 @@ class Scene:
     rule: dict[str, Any]
     transaction_id: str  # the award to `household`
     people: dict[str, Person | None] = field(default_factory=dict)
+    store_b: Any = None  # village A's second store (`other_clerk`'s)
+    # strings that no answer may show except to these roles, whatever the status
+    private: dict[str, frozenset[str]] = field(default_factory=lambda: {PHONE: frozenset({"village_admin"})})
 
     def secrets(self) -> list[str]:
         """Strings that only someone entitled to village A's records may ever read."""
@@ -77,6 +101,7 @@ class Scene:
 async def build_scene(world: World) -> Scene:
     village_a = await world.village(code="ALPHA-7Q", name="甲秘村")
     store_a = await world.store(village_a)
+    store_b = await world.store(village_a, name="甲村二号超市")
     own = await world.household(village_a, "HA-OWN", grid="一组", head_name="甲自家户主")
     other = await world.household(village_a, "HA-TARGET", grid="二组", head_name="甲邻居户主")
     village_b = await world.village(code="BETA-9Z", name="乙村")
@@ -87,8 +112,10 @@ async def build_scene(world: World) -> Scene:
         "town_admin": await world.town_admin(),
         "village_admin": await world.person(RoleGrantIn(role=Role.village_admin, village_id=a)),
         "cadre": await world.person(RoleGrantIn(role=Role.cadre, village_id=a, grid="一组")),
+        "grid_cadre": await world.person(RoleGrantIn(role=Role.cadre, village_id=a, grid="二组")),
         "reviewer": await world.person(RoleGrantIn(role=Role.reviewer, village_id=a)),
         "clerk": await world.person(RoleGrantIn(role=Role.clerk, village_id=a, store_id=store_a.id)),
+        "other_clerk": await world.person(RoleGrantIn(role=Role.clerk, village_id=a, store_id=store_b.id)),
         "villager": await world.person(RoleGrantIn(role=Role.villager, village_id=a, household_id=own.id)),
         "other_village_admin": await world.person(RoleGrantIn(role=Role.village_admin, village_id=b)),
     }
@@ -103,7 +130,9 @@ async def build_scene(world: World) -> Scene:
     rule = response.json()
     awarded = await award(world, people["village_admin"], other.id, rule)  # type: ignore[arg-type]
     assert awarded.status_code == 201, awarded.text
-    return Scene(village_a, store_a, own, other, village_b, rule, awarded.json()["transaction_id"], people)
+    return Scene(
+        village_a, store_a, own, other, village_b, rule, awarded.json()["transaction_id"], people, store_b
+    )
 
 
 Body = Callable[[Scene], dict[str, Any]]
@@ -165,4 +194,9 @@ async def check_matrix(world: World, scene: Scene, operations: Sequence[Operatio
             leaked = [secret for secret in scene.secrets() if secret in response.text]
             if leaked:
                 wrong.append(f"{where}: answer {status} shows village A's {leaked}")
+        private = [
+            text for text, readers in scene.private.items() if role not in readers and text in response.text
+        ]
+        if private:
+            wrong.append(f"{where}: answer {status} shows {private}, which this role may not read")
     assert not wrong, "\n".join(wrong)

@@ -11,7 +11,9 @@ from typing import Any
 from tests.awards.evidence_helpers import image_bytes, uploaded
 from tests.factories import World
 from tests.role_matrix import (
-    VILLAGE_STAFF,
+    AWARD_READERS,
+    HOUSEHOLD_HISTORY,
+    OWN_HOUSEHOLD_HISTORY,
     VILLAGE_USERS,
     Operation,
     Scene,
@@ -85,20 +87,20 @@ OPERATIONS = [
         "own household's awards",
         "GET",
         "/households/{own_household}/awards",
-        VILLAGE_STAFF | {"town_admin", "villager"},
+        OWN_HOUSEHOLD_HISTORY,
     ),
     EvidenceOperation(
         "a neighbour's awards",
         "GET",
         "/households/{household}/awards",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_HISTORY,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     EvidenceOperation(
         "self-reports queue",
         "GET",
         "/villages/{village_a}/awards?self_report=true",
-        VILLAGE_STAFF | {"town_admin"},
+        AWARD_READERS,
     ),
     EvidenceOperation(
         "star ratings", "GET", "/villages/{village_a}/stars?year=2026", VILLAGE_USERS | {"town_admin"}

@@ -4,7 +4,15 @@ preview (village staff and the town admin) and a household's own expiring points
 from __future__ import annotations
 
 from tests.factories import World
-from tests.role_matrix import VILLAGE_STAFF, VILLAGE_USERS, Operation, build_scene, check_matrix
+from tests.role_matrix import (
+    HOUSEHOLD_HISTORY,
+    OWN_HOUSEHOLD_HISTORY,
+    VILLAGE_STAFF,
+    VILLAGE_USERS,
+    Operation,
+    build_scene,
+    check_matrix,
+)
 
 OPERATIONS = [
     Operation(
@@ -33,14 +41,14 @@ OPERATIONS = [
         "a neighbour's expiring points",
         "GET",
         "/households/{household}/expiring",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_HISTORY,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     Operation(
         "own expiring points",
         "GET",
         "/households/{own_household}/expiring",
-        VILLAGE_USERS | {"town_admin"},
+        OWN_HOUSEHOLD_HISTORY,
     ),
 ]
 

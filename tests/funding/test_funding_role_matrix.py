@@ -15,7 +15,16 @@ from typing import Any
 from tests.factories import World
 from tests.funding.helpers import add_fund
 from tests.ledger.helpers import award
-from tests.role_matrix import ROLES, VILLAGE_STAFF, VILLAGE_USERS, Operation, Scene, build_scene, check_matrix
+from tests.role_matrix import (
+    HOUSEHOLD_COUNTER,
+    OWN_HOUSEHOLD_COUNTER,
+    ROLES,
+    VILLAGE_USERS,
+    Operation,
+    Scene,
+    build_scene,
+    check_matrix,
+)
 
 IDS: dict[str, Any] = {}
 days = itertools.count(0)
@@ -90,14 +99,30 @@ OPERATIONS = [
         "household card QR (svg)",
         "GET",
         "/households/{household}/qr.svg",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_COUNTER,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     FundingOperation(
         "own household card QR (png)",
         "GET",
         "/households/{own_household}/qr.png",
-        VILLAGE_USERS | {"town_admin"},
+        OWN_HOUSEHOLD_COUNTER,
+    ),
+    # the reservation itself: the town admin may audit it, without its live code (see Scene.private)
+    FundingOperation("a reservation", "GET", "/reservations/{reservation}", PICKUP | {"town_admin"}),
+    # a household's reservations: a clerk lists those of their own store (other_clerk: none of store A's)
+    FundingOperation(
+        "a household's reservations",
+        "GET",
+        "/households/{own_household}/reservations",
+        PICKUP | {"town_admin", "other_clerk"},
+    ),
+    FundingOperation(
+        "a neighbour's reservations",
+        "GET",
+        "/households/{household}/reservations",
+        frozenset({"town_admin", "village_admin", "clerk", "other_clerk"}),
+        hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
 ]
 
@@ -122,6 +147,7 @@ async def test_funding_role_matrix(world: World) -> None:
     )
     assert reserved.status_code == 201, reserved.text
     IDS["reservation"] = reserved.json()["id"]
+    scene.private[reserved.json()["code"]] = PICKUP  # the household and store A's staff only
     funds = []
     for _ in range(len(ROLES) + 1):
         response = await add_fund(world, admin, scene.village_a.id, 5_000)

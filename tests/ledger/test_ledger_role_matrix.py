@@ -9,7 +9,11 @@ from typing import Any
 
 from tests.factories import World
 from tests.role_matrix import (
-    VILLAGE_STAFF,
+    HOUSEHOLD_COUNTER,
+    HOUSEHOLD_HISTORY,
+    HOUSEHOLD_SUMMARY,
+    OWN_HOUSEHOLD_COUNTER,
+    OWN_HOUSEHOLD_HISTORY,
     VILLAGE_USERS,
     Operation,
     Scene,
@@ -60,29 +64,30 @@ OPERATIONS = [
         "own balance",
         "GET",
         "/households/{own_household}/balance",
-        VILLAGE_STAFF | {"town_admin", "villager"},
+        OWN_HOUSEHOLD_COUNTER,
     ),
     Operation(
         "another household's balance",
         "GET",
         "/households/{household}/balance",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_COUNTER,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
     Operation(
         "own entries",
         "GET",
         "/households/{own_household}/entries",
-        VILLAGE_STAFF | {"town_admin", "villager"},
+        OWN_HOUSEHOLD_HISTORY,
     ),
     Operation(
         "another household's entries",
         "GET",
         "/households/{household}/entries",
-        VILLAGE_STAFF | {"town_admin"},
+        HOUSEHOLD_HISTORY,
         hidden_from=frozenset({"other_village_admin", "villager"}),
     ),
-    Operation("transaction", "GET", "/transactions/{transaction}", VILLAGE_STAFF | {"town_admin"}),
+    # the award to `household` (二组): the admins, the cadre of its grid, a reviewer; not the counter
+    Operation("transaction", "GET", "/transactions/{transaction}", HOUSEHOLD_SUMMARY),
     Operation(
         "reverse",
         "POST",

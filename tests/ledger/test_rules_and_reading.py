@@ -372,7 +372,7 @@ async def test_a_transaction_shows_its_balanced_postings(world: World) -> None:
     await award(world, cadre, household.id, plus)
     deduction = (await award(world, cadre, household.id, rule, quantity=2)).json()
 
-    response = await world.call("GET", f"/transactions/{deduction['transaction_id']}", clerk)
+    response = await world.call("GET", f"/transactions/{deduction['transaction_id']}", cadre)
 
     assert response.status_code == 200, response.text
     tx = response.json()

@@ -12,11 +12,13 @@ from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.awards import repository
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
+from jifen.households.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.kit.db import Session, driver
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
+INSPECTION_READERS = frozenset({Role.cadre, Role.village_admin, Role.reviewer})
 
 
 class MixedVillages(BadRequest):
@@ -77,24 +79,34 @@ async def award_reviewer(award_id: uuid.UUID, actor: CurrentActor, session: Sess
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
-async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+async def _award_household(
+    award_id: uuid.UUID, session: Session
+) -> tuple[uuid.UUID, repository.HouseholdRef]:
     village_id, household_id = await _award(award_id, session)
-    if household_id not in actor.household_ids():
-        if not actor.roles_in(village_id) & VILLAGE_STAFF and not actor.is_town_admin:
-            raise NotFound("找不到该评定")
-        authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    return village_id, (await repository.households_by_id(session, [household_id]))[household_id]
+
+
+async def award_reader(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
+    """The award's own household, a reviewer (the award under review), a cadre of its grid, the admins."""
+    village_id, household = await _award_household(award_id, session)
+    view = household_view(actor, village_id, household.id, household.grid)
+    if view is None or view < HouseholdView.summary:
+        error = refusal(actor, village_id, view, what="评定")
+        if isinstance(error, NotFound):
+            error = NotFound("找不到该评定")
+        raise error
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
 REVIEWERS = frozenset({Role.reviewer, Role.village_admin})
 AwardReviewer = Annotated[AwardAccess, Depends(award_reviewer)]
 AwardReader = Annotated[AwardAccess, Depends(award_reader)]
-VillageStaffAwards = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
 
 
 async def award_rectifier(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id, _ = await _award(award_id, session)
+    village_id, household = await _award_household(award_id, session)
     authorize(actor, village_id, SUBMITTERS, town_admin=False)
+    check_grid(actor, village_id, household.grid)
     return AwardAccess(actor=actor, award_id=award_id, village_id=village_id)
 
 
@@ -111,23 +123,26 @@ async def award_objector(award_id: uuid.UUID, actor: CurrentActor, session: Sess
 AwardObjector = Annotated[AwardAccess, Depends(award_objector)]
 
 
-async def _inspection_village(inspection_id: uuid.UUID, session: Session) -> uuid.UUID:
-    village_id: uuid.UUID | None = await (await driver(session)).fetchval(
-        "SELECT village_id FROM inspections WHERE id = $1", inspection_id
+async def _inspection(inspection_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, str]:
+    row = await (await driver(session)).fetchrow(
+        "SELECT village_id, grid FROM inspections WHERE id = $1", inspection_id
     )
-    if village_id is None:
+    if row is None:
         raise NotFound("找不到该检查表")
-    return village_id
+    return row["village_id"], row["grid"]
 
 
 async def inspection_reader(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id = await _inspection_village(inspection_id, session)
-    authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    """A grid's sheet: the village admin, the reviewers, the cadre of that grid (not the counter)."""
+    village_id, grid = await _inspection(inspection_id, session)
+    authorize(actor, village_id, INSPECTION_READERS, town_admin=True)
+    if grid_scope(actor, village_id, {Role.reviewer}) is not None:
+        check_grid(actor, village_id, grid)
     return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
 
 
 async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
-    village_id = await _inspection_village(inspection_id, session)
+    village_id, _ = await _inspection(inspection_id, session)
     authorize(actor, village_id, SUBMITTERS, town_admin=False)
     return AwardAccess(actor=actor, award_id=inspection_id, village_id=village_id)
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.actor import VILLAGE_STAFF, VILLAGE_USERS
+from jifen.auth.actor import VILLAGE_USERS
 from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.awards import repository
-from jifen.households.auth import HouseholdReader
+from jifen.households.auth import AwardLister, HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import period_start, utcnow
@@ -23,7 +23,6 @@ from jifen.models import AwardStatus
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
 VillageUsers = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
-VillageStaff = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
 
 
 class BoardAward(BaseModel):
@@ -75,17 +74,30 @@ SELECT a.id, a.status, a.points, a.quantity, a.note, a.household_id, h.code AS h
   JOIN rule_versions v ON v.village_id = a.village_id AND v.rule_id = a.rule_id AND v.version = a.rule_version
   LEFT JOIN users u ON u.id = a.submitted_by
  WHERE a.village_id = $1 AND a.status = $2 AND ($3::text IS NULL OR h.grid = $3)
+   AND ($5::text[] IS NULL OR h.grid = ANY($5::text[]))
  ORDER BY __ORDER__
  LIMIT $4
 """
 
 
 async def board(
-    session: AsyncSession, village_id: uuid.UUID, status: AwardStatus, grid: str | None, limit: int
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    status: AwardStatus,
+    grid: str | None,
+    limit: int,
+    *,
+    grids: frozenset[str] | None = None,
 ) -> list[BoardAward]:
+    """`grids`: only households of these grids (a cadre's review queue); None for the whole village."""
     order = "a.notice_until, a.created_at" if status is AwardStatus.public_notice else "a.created_at, a.id"
     rows = await (await driver(session)).fetch(
-        _BOARD.replace("__ORDER__", order), village_id, status.value, grid, limit
+        _BOARD.replace("__ORDER__", order),
+        village_id,
+        status.value,
+        grid,
+        limit,
+        sorted(grids) if grids is not None else None,
     )
     return [BoardAward(**dict(row)) for row in rows]
 
@@ -112,13 +124,17 @@ async def list_notices(
     responses=error_responses(NotAuthenticated, Forbidden, NotFound),
 )
 async def review_queue(
-    access: VillageStaff,
+    access: AwardLister,
     session: Session,
     grid: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Board:
     """The awards waiting for review, oldest first, with who submitted them and who has approved so far."""
-    return Board(items=await board(session, access.village.id, AwardStatus.pending_review, grid, limit))
+    return Board(
+        items=await board(
+            session, access.village.id, AwardStatus.pending_review, grid, limit, grids=access.grids
+        )
+    )
 
 
 class CapLeft(BaseModel):
@@ -149,7 +165,7 @@ SELECT r.id AS rule_id, v.name, v.cap_count, v.cap_period
     response_model=CapsOut,
     responses=error_responses(NotAuthenticated, Forbidden, NotFound),
 )
-async def caps_left(access: HouseholdReader, session: Session) -> CapsOut:
+async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut:
     """For every rule with a cap: how many points this household has used in the current local period and
     how many it may still get — shown before an award is submitted."""
     household = access.household

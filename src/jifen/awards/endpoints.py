@@ -20,7 +20,6 @@ from jifen.awards.auth import (
     MixedVillages,
     SelfReporter,
     VillageScorer,
-    VillageStaffAwards,
 )
 from jifen.awards.schemas import (
     MAX_BATCH,
@@ -31,7 +30,8 @@ from jifen.awards.schemas import (
     AwardOut,
     SelfReportCreate,
 )
-from jifen.households.auth import HouseholdReader
+from jifen.households.auth import AwardLister, HouseholdHistoryReader
+from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -59,7 +59,7 @@ AWARD_ERRORS = (
     service.ConflictOfInterest,
     service.CapExceeded,
     service.RuleOutOfRange,
-    service.OutsideGrid,
+    OutsideGrid,
     service.RuleRetired,
     service.InvalidMember,
     service.EvidenceRequired,
@@ -207,7 +207,7 @@ village_router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
     responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
 )
 async def list_awards(
-    access: VillageStaffAwards,
+    access: AwardLister,
     session: Session,
     status: AwardStatus | None = None,
     self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,
@@ -215,9 +215,16 @@ async def list_awards(
     limit: Limit = 50,
 ) -> Page[AwardOut]:
     """The village's awards, newest first; `?status=pending_review` is the review queue,
-    `&self_report=true` the villagers' own reports in it."""
+    `&self_report=true` the villagers' own reports in it. A cadre assigned to grids sees their grids'."""
     return await _award_page(
-        session, access.village.id, status, cursor, limit, self_report=self_report, household_id=None
+        session,
+        access.village.id,
+        status,
+        cursor,
+        limit,
+        self_report=self_report,
+        household_id=None,
+        grids=access.grids,
     )
 
 
@@ -230,6 +237,7 @@ async def _award_page(
     *,
     self_report: bool | None,
     household_id: uuid.UUID | None,
+    grids: frozenset[str] | None = None,
 ) -> Page[AwardOut]:
     after = decode_cursor(cursor, 2)
     try:
@@ -244,6 +252,7 @@ async def _award_page(
         before,
         self_report=self_report,
         household_id=household_id,
+        grids=grids,
     )
     results = await service.attach_photos(
         session, village_id, [service.result_of(row) for row in rows[:limit]]
@@ -262,7 +271,7 @@ async def _award_page(
     responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
 )
 async def list_household_awards(
-    access: HouseholdReader,
+    access: HouseholdHistoryReader,
     session: Session,
     status: AwardStatus | None = None,
     self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,

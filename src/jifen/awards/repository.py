@@ -181,7 +181,9 @@ async def village_awards(
     before: Any,
     self_report: bool | None = None,
     household_id: uuid.UUID | None = None,
+    grids: frozenset[str] | None = None,
 ) -> list[Any]:
+    """`grids`: only awards to households of these grids (a cadre's); None for the whole village."""
     return list(
         await (await driver(session)).fetch(
             """
@@ -190,6 +192,8 @@ async def village_awards(
                AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid))
                AND ($6::boolean IS NULL OR self_report = $6)
                AND ($7::uuid IS NULL OR household_id = $7)
+               AND ($8::text[] IS NULL OR household_id IN (
+                    SELECT h.id FROM households h WHERE h.village_id = $1 AND h.grid = ANY($8::text[])))
              ORDER BY created_at DESC, id DESC
              LIMIT $3
             """,
@@ -200,6 +204,7 @@ async def village_awards(
             before[1] if before else None,
             self_report,
             household_id,
+            sorted(grids) if grids is not None else None,
         )
     )
 

@@ -18,12 +18,13 @@ from jifen.auth.actor import Actor
 from jifen.awards import repository
 from jifen.awards.auth import Submission
 from jifen.awards.schemas import AwardItem
+from jifen.households.scope import check_grid
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, AwardStatus, Review, Role, TransactionKind
+from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
 from jifen.photos import repository as photos_repository
 from jifen.photos.service import UnknownPhoto
 from jifen.rules import repository as rules_repository
@@ -33,11 +34,6 @@ from jifen.rules.repository import RuleSnapshot
 class ConflictOfInterest(Forbidden):
     code = "conflict_of_interest"
     default_detail = "不能为自己家庭评分或扣分"
-
-
-class OutsideGrid(Forbidden):
-    code = "outside_grid"
-    default_detail = "该户不在您负责的网格内"
 
 
 class CapExceeded(Conflict):
@@ -101,12 +97,7 @@ def _at(error: JifenError, index: int, many: bool) -> JifenError:
 def _check_actor(actor: Actor, village_id: uuid.UUID, household_id: uuid.UUID, grid: str | None) -> None:
     if household_id in actor.household_ids():
         raise ConflictOfInterest()
-    grants = actor.grants_in(village_id)
-    if any(g.role is Role.village_admin for g in grants):
-        return
-    cadre_grids = [g.grid for g in grants if g.role is Role.cadre]
-    if cadre_grids and None not in cadre_grids and grid not in cadre_grids:
-        raise OutsideGrid(f"该户不在您负责的网格（{'、'.join(str(g) for g in cadre_grids)}）内")
+    check_grid(actor, village_id, grid)
 
 
 async def submit(

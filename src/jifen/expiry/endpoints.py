@@ -16,7 +16,7 @@ from jifen.expiry.schemas import (
     HouseholdExpiringItem,
     HouseholdExpiringOut,
 )
-from jifen.households.auth import HouseholdReader
+from jifen.households.auth import HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
@@ -153,7 +153,7 @@ async def preview_expiry(
     responses=error_responses(*READ_ERRORS, service.InvalidPreviewRange),
 )
 async def household_expiring(
-    access: HouseholdReader, session: Session, until: Until = None
+    access: HouseholdHistoryReader, session: Session, until: Until = None
 ) -> HouseholdExpiringOut:
     """The household's points that will expire (清零) by `until`, soonest first, for the phone page."""
     household = access.household

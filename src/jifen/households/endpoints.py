@@ -6,10 +6,18 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.households import repository, service
-from jifen.households.auth import HouseholdAdmin, HouseholdReader, VillageAdmin, VillageStaff
+from jifen.households.auth import (
+    HouseholdAccess,
+    HouseholdAdmin,
+    HouseholdLister,
+    HouseholdReader,
+    VillageAdmin,
+)
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
+from jifen.households.scope import HouseholdView, OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.ledger import service as ledger
 from jifen.models import Household
@@ -17,11 +25,23 @@ from jifen.models import Household
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
 
-async def household_out(session: AsyncSession, household: Household) -> HouseholdOut:
+def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:
     summary = HouseholdSummary.model_validate(household)
+    if view is HouseholdView.counter:
+        summary.address = None  # the counter needs the code, the name and the points
+    return summary
+
+
+async def household_out(session: AsyncSession, access: HouseholdAccess) -> HouseholdOut:
+    household = access.household
+    members: list[MemberOut] | None = None
+    if access.view > HouseholdView.counter:
+        members = [MemberOut.model_validate(m) for m in await repository.members_of(session, household)]
+        if not access.phones_in_full:
+            members = [m.model_copy(update={"phone": mask_phone(m.phone)}) for m in members]
     return HouseholdOut(
-        **summary.model_dump(),
-        members=[MemberOut.model_validate(m) for m in await repository.members_of(session, household)],
+        **household_summary(household, access.view).model_dump(),
+        members=members,
         created_at=household.created_at,
         balance=await ledger.balance(session, household.id),
     )
@@ -49,7 +69,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
         members=body.members,
         household_class=body.household_class,
     )
-    return await household_out(session, household)
+    return await household_out(session, HouseholdAccess(actor=access.actor, household=household))
 
 
 @router.get(
@@ -58,7 +78,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
     responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
 )
 async def list_households(
-    access: VillageStaff,
+    access: HouseholdLister,
     session: Session,
     q: Annotated[
         str | None, Query(max_length=64, pattern=NO_NUL, description="code prefix or part of the name")
@@ -67,28 +87,30 @@ async def list_households(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HouseholdSummary]:
-    """The village's households by code; search by code or head's name, filter by grid."""
+    """The village's households by code; search by code or head's name, filter by grid. A cadre assigned to
+    grids sees the households of their grids."""
     after = decode_cursor(cursor, 1)
     rows = await service.find_households(
         session,
         access.village.id,
         q=q.strip() if q else None,
         grid=grid,
+        grids=access.grids,
         after_code=after[0] if after else None,
         limit=limit + 1,
     )
-    items = [HouseholdSummary.model_validate(h) for h in rows[:limit]]
+    items = [household_summary(h, access.view_of(h.id, h.grid)) for h in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
 
 
 @router.get(
     "/households/{household_id}",
     response_model=HouseholdOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(NotAuthenticated, Forbidden, OutsideGrid, NotFound),
 )
 async def get_household(access: HouseholdReader, session: Session) -> HouseholdOut:
     """One household with its members and its points balance."""
-    return await household_out(session, access.household)
+    return await household_out(session, access)
 
 
 @router.post(

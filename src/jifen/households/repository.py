@@ -37,9 +37,11 @@ async def search_households(
     *,
     q: str | None,
     grid: str | None,
+    grids: frozenset[str] | None = None,
     after_code: str | None,
     limit: int,
 ) -> Sequence[Household]:
+    """`grids`: only households of these grids (a cadre's); None for the whole village."""
     query = select(Household).where(Household.village_id == village_id).order_by(Household.code).limit(limit)
     if q:
         pattern = _like_escape(q)
@@ -48,6 +50,8 @@ async def search_households(
         )
     if grid:
         query = query.where(Household.grid == grid)
+    if grids is not None:
+        query = query.where(Household.grid.in_(sorted(grids)))
     if after_code is not None:
         query = query.where(Household.code > after_code)
     return (await session.execute(query)).scalars().all()

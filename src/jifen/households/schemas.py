@@ -44,6 +44,9 @@ class HouseholdSummary(BaseModel):
 
 
 class HouseholdOut(HouseholdSummary):
-    members: list[MemberOut]
+    members: list[MemberOut] | None = Field(
+        description="phone numbers in full for the village admin only, masked (138****5678) for everyone "
+        "else; null for the counter, which needs only the code, the name and the points"
+    )
     created_at: datetime
     balance: BalanceOut

@@ -94,9 +94,10 @@ async def find_households(
     *,
     q: str | None,
     grid: str | None,
+    grids: frozenset[str] | None = None,
     after_code: str | None,
     limit: int,
 ) -> Sequence[Household]:
     return await repository.search_households(
-        session, village_id, q=q, grid=grid, after_code=after_code, limit=limit
+        session, village_id, q=q, grid=grid, grids=grids, after_code=after_code, limit=limit
     )

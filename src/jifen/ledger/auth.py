@@ -8,6 +8,7 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
+from jifen.households.scope import HouseholdView, household_view, refusal
 from jifen.kit.db import Session
 from jifen.kit.errors import NotFound
 from jifen.ledger import repository
@@ -30,9 +31,27 @@ async def _transaction(transaction_id: uuid.UUID, session: Session) -> LedgerTra
 async def transaction_reader(
     transaction_id: uuid.UUID, actor: CurrentActor, session: Session
 ) -> TransactionAccess:
+    """The admins; otherwise whoever may read the history of a household it posts to (a cadre of its grid),
+    a reviewer an award's transaction, a clerk their own store's sales."""
     transaction = await _transaction(transaction_id, session)
-    authorize(actor, transaction.village_id, VILLAGE_STAFF, town_admin=True)
-    return TransactionAccess(actor=actor, transaction=transaction)
+    village_id = transaction.village_id
+    authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
+    views = [
+        household_view(actor, village_id, h["id"], h["grid"])
+        for h in await repository.households_touched(session, transaction)
+    ]
+    best = max((v for v in views if v is not None), default=None)
+    roles = actor.roles_in(village_id)
+    if actor.is_town_admin or Role.village_admin in roles:
+        return TransactionAccess(actor=actor, transaction=transaction)
+    if best is not None and best >= HouseholdView.history:
+        return TransactionAccess(actor=actor, transaction=transaction)
+    if Role.reviewer in roles and transaction.source_type == "award":
+        return TransactionAccess(actor=actor, transaction=transaction)
+    if Role.clerk in roles and (store_id := await repository.source_store(session, transaction)) is not None:
+        if store_id in actor.store_ids():
+            return TransactionAccess(actor=actor, transaction=transaction)
+    raise refusal(actor, village_id, best, what="交易")
 
 
 async def transaction_reverser(

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.households.auth import HouseholdReader
+from jifen.households.auth import HouseholdHistoryReader, HouseholdReader
+from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -35,7 +36,7 @@ router = APIRouter(tags=["ledger"], route_class=AutoCommitRoute)
 @router.get(
     "/households/{household_id}/balance",
     response_model=BalanceOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(NotAuthenticated, Forbidden, OutsideGrid, NotFound),
 )
 async def get_balance(access: HouseholdReader, session: Session) -> BalanceOut:
     """A household's points: posted, held (set aside), available to spend, and earned over its lifetime."""
@@ -45,10 +46,10 @@ async def get_balance(access: HouseholdReader, session: Session) -> BalanceOut:
 @router.get(
     "/households/{household_id}/entries",
     response_model=Page[EntryOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(NotAuthenticated, Forbidden, OutsideGrid, NotFound, InvalidCursor),
 )
 async def list_entries(
-    access: HouseholdReader, session: Session, cursor: Cursor = None, limit: Limit = 50
+    access: HouseholdHistoryReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[EntryOut]:
     """A household's history, newest first, with the running balance after each entry."""
     after = decode_cursor(cursor, 1)

@@ -210,3 +210,31 @@ async def compensation_made_by(
         transaction_id,
     )
     return None if row is None else CompensationRow(*row)
+
+
+async def households_touched(session: AsyncSession, transaction: LedgerTransaction) -> list[Any]:
+    """The households (id, grid) whose accounts a transaction posts to."""
+    return list(
+        await (await driver(session)).fetch(
+            """
+            SELECT h.id, h.grid FROM postings p
+              JOIN households h ON h.village_id = p.village_id AND h.id = p.account_id
+             WHERE p.village_id = $1 AND p.transaction_id = $2
+            """,
+            transaction.village_id,
+            transaction.id,
+        )
+    )
+
+
+async def source_store(session: AsyncSession, transaction: LedgerTransaction) -> uuid.UUID | None:
+    """The store a sale, a cancelled sale or a reservation's transaction belongs to; None for any other."""
+    table = {"redemption": "redemptions", "reservation": "reservations"}.get(transaction.source_type or "")
+    if table is None or transaction.source_id is None:
+        return None
+    store_id: uuid.UUID | None = await (await driver(session)).fetchval(
+        f"SELECT store_id FROM {table} WHERE village_id = $1 AND id = $2",  # one of the two names above
+        transaction.village_id,
+        transaction.source_id,
+    )
+    return store_id

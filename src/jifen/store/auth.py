@@ -12,6 +12,7 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
+from jifen.households.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
@@ -156,6 +157,12 @@ class ReservationAccess:
     actor: Actor
     store: Store
     reservation: reservations.ReservationRow
+
+    @property
+    def sees_pickup_code(self) -> bool:
+        return sees_pickup_code(
+            self.actor, self.store.village_id, self.store.id, self.reservation.household_id
+        )
 
 
 async def reserver(body: ReservationCreate, actor: CurrentActor, session: Session) -> ReserverAccess:

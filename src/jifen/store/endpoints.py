@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jifen.households.auth import HouseholdReader, VillageAdmin
+from jifen.households.auth import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
@@ -330,14 +330,21 @@ async def redeem_reservation(
     )
 
 
+def _without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOut:
+    """A live pickup code is the household's and its store's: anyone else reads the reservation without it."""
+    return reservation if sees_code else reservation.model_copy(update={"code": None, "qr_payload": None})
+
+
 @router.get(
     "/reservations/{reservation_id}",
     response_model=ReservationOut,
     responses=error_responses(*READ_ERRORS, reservations.ReservationNotFound),
 )
 async def get_reservation(access: ReservationReader, session: Session) -> ReservationOut:
-    """A reservation, its code and how it ended."""
-    return await reservations.reservation_out(session, access.reservation)
+    """A reservation, its code (for the household and the store's staff only) and how it ended."""
+    return _without_code(
+        await reservations.reservation_out(session, access.reservation), access.sees_pickup_code
+    )
 
 
 @router.post(
@@ -374,13 +381,14 @@ async def cancel_reservation(
     responses=error_responses(*READ_ERRORS, InvalidCursor),
 )
 async def list_household_reservations(
-    access: HouseholdReader,
+    access: HouseholdReservationsReader,
     session: Session,
     cursor: Cursor = None,
     limit: Limit = 50,
     status: Annotated[ReservationStatus | None, Query(description="only reservations in this state")] = None,
 ) -> Page[ReservationOut]:
-    """The household's reservations and their pickup codes, newest first (its own villager, village staff)."""
+    """The household's reservations and their pickup codes, newest first: its own villager and the village
+    admin see them all, a clerk those of their own store; the town admin sees them without the codes."""
     key = decode_cursor(cursor, 2)
     try:
         after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
@@ -393,7 +401,11 @@ async def list_household_reservations(
         status=status,
         after=after,
         limit=limit,
+        store_ids=access.store_ids,
     )
-    items = [await reservations.reservation_out(session, row) for row in rows]
+    items = [
+        _without_code(await reservations.reservation_out(session, row), access.sees_pickup_code(row.store_id))
+        for row in rows
+    ]
     next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
     return Page(items=items, next_cursor=next_cursor)

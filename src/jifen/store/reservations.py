@@ -101,13 +101,15 @@ async def household_reservations(
     status: ReservationStatus | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    store_ids: frozenset[uuid.UUID] | None = None,
 ) -> list[ReservationRow]:
-    """The household's reservations, newest first."""
+    """The household's reservations, newest first; `store_ids`: only those at these stores (a clerk's)."""
     rows = await (await driver(session)).fetch(
         f"""
         SELECT {_COLUMNS} FROM reservations r
          WHERE r.village_id = $1 AND r.household_id = $2 AND ($3::text IS NULL OR r.status = $3)
            AND ($4::timestamptz IS NULL OR (r.created_at, r.id) < ($4, $5::uuid))
+           AND ($7::uuid[] IS NULL OR r.store_id = ANY($7::uuid[]))
          ORDER BY r.created_at DESC, r.id DESC
          LIMIT $6
         """,
@@ -117,6 +119,7 @@ async def household_reservations(
         after[0] if after else None,
         after[1] if after else None,
         limit,
+        sorted(store_ids) if store_ids is not None else None,
     )
     return [ReservationRow(*row) for row in rows]
 

@@ -165,9 +165,13 @@ class ReservationStatus(StrEnum):
 
 class ReservationOut(BaseModel):
     id: uuid.UUID
-    code: str = Field(description="the pickup code; unique among the village's active reservations")
-    qr_payload: str = Field(
-        description="what the pickup code's QR code encodes: the code itself, as the counter accepts it"
+    code: str | None = Field(
+        description="the pickup code; unique among the village's active reservations. Shown to the household "
+        "and the store's staff (its clerk, the village admin) only; null for anyone else"
+    )
+    qr_payload: str | None = Field(
+        description="what the pickup code's QR code encodes: the code itself, as the counter accepts it; "
+        "null whenever `code` is"
     )
     status: ReservationStatus
     store_id: uuid.UUID
