@@ -35,6 +35,7 @@ from jifen.households.auth import HouseholdReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
+    CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
@@ -106,7 +107,7 @@ async def create_award(
     body: AwardCreate,
     submission: AwardSubmitter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Award or deduct points under a rule: posted at once when the rule needs no review."""
 
@@ -135,7 +136,7 @@ async def create_award_batch(
     body: AwardBatchCreate,
     submission: BatchSubmitter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
 
@@ -294,7 +295,7 @@ async def create_self_report(
     body: SelfReportCreate,
     access: SelfReporter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """自主申报: a villager reports a good deed of their own household, with a note and photos; it waits for
     a reviewer (`pending_review`), then goes through public notice like any award."""
@@ -339,7 +340,7 @@ class RectifiedOut(BaseModel):
 )
 async def rectify_award(
     request: Request,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
     access: AwardRectifier,
     session: Session,
     body: RectifyIn | None = None,
@@ -509,7 +510,7 @@ async def get_inspection(access: InspectionReader, session: Session) -> SheetOut
 async def submit_inspection(
     request: Request,
     body: InspectionScores,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
     access: InspectionScorer,
     session: Session,
 ) -> Response:
