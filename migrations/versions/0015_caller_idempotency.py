@@ -40,6 +40,7 @@ CREATE TABLE login_throttle (
     client_addr varchar(64) NOT NULL,  -- '' when the address is unknown
     failures integer NOT NULL DEFAULT 0,
     blocked_until timestamptz,
+    refused boolean NOT NULL DEFAULT false,  -- what the last claim decided
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pk_login_throttle PRIMARY KEY (kind, name_key, client_addr),
     CONSTRAINT ck_login_throttle_kind CHECK (kind IN ('n', 'a')),

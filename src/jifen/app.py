@@ -67,7 +67,9 @@ def _operation_id(route: APIRoute) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JifenError)
     async def jifen_error(request: Request, exc: JifenError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc.extra.get("retry_after"), int):
+            headers["Retry-After"] = str(exc.extra["retry_after"])
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
