@@ -84,7 +84,8 @@ ON CONFLICT (kind, name_key, client_addr) DO UPDATE
                secs => least($6::int, $5::int * power(2, least(t.failures + 1 - $4::int, 20)))::int)
            ELSE NULL END,
        -- SET sees the row as it was: the decision is made on the count before this attempt
-       refused = coalesce(t.updated_at >= now() - make_interval(secs => $7::int) AND t.blocked_until > now(), false),
+       refused = coalesce(t.updated_at >= now() - make_interval(secs => $7::int)
+                          AND t.blocked_until > now(), false),
        updated_at = now()
 RETURNING refused, ceil(extract(epoch FROM blocked_until - now()))::int AS retry_after
 """
