@@ -30,6 +30,7 @@ from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
+from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.photos.endpoints import router as photos_router
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
 
     app.include_router(health_router)
     for router in (

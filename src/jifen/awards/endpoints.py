@@ -42,6 +42,7 @@ from jifen.kit.idempotency import (
     request_fingerprint,
     run_idempotent,
 )
+from jifen.kit.limits import batch_limit, body_limit
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.ledger.service import InsufficientPoints
@@ -131,6 +132,7 @@ async def create_award(
     response_model=AwardBatchOut,
     responses=error_responses(*AWARD_ERRORS, MixedVillages),
 )
+@body_limit(batch_limit)
 async def create_award_batch(
     request: Request,
     body: AwardBatchCreate,
@@ -507,6 +509,7 @@ async def get_inspection(access: InspectionReader, session: Session) -> SheetOut
         *AWARD_ERRORS, inspections.InspectionSubmitted, inspections.InvalidScore, service.CapExceeded
     ),
 )
+@body_limit(batch_limit)
 async def submit_inspection(
     request: Request,
     body: InspectionScores,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from jifen.auth.tokens import read_token
+from jifen.kit.limits import BodyTooLarge
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web import session as websession
 from jifen.web.api import Api
@@ -74,6 +75,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return login_redirect(exc.next_path)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        """413 as a page for a form, in the API's shape for the API."""
+        if request.url.path.startswith("/api/"):
+            body = {"error": "too_large", "detail": exc.detail}
+            return JSONResponse(body, status_code=413, headers=exc.headers)
+        return templates.TemplateResponse(
+            request,
+            "refused.html",
+            {"page": None, "heading": "提交的内容太大", "message": exc.detail},
+            status_code=413,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(PageRefused)
     async def refused(request: Request, exc: PageRefused) -> Response:
