@@ -30,6 +30,7 @@ from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
+from jifen.kit.headers import SecurityHeadersMiddleware
 from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
@@ -202,11 +203,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # the documentation is a map of every operation: in prod only when asked for (JIFEN_PUBLIC_DOCS)
+        openapi_url="/openapi.json" if settings.docs_visible else None,
+        docs_url="/docs" if settings.docs_visible else None,
+        redoc_url="/redoc" if settings.docs_visible else None,
     )
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
 
     app.include_router(health_router)
     for router in (

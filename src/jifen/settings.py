@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # the largest batch of awards (POST /awards/batch, an inspection sheet's scores): 10,000 items with
     # 500-character notes and 9 photos each measure 19 MB as UTF-8 JSON and 33.5 MB with \u escapes
     batch_body_max_bytes: int = Field(default=36 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    # /docs, /redoc and /openapi.json in prod (always on in dev and test)
+    public_docs: bool = False
+    # honour X-Forwarded-Proto from a reverse proxy (HSTS over HTTPS); only behind a proxy that sets it
+    trust_proxy_headers: bool = False
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
                     "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod"
                 )
         return self
+
+    @property
+    def docs_visible(self) -> bool:
+        return self.env != "prod" or self.public_docs
 
     @property
     def log_json(self) -> bool:
