@@ -65,10 +65,10 @@ def too_many(retry_after: int) -> TooManyAttempts:
     return TooManyAttempts(f"登录失败次数过多，请 {wait}后再试", retry_after=retry_after)
 
 
-# One statement claims the attempt and decides. While the row is blocked the attempt is refused and the row
-# left as it is; otherwise the attempt is counted (a failure until it proves otherwise) and, from the free
-# allowance on, the row is blocked for a delay that doubles with every further failure. `updated_at` older
-# than the forget window means the row starts again.
+# One statement claims the attempt and decides, under the row's lock. While the row is blocked the attempt is
+# refused and not counted; otherwise it is counted (a failure until it proves otherwise) and, from the free
+# allowance on, the row is blocked for a delay that doubles with every further failure. A row whose last
+# attempt is older than the forget window starts again.
 _CLAIM = """
 INSERT INTO login_throttle AS t (kind, name_key, client_addr, failures, blocked_until, refused, updated_at)
 VALUES ($1, $2, $3, 1,
