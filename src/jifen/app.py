@@ -30,6 +30,8 @@ from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
+from jifen.kit.headers import SecurityHeadersMiddleware
+from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.photos.endpoints import router as photos_router
@@ -67,7 +69,9 @@ def _operation_id(route: APIRoute) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JifenError)
     async def jifen_error(request: Request, exc: JifenError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc.extra.get("retry_after"), int):
+            headers["Retry-After"] = str(exc.extra["retry_after"])
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -199,10 +203,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # the documentation is a map of every operation: in prod only when asked for (JIFEN_PUBLIC_DOCS)
+        openapi_url="/openapi.json" if settings.docs_visible else None,
+        docs_url="/docs" if settings.docs_visible else None,
+        redoc_url="/redoc" if settings.docs_visible else None,
     )
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
 
     app.include_router(health_router)
     for router in (

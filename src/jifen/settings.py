@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     # the largest photo (证据照片) a user may upload, in bytes
     upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # the largest request body of any other route (JSON and forms), in bytes
+    body_max_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # the largest batch of awards (POST /awards/batch, an inspection sheet's scores): 10,000 items with
+    # 500-character notes and 9 photos each measure 19 MB as UTF-8 JSON and 33.5 MB with \u escapes
+    batch_body_max_bytes: int = Field(default=36 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    # /docs, /redoc and /openapi.json in prod (always on in dev and test)
+    public_docs: bool = False
+    # honour X-Forwarded-Proto from a reverse proxy (HSTS over HTTPS); only behind a proxy that sets it
+    trust_proxy_headers: bool = False
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:
@@ -128,6 +137,10 @@ class Settings(BaseSettings):
         """The key tokens and session cookies are signed with (always resolved by the validator)."""
         assert self.secret_key is not None
         return self.secret_key.get_secret_value()
+
+    @property
+    def docs_visible(self) -> bool:
+        return self.env != "prod" or self.public_docs
 
     @property
     def log_json(self) -> bool:

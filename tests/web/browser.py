@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from jifen.demo import DEMO_PASSWORD
 
@@ -25,17 +25,29 @@ class Phone:
     context: BrowserContext = field(init=False)
     page: Page = field(init=False)
     shots: int = 0
+    csp_violations: list[str] = field(default_factory=list)
 
     async def open(self) -> Phone:
         self.context = await self.browser.new_context(
             viewport=PHONE, device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai"
         )
         self.context.set_default_timeout(15_000)
+        # every Content-Security-Policy violation (a blocked inline script, style or handler) is reported
+        await self.context.add_init_script(
+            "document.addEventListener('securitypolicyviolation', (e) => console.error("
+            "'CSP violation: ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline')));"
+        )
         self.page = await self.context.new_page()
+        self.page.on("console", self._console)
         (SHOTS / self.journey).mkdir(parents=True, exist_ok=True)
         for old in (SHOTS / self.journey).glob("*.png"):
             old.unlink()
         return self
+
+    def _console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            self.csp_violations.append(f"{self.page.url}: {text}")
 
     async def go(self, path: str) -> Page:
         response = await self.page.goto(self.base + path)
@@ -60,3 +72,4 @@ class Phone:
 
     async def close(self) -> None:
         await self.context.close()
+        assert self.csp_violations == [], self.csp_violations

@@ -462,7 +462,7 @@ async def test_settings_and_checkpoint_on_the_dashboard_and_the_printable_board(
     )
     digest = checkpoints.json()["items"][0]["digest"]
     assert f'本公示对应的防篡改校验码：<span class="digest">{digest}</span>' in board.text
-    assert "window.print()" in board.text
+    assert "data-print" in board.text  # the print button (app.js prints; no inline onclick)
 
 
 async def test_a_post_without_the_csrf_token_changes_nothing(world: World, app: FastAPI) -> None:

@@ -222,6 +222,10 @@ async def test_clerk_sells_a_basket_prints_and_cancels(phone: Phone) -> None:
     await expect(page.get_by_text("兑换小票")).to_be_visible()
     await expect(page.get_by_text("合计 25 分")).to_be_visible()
     await phone.shot("receipt")
+    # the print button (app.js, no inline handler) opens the browser's print dialog
+    await page.evaluate("() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; }")
+    await page.get_by_role("button", name="打印小票").click()
+    assert await page.evaluate("window.__printed") == 1
     await page.emulate_media(media="print")
     await phone.shot("receipt-printed")
     await page.emulate_media(media="screen")

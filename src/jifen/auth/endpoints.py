@@ -27,13 +27,15 @@ async def login(
 ) -> Token:
     """Exchange a user name and password for a short-lived bearer token."""
     client_addr = REQUEST.get().client_addr
-    await throttle.check(session, form.username, client_addr)
+    await throttle.claim(request.app.state.sessionmaker, form.username, client_addr)
     try:
         user = await service.authenticate(session, form.username, form.password)
     except service.InvalidCredentials:
         # the request's transaction rolls back with the refusal; the failure is kept in its own
+        await throttle.failed(request.app.state.sessionmaker, form.username, client_addr)
         await service.record_failed_login(request.app.state.sessionmaker, form.username)
         raise
+    await throttle.succeeded(session, form.username, client_addr)
     await service.record_login(session, user, form.username)
     token, ttl = issue_token(request.app.state.settings, user.id, user.credential_version)
     return Token(access_token=token, expires_in=ttl, must_change_password=user.must_change_password)

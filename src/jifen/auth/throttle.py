@@ -1,24 +1,45 @@
-"""Slows password guessing: after repeated failed logins a user name, or a client address, is refused for a
-while (429). Failures are counted from the audit trail, so every server process sees the same count and
-the record of the attempts is the record the village can read.
+"""Slows password guessing without letting a stranger lock a known user out.
+
+Attempts are counted per (user name, client address), and per client address across names (a generous cap
+that stops a guesser spreading over many names). After `FREE_FAILURES` failures in a row a name is refused
+from that address for 1 s, then 2 s, 4 s … up to 15 minutes; the same user signing in from another address is
+not affected, and a successful login ends the run.
+
+The decision is atomic: each attempt claims its row with one INSERT … ON CONFLICT DO UPDATE … RETURNING that
+counts the attempt *before* the password is checked and says in the same statement whether it may go on, so
+thirty parallel guesses cannot all pass a check made before any of them was recorded. A success gives the
+attempt back. The audit trail still records every failed login (auth.login_failed).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import ipaddress
+import math
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.kit.db import driver
 from jifen.kit.errors import JifenError
 
-MAX_FAILURES = 10  # per user name (known or not, so the answer leaks nothing)
-MAX_FAILURES_PER_ADDRESS = 30  # per client address, across names
-WINDOW_SECONDS = 15 * 60
+FREE_FAILURES = 5  # per user name and address, before the first delay
+FREE_FAILURES_PER_ADDRESS = 30  # per address, across names (an office behind one address has many users)
+FIRST_DELAY_SECONDS = 1
+MAX_DELAY_SECONDS = 15 * 60
+FORGET_AFTER_SECONDS = 24 * 60 * 60  # a row quiet this long starts again from nothing
+
+# kept for readers of the old names
+MAX_FAILURES = FREE_FAILURES
+MAX_FAILURES_PER_ADDRESS = FREE_FAILURES_PER_ADDRESS
+
+_NAME = "n"
+_ADDRESS = "a"
 
 
 class TooManyAttempts(JifenError):
     code = "too_many_attempts"
     status = 429
-    default_detail = "登录失败次数过多，请 15 分钟后再试"
+    default_detail = "登录失败次数过多，请稍后再试"
 
 
 def login_key(username: str) -> str:
@@ -26,22 +47,129 @@ def login_key(username: str) -> str:
     return "".join(ch for ch in username.strip().lower() if ch.isprintable())[:64]
 
 
-_COUNT = """
-SELECT count(*) FILTER (
-           WHERE record_id = $1
-             AND occurred_at > coalesce((SELECT max(occurred_at) FROM audit_events
-                                          WHERE action = 'auth.login' AND record_id = $1), '-infinity')
-       ) AS by_name,
-       count(*) FILTER (WHERE client_addr = $2) AS by_address
-  FROM audit_events
- WHERE action = 'auth.login_failed' AND occurred_at > now() - make_interval(secs => $3)
-   AND (record_id = $1 OR client_addr = $2)
+def address_key(client_addr: str | None) -> str:
+    """An IPv4 address as is; an IPv6 address by its /64 (one subscriber holds a whole /64)."""
+    if not client_addr:
+        return ""
+    try:
+        address = ipaddress.ip_address(client_addr)
+    except ValueError:
+        return client_addr[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def too_many(retry_after: int) -> TooManyAttempts:
+    wait = f"{retry_after} 秒" if retry_after < 120 else f"{math.ceil(retry_after / 60)} 分钟"
+    return TooManyAttempts(f"登录失败次数过多，请 {wait}后再试", retry_after=retry_after)
+
+
+# One statement claims the attempt and decides, under the row's lock. While the row is blocked the attempt is
+# refused and not counted; otherwise it is counted (a failure until it proves otherwise) and, from the free
+# allowance on, the row is blocked for a delay that doubles with every further failure. A row whose last
+# attempt is older than the forget window starts again.
+_CLAIM = """
+INSERT INTO login_throttle AS t (kind, name_key, client_addr, failures, blocked_until, refused, updated_at)
+VALUES ($1, $2, $3, 1,
+        CASE WHEN $4::int <= 1 THEN now() + make_interval(secs => $5::int) END, false, now())
+ON CONFLICT (kind, name_key, client_addr) DO UPDATE
+   SET failures = CASE WHEN t.updated_at < now() - make_interval(secs => $7::int) THEN 1
+                       WHEN t.blocked_until > now() THEN t.failures
+                       ELSE t.failures + 1 END,
+       blocked_until = CASE
+           WHEN t.updated_at < now() - make_interval(secs => $7::int) THEN NULL
+           WHEN t.blocked_until > now() THEN t.blocked_until
+           WHEN t.failures + 1 >= $4::int THEN now() + make_interval(
+               secs => least($6::int, $5::int * power(2, least(t.failures + 1 - $4::int, 20)))::int)
+           ELSE NULL END,
+       -- SET sees the row as it was: the decision is made on the count before this attempt
+       refused = coalesce(t.updated_at >= now() - make_interval(secs => $7::int)
+                          AND t.blocked_until > now(), false),
+       updated_at = now()
+RETURNING refused, ceil(extract(epoch FROM blocked_until - now()))::int AS retry_after
+"""
+
+# A failure is known only after the password check; the delay runs from then, not from the claim.
+_FAILED = """
+UPDATE login_throttle
+   SET blocked_until = now() + make_interval(
+           secs => least($4::int, $5::int * power(2, least(failures - $6::int, 20)))::int)
+ WHERE kind = $1 AND name_key = $2 AND client_addr = $3 AND failures >= $6::int
+"""
+
+_FORGET_STALE = """
+DELETE FROM login_throttle
+ WHERE (kind, name_key, client_addr) IN (
+       SELECT kind, name_key, client_addr FROM login_throttle
+        WHERE updated_at < now() - make_interval(secs => $1::int)
+        LIMIT 100 FOR UPDATE SKIP LOCKED)
 """
 
 
-async def check(session: AsyncSession, username: str, client_addr: str | None) -> None:
-    """Refuse the attempt when this name (since its last successful login) or this address has failed too
-    often lately."""
-    row = await (await driver(session)).fetchrow(_COUNT, login_key(username), client_addr, WINDOW_SECONDS)
-    if row["by_name"] >= MAX_FAILURES or row["by_address"] >= MAX_FAILURES_PER_ADDRESS:
-        raise TooManyAttempts(retry_after=WINDOW_SECONDS)
+async def _claim_row(connection: Any, kind: str, name_key: str, address: str, free: int) -> int | None:
+    """Count the attempt on one row; the seconds to wait when the row refuses it, else None."""
+    row = await connection.fetchrow(
+        _CLAIM, kind, name_key, address, free, FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS, FORGET_AFTER_SECONDS
+    )
+    return max(1, row["retry_after"] or 1) if row["refused"] else None
+
+
+async def claim(
+    sessionmaker: async_sessionmaker[AsyncSession], username: str, client_addr: str | None
+) -> None:
+    """Count this attempt against the name (from this address) and the address, or refuse it (429).
+
+    Runs and commits in its own transaction, so the count survives the refused request's rollback and the
+    rows are locked only for the moment of the decision. The name's row is claimed first and the address's
+    last, the same order in every attempt, so two attempts never wait on each other in a circle."""
+    name, address = login_key(username), address_key(client_addr)
+    async with sessionmaker() as session, session.begin():
+        connection = await driver(session)
+        by_name = await _claim_row(connection, _NAME, name, address, FREE_FAILURES)
+        if by_name is None:
+            by_address = await _claim_row(connection, _ADDRESS, "", address, FREE_FAILURES_PER_ADDRESS)
+            if by_address is not None:
+                raise too_many(by_address)  # the rollback gives the name its attempt back: it was not checked
+        await connection.execute(_FORGET_STALE, FORGET_AFTER_SECONDS)
+    if by_name is not None:
+        raise too_many(by_name)
+
+
+async def failed(
+    sessionmaker: async_sessionmaker[AsyncSession], username: str, client_addr: str | None
+) -> None:
+    """The password was wrong: the delay (if the run has reached it) starts now."""
+    name, address = login_key(username), address_key(client_addr)
+    async with sessionmaker() as session, session.begin():
+        connection = await driver(session)
+        await connection.execute(
+            _FAILED, _NAME, name, address, MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS, FREE_FAILURES
+        )
+        await connection.execute(
+            _FAILED,
+            _ADDRESS,
+            "",
+            address,
+            MAX_DELAY_SECONDS,
+            FIRST_DELAY_SECONDS,
+            FREE_FAILURES_PER_ADDRESS,
+        )
+
+
+async def succeeded(session: AsyncSession, username: str, client_addr: str | None) -> None:
+    """A successful login ends the name's run from this address and gives the address its attempt back."""
+    name, address = login_key(username), address_key(client_addr)
+    connection = await driver(session)
+    await connection.execute(
+        "DELETE FROM login_throttle WHERE kind = $1 AND name_key = $2 AND client_addr = $3",
+        _NAME,
+        name,
+        address,
+    )
+    await connection.execute(
+        "UPDATE login_throttle SET failures = greatest(failures - 1, 0)"
+        " WHERE kind = $1 AND name_key = '' AND client_addr = $2",
+        _ADDRESS,
+        address,
+    )

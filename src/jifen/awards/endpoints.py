@@ -35,12 +35,14 @@ from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
+    CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
     request_fingerprint,
     run_idempotent,
 )
+from jifen.kit.limits import batch_limit, body_limit
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
@@ -106,7 +108,7 @@ async def create_award(
     body: AwardCreate,
     submission: AwardSubmitter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Award or deduct points under a rule: posted at once when the rule needs no review."""
 
@@ -130,12 +132,13 @@ async def create_award(
     response_model=AwardBatchOut,
     responses=error_responses(*AWARD_ERRORS, MixedVillages),
 )
+@body_limit(batch_limit)
 async def create_award_batch(
     request: Request,
     body: AwardBatchCreate,
     submission: BatchSubmitter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
 
@@ -303,7 +306,7 @@ async def create_self_report(
     body: SelfReportCreate,
     access: SelfReporter,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """自主申报: a villager reports a good deed of their own household, with a note and photos; it waits for
     a reviewer (`pending_review`), then goes through public notice like any award."""
@@ -349,7 +352,7 @@ class RectifiedOut(BaseModel):
 )
 async def rectify_award(
     request: Request,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
     access: AwardRectifier,
     session: Session,
     body: RectifyIn | None = None,
@@ -554,10 +557,11 @@ async def get_inspection(access: InspectionReader, session: Session) -> SheetOut
         *AWARD_ERRORS, inspections.InspectionSubmitted, inspections.InvalidScore, service.CapExceeded
     ),
 )
+@body_limit(batch_limit)
 async def submit_inspection(
     request: Request,
     body: InspectionScores,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
     access: InspectionScorer,
     session: Session,
 ) -> Response:

@@ -34,6 +34,7 @@ from jifen.households.auth import HouseholdReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
+    CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
@@ -101,7 +102,7 @@ async def record_fund(
     body: FundCreate,
     access: FundsKeeper,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Money received for the store (collective, donor, town): an append-only record."""
 
@@ -163,7 +164,7 @@ async def void_fund(
     body: FundVoid,
     access: FundKeeper,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Void a fund recorded by mistake, with a reason: it stays on the record and stops counting. Once."""
 
@@ -217,7 +218,7 @@ async def record_settlement(
     body: SettlementCreate,
     access: SettlementPayer,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """The village paid the store for an ended period: an immutable record (the amount defaults to the
     report's total). A store is settled once for any stretch of time."""

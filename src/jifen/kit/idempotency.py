@@ -4,6 +4,9 @@ The key is claimed with an INSERT at the start of the request's transaction; a c
 same key waits on that row until the first commits, then replays its stored answer. The answer is written
 in the same transaction as the change, so a committed change always has its answer and a failed one
 (rolled back) leaves neither, and a retry runs again.
+
+A key belongs to its caller: the answer is stored under (village, caller, key), so another user who sends
+the same key and body runs their own request and never sees the first caller's answer (a pickup code).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Header, Request, Response
@@ -32,6 +36,14 @@ class IdempotencyKeyReused(Conflict):
     default_detail = "该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键"
 
 
+@dataclass(frozen=True)
+class CallerKey:
+    """An Idempotency-Key as the caller who sent it: a key is only ever replayed to the same user."""
+
+    caller_id: uuid.UUID
+    key: str
+
+
 def _valid_key(value: str | None) -> str:
     if value is None or not 1 <= len(value) <= 200 or not all(" " <= ch <= "~" for ch in value):
         raise IdempotencyKeyRequired()
@@ -39,7 +51,7 @@ def _valid_key(value: str | None) -> str:
 
 
 async def idempotency_key(
-    _actor: CurrentActor,  # authentication is checked first: 401 before 400
+    actor: CurrentActor,  # authentication is checked first: 401 before 400
     key: Annotated[
         str | None,
         Header(
@@ -47,12 +59,12 @@ async def idempotency_key(
             description="1–200 printable characters; a retry with the same key and body changes nothing",
         ),
     ] = None,
-) -> str:
-    return _valid_key(key)
+) -> CallerKey:
+    return CallerKey(actor.user_id, _valid_key(key))
 
 
 async def optional_idempotency_key(
-    _actor: CurrentActor,
+    actor: CurrentActor,
     key: Annotated[
         str | None,
         Header(
@@ -60,10 +72,10 @@ async def optional_idempotency_key(
             description="optional; a retry with the same key and body changes nothing",
         ),
     ] = None,
-) -> str | None:
+) -> CallerKey | None:
     """For calls that are safe to send without a key but should run once when a client sends one (a restock
     from a form a clerk may tap twice)."""
-    return None if key is None else _valid_key(key)
+    return None if key is None else CallerKey(actor.user_id, _valid_key(key))
 
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
@@ -80,25 +92,27 @@ async def run_idempotent(
     session: AsyncSession,
     *,
     village_id: uuid.UUID,
-    key: str,
+    key: CallerKey,
     fingerprint: str,
     status_code: int,
     produce: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
     connection = await driver(session)
     claimed = await connection.fetchval(
-        "INSERT INTO idempotency_keys (village_id, key, request_hash) VALUES ($1, $2, $3) "
+        "INSERT INTO idempotency_keys (village_id, caller_id, key, request_hash) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT DO NOTHING RETURNING true",
         village_id,
-        key,
+        key.caller_id,
+        key.key,
         fingerprint,
     )
     if not claimed:
         stored = await connection.fetchrow(
             "SELECT request_hash, status_code, response FROM idempotency_keys"
-            " WHERE village_id = $1 AND key = $2",
+            " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
             village_id,
-            key,
+            key.caller_id,
+            key.key,
         )
         if stored["request_hash"] != fingerprint:
             raise IdempotencyKeyReused()
@@ -110,9 +124,11 @@ async def run_idempotent(
         )
     body = render(await produce())
     await connection.execute(
-        "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE village_id = $1 AND key = $2",
+        "UPDATE idempotency_keys SET status_code = $4, response = $5"
+        " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
         village_id,
-        key,
+        key.caller_id,
+        key.key,
         status_code,
         body.decode(),
     )

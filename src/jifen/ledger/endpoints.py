@@ -10,6 +10,7 @@ from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
+    CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
@@ -167,7 +168,7 @@ async def get_transaction(access: TransactionReader, session: Session) -> Transa
 async def reverse_transaction(
     request: Request,
     body: ReverseRequest,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
     access: TransactionReverser,
     session: Session,
 ) -> Response:

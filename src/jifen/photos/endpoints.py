@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Request, UploadFile, status
 from fastapi.responses import FileResponse
-from starlette.exceptions import HTTPException
-from starlette.types import Message
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.limits import BodyLimit, body_limit
 from jifen.photos import service
 from jifen.photos.auth import PhotoReader, PhotoUploader
 from jifen.photos.schemas import PhotoOut
@@ -19,37 +17,14 @@ CHUNK = 64 * 1024
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the file
 
 
-class UploadLimitRoute(AutoCommitRoute):
-    """Refuses a body larger than the upload limit while it arrives: by its declared Content-Length at
-    once, and by counting what actually comes (a client may lie, or send none), before it is spooled."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            max_bytes: int = request.app.state.settings.upload_max_bytes
-            limit = max_bytes + MULTIPART_OVERHEAD
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise HTTPException(413, service.too_large(max_bytes).detail)
-            receive = request.receive
-            seen = 0
-
-            async def counting() -> Message:
-                nonlocal seen
-                message = await receive()
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise HTTPException(413, service.too_large(max_bytes).detail)
-                return message
-
-            request._receive = counting  # Starlette reads the body through this
-            return await handler(request)
-
-        return limited
+def photo_limit(settings: Settings) -> BodyLimit:
+    """One photo and the multipart boundaries and part headers around it."""
+    return BodyLimit(
+        settings.upload_max_bytes + MULTIPART_OVERHEAD, service.too_large(settings.upload_max_bytes).detail
+    )
 
 
-router = APIRouter(tags=["photos"], route_class=UploadLimitRoute)
+router = APIRouter(tags=["photos"], route_class=AutoCommitRoute)
 
 
 async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
@@ -73,6 +48,7 @@ async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
         NotAuthenticated, Forbidden, NotFound, service.PhotoTooLarge, service.UnsupportedImage
     ),
 )
+@body_limit(photo_limit)
 async def upload_photo(
     request: Request,
     access: PhotoUploader,

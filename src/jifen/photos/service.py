@@ -1,7 +1,12 @@
 """Photo evidence (证据照片): uploads are checked by decoding them (JPEG, PNG or WebP, whole, not a
 decompression bomb), stored once per content under the data directory by their SHA-256, and recorded per
 village in an append-only table. The bytes are named by their hash, so the audit trail (and its chain) that
-records the hash pins the evidence: a swapped file no longer matches its name."""
+records the hash pins the evidence: a swapped file no longer matches its name.
+
+Before it is hashed, a photo loses what a phone writes beside the picture — EXIF (the GPS position of the
+villager's home above all), XMP, comments, text chunks — with its orientation applied to the pixels, so the
+stored bytes are the picture as the villager saw it and nothing else. The same picture sent twice with
+different metadata becomes the same bytes, and is stored once."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -80,6 +85,57 @@ def inspect_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     return ImageInfo(CONTENT_TYPES[kind], width, height)
 
 
+# JPEG segments that carry no metadata: JFIF (APP0), the ICC colour profile (APP2, kept so colours stay right)
+# and Adobe's colour transform (APP14); any other APPn (EXIF, XMP, MPF, Photoshop …) or a comment is dropped
+_JPEG_PLAIN = {"APP0", "APP14"}
+ORIENTATION = 0x0112  # the EXIF tag
+# PNG information that is about the pixels, not about where and by whom
+_PNG_PLAIN = {"dpi", "gamma", "transparency", "icc_profile", "srgb", "chromaticity", "aspect"}
+
+
+def _has_metadata(image: Image.Image) -> bool:
+    if image.format == "JPEG":
+        markers = {
+            marker
+            for marker, payload in getattr(image, "applist", [])
+            if not (marker == "APP2" and payload.startswith(b"ICC_PROFILE"))
+        }
+        return bool(markers - _JPEG_PLAIN) or "comment" in image.info
+    if image.format == "PNG":
+        return bool(set(image.info) - _PNG_PLAIN) or bool(getattr(image, "text", None))
+    return any(key in image.info for key in ("exif", "xmp", "XML:com.adobe.xmp"))
+
+
+def strip_metadata(data: bytes) -> bytes:
+    """The photo without EXIF, XMP, comments or text, its orientation applied; the bytes unchanged when
+    there is nothing to remove (no needless re-encoding of a clean photo)."""
+    with Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES)) as image:
+        if not _has_metadata(image):
+            return data
+        kind = image.format
+        icc_profile = image.info.get("icc_profile")
+        turned = image.getexif().get(ORIENTATION, 1) != 1
+        picture = ImageOps.exif_transpose(image) if turned else image
+        picture.info = {}  # nothing carried over into the new file but what is passed below
+        out = io.BytesIO()
+        if kind == "JPEG":
+            # upright already: the original's quantisation tables and sampling, so no visible loss
+            picture.save(
+                out,
+                format="JPEG",
+                quality=92 if turned else "keep",
+                subsampling=0 if turned else "keep",
+                icc_profile=icc_profile,
+                comment=b"",
+            )
+        elif kind == "PNG":
+            picture.save(out, format="PNG", icc_profile=icc_profile)
+        else:
+            lossless = bool(getattr(image, "_lossless", False))
+            picture.save(out, format="WEBP", quality=92, lossless=lossless, icc_profile=icc_profile)
+        return out.getvalue()
+
+
 def photo_path(data_dir: Path, sha256: str) -> Path:
     return data_dir / "photos" / sha256[:2] / sha256
 
@@ -132,6 +188,10 @@ async def upload_photo(
     if not data:
         raise UnsupportedImage("照片文件是空的")
     info = await asyncio.to_thread(inspect_image, data)  # decoding takes a while: off the event loop
+    # what is kept, hashed and measured is the picture alone (no GPS position), upright
+    stripped = await asyncio.to_thread(strip_metadata, data)
+    if stripped is not data:
+        data, info = stripped, await asyncio.to_thread(inspect_image, stripped)
     sha256 = hashlib.sha256(data).hexdigest()
     await asyncio.to_thread(store_bytes, data_dir, sha256, data)
     row = await repository.insert_photo(

@@ -10,6 +10,7 @@ from jifen.households.auth import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
+    CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     idempotency_key,
@@ -139,7 +140,7 @@ async def restock_item(
     body: Restock,
     access: ItemStocker,
     session: Session,
-    key: Annotated[str | None, Depends(optional_idempotency_key)],
+    key: Annotated[CallerKey | None, Depends(optional_idempotency_key)],
 ) -> Response:
     """Goods delivered to the shelf: the stock rises by `quantity`, recorded as a stock movement. With an
     `Idempotency-Key` a repeated request (a double tap) restocks once and replays the first answer."""
@@ -180,7 +181,7 @@ async def create_redemption(
     body: RedemptionCreate,
     access: Cashier,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Sell a basket at the counter: the household's points go to the store and the goods off the shelf,
     together or not at all. The answer is the receipt."""
@@ -226,7 +227,7 @@ async def cancel_redemption(
     body: RedemptionCancel,
     access: RedemptionCanceller,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Cancel a sale with a reason: points and goods come back as new records, once. The store's clerk
     within the village's cancel window; the village admin at any time."""
@@ -280,7 +281,7 @@ async def create_reservation(
     body: ReservationCreate,
     access: Reserver,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """预约兑换: a villager reserves goods for their own household. The points are held and the goods set
     aside under a 6-digit pickup code (and its QR payload), valid for the village's `reservation_days`."""
@@ -313,7 +314,7 @@ async def redeem_reservation(
     body: ReservationRedeem,
     access: CodeRedeemer,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """核销: the store's clerk redeems a pickup code; the answer is the receipt, as for a counter sale."""
 
@@ -357,7 +358,7 @@ async def cancel_reservation(
     body: ReservationCancel,
     access: ReservationCanceller,
     session: Session,
-    key: Annotated[str, Depends(idempotency_key)],
+    key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> Response:
     """Cancel a reservation (the household's villager, the store's clerk or the village admin): the held
     points and the reserved goods come back, once."""

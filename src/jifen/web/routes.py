@@ -6,11 +6,12 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.tokens import read_token
+from jifen.kit.limits import BodyTooLarge
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web import session as websession
 from jifen.web.api import Api
@@ -81,6 +82,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PasswordChangeNeeded)
     async def to_password(request: Request, exc: PasswordChangeNeeded) -> Response:
         return RedirectResponse(f"/password?next={quote(exc.next_path, safe='')}", status_code=303)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        """413 as a page for a form, in the API's shape for the API."""
+        if request.url.path.startswith("/api/"):
+            body = {"error": "too_large", "detail": exc.detail}
+            return JSONResponse(body, status_code=413, headers=exc.headers)
+        return templates.TemplateResponse(
+            request,
+            "refused.html",
+            {"page": None, "heading": "提交的内容太大", "message": exc.detail},
+            status_code=413,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(PageRefused)
     async def refused(request: Request, exc: PageRefused) -> Response:

@@ -11,6 +11,9 @@ from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from jifen.funding import qr
+from jifen.kit.limits import BodyLimit, body_limit, size_text
+from jifen.photos.endpoints import MULTIPART_OVERHEAD
+from jifen.settings import Settings
 from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 from jifen.web.routes import this_month
 
@@ -177,7 +180,17 @@ async def report_form(page: CurrentPage, done: str | None = None) -> Response:
 MAX_PHOTOS = 3
 
 
+def report_limit(settings: Settings) -> BodyLimit:
+    """A note and up to MAX_PHOTOS photos, each within the photo limit."""
+    limit = MAX_PHOTOS * settings.upload_max_bytes + MULTIPART_OVERHEAD
+    return BodyLimit(
+        limit,
+        f"提交的内容太大：最多 {MAX_PHOTOS} 张照片，每张不能超过 {size_text(settings.upload_max_bytes)}",
+    )
+
+
 @router.post("/me/report", response_class=HTMLResponse)
+@body_limit(report_limit)
 async def report(page: CurrentPage) -> Response:
     """A good deed reported with a note and photos: the photos go up first, then the report names them."""
     household_id = _household(page)
