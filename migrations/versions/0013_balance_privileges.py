@@ -125,7 +125,12 @@ BEGIN
           <> array_fill(n_tx, ARRAY[8])
        OR ARRAY[coalesce(cardinality(p_tx), -1), coalesce(cardinality(p_amounts), -1),
                 coalesce(cardinality(p_earned), -1)] <> array_fill(n_lines, ARRAY[3])
-       OR EXISTS (SELECT 1 FROM unnest(p_tx) AS x(tx) WHERE x.tx IS NULL OR x.tx < 1 OR x.tx > n_tx)
+       -- one transaction: every posting is its (a plain expression, no query on the hot path)
+       OR (n_tx = 1 AND p_tx IS DISTINCT FROM array_fill(1, ARRAY[n_lines]))
+    THEN
+        RAISE EXCEPTION 'ledger_post: transactions and postings do not line up' USING ERRCODE = 'JF005';
+    END IF;
+    IF n_tx > 1 AND EXISTS (SELECT 1 FROM unnest(p_tx) AS x(tx) WHERE x.tx IS NULL OR x.tx < 1 OR x.tx > n_tx)
     THEN
         RAISE EXCEPTION 'ledger_post: transactions and postings do not line up' USING ERRCODE = 'JF005';
     END IF;
