@@ -55,7 +55,9 @@ async def refused(connection: asyncpg.Connection, sql: str, *args: Any) -> async
     return caught.value
 
 
-async def test_the_service_role_cannot_write_a_balance_by_hand(world: World, app_db: asyncpg.Connection) -> None:
+async def test_the_service_role_cannot_write_a_balance_by_hand(
+    world: World, app_db: asyncpg.Connection
+) -> None:
     setup, household_id = await awarded(world)
     for sql in [
         "UPDATE accounts SET posted = posted + 1000 WHERE id = $1",
@@ -83,7 +85,9 @@ async def test_the_service_role_cannot_write_a_balance_by_hand(world: World, app
         hold = await ledger.place_hold(
             session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=10
         )
-    error = await refused(app_db, "UPDATE holds SET status = 'released', ended_at = now() WHERE id = $1", hold.id)
+    error = await refused(
+        app_db, "UPDATE holds SET status = 'released', ended_at = now() WHERE id = $1", hold.id
+    )
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
     # nor switch the guards off
     for table in ("accounts", "holds"):
@@ -117,7 +121,8 @@ async def test_an_account_opens_empty(world: World, app_db: asyncpg.Connection) 
         household_id = await new_household()
         error = await refused(
             app_db,
-            f"INSERT INTO accounts (village_id, id, kind, household_id, {column}) VALUES ($1, $2, 'household', $2, 1000)",
+            f"INSERT INTO accounts (village_id, id, kind, household_id, {column})"
+            " VALUES ($1, $2, 'household', $2, 1000)",
             village_id,
             household_id,
         )
@@ -160,7 +165,9 @@ async def test_the_definer_functions_are_pinned_and_only_the_service_may_call_th
         "CREATE OR REPLACE FUNCTION ledger_release_hold(uuid, uuid) RETURNS void LANGUAGE sql AS 'SELECT'",
     )
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
-    error = await refused(app_db, "ALTER FUNCTION ledger_hold(uuid, uuid, bigint, text, text, uuid, uuid) SECURITY INVOKER")
+    error = await refused(
+        app_db, "ALTER FUNCTION ledger_hold(uuid, uuid, bigint, text, text, uuid, uuid) SECURITY INVOKER"
+    )
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
 
 
@@ -212,7 +219,9 @@ async def test_the_definer_functions_check_their_inputs(world: World, app_db: as
     assert (got["posted"], got["held"], got["available"], got["lifetime_earned"]) == (30, 10, 20, 30)
 
 
-async def test_a_temporary_table_cannot_stand_in_for_the_ledger(world: World, app_db: asyncpg.Connection) -> None:
+async def test_a_temporary_table_cannot_stand_in_for_the_ledger(
+    world: World, app_db: asyncpg.Connection
+) -> None:
     """pg_temp is searched first unless the function's search_path names it last: it does."""
     setup, household_id = await awarded(world)
     await app_db.execute(
@@ -220,10 +229,16 @@ async def test_a_temporary_table_cannot_stand_in_for_the_ledger(world: World, ap
         " version bigint)"
     )
     await app_db.execute(
-        "INSERT INTO pg_temp.accounts VALUES ($1, $2, 'household', 1000000, 0, 0)", setup.village.id, household_id
+        "INSERT INTO pg_temp.accounts VALUES ($1, $2, 'household', 1000000, 0, 0)",
+        setup.village.id,
+        household_id,
     )
     error = await refused(
-        app_db, "SELECT ledger_hold($1, $2, 1000, NULL, NULL, NULL, $3)", setup.village.id, household_id, uuid.uuid4()
+        app_db,
+        "SELECT ledger_hold($1, $2, 1000, NULL, NULL, NULL, $3)",
+        setup.village.id,
+        household_id,
+        uuid.uuid4(),
     )
     assert error.sqlstate == "JF001", error  # judged on the real balance, 30
 

@@ -45,8 +45,9 @@ def grant_app_privileges_sql(append_only: tuple[str, ...] = ()) -> str:
     Whatever a trigger refuses (`jifen_refuse_change` on UPDATE, DELETE or TRUNCATE, and `jifen_owner_only`,
     which leaves a change to the owner's SECURITY DEFINER functions, migration 0013) the service role is not
     even granted, so the list follows the triggers and no migration can forget a table, nor give the service
-    back UPDATE on accounts with its blanket GRANT; `append_only` names more tables to protect. Creating the role needs CREATEROLE; where the migrating user lacks it, the
-    deployer creates the role (see README) and the grants still apply.
+    back UPDATE on accounts with its blanket GRANT; `append_only` names more tables to protect. Creating
+    the role needs CREATEROLE; where the migrating user lacks it, the deployer creates the role (see README)
+    and the grants still apply.
     """
     revokes = "".join(
         f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only

@@ -75,7 +75,8 @@ async def hold(
             actor=actor_id,
         )
     )
-    return (await session.execute(statement)).scalar_one()
+    hold: Hold = (await session.execute(statement)).scalar_one()
+    return hold
 
 
 async def release_hold(session: AsyncSession, hold: Hold) -> Hold:
@@ -84,7 +85,8 @@ async def release_hold(session: AsyncSession, hold: Hold) -> Hold:
         .from_statement(_RELEASE.bindparams(village=hold.village_id, hold=hold.id))
         .execution_options(populate_existing=True)
     )
-    return (await session.execute(statement)).scalar_one()
+    ended: Hold = (await session.execute(statement)).scalar_one()
+    return ended
 
 
 async def capture_hold(session: AsyncSession, hold: Hold, params: dict[str, Any]) -> Hold:
@@ -94,7 +96,8 @@ async def capture_hold(session: AsyncSession, hold: Hold, params: dict[str, Any]
         .from_statement(_CAPTURE.bindparams(hold=hold.id, **params))
         .execution_options(populate_existing=True)
     )
-    return (await session.execute(statement)).scalar_one()
+    ended: Hold = (await session.execute(statement)).scalar_one()
+    return ended
 
 
 async def lock_households(
