@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from jifen.auth.actor import console_actor
+from jifen.kit.migrate import grant_app_privileges_sql
 from jifen.ledger import service as ledger
 from jifen.models import Hold
 from jifen.settings import Settings
@@ -269,3 +270,34 @@ async def test_a_hold_ends_once_under_concurrency(world: World) -> None:
     got = await balance(world, setup.people["village_admin"], household_id)
     assert (got["posted"], got["held"], got["available"]) == (30, 5, 25)
     assert other.status == "active"
+
+
+async def test_a_later_migrations_blanket_grant_does_not_give_the_balances_back(
+    world: World, settings: Settings, app_db: asyncpg.Connection
+) -> None:
+    """Every migration that adds tables ends with grant_app_privileges_sql() (GRANT ... ON ALL TABLES): it
+    must take UPDATE on accounts and writes on holds away again, whatever order the migrations merge in."""
+    assert settings.migrate_database_url
+    owner = await asyncpg.connect(_asyncpg_url(settings.migrate_database_url))
+    try:
+        await owner.execute(grant_app_privileges_sql())
+    finally:
+        await owner.close()
+    privileges = await app_db.fetchrow(
+        """
+        SELECT has_table_privilege('accounts', 'UPDATE') AS accounts_update,
+               has_table_privilege('accounts', 'INSERT') AS accounts_insert,
+               has_table_privilege('holds', 'INSERT') AS holds_insert,
+               has_table_privilege('holds', 'UPDATE') AS holds_update,
+               has_table_privilege('holds', 'DELETE') AS holds_delete,
+               has_table_privilege('holds', 'SELECT') AS holds_select
+        """
+    )
+    assert dict(privileges) == {
+        "accounts_update": False,
+        "accounts_insert": True,  # accounts are opened by the service, empty
+        "holds_insert": False,
+        "holds_update": False,
+        "holds_delete": False,
+        "holds_select": True,
+    }
