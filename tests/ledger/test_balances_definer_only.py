@@ -215,9 +215,32 @@ async def test_the_definer_functions_check_their_inputs(world: World, app_db: as
         issuing,
     )
     assert error.sqlstate == "JF005", error
+    # nor credit another village's household from this village's issuing account
+    other_household = other.households[0].id
+    post = (
+        "SELECT ledger_post($1, $2, ARRAY[$3::uuid], ARRAY['award'], ARRAY[NULL::text], ARRAY[NULL::uuid],"
+        " ARRAY[NULL::integer], ARRAY[NULL::text], ARRAY[NULL::uuid], ARRAY[NULL::uuid], ARRAY[NULL::text],"
+        " ARRAY[1, 1], ARRAY[$4::uuid, $5::uuid], ARRAY[5, -5]::bigint[], $6::bigint[])"
+    )
+    error = await refused(app_db, post, village_id, actor, uuid.uuid4(), other_household, issuing, [5, 0])
+    assert error.sqlstate == "JF005", error  # not a household of this village: it earns nothing here
+    error = await refused(app_db, post, village_id, actor, uuid.uuid4(), other_household, issuing, [0, 0])
+    assert isinstance(error, asyncpg.ForeignKeyViolationError), error
+    # a hold is captured only by a transaction that takes exactly its points
+    capture = (
+        "SELECT ledger_capture_hold($1, $2, $3, ARRAY[$4::uuid], ARRAY['redemption'], ARRAY[NULL::text],"
+        " ARRAY[NULL::uuid], ARRAY[NULL::integer], ARRAY[NULL::text], ARRAY[NULL::uuid], ARRAY[NULL::uuid],"
+        " ARRAY[NULL::text], ARRAY[1, 1], ARRAY[$5::uuid, $6::uuid], ARRAY[-1, 1]::bigint[],"
+        " ARRAY[0, 0]::bigint[])"
+    )
+    error = await refused(
+        app_db, capture, again, village_id, actor, uuid.uuid4(), household_id, setup.store.id
+    )
+    assert error.sqlstate == "JF005", error
 
     got = await balance(world, setup.people["village_admin"], household_id)
     assert (got["posted"], got["held"], got["available"], got["lifetime_earned"]) == (30, 10, 20, 30)
+    assert (await balance(world, other.people["village_admin"], other_household))["posted"] == 0
 
 
 async def test_a_temporary_table_cannot_stand_in_for_the_ledger(
