@@ -1,8 +1,9 @@
 """Balances the service cannot write.
 
-The service role (jifen_app) keeps SELECT and INSERT on accounts (it opens them, empty) but loses UPDATE:
-posted, held, lifetime_earned and version move only inside SECURITY DEFINER functions owned by the schema
-owner, each with a pinned search_path (pg_temp last, so a temporary table cannot stand in for a ledger table)
+The service role (jifen_app) keeps SELECT and INSERT on accounts (it opens them, empty) but loses UPDATE,
+and loses INSERT on ledger_transactions and postings: posted, held, lifetime_earned and version, and the
+ledger whose sums are the system accounts' balances, move only inside SECURITY DEFINER functions owned by
+the schema owner, each with a pinned search_path (pg_temp last, so a temporary table cannot stand in for a ledger table)
 and its own input checks. Holds are written only by those functions too, so `held` is always the sum of the
 active holds. Row locks on accounts need UPDATE privilege, so the service takes them through
 ledger_lock_households().
@@ -63,6 +64,13 @@ $$;
 CREATE TRIGGER accounts_owner_only BEFORE UPDATE ON accounts
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
 CREATE TRIGGER holds_owner_only BEFORE INSERT OR UPDATE OR DELETE ON holds
+    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+-- The ledger itself is written by ledger_post() only: a system account's balance (issuing, deductions, a
+-- store's) is the sum of its postings, so a balanced transaction inserted by hand between two of them would
+-- move money-bearing balances (a store's settlement) without any check.
+CREATE TRIGGER ledger_transactions_owner_only BEFORE INSERT ON ledger_transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+CREATE TRIGGER postings_owner_only BEFORE INSERT ON postings
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
 
 -- An account opens empty: its balance only ever comes from postings and holds.
@@ -425,6 +433,8 @@ ALTER TABLE postings DROP CONSTRAINT ck_postings_account_version_positive;
 DROP TRIGGER accounts_open_empty ON accounts;
 DROP TRIGGER accounts_owner_only ON accounts;
 DROP TRIGGER holds_owner_only ON holds;
+DROP TRIGGER ledger_transactions_owner_only ON ledger_transactions;
+DROP TRIGGER postings_owner_only ON postings;
 DROP FUNCTION jifen_account_opens_empty();
 DROP FUNCTION jifen_owner_only();
 """

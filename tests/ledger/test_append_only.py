@@ -273,19 +273,24 @@ async def forge_household_posting(
 
 
 async def test_a_household_posting_written_by_hand_cannot_bypass_the_balance(
-    world: World, app_db: asyncpg.Connection
+    world: World, app_db: asyncpg.Connection, owner_db: asyncpg.Connection
 ) -> None:
     setup, household_id = await awarded(world)
     issuing = await app_db.fetchval(
         "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", setup.village.id
     )
+    # the service writes the ledger through ledger_post() only (migration 0013) ...
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await write_transaction(app_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
+    assert isinstance(caught.value, asyncpg.InsufficientPrivilegeError), caught.value
+    # ... and even the owner, who may write it by hand, cannot bypass the balance:
     with pytest.raises(asyncpg.PostgresError) as caught:
         # balanced, so only a check tied to the household's balance could refuse it
-        await write_transaction(app_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
+        await write_transaction(owner_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
     assert caught.value.sqlstate == "JF003", caught.value
     # nor with a made-up running balance and history position, the account row left as it was
     with pytest.raises(asyncpg.PostgresError) as caught:
-        await forge_household_posting(app_db, setup.village.id, household_id, issuing, amount=-20)
+        await forge_household_posting(owner_db, setup.village.id, household_id, issuing, amount=-20)
     assert caught.value.sqlstate == "JF003", caught.value
     admin = setup.people["village_admin"]
     assert (await balance(world, admin, household_id))["posted"] == 30

@@ -73,6 +73,31 @@ async def test_the_service_role_cannot_write_a_balance_by_hand(
         assert isinstance(error, asyncpg.InsufficientPrivilegeError), (sql, error)
     error = await refused(app_db, "TRUNCATE accounts CASCADE")
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
+    # nor write a balanced transaction between two system accounts (a store's balance is its postings' sum)
+    store_account, issuing = (
+        setup.store.id,
+        await app_db.fetchval(
+            "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", setup.village.id
+        ),
+    )
+    transaction_id = uuid.uuid4()
+    error = await refused(
+        app_db,
+        "INSERT INTO ledger_transactions (village_id, id, kind, actor_id) VALUES ($1, $2, 'adjustment', $2)",
+        setup.village.id,
+        transaction_id,
+    )
+    assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
+    error = await refused(
+        app_db,
+        "INSERT INTO postings (village_id, transaction_id, account_id, amount)"
+        " VALUES ($1, $2, $3, 1000), ($1, $2, $4, -1000)",
+        setup.village.id,
+        transaction_id,
+        store_account,
+        issuing,
+    )
+    assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
     # nor set points aside, or free them, behind the ledger's back
     error = await refused(
         app_db,
@@ -313,7 +338,9 @@ async def test_a_later_migrations_blanket_grant_does_not_give_the_balances_back(
                has_table_privilege('holds', 'INSERT') AS holds_insert,
                has_table_privilege('holds', 'UPDATE') AS holds_update,
                has_table_privilege('holds', 'DELETE') AS holds_delete,
-               has_table_privilege('holds', 'SELECT') AS holds_select
+               has_table_privilege('holds', 'SELECT') AS holds_select,
+               has_table_privilege('postings', 'INSERT') AS postings_insert,
+               has_table_privilege('ledger_transactions', 'INSERT') AS transactions_insert
         """
     )
     assert dict(privileges) == {
@@ -323,4 +350,6 @@ async def test_a_later_migrations_blanket_grant_does_not_give_the_balances_back(
         "holds_update": False,
         "holds_delete": False,
         "holds_select": True,
+        "postings_insert": False,
+        "transactions_insert": False,
     }
