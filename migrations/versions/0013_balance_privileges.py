@@ -49,7 +49,9 @@ def upgrade() -> None:
         rf"""
 -- Only the owner (through the functions below) changes these tables; any other role is refused even if a
 -- later migration's blanket GRANT gives the privilege back (grant_app_privileges_sql revokes it again when
--- it finds this trigger). One check per statement, not per row.
+-- it finds this trigger). One check per statement, not per row, and none at all inside the ledger's
+-- SECURITY DEFINER functions, where current_user (the owner) is not the session's role: the WHEN clause
+-- skips the call on the hot path. A session writing directly (current_user = session_user) is checked.
 CREATE FUNCTION jifen_owner_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT pg_catalog.pg_has_role(
@@ -62,16 +64,16 @@ BEGIN
 END
 $$;
 CREATE TRIGGER accounts_owner_only BEFORE UPDATE ON accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+    FOR EACH STATEMENT WHEN (current_user = session_user) EXECUTE FUNCTION jifen_owner_only();
 CREATE TRIGGER holds_owner_only BEFORE INSERT OR UPDATE OR DELETE ON holds
-    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+    FOR EACH STATEMENT WHEN (current_user = session_user) EXECUTE FUNCTION jifen_owner_only();
 -- The ledger itself is written by ledger_post() only: a system account's balance (issuing, deductions, a
 -- store's) is the sum of its postings, so a balanced transaction inserted by hand between two of them would
 -- move money-bearing balances (a store's settlement) without any check.
 CREATE TRIGGER ledger_transactions_owner_only BEFORE INSERT ON ledger_transactions
-    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+    FOR EACH STATEMENT WHEN (current_user = session_user) EXECUTE FUNCTION jifen_owner_only();
 CREATE TRIGGER postings_owner_only BEFORE INSERT ON postings
-    FOR EACH STATEMENT EXECUTE FUNCTION jifen_owner_only();
+    FOR EACH STATEMENT WHEN (current_user = session_user) EXECUTE FUNCTION jifen_owner_only();
 
 -- An account opens empty: its balance only ever comes from postings and holds.
 CREATE FUNCTION jifen_account_opens_empty() RETURNS trigger LANGUAGE plpgsql AS $$

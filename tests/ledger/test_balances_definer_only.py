@@ -329,6 +329,22 @@ async def test_a_later_migrations_blanket_grant_does_not_give_the_balances_back(
     owner = await asyncpg.connect(_asyncpg_url(settings.migrate_database_url))
     try:
         await owner.execute(grant_app_privileges_sql())
+        # and a grant given back by hand still meets the owner-only trigger
+        await owner.execute("GRANT UPDATE ON accounts TO jifen_app; GRANT INSERT ON holds TO jifen_app")
+        setup, household_id = await awarded(world)
+        mint = "UPDATE accounts SET posted = posted + 1000 WHERE id = $1"
+        error = await refused(app_db, mint, household_id)
+        assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
+        assert "ledger's functions only" in str(error)
+        error = await refused(
+            app_db,
+            "INSERT INTO holds (village_id, id, account_id, amount, actor_id) VALUES ($1, $2, $3, 1, $2)",
+            setup.village.id,
+            uuid.uuid4(),
+            household_id,
+        )
+        assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
+        await owner.execute(grant_app_privileges_sql())
     finally:
         await owner.close()
     privileges = await app_db.fetchrow(
