@@ -298,14 +298,23 @@ def audit_verify(village: str | None, digest: str | None) -> None:
                     click.echo(
                         f"ok      {name}: {verdict.checked} records in {seconds:.2f} s,"
                         f" head {verdict.head or '-'}, {verdict.pending} not yet linked,"
-                        f" {verdict.checkpoints} checkpoints"
+                        f" {verdict.checkpoints} checkpoints, {verdict.accounts_checked} balances reconciled"
                     )
-                else:
-                    intact = False
-                    bad = verdict.first_bad or {}
+                    continue
+                intact = False
+                if verdict.first_bad is not None:
+                    bad = verdict.first_bad
                     click.echo(
                         f"BROKEN  {name}: first bad record {bad.get('kind')} {bad.get('id')}"
                         f" (chain position {bad.get('seq')}): {bad.get('problem')}"
+                    )
+                if verdict.first_bad_account is not None:
+                    account = verdict.first_bad_account
+                    source = "its active holds say" if account["column"] == "held" else "its postings say"
+                    click.echo(
+                        f"BROKEN  {name}: account {account['account_id']}"
+                        f" (household {account['household_code'] or '-'}): {account['column']}"
+                        f" {account['found']}, {source} {account['expected']}"
                     )
         finally:
             await conn.close()

@@ -201,9 +201,14 @@ async def test_a_wholesale_rewrite_misses_the_printed_checkpoint(
     await owner.execute("SET session_replication_role = origin")
     await chain.link(owner, scope, 10**12)
     await chain.seal(owner, scope, None)
-    assert (await chain.verify(service_db, scope)).ok  # consistent with itself ...
+    rewritten = await chain.verify(service_db, scope)
+    assert rewritten.first_bad is None  # the chain is consistent with itself ...
     verdict = await chain.verify(service_db, scope, bytes.fromhex(printed.digest))
     assert verdict.digest_found is False  # ... but not with what the village printed
+    # nor with the balance of the household it was posted to, which was not rewritten
+    assert rewritten.first_bad_account is not None
+    assert (rewritten.first_bad_account["column"], rewritten.first_bad_account["found"]) == ("posted", 7)
+    assert rewritten.first_bad_account["expected"] == 9
 
 
 async def test_records_written_while_the_chain_is_linked_all_end_up_in_it(

@@ -173,19 +173,21 @@ async def test_an_unbalanced_transaction_is_never_committed(
 
 
 async def test_a_direct_update_cannot_take_available_below_zero(
-    world: World, app_db: asyncpg.Connection
+    world: World, owner_db: asyncpg.Connection
 ) -> None:
+    """The service role may not update accounts at all (test_balances_definer_only.py); even the owner, who
+    may, cannot push a household below zero or give a system account's row a balance."""
     setup, household_id = await awarded(world)
     for sql in [
         "UPDATE accounts SET held = posted + 1 WHERE id = $1",
         "UPDATE accounts SET posted = held - 1 WHERE id = $1",
         "UPDATE accounts SET held = -1 WHERE id = $1",
     ]:
-        error = await refused(app_db, sql, household_id)
+        error = await refused(owner_db, sql, household_id)
         assert isinstance(error, asyncpg.CheckViolationError), (sql, error)
     # a system account's row never carries a balance (it is the sum of its postings)
     error = await refused(
-        app_db,
+        owner_db,
         "UPDATE accounts SET posted = 5 WHERE village_id = $1 AND kind = 'issuing'",
         setup.village.id,
     )
@@ -224,7 +226,10 @@ async def test_an_ended_hold_stays_ended(
             ("DELETE FROM holds WHERE id = $1", active.id),
         ]:
             error = await refused(connection, sql, hold_id)
-            assert error.sqlstate == "JF002", (sql, error)
+            # the service may not write holds at all (only ledger_hold() and friends do); the owner may,
+            # but not this
+            refusal = "42501" if connection is app_db else "JF002"
+            assert error.sqlstate == refusal, (sql, error)
 
     statuses = await app_db.fetch(
         "SELECT status FROM holds WHERE id = ANY($1) ORDER BY amount", [hold.id, active.id]
@@ -268,19 +273,24 @@ async def forge_household_posting(
 
 
 async def test_a_household_posting_written_by_hand_cannot_bypass_the_balance(
-    world: World, app_db: asyncpg.Connection
+    world: World, app_db: asyncpg.Connection, owner_db: asyncpg.Connection
 ) -> None:
     setup, household_id = await awarded(world)
     issuing = await app_db.fetchval(
         "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", setup.village.id
     )
+    # the service writes the ledger through ledger_post() only (migration 0013) ...
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await write_transaction(app_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
+    assert isinstance(caught.value, asyncpg.InsufficientPrivilegeError), caught.value
+    # ... and even the owner, who may write it by hand, cannot bypass the balance:
     with pytest.raises(asyncpg.PostgresError) as caught:
         # balanced, so only a check tied to the household's balance could refuse it
-        await write_transaction(app_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
+        await write_transaction(owner_db, setup.village.id, [(household_id, -1000), (issuing, 1000)])
     assert caught.value.sqlstate == "JF003", caught.value
     # nor with a made-up running balance and history position, the account row left as it was
     with pytest.raises(asyncpg.PostgresError) as caught:
-        await forge_household_posting(app_db, setup.village.id, household_id, issuing, amount=-20)
+        await forge_household_posting(owner_db, setup.village.id, household_id, issuing, amount=-20)
     assert caught.value.sqlstate == "JF003", caught.value
     admin = setup.people["village_admin"]
     assert (await balance(world, admin, household_id))["posted"] == 30

@@ -17,6 +17,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from jifen.audit import balances
+
 log = structlog.get_logger(__name__)
 
 WRITERS_LOCK = 7595439545093744238  # taken shared by every statement that writes chained records
@@ -178,6 +180,8 @@ class Verdict:
     checkpoints: int = 0
     first_bad: dict[str, Any] | None = None
     digest_found: bool | None = None  # when asked about a printed digest: is it a link of this chain?
+    accounts_checked: int = 0  # household accounts reconciled with their postings and holds
+    first_bad_account: dict[str, Any] | None = None  # the first whose balance disagrees (audit/balances.py)
 
 
 _VERIFY = """
@@ -192,6 +196,7 @@ SELECT l.seq, coalesce(l.chain_id, r.chain_id) AS chain_id, l.record_kind, l.rec
 
 async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None = None) -> Verdict:
     """Recompute every linked record's hash and every link; name the first record that breaks the chain.
+    Then reconcile every household account's balance with its postings and holds (audit/balances.py).
 
     With `digest` (a checkpoint as printed on the notice board), also say whether the recomputed chain
     passes through it: a chain rewritten wholesale, hashes and all, cannot.
@@ -254,6 +259,12 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
         verdict.pending = await conn.fetchval(
             "SELECT count(*) FROM jifen_chain_records($1, $2, 9223372036854775807)", scope, watermark
         )
+        # in the same snapshot: the balances must be what the (verified) postings and the holds say
+        reconciliation = await balances.reconcile(conn, scope)
+        verdict.accounts_checked = reconciliation.checked
+        if reconciliation.first_bad is not None:
+            verdict.ok = False
+            verdict.first_bad_account = reconciliation.first_bad
     return verdict
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from jifen.audit import chain, repository
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
-from jifen.audit.schemas import AuditEventOut, BrokenRecord, CheckpointOut, VerifyOut
+from jifen.audit.schemas import AuditEventOut, BadAccount, BrokenRecord, CheckpointOut, VerifyOut
 from jifen.audit.service import TOWN_SCOPE
 from jifen.kit.db import AutoCommitRoute, Session, raw_connection
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
@@ -76,6 +76,8 @@ def _verify_out(verdict: chain.Verdict) -> VerifyOut:
         first_bad=BrokenRecord(**verdict.first_bad) if verdict.first_bad else None,
         digest_found=verdict.digest_found,
         village_id=None if verdict.scope == TOWN_SCOPE else verdict.scope,
+        accounts_checked=verdict.accounts_checked,
+        first_bad_account=BadAccount(**verdict.first_bad_account) if verdict.first_bad_account else None,
     )
 
 
@@ -108,6 +110,7 @@ async def verify_chain(
     summary.checked = sum(v.checked for v in verdicts)
     summary.pending = sum(v.pending for v in verdicts)
     summary.checkpoints = sum(v.checkpoints for v in verdicts)
+    summary.accounts_checked = sum(v.accounts_checked for v in verdicts)
     summary.head = None if failed is None else summary.head
     if wanted is not None:
         summary.digest_found = any(v.digest_found for v in verdicts)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -34,6 +34,17 @@ class BrokenRecord(BaseModel):
     problem: str
 
 
+class BadAccount(BaseModel):
+    """A household account whose balance disagrees with its postings (posted, lifetime_earned) or its
+    active holds (held)."""
+
+    account_id: uuid.UUID
+    household_code: str | None
+    column: Literal["posted", "held", "lifetime_earned"]
+    expected: int
+    found: int
+
+
 class VerifyOut(BaseModel):
     ok: bool
     checked: int
@@ -43,6 +54,8 @@ class VerifyOut(BaseModel):
     first_bad: BrokenRecord | None = None
     digest_found: bool | None = None
     village_id: uuid.UUID | None = None
+    accounts_checked: int = 0
+    first_bad_account: BadAccount | None = None
 
 
 class CheckpointCreate(InputModel):

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
+from jifen.ledger import repository as ledger_repository
 
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
@@ -92,11 +93,7 @@ async def lock_households(
     session: AsyncSession, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID]
 ) -> None:
     """Lock the households' accounts in id order: a cap is counted and used up by one writer at a time."""
-    await (await driver(session)).execute(
-        "SELECT 1 FROM accounts WHERE village_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE",
-        village_id,
-        list(household_ids),
-    )
+    await ledger_repository.lock_households(session, village_id, household_ids)
 
 
 async def cap_used(

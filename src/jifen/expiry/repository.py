@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jifen.expiry.policy import ExpiryMode, Policy
+from jifen.ledger import repository as ledger_repository
 
 _POLICY_COLUMNS = """id, village_id, seq, mode, clearing_month, clearing_day, carry_over_cap, months,
        effective_at, reason, actor_id, created_at"""
@@ -139,19 +140,7 @@ async def lock_candidates(
     conn: Any, village_id: uuid.UUID, cap: int, only: Sequence[uuid.UUID] | None
 ) -> list[uuid.UUID]:
     """Lock (in id order, like ledger_post) the households that may owe anything: available above the cap."""
-    rows = await conn.fetch(
-        """
-        SELECT id FROM accounts
-         WHERE village_id = $1 AND kind = 'household' AND posted - held > $2
-           AND ($3::uuid[] IS NULL OR id = ANY ($3::uuid[]))
-         ORDER BY id
-           FOR UPDATE
-        """,
-        village_id,
-        cap,
-        None if only is None else list(only),
-    )
-    return [row["id"] for row in rows]
+    return await ledger_repository.lock_households_on(conn, village_id, only, above=cap)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,12 @@ APP_ROLE = "jifen_app"
 def grant_app_privileges_sql(append_only: tuple[str, ...] = ()) -> str:
     """SQL that (re)grants the service role its privileges. Every migration that adds tables ends with it.
 
-    Whatever a trigger refuses (`jifen_refuse_change` on UPDATE, DELETE or TRUNCATE) the service role is not
-    even granted, so the list follows the triggers and no migration can forget a table; `append_only` names
-    more tables to protect. Creating the role needs CREATEROLE; where the migrating user lacks it, the
-    deployer creates the role (see README) and the grants still apply.
+    Whatever a trigger refuses (`jifen_refuse_change` on UPDATE, DELETE or TRUNCATE, and `jifen_owner_only`,
+    which leaves a change to the owner's SECURITY DEFINER functions, migration 0013) the service role is not
+    even granted, so the list follows the triggers and no migration can forget a table, nor give the service
+    back UPDATE on accounts with its blanket GRANT; `append_only` names more tables to protect. Creating
+    the role needs CREATEROLE; where the migrating user lacks it, the deployer creates the role (see README)
+    and the grants still apply.
     """
     revokes = "".join(
         f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only
@@ -70,15 +72,17 @@ BEGIN
   GRANT SELECT ON alembic_version TO {APP_ROLE};
 {revokes}  FOR refused IN
     SELECT c.relname AS tab,
+           bool_or(tg.tgtype & 4 <> 0) AS on_insert,
            bool_or(tg.tgtype & 16 <> 0) AS on_update,
            bool_or(tg.tgtype & 8 <> 0) AS on_delete,
            bool_or(tg.tgtype & 32 <> 0) AS on_truncate
       FROM pg_trigger tg
       JOIN pg_class c ON c.oid = tg.tgrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
-      JOIN pg_proc p ON p.oid = tg.tgfoid AND p.proname = 'jifen_refuse_change'
+      JOIN pg_proc p ON p.oid = tg.tgfoid AND p.proname IN ('jifen_refuse_change', 'jifen_owner_only')
      GROUP BY c.relname
   LOOP
+    IF refused.on_insert THEN EXECUTE format('REVOKE INSERT ON %I FROM {APP_ROLE}', refused.tab); END IF;
     IF refused.on_update THEN EXECUTE format('REVOKE UPDATE ON %I FROM {APP_ROLE}', refused.tab); END IF;
     IF refused.on_delete THEN EXECUTE format('REVOKE DELETE ON %I FROM {APP_ROLE}', refused.tab); END IF;
     IF refused.on_truncate THEN EXECUTE format('REVOKE TRUNCATE ON %I FROM {APP_ROLE}', refused.tab); END IF;

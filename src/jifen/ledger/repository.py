@@ -12,7 +12,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
-from jifen.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, LedgerTransaction, Posting
+from jifen.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, Hold, LedgerTransaction, Posting
 
 _POST = (
     "SELECT ledger_post($1::uuid, $2::uuid, $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::integer[],"
@@ -40,6 +40,91 @@ _POST_ORDER = (
 
 async def call_ledger_post(session: AsyncSession, params: dict[str, Any]) -> None:
     await (await driver(session)).execute(_POST, *(params[name] for name in _POST_ORDER))
+
+
+# Holds move `accounts.held`, which the service role may not update: the SECURITY DEFINER functions of
+# migration 0013 write both the hold and the balance, and return the hold's row.
+_HOLD = text(
+    "SELECT * FROM ledger_hold(:village, :account, :amount, :memo, :source_type, :source_id, :actor)"
+)
+_RELEASE = text("SELECT * FROM ledger_release_hold(:village, :hold)")
+_CAPTURE = text(
+    "SELECT * FROM ledger_capture_hold(:hold, :village, :actor, :t_ids, :t_kinds, :t_memos, :t_rule_ids,"
+    " :t_rule_versions, :t_source_types, :t_source_ids, :t_reverses, :t_reasons, :p_tx, :p_accounts,"
+    " :p_amounts, :p_earned)"
+)
+
+
+async def hold(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    account_id: uuid.UUID,
+    amount: int,
+    memo: str | None,
+    source_type: str | None,
+    source_id: uuid.UUID | None,
+    actor_id: uuid.UUID,
+) -> Hold:
+    statement = select(Hold).from_statement(
+        _HOLD.bindparams(
+            village=village_id,
+            account=account_id,
+            amount=amount,
+            memo=memo,
+            source_type=source_type,
+            source_id=source_id,
+            actor=actor_id,
+        )
+    )
+    hold: Hold = (await session.execute(statement)).scalar_one()
+    return hold
+
+
+async def release_hold(session: AsyncSession, hold: Hold) -> Hold:
+    statement = (
+        select(Hold)
+        .from_statement(_RELEASE.bindparams(village=hold.village_id, hold=hold.id))
+        .execution_options(populate_existing=True)
+    )
+    ended: Hold = (await session.execute(statement)).scalar_one()
+    return ended
+
+
+async def capture_hold(session: AsyncSession, hold: Hold, params: dict[str, Any]) -> Hold:
+    """End the hold by posting one transaction (ledger_post's parameters) that spends exactly its points."""
+    statement = (
+        select(Hold)
+        .from_statement(_CAPTURE.bindparams(hold=hold.id, **params))
+        .execution_options(populate_existing=True)
+    )
+    ended: Hold = (await session.execute(statement)).scalar_one()
+    return ended
+
+
+async def lock_households(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_ids: Sequence[uuid.UUID] | None,
+    *,
+    above: int | None = None,
+) -> list[uuid.UUID]:
+    """Lock household accounts in id order (all of the village's when `household_ids` is None), only those
+    with more than `above` points available when given; returns the ids locked."""
+    return await lock_households_on(await driver(session), village_id, household_ids, above=above)
+
+
+async def lock_households_on(
+    conn: Any, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID] | None, *, above: int | None = None
+) -> list[uuid.UUID]:
+    """`lock_households` on a bare asyncpg connection."""
+    rows = await conn.fetch(
+        "SELECT id FROM ledger_lock_households($1, $2::uuid[], $3::bigint) AS l(id)",
+        village_id,
+        None if household_ids is None else list(household_ids),
+        above,
+    )
+    return [row["id"] for row in rows]
 
 
 async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[AccountKind, uuid.UUID]:

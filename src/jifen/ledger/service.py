@@ -8,10 +8,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,10 @@ from jifen.models import (
 
 log = structlog.get_logger(__name__)
 
+# SQLSTATEs the ledger's database functions raise (migrations 0002 and 0013)
 INSUFFICIENT_POINTS = "JF001"
+ACCOUNT_OUTSIDE_VILLAGE = "JF004"
+HOLD_NOT_ACTIVE = "JF006"
 
 
 class InsufficientPoints(Conflict):
@@ -40,6 +43,7 @@ class InsufficientPoints(Conflict):
     default_detail = "积分不足"
 
     draft_index: int = 0  # which of the posted drafts ran out
+    available: int | None = None  # what the household had available, when the ledger said
 
 
 class AlreadyReversed(Conflict):
@@ -172,14 +176,10 @@ def _check_balanced(drafts: Sequence[Draft]) -> None:
             raise ValueError("a posting of zero points")
 
 
-async def post(
-    session: AsyncSession, actor: Actor, village_id: uuid.UUID, drafts: Sequence[Draft]
-) -> list[uuid.UUID]:
-    """Post the drafts all or nothing, in order. A household going below zero raises InsufficientPoints
-    carrying `index`, the position of the first draft that would do it."""
+def _post_params(actor: Actor, village_id: uuid.UUID, drafts: Sequence[Draft]) -> dict[str, Any]:
     _check_balanced(drafts)
     lines = [(number, line) for number, draft in enumerate(drafts, start=1) for line in draft.lines]
-    params = {
+    return {
         "village": village_id,
         "actor": actor.user_id,
         "t_ids": [d.id for d in drafts],
@@ -196,20 +196,42 @@ async def post(
         "p_amounts": [line.amount for _, line in lines],
         "p_earned": [line.earned for _, line in lines],
     }
+
+
+def _ledger_error(exc: BaseException) -> JifenError | None:
+    """The domain error for what the ledger's functions refused, if it is one."""
+    if sqlstate(exc) == INSUFFICIENT_POINTS:
+        return _insufficient(exc)
+    if sqlstate(exc) == HOLD_NOT_ACTIVE:
+        return HoldNotActive()
+    if violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id":
+        return AlreadyReversed()
+    return None
+
+
+async def post(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, drafts: Sequence[Draft]
+) -> list[uuid.UUID]:
+    """Post the drafts all or nothing, in order. A household going below zero raises InsufficientPoints
+    carrying `index`, the position of the first draft that would do it."""
+    params = _post_params(actor, village_id, drafts)
     try:
         await repository.call_ledger_post(session, params)
     except (DBAPIError, asyncpg.PostgresError) as exc:
-        if sqlstate(exc) == INSUFFICIENT_POINTS:
-            raise _insufficient(exc) from exc
-        if violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id":
-            raise AlreadyReversed() from exc
+        error = _ledger_error(exc)
+        if error is not None:
+            raise error from exc
         raise
+    _log_posted(village_id, drafts)
+    return [d.id for d in drafts]
+
+
+def _log_posted(village_id: uuid.UUID, drafts: Sequence[Draft]) -> None:
     ids = [d.id for d in drafts]
     if len(ids) <= 5:
         log.info("ledger_posted", village_id=str(village_id), transaction_ids=[str(i) for i in ids])
     else:
         log.info("ledger_posted", village_id=str(village_id), transactions=len(ids), first=str(ids[0]))
-    return ids
 
 
 def _insufficient(exc: BaseException) -> InsufficientPoints:
@@ -223,6 +245,7 @@ def _insufficient(exc: BaseException) -> InsufficientPoints:
         f"积分不足：可用 {available} 分，需要 {needed} 分" if available is not None else "积分不足"
     )
     error.draft_index = int(info.get("tx_index", 1)) - 1
+    error.available = None if available is None else int(available)
     return error
 
 
@@ -379,35 +402,25 @@ async def place_hold(
     """Set points aside: they count against `available` at once."""
     if amount <= 0:
         raise ValueError("a hold is for a positive amount")
-    # The available check is in the UPDATE's WHERE (re-checked on the locked row), not left to the CHECK
-    # constraint: a failed statement aborts the database transaction, so nothing could be asked after it.
-    result = await session.execute(
-        update(Account)
-        .where(
-            Account.village_id == village_id,
-            Account.id == household_id,
-            Account.kind == "household",
-            Account.posted - Account.held >= amount,
+    try:
+        # ledger_hold() checks available on the locked row, moves `held` and writes the hold
+        hold = await repository.hold(
+            session,
+            village_id=village_id,
+            account_id=household_id,
+            amount=amount,
+            memo=memo,
+            source_type=source_type,
+            source_id=source_id,
+            actor_id=actor.user_id,
         )
-        .values(held=Account.held + amount, version=Account.version + 1)
-        .returning(Account.posted, Account.held)
-    )
-    if result.first() is None:
-        available = await _available(session, village_id, household_id)
-        if available is None:
-            raise NotFound("找不到该户的积分账户")
-        raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分")
-    hold = Hold(
-        village_id=village_id,
-        account_id=household_id,
-        amount=amount,
-        memo=memo,
-        source_type=source_type,
-        source_id=source_id,
-        actor_id=actor.user_id,
-    )
-    session.add(hold)
-    await session.flush()
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if sqlstate(exc) == ACCOUNT_OUTSIDE_VILLAGE:
+            raise NotFound("找不到该户的积分账户") from exc
+        if sqlstate(exc) == INSUFFICIENT_POINTS:
+            available = _insufficient(exc).available
+            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
+        raise
     await audit.record(
         session,
         actor,
@@ -420,66 +433,30 @@ async def place_hold(
     return hold
 
 
-async def _available(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> int | None:
-    row = (
-        await session.execute(
-            text(
-                "SELECT posted - held FROM accounts WHERE village_id = :v AND id = :a AND kind = 'household'"
-            ),
-            {"v": village_id, "a": household_id},
-        )
-    ).scalar_one_or_none()
-    return None if row is None else int(row)
-
-
-async def _lock_active(session: AsyncSession, hold: Hold) -> None:
-    status = (
-        await session.execute(
-            select(Hold.status)
-            .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
-            .with_for_update()
-        )
-    ).scalar_one()
-    if status != "active":
-        raise HoldNotActive()
-
-
-async def _unhold(session: AsyncSession, hold: Hold) -> None:
-    await session.execute(
-        update(Account)
-        .where(Account.village_id == hold.village_id, Account.id == hold.account_id)
-        .values(held=Account.held - hold.amount, version=Account.version + 1)
-    )
-
-
-async def _end(
-    session: AsyncSession, actor: Actor, hold: Hold, status: str, transaction_id: uuid.UUID | None
-) -> Hold:
-    await session.execute(
-        update(Hold)
-        .where(Hold.village_id == hold.village_id, Hold.id == hold.id)
-        # the database's clock, like every other timestamp of the ledger
-        .values(status=status, ended_at=func.now(), transaction_id=transaction_id)
-    )
-    await session.refresh(hold)
+async def _ended(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
     await audit.record(
         session,
         actor,
         village_id=hold.village_id,
-        action=f"hold.{status}",
+        action=f"hold.{hold.status}",
         record_type="hold",
         record_id=hold.id,
         before={"status": "active"},
-        after={"status": status, "amount": hold.amount, "transaction_id": transaction_id},
+        after={"status": hold.status, "amount": hold.amount, "transaction_id": hold.transaction_id},
     )
     return hold
 
 
 async def release_hold(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
     """End a hold without moving points: they are available again."""
-    await _lock_active(session, hold)
-    await _unhold(session, hold)
-    return await _end(session, actor, hold, "released", None)
+    try:
+        ended = await repository.release_hold(session, hold)
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        error = _ledger_error(exc)
+        if error is not None:
+            raise error from exc
+        raise
+    return await _ended(session, actor, ended)
 
 
 async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: Draft) -> Hold:
@@ -487,7 +464,13 @@ async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: D
     the household's available balance does not change."""
     if sum(line.amount for line in draft.lines if line.account_id == hold.account_id) != -hold.amount:
         raise ValueError("the draft must take exactly the held points from the household")
-    await _lock_active(session, hold)
-    await _unhold(session, hold)
-    await post(session, actor, hold.village_id, [draft])
-    return await _end(session, actor, hold, "posted", draft.id)
+    params = _post_params(actor, hold.village_id, [draft])
+    try:
+        ended = await repository.capture_hold(session, hold, params)
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        error = _ledger_error(exc)
+        if error is not None:
+            raise error from exc
+        raise
+    _log_posted(hold.village_id, [draft])
+    return await _ended(session, actor, ended)
