@@ -25,7 +25,7 @@ Create Date: 2026-12-01
 from jifen.kit.migrate import APP_ROLE, execute_script, grant_app_privileges_sql
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -96,7 +96,8 @@ ALTER TABLE postings ADD CONSTRAINT ck_postings_account_version_positive
 -- ledger_post: the body of 0002, now SECURITY DEFINER, and checking what a caller could otherwise abuse:
 -- the arrays' shapes, and `p_earned`, which must follow the ledger's rule (ledger/service.py earned_by):
 -- a household earns the positive amount of an award or rectification, and a reversal of one of those
--- takes back (its negative amount) what was earned; nothing else earns. `jifen audit verify` reconciles
+-- takes back (its negative amount) what was earned, as does an adjustment (an objection lowering or revoking
+-- a posted award); nothing else earns. `jifen audit verify` reconciles
 -- lifetime_earned with the postings by the same rule.
 CREATE OR REPLACE FUNCTION ledger_post(
     p_village uuid,
@@ -186,6 +187,7 @@ BEGIN
                 expected[account.lines[n]] := CASE
                     WHEN t_kinds[1] IN ('award', 'rectification') THEN greatest(amount, 0)
                     WHEN reversed_kind IN ('award', 'rectification') THEN least(amount, 0)
+                    WHEN t_kinds[1] = 'adjustment' THEN least(amount, 0)
                     ELSE 0 END;
             END LOOP;
             UPDATE accounts
@@ -222,6 +224,7 @@ BEGIN
             WHEN a.kind IS DISTINCT FROM 'household' THEN 0
             WHEN t_kinds[i.tx] IN ('award', 'rectification') THEN greatest(i.amount, 0)
             WHEN r.kind IN ('award', 'rectification') THEN least(i.amount, 0)
+            WHEN t_kinds[i.tx] = 'adjustment' THEN least(i.amount, 0)
             ELSE 0 END
      LIMIT 1;
     IF FOUND THEN

@@ -4,7 +4,8 @@ balances people spend from were not changed beside them (by hand, as the owner o
 
 The lifetime-earned rule is ledger/service.py `earned_by`, as ledger_post() enforces it (migration 0013): a
 household earns the positive amount of an award or rectification posting, and the reversal of such a
-transaction takes its (negative) amount back; nothing else earns.
+transaction takes its (negative) amount back, as does an adjustment (an objection lowering or revoking a
+posted award, awards/notice.py); nothing else earns.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ WITH ledger AS (
            sum(CASE
                  WHEN t.kind IN ('award', 'rectification') THEN greatest(p.amount, 0)
                  WHEN t.kind = 'reversal' AND r.kind IN ('award', 'rectification') THEN least(p.amount, 0)
+                 WHEN t.kind = 'adjustment' THEN least(p.amount, 0)
                  ELSE 0
                END) AS earned
       FROM postings p
