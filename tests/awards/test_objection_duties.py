@@ -195,6 +195,10 @@ async def test_an_objection_to_a_posted_award_posts_the_difference_once(
     assert (await balance(world, admin, household.id))["posted"] == expected
     ranking = (await world.call("GET", f"/villages/{setup.village.id}/rankings", admin)).json()["items"]
     assert {r["household_id"]: r["points"] for r in ranking}[str(household.id)] == expected
+    # the household row still agrees with its postings, lifetime earned included
+    verified = (await world.call("GET", f"/audit/verify?village_id={setup.village.id}", admin)).json()
+    assert verified["ok"], verified
+    assert verified["first_bad_account"] is None, verified
 
 
 async def test_a_reversed_award_cannot_then_be_revised(world: World) -> None:
