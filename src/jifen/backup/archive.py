@@ -228,7 +228,8 @@ def _check_end(handle: BinaryIO, offset: int, path: Path) -> None:
     """After the last member come at least two zero blocks and nothing else."""
     handle.seek(offset)
     tail = handle.read()
-    if len(tail) < 2 * tarfile.BLOCKSIZE:
+    # the writer pads the archive to whole 10 KiB records: any other length means bytes were cut or added
+    if len(tail) < 2 * tarfile.BLOCKSIZE or handle.tell() % tarfile.RECORDSIZE:
         raise _damaged(path, "文件末尾不完整，可能被截断")
     if tail.strip(b"\0"):
         raise _damaged(path, "文件末尾有多余或被改动的字节")

@@ -1,0 +1,140 @@
+"""A damaged archive or a target that already holds data is refused with a clear message, and nothing is
+written; a good archive restores into an empty database of a configured server."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+
+from jifen.backup import archive
+from jifen.backup.errors import ArchiveDamaged, TargetNotEmpty
+from jifen.backup.service import backup, restore
+from jifen.settings import Settings
+from tests.backup.helpers import driver_url, jifen_env, load_demo_village, run_jifen
+
+if TYPE_CHECKING:
+    from tests.db import TestCluster
+
+pytestmark = pytest.mark.backup
+
+
+@pytest.fixture
+async def demo_archive(app: FastAPI, settings: Settings, tmp_path: Path) -> Path:
+    await load_demo_village(app, settings)
+    assert settings.migrate_database_url
+    result = await backup(settings.migrate_database_url, settings.data_dir, tmp_path / "demo.tar")
+    return result.path
+
+
+def _offset(path: Path, member: str, *, prefix: bool = False) -> tuple[int, int]:
+    with tarfile.open(path) as tar:
+        for info in tar:
+            if info.name == member or (prefix and info.name.startswith(member)):
+                return info.offset_data, info.size
+    raise AssertionError(member)
+
+
+def _altered(source: Path, target: Path, position: int) -> Path:
+    data = bytearray(source.read_bytes())
+    data[position] ^= 0x01
+    target.write_bytes(bytes(data))
+    return target
+
+
+def _refused(archive_path: Path, scratch: Path) -> str:
+    scratch.mkdir()
+    with pytest.raises(ArchiveDamaged) as refused:
+        archive.unpack(archive_path, scratch)
+    return refused.value.detail
+
+
+async def test_a_truncated_archive_is_refused_and_nothing_is_written(
+    demo_archive: Path, tmp_path: Path
+) -> None:
+    data = demo_archive.read_bytes()
+    offset, size = _offset(demo_archive, "database.dump")
+    for cut, where in (
+        (len(data) // 2, "half"),
+        (offset + size // 2, "in the dump"),
+        (len(data) - 1024, "end"),
+    ):
+        truncated = tmp_path / f"truncated-{cut}.tar"
+        truncated.write_bytes(data[:cut])
+        assert "已损坏或不完整" in _refused(truncated, tmp_path / f"scratch-{cut}"), where
+
+    # as a person runs it: exit 1, the reason, and the new data directory stays without a database
+    truncated = tmp_path / "cut.tar"
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    target = tmp_path / "target"
+    refused = await run_jifen("restore", str(truncated), env=jifen_env(target))
+    assert refused.returncode == 1, refused.stdout
+    assert "archive_damaged" in refused.stderr
+    assert "没有写入任何数据" in refused.stderr
+    assert not (target / "pgdata").exists()
+    assert not (target / "photos").exists()
+
+
+async def test_one_altered_byte_anywhere_is_refused(demo_archive: Path, tmp_path: Path) -> None:
+    dump, dump_size = _offset(demo_archive, "database.dump")
+    manifest, manifest_size = _offset(demo_archive, "manifest.json")
+    photo, photo_size = _offset(demo_archive, "photos/", prefix=True)
+    places = {
+        "the dump": dump + dump_size // 2,
+        "a photo": photo + photo_size // 2,
+        "the manifest": manifest + manifest_size // 2,
+        "a tar header": dump - 512 + 20,
+        "the padding": photo + photo_size + (1 if photo_size % 512 else -1),
+        "the end blocks": demo_archive.stat().st_size - 100,
+    }
+    for where, position in places.items():
+        damaged = _altered(demo_archive, tmp_path / f"{where}.tar", position)
+        detail = _refused(damaged, tmp_path / f"scratch {where}")
+        assert "已损坏或不完整" in detail, where
+    # the untouched archive passes the same check
+    checked = archive.unpack(demo_archive, tmp_path / "intact")
+    assert checked.manifest["files"]["database.dump"]["size"] == dump_size
+
+
+async def test_restore_refuses_a_target_with_data_and_fills_an_empty_database(
+    demo_archive: Path, settings: Settings, template: "TestCluster", tmp_path: Path
+) -> None:
+    assert settings.migrate_database_url
+    # the source database itself is not empty
+    with pytest.raises(TargetNotEmpty) as refused:
+        await restore(
+            archive.unpack(demo_archive, tmp_path / "a"), settings.migrate_database_url, tmp_path / "new"
+        )
+    assert "已有" in refused.value.detail
+    assert not (tmp_path / "new" / "photos").exists()
+
+    # an empty database of a configured server, but a data directory that already holds photos
+    name = "jifen_restore_target"
+    await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await template.admin(f'CREATE DATABASE "{name}"')
+    try:
+        target_url = template.owner_url_for(name)
+        with pytest.raises(TargetNotEmpty) as refused:
+            await restore(archive.unpack(demo_archive, tmp_path / "b"), target_url, settings.data_dir)
+        assert "照片目录" in refused.value.detail
+        conn = await asyncpg.connect(driver_url(target_url))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+        finally:
+            await conn.close()
+
+        # both empty: restored and verified
+        report = await restore(archive.unpack(demo_archive, tmp_path / "c"), target_url, tmp_path / "fresh")
+        assert not report.problems
+        assert any("余额与分录一致" in line for line in report.lines)
+        photos = sorted(p.name for p in (tmp_path / "fresh" / "photos").rglob("*") if p.is_file())
+        assert photos == sorted(p.name for p in (settings.data_dir / "photos").rglob("*") if p.is_file())
+        assert photos
+    finally:
+        shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
+        await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
