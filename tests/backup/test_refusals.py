@@ -102,7 +102,7 @@ async def test_one_altered_byte_anywhere_is_refused(demo_archive: Path, tmp_path
 
 
 async def test_restore_refuses_a_target_with_data_and_fills_an_empty_database(
-    demo_archive: Path, settings: Settings, template: "TestCluster", tmp_path: Path
+    demo_archive: Path, settings: Settings, template: TestCluster, tmp_path: Path
 ) -> None:
     assert settings.migrate_database_url
     # the source database itself is not empty
@@ -138,3 +138,14 @@ async def test_restore_refuses_a_target_with_data_and_fills_an_empty_database(
     finally:
         shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
         await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_server_newer_than_the_bundled_tools_is_refused_by_name() -> None:
+    from jifen.backup import tools
+    from jifen.backup.errors import ToolsMismatch
+
+    tools.check_server_version(tools.tools_major() * 10000 + 1)  # the same major version is fine
+    tools.check_server_version(150004)
+    with pytest.raises(ToolsMismatch) as refused:
+        tools.check_server_version((tools.tools_major() + 1) * 10000)
+    assert f"PostgreSQL {tools.tools_major() + 1}" in refused.value.detail

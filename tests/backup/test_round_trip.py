@@ -152,7 +152,8 @@ async def _compare(
             for r in await source.fetch(
                 """SELECT a.household_id, coalesce(sum(p.amount) FILTER (WHERE p.transaction_id = ANY($1)), 0)
                           AS posted
-                     FROM accounts a LEFT JOIN postings p ON p.village_id = a.village_id AND p.account_id = a.id
+                     FROM accounts a
+                     LEFT JOIN postings p ON p.village_id = a.village_id AND p.account_id = a.id
                     WHERE a.kind = 'household' GROUP BY a.household_id""",
                 kept,
             )
