@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from jifen.backup import archive
-from jifen.backup.errors import ArchiveDamaged, TargetNotEmpty
-from jifen.backup.service import backup, restore
+from jifen.backup.errors import ArchiveDamaged, TargetNotEmpty, VerificationFailed
+from jifen.backup.service import RestoreReport, backup, restore, verify_restored
 from jifen.settings import Settings
 from tests.backup.helpers import driver_url, jifen_env, load_demo_village, run_jifen
 
@@ -135,6 +135,12 @@ async def test_restore_refuses_a_target_with_data_and_fills_an_empty_database(
         photos = sorted(p.name for p in (tmp_path / "fresh" / "photos").rglob("*") if p.is_file())
         assert photos == sorted(p.name for p in (settings.data_dir / "photos").rglob("*") if p.is_file())
         assert photos
+        # a photo lost after the restore: the verification names it
+        lost = next(p for p in (tmp_path / "fresh" / "photos").rglob("*") if p.is_file())
+        lost.unlink()
+        with pytest.raises(VerificationFailed) as failed:
+            await verify_restored(target_url, tmp_path / "fresh", RestoreReport(manifest=report.manifest))
+        assert f"照片 {lost.name} 缺失" in failed.value.detail
     finally:
         shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
         await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -149,3 +155,59 @@ def test_a_server_newer_than_the_bundled_tools_is_refused_by_name() -> None:
     with pytest.raises(ToolsMismatch) as refused:
         tools.check_server_version((tools.tools_major() + 1) * 10000)
     assert f"PostgreSQL {tools.tools_major() + 1}" in refused.value.detail
+
+
+async def test_restore_as_another_owner_keeps_definer_functions_with_the_owner_and_the_grants(
+    settings: Settings, template: "TestCluster", tmp_path: Path
+) -> None:
+    """A county's own server: the dump was taken as one owner, restored by another (not a superuser); every
+    object then belongs to the restoring owner, a SECURITY DEFINER ledger function included, and jifen_app
+    keeps exactly its grants."""
+    assert settings.migrate_database_url
+    source = await asyncpg.connect(driver_url(settings.migrate_database_url))
+    try:
+        await source.execute(
+            """CREATE FUNCTION jifen_probe_post() RETURNS integer LANGUAGE sql SECURITY DEFINER
+                   SET search_path = public AS 'SELECT 1';
+               REVOKE ALL ON FUNCTION jifen_probe_post() FROM PUBLIC;
+               GRANT EXECUTE ON FUNCTION jifen_probe_post() TO jifen_app;"""
+        )
+    finally:
+        await source.close()
+    result = await backup(settings.migrate_database_url, settings.data_dir, tmp_path / "probe.tar")
+    assert "jifen_probe_post()" in result.manifest["database"]["security_definer_functions"]
+
+    owner, name = "jifen_county_owner", "jifen_county"
+    await template.admin(
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN "
+        f"CREATE ROLE {owner} LOGIN NOSUPERUSER; END IF; END $$"
+    )
+    await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await template.admin(f'CREATE DATABASE "{name}" OWNER {owner}')
+    try:
+        target_url = template.owner_url_for(name).replace("postgres@", f"{owner}@", 1)
+        report = await restore(archive.unpack(result.path, tmp_path / "u"), target_url, tmp_path / "county")
+        assert not report.problems
+        conn = await asyncpg.connect(driver_url(target_url))
+        try:
+            function = await conn.fetchrow(
+                """SELECT pg_get_userbyid(proowner) AS owner, prosecdef,
+                          has_function_privilege('jifen_app', oid, 'EXECUTE') AS app_may_call
+                     FROM pg_proc WHERE proname = 'jifen_probe_post'"""
+            )
+            assert dict(function) == {"owner": owner, "prosecdef": True, "app_may_call": True}
+            assert not await conn.fetchval(
+                "SELECT has_function_privilege('public', 'jifen_probe_post()', 'EXECUTE')"
+            )
+            assert (
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> $1", owner
+                )
+                == 0
+            )
+            assert not await conn.fetchval("SELECT has_table_privilege('jifen_app', 'postings', 'UPDATE')")
+            assert await conn.fetchval("SELECT has_table_privilege('jifen_app', 'postings', 'INSERT')")
+        finally:
+            await conn.close()
+    finally:
+        await template.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -327,7 +327,7 @@ async def verify_restored(owner_url: str, data_dir: Path, report: RestoreReport)
             report.lines.append("余额与分录一致，每笔交易的分录合计为零")
         database = manifest["database"]
         grants = [row["grant"] for row in await conn.fetch(_GRANTS, database["app_role"])]
-        if grants != database["app_role_grants"]:
+        if set(grants) != set(database["app_role_grants"]):
             missing = sorted(set(database["app_role_grants"]) - set(grants))
             extra = sorted(set(grants) - set(database["app_role_grants"]))
             report.problems.append(
@@ -339,20 +339,25 @@ async def verify_restored(owner_url: str, data_dir: Path, report: RestoreReport)
                     f"SECURITY DEFINER 函数 {row['function']} 属于 {row['owner']}，"
                     f"应属于 {row['schema_owner']}"
                 )
-        report.lines.append(f"{database['app_role']} 的权限与备份时一致（{len(grants)} 项）")
+        if set(grants) == set(database["app_role_grants"]):
+            report.lines.append(f"{database['app_role']} 的权限与备份时一致（{len(grants)} 项）")
         photos = await conn.fetch("SELECT DISTINCT sha256, size FROM photos ORDER BY sha256")
     finally:
         await conn.close()
+    bad_photos = 0
     for row in photos:
         path = photo_path(data_dir, row["sha256"])
         if not path.is_file():
             report.problems.append(f"照片 {row['sha256']} 缺失")
+            bad_photos += 1
             continue
         digest, size = await asyncio.to_thread(archive.file_digest, path)
         if digest != row["sha256"] or size != row["size"]:
             report.problems.append(f"照片 {row['sha256']} 的内容与其 SHA-256 不符")
+            bad_photos += 1
     report.lines.append(
-        f"照片校验：{len(photos)} 张，SHA-256 {'全部一致' if not report.problems else '见下'}"
+        f"照片校验：{len(photos)} 张，"
+        + ("SHA-256 全部一致" if not bad_photos else f"{bad_photos} 张缺失或内容不符")
     )
     if report.problems:
         raise VerificationFailed(
