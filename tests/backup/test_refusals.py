@@ -158,7 +158,7 @@ def test_a_server_newer_than_the_bundled_tools_is_refused_by_name() -> None:
 
 
 async def test_restore_as_another_owner_keeps_definer_functions_with_the_owner_and_the_grants(
-    settings: Settings, template: "TestCluster", tmp_path: Path
+    settings: Settings, template: TestCluster, tmp_path: Path
 ) -> None:
     """A county's own server: the dump was taken as one owner, restored by another (not a superuser); every
     object then belongs to the restoring owner, a SECURITY DEFINER ledger function included, and jifen_app
