@@ -68,7 +68,8 @@ def libpq_env(url: str) -> dict[str, str]:
 
 async def run(program: str, *args: str, url: str) -> str:
     """Run a bundled client program against the database of `url`; its stderr is the error's text."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | libpq_env(url)
+    # what the URL says wins; the rest of libpq's environment (PGPASSFILE, PGSSLROOTCERT …) still applies
+    env = {k: v for k, v in os.environ.items() if k not in ("PGSERVICE", "PGOPTIONS")} | libpq_env(url)
     process = await asyncio.create_subprocess_exec(
         str(bin_dir() / program),
         *args,
