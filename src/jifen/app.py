@@ -188,13 +188,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.chain_interval_seconds > 0
             else None
         )
+        nightly = None
+        if settings.backup_dir is not None:
+            from jifen.backup.nightly import run_nightly
+
+            nightly = asyncio.create_task(run_nightly(settings))
         try:
             yield
         finally:
-            if chainer is not None:
-                chainer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await chainer
+            for task in (chainer, nightly):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await engine.dispose()
 
     app = FastAPI(

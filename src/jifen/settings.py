@@ -7,11 +7,12 @@ import hashlib
 import os
 import secrets
 import stat
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret_key"
@@ -107,6 +108,17 @@ class Settings(BaseSettings):
     public_docs: bool = False
     # honour X-Forwarded-Proto from a reverse proxy (HSTS over HTTPS); only behind a proxy that sets it
     trust_proxy_headers: bool = False
+    # nightly backups (`jifen backup`) into this directory; unset: no nightly backup
+    backup_dir: Path | None = None
+    # how many nightly archives to keep (the newest)
+    backup_keep: int = Field(default=7, ge=1, le=3650)
+    # when the nightly backup runs, local (Asia/Shanghai) time
+    backup_at: time = time(2, 30)
+
+    @field_validator("backup_dir", mode="before")
+    @classmethod
+    def _empty_backup_dir_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:
