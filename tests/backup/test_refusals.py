@@ -205,8 +205,18 @@ async def test_restore_as_another_owner_keeps_definer_functions_with_the_owner_a
                 )
                 == 0
             )
-            assert not await conn.fetchval("SELECT has_table_privilege('jifen_app', 'postings', 'UPDATE')")
-            assert await conn.fetchval("SELECT has_table_privilege('jifen_app', 'postings', 'INSERT')")
+            # the service still reads the ledger and still may not write it but through ledger_post()
+            assert await conn.fetchval("SELECT has_table_privilege('jifen_app', 'postings', 'SELECT')")
+            for privilege in ("INSERT", "UPDATE"):
+                assert not await conn.fetchval(
+                    "SELECT has_table_privilege('jifen_app', 'postings', $1)", privilege
+                )
+            assert not await conn.fetchval("SELECT has_table_privilege('jifen_app', 'accounts', 'UPDATE')")
+            assert await conn.fetchval(
+                "SELECT has_function_privilege('jifen_app', 'ledger_post(uuid, uuid, uuid[], text[], text[],"
+                " uuid[], integer[], text[], uuid[], uuid[], text[], integer[], uuid[], bigint[], bigint[])',"
+                " 'EXECUTE')"
+            )
         finally:
             await conn.close()
     finally:
