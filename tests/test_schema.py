@@ -16,6 +16,7 @@ import os
 import pprint
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -23,81 +24,59 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import pool
-from sqlalchemy.engine import Connection
+from sqlalchemy import MetaData, Sequence, String, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jifen.kit.db import normalise_url
-from jifen.kit.migrate import alembic_config
+from jifen.kit.migrate import COMPARE_OPTIONS, NOT_MODELLED, alembic_config
 from jifen.models import Base
+from jifen.models.base import NAMING_CONVENTION
+from jifen.models.ledger import CHAIN_SEQUENCE
+from jifen.models.store import RECEIPT_SEQUENCE
 
 if TYPE_CHECKING:
     from tests.db import TestCluster
-
-NOT_MODELLED = {"alembic_version"}  # Alembic's own bookkeeping
-
-
-def _include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
-    return not (type_ == "table" and name in NOT_MODELLED)
-
-
-def _autogenerate_diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        connection,
-        opts={
-            "target_metadata": Base.metadata,
-            "compare_type": True,
-            "compare_server_default": True,
-            "include_name": _include_name,
-        },
-    )
-    return list(compare_metadata(context, Base.metadata))
 
 
 def _plain(url: str) -> str:
     return normalise_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-@pytest.fixture
-async def migrated(template: TestCluster, database: str) -> str:
-    """The owner's URL of a fresh database migrated to the head revision."""
-    return template.owner_url_for(database)
-
-
-@pytest.fixture
-async def from_models(template: TestCluster) -> AsyncIterator[str]:
-    """The owner's URL of an empty database in which the models' metadata created every table."""
-    name = f"jifen_models_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await template.admin(f'CREATE DATABASE "{name}"')
-    url = template.owner_url_for(name)
+async def autogenerate_diff(url: str, metadata: MetaData) -> list[Any]:
+    """What `alembic revision --autogenerate` would write to bring the database at `url` to `metadata`."""
     engine = create_async_engine(normalise_url(url), poolclass=pool.NullPool)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-    finally:
-        await engine.dispose()
-    yield url
-    await template.drop_database(name)
-
-
-async def test_the_migrated_database_is_at_the_one_head(migrated: str) -> None:
-    """Whatever revision is newest (a branch's 0016 included) is the one both checks below compare with."""
-    head = ScriptDirectory.from_config(alembic_config(migrated)).get_current_head()
-    connection = await asyncpg.connect(_plain(migrated))
-    try:
-        assert await connection.fetchval("SELECT version_num FROM alembic_version") == head
-    finally:
-        await connection.close()
-
-
-async def test_autogenerate_finds_nothing_between_models_and_migrations(migrated: str) -> None:
-    engine = create_async_engine(normalise_url(migrated), poolclass=pool.NullPool)
-    try:
         async with engine.connect() as connection:
-            diff = await connection.run_sync(_autogenerate_diff)
+            return await connection.run_sync(
+                lambda sync: list(
+                    compare_metadata(
+                        MigrationContext.configure(
+                            sync, opts={"target_metadata": metadata, **COMPARE_OPTIONS}
+                        ),
+                        metadata,
+                    )
+                )
+            )
     finally:
         await engine.dispose()
-    assert diff == [], "models and migrations disagree (Alembic autogenerate):\n" + pprint.pformat(diff)
+
+
+@asynccontextmanager
+async def database_from(cluster: TestCluster, metadata: MetaData) -> AsyncIterator[str]:
+    """The owner's URL of an empty database in which `metadata` created every table and sequence."""
+    name = f"jifen_models_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await cluster.admin(f'CREATE DATABASE "{name}"')
+    try:
+        url = cluster.owner_url_for(name)
+        engine = create_async_engine(normalise_url(url), poolclass=pool.NullPool)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(metadata.create_all)
+        finally:
+            await engine.dispose()
+        yield url
+    finally:
+        await cluster.drop_database(name)
 
 
 # What PostgreSQL itself says about a schema, one line per fact, for everything but triggers and functions.
@@ -139,7 +118,7 @@ CATALOG = {
 }
 
 
-async def _catalog(url: str) -> set[str]:
+async def catalog(url: str) -> set[str]:
     connection = await asyncpg.connect(_plain(url))
     try:
         facts: set[str] = set()
@@ -151,14 +130,77 @@ async def _catalog(url: str) -> set[str]:
     return facts
 
 
-async def test_the_models_build_the_schema_the_migrations_built(migrated: str, from_models: str) -> None:
-    by_migrations, by_models = await asyncio.gather(_catalog(migrated), _catalog(from_models))
-    only_migrations = sorted(by_migrations - by_models)
-    only_models = sorted(by_models - by_migrations)
-    assert (only_migrations, only_models) == ([], []), (
-        "models and migrations disagree (PostgreSQL's catalog):\n"
-        + "only in the migrated database:\n  "
+async def catalog_diff(migrated: str, from_models: str) -> tuple[list[str], list[str]]:
+    """(what only the migrated database has, what only the database built from the models has)"""
+    by_migrations, by_models = await asyncio.gather(catalog(migrated), catalog(from_models))
+    return sorted(by_migrations - by_models), sorted(by_models - by_migrations)
+
+
+def explain(only_migrations: list[str], only_models: list[str]) -> str:
+    return (
+        "models and migrations disagree (PostgreSQL's catalog):\nonly in the migrated database:\n  "
         + "\n  ".join(only_migrations)
         + "\nonly in the database built from the models:\n  "
         + "\n  ".join(only_models)
     )
+
+
+@pytest.fixture
+def migrated(template: TestCluster, database: str) -> str:
+    """The owner's URL of a fresh database migrated to the head revision."""
+    return template.owner_url_for(database)
+
+
+async def test_the_migrated_database_is_at_the_one_head(migrated: str) -> None:
+    """Whatever revision is newest (a branch's 0016 included) is the one the checks below compare with."""
+    head = ScriptDirectory.from_config(alembic_config(migrated)).get_current_head()
+    connection = await asyncpg.connect(_plain(migrated))
+    try:
+        assert await connection.fetchval("SELECT version_num FROM alembic_version") == head
+    finally:
+        await connection.close()
+
+
+async def test_autogenerate_finds_nothing_between_models_and_migrations(migrated: str) -> None:
+    diff = await autogenerate_diff(migrated, Base.metadata)
+    assert diff == [], "models and migrations disagree (Alembic autogenerate):\n" + pprint.pformat(diff)
+
+
+async def test_the_models_build_the_schema_the_migrations_built(template: TestCluster, migrated: str) -> None:
+    async with database_from(template, Base.metadata) as from_models:
+        only_migrations, only_models = await catalog_diff(migrated, from_models)
+    assert (only_migrations, only_models) == ([], []), explain(only_migrations, only_models)
+
+
+async def test_a_model_that_drifts_from_the_migrations_is_caught(
+    template: TestCluster, migrated: str
+) -> None:
+    """The checks above are not blind: a model without a table, a column of another type, a missing CHECK
+    and a partial index without its predicate are each reported."""
+    drifted = MetaData(naming_convention=NAMING_CONVENTION)
+    for sequence in (CHAIN_SEQUENCE, RECEIPT_SEQUENCE):
+        Sequence(sequence.name, data_type=sequence.data_type, metadata=drifted)
+    for table in Base.metadata.sorted_tables:
+        if table.name != "login_throttle":
+            table.to_metadata(drifted)
+    drifted.tables["awards"].c.note.type = String(400)
+    accounts = drifted.tables["accounts"]
+    accounts.constraints = {c for c in accounts.constraints if c.name != "ck_accounts_available_not_negative"}
+    holds_index = next(
+        i for i in drifted.tables["holds"].indexes if i.name == "ix_holds_village_id_account_id"
+    )
+    holds_index.dialect_options["postgresql"]["where"] = None
+
+    diff = await autogenerate_diff(migrated, drifted)
+    assert ("remove_table", "login_throttle") in [(d[0], d[1].name) for d in diff if d[0] == "remove_table"]
+    assert ("modify_type", "awards", "note") in [d[0][:1] + d[0][2:4] for d in diff if isinstance(d, list)]
+
+    async with database_from(template, drifted) as from_drifted:
+        only_migrations, only_models = await catalog_diff(migrated, from_drifted)
+    assert any(
+        fact.startswith("constraint accounts ck_accounts_available_not_negative ") for fact in only_migrations
+    )
+    assert any(fact.startswith("table login_throttle") for fact in only_migrations)
+    assert "column awards.note character varying(400)" in only_models
+    unfiltered = "ON public.holds USING btree (village_id, account_id)"
+    assert f"index CREATE INDEX ix_holds_village_id_account_id {unfiltered}" in only_models
