@@ -1,4 +1,9 @@
-"""Alembic environment: async, on asyncpg; the URL comes from jifen's settings or the caller."""
+"""Alembic environment: async, on asyncpg; the URL comes from jifen's settings or the caller.
+
+Migrations are history: a released migration is never edited, a change is a new migration, and the models in
+src/jifen/models describe what the migrations built (tests/test_schema.py fails when they disagree). See
+versions/README.md.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jifen.kit.db import normalise_url
+from jifen.kit.migrate import COMPARE_OPTIONS
 from jifen.models import Base
 
 config = context.config
@@ -27,7 +33,12 @@ def _url() -> str:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        transaction_per_migration=True,
+        **COMPARE_OPTIONS,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -16,6 +17,24 @@ def migrations_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[3] / "migrations"
+
+
+# Tables the models leave out on purpose: Alembic's own bookkeeping.
+NOT_MODELLED = frozenset({"alembic_version"})
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """What autogenerate compares: every table but those in NOT_MODELLED."""
+    return not (type_ == "table" and name in NOT_MODELLED)
+
+
+# How models and migrations are compared, by `alembic revision --autogenerate` and by tests/test_schema.py:
+# column types and server defaults too, not only tables, columns, keys and indexes.
+COMPARE_OPTIONS: dict[str, Any] = {
+    "compare_type": True,
+    "compare_server_default": True,
+    "include_name": include_name,
+}
 
 
 def owner_url(settings: Settings) -> str:

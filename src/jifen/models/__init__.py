@@ -1,49 +1,74 @@
-"""All ORM models, imported together so the metadata is complete."""
+"""All ORM models, imported together so the metadata is complete.
 
-from jifen.models.award import Award, AwardStatus
+The models describe every table the migrations create, exactly (tests/test_schema.py fails when they
+disagree); triggers and functions live in the migrations only."""
+
+from jifen.models.audit import AuditEvent, ChainLink, Checkpoint
+from jifen.models.award import Award, AwardDecision, AwardPhoto, AwardStatus, Inspection, Objection
 from jifen.models.base import Base
+from jifen.models.expiry import Expiry, ExpiryPolicy, ExpiryRun
+from jifen.models.funding import StoreSettlement, VillageFund, VillageFundVoid, VillagePeg
 from jifen.models.household import Household, Member
 from jifen.models.ledger import (
     SYSTEM_ACCOUNT_KINDS,
     Account,
     AccountKind,
+    Compensation,
     Hold,
     IdempotencyKey,
     LedgerTransaction,
     Posting,
     TransactionKind,
 )
+from jifen.models.photo import Photo
 from jifen.models.rule import Period, Review, Rule, RuleVersion
 from jifen.models.store import (
     Item,
     Redemption,
     RedemptionLine,
     RedemptionStatus,
+    Reservation,
+    ReservationLine,
     StockMovement,
     StockMovementKind,
     Store,
 )
-from jifen.models.user import Role, User, UserRole
+from jifen.models.user import LoginThrottle, Role, User, UserRole
 from jifen.models.village import Village
 
 __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
+    "AuditEvent",
     "Award",
+    "AwardDecision",
+    "AwardPhoto",
     "AwardStatus",
     "Base",
+    "ChainLink",
+    "Checkpoint",
+    "Compensation",
+    "Expiry",
+    "ExpiryPolicy",
+    "ExpiryRun",
     "Hold",
     "Household",
     "IdempotencyKey",
+    "Inspection",
     "Item",
     "LedgerTransaction",
+    "LoginThrottle",
     "Member",
+    "Objection",
     "Period",
+    "Photo",
     "Posting",
     "Redemption",
     "RedemptionLine",
     "RedemptionStatus",
+    "Reservation",
+    "ReservationLine",
     "Review",
     "Role",
     "Rule",
@@ -51,8 +76,12 @@ __all__ = [
     "StockMovement",
     "StockMovementKind",
     "Store",
+    "StoreSettlement",
     "TransactionKind",
     "User",
     "UserRole",
     "Village",
+    "VillageFund",
+    "VillageFundVoid",
+    "VillagePeg",
 ]

@@ -2,10 +2,24 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at
@@ -21,9 +35,36 @@ class AwardStatus(enum.StrEnum):
 
 
 class Award(Base):
-    """One application of a rule to a household (积分评定)."""
+    """One application of a rule to a household (积分评定).
+
+    Its household, rule version, member and transaction are checked by statement triggers (migration 0002),
+    not foreign keys: a batch of thousands costs one join."""
 
     __tablename__ = "awards"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint(
+            "status IN ('pending_review', 'approved', 'public_notice', 'posted', 'rejected', 'revoked')",
+            name="status",
+        ),
+        # a posted award has its transaction; a revoked one may keep it (an objection to a posted award)
+        CheckConstraint(
+            "(status <> 'posted' OR transaction_id IS NOT NULL)"
+            " AND (transaction_id IS NULL OR status IN ('posted', 'revoked'))",
+            name="posted_has_transaction",
+        ),
+        CheckConstraint("(status = 'public_notice') <= (notice_until IS NOT NULL)", name="notice"),
+        CheckConstraint("NOT self_report OR points > 0", name="self_report_deed"),
+        Index("ix_awards_id", "id"),
+        Index("ix_awards_village_id_household_id", "village_id", "household_id"),
+        Index("ix_awards_household_created", "village_id", "household_id", "created_at"),
+        # caps: what a household has under a rule since the start of a period
+        Index("ix_awards_cap", "village_id", "household_id", "rule_id", "created_at"),
+        # the review queue
+        Index("ix_awards_village_id_status", "village_id", "status", "created_at"),
+        Index("ix_awards_due", "notice_until", postgresql_where=text("status = 'public_notice'")),
+        Index("ix_awards_self_reports", "village_id", "created_at", postgresql_where=text("self_report")),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -43,3 +84,125 @@ class Award(Base):
     # 自主申报: filed by a villager (submitted_by) for their own household; always reviewed
     self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()
+
+
+class AwardDecision(Base):
+    """A reviewer's approval or rejection of an award; append-only. A double review needs two approvers."""
+
+    __tablename__ = "award_decisions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_award_decisions_award"
+        ),
+        CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
+        CheckConstraint("decision <> 'reject' OR reason IS NOT NULL", name="reject_reason"),
+        # one approval per person per award
+        Index(
+            "uq_award_decisions_one_approval_each",
+            "village_id",
+            "award_id",
+            "actor_id",
+            unique=True,
+            postgresql_where=text("decision = 'approve'"),
+        ),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    decision: Mapped[str] = mapped_column(String(8))
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = created_at()
+
+
+class Objection(Base):
+    """An objection (异议) to an award on public notice or recently posted: upheld, revised or revoked; a
+    `double` rule's resolution is proposed by one resolver and completed by a second."""
+
+    __tablename__ = "objections"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_objections_award"
+        ),
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        CheckConstraint(
+            "(status = 'open' AND outcome IS NULL AND resolved_at IS NULL)"
+            " OR (status = 'resolved' AND outcome IN ('upheld', 'revised', 'revoked')"
+            " AND resolved_at IS NOT NULL)",
+            name="outcome",
+        ),
+        CheckConstraint(
+            "(proposed_outcome IS NULL) = (proposed_by IS NULL)"
+            " AND (proposed_by IS NULL) = (proposed_at IS NULL)"
+            " AND (proposed_outcome IS NULL OR proposed_outcome IN ('upheld', 'revised', 'revoked'))",
+            name="proposal",
+        ),
+        Index("ix_objections_award", "village_id", "award_id", postgresql_where=text("status = 'open'")),
+        Index("ix_objections_id", "id"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    raised_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10), server_default="open")
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    resolution: Mapped[str | None] = mapped_column(String(500))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at()
+    proposed_outcome: Mapped[str | None] = mapped_column(String(10))
+    proposed_points: Mapped[int | None] = mapped_column(BigInteger)
+    proposed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Inspection(Base):
+    """A grid inspection sheet: rules for one grid on one day, judged by named people, submitted once."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        # one sheet per grid and day: a second tap opens nothing new
+        UniqueConstraint("village_id", "grid", "inspected_on", name="uq_inspections_grid_day"),
+        CheckConstraint("status IN ('open', 'submitted')", name="status"),
+        CheckConstraint("(status = 'submitted') = (submitted_at IS NOT NULL)", name="submitted"),
+        CheckConstraint(
+            "cardinality(rule_ids) BETWEEN 1 AND 50 AND cardinality(judges) BETWEEN 1 AND 9", name="sheet"
+        ),
+        Index("ix_inspections_id", "id"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    grid: Mapped[str] = mapped_column(String(32))
+    inspected_on: Mapped[date] = mapped_column(Date)
+    rule_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    judges: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    status: Mapped[str] = mapped_column(String(10), server_default="open")
+    created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    submitted_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    awards: Mapped[int | None] = mapped_column(Integer)
+
+
+class AwardPhoto(Base):
+    """A photo attached to an award as evidence; append-only, so the evidence is never swapped afterwards."""
+
+    __tablename__ = "award_photos"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_award_photos_award"
+        ),
+        ForeignKeyConstraint(
+            ["village_id", "photo_id"], ["photos.village_id", "photos.id"], name="fk_award_photos_photo"
+        ),
+        CheckConstraint("position BETWEEN 0 AND 8", name="position"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    photo_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, String, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -14,7 +14,11 @@ class Household(Base):
     """The account holder: points are kept per household (一户一档)."""
 
     __tablename__ = "households"
-    __table_args__ = (UniqueConstraint("village_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("village_id", "code"),
+        Index("ix_households_village_id_grid", "village_id", "grid"),
+        Index("ix_households_village_id_head_name", "village_id", "head_name"),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(
@@ -36,6 +40,7 @@ class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

@@ -4,7 +4,22 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Identity, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    Sequence,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +48,15 @@ class TransactionKind(enum.StrEnum):
     adjustment = "adjustment"
 
 
+# One sequence orders every chained record (transactions, postings, audit events); see migration 0003.
+CHAIN_SEQUENCE = Sequence("jifen_chain_seq", data_type=BigInteger, metadata=Base.metadata)
+
+
+def chain_id_column() -> Mapped[int]:
+    """A record's place in its village's hash chain, drawn by PostgreSQL when the row is written."""
+    return mapped_column(BigInteger, server_default=text(f"nextval('{CHAIN_SEQUENCE.name}')"))
+
+
 class Account(Base):
     """A ledger account. Household rows keep their balance; system rows never change (see migration 0002)."""
 
@@ -40,22 +64,79 @@ class Account(Base):
     __table_args__ = (
         ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
         ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        UniqueConstraint("village_id", "household_id"),
+        UniqueConstraint("village_id", "store_id"),
+        CheckConstraint("kind IN ('household', 'issuing', 'deductions', 'store', 'expiry')", name="kind"),
+        CheckConstraint(
+            "(kind = 'household') = (household_id IS NOT NULL) AND (kind = 'store') = (store_id IS NOT NULL)",
+            name="owner",
+        ),
+        CheckConstraint("held >= 0", name="held_not_negative"),
+        # the promise every villager relies on: available = posted - held never goes below zero
+        CheckConstraint("kind <> 'household' OR posted - held >= 0", name="available_not_negative"),
+        CheckConstraint(
+            "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
+            name="system_row_untouched",
+        ),
+        Index(
+            "uq_accounts_village_system_kind",
+            "village_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("kind IN ('issuing', 'deductions', 'expiry')"),
+        ),
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[AccountKind] = mapped_column(String(16))
     household_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     store_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    posted: Mapped[int] = mapped_column(BigInteger, default=0)
-    held: Mapped[int] = mapped_column(BigInteger, default=0)
-    lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0)
-    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    posted: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    held: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = created_at()
 
 
 class LedgerTransaction(Base):
+    """Append-only; its village and rule version are checked by a statement trigger, not foreign keys."""
+
     __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "reverses_id"],
+            ["ledger_transactions.village_id", "ledger_transactions.id"],
+            name="fk_ledger_transactions_reverses",
+        ),
+        CheckConstraint(
+            "kind IN ('award', 'deduction', 'reversal', 'redemption', 'redemption_cancel', 'expiry', "
+            "'rectification', 'adjustment')",
+            name="kind",
+        ),
+        CheckConstraint(
+            "reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)", name="reversal_has_reason"
+        ),
+        Index("ix_ledger_transactions_id", "id"),
+        Index("ix_ledger_transactions_chain_id", "chain_id"),
+        # a transaction is reversed at most once
+        Index(
+            "uq_ledger_transactions_village_id_reverses_id",
+            "village_id",
+            "reverses_id",
+            unique=True,
+            postgresql_where=text("reverses_id IS NOT NULL"),
+        ),
+        # one rectification per deduction
+        Index(
+            "uq_ledger_transactions_rectification",
+            "village_id",
+            "source_id",
+            unique=True,
+            postgresql_where=text("kind = 'rectification'"),
+        ),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -69,10 +150,30 @@ class LedgerTransaction(Base):
     reverses_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at()
+    chain_id: Mapped[int] = chain_id_column()
 
 
 class Posting(Base):
+    """Append-only; its transaction and account are checked by a statement trigger that also checks the
+    transaction balances, not by foreign keys."""
+
     __tablename__ = "postings"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
+        CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
+        Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
+        Index(
+            "uq_postings_account_history",
+            "village_id",
+            "account_id",
+            "account_version",
+            unique=True,
+            postgresql_where=text("account_version IS NOT NULL"),
+        ),
+        Index("ix_postings_chain_id", "chain_id"),
+        Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
@@ -82,16 +183,41 @@ class Posting(Base):
     balance_after: Mapped[int | None] = mapped_column(BigInteger)
     account_version: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_at()
+    chain_id: Mapped[int] = chain_id_column()
 
 
 class Hold(Base):
+    """Points set aside; they count against `available` at once and end exactly once, posted or released."""
+
     __tablename__ = "holds"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "account_id"], ["accounts.village_id", "accounts.id"]),
+        ForeignKeyConstraint(
+            ["village_id", "transaction_id"], ["ledger_transactions.village_id", "ledger_transactions.id"]
+        ),
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
+        CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
+        CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
+        Index(
+            "ix_holds_village_id_account_id",
+            "village_id",
+            "account_id",
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index(
+            "ix_holds_village_id_released",
+            "village_id",
+            "ended_at",
+            postgresql_where=text("status = 'released'"),
+        ),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
     memo: Mapped[str | None] = mapped_column(String(500))
     source_type: Mapped[str | None] = mapped_column(String(24))
     source_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -101,10 +227,51 @@ class Hold(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class IdempotencyKey(Base):
-    __tablename__ = "idempotency_keys"
+class Compensation(Base):
+    """The one compensation of a source transaction (a reversal, a sale's cancellation, a rectification, an
+    objection's revision or revocation); the primary key decides a race between them (migration 0012)."""
+
+    __tablename__ = "compensations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "source_id"],
+            ["ledger_transactions.village_id", "ledger_transactions.id"],
+            name="fk_compensations_source",
+        ),
+        # written before the compensating transaction it names, in the same database transaction
+        ForeignKeyConstraint(
+            ["village_id", "transaction_id"],
+            ["ledger_transactions.village_id", "ledger_transactions.id"],
+            name="fk_compensations_transaction",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        UniqueConstraint("village_id", "transaction_id"),
+        CheckConstraint(
+            "kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')", name="kind"
+        ),
+        CheckConstraint("step = 1 OR (step = 2 AND kind = 'reversal')", name="step"),
+        CheckConstraint("source_id <> transaction_id", name="not_itself"),
+        Index("ix_compensations_village_id_transaction_id", "village_id", "transaction_id"),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    source_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
+    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    kind: Mapped[str] = mapped_column(String(16))
+    # what the compensating transaction moved on the household's account (signed)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class IdempotencyKey(Base):
+    """A caller's key, the request's hash and the exact answer sent, written with the change it answered."""
+
+    __tablename__ = "idempotency_keys"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     caller_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -4,7 +4,17 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKeyConstraint, Integer, String
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,17 +39,42 @@ class Rule(Base):
     """A rule's identity (积分细则); what it says lives in its versions."""
 
     __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("village_id", "code"), Index("ix_rules_id", "id"))
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     code: Mapped[str] = mapped_column(String(32))
-    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = created_at()
 
 
 class RuleVersion(Base):
+    """What a rule says from one version on; append-only (a change is a new version)."""
+
     __tablename__ = "rule_versions"
-    __table_args__ = (ForeignKeyConstraint(["village_id", "rule_id"], ["rules.village_id", "rules.id"]),)
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "rule_id"], ["rules.village_id", "rules.id"]),
+        CheckConstraint("points <> 0 AND abs(points) <= 100000", name="points"),
+        CheckConstraint(
+            "(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)", name="cap"
+        ),
+        CheckConstraint("cap_period IN ('day', 'week', 'month', 'quarter', 'year')", name="cap_period"),
+        CheckConstraint("review IN ('none', 'single', 'double')", name="review"),
+        # rectification (整改): the share (percent) of a deduction that comes back once the problem is fixed
+        CheckConstraint(
+            "rectification_share IS NULL OR (points < 0 AND rectification_share BETWEEN 1 AND 100)",
+            name="rectification_share",
+        ),
+        # escalation for repeat deductions in a period: the n-th deduction takes escalation[n] points
+        CheckConstraint(
+            "escalation IS NULL OR (points < 0 AND cardinality(escalation) BETWEEN 1 AND 10"
+            " AND 0 < ALL (escalation) AND 100000 >= ALL (escalation))",
+            name="escalation",
+        ),
+        CheckConstraint(
+            "active_from IS NULL OR active_until IS NULL OR active_from <= active_until", name="active_range"
+        ),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     rule_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -49,12 +84,12 @@ class RuleVersion(Base):
     points: Mapped[int] = mapped_column(Integer)
     cap_count: Mapped[int | None] = mapped_column(Integer)
     cap_period: Mapped[str | None] = mapped_column(String(8))
-    evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    evidence_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     rectification_share: Mapped[int | None] = mapped_column(Integer)
     escalation: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     active_from: Mapped[date | None] = mapped_column(Date)
     active_until: Mapped[date | None] = mapped_column(Date)
-    review: Mapped[str] = mapped_column(String(8), default="none")
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    review: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()

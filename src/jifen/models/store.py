@@ -4,11 +4,27 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, ForeignKeyConstraint, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at
+
+# Receipt numbers run across every village (printed on the slip, unique: uq_redemptions_receipt_no).
+RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
 
 
 class Store(Base):
@@ -43,7 +59,22 @@ class Item(Base):
     `on_hand` changes only together with a row of `stock_movements` (CHECK on_hand >= 0 in PostgreSQL)."""
 
     __tablename__ = "items"
-    __table_args__ = (ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),)
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        CheckConstraint("price_points > 0 AND price_points <= 1000000", name="price_points"),
+        # the shelf is never below empty: the last line against overselling
+        CheckConstraint("on_hand >= 0", name="on_hand"),
+        # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved"),
+        CheckConstraint(
+            "(limit_count IS NULL) = (limit_period IS NULL) AND (limit_count IS NULL OR limit_count > 0)",
+            name="limit",
+        ),
+        CheckConstraint("limit_period IN ('day', 'week', 'month', 'quarter', 'year')", name="limit_period"),
+        Index("ix_items_id", "id"),
+        Index("ix_items_village_id_store_id", "village_id", "store_id", "name", "id"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -52,26 +83,69 @@ class Item(Base):
     unit: Mapped[str | None] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(32))
     price_points: Mapped[int] = mapped_column(Integer)
-    on_hand: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     limit_count: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     picture_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = created_at()
 
 
 class Redemption(Base):
-    """A sale at the counter (兑换/核销): points from the household to the store, goods off the shelf."""
+    """A sale at the counter (兑换/核销): points from the household to the store, goods off the shelf.
+
+    It changes once, completed -> cancelled, filling in only the cancellation's columns (a trigger says
+    so)."""
 
     __tablename__ = "redemptions"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        ForeignKeyConstraint(
+            ["village_id", "transaction_id"], ["ledger_transactions.village_id", "ledger_transactions.id"]
+        ),
+        # the name PostgreSQL cut to 63 characters when migration 0004 created it
+        ForeignKeyConstraint(
+            ["village_id", "cancel_transaction_id"],
+            ["ledger_transactions.village_id", "ledger_transactions.id"],
+            name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
+        ),
+        CheckConstraint("total_points > 0", name="total_points"),
+        CheckConstraint("status IN ('completed', 'cancelled')", name="status"),
+        CheckConstraint(
+            "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
+            " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
+            " AND (status = 'cancelled') = (cancel_reason IS NOT NULL)",
+            name="cancelled",
+        ),
+        Index("ix_redemptions_id", "id"),
+        Index("ix_redemptions_store", "village_id", "store_id", "created_at", "id"),
+        Index(
+            "ix_redemptions_household",
+            "village_id",
+            "household_id",
+            "created_at",
+            postgresql_where=text("status = 'completed'"),
+        ),
+        # cancellations are counted in the period they happen
+        Index(
+            "ix_redemptions_cancelled",
+            "village_id",
+            "store_id",
+            "cancelled_at",
+            postgresql_where=text("status = 'cancelled'"),
+        ),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    receipt_no: Mapped[int] = mapped_column(BigInteger)
+    receipt_no: Mapped[int] = mapped_column(
+        BigInteger, unique=True, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
+    )
     store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), server_default=RedemptionStatus.completed.value)
     total_points: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     clerk_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -83,7 +157,16 @@ class Redemption(Base):
 
 
 class RedemptionLine(Base):
+    """Append-only: one item of a sale, at the price it was sold for."""
+
     __tablename__ = "redemption_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
+        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+        Index("ix_redemption_lines_item", "village_id", "item_id"),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     redemption_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -97,9 +180,32 @@ class StockMovement(Base):
     """Append-only: every change of an item's stock, with the stock after it."""
 
     __tablename__ = "stock_movements"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
+        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
+        CheckConstraint("kind IN ('restock', 'sale', 'cancel', 'correction')", name="kind"),
+        CheckConstraint(
+            "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
+            " AND (kind <> 'cancel' OR quantity > 0)",
+            name="quantity",
+        ),
+        CheckConstraint("on_hand_after >= 0", name="on_hand_after"),
+        CheckConstraint("(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)", name="redemption"),
+        CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
+        Index("ix_stock_movements_item", "village_id", "item_id", "id"),
+        # a sale's stock comes back at most once per item
+        Index(
+            "uq_stock_movements_cancel",
+            "village_id",
+            "redemption_id",
+            "item_id",
+            unique=True,
+            postgresql_where=text("kind = 'cancel'"),
+        ),
+    )
 
     village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
@@ -108,3 +214,74 @@ class StockMovement(Base):
     actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     redemption_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
+
+
+class Reservation(Base):
+    """A pickup code (预约兑换): the points held and the goods set aside until the clerk redeems the code, it
+    is cancelled, or it expires. It changes once, from active (a trigger says so)."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        ForeignKeyConstraint(["village_id", "hold_id"], ["holds.village_id", "holds.id"]),
+        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
+        CheckConstraint("code ~ '^[0-9]{6}$'", name="code"),
+        CheckConstraint("total_points > 0", name="total_points"),
+        CheckConstraint("status IN ('active', 'redeemed', 'cancelled', 'expired')", name="status"),
+        CheckConstraint(
+            "(status = 'active') = (ended_at IS NULL)"
+            " AND (status = 'redeemed') = (redemption_id IS NOT NULL)",
+            name="ended",
+        ),
+        CheckConstraint("expires_at > created_at", name="expires"),
+        Index("ix_reservations_id", "id"),
+        # a code names one active reservation in its village
+        Index(
+            "uq_reservations_active_code",
+            "village_id",
+            "code",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_reservations_code", "village_id", "code", "created_at"),
+        Index("ix_reservations_due", "expires_at", postgresql_where=text("status = 'active'")),
+        Index("ix_reservations_household", "village_id", "household_id", "created_at"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    code: Mapped[str] = mapped_column(String(6))
+    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(10), server_default="active")
+    total_points: Mapped[int] = mapped_column(BigInteger)
+    hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    end_reason: Mapped[str | None] = mapped_column(String(500))
+    redemption_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class ReservationLine(Base):
+    """Append-only: one item of a pickup code, at the price it was reserved for."""
+
+    __tablename__ = "reservation_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["village_id", "reservation_id"], ["reservations.village_id", "reservations.id"]
+        ),
+        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    reservation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    price_points: Mapped[int] = mapped_column(Integer)
+    line_points: Mapped[int] = mapped_column(BigInteger)

@@ -4,7 +4,20 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, ForeignKeyConstraint, Integer, String
+from sqlalchemy import (
+    CHAR,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +35,11 @@ class Role(enum.StrEnum):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # user names are unique whatever their case
+        Index("uq_users_username_lower", text("lower(username)"), unique=True),
+        CheckConstraint("credential_version >= 1", name="credential_version"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     username: Mapped[str] = mapped_column(String(64))
@@ -48,6 +66,31 @@ class UserRole(Base):
     __table_args__ = (
         ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
         ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        CheckConstraint(
+            "role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')", name="role"
+        ),
+        # the scope each role needs, and nothing it must not have
+        CheckConstraint(
+            """CASE role
+              WHEN 'town_admin' THEN village_id IS NULL AND store_id IS NULL AND household_id IS NULL
+                                     AND grid IS NULL
+              WHEN 'clerk' THEN village_id IS NOT NULL AND store_id IS NOT NULL AND household_id IS NULL
+              WHEN 'villager' THEN village_id IS NOT NULL AND household_id IS NOT NULL AND store_id IS NULL
+              WHEN 'cadre' THEN village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL
+              ELSE village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL AND grid IS NULL
+            END""",
+            name="scope",
+        ),
+        UniqueConstraint(
+            "user_id",
+            "role",
+            "village_id",
+            "store_id",
+            "household_id",
+            "grid",
+            name="uq_user_roles_grant",
+            postgresql_nulls_not_distinct=True,
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -60,3 +103,23 @@ class UserRole(Base):
     created_at: Mapped[datetime] = created_at()
 
     user: Mapped[User] = relationship(back_populates="roles")
+
+
+class LoginThrottle(Base):
+    """Scratch state of the login throttle (`auth.throttle`): one row per user name and client address
+    (kind 'n') and one per address across names (kind 'a', name_key ''); not history."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (
+        CheckConstraint("kind IN ('n', 'a')", name="kind"),
+        CheckConstraint("failures >= 0", name="failures"),
+        Index("ix_login_throttle_updated_at", "updated_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(CHAR(1), primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_addr: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' when unknown
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refused: Mapped[bool] = mapped_column(Boolean, server_default="false")  # what the last claim decided
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import CheckConstraint, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,18 @@ class Village(Base):
     """The tenant: rules, households, stores and users' roles belong to one village."""
 
     __tablename__ = "villages"
+    __table_args__ = (
+        CheckConstraint("cancel_window_minutes BETWEEN 0 AND 525600", name="cancel_window_minutes"),
+        CheckConstraint("notice_days BETWEEN 0 AND 30", name="notice_days"),
+        CheckConstraint("reservation_days BETWEEN 1 AND 90", name="reservation_days"),
+        CheckConstraint(
+            "cardinality(star_thresholds) = 5 AND array_position(star_thresholds, NULL) IS NULL"
+            " AND 0 < star_thresholds[1] AND star_thresholds[1] < star_thresholds[2]"
+            " AND star_thresholds[2] < star_thresholds[3] AND star_thresholds[3] < star_thresholds[4]"
+            " AND star_thresholds[4] < star_thresholds[5]",
+            name="star_thresholds",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32), unique=True)

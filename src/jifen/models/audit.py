@@ -1,0 +1,109 @@
+"""The audit trail and its tamper evidence (migration 0003): audit events, one hash chain per village over
+its ledger transactions, postings and audit events, and sealed checkpoints. All three are append-only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jifen.models.base import Base
+from jifen.models.ledger import chain_id_column
+
+
+class AuditEvent(Base):
+    """Who did what, to which record, on behalf of which village, why, from where, when. The scope is the
+    village, or the zero uuid for what belongs to no village (`audit.service.TOWN_SCOPE`)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_scope_chain_id", "scope", "chain_id"),
+        Index("ix_audit_events_scope_record", "scope", "record_type", "record_id", "id"),
+        Index("ix_audit_events_actor_id", "actor_id", "id"),
+        Index("ix_audit_events_scope_action", "scope", "action", "id"),
+        # the login throttle's history: recent failures by name and by address, and the last logins
+        Index(
+            "ix_audit_events_failed_login_name",
+            "record_id",
+            "occurred_at",
+            postgresql_where=text("action = 'auth.login_failed'"),
+        ),
+        Index(
+            "ix_audit_events_failed_login_addr",
+            "client_addr",
+            "occurred_at",
+            postgresql_where=text("action = 'auth.login_failed'"),
+        ),
+        Index(
+            "ix_audit_events_login_name",
+            "record_id",
+            "occurred_at",
+            postgresql_where=text("action = 'auth.login'"),
+        ),
+    )
+
+    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    chain_id: Mapped[int] = chain_id_column()
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    actor_roles: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(48))
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str | None] = mapped_column(String(100))
+    before: Mapped[Any | None] = mapped_column(JSONB)
+    after: Mapped[Any | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class ChainLink(Base):
+    """Link `seq` of a scope's chain: commits to the previous link and to the hash of one record's content."""
+
+    __tablename__ = "chain_links"
+    __table_args__ = (
+        UniqueConstraint("scope", "chain_id"),
+        CheckConstraint("record_kind IN ('tx', 'posting', 'audit')", name="kind"),
+    )
+
+    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    record_kind: Mapped[str] = mapped_column(String(8))
+    record_key: Mapped[str] = mapped_column(String(100))
+    record_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    link_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Checkpoint(Base):
+    """The head of a village's chain at a moment, sealed for the notice board (公示栏)."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_scope_seq", "scope", "seq"),)
+
+    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[bytes] = mapped_column(LargeBinary)
+    records: Mapped[int] = mapped_column(BigInteger)
+    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sealed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

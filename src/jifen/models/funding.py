@@ -1,0 +1,112 @@
+"""Funding and settlement of the points supermarket (migration 0010). Money is integer fen; every table here
+is a record, never updated or deleted (triggers say so)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jifen.models.base import Base, created_at
+
+
+class VillagePeg(Base):
+    """What a point is worth in money from `effective_from` on (a history; never back-dated)."""
+
+    __tablename__ = "village_pegs"
+    __table_args__ = (
+        CheckConstraint("fen_per_point BETWEEN 1 AND 1000000", name="fen_per_point"),
+        # a few minutes of slack between the app's and the database's clocks
+        CheckConstraint("effective_from >= created_at - interval '5 minutes'", name="not_backdated"),
+        Index("ix_village_pegs_effective", "village_id", text("effective_from DESC"), text("id DESC")),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fen_per_point: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class VillageFund(Base):
+    """Money the village received to stock its store (collective, donor, town, other)."""
+
+    __tablename__ = "village_funds"
+    __table_args__ = (
+        CheckConstraint("source IN ('collective', 'donor', 'town', 'other')", name="source"),
+        CheckConstraint("amount_fen > 0 AND amount_fen <= 100000000000", name="amount_fen"),
+        Index("ix_village_funds_id", "id"),
+        Index("ix_village_funds_received", "village_id", text("received_on DESC"), text("id DESC")),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    source: Mapped[str] = mapped_column(String(12))
+    source_name: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    received_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(500))
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class VillageFundVoid(Base):
+    """A fund recorded by mistake, voided (at most once: the primary key)."""
+
+    __tablename__ = "village_fund_voids"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "fund_id"], ["village_funds.village_id", "village_funds.id"]),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    fund_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
+
+
+class StoreSettlement(Base):
+    """What the village paid a store for a stretch of time; a stretch is paid once (an exact repeat by the
+    unique constraint, an overlap by a trigger)."""
+
+    __tablename__ = "store_settlements"
+    __table_args__ = (
+        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        UniqueConstraint(
+            "village_id", "store_id", "starts_at", "ends_at", name="uq_store_settlements_period"
+        ),
+        CheckConstraint("starts_at < ends_at", name="range"),
+        CheckConstraint("abs(amount_fen) <= 100000000000", name="amount_fen"),
+        Index("ix_store_settlements_id", "id"),
+    )
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    period: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    report_points: Mapped[int] = mapped_column(BigInteger)
+    report_fen: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(String(500))
+    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = created_at()
