@@ -11,9 +11,12 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,6 +33,7 @@ from jifen.households.endpoints import router as households_router
 from jifen.kit import validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
 from jifen.kit.errors import JifenError
+from jifen.kit.faults import ServiceUnavailable, database_fault
 from jifen.kit.headers import SecurityHeadersMiddleware
 from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
@@ -99,8 +103,33 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(ServiceUnavailable)
+    async def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+        return fault_response(request, exc, exc)
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        """The database is down, full, read-only or stuck behind a lock: 503, from either driver path."""
+        fault = database_fault(exc)
+        if fault is None:
+            raise exc
+        return fault_response(request, fault, exc)
+
+    # asyncpg's own errors (kit.db.driver()), the adapter's DBAPI errors raised outside a statement (beginning
+    # a transaction on a dead connection), the pool's timeout, and sockets that could not connect
+    for fault_class in (
+        PoolTimeout,
+        AsyncAdapt_asyncpg_dbapi.Error,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        OSError,
+    ):
+        app.add_exception_handler(fault_class, database_down)
+
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        fault = database_fault(exc)
+        if fault is not None:
+            return fault_response(request, fault, exc)
         # class 22 (data exception): input PostgreSQL cannot store, e.g. a value out of range
         if (sqlstate(exc) or "").startswith("22"):
             return JSONResponse(
@@ -121,6 +150,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
         )
+
+
+def fault_response(request: Request, fault: ServiceUnavailable, cause: BaseException) -> Response:
+    """503 in the API's shape for the API, as a page for the pages; the client may try again later."""
+    log.warning("database_fault", error=fault.code, cause=type(cause).__name__, path=request.url.path)
+    headers = {"Retry-After": str(fault.retry_after)}
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if request.url.path.startswith(API_PREFIX + "/") or not wants_page:
+        return JSONResponse({"error": fault.code, "detail": fault.detail}, status_code=503, headers=headers)
+    from jifen.web.context import templates
+
+    return templates.TemplateResponse(
+        request,
+        "refused.html",
+        {"page": None, "heading": "暂时无法完成", "message": fault.detail},
+        status_code=503,
+        headers=headers,
+    )
 
 
 async def run_chainer(engine: AsyncEngine, interval: float) -> None:
@@ -175,7 +222,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             settings.database_url = resolve_urls(settings.data_dir).app_url
         engine = create_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            lock_timeout_ms=settings.lock_timeout_ms,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
