@@ -32,7 +32,7 @@ pytestmark = pytest.mark.faults(timeout=60)
 
 @pytest.fixture
 async def owner(template: TestCluster, database: str) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser connection on the test's database, to do to PostgreSQL what an operator or a crash would."""
+    """A superuser connection on the test's database: does to PostgreSQL what an operator or a crash would."""
     connection = await asyncpg.connect(_asyncpg_url(template.owner_url_for(database)))
     yield connection
     await connection.close()
