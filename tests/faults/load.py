@@ -423,5 +423,6 @@ class ThrowawayPostgres:
         import contextlib
 
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._pg_ctl("-w", "-m", "fast", "stop")
+            self._pg_ctl("-w", "-m", "immediate", "stop")  # its data is deleted next: no checkpoint needed
+        self.server._postmaster_info = None  # stopped above; the package only deletes the data now
         self.server.cleanup()
