@@ -207,8 +207,12 @@ async def run_chainer(engine: AsyncEngine, interval: float) -> None:
                     await conn.execute("SELECT pg_advisory_unlock($1)", chain.CHAINER_LOCK)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("chainer_failed")
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None:
+                log.exception("chainer_failed")
+            else:  # the database is down or busy: the loop tries again next round, nothing to debug
+                log.warning("chainer_waiting_for_database", error=fault.code, cause=type(exc).__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

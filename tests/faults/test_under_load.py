@@ -151,8 +151,8 @@ async def test_postgres_crash_and_restart_under_load_is_503_then_recovers_by_its
             await asyncio.sleep(0.05)
         recovered = load.first_answer_after(started_at) or 0
         recoveries.append(
-            f"PostgreSQL down {down[1] - down[0]:.1f} s (every answer meanwhile 503 database_unavailable, "
-            f"the slowest in {load.slowest_503:.2f} s); requests done again {recovered:.2f} s after it restarted"
+            f"PostgreSQL down {down[1] - down[0]:.1f} s (answers meanwhile: 503 database_unavailable, "
+            f"slowest {load.slowest_503:.2f} s); requests done again {recovered:.2f} s after it started"
         )
         await asyncio.sleep(1.5)
 

@@ -107,7 +107,7 @@ class Api:
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("application/json"):
             body = response.json()
-            fault = faults.BY_CODE.get(body.get("error")) if isinstance(body, dict) else None
+            fault = faults.BY_CODE.get(str(body.get("error"))) if isinstance(body, dict) else None
             if response.status_code == 503 and fault is not None:
                 raise fault()  # no page can go on without its database: the 503 page says why
             return ApiResult(response.status_code, body, content_type)
