@@ -30,9 +30,9 @@ from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
-from jifen.kit import validation
+from jifen.kit import faults, validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
-from jifen.kit.errors import JifenError
+from jifen.kit.errors import ErrorBody, JifenError
 from jifen.kit.faults import ServiceUnavailable, database_fault
 from jifen.kit.headers import SecurityHeadersMiddleware
 from jifen.kit.limits import BodyLimitMiddleware
@@ -260,6 +260,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # any operation may meet a database that is down, read-only, full or stuck behind a lock
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": " | ".join(sorted(faults.BY_CODE))
+                + " (Retry-After: seconds; nothing was written)",
+            }
+        },
         # the documentation is a map of every operation: in prod only when asked for (JIFEN_PUBLIC_DOCS)
         openapi_url="/openapi.json" if settings.docs_visible else None,
         docs_url="/docs" if settings.docs_visible else None,

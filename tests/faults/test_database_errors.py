@@ -233,9 +233,11 @@ async def test_a_read_only_database_answers_503_and_writes_nothing(
     assert (await balance(world, cadre, household))["posted"] == 7
 
 
-@pytest.fixture
-async def impatient_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    app = create_app(settings.model_copy(update={"lock_timeout_ms": 300}))
+@pytest.fixture(params=["lock_timeout", "statement_timeout"])
+async def impatient_app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+    """jifen with a short lock timeout, or a short statement timeout (a lock wait counts towards it too)."""
+    short = {"lock_timeout_ms": 300} if request.param == "lock_timeout" else {"statement_timeout_ms": 300}
+    app = create_app(settings.model_copy(update=short))
     async with LifespanManager(app):
         yield app
 
@@ -304,3 +306,28 @@ def test_every_database_failure_class_has_its_503(error: BaseException, code: st
     assert (fault.code if fault else None) == code
     if fault is not None:
         assert fault.status == 503
+
+
+async def test_the_orm_path_answers_the_same_503s_as_the_driver_path(
+    impatient_app: FastAPI, owner: asyncpg.Connection
+) -> None:
+    """GET /villages reads through SQLAlchemy (its DBAPIError wrapping), not through the raw driver."""
+    async with AsyncClient(transport=ASGITransport(app=impatient_app), base_url="http://jifen.test") as http:
+        world = World(app=impatient_app, client=http)
+        town = await world.town_admin()
+        assert (await world.call("GET", "/villages", town)).status_code == 200
+        lock = owner.transaction()
+        await lock.start()
+        await owner.execute("LOCK TABLE villages IN ACCESS EXCLUSIVE MODE")
+        try:
+            # waiting longer than the lock timeout: busy
+            assert_error(await world.call("GET", "/villages", town), 503, "busy")
+            # dropped while it waits: database_unavailable
+            pending = asyncio.create_task(world.call("GET", "/villages", town))
+            await asyncio.sleep(0.1)
+            await _terminate_jifen_backends(owner, settle=0)
+            assert_error(await asyncio.wait_for(pending, 10), 503, "database_unavailable")
+        finally:
+            await lock.rollback()
+        await asyncio.sleep(0.3)
+        assert (await world.call("GET", "/villages", town)).status_code == 200
