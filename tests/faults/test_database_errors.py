@@ -4,6 +4,8 @@ many connections, read-only, and a lock held too long. In-process app, the share
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 import uuid
@@ -330,4 +332,42 @@ async def test_the_orm_path_answers_the_same_503s_as_the_driver_path(
         finally:
             await lock.rollback()
         await asyncio.sleep(0.3)
+        assert (await world.call("GET", "/villages", town)).status_code == 200
+
+
+@pytest.fixture
+async def single_connection_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(
+        settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0, "statement_timeout_ms": 100})
+    )
+    async with LifespanManager(app):
+        yield app
+
+
+async def test_a_frozen_database_connection_is_503_after_a_bounded_wait_not_a_hang(
+    single_connection_app: FastAPI, owner: asyncpg.Connection
+) -> None:
+    """A server process that stops answering (frozen, cut off) cannot enforce statement_timeout itself."""
+    if os.environ.get("JIFEN_TEST_DATABASE_URL"):
+        pytest.skip("freezes a PostgreSQL process: needs the embedded test cluster on this machine")
+    async with AsyncClient(
+        transport=ASGITransport(app=single_connection_app), base_url="http://jifen.test"
+    ) as http:
+        world = World(app=single_connection_app, client=http)
+        town = await world.town_admin()
+        assert (await world.call("GET", "/villages", town)).status_code == 200
+        pid = await owner.fetchval(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE application_name = 'jifen' AND datname = current_database()"
+        )
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            response = await asyncio.wait_for(world.call("GET", "/villages", town), 30)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert_error(response, 503, "database_unavailable")
+        assert waited < 10, waited
+        await _terminate_jifen_backends(owner)
         assert (await world.call("GET", "/villages", town)).status_code == 200

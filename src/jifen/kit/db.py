@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -39,8 +40,12 @@ def create_engine(
     # JIT compilation costs more than it saves on jifen's short statements (measured: a 10,000-award
     # batch posts faster without it)
     server_settings = {"application_name": "jifen", "timezone": "UTC", "jit": "off"}
+    connect_args: dict[str, Any] = {"server_settings": server_settings, "timeout": connect_timeout}
     if statement_timeout_ms is not None:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
+        # a server that stops answering without closing the socket (frozen, cut off) cannot enforce its own
+        # statement_timeout: the client gives up a little after it
+        connect_args["command_timeout"] = statement_timeout_ms / 1000 + 5
     if lock_timeout_ms is not None:
         server_settings["lock_timeout"] = str(lock_timeout_ms)
     engine = create_async_engine(
@@ -51,7 +56,7 @@ def create_engine(
         # a real pre-ping costs three round trips per request (BEGIN, ping, ROLLBACK); the checkout check
         # below catches connections the server closed at no cost
         pool_pre_ping=False,
-        connect_args={"server_settings": server_settings, "timeout": connect_timeout},
+        connect_args=connect_args,
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
     return engine
@@ -87,7 +92,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                     if not is_database_fault(exc):
                         raise
                     # the connection is gone, and the server rolled its transaction back with it
-                    await session.invalidate()
+                    with contextlib.suppress(Exception):
+                        await session.invalidate()
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
