@@ -113,9 +113,12 @@ async def test_workers_and_the_whole_server_killed_under_load_lose_nothing(live:
         await asyncio.sleep(0.2)
         server.start()
         await server.wait_ready(timeout=60)
-        await asyncio.sleep(1)
-        recovered = load.first_answer_after(killed_at)
-        assert recovered is not None, "nothing was answered after the restart"
+        deadline = time.monotonic() + 30
+        while load.first_answer_after(killed_at) is None:
+            assert time.monotonic() < deadline, "nothing was answered within 30 s of the restart"
+            await asyncio.sleep(0.05)
+        recovered = load.first_answer_after(killed_at) or 0
+        await asyncio.sleep(1)  # more load on the restarted server
         recoveries.append(
             f"whole server killed and restarted: answering again {recovered:.1f} s after the kill"
         )
