@@ -371,3 +371,37 @@ async def test_a_frozen_database_connection_is_503_after_a_bounded_wait_not_a_ha
         assert waited < 10, waited
         await _terminate_jifen_backends(owner)
         assert (await world.call("GET", "/villages", town)).status_code == 200
+
+
+@pytest.fixture
+async def one_connection_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    update = {"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout_seconds": 0.5}
+    app = create_app(settings.model_copy(update=update))
+    async with LifespanManager(app):
+        yield app
+
+
+async def test_every_pooled_connection_in_use_too_long_is_busy_not_a_hang(
+    one_connection_app: FastAPI, owner: asyncpg.Connection
+) -> None:
+    async with AsyncClient(
+        transport=ASGITransport(app=one_connection_app), base_url="http://jifen.test"
+    ) as http:
+        world = World(app=one_connection_app, client=http)
+        setup = await world.setup_village(households=1)
+        household = setup.households[0].id
+        rule = await make_rule(world, setup, 4)
+        cadre = setup.people["cadre"]
+        lock = await _hold_household_lock(owner, household)
+        try:
+            # the process's only connection waits on the household's row
+            waiting = asyncio.create_task(award(world, cadre, household, rule, idempotency_key="pool-1"))
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            crowded = await world.call("GET", f"/households/{household}/balance", cadre)
+            assert_error(crowded, 503, "busy")
+            assert time.monotonic() - started < 5
+        finally:
+            await lock.rollback()
+        assert (await asyncio.wait_for(waiting, 10)).status_code == 201
+        assert (await balance(world, cadre, household))["posted"] == 4
