@@ -8,12 +8,15 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,9 +30,10 @@ from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
-from jifen.kit import validation
+from jifen.kit import faults, validation
 from jifen.kit.db import create_engine, create_sessionmaker, raw_connection, sqlstate
-from jifen.kit.errors import JifenError
+from jifen.kit.errors import ErrorBody, JifenError
+from jifen.kit.faults import ServiceUnavailable, database_fault
 from jifen.kit.headers import SecurityHeadersMiddleware
 from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
@@ -99,8 +103,33 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(ServiceUnavailable)
+    async def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+        return fault_response(request, exc, exc)
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        """The database is down, full, read-only or stuck behind a lock: 503, from either driver path."""
+        fault = database_fault(exc)
+        if fault is None:
+            raise exc
+        return fault_response(request, fault, exc)
+
+    # asyncpg's own errors (kit.db.driver()), the adapter's DBAPI errors raised outside a statement (beginning
+    # a transaction on a dead connection), the pool's timeout, and sockets that could not connect
+    for fault_class in (
+        PoolTimeout,
+        AsyncAdapt_asyncpg_dbapi.Error,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        OSError,
+    ):
+        app.add_exception_handler(fault_class, database_down)
+
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        fault = database_fault(exc)
+        if fault is not None:
+            return fault_response(request, fault, exc)
         # class 22 (data exception): input PostgreSQL cannot store, e.g. a value out of range
         if (sqlstate(exc) or "").startswith("22"):
             return JSONResponse(
@@ -121,6 +150,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
         )
+
+
+def fault_response(request: Request, fault: ServiceUnavailable, cause: BaseException) -> Response:
+    """503 in the API's shape for the API, as a page for the pages; the client may try again later."""
+    log.warning("database_fault", error=fault.code, cause=type(cause).__name__, path=request.url.path)
+    headers = {"Retry-After": str(fault.retry_after)}
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if request.url.path.startswith(API_PREFIX + "/") or not wants_page:
+        return JSONResponse({"error": fault.code, "detail": fault.detail}, status_code=503, headers=headers)
+    from jifen.web.context import templates
+
+    return templates.TemplateResponse(
+        request,
+        "refused.html",
+        {"page": None, "heading": "暂时无法完成", "message": fault.detail},
+        status_code=503,
+        headers=headers,
+    )
 
 
 async def run_chainer(engine: AsyncEngine, interval: float) -> None:
@@ -160,8 +207,12 @@ async def run_chainer(engine: AsyncEngine, interval: float) -> None:
                     await conn.execute("SELECT pg_advisory_unlock($1)", chain.CHAINER_LOCK)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("chainer_failed")
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None:
+                log.exception("chainer_failed")
+            else:  # the database is down or busy: the loop tries again next round, nothing to debug
+                log.warning("chainer_waiting_for_database", error=fault.code, cause=type(exc).__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -175,7 +226,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             settings.database_url = resolve_urls(settings.data_dir).app_url
         engine = create_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            lock_timeout_ms=settings.lock_timeout_ms,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -209,6 +266,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # any operation may meet a database that is down, read-only, full or stuck behind a lock
+        responses={
+            503: {
+                "model": ErrorBody,
+                "description": " | ".join(sorted(faults.BY_CODE))
+                + " (Retry-After: seconds; nothing was written)",
+            }
+        },
         # the documentation is a map of every operation: in prod only when asked for (JIFEN_PUBLIC_DOCS)
         openapi_url="/openapi.json" if settings.docs_visible else None,
         docs_url="/docs" if settings.docs_visible else None,

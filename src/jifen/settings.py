@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # how long to wait for PostgreSQL to accept a new connection before answering 503 database_unavailable
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # how long a request waits for a free pooled connection before answering 503 busy
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # the longest any one SQL statement may run, and the longest it may wait for a row or advisory lock,
+    # before the request is answered 503 busy and its transaction (with every lock it held) rolls back
+    statement_timeout_ms: int = Field(default=15000, ge=100, le=3_600_000)
+    lock_timeout_ms: int = Field(default=5000, ge=50, le=3_600_000)
     log_level: str = "INFO"
     log_requests: bool = True
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off

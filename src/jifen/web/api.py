@@ -14,7 +14,7 @@ import httpx
 from fastapi import Request
 
 from jifen.auth.tokens import issue_token
-from jifen.kit import validation
+from jifen.kit import faults, validation
 from jifen.settings import Settings
 
 API_BASE = "http://jifen.internal/api/v1"
@@ -106,7 +106,11 @@ class Api:
             )
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("application/json"):
-            return ApiResult(response.status_code, response.json(), content_type)
+            body = response.json()
+            fault = faults.BY_CODE.get(str(body.get("error"))) if isinstance(body, dict) else None
+            if response.status_code == 503 and fault is not None:
+                raise fault()  # no page can go on without its database: the 503 page says why
+            return ApiResult(response.status_code, body, content_type)
         return ApiResult(response.status_code, response.content, content_type)
 
     async def get(self, path: str, **params: Any) -> ApiResult:
