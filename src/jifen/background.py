@@ -1,4 +1,5 @@
-"""The due work every server process runs every few seconds (and `jifen jobs run` on demand), as named jobs."""
+"""The due work every server process runs every few seconds (and `jifen jobs run` on demand), as named
+jobs."""
 
 from __future__ import annotations
 

@@ -147,7 +147,8 @@ class Settings(BaseSettings):
             )
         if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
             raise ValueError(
-                f"JIFEN_METRICS_TOKEN must be a random value of at least {MIN_METRICS_TOKEN_LENGTH} characters"
+                "JIFEN_METRICS_TOKEN must be a random value of at least "
+                f"{MIN_METRICS_TOKEN_LENGTH} characters"
             )
         return self
 

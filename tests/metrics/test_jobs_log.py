@@ -31,7 +31,9 @@ def _json_lines(output: str) -> list[dict[str, Any]]:
     return lines
 
 
-async def _run_loop(settings: Settings, capsys: pytest.CaptureFixture[str], seconds: float) -> list[dict[str, Any]]:
+async def _run_loop(
+    settings: Settings, capsys: pytest.CaptureFixture[str], seconds: float
+) -> list[dict[str, Any]]:
     """Serve with the background loop every 0.1 s for a while; the JSON log lines it wrote."""
     app = create_app(Settings(**(settings.model_dump() | {"chain_interval_seconds": 0.1})))
     configure_logging(json=True, level="INFO")  # as in prod: one JSON object a line

@@ -108,7 +108,9 @@ async def test_requests_count_by_route_template_and_status_never_by_raw_path(
     assert str(setup.village.code) not in after.text
 
 
-async def test_awards_and_redemptions_count_once_they_are_committed(world: World, client: AsyncClient) -> None:
+async def test_awards_and_redemptions_count_once_they_are_committed(
+    world: World, client: AsyncClient
+) -> None:
     setup = await world.setup_village(households=2)
     cadre, clerk = setup.people["cadre"], setup.people["clerk"]
     household = setup.households[1]
@@ -151,7 +153,9 @@ async def test_chain_lag_and_public_notices_come_from_the_database(
     caught_up = await scrape(client)
     async with world.session() as session, session.begin():
         await session.execute(
-            text("UPDATE awards SET notice_until = now() - interval '1 minute' WHERE status = 'public_notice'")
+            text(
+                "UPDATE awards SET notice_until = now() - interval '1 minute' WHERE status = 'public_notice'"
+            )
         )
     overdue = await scrape(client)
 

@@ -113,7 +113,7 @@ def exposition() -> bytes:
         return generate_latest(REGISTRY)
     _forget_dead_processes(directory)
     registry = CollectorRegistry()
-    prometheus_multiprocess.MultiProcessCollector(registry)
+    prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
 
 
@@ -125,7 +125,7 @@ def _forget_dead_processes(directory: Path) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            prometheus_multiprocess.mark_process_dead(pid, str(directory))
+            prometheus_multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
         except PermissionError:  # alive, as another user
             pass
 
@@ -198,12 +198,12 @@ class _MeteredQueue(AsyncAdaptedQueue[Any]):
         if not block or not self.empty():
             return super().get(block, timeout)
         self.waiting += 1
-        refresh_pool_gauges()
+        _refresh_waiting()
         try:
             return super().get(block, timeout)
         finally:
             self.waiting -= 1
-            refresh_pool_gauges()
+            _refresh_waiting()
 
 
 class MeteredPool(AsyncAdaptedQueuePool):
@@ -217,12 +217,12 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
     def _do_get(self) -> Any:
         record = super()._do_get()
-        refresh_pool_gauges()
+        _refresh_in_use()
         return record
 
     def _do_return_conn(self, record: Any) -> None:
         super()._do_return_conn(record)
-        refresh_pool_gauges()
+        _refresh_in_use()
 
     @property
     def waiting(self) -> int:
@@ -230,11 +230,19 @@ class MeteredPool(AsyncAdaptedQueuePool):
         return queue.waiting if isinstance(queue, _MeteredQueue) else 0
 
 
+def _refresh_in_use() -> None:
+    POOL_IN_USE.set(sum(pool.checkedout() for pool in _pools))
+
+
+def _refresh_waiting() -> None:
+    POOL_WAITING.set(sum(pool.waiting for pool in _pools))
+
+
 def refresh_pool_gauges() -> None:
-    """This process's pools, from SQLAlchemy's own counts (cheap: a few integers per pool)."""
-    pools = list(_pools)
-    POOL_IN_USE.set(sum(pool.checkedout() for pool in pools))
-    POOL_WAITING.set(sum(pool.waiting for pool in pools))
+    """This process's pools, from SQLAlchemy's own counts (a few integers per pool): as each connection is
+    checked out or returned and each waiter comes and goes, and once more at scrape time."""
+    _refresh_in_use()
+    _refresh_waiting()
 
 
 def set_pool_capacity(connections: int) -> None:

@@ -31,7 +31,12 @@ def _scrape_engine(request: Request) -> AsyncEngine:
         settings: Settings = request.app.state.settings
         assert settings.database_url
         engine = create_engine(
-            settings.database_url, pool_size=1, max_overflow=0, pool_timeout=1, pool_pre_ping=True, metered=False
+            settings.database_url,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=1,
+            pool_pre_ping=True,
+            metered=False,
         )
         request.app.state.metrics_engine = engine
     return engine
@@ -55,7 +60,11 @@ def _database_exposition(state: DatabaseState | None) -> bytes:
     up.set(0 if state is None else 1)
     if state is not None:  # unknown is left out, never shown as a reassuring 0
         for name, documentation, value in (
-            ("jifen_chain_unlinked_records", "Records not yet linked into the tamper-evident chain", state.unlinked),
+            (
+                "jifen_chain_unlinked_records",
+                "Records not yet linked into the tamper-evident chain",
+                state.unlinked,
+            ),
             (
                 "jifen_chain_oldest_unlinked_age_seconds",
                 "How long the oldest record not yet linked has waited (0 when all are linked)",
