@@ -8,7 +8,8 @@ import asyncpg
 
 from jifen.audit.service import TOWN_SCOPE
 
-# the most unlinked records counted per table (and village): a stuck chainer makes the lag large, never the scrape slow
+# the most unlinked records counted per table (and village): a stuck chainer makes the lag large, never
+# the scrape slow
 UNLINKED_COUNT_CAP = 1_000_000
 
 # Linking takes every scope (each village, and the town) up to one horizon per pass, so the highest chain_id
