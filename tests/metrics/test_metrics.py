@@ -29,6 +29,15 @@ from tests.metrics.helpers import Scrape, scrape
 from tests.store.helpers import fund, make_item, redeem
 
 TOKEN = "scrape-token-0123456789abcdef"
+# settings that never reach a database, for what needs none
+OFFLINE = Settings(
+    env="test",
+    database_url="postgresql://jifen_app@127.0.0.1:9/jifen",
+    secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
+    log_level="WARNING",
+    log_requests=False,
+    chain_interval_seconds=0,
+)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -89,6 +98,7 @@ async def test_requests_count_by_route_template_and_status_never_by_raw_path(
         assert (await world.call("GET", f"/households/{household.id}", admin)).status_code == 200
     assert (await world.call("GET", f"/households/{uuid.uuid4()}", admin)).status_code == 404
     assert (await client.get("/wp-admin/setup-config.php")).status_code == 404
+    assert (await client.get("/static/app.js")).status_code == 200
     after = await scrape(client)
 
     def count(scraped: Scrape, status: str, path: str = route) -> float:
@@ -102,6 +112,7 @@ async def test_requests_count_by_route_template_and_status_never_by_raw_path(
         == 4
     )
     assert count(after, "404", "unmatched") - count(before, "404", "unmatched") == 1
+    assert count(after, "200", "/static/{path}") - count(before, "200", "/static/{path}") == 1
     # no record's id and no scanner's path becomes a label: the series stay few and say nothing of a village
     assert not UUID.search(after.text)
     assert "wp-admin" not in after.text
@@ -201,7 +212,8 @@ async def test_a_token_guards_the_metrics_when_configured(settings: Settings) ->
     assert "jifen_http_requests_total" in right.text
 
 
-async def test_metrics_are_off_in_prod_unless_configured_and_off_means_not_found(settings: Settings) -> None:
+async def test_metrics_are_off_in_prod_unless_configured_and_off_means_not_found() -> None:
+    settings = OFFLINE
     async with serving(settings, metrics="off") as http:
         off = await http.get("/metrics")
         assert (await http.get("/healthz")).status_code == 200
@@ -223,11 +235,9 @@ async def test_metrics_are_off_in_prod_unless_configured_and_off_means_not_found
         ({"metrics_token": "short"}, "at least 16"),
     ],
 )
-def test_a_token_mode_without_a_real_token_refuses_to_start(
-    settings: Settings, changes: dict[str, object], message: str
-) -> None:
+def test_a_token_mode_without_a_real_token_refuses_to_start(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        Settings(**(settings.model_dump() | changes))
+        Settings(**(OFFLINE.model_dump() | changes))
 
 
 async def test_a_scrape_answers_quickly_when_the_database_is_unreachable(settings: Settings) -> None:
@@ -239,7 +249,7 @@ async def test_a_scrape_answers_quickly_when_the_database_is_unreachable(setting
         started = asyncio.get_running_loop().time()
         first = await scrape(http)
         elapsed = asyncio.get_running_loop().time() - started
-        await asyncio.sleep(0.5)  # the background loop tries its jobs a few times meanwhile
+        await asyncio.sleep(0.8)  # the background loop tries its jobs a few times meanwhile
         later = await scrape(http)
 
     assert elapsed < 5
@@ -250,8 +260,8 @@ async def test_a_scrape_answers_quickly_when_the_database_is_unreachable(setting
     assert later.value("jifen_jobs_total", job="notice") - first.value("jifen_jobs_total", job="notice") >= 2
 
 
-def test_a_metrics_token_is_a_secret(settings: Settings) -> None:
-    configured = Settings(**(settings.model_dump() | {"metrics_token": TOKEN}))
+def test_a_metrics_token_is_a_secret() -> None:
+    configured = Settings(**(OFFLINE.model_dump() | {"metrics_token": TOKEN}))
 
     assert isinstance(configured.metrics_token, SecretStr)
     assert TOKEN not in repr(configured)

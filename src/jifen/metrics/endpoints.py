@@ -18,7 +18,6 @@ from jifen.metrics.repository import DatabaseState, database_state
 from jifen.settings import Settings
 
 router = APIRouter(tags=["metrics"])
-log = structlog.get_logger(__name__)
 
 SCRAPE_DATABASE_SECONDS = 3.0
 
@@ -50,7 +49,7 @@ async def _read_database(request: Request) -> DatabaseState | None:
     try:
         return await asyncio.wait_for(read(), SCRAPE_DATABASE_SECONDS)
     except Exception as exc:
-        log.warning("metrics_database_unavailable", error=type(exc).__name__)
+        structlog.get_logger(__name__).warning("metrics_database_unavailable", error=type(exc).__name__)
         return None
 
 
