@@ -195,7 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     if settings.metrics_mode != "off":
-        app.add_middleware(MetricsMiddleware)  # outermost: it times and counts every answer, refusals too
+        # outermost: it times and counts every answer, refusals too
+        app.add_middleware(MetricsMiddleware, prefixes=(API_PREFIX,))
         app.include_router(metrics_router)
 
     app.include_router(health_router)

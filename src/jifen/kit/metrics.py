@@ -133,21 +133,18 @@ def _forget_dead_processes(directory: Path) -> None:
 # --- HTTP -------------------------------------------------------------------------------------------------
 
 
-def route_template(scope: Scope, root_path: str = "") -> str:
+def route_template(scope: Scope, root_path: str = "", prefixes: tuple[str, ...] = ()) -> str:
     """The matched route's path format (`/api/v1/households/{household_id}`), never the raw path: a scanner's
     made-up paths are all "unmatched", and a record's id never becomes a label."""
     route = scope.get("route")
     template = getattr(route, "path_format", None)
     regex = getattr(route, "path_regex", None)
     if isinstance(template, str):
-        # a router included with a prefix keeps its routes' own paths: the prefix is what precedes the part
-        # of the path the route matched
-        path: str = scope["path"]
-        start = 0
-        while regex is not None and start >= 0:
-            if regex.match(path[start:]):
-                return path[:start] + template
-            start = path.find("/", start + 1)
+        # a router included with a prefix keeps its routes' own paths: find which known prefix it was under
+        path = str(scope["path"]).removeprefix(root_path)
+        for prefix in ("", *prefixes):
+            if regex is not None and path.startswith(prefix) and regex.match(path[len(prefix) :]):
+                return prefix + template
         return template
     mounted = str(scope.get("root_path", ""))
     if "endpoint" in scope and mounted != root_path:  # a mount (the static files) matched
@@ -156,10 +153,12 @@ def route_template(scope: Scope, root_path: str = "") -> str:
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP answer by method, route template and status."""
+    """Counts and times every HTTP answer by method, route template and status. `prefixes`: those the app's
+    routers are included under (their routes do not carry them)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,7 +178,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            labels = (method, route_template(scope, root_path), str(status))
+            labels = (method, route_template(scope, root_path, self.prefixes), str(status))
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_DURATION.labels(*labels).observe(time.perf_counter() - started)
 
