@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.settings import Settings, get_settings
 
 T = TypeVar("T")
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is first imported
 
 
 def _prepare_database(settings: Settings) -> None:
@@ -30,6 +31,22 @@ def _prepare_database(settings: Settings) -> None:
     settings.migrate_database_url = settings.migrate_database_url or db.owner_url
     os.environ["JIFEN_DATABASE_URL"] = db.app_url
     os.environ["JIFEN_MIGRATE_DATABASE_URL"] = settings.migrate_database_url
+
+
+def _use_metrics_dir(settings: Settings, *, fresh: bool) -> None:
+    """Let every process of this server (and `jifen jobs run`) count into one directory, so a scrape answered
+    by any worker adds up all of them (prometheus-client's multiprocess mode). `serve` starts it empty;
+    `jobs run` joins a directory a server made, and makes none."""
+    if settings.metrics_mode == "off":
+        return
+    directory = Path(os.environ.get(METRICS_DIR_ENV) or settings.data_dir / "metrics")
+    if fresh:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for stale in directory.glob("*.db"):  # a previous run's samples: its processes are gone
+            stale.unlink(missing_ok=True)
+    elif not directory.is_dir():
+        return
+    os.environ[METRICS_DIR_ENV] = str(directory)
 
 
 def _run_in_session(
@@ -94,6 +111,7 @@ def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool)
     import uvicorn
 
     settings = get_settings()
+    _use_metrics_dir(settings, fresh=True)  # before anything imports prometheus_client
     if load_demo:
         _refuse_demo_in_prod(settings)
     _prepare_database(settings)
@@ -218,29 +236,30 @@ def jobs() -> None:
 def jobs_run() -> None:
     """Run due work now: post awards whose public notice (公示) ended without an open objection; release
     pickup-code reservations (预约兑换) that expired unclaimed; post due clearings (清零)."""
-    from jifen.awards.notice import run_due
-    from jifen.expiry.service import run_due as run_expiry
-    from jifen.kit.db import create_engine, create_sessionmaker
-    from jifen.store.reservations import release_expired
-
     settings = get_settings()
+    _use_metrics_dir(settings, fresh=False)  # a running server's /metrics then counts this run too
+    from jifen.background import due_jobs
+    from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.kit.jobs import JobsReport, run_jobs
+
     _prepare_database(settings)
 
-    async def run() -> tuple[int, int, int]:
+    async def run() -> JobsReport:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
         try:
-            sessionmaker = create_sessionmaker(engine)
-            posted = await run_due(sessionmaker)
-            return posted, await release_expired(sessionmaker), await run_expiry(sessionmaker)
+            return await run_jobs(due_jobs(create_sessionmaker(engine)), source="command")
         finally:
             await engine.dispose()
 
-    posted, released, expired = asyncio.run(run())
-    click.echo(f"expired reservations released: {released}")
-    click.echo(f"expiry transactions posted (清零): {expired}")
+    report = asyncio.run(run())
+    click.echo(f"expired reservations released: {report.records.get('reservations', 0)}")
+    click.echo(f"expiry transactions posted (清零): {report.records.get('expiry', 0)}")
     # the awards' line stays last: scripts read its number
-    click.echo(f"awards posted after their public notice: {posted}")
+    click.echo(f"awards posted after their public notice: {report.records.get('notice', 0)}")
+    if report.failed:
+        click.echo(f"error: failed: {', '.join(report.failed)} (the log above says why)", err=True)
+        sys.exit(1)
 
 
 @main.group()

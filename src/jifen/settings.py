@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE = "secret_key"
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 # SHA-256 of keys that were once published in jifen's source or tests (never the keys themselves): prod
 # refuses them even when they are long enough
 _PUBLISHED_KEY_DIGESTS = frozenset(
@@ -128,6 +129,11 @@ class Settings(BaseSettings):
     def _empty_backup_dir_is_off(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    # GET /metrics (Prometheus): off, on (open), or token (Bearer JIFEN_METRICS_TOKEN). Unset: token when a
+    # token is configured, else on in dev and test, off in prod
+    metrics: Literal["off", "on", "token"] | None = None
+    metrics_token: SecretStr | None = None
+
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:
         if self.secret_key is None:
@@ -151,6 +157,30 @@ class Settings(BaseSettings):
                 "JIFEN_SECRET_KEY must be set to a random value of at least 32 characters in prod"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_metrics_token(self) -> Settings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token is not None else None
+        if self.metrics == "token" and not token:
+            raise ValueError(
+                "JIFEN_METRICS=token needs JIFEN_METRICS_TOKEN (a random value of at least 16 characters, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                "JIFEN_METRICS_TOKEN must be a random value of at least "
+                f"{MIN_METRICS_TOKEN_LENGTH} characters"
+            )
+        return self
+
+    @property
+    def metrics_mode(self) -> Literal["off", "on", "token"]:
+        """Whether GET /metrics answers: off (404), on (to anyone who reaches it) or token (Bearer)."""
+        if self.metrics is not None:
+            return self.metrics
+        if self.metrics_token is not None:
+            return "token"
+        return "off" if self.env == "prod" else "on"
 
     @property
     def signing_key(self) -> str:

@@ -39,6 +39,7 @@ from jifen.expiry.policy import (
 )
 from jifen.kit.db import driver
 from jifen.kit.errors import JifenError
+from jifen.kit.jobs import JobIncomplete
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, TransactionKind
@@ -374,12 +375,13 @@ async def expire_village(
 
 async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
     """Post every due clearing, one transaction per village. Safe to run in several processes at once.
-    Returns the number of expiry transactions posted."""
+    Returns the number of expiry transactions posted; JobIncomplete (carrying that number) when a village's
+    clearing failed (the others still ran)."""
     moment = now or utcnow()
     actor = console_actor("积分清零")
     async with sessionmaker() as session, session.begin():
         villages = await repository.villages_with_expiry(await driver(session))
-    posted = 0
+    posted = failed = 0
     for row in villages:
         if latest_cutoff(row.policy(), moment) is None:
             continue
@@ -389,7 +391,10 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
         except Exception:
             # one village's failure (rolled back, retried next time) must not hold up the others
             log.exception("expiry_failed", village_id=str(row.village_id))
+            failed += 1
             continue
         if result:
             posted += result[0]
+    if failed:  # the job still failed: its run is counted as failed on /metrics and in its log line
+        raise JobIncomplete(posted, f"clearing failed in {failed} village(s)")
     return posted

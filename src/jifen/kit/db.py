@@ -12,9 +12,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
 from jifen.kit.faults import is_database_fault
+from jifen.kit.metrics import MeteredPool
 
 
 def normalise_url(url: str) -> str:
@@ -34,6 +35,8 @@ def create_engine(
     pool_timeout: float = 10.0,
     statement_timeout_ms: int | None = None,
     lock_timeout_ms: int | None = None,
+    pool_pre_ping: bool = False,
+    metered: bool = True,
 ) -> AsyncEngine:
     """The engine, with every wait bounded: connecting, waiting for a pooled connection, and (when given) a
     statement's run time and its wait for a lock, so a request never hangs on the database."""
@@ -50,12 +53,14 @@ def create_engine(
         server_settings["lock_timeout"] = str(lock_timeout_ms)
     engine = create_async_engine(
         normalise_url(url),
+        # metered: its connections in use and its waiters are published on /metrics
+        poolclass=MeteredPool if metered else AsyncAdaptedQueuePool,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         # a real pre-ping costs three round trips per request (BEGIN, ping, ROLLBACK); the checkout check
-        # below catches connections the server closed at no cost
-        pool_pre_ping=False,
+        # below catches connections the server closed at no cost (the metrics scrape pings: it is rare)
+        pool_pre_ping=pool_pre_ping,
         connect_args=connect_args,
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)

@@ -19,6 +19,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
 from jifen.kit.errors import Conflict, JifenError, NotFound
+from jifen.kit.metrics import count_posted
 from jifen.ledger import repository
 from jifen.ledger.schemas import BalanceOut
 from jifen.models import (
@@ -223,6 +224,7 @@ async def post(
             raise error from exc
         raise
     _log_posted(village_id, drafts)
+    count_posted(session, (d.kind.value for d in drafts))
     return [d.id for d in drafts]
 
 
@@ -473,4 +475,5 @@ async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: D
             raise error from exc
         raise
     _log_posted(hold.village_id, [draft])
+    count_posted(session, [draft.kind.value])
     return await _ended(session, actor, ended)

@@ -1,0 +1,46 @@
+"""The due work every server process runs every few seconds (and `jifen jobs run` on demand), as named
+jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from jifen.kit.db import raw_connection
+from jifen.kit.jobs import Job
+
+
+def due_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:
+    """Awards whose public notice (公示) ended, reservations (预约兑换) that expired unclaimed, due clearings
+    (清零). Each is safe in several processes at once: every record is claimed under a row lock."""
+    from jifen.awards import notice
+    from jifen.expiry import service as expiry
+    from jifen.store import reservations
+
+    return [
+        Job("notice", lambda: notice.run_due(sessionmaker)),
+        Job("reservations", lambda: reservations.release_expired(sessionmaker)),
+        Job("expiry", lambda: expiry.run_due(sessionmaker)),
+    ]
+
+
+def chain_jobs(engine: AsyncEngine) -> list[Job]:
+    """Link new records into their villages' chains; seal a checkpoint a day. One process at a time (the
+    chainer lock): in the others these jobs are skipped."""
+    from jifen.audit import chain
+
+    async def under_chainer_lock(work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int | None:
+        async with raw_connection(engine) as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", chain.CHAINER_LOCK):
+                return None
+            try:
+                return await work(conn)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", chain.CHAINER_LOCK)
+
+    return [
+        Job("chain_link", lambda: under_chainer_lock(chain.link_all)),
+        Job("chain_seal", lambda: under_chainer_lock(chain.seal_daily)),
+    ]

@@ -1,0 +1,1 @@
+"""GET /metrics: what an operator's Prometheus scrapes (see docs/operations.md)."""
