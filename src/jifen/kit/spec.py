@@ -67,9 +67,14 @@ def shape(spec: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if "422" in responses:
+                # a few refusals of the service itself are 422 too (declared with `error_responses`)
+                own = _codes(responses["422"])
+                schema: dict[str, Any] = {"$ref": VALIDATION_REF}
+                if own:
+                    schema = {"anyOf": [schema, {"$ref": ERROR_REF}]}
                 responses["422"] = {
-                    "description": "validation_error",
-                    "content": {"application/json": {"schema": {"$ref": VALIDATION_REF}}},
+                    "description": " | ".join(["validation_error", *sorted(own)]),
+                    "content": {"application/json": {"schema": schema}},
                 }
             parameters = operation.get("parameters", [])
             body = operation.get("requestBody", {}).get("content", {})
