@@ -35,7 +35,10 @@ async def test_a_nul_in_a_grid_query_parameter_is_refused_in_chinese(world: Worl
 async def test_control_characters_in_a_path_parameter_are_refused(world: World) -> None:
     setup = await world.setup_village()
     response = await world.call(
-        "GET", "/households/by-code/%00H1", setup.people["village_admin"], params={"village_id": str(setup.village.id)}
+        "GET",
+        "/households/by-code/%00H1",
+        setup.people["village_admin"],
+        params={"village_id": str(setup.village.id)},
     )
     assert response.status_code in (400, 404), response.text
     assert response.status_code != 500
@@ -54,7 +57,10 @@ async def test_a_nul_in_an_item_unit_or_category_is_refused(world: World, field:
     )
     assert_chinese_refusal(created, 400, "invalid_characters")
     item = await world.call(
-        "POST", f"/stores/{setup.store.id}/items", admin, json={"name": "酱油", "price_points": 10, "stock": 5}
+        "POST",
+        f"/stores/{setup.store.id}/items",
+        admin,
+        json={"name": "酱油", "price_points": 10, "stock": 5},
     )
     assert item.status_code == 201, item.text
     patched = await world.call("PATCH", f"/items/{item.json()['id']}", admin, json={field: "\x00"})
@@ -89,7 +95,10 @@ async def test_a_rule_patch_ending_before_the_version_starts_is_refused(world: W
     before = await world.call("PATCH", f"/rules/{rule['id']}", admin, json={"active_until": "2026-05-31"})
     assert_chinese_refusal(before, 400, "invalid_period")
     both = await world.call(
-        "PATCH", f"/rules/{rule['id']}", admin, json={"active_from": "2026-07-02", "active_until": "2026-07-01"}
+        "PATCH",
+        f"/rules/{rule['id']}",
+        admin,
+        json={"active_from": "2026-07-02", "active_until": "2026-07-01"},
     )
     assert both.status_code in (400, 422), both.text
     assert CHINESE.search(both.json()["detail"]), both.text
@@ -120,7 +129,7 @@ async def test_an_unparseable_multipart_body_is_a_400(world: World) -> None:
         "POST",
         f"/villages/{setup.village.id}/photos",
         setup.people["villager"],
-        content=b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n",
+        content=b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n',
         headers={"Content-Type": "multipart/form-data; boundary=xyz"},
     )
     assert response.status_code in (400, 422), response.text
@@ -193,8 +202,30 @@ async def test_a_data_error_through_the_driver_is_a_400(world: World) -> None:
             connection = await driver(session)
             await connection.fetchval("SELECT 1/0")
 
+    @app.get("/range")
+    async def out_of_range() -> None:  # refused by asyncpg itself, before PostgreSQL sees it
+        async with world.app.state.sessionmaker() as session:
+            from jifen.kit.db import driver
+
+            connection = await driver(session)
+            await connection.fetchval("SELECT $1::int4", 2**40)
+
+    @app.get("/orm-range")
+    async def orm_out_of_range() -> None:
+        from sqlalchemy import text
+
+        async with world.app.state.sessionmaker() as session:
+            await session.execute(text("SELECT CAST(:v AS int4)"), {"v": 2**40})
+
+    @app.get("/orm-nul")
+    async def orm_nul() -> None:
+        from sqlalchemy import text
+
+        async with world.app.state.sessionmaker() as session:
+            await session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://x") as http:
-        for path in ("/boom", "/check"):
+        for path in ("/boom", "/check", "/range", "/orm-range", "/orm-nul"):
             response = await http.get(path)
             assert_chinese_refusal(response, 400, "invalid_value")
     _ = uuid

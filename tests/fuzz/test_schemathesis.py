@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -99,7 +101,11 @@ def _request_kwargs(case: schemathesis.Case, headers: dict[str, str]) -> dict[st
     if kwargs.get("files"):
         # requests sends any value as a part; httpx wants bytes
         kwargs["files"] = [(name, _as_part(value)) for name, value in _items(kwargs["files"])]
-    return {k: v for k, v in kwargs.items() if k in ("method", "url", "params", "headers", "json", "data", "files", "content")}
+    return {
+        k: v
+        for k, v in kwargs.items()
+        if k in ("method", "url", "params", "headers", "json", "data", "files", "content")
+    }
 
 
 def _items(files: Any) -> list[tuple[str, Any]]:
@@ -134,6 +140,10 @@ def _fuzz_operation(
 ) -> None:
     label = _label(operation)
     strategy = operation.as_strategy()
+    try:  # invalid input too (wrong types, missing fields), where the operation takes any
+        strategy = st.one_of(strategy, operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    except Exception:  # nothing to negate: no parameters and no body
+        pass
 
     @settings(
         max_examples=EXAMPLES,
@@ -186,10 +196,14 @@ async def _log_in(client: AsyncClient, username: str) -> str | None:
     return str(response.json()["access_token"]) if response.status_code == 200 else None
 
 
-async def test_the_spec_holds_for_generated_requests_as_every_demo_role(app: FastAPI, client: AsyncClient) -> None:
+async def test_the_spec_holds_for_generated_requests_as_every_demo_role(
+    app: FastAPI, client: AsyncClient
+) -> None:
     known = await _load_demo(app)
     schema = schemathesis.openapi.from_path(SPEC)
-    operations = sorted((result.ok() for result in schema.get_all_operations()), key=lambda op: LAST.index(_label(op)) if _label(op) in LAST else -1
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda op: LAST.index(_label(op)) if _label(op) in LAST else -1,
     )
     loop = asyncio.get_running_loop()
     tally = Tally()
@@ -219,9 +233,9 @@ async def test_the_spec_holds_for_generated_requests_as_every_demo_role(app: Fas
     await asyncio.to_thread(run)
     elapsed = time.monotonic() - started
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(tally.by_status.items()))
-    print(f"\nschemathesis: {tally.requests} requests in {elapsed:.1f} s as {', '.join(ROLES)} ({statuses})")
-    report = "\n\n".join(
-        f"[{f.role}] {f.operation}\n{f.message}\n{f.curl}" for f in tally.findings.values()
+    sys.stderr.write(
+        f"\nschemathesis: {tally.requests} requests in {elapsed:.1f} s as {', '.join(ROLES)} ({statuses})\n"
     )
+    report = "\n\n".join(f"[{f.role}] {f.operation}\n{f.message}\n{f.curl}" for f in tally.findings.values())
     assert not tally.findings, f"{len(tally.findings)} findings:\n\n{report}"
     assert tally.requests >= len(ROLES) * 80

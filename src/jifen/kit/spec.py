@@ -22,7 +22,11 @@ VALIDATION_SCHEMAS: dict[str, Any] = {
         "title": "ValidationErrorItem",
         "type": "object",
         "properties": {
-            "loc": {"title": "Loc", "type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "loc": {
+                "title": "Loc",
+                "type": "array",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
             "msg": {"title": "Msg", "type": "string"},
             "type": {"title": "Type", "type": "string"},
             "message": {"title": "Message", "type": "string", "description": "the error in Chinese"},
@@ -36,7 +40,11 @@ VALIDATION_SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"title": "Error", "type": "string", "enum": ["validation_error"]},
             "detail": {"title": "Detail", "type": "string"},
-            "errors": {"title": "Errors", "type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorItem"}},
+            "errors": {
+                "title": "Errors",
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationErrorItem"},
+            },
         },
         "required": ["error", "detail", "errors"],
     },
