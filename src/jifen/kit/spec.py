@@ -98,6 +98,7 @@ def shape(spec: dict[str, Any]) -> dict[str, Any]:
                 _declare(operation, "409", "idempotency_key_reused")
             if refusals:
                 _declare(operation, "400", *refusals)
+            operation["responses"] = dict(sorted(responses.items()))
     return spec
 
 
