@@ -10,6 +10,7 @@ bodies (a note may have lines). Multipart bodies (photos) are binary and are lef
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
@@ -21,8 +22,9 @@ DETAIL = "提交的内容含有不可见的控制字符（如 NUL），请删除
 
 # a raw control byte anywhere in a path or a decoded query string (DEL included)
 _CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
-# in a JSON text: an unescaped \u0000–\u001f escape (tab, line feed, carriage return allowed), or a raw NUL
-_JSON_CONTROL = re.compile(rb"(?<!\\)(?:\\\\)*\\u00(?:0[0-8bcef]|1[0-9a-f]|7f)|\x00", re.IGNORECASE)
+# in a JSON text: a \u0000–\u001f or \u007f escape (tab, line feed, carriage return allowed), unless its
+# backslash is itself escaped ("\\u0000" is the text \u0000); a raw control byte makes the JSON invalid
+_JSON_ESCAPE = re.compile(rb"\\u00(?:0[0-8bcef]|1[0-9a-f]|7f)", re.IGNORECASE)
 # in an urlencoded form: a percent-escaped control (%09, %0A, %0D allowed) or a raw one
 _FORM_CONTROL = re.compile(rb"%(?:0[0-8bcefBCEF]|1[0-9a-fA-F]|7[fF])|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # bytes kept from one chunk to the next so an escape split across chunks is still seen
@@ -38,14 +40,30 @@ class ControlCharacters(HTTPException):
         super().__init__(400, DETAIL)
 
 
-def _body_pattern(scope: Scope) -> re.Pattern[bytes] | None:
+def _json_control(chunk: bytes) -> bool:
+    if b"\x00" in chunk:
+        return True
+    for match in _JSON_ESCAPE.finditer(chunk):
+        start = backslash = match.start()
+        while backslash > 0 and chunk[backslash - 1] == 0x5C:  # an odd run of backslashes escapes itself
+            backslash -= 1
+        if (start - backslash) % 2 == 0:
+            return True
+    return False
+
+
+def _form_control(chunk: bytes) -> bool:
+    return _FORM_CONTROL.search(chunk) is not None
+
+
+def _body_check(scope: Scope) -> Callable[[bytes], bool] | None:
     for name, value in scope["headers"]:
         if name == b"content-type":
             media = value.split(b";", 1)[0].strip().lower()
             if media == b"application/json" or media.endswith(b"+json"):
-                return _JSON_CONTROL
+                return _json_control
             if media == b"application/x-www-form-urlencoded":
-                return _FORM_CONTROL
+                return _form_control
             return None
     return None
 
@@ -71,8 +89,8 @@ class ControlCharacterMiddleware:
             refusal = JSONResponse({"error": CODE, "detail": DETAIL}, status_code=400)
             await refusal(scope, receive, send)
             return
-        pattern = _body_pattern(scope)
-        if pattern is None:
+        found = _body_check(scope)
+        if found is None:
             await self.app(scope, receive, send)
             return
         tail = b""
@@ -82,7 +100,7 @@ class ControlCharacterMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 chunk = tail + message.get("body", b"")
-                if pattern.search(chunk):
+                if found(chunk):
                     raise ControlCharacters()
                 tail = chunk[-_OVERLAP:]
             return message
