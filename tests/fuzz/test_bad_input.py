@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -229,3 +230,22 @@ async def test_a_data_error_through_the_driver_is_a_400(world: World) -> None:
             response = await http.get(path)
             assert_chinese_refusal(response, 400, "invalid_value")
     _ = uuid
+
+
+async def test_a_nul_escape_split_across_body_chunks_is_still_refused(world: World) -> None:
+    setup = await world.setup_village()
+
+    async def chunks() -> Any:
+        yield b'{"name": "a\\u00'
+        yield b'00b", "price_points": 10, "stock": 5}'
+
+    response = await world.call(
+        "POST",
+        f"/stores/{setup.store.id}/items",
+        setup.people["village_admin"],
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert_chinese_refusal(response, 400, "invalid_characters")
+    items = await world.call("GET", f"/stores/{setup.store.id}/items", setup.people["village_admin"])
+    assert items.json() == [] or items.json().get("items") == [], items.text
