@@ -62,7 +62,7 @@ BAD_VILLAGES = [
     Bad("name missing", {"code": "XF"}),
     Bad("unknown field", {**VILLAGE, "population": 300}),
     Bad("a list, not an object", [VILLAGE]),
-    Bad("invalid JSON", content='{"code": "XF", "name": '),
+    Bad("invalid JSON", content='{"code": "XF", "name": ', status=400),
 ]
 
 
@@ -99,7 +99,7 @@ BAD_HOUSEHOLDS = [
     Bad("one member with an unknown field", {**HOUSEHOLD, "members": [{"name": "甲", "age": 40}]}),
     Bad("too many members", {**HOUSEHOLD, "members": [{"name": f"成员{i}"} for i in range(31)]}),
     Bad("unknown field", {**HOUSEHOLD, "balance": 1000}),
-    Bad("invalid JSON", content="{code: H-01}"),
+    Bad("invalid JSON", content="{code: H-01}", status=400),
     Bad("unknown village", HOUSEHOLD, path=f"/villages/{UNKNOWN_ID}/households", status=404),
     Bad("malformed village id", HOUSEHOLD, path="/villages/not-a-uuid/households"),
 ]
@@ -161,8 +161,8 @@ async def test_bad_paths_and_queries_are_refused(world: World) -> None:
         Bad("limit over 200", path=households, params={"limit": 201}),
         Bad("limit not a number", path=households, params={"limit": "ten"}),
         Bad("overlong search", path=households, params={"q": "王" * 65}),
-        Bad("NUL in the search", path=households, params={"q": "王\x00"}),
-        Bad("NUL in the grid", path=households, params={"grid": "一组\x00"}),
+        Bad("NUL in the search", path=households, params={"q": "王\x00"}, status=400),
+        Bad("NUL in the grid", path=households, params={"grid": "一组\x00"}, status=400),
     ]
     member_adds = [
         Bad("unknown household", {"name": "王五"}, path=f"/households/{UNKNOWN_ID}/members", status=404),
@@ -187,18 +187,24 @@ async def test_a_nul_character_in_a_name_is_refused(world: World) -> None:
     households = f"/villages/{setup.village.id}/households"
 
     assert_error(
-        await world.call("POST", "/villages", town_admin, json={"code": "N1", "name": "村\x00"}), 422
+        await world.call("POST", "/villages", town_admin, json={"code": "N1", "name": "村\x00"}),
+        400,
+        "invalid_characters",
     )
-    assert_error(await world.call("POST", households, admin, json={"code": "N1", "head_name": "王\x00"}), 422)
+    assert_error(
+        await world.call("POST", households, admin, json={"code": "N1", "head_name": "王\x00"}),
+        400,
+        "invalid_characters",
+    )
     member = {"code": "N2", "head_name": "王", "members": [{"name": "王\x00"}]}
-    assert_error(await world.call("POST", households, admin, json=member), 422)
+    assert_error(await world.call("POST", households, admin, json=member), 400, "invalid_characters")
     user = {
         "username": "nul-user",
         "password": "a-good-password",
         "display_name": "名\x00",
         "roles": [{"role": "town_admin"}],
     }
-    assert_error(await world.call("POST", "/users", town_admin, json=user), 422)
+    assert_error(await world.call("POST", "/users", town_admin, json=user), 400, "invalid_characters")
 
 
 async def test_an_overlong_phone_number_is_refused(world: World) -> None:

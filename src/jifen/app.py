@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,7 +32,9 @@ from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
 from jifen.kit import faults, validation
-from jifen.kit.db import create_engine, create_sessionmaker, sqlstate
+from jifen.kit import spec as openapi_spec
+from jifen.kit.control import ControlCharacterMiddleware
+from jifen.kit.db import create_engine, create_sessionmaker, sqlstate, violated_constraint
 from jifen.kit.errors import ErrorBody, JifenError
 from jifen.kit.faults import ServiceUnavailable, database_fault
 from jifen.kit.headers import SecurityHeadersMiddleware
@@ -68,6 +71,44 @@ _HTTP_ERROR_CODES = {
 }
 
 
+_HTTP_ERROR_DETAILS = {
+    "bad_request": "请求格式不正确",
+    "invalid_body": "无法解析提交的内容（表单或文件格式不正确），请重新提交",
+    "not_authenticated": "请先登录",
+    "forbidden": "您没有权限执行此操作",
+    "not_found": "找不到该地址",
+    "method_not_allowed": "该地址不支持这种请求方式",
+    "too_large": "提交的内容太大",
+    "unsupported_media_type": "不支持这种内容格式",
+    "http_error": "请求无法完成",
+}
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+_INVALID_VALUE = "输入的数据无法保存（格式、范围或长度不符合要求），请检查后重试"
+
+
+def _database_error(request: Request, exc: BaseException) -> Response:
+    """What a database error from either driver path means to the client: the database away, busy, full or
+    read-only is a 503 (kit/faults.py); a value it cannot store is the client's to correct (400); anything
+    else is ours (500, logged)."""
+    fault = database_fault(exc)
+    if fault is not None:
+        return fault_response(request, fault, exc)
+    state = sqlstate(exc) or ""
+    # class 22 (data exception: a value out of range, a character PostgreSQL cannot store) and a CHECK the
+    # input broke are the client's to correct, whichever driver path raised them
+    if state.startswith("22") or state == "23514":
+        log.info("invalid_value", sqlstate=state, constraint=violated_constraint(exc))
+        return JSONResponse({"error": "invalid_value", "detail": _INVALID_VALUE}, status_code=400)
+    log.error("database_error", error=type(exc).__name__, sqlstate=state, exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
+    return JSONResponse(
+        {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
+    )
+
+
 def _operation_id(route: APIRoute) -> str:
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}:{route.name}"
@@ -84,6 +125,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         raw = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in raw):
+            # a body that is not JSON at all is a malformed request, not a field to correct
+            return JSONResponse({"error": "invalid_json", "detail": validation.INVALID_JSON}, status_code=400)
         errors = [
             {
                 **{k: v for k, v in err.items() if k in ("loc", "msg", "type")},
@@ -98,10 +142,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else "请求无法完成"
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "找不到该地址"
+        code = getattr(exc, "code", None) or _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            code = "invalid_body"
+        if not _CHINESE.search(detail):
+            # Starlette's and FastAPI's own answers are English ("Not Found", "Method Not Allowed")
+            detail = _HTTP_ERROR_DETAILS.get(code) or _HTTP_ERROR_DETAILS["http_error"]
         return JSONResponse(
             {"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -114,15 +161,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         """The database is down, full, read-only or stuck behind a lock: 503, from either driver path."""
         fault = database_fault(exc)
         if fault is None:
-            raise exc
+            log.error("unexpected_error", error=type(exc).__name__, exc_info=exc)
+            return _internal_error()
         return fault_response(request, fault, exc)
 
-    # asyncpg's own errors (kit.db.driver()), the adapter's DBAPI errors raised outside a statement (beginning
-    # a transaction on a dead connection), the pool's timeout, and sockets that could not connect
+    # the adapter's DBAPI errors raised outside a statement (beginning a transaction on a dead connection),
+    # asyncpg's interface errors, the pool's timeout, and sockets that could not connect
     for fault_class in (
         PoolTimeout,
         AsyncAdapt_asyncpg_dbapi.Error,
-        asyncpg.PostgresError,
         asyncpg.InterfaceError,
         OSError,
     ):
@@ -130,22 +177,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> Response:
-        fault = database_fault(exc)
-        if fault is not None:
-            return fault_response(request, fault, exc)
-        # class 22 (data exception): input PostgreSQL cannot store, e.g. a value out of range
-        if (sqlstate(exc) or "").startswith("22"):
-            return JSONResponse(
-                {
-                    "error": "invalid_input",
-                    "detail": "输入的数据无法保存（格式或长度不符合要求），请检查后重试",
-                },
-                status_code=400,
-            )
-        log.exception("database_error", error=type(exc).__name__, sqlstate=sqlstate(exc))
-        return JSONResponse(
-            {"error": "internal_error", "detail": "服务器内部错误，操作没有生效，请稍后重试"}, status_code=500
-        )
+        return _database_error(request, exc)
+
+    # the hot paths talk to asyncpg directly (kit/db.py `driver()`): its errors are not DBAPIErrors
+    @app.exception_handler(asyncpg.PostgresError)
+    async def driver_error(request: Request, exc: asyncpg.PostgresError) -> Response:
+        return _database_error(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -259,6 +296,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
+    # inside the body limit: it scans what the limit lets through, as it streams in
+    app.add_middleware(ControlCharacterMiddleware)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     if settings.metrics_mode != "off":
@@ -290,4 +329,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)
+    openapi_spec.install(app)
     return app

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+INVALID_JSON = "提交的内容不是有效的 JSON，请检查格式后重试"
+
 
 def _limit(ctx: Mapping[str, Any], key: str) -> str:
     return str(ctx.get(key, ""))

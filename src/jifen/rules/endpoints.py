@@ -81,7 +81,12 @@ async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
     "/rules/{rule_id}",
     response_model=RuleOut,
     responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, service.NothingToChange, service.InvalidRuleChange
+        NotAuthenticated,
+        Forbidden,
+        NotFound,
+        service.NothingToChange,
+        service.InvalidRuleChange,
+        service.InvalidPeriod,
     ),
 )
 async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> RuleOut:

@@ -40,17 +40,17 @@ class RuleCreate(InputModel):
     @classmethod
     def _not_zero(cls, value: int) -> int:
         if value == 0:
-            raise ValueError("points must not be 0")
+            raise ValueError("分值不能为 0")
         return value
 
     @model_validator(mode="after")
     def _share_for_deductions(self) -> RuleCreate:
         if self.rectification_share is not None and self.points > 0:
-            raise ValueError("rectification_share is for deductions (negative points) only")
+            raise ValueError("整改返还比例只适用于扣分细则（负分）")
         if self.escalation is not None and self.points > 0:
-            raise ValueError("escalation is for deductions (negative points) only")
+            raise ValueError("累进扣分只适用于扣分细则（负分）")
         if self.active_from and self.active_until and self.active_from > self.active_until:
-            raise ValueError("active_from must not be after active_until")
+            raise ValueError("启用日期不能晚于停用日期")
         return self
 
 
@@ -71,8 +71,14 @@ class RulePatch(InputModel):
     @classmethod
     def _not_zero(cls, value: int | None) -> int | None:
         if value == 0:
-            raise ValueError("points must not be 0")
+            raise ValueError("分值不能为 0")
         return value
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> RulePatch:
+        if self.active_from and self.active_until and self.active_from > self.active_until:
+            raise ValueError("启用日期不能晚于停用日期")
+        return self
 
 
 class CapOut(BaseModel):

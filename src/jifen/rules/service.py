@@ -25,6 +25,11 @@ class InvalidRuleChange(BadRequest):
     default_detail = "细则的修改不成立"
 
 
+class InvalidPeriod(BadRequest):
+    code = "invalid_period"
+    default_detail = "细则的停用日期不能早于启用日期"
+
+
 class NothingToChange(BadRequest):
     code = "nothing_to_change"
     default_detail = "没有要修改的字段"
@@ -135,6 +140,11 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     )
     if (version.rectification_share is not None or version.escalation) and version.points > 0:
         raise InvalidRuleChange("整改返还和累进扣分只适用于扣分细则")
+    if version.active_from and version.active_until and version.active_from > version.active_until:
+        raise InvalidPeriod(
+            f"停用日期 {version.active_until.isoformat()} 早于启用日期 {version.active_from.isoformat()}，"
+            "请改一个不早于启用日期的停用日期"
+        )
     session.add(version)
     await session.flush()
     await session.refresh(rule)

@@ -103,7 +103,7 @@ class RedemptionCreate(InputModel):
     @model_validator(mode="after")
     def _one_household(self) -> RedemptionCreate:
         if (self.household_id is None) == (self.household_code is None):
-            raise ValueError("give household_id or household_code, not both")
+            raise ValueError("请给出户的编号或户号，二者只填一个")
         return self
 
 

@@ -39,7 +39,7 @@ class VillageSettings(InputModel):
     @classmethod
     def _ascending(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and any(a >= b for a, b in pairwise(value)):
-            raise ValueError("star thresholds must ascend: one star needs the fewest points")
+            raise ValueError("星级门槛必须从低到高递增：一星所需的积分最少")
         return value
 
 
