@@ -48,8 +48,10 @@
         problems.push(`tab off screen: ${name(tab)} (${Math.round(box.left)}–${Math.round(box.right)} px)`);
     }
     const path = location.pathname;
-    const owns = (tab) => { const href = new URL(tab.href).pathname; return path === href || path.startsWith(href + '/'); };
-    const mine = tabs.filter(owns).sort((a, b) => new URL(b.href).pathname.length - new URL(a.href).pathname.length)[0];
+    const base = document.baseURI.startsWith('http') ? document.baseURI : 'http://localhost/';
+    const hrefPath = (tab) => new URL(tab.getAttribute('href'), base).pathname;
+    const owns = (tab) => path === hrefPath(tab) || path.startsWith(hrefPath(tab) + '/');
+    const mine = tabs.filter(owns).sort((a, b) => hrefPath(b).length - hrefPath(a).length)[0];
     const marked = tabs.filter((tab) => tab.getAttribute('aria-current') === 'page');
     if (mine && (marked.length !== 1 || marked[0] !== mine))
       problems.push(`current tab should be ${name(mine)}, marked: [${marked.map(name).join(', ')}]`);

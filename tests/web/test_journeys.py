@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.browser import Phone
+from tests.web.browser import Phone, accessibility_problems
 
 pytestmark = pytest.mark.browser
 
@@ -304,7 +304,15 @@ async def test_admin_creates_a_rule_and_restocks_an_item(phone: Phone) -> None:
 async def test_every_tab_passes_the_accessibility_checks(phone: Phone, username: str) -> None:
     """Each role opens every tab of its bar (and the admin every page of 村务管理); each page passes axe-core
     (WCAG 2 A/AA) and the checks an older villager needs (see browser.py), at 390 px and at 320 px."""
+    if username == "villager":  # the pages around the tabs: signing in, a refusal, the password
+        await phone.go("/login")
+        await phone.shot("login")
     page = await phone.login(username)
+    if username == "villager":
+        await phone.go("/admin")
+        await phone.shot("refused")
+        await phone.go("/password")
+        await phone.shot("password")
     tabs = page.locator("nav.tabs a")
     hrefs = [str(await tabs.nth(i).get_attribute("href")) for i in range(await tabs.count())]
     assert hrefs
@@ -340,3 +348,29 @@ async def test_every_tab_passes_the_accessibility_checks(phone: Phone, username:
         await page.locator(f"main a[href^='{leads_to}']").first.click()
         await expect(page).to_have_url(re.compile(re.escape(leads_to)))
         await phone.shot(f"{listing.strip('/').replace('/', '-')}-one")
+
+
+async def test_the_accessibility_checks_catch_what_they_look_for(phone: Phone) -> None:
+    """The checks are not vacuous: a page with each fault is reported for each (set_content, no server)."""
+    await phone.page.set_content(
+        """<!doctype html><html lang="zh-CN"><head><meta name="viewport" content="width=device-width">
+        <style>th { font-size:12px } button[disabled] { opacity:.5 }
+        nav.tabs { display:flex; overflow-x:auto }
+        nav.tabs a { padding:12px 40px; white-space:nowrap; min-height:44px }</style></head><body>
+        <nav class="tabs"><a href="/me">我的积分</a><a href="/me/history">积分明细</a>
+        <a href="/me/store">积分超市</a><a href="/me/card">户卡</a></nav>
+        <main><h2>没有一级标题</h2><img src="/x.png"><ul><li><a href="/h/1">XF-001</a></li></ul>
+        <p>正文里的 <a href="/rules">细则</a> 链接可以矮一些。</p>
+        <table><tr><th>名次</th></tr></table><button disabled>预约</button>
+        <div style="width:400px">宽</div></main></body></html>"""
+    )
+    found = "\n".join(await accessibility_problems(phone.page))
+    assert "axe image-alt" in found
+    assert "tap target" in found
+    assert "XF-001" in found
+    assert "细则" not in found  # an inline link inside running text is exempt
+    assert "no visible <h1>" in found
+    assert "px text (< 16)" in found
+    assert "faint disabled button" in found
+    assert "tab off screen: 户卡" in found
+    assert "scrolls sideways at 320 px" in found
