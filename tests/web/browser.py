@@ -1,10 +1,13 @@
-"""Helpers for the journeys: a phone-sized page signed in as one of the demo logins, and screenshots."""
+"""Helpers for the journeys: a phone-sized page signed in as one of the demo logins, screenshots, and the
+accessibility checks (axe-core and what an older villager trips over) run on every page a journey shows."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
@@ -26,6 +29,7 @@ class Phone:
     page: Page = field(init=False)
     shots: int = 0
     csp_violations: list[str] = field(default_factory=list)
+    accessibility: list[str] = field(default_factory=list)
 
     async def open(self) -> Phone:
         self.context = await self.browser.new_context(
@@ -63,13 +67,74 @@ class Phone:
         await expect(self.page).not_to_have_url(re.compile(r"/login"))
         return self.page
 
-    async def shot(self, name: str) -> Path:
+    async def shot(self, name: str, *, check: bool = True) -> Path:
+        """A full-page screenshot of what the phone shows, after checking it (see `check`)."""
         self.shots += 1
         path = SHOTS / self.journey / f"{self.shots:02d}-{name}.png"
         await self.page.wait_for_load_state("networkidle")  # photos and the like are in the picture
+        if check:
+            await self.check(name)
         await self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    async def check(self, name: str) -> None:
+        """Run the accessibility checks on the page as it is now; `close` fails listing all they found."""
+        where = self.page.url.removeprefix(self.base)
+        self.accessibility += [
+            f"{where} [{name}] {problem}" for problem in await accessibility_problems(self.page)
+        ]
 
     async def close(self) -> None:
         await self.context.close()
         assert self.csp_violations == [], self.csp_violations
+        assert self.accessibility == [], "\n".join(["accessibility problems:", *self.accessibility])
+
+
+# --- what an older villager trips over, checked on every page a journey visits ---------------------------
+
+# axe-core from the PyPI package axe-playwright-python (pinned in uv.lock), which ships axe.min.js
+AXE_SCRIPT = (resources.files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+NARROW = {"width": 320, "height": 640}  # the narrowest phone still sold: nothing may scroll sideways
+TAP = 44  # px, a fingertip (WCAG 2.5.5): tabs, buttons, 退出, links in lists and tables
+
+# layout_checks.js: tap targets, <h1>, 16 px table headers and badges, legible disabled buttons, the tab bar.
+# The tap-target rule: every visible a[href], button, input[type=submit], summary and select is at least
+# 44×44 px, except an inline link inside running text (an `a` displayed inline whose nearest <p> has words
+# besides the link — WCAG 2.5.8's inline exception); a link alone in its paragraph, in a list item or a table
+# cell is a target and must be 44×44.
+LAYOUT_CHECKS = (Path(__file__).parent / "layout_checks.js").read_text(encoding="utf-8")
+
+SIDEWAYS = """() => {
+  const page = document.scrollingElement, width = page.clientWidth;
+  if (page.scrollWidth <= width) return [];
+  const right = (el) => el.getBoundingClientRect().right;
+  const wide = [...document.querySelectorAll('body *')]
+    .filter((el) => right(el) > width + 0.5 && right(el.parentElement) <= width + 0.5)  // the outermost
+    .slice(0, 5)
+    .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${Math.round(right(el))} px`);
+  return [`scrolls sideways at 320 px (${page.scrollWidth} > ${width}): ${wide.join('; ')}`];
+}"""
+
+
+async def accessibility_problems(page: Page) -> list[str]:
+    """What axe-core (WCAG 2 A and AA) and the checks above find on the page as it is now, one line each."""
+    if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE_SCRIPT)  # Playwright's evaluate is not subject to the page's CSP
+    results: dict[str, Any] = await page.evaluate(
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_TAGS,
+    )
+    problems = [
+        f"axe {v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+        for v in results["violations"]
+    ]
+    problems += await page.evaluate(LAYOUT_CHECKS, TAP)
+    viewport = page.viewport_size
+    await page.set_viewport_size(NARROW)
+    try:
+        problems += await page.evaluate(SIDEWAYS)
+    finally:
+        await page.set_viewport_size(viewport or PHONE)
+    return problems

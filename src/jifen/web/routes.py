@@ -63,7 +63,15 @@ def nav(page: Page) -> list[tuple[str, str]]:
     return items
 
 
+def current_tab(tabs: list[tuple[str, str]], path: str) -> str | None:
+    """The tab a page belongs to: the longest tab path that is the page's path or a folder of it, so every
+    /admin/* page highlights 村务管理 and /me/history 积分明细 rather than 我的积分."""
+    owners = [href for href, _ in tabs if path == href or path.startswith(href.rstrip("/") + "/")]
+    return max(owners, key=len, default=None)
+
+
 templates.env.globals["nav"] = nav
+templates.env.globals["current_tab"] = current_tab
 
 
 def install(app: FastAPI) -> None:
