@@ -37,7 +37,10 @@ browser: ## Debian's chromium and a Chinese font for the browser tests (installe
 run: install ## migrate, load the demo village into an empty database, serve on http://127.0.0.1:8000
 	$(BIN)/jifen serve --host $(HOST) --port $(PORT) --upgrade-db --load-demo
 
-test: install browser lint typecheck openapi-check pytest ## everything CI checks: ruff, mypy, the OpenAPI spec, pytest (with browser journeys)
+test: install browser ## everything CI checks: ruff, mypy, the OpenAPI spec, pytest (with browser journeys)
+	@# the checks run beside the tests: pytest waits on PostgreSQL and the browser much of the time, so the
+	@# CPU mypy and ruff need is there; each one's output is printed whole when it ends
+	$(MAKE) --no-print-directory --output-sync=target -j4 lint typecheck openapi-check pytest
 
 lint: install ## ruff
 	$(BIN)/ruff check src tests bench migrations
