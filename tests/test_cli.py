@@ -13,9 +13,7 @@ from httpx import AsyncClient
 
 from jifen.settings import Settings
 from tests.helpers import bearer, login
-
-ROOT = Path(__file__).resolve().parents[1]
-JIFEN = Path(sys.executable).with_name("jifen")
+from tests.live import JIFEN, ROOT
 
 
 async def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

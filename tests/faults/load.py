@@ -8,9 +8,7 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,16 +23,8 @@ from jifen.models import Role
 from jifen.users.schemas import RoleGrantIn
 from tests.factories import Person, VillageSetup, World
 from tests.ledger.helpers import award, make_rule
+from tests.live import JIFEN, ROOT, free_port, wait_until_serving
 from tests.store.helpers import make_item
-
-ROOT = Path(__file__).resolve().parents[2]
-JIFEN = Path(sys.executable).with_name("jifen")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(app_url: str, owner_url: str, data_dir: Path, *, secret: str) -> dict[str, str]:
@@ -84,18 +74,8 @@ class JifenServer:
             )
 
     async def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as http:
-            while True:
-                try:
-                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert self.process is not None
-                assert self.process.poll() is None, self.log()
-                assert time.monotonic() < deadline, f"jifen did not start within {timeout} s\n{self.log()}"
-                await asyncio.sleep(0.1)
+        assert self.process is not None
+        await wait_until_serving(self.url, self.process, self.log_path, timeout=timeout)
 
     def worker_pids(self) -> list[int]:
         """uvicorn's worker processes (its supervisor's children that serve; not the resource tracker)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,20 +17,15 @@ import pytest
 from jifen.settings import Settings
 from tests.factories import VillageSetup, World
 from tests.ledger.helpers import make_rule
+from tests.live import JIFEN, ROOT, free_port, wait_until_serving
 from tests.metrics.helpers import Scrape
 from tests.store.helpers import fund, make_item
-from tests.test_cli import JIFEN, ROOT, _env
+from tests.test_cli import _env
 
 pytestmark = pytest.mark.live_server
 
 CLIENTS = 6
 ROUNDS = 6  # each client: an award, then a sale, ROUNDS times
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _serve(settings: Settings, data_dir: Path, tmp_path: Path) -> AsyncIterator[str]:
@@ -44,7 +37,7 @@ async def _serve(settings: Settings, data_dir: Path, tmp_path: Path) -> AsyncIte
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("PYTHONPYCACHEPREFIX", None)  # the bytecode pytest already compiled: workers start in seconds
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
         [str(JIFEN), "serve", "--port", str(port), "--workers", "2"],
@@ -55,17 +48,7 @@ async def _serve(settings: Settings, data_dir: Path, tmp_path: Path) -> AsyncIte
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as http:
-            while True:
-                try:
-                    if (await http.get(f"{url}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (tmp_path / "server.log").read_text()
-                assert time.monotonic() < deadline, "the server did not start within 60 s"
-                await asyncio.sleep(0.2)
+        await wait_until_serving(url, process, tmp_path / "server.log", path="/readyz")
         yield url
     finally:
         process.terminate()

@@ -3,30 +3,18 @@ its own process, and headless Chromium (Debian's) driven by Playwright."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.db import TestCluster
+from tests.live import JIFEN, ROOT, free_port, wait_until_serving
 
-ROOT = Path(__file__).resolve().parents[2]
-JIFEN = Path(sys.executable).with_name("jifen")
 CHROMIUM = os.environ.get("JIFEN_TEST_CHROMIUM", "/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def server_env(cluster: TestCluster, database: str, data_dir: Path) -> dict[str, str]:
@@ -58,7 +46,7 @@ async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFa
         check=False,
     )
     assert loaded.returncode == 0, loaded.stderr
-    port = _free_port()
+    port = free_port()
     log = (data_dir / "server.log").open("w")
     process = subprocess.Popen(
         [str(JIFEN), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -69,17 +57,7 @@ async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFa
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as http:
-            while True:
-                try:
-                    if (await http.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (data_dir / "server.log").read_text()
-                assert time.monotonic() < deadline, "the server did not start within 60 s"
-                await asyncio.sleep(0.2)
+        await wait_until_serving(url, process, data_dir / "server.log")
         yield url
     finally:
         process.terminate()

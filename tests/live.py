@@ -1,0 +1,41 @@
+"""A real `jifen serve` for the tests that need one (browser journeys, faults, metrics across workers): where
+the command is, a free port, and waiting until the server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+JIFEN = Path(sys.executable).with_name("jifen")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_until_serving(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, *, path: str = "/healthz", timeout: float = 60
+) -> None:
+    """Poll `path` until it answers 200; fail with the server's log if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            try:
+                if (await http.get(f"{url}{path}")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, (
+                f"jifen did not start within {timeout} s\n{log_path.read_text(errors='replace')}"
+            )
+            await asyncio.sleep(0.1)
