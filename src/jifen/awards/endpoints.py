@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from jifen.auth.dependencies import idempotency_key
 from jifen.awards import inspections, notice, repository, self_reports, service
 from jifen.awards.auth import (
     AwardObjector,
@@ -38,7 +39,6 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
     request_fingerprint,
     run_idempotent,
 )

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth.dependencies import idempotency_key
 from jifen.households.auth import HouseholdHistoryReader, HouseholdReader
 from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
@@ -13,7 +14,6 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
     request_fingerprint,
     run_idempotent,
 )

@@ -18,7 +18,7 @@ from jifen.web.api import ApiResult
 from jifen.web.context import CurrentPage, Page, form_key, go
 from jifen.web.routes import this_month
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 PERIODS = ("day", "week", "month", "quarter", "year")
 REVIEWS = ("none", "single", "double")

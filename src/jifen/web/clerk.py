@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 CLERKS = ("clerk", "village_admin")
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from jifen.auth import browser as websession
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.tokens import read_token
 from jifen.kit.limits import BodyTooLarge
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web import session as websession
 from jifen.web.api import Api
 from jifen.web.context import (
     HERE,
@@ -25,10 +25,11 @@ from jifen.web.context import (
     SignedInPage,
     go,
     login_redirect,
+    refusal,
     templates,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 
 def nav(page: Page) -> list[tuple[str, str]]:
@@ -107,13 +108,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageRefused)
     async def refused(request: Request, exc: PageRefused) -> Response:
-        heading = {403: "没有权限", 404: "找不到这个页面"}.get(exc.status, "操作没有完成")
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"page": None, "heading": heading, "message": exc.message},
-            status_code=exc.status,
-        )
+        return refusal(request, exc.status, exc.message)
 
 
 def _safe_next(value: str | None) -> str:

@@ -17,7 +17,7 @@ from jifen.settings import Settings
 from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 from jifen.web.routes import this_month
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 
 def _household(page: Page) -> str:
