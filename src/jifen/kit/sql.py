@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -41,7 +41,7 @@ def shape_row(shape: type[T], row: Mapping[str, Any]) -> T:
 def checked(kind: type[V], value: object) -> V | None:
     """A scalar as the type the repository declared (None stays None)."""
     if value is None or isinstance(value, kind):
-        return cast(V | None, value)
+        return value
     raise RowShapeError(f"expected {kind.__name__}, the statement returned {type(value).__name__}")
 
 
@@ -65,7 +65,7 @@ class Sql:
         if driver is not None:
             return list(await driver.fetch(query, *args))
         result = await connection.exec_driver_sql(query, tuple(args))
-        return list(result.mappings().all()) if result.returns_rows else []
+        return [dict(m) for m in result.mappings().all()] if result.returns_rows else []
 
     async def rows(self, shape: type[T], query: str, *args: object) -> list[T]:
         return [shape_row(shape, r) for r in await self._records(query, args)]
