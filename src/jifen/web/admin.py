@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.api import ApiResult
 from jifen.web.context import CurrentPage, Page, form_key, go

@@ -17,7 +17,6 @@ from fastapi.templating import Jinja2Templates
 
 from jifen.auth import browser as websession
 from jifen.kit.timeutil import to_local
-from jifen.web.api import Api, ApiResult
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

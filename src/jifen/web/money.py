@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.admin import _admin
 from jifen.web.context import CurrentPage, Page, form_key, go

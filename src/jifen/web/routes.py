@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from jifen.auth import browser as websession
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.tokens import read_token
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.limits import BodyTooLarge
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.api import Api

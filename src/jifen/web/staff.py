@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.context import CurrentPage, Page, form_key, go
 

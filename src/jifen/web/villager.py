@@ -11,6 +11,7 @@ from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from jifen.funding import qr
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.limits import BodyLimit, body_limit, size_text
 from jifen.photos.endpoints import MULTIPART_OVERHEAD
 from jifen.settings import Settings
