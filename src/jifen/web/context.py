@@ -5,18 +5,32 @@ errors next to their fields, and the templates."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from jifen.auth import browser as websession
+from jifen.auth.actor import Actor, Grant
+from jifen.auth.dependencies import CurrentActor, SignedInActor, is_page
+from jifen.kit import validation
+from jifen.kit.db import Session
+from jifen.kit.errors import JifenError
+from jifen.kit.idempotency import CallerKey
 from jifen.kit.timeutil import to_local
+from jifen.models import Village
+from jifen.villages import service as villages
+
+M = TypeVar("M", bound=BaseModel)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -78,15 +92,25 @@ def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return to_local(moment).strftime(fmt)
 
 
+def named(names: Mapping[str, str]) -> Any:
+    """A filter that shows an enum member or its value by its Chinese name."""
+
+    def name(value: Any) -> str:
+        key = str(getattr(value, "value", value))
+        return names.get(key, key)
+
+    return name
+
+
 templates.env.filters.update(
     signed=signed,
     local=local_time,
-    kind=lambda v: KIND_NAMES.get(str(v), str(v)),
-    compensated=lambda v: COMPENSATED_NAMES.get(str(v), str(v)),
-    status=lambda v: STATUS_NAMES.get(str(v), str(v)),
-    role=lambda v: ROLE_NAMES.get(str(v), str(v)),
-    per=lambda v: PERIOD_WORDS.get(str(v), str(v)),
-    review=lambda v: REVIEW_NAMES.get(str(v), str(v)),
+    kind=named(KIND_NAMES),
+    compensated=named(COMPENSATED_NAMES),
+    status=named(STATUS_NAMES),
+    role=named(ROLE_NAMES),
+    per=named(PERIOD_WORDS),
+    review=named(REVIEW_NAMES),
 )
 
 
@@ -226,7 +250,7 @@ async def _page(request: Request, actor: Actor, session: AsyncSession) -> Page:
         actor=actor,
         session=session,
         csrf=web.csrf,
-        villages=await villages.visible_villages(session, actor, after_code=None, limit=200),
+        villages=list(await villages.visible_villages(session, actor, after_code=None, limit=200)),
     )
     if request.method == "POST":
         page.form = await request.form()
