@@ -80,9 +80,21 @@ def install(app: FastAPI) -> None:
     """Mount the pages, their static files and the handlers that turn refusals into pages."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
-    from jifen.web import admin, clerk, money, staff, villager
+    from jifen.web import (
+        admin,
+        admin_households,
+        admin_rules,
+        admin_stores,
+        admin_users,
+        clerk,
+        money,
+        staff,
+        town,
+        villager,
+    )
 
-    for module in (villager, staff, clerk, admin, money):
+    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town)
+    for module in (villager, staff, clerk, *admin_pages):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
