@@ -6,7 +6,8 @@ The admin's other pages: admin_households.py, admin_users.py, admin_rules.py, ad
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -33,6 +34,7 @@ from jifen.web.context import CurrentPage, Page, field_errors, go
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 PERIODS = ("day", "week", "month", "quarter", "year")
 
 
@@ -50,6 +52,24 @@ async def undo(page: Page) -> None:
     page.villages = list(
         await villages.visible_villages(page.session, page.actor, after_code=None, limit=200)
     )
+
+
+async def attempt(page: Page, act: Callable[[], Awaitable[T]]) -> T | JifenError:
+    """The form's change, or its refusal: then nothing of the attempt stays (see `undo`)."""
+    try:
+        return await act()
+    except JifenError as refused:
+        await undo(page)
+        return refused
+
+
+def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:
+    """A refusal next to the field its code is about (`fields`: code → field; a conflict answers 409), or in
+    the banner (`_`, 422)."""
+    field = fields.get(refused.code)
+    if field is None:
+        return {"_": refused.detail}, 422
+    return {field: refused.detail}, 409 if refused.status == 409 else 422
 
 
 def this_month() -> str:
@@ -163,13 +183,15 @@ async def change_settings(page: CurrentPage) -> Response:
 async def seal(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
     back = "/admin/notice-board" if page.field("back") == "board" else "/admin"
-    try:
-        await village_auditor(page.actor, page.session, village_id)
-        await audit.seal_checkpoint(page.request.app.state.engine, village_id, page.actor.user_id)
-    except JifenError as refused:
-        await undo(page)
+    refused = await attempt(page, lambda: _seal(page, village_id))
+    if isinstance(refused, JifenError):
         return await _home(page, status=failed(refused), problem=refused.detail)
     return go(f"{back}?done=sealed")
+
+
+async def _seal(page: Page, village_id: uuid.UUID) -> None:
+    await village_auditor(page.actor, page.session, village_id)
+    await audit.seal_checkpoint(page.request.app.state.engine, village_id, page.actor.user_id)
 
 
 # the printable notice board (公示栏) and the rankings

@@ -16,7 +16,7 @@ from jifen.households.scope import HouseholdView
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.pagination import BY_TEXT
-from jifen.web.admin import admin_access, checked, form_values, undo
+from jifen.web.admin import admin_access, attempt, beside, checked, form_values
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
@@ -121,23 +121,12 @@ async def create_household(page: CurrentPage) -> Response:
     body, errors = (None, errors) if errors else checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS)
     status = 422
     if body is not None:
-        try:
-            household = await households.create_household(
-                page.session,
-                page.actor,
-                access.village,
-                code=body.code,
-                head_name=body.head_name,
-                grid=body.grid,
-                address=body.address,
-                members=body.members,
-                household_class=body.household_class,
-            )
-            return go(f"/admin/households/{household.id}?done=created")
-        except JifenError as refused:
-            await undo(page)
-            duplicate = refused.code == "duplicate_code"
-            errors, status = ({"code": refused.detail}, 409) if duplicate else ({"_": refused.detail}, 422)
+        added = await attempt(
+            page, lambda: households.add_household(page.session, page.actor, access.village, body)
+        )
+        if not isinstance(added, JifenError):
+            return go(f"/admin/households/{added.id}?done=created")
+        errors, status = beside(added, {"duplicate_code": "code"})
     return await _households(
         page, None, None, None, status=status, values=values, errors=errors, problem=errors.get("_")
     )
@@ -176,13 +165,15 @@ async def add_member(page: CurrentPage, household_id: uuid.UUID) -> Response:
     wanted = {"name": values["name"], **({"phone": values["phone"]} if values["phone"] else {})}
     body, errors = (None, errors) if errors else checked(MemberIn, wanted, ("name", "phone"))
     if body is not None:
-        try:
-            access = await household_admin(household_id, page.actor, page.session)
-            await households.add_member(page.session, page.actor, access.household, body)
+        refused = await attempt(page, lambda: _add_member(page, household_id, body))
+        if not isinstance(refused, JifenError):
             return go(f"/admin/households/{household_id}?done=member")
-        except JifenError as refused:
-            await undo(page)
-            errors = {"_": refused.detail}
+        errors = {"_": refused.detail}
     return await _household(
         page, household_id, status=422, values=values, errors=errors, problem=errors.get("_")
     )
+
+
+async def _add_member(page: Page, household_id: uuid.UUID, body: MemberIn) -> None:
+    access = await household_admin(household_id, page.actor, page.session)
+    await households.add_member(page.session, page.actor, access.household, body)

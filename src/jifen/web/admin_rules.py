@@ -16,7 +16,7 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, admin_access, checked, failed, form_values, number, undo
+from jifen.web.admin import PERIODS, admin_access, attempt, beside, checked, failed, form_values, number
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
@@ -156,28 +156,10 @@ async def create_rule(page: CurrentPage) -> Response:
     body, errors = (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES)
     status = 422
     if body is not None:
-        try:
-            current = await rules.create_rule(
-                page.session,
-                page.actor,
-                access.village,
-                code=body.code,
-                name=body.name,
-                category=body.category,
-                points=body.points,
-                cap=body.cap,
-                evidence_required=body.evidence_required,
-                review=body.review.value,
-                rectification_share=body.rectification_share,
-                escalation=body.escalation,
-                active_from=body.active_from,
-                active_until=body.active_until,
-            )
-            return go(f"/admin/rules?done={current.rule.code}")
-        except JifenError as refused:
-            await undo(page)
-            duplicate = refused.code == "duplicate_code"
-            errors, status = ({"code": refused.detail}, 409) if duplicate else ({"_": refused.detail}, 422)
+        added = await attempt(page, lambda: rules.add_rule(page.session, page.actor, access.village, body))
+        if not isinstance(added, JifenError):
+            return go(f"/admin/rules?done={added.rule.code}")
+        errors, status = beside(added, {"duplicate_code": "code"})
     return await _rules(page, status=status, values=values, errors=errors, problem=errors.get("_"))
 
 
@@ -214,6 +196,12 @@ async def show_rule(page: CurrentPage, rule_id: uuid.UUID, done: str | None = No
     return await _rule(page, rule_id, flash=flash)
 
 
+async def _change(page: Page, rule_id: uuid.UUID, patch: RulePatch) -> None:
+    """A new version of the rule (or the same rule retired or restored)."""
+    access = await rule_admin(rule_id, page.actor, page.session)
+    await rules.change_rule(page.session, page.actor, access.rule, patch)
+
+
 @router.post("/admin/rules/{rule_id}", response_class=HTMLResponse)
 async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     await admin_access(page)
@@ -228,13 +216,10 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
         return await _rule(page, rule_id, values=values, flash="没有修改任何内容")
     patch, errors = (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES)
     if patch is not None:
-        try:
-            access = await rule_admin(rule_id, page.actor, page.session)
-            await rules.change_rule(page.session, page.actor, access.rule, patch)
+        refused = await attempt(page, lambda: _change(page, rule_id, patch))
+        if not isinstance(refused, JifenError):
             return go(f"/admin/rules/{rule_id}?done=changed")
-        except JifenError as refused:
-            await undo(page)
-            errors = {"_": refused.detail}
+        errors = {"_": refused.detail}
     return await _rule(page, rule_id, status=422, values=values, errors=errors, problem=errors.get("_"))
 
 
@@ -242,10 +227,7 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
 async def retire_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    try:
-        access = await rule_admin(rule_id, page.actor, page.session)
-        await rules.change_rule(page.session, page.actor, access.rule, RulePatch(active=active))
-    except JifenError as refused:
-        await undo(page)
+    refused = await attempt(page, lambda: _change(page, rule_id, RulePatch(active=active)))
+    if isinstance(refused, JifenError):
         return await _rule(page, rule_id, status=failed(refused), problem=refused.detail)
     return go(f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}")

@@ -14,7 +14,7 @@ from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, checked, failed, form_values, number, undo
+from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
@@ -44,12 +44,12 @@ async def create_store(page: CurrentPage) -> Response:
     errors = {"name": "请填写超市名称"} if not values["name"] else {}
     body, errors = (None, errors) if errors else checked(StoreCreate, values, ("name",))
     if body is not None:
-        try:
-            await store.create_store(page.session, page.actor, access.village, name=body.name)
+        refused = await attempt(
+            page, lambda: store.create_store(page.session, page.actor, access.village, name=body.name)
+        )
+        if not isinstance(refused, JifenError):
             return go("/admin/stores?done=created")
-        except JifenError as refused:
-            await undo(page)
-            errors = {"_": refused.detail}
+        errors = {"_": refused.detail}
     return await _stores(page, status=422, values=values, errors=errors, problem=errors.get("_"))
 
 
@@ -57,11 +57,8 @@ async def create_store(page: CurrentPage) -> Response:
 async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    try:
-        access = await store_admin(store_id, page.actor, page.session)
-        await store.change_store(page.session, page.actor, access.store, name=None, active=active)
-    except JifenError as refused:
-        await undo(page)
+    refused = await attempt(page, lambda: _pause(page, store_id, active))
+    if isinstance(refused, JifenError):
         return await _stores(page, status=failed(refused), problem=refused.detail)
     done = "resumed" if active else "paused"
     return go(
@@ -69,6 +66,11 @@ async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
         if page.field("back") == "store"
         else f"/admin/stores?done={done}"
     )
+
+
+async def _pause(page: Page, store_id: uuid.UUID, active: bool) -> None:
+    access = await store_admin(store_id, page.actor, page.session)
+    await store.change_store(page.session, page.actor, access.store, name=None, active=active)
 
 
 async def _store(page: Page, store_id: uuid.UUID | None, *, status: int = 200, **extra: Any) -> Response:
@@ -129,16 +131,18 @@ async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     wanted = _item_body(values, errors)
     body, errors = (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS)
     if body is not None:
-        try:
-            access = await store_admin(store_id, page.actor, page.session)
-            await store.create_item(page.session, page.actor, access.store, body)
+        refused = await attempt(page, lambda: _create_item(page, store_id, body))
+        if not isinstance(refused, JifenError):
             return go(f"/admin/stores/{store_id}?done=item")
-        except JifenError as refused:
-            await undo(page)
-            errors = {"_": refused.detail}
+        errors = {"_": refused.detail}
     return await _store(
         page, store_id, status=422, values=values, errors=errors, failed="new", problem=errors.get("_")
     )
+
+
+async def _create_item(page: Page, store_id: uuid.UUID, body: ItemCreate) -> ItemOut:
+    access = await store_admin(store_id, page.actor, page.session)
+    return await store.create_item(page.session, page.actor, access.store, body)
 
 
 def _store_of_form(page: Page) -> uuid.UUID | None:
@@ -153,15 +157,15 @@ def _store_of_form(page: Page) -> uuid.UUID | None:
 async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    try:
-        access = await item_admin(item_id, page.actor, page.session)
-        item = await store.change_item(
-            page.session, page.actor, access.store, item_id, ItemPatch(active=active)
-        )
-    except JifenError as refused:
-        await undo(page)
-        return await _store(page, _store_of_form(page), status=failed(refused), problem=refused.detail)
+    item = await attempt(page, lambda: _item_on_sale(page, item_id, active))
+    if isinstance(item, JifenError):
+        return await _store(page, _store_of_form(page), status=failed(item), problem=item.detail)
     return go(f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}")
+
+
+async def _item_on_sale(page: Page, item_id: uuid.UUID, active: bool) -> ItemOut:
+    access = await item_admin(item_id, page.actor, page.session)
+    return await store.change_item(page.session, page.actor, access.store, item_id, ItemPatch(active=active))
 
 
 @router.post("/admin/items/{item_id}/restock", response_class=HTMLResponse)
@@ -181,12 +185,10 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
     wanted = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
     body, errors = (None, errors) if errors else checked(Restock, wanted, ("quantity", "note"))
     if body is not None:
-        try:
-            done = await _restock(page, item_id, body)
+        done = await attempt(page, lambda: _restock(page, item_id, body))
+        if not isinstance(done, JifenError):
             return go(f"/admin/stores/{done.store_id}?done=restocked")
-        except JifenError as refused:
-            await undo(page)
-            errors = {"_": refused.detail}
+        errors = {"_": done.detail}
     return await _store(
         page,
         _store_of_form(page),

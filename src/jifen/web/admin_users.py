@@ -20,7 +20,7 @@ from jifen.store import service as store
 from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
-from jifen.web.admin import admin_access, checked, failed, form_values, undo
+from jifen.web.admin import admin_access, attempt, beside, checked, failed, form_values, undo
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
@@ -212,20 +212,21 @@ async def create_user(page: CurrentPage) -> Response:
     body, errors = (None, errors) if errors else checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS)
     status = 422
     if body is not None:
-        try:
-            require_user_admin(page.actor)
-            await users.create_user(
-                page.session,
-                page.actor,
-                username=body.username,
-                password=body.password,
-                display_name=body.display_name,
-                roles=body.roles,
-            )
+        made = await attempt(page, lambda: _create_user(page, body))
+        if not isinstance(made, JifenError):
             return go(f"/admin/users?done={values['username']}")
-        except JifenError as refused:
-            await undo(page)
-            field = {"duplicate_username": "username", "invalid_role": "role"}.get(refused.code, "_")
-            errors, status = {field: refused.detail}, 409 if refused.code == "duplicate_username" else 422
+        errors, status = beside(made, {"duplicate_username": "username", "invalid_role": "role"})
     values["password"] = ""  # never sent back to the browser
     return await _users(page, None, status=status, values=values, errors=errors, problem=errors.get("_"))
+
+
+async def _create_user(page: Page, body: UserCreate) -> User:
+    actor = require_user_admin(page.actor)
+    return await users.create_user(
+        page.session,
+        actor,
+        username=body.username,
+        password=body.password,
+        display_name=body.display_name,
+        roles=body.roles,
+    )

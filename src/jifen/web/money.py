@@ -25,7 +25,7 @@ from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import admin_access, checked, form_values, undo
+from jifen.web.admin import admin_access, attempt, checked, form_values, undo
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
@@ -137,24 +137,25 @@ async def record_fund(page: CurrentPage) -> Response:
     body, errors = checked(FundCreate, wanted, FUND_FIELDS, {"amount_fen": "amount"})
     problem = errors.pop("_", None)
     if body is not None:
-        try:
-            access = await funds_keeper(village.id, page.actor, page.session)
-            await _once(
-                page,
-                village.id,
-                body,
-                FundOut,
-                lambda: funding.record_fund(page.session, page.actor, access.village, body),
-            )
+        refused = await attempt(page, lambda: _record_fund(page, village.id, body))
+        if not isinstance(refused, JifenError):
             return go("/admin/funding?done=fund")
-        except JifenError as refused:
-            await undo(page)
-            if refused.code == "received_in_future":
-                errors["received_on"] = refused.detail
-            else:
-                problem = refused.detail
+        if refused.code == "received_in_future":
+            errors["received_on"] = refused.detail
+        problem = refused.detail
     return await _funding_page(
         page, status=422, values=values, errors=errors, problem=None if errors else problem
+    )
+
+
+async def _record_fund(page: Page, village_id: uuid.UUID, body: FundCreate) -> FundOut:
+    access = await funds_keeper(village_id, page.actor, page.session)
+    return await _once(
+        page,
+        village_id,
+        body,
+        FundOut,
+        lambda: funding.record_fund(page.session, page.actor, access.village, body),
     )
 
 
@@ -198,22 +199,24 @@ async def set_peg(page: CurrentPage) -> Response:
     body, errors = checked(PegSet, values, ("fen_per_point", "reason"))
     problem = errors.pop("_", None)
     if body is not None:
-        try:
-            access = await funds_keeper(village.id, page.actor, page.session)
-            await funding.set_peg(
-                page.session,
-                page.actor,
-                access.village,
-                fen_per_point=body.fen_per_point,
-                effective_from=body.effective_from,
-                reason=body.reason,
-            )
+        refused = await attempt(page, lambda: _set_peg(page, village.id, body))
+        if not isinstance(refused, JifenError):
             return go("/admin/funding?done=peg")
-        except JifenError as refused:
-            await undo(page)
-            problem = refused.detail
+        problem = refused.detail
     return await _funding_page(
         page, status=422, values=values, errors=errors, problem=None if errors else problem
+    )
+
+
+async def _set_peg(page: Page, village_id: uuid.UUID, body: PegSet) -> None:
+    access = await funds_keeper(village_id, page.actor, page.session)
+    await funding.set_peg(
+        page.session,
+        page.actor,
+        access.village,
+        fen_per_point=body.fen_per_point,
+        effective_from=body.effective_from,
+        reason=body.reason,
     )
 
 
@@ -368,19 +371,21 @@ async def set_expiry(page: CurrentPage) -> Response:
     body, errors = checked(ExpiryPolicyIn, wanted, EXPIRY_FIELDS)
     problem = errors.pop("_", None)
     if body is not None:
-        try:
-            access = await policy_setter(village_id, page.actor, page.session)
-            change = expiry.PolicyChange(
-                mode=body.mode,
-                clearing_date=body.clearing_date,
-                carry_over_cap=body.carry_over_cap,
-                months=body.months,
-            )
-            await expiry.set_policy(page.session, page.actor, access.village.id, change, reason=body.reason)
+        refused = await attempt(page, lambda: _set_policy(page, village_id, body))
+        if not isinstance(refused, JifenError):
             return go("/admin/expiry?done=1")
-        except JifenError as refused:
-            await undo(page)
-            problem = refused.detail
+        problem = refused.detail
     return await _expiry_page(
         page, status=422, values=values, errors=errors, problem=None if errors else problem
     )
+
+
+async def _set_policy(page: Page, village_id: uuid.UUID, body: ExpiryPolicyIn) -> None:
+    access = await policy_setter(village_id, page.actor, page.session)
+    change = expiry.PolicyChange(
+        mode=body.mode,
+        clearing_date=body.clearing_date,
+        carry_over_cap=body.carry_over_cap,
+        months=body.months,
+    )
+    await expiry.set_policy(page.session, page.actor, access.village.id, change, reason=body.reason)

@@ -13,7 +13,7 @@ from jifen.kit.errors import JifenError
 from jifen.town import service as town
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
-from jifen.web.admin import checked, form_values, this_month, undo
+from jifen.web.admin import attempt, beside, checked, form_values, this_month
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
@@ -64,12 +64,11 @@ async def create_village(page: CurrentPage) -> Response:
     body, errors = (None, errors) if errors else checked(VillageCreate, values, VILLAGE_FIELDS)
     status = 422
     if body is not None:
-        try:
-            actor = require_town_admin(page.actor)
-            await villages.create_village(page.session, actor, code=body.code, name=body.name)
+        actor = require_town_admin(page.actor)
+        made = await attempt(
+            page, lambda: villages.create_village(page.session, actor, code=body.code, name=body.name)
+        )
+        if not isinstance(made, JifenError):
             return go(f"/town?done={values['name']}")
-        except JifenError as refused:
-            await undo(page)
-            duplicate = refused.code == "duplicate_code"
-            errors, status = ({"code": refused.detail}, 409) if duplicate else ({"_": refused.detail}, 422)
+        errors, status = beside(made, {"duplicate_code": "code"})
     return await _town(page, None, status=status, values=values, errors=errors, problem=errors.get("_"))
