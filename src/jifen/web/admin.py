@@ -23,6 +23,7 @@ from jifen.households.auth import village_admin
 from jifen.kit import validation
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
+from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.models import AwardStatus
 from jifen.rankings import service as rankings
@@ -70,6 +71,20 @@ def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, st
     if field is None:
         return {"_": refused.detail}, 422
     return {field: refused.detail}, 409 if refused.status == 409 else 422
+
+
+async def once(
+    page: Page, village_id: uuid.UUID, body: BaseModel, model: type[M], produce: Callable[[], Awaitable[M]]
+) -> M:
+    """A money form's change once per rendered form: a double tap or a reload records it once."""
+    return await run_once(
+        page.session,
+        village_id=village_id,
+        key=page.caller_key(),
+        fingerprint=request_fingerprint(page.request, body),
+        model=model,
+        produce=produce,
+    )
 
 
 def this_month() -> str:

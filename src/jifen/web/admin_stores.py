@@ -10,11 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError, NotFound
-from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number
+from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number, once
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
@@ -203,13 +202,12 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
 async def _restock(page: Page, item_id: uuid.UUID, body: Restock) -> ItemOut:
     """Goods onto the shelf once per rendered form: a double tap or a reload restocks once."""
     access = await item_stocker(item_id, page.actor, page.session)
-    return await run_once(
-        page.session,
-        village_id=access.store.village_id,
-        key=page.caller_key(),
-        fingerprint=request_fingerprint(page.request, body),
-        model=ItemOut,
-        produce=lambda: store.restock(
+    return await once(
+        page,
+        access.store.village_id,
+        body,
+        ItemOut,
+        lambda: store.restock(
             page.session, page.actor, access.store, item_id, quantity=body.quantity, note=body.note
         ),
     )

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
 
 from jifen.expiry import service as expiry
 from jifen.expiry.auth import policy_reader, policy_setter, preview_reader
@@ -23,14 +21,12 @@ from jifen.funding.periods import parse_period, resolve_period
 from jifen.funding.schemas import FundCreate, FundOut, FundVoid, PegSet, SettlementCreate, SettlementOut
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import admin_access, attempt, checked, form_values, undo
+from jifen.web.admin import admin_access, attempt, checked, form_values, once, undo
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
-M = TypeVar("M", bound=BaseModel)
 SOURCES = {"collective": "村集体", "donor": "捐赠", "town": "镇里拨款", "other": "其他"}
 
 
@@ -49,20 +45,6 @@ def _fen(text: str) -> int | None:
 def _last_month() -> str:
     first = to_local(utcnow()).date().replace(day=1)
     return (first - timedelta(days=1)).strftime("%Y-%m")
-
-
-async def _once(
-    page: Page, village_id: uuid.UUID, body: BaseModel, model: type[M], produce: Callable[[], Awaitable[M]]
-) -> M:
-    """A money form's change once per rendered form: a double tap or a reload records it once."""
-    return await run_once(
-        page.session,
-        village_id=village_id,
-        key=page.caller_key(),
-        fingerprint=request_fingerprint(page.request, body),
-        model=model,
-        produce=produce,
-    )
 
 
 async def _funding_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
@@ -150,7 +132,7 @@ async def record_fund(page: CurrentPage) -> Response:
 
 async def _record_fund(page: Page, village_id: uuid.UUID, body: FundCreate) -> FundOut:
     access = await funds_keeper(village_id, page.actor, page.session)
-    return await _once(
+    return await once(
         page,
         village_id,
         body,
@@ -170,7 +152,7 @@ async def void_fund(page: CurrentPage, fund_id: uuid.UUID) -> Response:
         return await _funding_page(page, status=422, errors={f"void-{fund_id}": errors["_"]})
     try:
         access = await fund_keeper(fund_id, page.actor, page.session)
-        await _once(
+        await once(
             page,
             access.village_id,
             body,
@@ -290,7 +272,7 @@ async def settle(page: CurrentPage, store_id: uuid.UUID) -> Response:
 async def _record_settlement(page: Page, store_id: uuid.UUID, body: SettlementCreate) -> SettlementOut:
     access = await settlement_payer(store_id, page.actor, page.session)
     period = parse_period(body.period)
-    return await _once(
+    return await once(
         page,
         access.store.village_id,
         body,
