@@ -17,7 +17,7 @@ from jifen.awards import notice
 from jifen.awards.auth import award_objector
 from jifen.awards.board import BoardAward, board
 from jifen.awards.endpoints import ObjectionIn
-from jifen.kit.db import Session
+from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import JifenError
 from jifen.kit.limits import BodyTooLarge
 from jifen.kit.logging import REQUEST
