@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from jifen.audit import repository
+from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor, authorize
 from jifen.kit.db import Session
@@ -39,7 +39,7 @@ async def _access(actor: Actor, session: Session, village_id: uuid.UUID | None) 
         [only] = administered
         assert only is not None
         village_id = only
-    if not await repository.village_exists(session, village_id):
+    if await auth_repository.village(session, village_id) is None:
         raise NotFound("找不到该村")
     authorize(actor, village_id, {Role.village_admin}, town_admin=True)
     return AuditAccess(actor=actor, village_id=village_id)

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit.schemas import AuditEventOut, CheckpointOut
 from jifen.kit.sql import Sql
-from jifen.models import Village
 
 TOWN_SCOPE = uuid.UUID(int=0)  # what belongs to no village: town administrators, logins
 
@@ -184,7 +183,3 @@ async def checkpoints(session: AsyncSession, scope: uuid.UUID) -> list[Checkpoin
         )
         for row in rows
     ]
-
-
-async def village_exists(session: AsyncSession, village_id: uuid.UUID) -> bool:
-    return await session.get(Village, village_id) is not None

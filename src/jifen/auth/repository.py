@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
-from jifen.models import Role, User
+from jifen.models import Role, User, Village
 
 _ACTOR = """
 SELECT u.username, u.display_name, u.must_change_password,
@@ -66,6 +66,15 @@ async def get_user_by_username(session: AsyncSession, username: str) -> User | N
     return (
         await session.execute(select(User).where(func.lower(User.username) == username.lower()))
     ).scalar_one_or_none()
+
+
+async def save_user(session: AsyncSession, user: User) -> None:
+    """Write the user's changed columns (a new password, a new credential version) in this transaction."""
+    await session.flush()
+
+
+async def village(session: AsyncSession, village_id: uuid.UUID) -> Village | None:
+    return await session.get(Village, village_id)
 
 
 # ------------------------------------------------------------------------------------------ login throttle

@@ -91,7 +91,7 @@ async def change_password(
     was_forced = user.must_change_password
     user.must_change_password = False
     user.credential_version += 1
-    await session.flush()
+    await repository.save_user(session, user)
     await audit.record(
         session,
         actor,
@@ -108,7 +108,7 @@ async def sign_out(session: AsyncSession, actor: Actor) -> None:
     """End every session of the user: each token and cookie carries the old version and stops working."""
     user = await _current_user(session, actor)
     user.credential_version += 1
-    await session.flush()
+    await repository.save_user(session, user)
     await audit.record(
         session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id
     )

@@ -112,3 +112,11 @@ async def next_version(session: AsyncSession, rule: Rule) -> int:
 
 async def refresh_rule(session: AsyncSession, rule: Rule) -> None:
     await session.refresh(rule)
+
+
+async def ids_by_code(
+    session: AsyncSession, village_id: uuid.UUID, codes: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """The ids of the village's rules with these codes, by code."""
+    query = select(Rule.code, Rule.id).where(Rule.village_id == village_id, Rule.code.in_(codes))
+    return {code: rule_id for code, rule_id in (await session.execute(query)).all()}

@@ -43,3 +43,20 @@ async def village_users(
     if after_username is not None:
         query = query.where(User.username > after_username)
     return (await session.execute(query)).scalars().all()
+
+
+async def add_user(session: AsyncSession, user: User, grants: Sequence[UserRole]) -> None:
+    """Insert the user and their grants (IntegrityError on a taken name); `user.roles` is loaded after."""
+    session.add(user)
+    await session.flush()
+    for grant in grants:
+        grant.user_id = user.id
+    session.add_all(grants)
+    await session.flush()
+    await session.refresh(user, ["roles"])
+
+
+async def remove_grant(session: AsyncSession, user: User, grant: UserRole) -> None:
+    await session.delete(grant)
+    await session.flush()
+    await session.refresh(user, ["roles"])
