@@ -85,6 +85,8 @@ async def claim(
     Runs and commits in its own transaction, so the count survives the refused request's rollback and the
     rows are locked only for the moment of the decision. The name's row is claimed first and the address's
     last, the same order in every attempt, so two attempts never wait on each other in a circle."""
+    # SQL twin: migrations/versions/0015_caller_idempotency.py login_throttle, one INSERT … ON CONFLICT
+    # (auth/repository.py claim_attempt; docs/invariants.md, counted before the check)
     name, address = login_key(username), address_key(client_addr)
     async with sessionmaker() as session, session.begin():
         by_name = await _claim_row(session, _NAME, name, address, FREE_FAILURES)

@@ -288,6 +288,8 @@ async def expire_village(
 ) -> tuple[int, int] | None:
     """One pass of the due job for one village, in the caller's transaction: (households, points) posted,
     or None when another process holds the village or there is nothing to look at."""
+    # SQL twin: migrations/versions/0011_expiry.py pk_expiries, pk_expiry_runs
+    # (docs/invariants.md, expire once)
     policy = row.policy()
     cutoff = latest_cutoff(policy, now)
     if cutoff is None:

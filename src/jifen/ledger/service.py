@@ -166,6 +166,7 @@ async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
 
 
 def _check_balanced(drafts: Sequence[Draft]) -> None:
+    # SQL twin: migrations/versions/0002_ledger_core.py jifen_assert_balanced (docs/invariants.md, balanced)
     for draft in drafts:
         if len(draft.lines) < 2 or sum(line.amount for line in draft.lines) != 0:
             raise ValueError(f"unbalanced draft {draft.kind}: {draft.lines}")
@@ -201,6 +202,7 @@ def _ledger_error(exc: BaseException) -> JifenError | None:
         return _insufficient(exc)
     if sqlstate(exc) == HOLD_NOT_ACTIVE:
         return HoldNotActive()
+    # SQL twin: migrations/versions/0002_ledger_core.py uq_ledger_transactions_village_id_reverses_id
     if violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id":
         return AlreadyReversed()
     return None
@@ -233,6 +235,8 @@ def _log_posted(village_id: uuid.UUID, drafts: Sequence[Draft]) -> None:
 
 
 def _insufficient(exc: BaseException) -> InsufficientPoints:
+    # SQL twin: migrations/versions/0002_ledger_core.py ck_accounts_available_not_negative, and JF001 from
+    # 0013_balance_privileges.py ledger_post / ledger_hold (docs/invariants.md, never below zero)
     detail_text = error_detail(exc) or "{}"
     try:
         info = json.loads(detail_text)
@@ -249,6 +253,7 @@ def _insufficient(exc: BaseException) -> InsufficientPoints:
 
 def earned_by(kind: TransactionKind, account_kind: AccountKind, amount: int) -> int:
     """What a posting adds to a household's lifetime earned points: awards and rectifications it receives."""
+    # SQL twin: migrations/versions/0013_balance_privileges.py ledger_post (docs/invariants.md, earned)
     if account_kind is AccountKind.household and kind in (
         TransactionKind.award,
         TransactionKind.rectification,
@@ -283,6 +288,8 @@ async def claim(
     `compensations` makes a second compensation impossible, and the loser of a race waits for the winner's
     commit and is refused — with its own error when the same path came first (`same_path`: already_reversed,
     already_cancelled, already_rectified), else already_compensated naming how it was compensated."""
+    # SQL twin: migrations/versions/0012_compensations.py pk_compensations, jifen_compensation_step
+    # (docs/invariants.md, compensated at most once)
     if await repository.claim_compensation(
         session,
         village_id,
