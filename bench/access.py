@@ -34,92 +34,32 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jifen.audit import repository as audit_repository
+from jifen.auth import repository as auth_repository
+from jifen.awards import repository as awards_repository
+from jifen.awards.repository import HouseholdRef
 from jifen.kit.db import create_engine, create_sessionmaker
 from jifen.kit.sql import Sql
+from jifen.ledger import repository as ledger_repository
+from jifen.rules import repository as rules_repository
+from jifen.rules.repository import RuleSnapshot
 
 AWARDS = int(os.environ.get("BENCH_AWARDS", "400"))  # per round and way
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 T = TypeVar("T")
 
-# the statements of one award, as the repositories send them ($n parameters)
-ACTOR = """
-SELECT u.username, u.display_name, u.must_change_password,
-       r.role, r.village_id, r.store_id, r.household_id, r.grid
-  FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
- WHERE u.id = $1 AND u.is_active AND u.credential_version = $2
-"""
-HOUSEHOLDS = "SELECT id, village_id, code, grid FROM households WHERE id = ANY($1::uuid[])"
-RULES = """
-SELECT r.id AS rule_id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count,
-       v.cap_period, v.evidence_required, v.review, v.active, v.rectification_share, v.escalation,
-       v.active_from, v.active_until
-  FROM rules r
-  JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
- WHERE r.id = ANY($1::uuid[])
-"""
-POST = (
-    "SELECT ledger_post($1::uuid, $2::uuid, $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::integer[],"
-    " $8::text[], $9::uuid[], $10::uuid[], $11::text[], $12::integer[], $13::uuid[], $14::bigint[],"
-    " $15::bigint[])"
+# the statements of one award: the repositories' own text ($n parameters) and row shapes
+ACTOR = auth_repository._ACTOR
+HOUSEHOLDS = (
+    "SELECT id, village_id, code, grid FROM households WHERE id = ANY($1::uuid[])"  # awards/repository.py
 )
-AWARD = """
-INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
-                    status, transaction_id, batch_id, submitted_by, created_at, notice_until, hold_id,
-                    self_report)
-SELECT $1, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points,
-       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id, $17::boolean
-  FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::integer[], $8::integer[], $9::bigint[], $10::uuid[],
-              $11::text[], $12::text[], $13::uuid[], $15::timestamptz[], $16::uuid[])
-    AS a(id, household_id, rule_id, rule_version, quantity, points, member_id, note, status, transaction_id,
-         notice_until, hold_id)
-RETURNING created_at
-"""
-AUDIT = """
-INSERT INTO audit_events (scope, actor_id, actor_name, actor_roles, action, record_type, record_id, before,
-                          after, reason, request_id, client_addr)
-SELECT $1, $2, $3, $4, $5, $6, e.record_id, e.before::jsonb, e.after::jsonb, $7, $8, $9
-  FROM unnest($10::text[], $11::text[], $12::text[]) AS e(record_id, before, after)
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class ActorRow:
-    username: str
-    display_name: str
-    must_change_password: bool
-    role: str | None
-    village_id: uuid.UUID | None
-    store_id: uuid.UUID | None
-    household_id: uuid.UUID | None
-    grid: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdRow:
-    id: uuid.UUID
-    village_id: uuid.UUID
-    code: str
-    grid: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RuleRow:
-    rule_id: uuid.UUID
-    village_id: uuid.UUID
-    code: str
-    version: int
-    name: str
-    category: str
-    points: int
-    cap_count: int | None
-    cap_period: str | None
-    evidence_required: bool
-    review: str
-    active: bool
-    rectification_share: int | None
-    escalation: list[int] | None
-    active_from: Any
-    active_until: Any
+RULES = rules_repository._CURRENT
+POST = ledger_repository._POST
+AWARD = awards_repository._INSERT_AWARDS
+AUDIT = audit_repository._INSERT
+ActorRow = auth_repository._ActorRow
+HouseholdRow = HouseholdRef
+RuleRow = RuleSnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,20 +80,7 @@ async def create_user(
     user = User(username=username, password_hash=hash_password(password), display_name=display_name)
     unique_grants = {(g.role, g.village_id, g.store_id, g.household_id, g.grid): g for g in roles}.values()
     try:
-        await repository.add_user(
-            session,
-            user,
-            [
-                UserRole(
-                    role=g.role,
-                    village_id=g.village_id,
-                    store_id=g.store_id,
-                    household_id=g.household_id,
-                    grid=g.grid,
-                )
-                for g in unique_grants
-            ],
-        )
+        await repository.add_user(session, user, [UserRole(**g.model_dump()) for g in unique_grants])
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_users_username_lower":
             raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
