@@ -74,10 +74,7 @@ SELECT p.oid::regprocedure::text AS function, pg_get_userbyid(p.proowner) AS own
 
 async def _village_facts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Per chain scope (each village, and the town's records): the chain head and what it holds."""
-    names = {
-        row["id"]: (row["code"], row["name"])
-        for row in await conn.fetch("SELECT id, code, name FROM villages")
-    }
+    names = await chain.village_names(conn)
     facts = []
     for scope in await chain.scopes(conn):
         code, name = names.get(scope, ("TOWN", "镇级记录"))
