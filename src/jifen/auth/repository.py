@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
-from jifen.models import Role, User, Village
+from jifen.models import Household, Role, User, Village
 
 _ACTOR = """
 SELECT u.username, u.display_name, u.must_change_password,
@@ -68,6 +68,15 @@ async def get_user_by_username(session: AsyncSession, username: str) -> User | N
     ).scalar_one_or_none()
 
 
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user, row-locked for this transaction (two admins acting at once take turns), with their roles."""
+    query = select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    user = (await session.execute(query)).scalar_one_or_none()
+    if user is not None:
+        await session.refresh(user, ["roles"])
+    return user
+
+
 async def save_user(session: AsyncSession, user: User) -> None:
     """Write the user's changed columns (a new password, a new credential version) in this transaction."""
     await session.flush()
@@ -75,6 +84,11 @@ async def save_user(session: AsyncSession, user: User) -> None:
 
 async def village(session: AsyncSession, village_id: uuid.UUID) -> Village | None:
     return await session.get(Village, village_id)
+
+
+async def household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
+    """The household an access check is about (its key is (village, id): looked up by id alone)."""
+    return (await session.execute(select(Household).where(Household.id == household_id))).scalar_one_or_none()
 
 
 # ------------------------------------------------------------------------------------------ login throttle

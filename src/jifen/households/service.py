@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.households import HouseholdAccess
+from jifen.auth.scope import HouseholdView
 from jifen.households import repository
-from jifen.households.auth import HouseholdAccess
 from jifen.households.schemas import HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import HouseholdView
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone

@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
-from jifen.households.scope import HouseholdView, household_view, refusal
+from jifen.auth.scope import HouseholdView, household_view, refusal
 from jifen.kit.db import Session
 from jifen.kit.errors import NotFound
 from jifen.ledger import repository

@@ -23,15 +23,6 @@ async def household_in_village(session: AsyncSession, village_id: uuid.UUID, hou
     return (await session.execute(query)).first() is not None
 
 
-async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    """The user, row-locked for this transaction (two admins acting at once take turns), with their roles."""
-    query = select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    user = (await session.execute(query)).scalar_one_or_none()
-    if user is not None:
-        await session.refresh(user, ["roles"])
-    return user
-
-
 async def village_users(
     session: AsyncSession, village_id: uuid.UUID, *, role: Role | None, after_username: str | None, limit: int
 ) -> Sequence[User]:

@@ -169,7 +169,7 @@ async def _managed_user(
     (404); a town admin's account is not theirs to touch; and what acts on the whole account (disabling, a new
     password) is refused when the account also serves a village they do not run.
     """
-    user = await repository.lock_user(session, user_id)
+    user = await auth_repository.lock_user(session, user_id)
     if user is None:
         raise UserNotFound()
     if actor.is_town_admin:
