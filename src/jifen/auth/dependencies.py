@@ -109,7 +109,7 @@ def village_role(
     allowed = frozenset(roles)
 
     async def dependency(village_id: uuid.UUID, actor: CurrentActor, session: Session) -> VillageAccess:
-        village = await session.get(Village, village_id)
+        village = await repository.village(session, village_id)
         if village is None:
             raise NotFound("找不到该村")
         authorize(actor, village_id, allowed, town_admin=town_admin)
