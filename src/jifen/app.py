@@ -23,7 +23,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.dependencies import is_page
-from jifen.auth.endpoints import router as auth_router
 from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
@@ -54,9 +53,10 @@ from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
 from jifen.users.endpoints import village_router as village_users_router
+from jifen.users.session_endpoints import router as auth_router
 from jifen.villages.endpoints import router as villages_router
+from jifen.web import install as install_pages
 from jifen.web.context import page_error, refusal
-from jifen.web.routes import install as install_pages
 
 log = structlog.get_logger(__name__)
 

@@ -28,6 +28,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
 from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.limits import BodyLimit, body_limit, size_text
+from jifen.kit.timeutil import this_month
 from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.photos import service as photos
@@ -42,7 +43,6 @@ from jifen.store import service as store_service
 from jifen.store.auth import reservation_reader, reserver
 from jifen.store.schemas import ReservationCreate, ReservationOut
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
-from jifen.web.routes import this_month
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

@@ -1,3 +1,6 @@
+"""Signing in and out, and changing one's own password: the sessions of a user account (the identity they
+prove lives in `auth`)."""
+
 from __future__ import annotations
 
 import uuid
