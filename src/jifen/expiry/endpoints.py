@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from jifen.auth.households import HouseholdHistoryReader
 from jifen.expiry import service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
 from jifen.expiry.schemas import (
@@ -13,7 +14,6 @@ from jifen.expiry.schemas import (
     ExpiryPolicyOut,
     HouseholdExpiringOut,
 )
-from jifen.households.auth import HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor

@@ -18,13 +18,13 @@ from jifen.audit import repository as audit_repository
 from jifen.audit import service as audit
 from jifen.audit.auth import village_auditor
 from jifen.auth.dependencies import VillageAccess
+from jifen.auth.households import village_admin
 from jifen.awards.board import board
-from jifen.households.auth import village_admin
 from jifen.kit import validation
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.idempotency import request_fingerprint, run_once
-from jifen.kit.timeutil import to_local, utcnow
+from jifen.kit.timeutil import this_month, to_local, utcnow
 from jifen.models import AwardStatus
 from jifen.rankings import service as rankings
 from jifen.rules.auth import village_user
@@ -32,7 +32,7 @@ from jifen.villages import service as villages
 from jifen.villages.schemas import VillageSettings
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -85,10 +85,6 @@ async def once(
         model=model,
         produce=produce,
     )
-
-
-def this_month() -> str:
-    return to_local(utcnow()).strftime("%Y-%m")
 
 
 def form_values(page: Page, *names: str) -> dict[str, str]:

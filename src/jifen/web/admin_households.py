@@ -9,17 +9,17 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.auth.households import household_admin, read_household
+from jifen.auth.scope import HouseholdView
 from jifen.households import service as households
-from jifen.households.auth import household_admin, read_household
 from jifen.households.schemas import HouseholdCreate, MemberIn
-from jifen.households.scope import HouseholdView
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.pagination import BY_TEXT
 from jifen.web.admin import admin_access, attempt, beside, checked, form_values
 from jifen.web.context import CurrentPage, Page, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,18}$")

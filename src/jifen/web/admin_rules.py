@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
@@ -20,7 +20,7 @@ from jifen.web.admin import PERIODS, admin_access, attempt, beside, checked, fai
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 REVIEWS = ("none", "single", "double")
 RULE_FIELDS = (

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
@@ -16,7 +16,7 @@ from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCr
 from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number, once
 from jifen.web.context import CurrentPage, Page, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 ITEM_FIELDS = ("name", "unit", "category", "price_points", "stock", "limit_count", "limit_period")
 LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.households import service as households
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.models import User
 from jifen.store import service as store
@@ -23,7 +23,7 @@ from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
 from jifen.web.admin import admin_access, attempt, beside, checked, failed, form_values, undo
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 ROLES = ("villager", "cadre", "reviewer", "clerk", "village_admin")
 USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{3,64}$")

@@ -19,13 +19,13 @@ from jifen.funding import service as funding
 from jifen.funding.auth import fund_keeper, funds_keeper, settlement_payer, settlement_reader
 from jifen.funding.periods import parse_period, resolve_period
 from jifen.funding.schemas import FundCreate, FundOut, FundVoid, PegSet, SettlementCreate, SettlementOut
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.admin import admin_access, attempt, checked, form_values, once, undo
 from jifen.web.context import CurrentPage, Page, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SOURCES = {"collective": "村集体", "donor": "捐赠", "town": "镇里拨款", "other": "其他"}
 

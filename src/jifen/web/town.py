@@ -8,16 +8,17 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.auth.dependencies import require_town_admin
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
+from jifen.kit.timeutil import this_month
 from jifen.town import service as town
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
-from jifen.web.admin import attempt, beside, checked, form_values, this_month
+from jifen.web.admin import attempt, beside, checked, form_values
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 VILLAGE_FIELDS = ("code", "name")
 FIGURES = ("households", "taking_part", "issued", "deducted", "redeemed", "outstanding")
