@@ -16,7 +16,7 @@ from jifen.auth.actor import Actor
 from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
-from jifen.awards.schemas import AwardItem
+from jifen.awards.schemas import AwardItem, InspectionResult, SheetOut
 from jifen.kit.db import driver, violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.models import Role
@@ -200,3 +200,22 @@ async def submit_sheet(
     sheet = await get_sheet(session, inspection_id)
     assert sheet is not None
     return sheet, results
+
+
+def sheet_out(sheet: Sheet) -> SheetOut:
+    return SheetOut.model_validate(sheet, from_attributes=True)
+
+
+async def read_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut:
+    """An inspection sheet and where it stands (its reader checked first)."""
+    sheet = await get_sheet(session, inspection_id)
+    assert sheet is not None
+    return sheet_out(sheet)
+
+
+async def submit_scores(
+    session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
+) -> InspectionResult:
+    """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
+    sheet, results = await submit_sheet(session, actor, inspection_id, scores)
+    return InspectionResult(inspection=sheet_out(sheet), awards=[service.award_out(r) for r in results])
