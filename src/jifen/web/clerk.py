@@ -169,7 +169,7 @@ async def confirm(page: CurrentPage, household_id: uuid.UUID) -> Response:
             produce=produce,
         )
     except JifenError as refused:
-        await page.session.rollback()
+        await page.undo()
         item_id = refused.extra.get("item_id")
         return await _basket_page(
             page,
@@ -230,7 +230,7 @@ async def cancel(page: CurrentPage, redemption_id: uuid.UUID) -> Response:
             )
             return go(f"/counter/receipts/{redemption_id}?done=cancelled")
         except JifenError as refused:
-            await page.session.rollback()
+            await page.undo()
             problem = refused.detail
     found = await _receipt(page, redemption_id)
     return page.render(
@@ -269,7 +269,7 @@ async def redeem_pickup(page: CurrentPage) -> Response:
             )
             return go(f"/counter/receipts/{sold.id}")
         except JifenError as refused:
-            await page.session.rollback()
+            await page.undo()
             errors = {"code": refused.detail}
     return page.render(
         "pickup.html", status=422, title="预约核销", store=store, errors=errors, values={"code": code}

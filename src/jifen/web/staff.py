@@ -185,7 +185,7 @@ async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
             produce=produce,
         )
     except JifenError as refused:
-        await page.session.rollback()
+        await page.undo()
         status = refused.status if refused.status in (403, 409) else 422
         return await _household_page(page, household_id, status=status, values=values, problem=refused.detail)
     return go(f"/staff/households/{household_id}?done={made.status}")
@@ -271,7 +271,7 @@ async def open_inspection(page: CurrentPage) -> Response:
             )
             return go(f"/staff/inspections/{sheet.id}")
         except JifenError as refused:
-            await page.session.rollback()
+            await page.undo()
             errors = {"_": refused.detail}
     return await _inspection_form(page, status=422, values=values, chosen=chosen, errors=errors)
 
@@ -333,7 +333,7 @@ async def submit_sheet(page: CurrentPage, inspection_id: uuid.UUID) -> Response:
             produce=lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores),
         )
     except JifenError as refused:
-        await page.session.rollback()
+        await page.undo()
         status = 409 if refused.status == 409 else 422
         return page.render("inspection_sheet.html", status=status, problem=refused.detail, **sheet_page)
     return go(f"/staff/inspections/{inspection_id}?done=1")
@@ -388,7 +388,7 @@ async def decide(page: CurrentPage, award_id: uuid.UUID, decision: str) -> Respo
             page.session, access.actor, award_id, approve=decision == "approve", reason=body.reason
         )
     except JifenError as refused:
-        await page.session.rollback()
+        await page.undo()
         status = 409 if refused.status == 409 else 422
         return await _queue(page, status=status, errors={award_id: refused.detail}, values={award_id: reason})
     return go(f"/staff/reviews?done={decision}")
