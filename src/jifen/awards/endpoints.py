@@ -424,7 +424,7 @@ async def open_inspection(body: InspectionCreate, access: VillageScorer, session
         rule_ids=body.rule_ids,
         judges=body.judges,
     )
-    return inspections.sheet_out(sheet)
+    return sheet
 
 
 @inspection_router.get(
