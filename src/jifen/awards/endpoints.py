@@ -415,16 +415,7 @@ inspection_router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
 )
 async def open_inspection(body: InspectionCreate, access: VillageScorer, session: Session) -> SheetOut:
     """Open a grid's inspection sheet for a day: rules to score, judges, every household of the grid."""
-    sheet = await inspections.open_sheet(
-        session,
-        access.actor,
-        access.village.id,
-        grid=body.grid,
-        inspected_on=body.inspected_on,
-        rule_ids=body.rule_ids,
-        judges=body.judges,
-    )
-    return sheet
+    return await inspections.open_inspection(session, access.actor, access.village.id, body)
 
 
 @inspection_router.get(

@@ -14,7 +14,7 @@ from jifen.auth.actor import Actor
 from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
-from jifen.awards.schemas import AwardItem, InspectionResult, SheetOut
+from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import driver, violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.models import Role
@@ -195,3 +195,10 @@ async def submit_scores(
     """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
     sheet, results = await submit_sheet(session, actor, inspection_id, scores)
     return InspectionResult(inspection=sheet, awards=[service.award_out(r) for r in results])
+
+
+async def open_inspection(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: InspectionCreate
+) -> SheetOut:
+    """`open_sheet` with the form the API and the page take."""
+    return await open_sheet(session, actor, village_id, **body.model_dump())

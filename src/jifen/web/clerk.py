@@ -1,9 +1,5 @@
 """The clerk's counter: type or scan the household code, see the balance, fill the basket, confirm once,
-print the receipt; redeem a pickup code; cancel a sale with a reason.
-
-Each page is an ordinary route on the services: the actor from the session cookie through the API's access
-checks, the same service functions, one transaction committed before the answer.
-"""
+print the receipt; redeem a pickup code; cancel a sale with a reason."""
 
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ from jifen.households import service as households
 from jifen.households.auth import household_lister, read_household
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.models import Store
 from jifen.store import reservations, sales
@@ -160,14 +155,7 @@ async def confirm(page: CurrentPage, household_id: uuid.UUID) -> Response:
             )
             return await store_service.redeem(page.session, access.actor, access.store, household, body.lines)
 
-        sold = await run_once(
-            page.session,
-            village_id=access.store.village_id,
-            key=page.caller_key(),
-            fingerprint=request_fingerprint(page.request, body),
-            model=RedemptionOut,
-            produce=produce,
-        )
+        sold = await page.once(access.store.village_id, body, RedemptionOut, produce)
     except JifenError as refused:
         await page.undo()
         item_id = refused.extra.get("item_id")
@@ -213,13 +201,11 @@ async def cancel(page: CurrentPage, redemption_id: uuid.UUID) -> Response:
     if body is not None:
         try:
             access = await redemption_canceller(redemption_id, page.actor, page.session)
-            await run_once(
-                page.session,
-                village_id=access.store.village_id,
-                key=page.caller_key(),
-                fingerprint=request_fingerprint(page.request, body),
-                model=RedemptionOut,
-                produce=lambda: store_service.cancel(
+            await page.once(
+                access.store.village_id,
+                body,
+                RedemptionOut,
+                lambda: store_service.cancel(
                     page.session,
                     access.actor,
                     access.store,
@@ -259,13 +245,11 @@ async def redeem_pickup(page: CurrentPage) -> Response:
     if body is not None:
         try:
             access = await code_redeemer(body, page.actor, page.session)
-            sold = await run_once(
-                page.session,
-                village_id=access.store.village_id,
-                key=page.caller_key(),
-                fingerprint=request_fingerprint(page.request, body),
-                model=RedemptionOut,
-                produce=lambda: reservations.redeem_code(page.session, access.actor, access.store, body.code),
+            sold = await page.once(
+                access.store.village_id,
+                body,
+                RedemptionOut,
+                lambda: reservations.redeem_code(page.session, access.actor, access.store, body.code),
             )
             return go(f"/counter/receipts/{sold.id}")
         except JifenError as refused:

@@ -1,9 +1,5 @@
 """The cadre's and reviewer's pages: find a household, award or deduct under a rule with the cap left in
-view, score a grid inspection on one sheet, and work through the review queue.
-
-Each page is an ordinary route on the services: the actor from the session cookie through the API's access
-checks, the same service functions, one transaction committed before the answer.
-"""
+view, score a grid inspection on one sheet, and work through the review queue."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.awards import board, inspections
+from jifen.awards import schemas as forms
 from jifen.awards import service as awards
 from jifen.awards.auth import (
     award_reviewer,
@@ -23,17 +20,6 @@ from jifen.awards.auth import (
     inspection_reader,
     inspection_scorer,
     village_scorer,
-)
-from jifen.awards.schemas import (
-    AwardCreate,
-    AwardItem,
-    AwardOut,
-    DecisionIn,
-    InspectionCreate,
-    InspectionResult,
-    InspectionScores,
-    RejectIn,
-    SheetOut,
 )
 from jifen.households import service as households
 from jifen.households.auth import (
@@ -46,7 +32,6 @@ from jifen.households.auth import (
 from jifen.households.endpoints import NO_NUL
 from jifen.kit.db import AutoCommitRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import service as ledger
 from jifen.models import AwardStatus, Village
@@ -158,7 +143,7 @@ async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
     page.need("cadre", "village_admin")
     values = {k: page.field(k) for k in ("rule_id", "quantity", "note")}
     body, errors = parse(
-        AwardCreate,
+        forms.AwardCreate,
         {
             "household_id": household_id,
             "rule_id": values["rule_id"],
@@ -172,18 +157,11 @@ async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
     try:
         submission = await award_submitter(body, page.actor, page.session)
 
-        async def produce() -> AwardOut:
+        async def produce() -> forms.AwardOut:
             [result] = await awards.submit(page.session, submission.actor, submission, [body])
             return awards.award_out(result)
 
-        made = await run_once(
-            page.session,
-            village_id=submission.village_id,
-            key=page.caller_key(),
-            fingerprint=request_fingerprint(page.request, body),
-            model=AwardOut,
-            produce=produce,
-        )
+        made = await page.once(submission.village_id, body, forms.AwardOut, produce)
     except JifenError as refused:
         await page.undo()
         status = refused.status if refused.status in (403, 409) else 422
@@ -255,20 +233,12 @@ async def open_inspection(page: CurrentPage) -> Response:
     fields = {"grid": values["grid"], "rule_ids": sorted(chosen), "judges": _judges(values["judges"])}
     # nothing chosen is said in the form's own words; what is there, the model checks
     errors = {name: INSPECTION_WORDS[name] for name, value in fields.items() if not value}
-    body, invalid = parse(InspectionCreate, {**fields, "inspected_on": values["inspected_on"]})
+    body, invalid = parse(forms.InspectionCreate, {**fields, "inspected_on": values["inspected_on"]})
     errors = errors or in_words(invalid, {})
     if body is not None and not errors:
         try:
             access = await village_scorer(page.village_id, page.actor, page.session)
-            sheet = await inspections.open_sheet(
-                page.session,
-                access.actor,
-                access.village.id,
-                grid=body.grid,
-                inspected_on=body.inspected_on,
-                rule_ids=body.rule_ids,
-                judges=body.judges,
-            )
+            sheet = await inspections.open_inspection(page.session, access.actor, access.village.id, body)
             return go(f"/staff/inspections/{sheet.id}")
         except JifenError as refused:
             await page.undo()
@@ -276,7 +246,7 @@ async def open_inspection(page: CurrentPage) -> Response:
     return await _inspection_form(page, status=422, values=values, chosen=chosen, errors=errors)
 
 
-async def _sheet(page: Page, inspection_id: uuid.UUID) -> SheetOut:
+async def _sheet(page: Page, inspection_id: uuid.UUID) -> forms.SheetOut:
     await inspection_reader(inspection_id, page.actor, page.session)
     return await inspections.read_sheet(page.session, inspection_id)
 
@@ -294,9 +264,9 @@ async def sheet(page: CurrentPage, inspection_id: uuid.UUID, done: str | None = 
     )
 
 
-def _scores(page: Page, found: SheetOut) -> tuple[list[AwardItem], dict[str, str], list[str]]:
+def _scores(page: Page, found: forms.SheetOut) -> tuple[list[forms.AwardItem], dict[str, str], list[str]]:
     """The sheet's cells as awards, what was typed in each, and the cells that are not a count."""
-    scores: list[AwardItem] = []
+    scores: list[forms.AwardItem] = []
     values: dict[str, str] = {}
     bad: list[str] = []
     for household in found.households:
@@ -309,7 +279,7 @@ def _scores(page: Page, found: SheetOut) -> tuple[list[AwardItem], dict[str, str
             if not raw.isdigit() or int(raw) > 100:
                 bad.append(f"{household.code} {household.head_name}：{rule.name}")
                 continue
-            scores.append(AwardItem(household_id=household.id, rule_id=rule.id, quantity=int(raw)))
+            scores.append(forms.AwardItem(household_id=household.id, rule_id=rule.id, quantity=int(raw)))
     return scores, values, bad
 
 
@@ -324,13 +294,11 @@ async def submit_sheet(page: CurrentPage, inspection_id: uuid.UUID) -> Response:
         return page.render("inspection_sheet.html", status=422, problem=problem, **sheet_page)
     try:
         access = await inspection_scorer(inspection_id, page.actor, page.session)
-        await run_once(
-            page.session,
-            village_id=access.village_id,
-            key=page.caller_key(),
-            fingerprint=request_fingerprint(page.request, InspectionScores(scores=scores)),
-            model=InspectionResult,
-            produce=lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores),
+        await page.once(
+            access.village_id,
+            forms.InspectionScores(scores=scores),
+            forms.InspectionResult,
+            lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores),
         )
     except JifenError as refused:
         await page.undo()
@@ -374,11 +342,11 @@ async def decide(page: CurrentPage, award_id: uuid.UUID, decision: str) -> Respo
         )
     if decision not in ("approve", "reject"):
         return go("/staff/reviews")
-    body: DecisionIn | RejectIn | None
+    body: forms.DecisionIn | forms.RejectIn | None
     if decision == "reject":
-        body, invalid = parse(RejectIn, {"reason": reason})
+        body, invalid = parse(forms.RejectIn, {"reason": reason})
     else:
-        body, invalid = parse(DecisionIn, {"reason": reason or None})
+        body, invalid = parse(forms.DecisionIn, {"reason": reason or None})
     if body is None:
         problem = "；".join(invalid.values())
         return await _queue(page, status=422, errors={award_id: problem}, values={award_id: reason})
