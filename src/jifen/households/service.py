@@ -132,6 +132,11 @@ async def households_page(
     return BY_TEXT.page(items, limit, lambda summary: (summary.code,))
 
 
+async def household_grids(session: AsyncSession, access: VillageScope) -> list[str]:
+    """The grids of the households the caller may list (a cadre assigned to grids: theirs)."""
+    return await repository.household_grids(session, access.village.id, only=access.grids)
+
+
 def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:
     summary = HouseholdSummary.model_validate(household)
     if view is HouseholdView.counter:

@@ -178,8 +178,7 @@ def _today() -> str:
 
 async def _grids(page: Page) -> list[str]:
     access = await household_lister(page.village_id, page.actor, page.session)
-    found = await households.households_page(page.session, access, q=None, grid=None, cursor=None, limit=200)
-    grids = {h.grid for h in found.items if h.grid}
+    grids = set(await households.household_grids(page.session, access))
     for grant in page.grants("cadre"):
         if grant.grid:
             grids = {g for g in grids if g == grant.grid} or {grant.grid}
