@@ -57,6 +57,17 @@ async def search_households(
     return (await session.execute(query)).scalars().all()
 
 
+async def add_household(session: AsyncSession, household: Household) -> None:
+    """Insert the household (IntegrityError on a code the village already has)."""
+    session.add(household)
+    await session.flush()
+
+
+async def add_members(session: AsyncSession, members: Sequence[Member]) -> None:
+    session.add_all(members)
+    await session.flush()
+
+
 async def household_grids(
     session: AsyncSession, village_id: uuid.UUID, *, only: frozenset[str] | None
 ) -> list[str]:

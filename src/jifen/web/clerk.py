@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.auth.households import household_lister, read_household
 from jifen.households import service as households
-from jifen.households.auth import household_lister, read_household
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.models import Store
@@ -30,7 +30,7 @@ from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOu
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
 from jifen.web.staff import village_of
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 CLERKS = ("clerk", "village_admin")
 

@@ -11,6 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.auth.households import (
+    HouseholdAccess,
+    award_lister,
+    household_lister,
+    read_household,
+    read_household_history,
+)
 from jifen.awards import board, inspections
 from jifen.awards import schemas as forms
 from jifen.awards import service as awards
@@ -22,15 +29,8 @@ from jifen.awards.auth import (
     village_scorer,
 )
 from jifen.households import service as households
-from jifen.households.auth import (
-    HouseholdAccess,
-    award_lister,
-    household_lister,
-    read_household,
-    read_household_history,
-)
 from jifen.households.endpoints import NO_NUL
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import service as ledger
@@ -40,7 +40,7 @@ from jifen.rules.auth import village_user
 from jifen.rules.schemas import RuleOut
 from jifen.web.context import CurrentPage, Page, go, parse
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SearchText = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 GridText = Annotated[str | None, Query(max_length=32, pattern=NO_NUL)]
