@@ -149,7 +149,8 @@ async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, sessi
 
 InspectionReader = Annotated[AwardAccess, Depends(inspection_reader)]
 InspectionScorer = Annotated[AwardAccess, Depends(inspection_scorer)]
-VillageScorer = Annotated[VillageAccess, Depends(village_role(*SUBMITTERS, town_admin=False))]
+village_scorer = village_role(*SUBMITTERS, town_admin=False)  # opens a grid's inspection sheet
+VillageScorer = Annotated[VillageAccess, Depends(village_scorer)]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from jifen.households.auth import AwardLister, HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import period_start, utcnow
-from jifen.models import AwardStatus
+from jifen.models import AwardStatus, Household
 
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
@@ -168,7 +168,11 @@ SELECT r.id AS rule_id, v.name, v.cap_count, v.cap_period
 async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut:
     """For every rule with a cap: how many points this household has used in the current local period and
     how many it may still get — shown before an award is submitted."""
-    household = access.household
+    return await household_caps(session, access.household)
+
+
+async def household_caps(session: AsyncSession, household: Household) -> CapsOut:
+    """What `caps_left` answers, for the API and the staff's household page."""
     rules = await (await driver(session)).fetch(_CAPPED_RULES, household.village_id)
     now = utcnow()
     used: dict[tuple[uuid.UUID, uuid.UUID], int] = {}

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -23,13 +23,17 @@ from jifen.awards.auth import (
     VillageScorer,
 )
 from jifen.awards.schemas import (
-    MAX_BATCH,
     AwardBatchCreate,
     AwardBatchOut,
     AwardCreate,
-    AwardItem,
     AwardOut,
+    DecisionIn,
+    InspectionCreate,
+    InspectionResult,
+    InspectionScores,
+    RejectIn,
     SelfReportCreate,
+    SheetOut,
 )
 from jifen.households.auth import AwardLister, HouseholdHistoryReader
 from jifen.households.scope import OutsideGrid
@@ -44,7 +48,7 @@ from jifen.kit.idempotency import (
 )
 from jifen.kit.limits import batch_limit, body_limit
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
-from jifen.kit.schemas import Grid, InputModel, Name, Reason
+from jifen.kit.schemas import InputModel, Reason
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.models import AwardStatus
 from jifen.photos.service import UnknownPhoto
@@ -133,14 +137,6 @@ async def create_award_batch(
         status_code=status.HTTP_201_CREATED,
         produce=produce,
     )
-
-
-class DecisionIn(InputModel):
-    reason: Reason | None = None
-
-
-class RejectIn(InputModel):
-    reason: Reason
 
 
 REVIEW_ERRORS = (
@@ -408,54 +404,6 @@ async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session:
     )
 
 
-class InspectionCreate(InputModel):
-    grid: Grid
-    inspected_on: date
-    rule_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)]
-    judges: Annotated[list[Name], Field(min_length=1, max_length=9, description="the judges' names")]
-
-
-class SheetRule(BaseModel):
-    id: uuid.UUID
-    code: str
-    name: str
-    category: str
-    points: int
-    review: str
-
-
-class SheetHousehold(BaseModel):
-    id: uuid.UUID
-    code: str
-    head_name: str
-
-
-class SheetOut(BaseModel):
-    id: uuid.UUID
-    village_id: uuid.UUID
-    grid: str
-    inspected_on: date
-    judges: list[str]
-    status: str
-    rules: list[SheetRule]
-    households: list[SheetHousehold]
-    awards: int | None
-    submitted_at: datetime | None
-
-
-class InspectionScores(InputModel):
-    scores: Annotated[list[AwardItem], Field(max_length=MAX_BATCH)]
-
-
-class InspectionResult(BaseModel):
-    inspection: SheetOut
-    awards: list[AwardOut]
-
-
-def sheet_out(sheet: inspections.Sheet) -> SheetOut:
-    return SheetOut.model_validate(sheet, from_attributes=True)
-
-
 inspection_router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
 
 
@@ -467,16 +415,7 @@ inspection_router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
 )
 async def open_inspection(body: InspectionCreate, access: VillageScorer, session: Session) -> SheetOut:
     """Open a grid's inspection sheet for a day: rules to score, judges, every household of the grid."""
-    sheet = await inspections.open_sheet(
-        session,
-        access.actor,
-        access.village.id,
-        grid=body.grid,
-        inspected_on=body.inspected_on,
-        rule_ids=body.rule_ids,
-        judges=body.judges,
-    )
-    return sheet_out(sheet)
+    return await inspections.open_inspection(session, access.actor, access.village.id, body)
 
 
 @inspection_router.get(
@@ -486,9 +425,7 @@ async def open_inspection(body: InspectionCreate, access: VillageScorer, session
 )
 async def get_inspection(access: InspectionReader, session: Session) -> SheetOut:
     """An inspection sheet and where it stands."""
-    sheet = await inspections.get_sheet(session, access.award_id)
-    assert sheet is not None
-    return sheet_out(sheet)
+    return await inspections.read_sheet(session, access.award_id)
 
 
 @inspection_router.post(
@@ -510,8 +447,7 @@ async def submit_inspection(
     """Submit the sheet's scores once: they post (or enter review) as one batch, all or nothing."""
 
     async def produce() -> InspectionResult:
-        sheet, results = await inspections.submit_sheet(session, access.actor, access.award_id, body.scores)
-        return InspectionResult(inspection=sheet_out(sheet), awards=[service.award_out(r) for r in results])
+        return await inspections.submit_scores(session, access.actor, access.award_id, body.scores)
 
     return await run_idempotent(
         session,

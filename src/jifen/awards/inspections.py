@@ -5,9 +5,7 @@ as one batch, all or nothing, through the ledger's batch path."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +14,7 @@ from jifen.auth.actor import Actor
 from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
-from jifen.awards.schemas import AwardItem
+from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import driver, violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.models import Role
@@ -37,20 +35,6 @@ class InvalidScore(BadRequest):
     default_detail = "评分不在这张检查表上"
 
 
-@dataclass(frozen=True)
-class Sheet:
-    id: uuid.UUID
-    village_id: uuid.UUID
-    grid: str
-    inspected_on: date
-    judges: list[str]
-    status: str
-    rules: list[dict[str, Any]]
-    households: list[dict[str, Any]]
-    awards: int | None
-    submitted_at: datetime | None
-
-
 def _check_grid(actor: Actor, village_id: uuid.UUID, grid: str) -> None:
     grants = actor.grants_in(village_id)
     if any(g.role is Role.village_admin for g in grants):
@@ -69,7 +53,7 @@ async def open_sheet(
     inspected_on: date,
     rule_ids: list[uuid.UUID],
     judges: list[str],
-) -> Sheet:
+) -> SheetOut:
     _check_grid(actor, village_id, grid)
     connection = await driver(session)
     known = await connection.fetch(
@@ -108,12 +92,10 @@ async def open_sheet(
         record_id=inspection_id,
         after={"grid": grid, "inspected_on": inspected_on.isoformat(), "rules": rule_ids, "judges": judges},
     )
-    sheet = await get_sheet(session, inspection_id)
-    assert sheet is not None
-    return sheet
+    return await read_sheet(session, inspection_id)
 
 
-async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> Sheet | None:
+async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut | None:
     connection = await driver(session)
     row = await connection.fetchrow("SELECT * FROM inspections WHERE id = $1", inspection_id)
     if row is None:
@@ -135,7 +117,7 @@ async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> Sheet | 
         row["village_id"],
         row["grid"],
     )
-    return Sheet(
+    return SheetOut(
         id=row["id"],
         village_id=row["village_id"],
         grid=row["grid"],
@@ -151,7 +133,7 @@ async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> Sheet | 
 
 async def submit_sheet(
     session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
-) -> tuple[Sheet, list[service.AwardResult]]:
+) -> tuple[SheetOut, list[service.AwardResult]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
     connection = await driver(session)
     row = await connection.fetchrow("SELECT * FROM inspections WHERE id = $1 FOR UPDATE", inspection_id)
@@ -197,6 +179,26 @@ async def submit_sheet(
         record_id=inspection_id,
         after={"awards": len(results), "points": sum(r.points for r in results)},
     )
+    return await read_sheet(session, inspection_id), results
+
+
+async def read_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut:
+    """An inspection sheet and where it stands (its reader checked first)."""
     sheet = await get_sheet(session, inspection_id)
     assert sheet is not None
-    return sheet, results
+    return sheet
+
+
+async def submit_scores(
+    session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
+) -> InspectionResult:
+    """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
+    sheet, results = await submit_sheet(session, actor, inspection_id, scores)
+    return InspectionResult(inspection=sheet, awards=[service.award_out(r) for r in results])
+
+
+async def open_inspection(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: InspectionCreate
+) -> SheetOut:
+    """`open_sheet` with the form the API and the page take."""
+    return await open_sheet(session, actor, village_id, **body.model_dump())

@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
-from jifen.models import RedemptionStatus
+from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
+from jifen.models import RedemptionStatus, Store
 from jifen.store.auth import StoreStaff
 from jifen.store.service import receipt_number
 
@@ -60,19 +61,16 @@ async def list_sales(
     limit: Limit = 50,
 ) -> Page[SaleOut]:
     """The store's sales (兑换记录), newest first, for its clerk and the village admin."""
-    after = decode_cursor(cursor, 2)
-    try:
-        before = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else (None, None)
-    except ValueError:
-        raise InvalidCursor() from None
+    return await sales_page(session, access.store, since, cursor, limit)
+
+
+async def sales_page(
+    session: AsyncSession, store: Store, since: datetime | None, cursor: str | None, limit: int
+) -> Page[SaleOut]:
+    """What `list_sales` answers, for the API and the clerk's page of today's sales."""
+    before = BY_TIME_ID.after(cursor) or (None, None)
     rows = await (await driver(session)).fetch(
-        _SALES, access.store.village_id, access.store.id, before[0], before[1], since, limit + 1
+        _SALES, store.village_id, store.id, before[0], before[1], since, limit + 1
     )
-    items = [
-        SaleOut(**{**dict(row), "receipt_no": receipt_number(row["receipt_no"])}) for row in rows[:limit]
-    ]
-    more = len(rows) > limit
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
-    )
+    items = [SaleOut(**{**dict(row), "receipt_no": receipt_number(row["receipt_no"])}) for row in rows]
+    return BY_TIME_ID.page(items, limit, lambda sale: (sale.created_at, sale.id))
