@@ -38,8 +38,7 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    request_fingerprint,
-    run_idempotent,
+    idempotent,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.store.reservations import ReservationNotFound
@@ -97,26 +96,16 @@ async def set_peg(body: PegSet, access: FundsKeeper, session: Session) -> PegHis
     response_model=FundOut,
     responses=error_responses(*MONEY_ERRORS, service.ReceivedInFuture),
 )
+@idempotent(lambda access: access.village.id)
 async def record_fund(
     request: Request,
     body: FundCreate,
     access: FundsKeeper,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> FundOut:
     """Money received for the store (collective, donor, town): an append-only record."""
-
-    async def produce() -> FundOut:
-        return await service.record_fund(session, access.actor, access.village, body)
-
-    return await run_idempotent(
-        session,
-        village_id=access.village.id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
-    )
+    return await service.record_fund(session, access.actor, access.village, body)
 
 
 @router.get(
@@ -159,27 +148,17 @@ async def list_funds(
     response_model=FundOut,
     responses=error_responses(*MONEY_ERRORS, service.FundNotFound, service.AlreadyVoided),
 )
+@idempotent(lambda access: access.village_id)
 async def void_fund(
     request: Request,
     body: FundVoid,
     access: FundKeeper,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> FundOut:
     """Void a fund recorded by mistake, with a reason: it stays on the record and stops counting. Once."""
-
-    async def produce() -> FundOut:
-        return await service.void_fund(
-            session, access.actor, access.village_id, access.fund_id, reason=body.reason
-        )
-
-    return await run_idempotent(
-        session,
-        village_id=access.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_200_OK,
-        produce=produce,
+    return await service.void_fund(
+        session, access.actor, access.village_id, access.fund_id, reason=body.reason
     )
 
 
@@ -213,29 +192,23 @@ async def settlement_report(
     response_model=SettlementOut,
     responses=error_responses(*MONEY_ERRORS, InvalidPeriod, service.AlreadySettled, service.PeriodNotEnded),
 )
+@idempotent(lambda access: access.store.village_id)
 async def record_settlement(
     request: Request,
     body: SettlementCreate,
     access: SettlementPayer,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> SettlementOut:
     """The village paid the store for an ended period: an immutable record (the amount defaults to the
     report's total). A store is settled once for any stretch of time."""
-    period = parse_period(body.period)
-
-    async def produce() -> SettlementOut:
-        return await service.settle(
-            session, access.actor, access.store, period, amount_fen=body.amount_fen, note=body.note
-        )
-
-    return await run_idempotent(
+    return await service.settle(
         session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
+        access.actor,
+        access.store,
+        parse_period(body.period),
+        amount_fen=body.amount_fen,
+        note=body.note,
     )
 
 
