@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -40,10 +40,11 @@ from jifen.kit.idempotency import (
     IdempotencyKeyReused,
     idempotent,
 )
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
+BY_DATE_ID: Keyset[tuple[date, uuid.UUID]] = Keyset((date, uuid.UUID))
 
 READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
 MONEY_ERRORS = (*READ_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused)
@@ -124,11 +125,6 @@ async def list_funds(
     voided: Annotated[bool, Query(description="false: leave voided records out")] = True,
 ) -> Page[FundOut]:
     """The funds received, the latest first; voided ones say so."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (date.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
     funds = await service.list_funds(
         session,
         access.village.id,
@@ -136,11 +132,10 @@ async def list_funds(
         received_from=received_from,
         received_to=received_to,
         include_voided=voided,
-        after=after,
-        limit=limit,
+        after=BY_DATE_ID.after(cursor),
+        limit=limit + 1,
     )
-    last = funds[-1] if len(funds) == limit else None
-    return Page(items=funds, next_cursor=encode_cursor(last.received_on, last.id) if last else None)
+    return BY_DATE_ID.page(funds, limit, lambda fund: (fund.received_on, fund.id))
 
 
 @router.post(
@@ -221,14 +216,10 @@ async def list_settlements(
     access: SettlementReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[SettlementOut]:
     """What the village paid the store, the latest period first."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
-    rows = await service.list_settlements(session, access.store, after=after, limit=limit)
-    last = rows[-1] if len(rows) == limit else None
-    return Page(items=rows, next_cursor=encode_cursor(last.starts_at.isoformat(), last.id) if last else None)
+    rows = await service.list_settlements(
+        session, access.store, after=BY_TIME_ID.after(cursor), limit=limit + 1
+    )
+    return BY_TIME_ID.page(rows, limit, lambda settlement: (settlement.starts_at, settlement.id))
 
 
 # ---------------------------------------------------------------------------------------------- overview

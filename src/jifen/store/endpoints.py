@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -15,7 +14,7 @@ from jifen.kit.idempotency import (
     IdempotencyKeyReused,
     idempotent,
 )
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
 from jifen.store import basket, reservations, service
@@ -113,16 +112,10 @@ async def list_items(
     active: Annotated[bool | None, Query(description="true: only items on sale")] = None,
 ) -> Page[ItemOut]:
     """The store's catalogue by name, with prices, stock and limits."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (key[0], uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
     items = await service.list_items(
-        session, access.store, after=after, limit=limit, active_only=bool(active)
+        session, access.store, after=BY_TEXT_ID.after(cursor), limit=limit + 1, active_only=bool(active)
     )
-    next_cursor = encode_cursor(items[-1].name, items[-1].id) if len(items) == limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return BY_TEXT_ID.page(items, limit, lambda item: (item.name, item.id))
 
 
 @router.patch("/items/{item_id}", response_model=ItemOut, responses=error_responses(*READ_ERRORS))

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.models import Item, Store
 
 ITEM_COLUMNS = (
@@ -385,3 +386,45 @@ async def set_store(session: AsyncSession, store: Store, *, name: str, active: b
         name,
         active,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRow:
+    id: uuid.UUID
+    receipt_no: int
+    status: str
+    household_id: uuid.UUID
+    household_code: str
+    head_name: str
+    total_points: int
+    lines: int
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+_SALES = """
+SELECT r.id, r.receipt_no, r.status, r.household_id, h.code AS household_code, h.head_name, r.total_points,
+       (SELECT count(*) FROM redemption_lines rl
+         WHERE rl.village_id = r.village_id AND rl.redemption_id = r.id)
+         AS lines,
+       r.created_at, r.cancelled_at
+  FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
+ WHERE r.village_id = $1 AND r.store_id = $2
+   AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid))
+   AND ($5::timestamptz IS NULL OR r.created_at >= $5)
+ ORDER BY r.created_at DESC, r.id DESC
+ LIMIT $6
+"""
+
+
+async def sales(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    store_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID] | None,
+    since: datetime | None,
+    limit: int,
+) -> list[SaleRow]:
+    """A store's sales, newest first: those before `before` (a page's last), at or after `since`."""
+    created_at, sale_id = before if before is not None else (None, None)
+    return await Sql(session).rows(SaleRow, _SALES, village_id, store_id, created_at, sale_id, since, limit)

@@ -26,7 +26,7 @@ from jifen.households.auth import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.db import driver
 from jifen.kit.errors import Conflict, NotFound
-from jifen.kit.pagination import BY_TIME_ID, Page, encode_cursor
+from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import Hold, RedemptionStatus, Store
@@ -510,12 +510,12 @@ async def household_reservations_page(
         access.household.id,
         status=status,
         after=BY_TIME_ID.after(cursor),
-        limit=limit,
+        limit=limit + 1,
         store_ids=access.store_ids,
     )
+    page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
     items = [
         without_code(await reservation_out(session, row), access.sees_pickup_code(row.store_id))
-        for row in rows
+        for row in page.items
     ]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=items, next_cursor=page.next_cursor)
