@@ -21,7 +21,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
 from jifen.awards import repository
 from jifen.awards.schemas import AwardItem
-from jifen.awards.service import ConflictOfInterest, _award_draft, rule_of
+from jifen.awards.service import ConflictOfInterest, award_draft, rule_of
 from jifen.kit.db import driver
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.timeutil import utcnow
@@ -112,7 +112,7 @@ async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> u
     village_id, award_id = row["village_id"], row["id"]
     accounts = await ledger.system_accounts(session, village_id)
     item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
-    draft = _award_draft(accounts, row["household_id"], rule_of(row), item, award_id, points)
+    draft = award_draft(accounts, row["household_id"], rule_of(row), item, award_id, points)
     hold = None
     if row["hold_id"] is not None:
         hold = (
