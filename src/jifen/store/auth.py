@@ -17,6 +17,7 @@ from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
+from jifen.store.repository.reservations import ReservationRow
 from jifen.store.schemas import RedemptionCreate, ReservationCreate, ReservationRedeem
 
 
@@ -156,7 +157,7 @@ class ReserverAccess:
 class ReservationAccess:
     actor: Actor
     store: Store
-    reservation: reservations.ReservationRow
+    reservation: ReservationRow
 
     @property
     def sees_pickup_code(self) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
 from jifen.kit.sql import Sql
-from jifen.models import Item, Store
+from jifen.models import Hold, Item, Store
 
 ITEM_COLUMNS = (
     "id, store_id, village_id, name, unit, category, price_points, on_hand, reserved, limit_count, "
@@ -428,3 +428,10 @@ async def sales(
     """A store's sales, newest first: those before `before` (a page's last), at or after `since`."""
     created_at, sale_id = before if before is not None else (None, None)
     return await Sql(session).rows(SaleRow, _SALES, village_id, store_id, created_at, sale_id, since, limit)
+
+
+async def hold(session: AsyncSession, village_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
+    """A reservation's hold (the reservation, locked first, names it: it is there)."""
+    held = await session.get(Hold, (village_id, hold_id))
+    assert held is not None
+    return held
