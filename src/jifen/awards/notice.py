@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.audit import service as audit
@@ -27,7 +26,7 @@ from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, AwardStatus, Hold, Review, TransactionKind
+from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
 
 OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
@@ -113,13 +112,7 @@ async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> u
     accounts = await ledger.system_accounts(session, village_id)
     item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
     draft = award_draft(accounts, row["household_id"], rule_of(row), item, award_id, points)
-    hold = None
-    if row["hold_id"] is not None:
-        hold = (
-            await session.execute(
-                select(Hold).where(Hold.village_id == village_id, Hold.id == row["hold_id"])
-            )
-        ).scalar_one()
+    hold = await repository.hold(session, village_id, row["hold_id"]) if row["hold_id"] is not None else None
     if hold is not None and -points == hold.amount:
         await ledger.capture_hold(session, actor, hold, draft)
     else:
@@ -214,69 +207,26 @@ async def resolve(
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id = row["village_id"]
     await _check_duties(session, actor, row)
-    open_rows = await repository.open_objections(session, village_id, award_id)
+    open_rows = await repository.open_objections(session, row["village_id"], award_id)
     status = row["status"]
     if status not in (AwardStatus.public_notice.value, AwardStatus.posted.value) or not open_rows:
         raise NoOpenObjection()
     final_points = _revised_points(row, points) if outcome == "revised" else int(row["points"])
-    proposal_points = final_points if outcome == "revised" else None
-    if row["review"] == Review.double.value:
-        pending = await repository.pending_resolution(session, village_id, award_id)
-        if pending is not None and pending["proposed_by"] == actor.user_id:
-            raise SecondResolverRequired()
-        if pending is None or (pending["outcome"], pending["points"]) != (outcome, proposal_points):
-            await repository.propose_resolution(
-                session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
-            )
-            await audit.record(
-                session,
-                actor,
-                village_id=village_id,
-                action="award.objection_proposed",
-                record_type="award",
-                record_id=award_id,
-                after={
-                    "outcome": outcome,
-                    "points": final_points,
-                    "replaces": pending and pending["outcome"],
-                },
-                reason=reason,
-            )
-            return await repository.lock_award_for_read(session, award_id)
-    transaction_id = None
+    double = row["review"] == Review.double.value
+    if double and await _proposed_only(session, actor, row, outcome, final_points, reason):
+        return await repository.lock_award_for_read(session, award_id)
     if status == AwardStatus.posted.value:
-        if outcome != "upheld":
-            transaction_id = await _compensate_posted(
-                session, actor, row, final_points, revoke=outcome == "revoked", reason=reason
-            )
-        if outcome == "revoked":
-            await repository.set_status(
-                session, village_id, award_id, AwardStatus.revoked.value, row["transaction_id"]
-            )
-        elif final_points != row["points"]:
-            await repository.set_points(session, village_id, award_id, final_points)
-    elif outcome == "revoked":
-        if row["hold_id"] is not None:
-            hold = (
-                await session.execute(
-                    select(Hold).where(Hold.village_id == village_id, Hold.id == row["hold_id"])
-                )
-            ).scalar_one()
-            await ledger.release_hold(session, actor, hold)
-        await repository.set_status(session, village_id, award_id, AwardStatus.revoked.value)
+        transaction_id = await _settle_posted(session, actor, row, outcome, final_points, reason)
     else:
-        if final_points != row["points"]:
-            await repository.set_points(session, village_id, award_id, final_points)
-        transaction_id = await _post(session, actor, {**dict(row), "points": final_points}, final_points)
+        transaction_id = await _settle_on_notice(session, actor, row, outcome, final_points)
     await repository.resolve_objections(
-        session, village_id, award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
+        session, row["village_id"], award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
     )
     await audit.record(
         session,
         actor,
-        village_id=village_id,
+        village_id=row["village_id"],
         action=f"award.objection_{outcome}",
         record_type="award",
         record_id=award_id,
@@ -285,11 +235,76 @@ async def resolve(
             "points": final_points,
             "outcome": outcome,
             "transaction_id": transaction_id,
-            **({"proposed_by": open_rows[0]["proposed_by"]} if row["review"] == Review.double.value else {}),
+            **({"proposed_by": open_rows[0]["proposed_by"]} if double else {}),
         },
         reason=reason,
     )
     return await repository.lock_award_for_read(session, award_id)
+
+
+async def _proposed_only(
+    session: AsyncSession, actor: Actor, row: Any, outcome: str, final_points: int, reason: str
+) -> bool:
+    """Under a `double` rule: True when this resolution is only proposed (the first, or one that disagrees
+    with the pending proposal); False when it agrees with another resolver's proposal and completes it."""
+    village_id, award_id = row["village_id"], row["id"]
+    proposal_points = final_points if outcome == "revised" else None
+    pending = await repository.pending_resolution(session, village_id, award_id)
+    if pending is not None and pending["proposed_by"] == actor.user_id:
+        raise SecondResolverRequired()
+    if pending is not None and (pending["outcome"], pending["points"]) == (outcome, proposal_points):
+        return False
+    await repository.propose_resolution(
+        session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="award.objection_proposed",
+        record_type="award",
+        record_id=award_id,
+        after={"outcome": outcome, "points": final_points, "replaces": pending and pending["outcome"]},
+        reason=reason,
+    )
+    return True
+
+
+async def _settle_posted(
+    session: AsyncSession, actor: Actor, row: Any, outcome: str, final_points: int, reason: str
+) -> uuid.UUID | None:
+    """A posted award: revised or revoked goes back as its transaction's one compensation."""
+    village_id, award_id = row["village_id"], row["id"]
+    transaction_id = None
+    if outcome != "upheld":
+        transaction_id = await _compensate_posted(
+            session, actor, row, final_points, revoke=outcome == "revoked", reason=reason
+        )
+    if outcome == "revoked":
+        await repository.set_status(
+            session, village_id, award_id, AwardStatus.revoked.value, row["transaction_id"]
+        )
+    elif final_points != row["points"]:
+        await repository.set_points(session, village_id, award_id, final_points)
+    return transaction_id
+
+
+async def _settle_on_notice(
+    session: AsyncSession, actor: Actor, row: Any, outcome: str, final_points: int
+) -> uuid.UUID | None:
+    """An award on public notice: revoked releases what it held and posts nothing; upheld or revised posts
+    it (with the lowered points)."""
+    village_id, award_id = row["village_id"], row["id"]
+    if outcome == "revoked":
+        if row["hold_id"] is not None:
+            await ledger.release_hold(
+                session, actor, await repository.hold(session, village_id, row["hold_id"])
+            )
+        await repository.set_status(session, village_id, award_id, AwardStatus.revoked.value)
+        return None
+    if final_points != row["points"]:
+        await repository.set_points(session, village_id, award_id, final_points)
+    return await _post(session, actor, {**dict(row), "points": final_points}, final_points)
 
 
 async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:

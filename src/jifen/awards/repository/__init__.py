@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import driver
 from jifen.ledger import repository as ledger_repository
+from jifen.models import Hold
 
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
@@ -384,3 +385,10 @@ async def pending_resolution(session: AsyncSession, village_id: uuid.UUID, award
         if outcome is None
         else {"outcome": outcome, "points": points, "proposed_by": by, "proposed_at": at}
     )
+
+
+async def hold(session: AsyncSession, village_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
+    """The hold a deduction on public notice placed (the award names it: it is there)."""
+    held = await session.get(Hold, (village_id, hold_id))
+    assert held is not None
+    return held
