@@ -170,8 +170,14 @@ async def _load_submission(
         else {}
     )
     now = utcnow()
-    used = await _cap_usage(session, village_id, items, rules, now)
-    repeats = await _repeats(session, village_id, items, rules, now)
+    # what each capped (household, rule) pair has used in its current local period, under lock
+    capped = _pairs(items, rules, lambda rule: rule.cap_count is not None)
+    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, repository.cap_used, now)
+    # how many deductions each (household, escalating rule) pair already has in the rule's period
+    escalating = _pairs(items, rules, lambda rule: rule.escalation)
+    repeats = await _per_period(
+        session, village_id, escalating, lambda r: r.cap_period or "month", repository.repeat_count, now
+    )
     notice_days = await repository.notice_days(session, village_id)
     return _Submission(
         actor=actor,
@@ -378,38 +384,15 @@ async def _per_period(
     return counted
 
 
-async def _cap_usage(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    items: Sequence[AwardItem],
-    rules: dict[uuid.UUID, RuleSnapshot],
-    now: datetime,
-) -> _Counts:
-    """What each capped (household, rule) pair has used in its current local period, under lock."""
-    capped = [
+def _pairs(
+    items: Sequence[AwardItem], rules: dict[uuid.UUID, RuleSnapshot], wanted: Callable[[RuleSnapshot], object]
+) -> list[tuple[uuid.UUID, RuleSnapshot]]:
+    """The (household, rule) of each item whose rule is `wanted`."""
+    return [
         (item.household_id, rules[item.rule_id])
         for item in items
-        if item.rule_id in rules and rules[item.rule_id].cap_count is not None
+        if item.rule_id in rules and wanted(rules[item.rule_id])
     ]
-    return await _per_period(session, village_id, capped, lambda r: r.cap_period, repository.cap_used, now)
-
-
-async def _repeats(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    items: Sequence[AwardItem],
-    rules: dict[uuid.UUID, RuleSnapshot],
-    now: datetime,
-) -> _Counts:
-    """How many deductions each (household, escalating rule) pair already has in the rule's period."""
-    escalating = [
-        (item.household_id, rules[item.rule_id])
-        for item in items
-        if item.rule_id in rules and rules[item.rule_id].escalation
-    ]
-    return await _per_period(
-        session, village_id, escalating, lambda r: r.cap_period or "month", repository.repeat_count, now
-    )
 
 
 async def _hold_for(
