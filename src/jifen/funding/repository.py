@@ -1,23 +1,35 @@
-"""Every query of funding and settlement, through the driver in the request's transaction."""
+"""Every query of funding and settlement, typed rows through `Sql` in the request's transaction."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 
 # ---------------------------------------------------------------------------------------------- pegs
 
 PEG_COLUMNS = "id, effective_from, fen_per_point, reason, actor_id, created_at"
 
 
-async def peg_at(session: AsyncSession, village_id: uuid.UUID, at: datetime) -> Any:
+@dataclass(frozen=True, slots=True)
+class PegRow:
+    id: int
+    effective_from: datetime
+    fen_per_point: int
+    reason: str
+    actor_id: uuid.UUID
+    created_at: datetime
+
+
+async def peg_at(session: AsyncSession, village_id: uuid.UUID, at: datetime) -> PegRow | None:
     """The peg row in force at `at`, or None while the village runs on the default."""
-    return await (await driver(session)).fetchrow(
+    return await Sql(session).row(
+        PegRow,
         f"""
         SELECT {PEG_COLUMNS} FROM village_pegs
          WHERE village_id = $1 AND effective_from <= $2
@@ -29,19 +41,20 @@ async def peg_at(session: AsyncSession, village_id: uuid.UUID, at: datetime) -> 
     )
 
 
-async def pegs(session: AsyncSession, village_id: uuid.UUID) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(
+async def pegs(session: AsyncSession, village_id: uuid.UUID) -> list[PegRow]:
+    return await Sql(session).rows(
+        PegRow,
         f"SELECT {PEG_COLUMNS} FROM village_pegs WHERE village_id = $1 ORDER BY effective_from DESC, id DESC",
         village_id,
     )
-    return rows
 
 
 async def pegs_during(
     session: AsyncSession, village_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> list[Any]:
+) -> list[PegRow]:
     """The pegs in force at some moment of [starts_at, ends_at), the earliest first."""
-    rows: list[Any] = await (await driver(session)).fetch(
+    return await Sql(session).rows(
+        PegRow,
         f"""
         SELECT * FROM (
             (SELECT {PEG_COLUMNS} FROM village_pegs
@@ -60,7 +73,6 @@ async def pegs_during(
         starts_at,
         ends_at,
     )
-    return rows
 
 
 async def insert_peg(
@@ -71,8 +83,9 @@ async def insert_peg(
     fen_per_point: int,
     reason: str,
     actor_id: uuid.UUID,
-) -> Any:
-    return await (await driver(session)).fetchrow(
+) -> PegRow:
+    row = await Sql(session).row(
+        PegRow,
         f"""
         INSERT INTO village_pegs (village_id, effective_from, fen_per_point, reason, actor_id)
         VALUES ($1, $2, $3, $4, $5)
@@ -84,13 +97,13 @@ async def insert_peg(
         reason,
         actor_id,
     )
+    assert row is not None
+    return row
 
 
 async def lock_village(session: AsyncSession, village_id: uuid.UUID) -> None:
     """Peg changes of one village queue: the second sees the first's row."""
-    await (await driver(session)).execute(
-        "SELECT 1 FROM villages WHERE id = $1 FOR NO KEY UPDATE", village_id
-    )
+    await Sql(session).execute("SELECT 1 FROM villages WHERE id = $1 FOR NO KEY UPDATE", village_id)
 
 
 # ---------------------------------------------------------------------------------------------- funds
@@ -103,8 +116,24 @@ SELECT f.id, f.village_id, f.source, f.source_name, f.amount_fen, f.received_on,
 """
 
 
+@dataclass(frozen=True, slots=True)
+class FundRow:
+    id: uuid.UUID
+    village_id: uuid.UUID
+    source: str
+    source_name: str
+    amount_fen: int
+    received_on: date
+    note: str | None
+    actor_id: uuid.UUID
+    created_at: datetime
+    void_reason: str | None
+    void_actor_id: uuid.UUID | None
+    voided_at: datetime | None
+
+
 async def insert_fund(session: AsyncSession, values: dict[str, Any]) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         """
         INSERT INTO village_funds (village_id, id, source, source_name, amount_fen, received_on, note,
                                    actor_id)
@@ -121,20 +150,20 @@ async def insert_fund(session: AsyncSession, values: dict[str, Any]) -> None:
     )
 
 
-async def get_fund(session: AsyncSession, fund_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(_FUND + " WHERE f.id = $1", fund_id)
+async def get_fund(session: AsyncSession, fund_id: uuid.UUID) -> FundRow | None:
+    return await Sql(session).row(FundRow, _FUND + " WHERE f.id = $1", fund_id)
 
 
-async def fund_in(session: AsyncSession, village_id: uuid.UUID, fund_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(
-        _FUND + " WHERE f.village_id = $1 AND f.id = $2", village_id, fund_id
+async def fund_in(session: AsyncSession, village_id: uuid.UUID, fund_id: uuid.UUID) -> FundRow | None:
+    return await Sql(session).row(
+        FundRow, _FUND + " WHERE f.village_id = $1 AND f.id = $2", village_id, fund_id
     )
 
 
 async def insert_void(
     session: AsyncSession, village_id: uuid.UUID, fund_id: uuid.UUID, *, reason: str, actor_id: uuid.UUID
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "INSERT INTO village_fund_voids (village_id, fund_id, reason, actor_id) VALUES ($1, $2, $3, $4)",
         village_id,
         fund_id,
@@ -153,9 +182,10 @@ async def list_funds(
     include_voided: bool,
     after: tuple[date, uuid.UUID] | None,
     limit: int,
-) -> list[Any]:
+) -> list[FundRow]:
     """Newest received first."""
-    rows: list[Any] = await (await driver(session)).fetch(
+    return await Sql(session).rows(
+        FundRow,
         _FUND
         + """
          WHERE f.village_id = $1 AND ($2::text IS NULL OR f.source = $2)
@@ -174,7 +204,6 @@ async def list_funds(
         after[1] if after else None,
         limit,
     )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------- settlement
@@ -202,37 +231,69 @@ SELECT i.id AS item_id, i.name, i.unit, sum(m.sold)::bigint AS sold, sum(m.cance
 """
 
 
+@dataclass(frozen=True, slots=True)
+class SettlementLineRow:
+    item_id: uuid.UUID
+    name: str
+    unit: str
+    sold: int
+    cancelled: int
+    points: int
+    fen: int
+
+
 async def settlement_lines(
     session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(_LINES, village_id, store_id, starts_at, ends_at)
-    return rows
+) -> list[SettlementLineRow]:
+    return await Sql(session).rows(SettlementLineRow, _LINES, village_id, store_id, starts_at, ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    sales: int
+    cancellations: int
 
 
 async def period_counts(
     session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
 ) -> tuple[int, int]:
     """(sales made, cancellations made) in [starts_at, ends_at)."""
-    row = await (await driver(session)).fetchrow(
+    row = await Sql(session).row(
+        _Counts,
         """
         SELECT (SELECT count(*) FROM redemptions
-                 WHERE village_id = $1 AND store_id = $2 AND created_at >= $3 AND created_at < $4),
+                 WHERE village_id = $1 AND store_id = $2 AND created_at >= $3 AND created_at < $4) AS sales,
                (SELECT count(*) FROM redemptions
                  WHERE village_id = $1 AND store_id = $2 AND status = 'cancelled'
-                   AND cancelled_at >= $3 AND cancelled_at < $4)
+                   AND cancelled_at >= $3 AND cancelled_at < $4) AS cancellations
         """,
         village_id,
         store_id,
         starts_at,
         ends_at,
     )
-    return int(row[0]), int(row[1])
+    assert row is not None
+    return row.sales, row.cancellations
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationRow:
+    id: uuid.UUID
+    receipt_no: int
+    household_code: str
+    sold_at: datetime
+    cancelled_at: datetime
+    sold_in_period: bool
+    cancel_reason: str | None
+    total_points: int
+    fen: int
 
 
 async def cancellations(
     session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(
+) -> list[CancellationRow]:
+    return await Sql(session).rows(
+        CancellationRow,
         """
         SELECT r.id, r.receipt_no, h.code AS household_code, r.created_at AS sold_at, r.cancelled_at,
                r.created_at >= $3 AS sold_in_period, r.cancel_reason, r.total_points,
@@ -247,7 +308,6 @@ async def cancellations(
         starts_at,
         ends_at,
     )
-    return rows
 
 
 SETTLEMENT_COLUMNS = (
@@ -256,17 +316,33 @@ SETTLEMENT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SettlementRow:
+    id: uuid.UUID
+    store_id: uuid.UUID
+    period: str
+    starts_at: datetime
+    ends_at: datetime
+    report_points: int
+    report_fen: int
+    amount_fen: int
+    note: str
+    actor_id: uuid.UUID
+    created_at: datetime
+
+
 async def lock_store(session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID) -> None:
     """Settlements of one store queue (the same lock the overlap trigger takes)."""
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "SELECT 1 FROM stores WHERE village_id = $1 AND id = $2 FOR NO KEY UPDATE", village_id, store_id
     )
 
 
 async def overlapping_settlement(
     session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> Any:
-    return await (await driver(session)).fetchrow(
+) -> SettlementRow | None:
+    return await Sql(session).row(
+        SettlementRow,
         f"""
         SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
          WHERE village_id = $1 AND store_id = $2 AND starts_at < $4 AND $3 < ends_at
@@ -281,8 +357,9 @@ async def overlapping_settlement(
 
 async def exact_settlement(
     session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> Any:
-    return await (await driver(session)).fetchrow(
+) -> SettlementRow | None:
+    return await Sql(session).row(
+        SettlementRow,
         f"""
         SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
          WHERE village_id = $1 AND store_id = $2 AND starts_at = $3 AND ends_at = $4
@@ -294,8 +371,9 @@ async def exact_settlement(
     )
 
 
-async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> Any:
-    return await (await driver(session)).fetchrow(
+async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> SettlementRow:
+    row = await Sql(session).row(
+        SettlementRow,
         f"""
         INSERT INTO store_settlements (village_id, id, store_id, period, starts_at, ends_at, report_points,
                                        report_fen, amount_fen, note, actor_id)
@@ -314,6 +392,8 @@ async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> An
         values["note"],
         values["actor_id"],
     )
+    assert row is not None
+    return row
 
 
 async def list_settlements(
@@ -323,9 +403,10 @@ async def list_settlements(
     *,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[Any]:
+) -> list[SettlementRow]:
     """The latest period first."""
-    rows: list[Any] = await (await driver(session)).fetch(
+    return await Sql(session).rows(
+        SettlementRow,
         f"""
         SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
          WHERE village_id = $1 AND store_id = $2
@@ -339,14 +420,21 @@ async def list_settlements(
         after[1] if after else None,
         limit,
     )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------- overview
 
 
-async def household_points(session: AsyncSession, village_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(
+@dataclass(frozen=True, slots=True)
+class HouseholdPoints:
+    households: int
+    posted: int
+    held: int
+
+
+async def household_points(session: AsyncSession, village_id: uuid.UUID) -> HouseholdPoints:
+    row = await Sql(session).row(
+        HouseholdPoints,
         """
         SELECT count(*) AS households, coalesce(sum(posted), 0)::bigint AS posted,
                coalesce(sum(held), 0)::bigint AS held
@@ -354,10 +442,13 @@ async def household_points(session: AsyncSession, village_id: uuid.UUID) -> Any:
         """,
         village_id,
     )
+    assert row is not None  # an aggregate always answers one row
+    return row
 
 
 async def funds_received(session: AsyncSession, village_id: uuid.UUID) -> int:
-    total: int = await (await driver(session)).fetchval(
+    total = await Sql(session).value(
+        int,
         """
         SELECT coalesce(sum(f.amount_fen), 0)::bigint FROM village_funds f
          WHERE f.village_id = $1
@@ -365,7 +456,7 @@ async def funds_received(session: AsyncSession, village_id: uuid.UUID) -> int:
         """,
         village_id,
     )
-    return total
+    return total or 0
 
 
 _STORES = """
@@ -401,6 +492,15 @@ SELECT st.id, st.name, coalesce(settled.fen, 0)::bigint AS settled_fen, settled.
 """
 
 
-async def store_funding(session: AsyncSession, village_id: uuid.UUID) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(_STORES, village_id)
-    return rows
+@dataclass(frozen=True, slots=True)
+class StoreFundingRow:
+    id: uuid.UUID
+    name: str
+    settled_fen: int
+    last_period: str | None
+    unsettled_points: int
+    unsettled_fen: int
+
+
+async def store_funding(session: AsyncSession, village_id: uuid.UUID) -> list[StoreFundingRow]:
+    return await Sql(session).rows(StoreFundingRow, _STORES, village_id)
