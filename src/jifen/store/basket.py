@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from jifen.ledger import service as ledger
 from jifen.models import Hold, Period, Store, TransactionKind
 from jifen.store import repository
 from jifen.store.periods import PERIOD_NAMES, period_window
+from jifen.store.repository import ItemRow
 
 T = TypeVar("T")
 
@@ -126,7 +127,7 @@ async def check_out(
     if not store.active:
         raise StorePaused(f"“{store.name}”已暂停营业")
     basket = dict(sorted(wanted.items()))
-    items = {row["id"]: row for row in await repository.lock_items(session, store.village_id, list(basket))}
+    items = {row.id: row for row in await repository.lock_items(session, store.village_id, list(basket))}
     pickup = path if isinstance(path, Pickup) else None
     lines, windows = _checked_lines(store, items, basket, pickup, now)
     if windows:
@@ -144,7 +145,7 @@ _Window = tuple[uuid.UUID, datetime, datetime]
 
 def _checked_lines(
     store: Store,
-    items: Mapping[uuid.UUID, Any],
+    items: Mapping[uuid.UUID, ItemRow],
     basket: dict[uuid.UUID, int],
     pickup: Pickup | None,
     now: datetime,
@@ -156,19 +157,19 @@ def _checked_lines(
     windows: list[_Window] = []
     for item_id, quantity in basket.items():
         item = items.get(item_id)
-        if item is None or item["store_id"] != store.id:
+        if item is None or item.store_id != store.id:
             raise NotFound("本店没有该商品", item_id=str(item_id))
-        if pickup is None and not item["active"]:  # goods already set aside may still be handed over
-            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
-        left = item["on_hand"] - item["reserved"] + own.get(item_id, 0)
+        if pickup is None and not item.active:  # goods already set aside may still be handed over
+            raise ItemInactive(f"“{item.name}”已下架", item_id=str(item_id))
+        left = item.on_hand - item.reserved + own.get(item_id, 0)
         if left < quantity:
             raise OutOfStock(
-                f"“{item['name']}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
+                f"“{item.name}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
             )
-        if item["limit_count"] is not None:
-            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
-        price = pickup.prices[item_id] if pickup else item["price_points"]
-        lines.append(BasketLine(item_id, item["name"], quantity, price))
+        if item.limit is not None:
+            windows.append((item_id, *period_window(Period(item.limit[1]), now)))
+        price = pickup.prices[item_id] if pickup else item.price_points
+        lines.append(BasketLine(item_id, item.name, quantity, price))
     return lines, windows
 
 
@@ -176,7 +177,7 @@ async def _check_limits(
     session: AsyncSession,
     village_id: uuid.UUID,
     household_id: uuid.UUID,
-    items: Mapping[uuid.UUID, Any],
+    items: Mapping[uuid.UUID, ItemRow],
     basket: dict[uuid.UUID, int],
     windows: list[_Window],
     now: datetime,
@@ -195,11 +196,13 @@ async def _check_limits(
     )
     for item_id, _, _ in windows:
         item = items[item_id]
+        assert item.limit is not None  # only a limited item has a window
+        count, period = item.limit
         sold, promised = taken.get(item_id, (0, 0))
-        left = max(item["limit_count"] - sold - promised, 0)
+        left = max(count - sold - promised, 0)
         if basket[item_id] > left:
             raise LimitExceeded(
-                _limit_detail(item["name"], item["limit_count"], item["limit_period"], sold, promised, left),
+                _limit_detail(item.name, count, period, sold, promised, left),
                 item_id=str(item_id),
                 left=left,
             )
@@ -282,7 +285,7 @@ async def _sell(
             },
         )
     )
-    return Sale(redemption_id, draft.id, row["receipt_no"], row["balance_after"], row["created_at"])
+    return Sale(redemption_id, draft.id, row.receipt_no, row.balance_after, row.created_at)
 
 
 async def _stock(write: Awaitable[T]) -> T:

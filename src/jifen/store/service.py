@@ -7,6 +7,7 @@ then the items, then the account: the same order everywhere, so sales queue and 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -22,7 +23,7 @@ from jifen.kit.errors import Conflict, Forbidden, NotFound
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.store import basket, repository
-from jifen.store.repository import HouseholdRef, RedemptionRow
+from jifen.store.repository import HouseholdRef, ItemRow, RedemptionRow
 from jifen.store.schemas import (
     ItemCreate,
     ItemLimit,
@@ -97,38 +98,34 @@ async def change_store(
 # ---------------------------------------------------------------------------------------------- items
 
 
-def item_out(row: Any) -> ItemOut:
-    limit = (
-        ItemLimit(count=row["limit_count"], period=Period(row["limit_period"]))
-        if row["limit_count"] is not None
-        else None
-    )
+def item_out(row: ItemRow) -> ItemOut:
+    limit = None if row.limit is None else ItemLimit(count=row.limit[0], period=Period(row.limit[1]))
     return ItemOut(
-        id=row["id"],
-        store_id=row["store_id"],
-        name=row["name"],
-        price_points=row["price_points"],
-        stock=row["on_hand"],
-        reserved=row["reserved"],
-        available=row["on_hand"] - row["reserved"],
-        active=row["active"],
-        unit=row["unit"],
-        category=row["category"],
+        id=row.id,
+        store_id=row.store_id,
+        name=row.name,
+        price_points=row.price_points,
+        stock=row.on_hand,
+        reserved=row.reserved,
+        available=row.on_hand - row.reserved,
+        active=row.active,
+        unit=row.unit,
+        category=row.category,
         limit=limit,
-        picture_url=row["picture_url"],
-        created_at=row["created_at"],
+        picture_url=row.picture_url,
+        created_at=row.created_at,
     )
 
 
-def _item_record(row: Any) -> dict[str, Any]:
+def _item_record(row: ItemRow) -> dict[str, Any]:
     return {
-        "name": row["name"],
-        "price_points": row["price_points"],
-        "unit": row["unit"],
-        "category": row["category"],
-        "limit": None if row["limit_count"] is None else [row["limit_count"], row["limit_period"]],
-        "active": row["active"],
-        "picture_url": row["picture_url"],
+        "name": row.name,
+        "price_points": row.price_points,
+        "unit": row.unit,
+        "category": row.category,
+        "limit": None if row.limit_count is None else [row.limit_count, row.limit_period],
+        "active": row.active,
+        "picture_url": row.picture_url,
     }
 
 
@@ -169,7 +166,7 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
         action="item.create",
         record_type="item",
         record_id=item_id,
-        after={**_item_record(row), "store_id": store.id, "stock": row["on_hand"]},
+        after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
     )
     return item_out(row)
 
@@ -202,8 +199,8 @@ async def restock(
         action="item.restock",
         record_type="item",
         record_id=item_id,
-        before={"stock": row["on_hand"] - quantity},
-        after={"stock": row["on_hand"], "quantity": quantity},
+        before={"stock": row.on_hand - quantity},
+        after={"stock": row.on_hand, "quantity": quantity},
         reason=note,
     )
     return item_out(row)
@@ -214,15 +211,16 @@ async def change_item(
 ) -> ItemOut:
     """Change what was sent; sales already made keep the price they were made at."""
     current = await repository.lock_item(session, store.village_id, item_id)
-    changed = dict(current)
+    updates: dict[str, Any] = {}
     for field in patch.model_fields_set:
         if field == "limit":
-            changed["limit_count"] = patch.limit.count if patch.limit else None
-            changed["limit_period"] = patch.limit.period.value if patch.limit else None
+            updates["limit_count"] = patch.limit.count if patch.limit else None
+            updates["limit_period"] = patch.limit.period.value if patch.limit else None
         elif field in ("name", "price_points", "active") and getattr(patch, field) is None:
             continue  # these can't be emptied
         else:
-            changed[field] = getattr(patch, field)
+            updates[field] = getattr(patch, field)
+    changed = dataclasses.replace(current, **updates)
     before, after = _item_record(current), _item_record(changed)
     if before == after:
         return item_out(current)
@@ -336,7 +334,7 @@ async def redemption_out(
         household_id=redemption.household_id,
         household_code=redemption.household_code,
         total_points=redemption.total_points,
-        lines=[RedemptionLineOut(**dict(line)) for line in lines],
+        lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
         transaction_id=redemption.transaction_id,
         balance_after=balance_after,
         clerk_id=redemption.clerk_id,
@@ -389,7 +387,7 @@ async def cancel(
         same_path=AlreadyCancelled,
     )
     lines = await repository.redemption_lines(session, village_id, redemption_id)
-    await repository.lock_items(session, village_id, [line["item_id"] for line in lines])
+    await repository.lock_items(session, village_id, [line.item_id for line in lines])
     await ledger.post(session, actor, village_id, [draft])
     balance_after = await repository.record_cancel(
         session,

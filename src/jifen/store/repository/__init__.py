@@ -1,5 +1,5 @@
-"""Every query of the store. The counter's hot path goes straight to the driver, in the request's
-transaction (see kit/db.py `driver`)."""
+"""Every query of the store, typed rows through `Sql` in the request's transaction (the counter's hot path
+sends its statements straight to asyncpg: see kit/sql.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,61 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
 from jifen.kit.sql import Sql
 from jifen.models import Hold, Item, Store
+
+T = TypeVar("T")
 
 ITEM_COLUMNS = (
     "id, store_id, village_id, name, unit, category, price_points, on_hand, reserved, limit_count, "
     "limit_period, active, picture_url, created_at"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    id: uuid.UUID
+    store_id: uuid.UUID
+    village_id: uuid.UUID
+    name: str
+    unit: str
+    category: str | None
+    price_points: int
+    on_hand: int
+    reserved: int
+    limit_count: int | None
+    limit_period: str | None
+    active: bool
+    picture_url: str | None
+    created_at: datetime
+
+    @property
+    def limit(self) -> tuple[int, str] | None:
+        """(units, period) of the per-household limit, if any (the table sets both or neither)."""
+        if self.limit_count is None or self.limit_period is None:
+            return None
+        return self.limit_count, self.limit_period
+
+
+@dataclass(frozen=True, slots=True)
+class LineRow:
+    """A line of a sale or a reservation, with the item's name."""
+
+    item_id: uuid.UUID
+    name: str
+    quantity: int
+    price_points: int
+    line_points: int
+
+
+def _one(row: T | None) -> T:
+    assert row is not None  # the caller locked or just wrote the row: it is there
+    return row
 
 
 async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store | None:
@@ -33,8 +75,9 @@ async def get_item(session: AsyncSession, item_id: uuid.UUID) -> Item | None:
     return (await session.execute(select(Item).where(Item.id == item_id))).scalar_one_or_none()
 
 
-async def insert_item(session: AsyncSession, values: dict[str, Any]) -> Any:
-    return await (await driver(session)).fetchrow(
+async def insert_item(session: AsyncSession, values: dict[str, Any]) -> ItemRow:
+    row = await Sql(session).row(
+        ItemRow,
         f"""
         INSERT INTO items (village_id, id, store_id, name, unit, category, price_points, on_hand, limit_count,
                            limit_period, active, picture_url)
@@ -54,6 +97,7 @@ async def insert_item(session: AsyncSession, values: dict[str, Any]) -> Any:
         values["active"],
         values["picture_url"],
     )
+    return _one(row)
 
 
 async def list_items(
@@ -64,8 +108,9 @@ async def list_items(
     after: tuple[str, uuid.UUID] | None,
     limit: int,
     active_only: bool,
-) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(
+) -> list[ItemRow]:
+    return await Sql(session).rows(
+        ItemRow,
         f"""
         SELECT {ITEM_COLUMNS} FROM items
          WHERE village_id = $1 AND store_id = $2 AND ($3::text IS NULL OR (name, id) > ($3, $4::uuid))
@@ -80,17 +125,24 @@ async def list_items(
         active_only,
         limit,
     )
-    return rows
 
 
-async def lock_item(session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(
-        f"SELECT {ITEM_COLUMNS} FROM items WHERE village_id = $1 AND id = $2 FOR UPDATE", village_id, item_id
+async def lock_item(session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID) -> ItemRow:
+    return _one(
+        await Sql(session).row(
+            ItemRow,
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE village_id = $1 AND id = $2 FOR UPDATE",
+            village_id,
+            item_id,
+        )
     )
 
 
-async def update_item(session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID, row: Any) -> Any:
-    return await (await driver(session)).fetchrow(
+async def update_item(
+    session: AsyncSession, village_id: uuid.UUID, item_id: uuid.UUID, row: ItemRow
+) -> ItemRow:
+    updated = await Sql(session).row(
+        ItemRow,
         f"""
         UPDATE items SET name = $3, unit = $4, category = $5, price_points = $6, limit_count = $7,
                          limit_period = $8, active = $9, picture_url = $10
@@ -99,15 +151,16 @@ async def update_item(session: AsyncSession, village_id: uuid.UUID, item_id: uui
         """,
         village_id,
         item_id,
-        row["name"],
-        row["unit"],
-        row["category"],
-        row["price_points"],
-        row["limit_count"],
-        row["limit_period"],
-        row["active"],
-        row["picture_url"],
+        row.name,
+        row.unit,
+        row.category,
+        row.price_points,
+        row.limit_count,
+        row.limit_period,
+        row.active,
+        row.picture_url,
     )
+    return _one(updated)
 
 
 _MOVE_STOCK = f"""
@@ -118,7 +171,7 @@ WITH moved AS (
     INSERT INTO stock_movements (village_id, item_id, kind, quantity, on_hand_after, reason, actor_id)
     SELECT $1, moved.id, $4, $3, moved.on_hand, $5, $6 FROM moved
 )
-SELECT * FROM moved
+SELECT {ITEM_COLUMNS} FROM moved
 """
 
 
@@ -131,14 +184,14 @@ async def move_stock(
     kind: str,
     reason: str | None,
     actor_id: uuid.UUID,
-) -> Any:
+) -> ItemRow:
     """Change an item's stock and write the movement that says so, in one statement."""
-    return await (await driver(session)).fetchrow(
-        _MOVE_STOCK, village_id, item_id, quantity, kind, reason, actor_id
+    return _one(
+        await Sql(session).row(ItemRow, _MOVE_STOCK, village_id, item_id, quantity, kind, reason, actor_id)
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HouseholdRef:
     id: uuid.UUID
     village_id: uuid.UUID
@@ -148,33 +201,26 @@ class HouseholdRef:
 async def household(
     session: AsyncSession, village_id: uuid.UUID, *, household_id: uuid.UUID | None, code: str | None
 ) -> HouseholdRef | None:
-    connection = await driver(session)
-    if household_id is not None:
-        row = await connection.fetchrow(
-            "SELECT id, village_id, code FROM households WHERE village_id = $1 AND id = $2",
-            village_id,
-            household_id,
-        )
-    else:
-        row = await connection.fetchrow(
-            "SELECT id, village_id, code FROM households WHERE village_id = $1 AND code = $2",
-            village_id,
-            code,
-        )
-    return None if row is None else HouseholdRef(*row)
+    by, key = ("id", household_id) if household_id is not None else ("code", code)
+    return await Sql(session).row(
+        HouseholdRef,
+        f"SELECT id, village_id, code FROM households WHERE village_id = $1 AND {by} = $2",
+        village_id,
+        key,
+    )
 
 
 async def lock_items(
     session: AsyncSession, village_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
-) -> list[Any]:
+) -> list[ItemRow]:
     """Lock the items in id order: two baskets sharing items always queue, never deadlock."""
-    rows: list[Any] = await (await driver(session)).fetch(
+    return await Sql(session).rows(
+        ItemRow,
         f"SELECT {ITEM_COLUMNS} FROM items WHERE village_id = $1 AND id = ANY($2::uuid[])"
         " ORDER BY id FOR UPDATE",
         village_id,
         list(item_ids),
     )
-    return rows
 
 
 _TAKEN = """
@@ -193,6 +239,13 @@ SELECT w.item_id,
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    item_id: uuid.UUID
+    sold: int
+    promised: int
+
+
 async def taken_by_household(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -204,7 +257,8 @@ async def taken_by_household(
 ) -> dict[uuid.UUID, tuple[int, int]]:
     """Per item: (units the household took in completed sales within [since, until), units on its active
     reservations not yet expired at `now`, leaving out `except_reservation`)."""
-    rows = await (await driver(session)).fetch(
+    rows = await Sql(session).rows(
+        _Taken,
         _TAKEN,
         village_id,
         household_id,
@@ -214,14 +268,14 @@ async def taken_by_household(
         now,
         except_reservation,
     )
-    return {row["item_id"]: (int(row["sold"]), int(row["promised"])) for row in rows}
+    return {row.item_id: (row.sold, row.promised) for row in rows}
 
 
 async def set_reserved(
     session: AsyncSession, village_id: uuid.UUID, item_ids: list[uuid.UUID], deltas: list[int]
 ) -> None:
     """Set units aside for reservations (positive) or give them back (negative)."""
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         """
         UPDATE items i SET reserved = i.reserved + l.delta
           FROM unnest($2::uuid[], $3::integer[]) AS l(item_id, delta)
@@ -259,9 +313,17 @@ SELECT redemption.receipt_no, redemption.created_at,
 """
 
 
-async def record_sale(session: AsyncSession, params: dict[str, Any]) -> Any:
+@dataclass(frozen=True, slots=True)
+class SaleRecorded:
+    receipt_no: int
+    created_at: datetime
+    balance_after: int
+
+
+async def record_sale(session: AsyncSession, params: dict[str, Any]) -> SaleRecorded:
     """The redemption, its lines, the stock off the shelf and the sale movements, in one statement."""
-    return await (await driver(session)).fetchrow(
+    row = await Sql(session).row(
+        SaleRecorded,
         _RECORD_SALE,
         params["village_id"],
         params["id"],
@@ -275,9 +337,10 @@ async def record_sale(session: AsyncSession, params: dict[str, Any]) -> Any:
         params["quantities"],
         params["prices"],
     )
+    return _one(row)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RedemptionRow:
     village_id: uuid.UUID
     id: uuid.UUID
@@ -296,30 +359,34 @@ class RedemptionRow:
 
 
 _REDEMPTION = """
-SELECT r.village_id, r.id, r.receipt_no, r.store_id, r.household_id, h.code, r.status, r.total_points,
+SELECT r.village_id, r.id, r.receipt_no, r.store_id, r.household_id, h.code AS household_code, r.status,
+       r.total_points,
        r.transaction_id, r.clerk_id, r.created_at, r.cancel_transaction_id, r.cancelled_at, r.cancel_reason
   FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
 """
 
 
 async def get_redemption(session: AsyncSession, redemption_id: uuid.UUID) -> RedemptionRow | None:
-    row = await (await driver(session)).fetchrow(_REDEMPTION + " WHERE r.id = $1", redemption_id)
-    return None if row is None else RedemptionRow(*row)
+    return await Sql(session).row(RedemptionRow, _REDEMPTION + " WHERE r.id = $1", redemption_id)
 
 
 async def lock_redemption(
     session: AsyncSession, village_id: uuid.UUID, redemption_id: uuid.UUID
 ) -> RedemptionRow:
-    row = await (await driver(session)).fetchrow(
-        _REDEMPTION + " WHERE r.village_id = $1 AND r.id = $2 FOR UPDATE OF r", village_id, redemption_id
+    row = await Sql(session).row(
+        RedemptionRow,
+        _REDEMPTION + " WHERE r.village_id = $1 AND r.id = $2 FOR UPDATE OF r",
+        village_id,
+        redemption_id,
     )
-    return RedemptionRow(*row)
+    return _one(row)
 
 
 async def redemption_lines(
     session: AsyncSession, village_id: uuid.UUID, redemption_id: uuid.UUID
-) -> list[Any]:
-    rows: list[Any] = await (await driver(session)).fetch(
+) -> list[LineRow]:
+    return await Sql(session).rows(
+        LineRow,
         """
         SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
           FROM redemption_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
@@ -329,7 +396,6 @@ async def redemption_lines(
         village_id,
         redemption_id,
     )
-    return rows
 
 
 _RECORD_CANCEL = """
@@ -365,21 +431,21 @@ async def record_cancel(
 ) -> int:
     """Stock back on the shelf, the cancel movements and the redemption marked cancelled; returns the
     household's balance after."""
-    balance: int = await (await driver(session)).fetchval(
-        _RECORD_CANCEL, village_id, redemption_id, transaction_id, actor_id, reason, at
+    balance = await Sql(session).value(
+        int, _RECORD_CANCEL, village_id, redemption_id, transaction_id, actor_id, reason, at
     )
-    return balance
+    return _one(balance)
 
 
 async def cancel_window_minutes(session: AsyncSession, village_id: uuid.UUID) -> int:
-    minutes: int = await (await driver(session)).fetchval(
-        "SELECT cancel_window_minutes FROM villages WHERE id = $1", village_id
+    minutes = await Sql(session).value(
+        int, "SELECT cancel_window_minutes FROM villages WHERE id = $1", village_id
     )
-    return minutes
+    return _one(minutes)
 
 
 async def set_store(session: AsyncSession, store: Store, *, name: str, active: bool) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE stores SET name = $3, active = $4 WHERE village_id = $1 AND id = $2",
         store.village_id,
         store.id,

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
+from jifen.store.repository import LineRow
 
 _COLUMNS = """r.village_id, r.id, r.code, r.store_id, r.household_id, r.status, r.total_points, r.hold_id,
        r.expires_at, r.created_by, r.created_at, r.ended_at, r.end_reason, r.redemption_id"""
@@ -32,15 +33,6 @@ class ReservationRow:
     ended_at: datetime | None
     end_reason: str | None
     redemption_id: uuid.UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationLine:
-    item_id: uuid.UUID
-    name: str
-    quantity: int
-    price_points: int
-    line_points: int
 
 
 async def get(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationRow | None:
@@ -122,11 +114,9 @@ async def lock_due(session: AsyncSession, moment: datetime) -> list[ReservationR
     )
 
 
-async def lines(
-    session: AsyncSession, village_id: uuid.UUID, reservation_id: uuid.UUID
-) -> list[ReservationLine]:
+async def lines(session: AsyncSession, village_id: uuid.UUID, reservation_id: uuid.UUID) -> list[LineRow]:
     return await Sql(session).rows(
-        ReservationLine,
+        LineRow,
         """
         SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
           FROM reservation_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
