@@ -240,8 +240,10 @@ async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session:
         session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
     )
     award = await read_award(session, access.award_id)
-    pending = await repository.pending_resolution(session, row["village_id"], access.award_id)
+    pending = await repository.pending_resolution(session, row.village_id, access.award_id)
     return ResolutionOut(
         **award.model_dump(),
-        pending_resolution=None if pending is None else PendingResolution(**pending),
+        pending_resolution=None
+        if pending is None
+        else PendingResolution.model_validate(pending, from_attributes=True),
     )

@@ -17,7 +17,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.awards import repository
 from jifen.awards.auth import Submission
-from jifen.awards.repository import HouseholdRef
+from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.households.scope import check_grid
 from jifen.kit.db import violated_constraint
@@ -461,41 +461,43 @@ class AlreadyApproved(Conflict):
     default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
 
 
-def rule_of(row: Any) -> RuleSnapshot:
+def rule_of(row: LockedAward) -> RuleSnapshot:
     """The rule version an award row was made under, as far as posting it needs."""
     return RuleSnapshot(
-        rule_id=row["rule_id"],
-        village_id=row["village_id"],
-        code=row["rule_code"],
-        version=row["rule_version"],
-        name=row["rule_name"],
+        rule_id=row.rule_id,
+        village_id=row.village_id,
+        code=row.rule_code,
+        version=row.rule_version,
+        name=row.rule_name,
         category="",
-        points=row["rule_points"],
+        points=row.rule_points,
         cap_count=None,
         cap_period=None,
         evidence_required=False,
-        review=row["review"],
+        review=row.review,
         active=True,
     )
 
 
-def result_of(row: Any, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardResult:
+def result_of(
+    row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None
+) -> AwardResult:
     return AwardResult(
-        id=row["id"],
-        status=AwardStatus(status or row["status"]),
-        points=row["points"],
-        transaction_id=transaction_id or row["transaction_id"],
-        household_id=row["household_id"],
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
-        quantity=row["quantity"],
-        member_id=row["member_id"],
-        note=row["note"],
-        created_at=row["created_at"],
-        notice_until=row["notice_until"],
-        hold_id=row["hold_id"],
-        self_report=row["self_report"],
-        submitted_by=row["submitted_by"],
+        id=row.id,
+        status=AwardStatus(status or row.status),
+        points=row.points,
+        transaction_id=transaction_id or row.transaction_id,
+        household_id=row.household_id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        quantity=row.quantity,
+        member_id=row.member_id,
+        note=row.note,
+        created_at=row.created_at,
+        notice_until=row.notice_until,
+        hold_id=row.hold_id,
+        self_report=row.self_report,
+        submitted_by=row.submitted_by,
     )
 
 
@@ -518,12 +520,12 @@ async def decide(
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id = row["village_id"]
-    if row["status"] != AwardStatus.pending_review.value:
-        raise AwardNotPending(f"该评定当前状态为 {row['status']}，不能再审核")
-    if row["submitted_by"] == actor.user_id:
+    village_id = row.village_id
+    if row.status != AwardStatus.pending_review.value:
+        raise AwardNotPending(f"该评定当前状态为 {row.status}，不能再审核")
+    if row.submitted_by == actor.user_id:
         raise OwnSubmission()
-    if row["household_id"] in actor.household_ids():
+    if row.household_id in actor.household_ids():
         raise ConflictOfInterest("不能审核自己家庭的评定")
     if not approve:
         await repository.record_decision(session, village_id, award_id, "reject", actor.user_id, reason)
@@ -535,7 +537,7 @@ async def decide(
             action="award.reject",
             record_type="award",
             record_id=award_id,
-            before={"status": row["status"]},
+            before={"status": row.status},
             after={"status": "rejected"},
             reason=reason,
         )
@@ -544,16 +546,16 @@ async def decide(
     if actor.user_id in approvers:
         raise AlreadyApproved()
     await repository.record_decision(session, village_id, award_id, "approve", actor.user_id, reason)
-    needed = 2 if row["review"] == Review.double.value else 1
+    needed = 2 if row.review == Review.double.value else 1
     status, transaction_id = AwardStatus.pending_review, None
     notice_days = await repository.notice_days(session, village_id)
     if len(approvers) + 1 >= needed and notice_days:
         status = AwardStatus.public_notice
         hold_id = None
-        if row["points"] < 0:
+        if row.points < 0:
             rule_for_hold = rule_of(row)
             hold_id = await _hold_for(
-                session, actor, village_id, row["household_id"], award_id, -row["points"], rule_for_hold
+                session, actor, village_id, row.household_id, award_id, -row.points, rule_for_hold
             )
         await repository.start_notice(
             session, village_id, award_id, utcnow() + timedelta(days=notice_days), hold_id
@@ -561,8 +563,8 @@ async def decide(
     elif len(approvers) + 1 >= needed:
         accounts = await ledger.system_accounts(session, village_id)
         rule = rule_of(row)
-        item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
-        draft = award_draft(accounts, row["household_id"], rule, item, award_id, row["points"])
+        item = AwardItem(household_id=row.household_id, rule_id=row.rule_id, quantity=row.quantity)
+        draft = award_draft(accounts, row.household_id, rule, item, award_id, row.points)
         await ledger.post(session, actor, village_id, [draft])
         status, transaction_id = AwardStatus.posted, draft.id
         await repository.set_status(session, village_id, award_id, status.value, transaction_id)
@@ -573,7 +575,7 @@ async def decide(
         action="award.approve",
         record_type="award",
         record_id=award_id,
-        before={"status": row["status"], "approvals": len(approvers)},
+        before={"status": row.status, "approvals": len(approvers)},
         after={"status": status, "approvals": len(approvers) + 1, "transaction_id": transaction_id},
         reason=reason,
     )
@@ -597,18 +599,18 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id, household_id = row["village_id"], row["household_id"]
+    village_id, household_id = row.village_id, row.household_id
     if household_id in actor.household_ids():
         raise ConflictOfInterest("不能为自己家庭登记整改")
-    share = await repository.rectification_share(session, village_id, row["rule_id"], row["rule_version"])
-    if row["status"] != AwardStatus.posted.value or row["points"] >= 0 or not share:
+    share = await repository.rectification_share(session, village_id, row.rule_id, row.rule_version)
+    if row.status != AwardStatus.posted.value or row.points >= 0 or not share:
         raise NotRectifiable("只有已入账、且细则规定了整改返还比例的扣分才能整改返还")
-    compensated = await ledger_repository.compensations_of(session, village_id, row["transaction_id"])
+    compensated = await ledger_repository.compensations_of(session, village_id, row.posting)
     if any(c.kind == ledger.CompensationKind.rectification.value for c in compensated):
         raise AlreadyRectified()
     if compensated:
         raise ledger.already_compensated(compensated[0].kind, what="该扣分")
-    amount = -row["points"] * share // 100
+    amount = -row.points * share // 100
     if amount < 1:
         raise NotRectifiable("按返还比例计算的返还积分不足 1 分")
     accounts = await ledger.system_accounts(session, village_id)
@@ -618,9 +620,9 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
             ledger.Line(household_id, amount, earned=amount),
             ledger.Line(accounts[AccountKind.deductions], -amount),
         ],
-        memo=f"整改返还 {share}%：{row['rule_name']}",
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
+        memo=f"整改返还 {share}%：{row.rule_name}",
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
         source_type="award",
         source_id=award_id,
     )
@@ -628,7 +630,7 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         session,
         actor,
         village_id,
-        source_id=row["transaction_id"],
+        source_id=row.posting,
         draft=draft,
         kind=ledger.CompensationKind.rectification,
         amount=amount,
@@ -694,6 +696,6 @@ async def award_page(
         household_id=household_id,
         grids=grids,
     )
-    page = BY_TIME_ID.page(rows, limit, lambda row: (row["created_at"], row["id"]))
+    page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
     results = await attach_photos(session, village_id, [result_of(row) for row in page.items])
     return Page(items=[award_out(result) for result in results], next_cursor=page.next_cursor)

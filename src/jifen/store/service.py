@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -50,9 +49,7 @@ class CancelWindowClosed(Forbidden):
 
 async def create_store(session: AsyncSession, actor: Actor, village: Village, *, name: str) -> Store:
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
-    store = Store(village_id=village.id, name=name)
-    session.add(store)
-    await session.flush()
+    store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
     await audit.record(
         session,
@@ -67,8 +64,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
 
 
 async def list_stores(session: AsyncSession, village: Village) -> Sequence[Store]:
-    query = select(Store).where(Store.village_id == village.id).order_by(Store.created_at, Store.id)
-    return (await session.execute(query)).scalars().all()
+    return await repository.village_stores(session, village.id)
 
 
 async def change_store(

@@ -4,13 +4,64 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.ledger import repository as ledger_repository
 from jifen.models import Hold
+
+_AWARD = """a.village_id, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points, a.member_id,
+       a.note, a.status, a.transaction_id, a.batch_id, a.submitted_by, a.notice_until, a.hold_id,
+       a.self_report, a.created_at"""
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRow:
+    """An award as stored."""
+
+    village_id: uuid.UUID
+    id: uuid.UUID
+    household_id: uuid.UUID
+    rule_id: uuid.UUID
+    rule_version: int
+    quantity: int
+    points: int
+    member_id: uuid.UUID | None
+    note: str | None
+    status: str
+    transaction_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    submitted_by: uuid.UUID
+    notice_until: datetime | None
+    hold_id: uuid.UUID | None
+    self_report: bool
+    created_at: datetime
+
+    @property
+    def posting(self) -> uuid.UUID:
+        """The transaction that posted the award (a posted award always has one)."""
+        assert self.transaction_id is not None, "the award is not posted"
+        return self.transaction_id
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAward(AwardRow):
+    """An award locked for a decision, with the rule version it was made under."""
+
+    rule_name: str
+    review: str
+    rule_points: int
+    rule_code: str
+
+
+def _one(row: T | None) -> T:
+    assert row is not None  # the caller locked, checked or just wrote the row: it is there
+    return row
+
+
+T = TypeVar("T")
 
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
@@ -40,7 +91,8 @@ _AWARD_COLUMNS = (
 
 async def insert_awards(session: AsyncSession, params: dict[str, Any]) -> datetime:
     """Insert the awards in one statement; returns their (shared) creation time."""
-    created_at: datetime = await (await driver(session)).fetchval(
+    created_at = await Sql(session).value(
+        datetime,
         _INSERT_AWARDS,
         params["village"],
         params["batch"],
@@ -51,10 +103,10 @@ async def insert_awards(session: AsyncSession, params: dict[str, Any]) -> dateti
         params["holds"],
         params.get("self_report", False),
     )
-    return created_at
+    return _one(created_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HouseholdRef:
     id: uuid.UUID
     village_id: uuid.UUID
@@ -64,25 +116,34 @@ class HouseholdRef:
 
 async def households_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, HouseholdRef]:
     """The households' id, village, code and grid, without their members."""
-    rows = await (await driver(session)).fetch(
-        "SELECT id, village_id, code, grid FROM households WHERE id = ANY($1::uuid[])", list(ids)
+    rows = await Sql(session).rows(
+        HouseholdRef,
+        "SELECT id, village_id, code, grid FROM households WHERE id = ANY($1::uuid[])",
+        list(ids),
     )
-    return {row["id"]: HouseholdRef(*row) for row in rows}
+    return {row.id: row for row in rows}
 
 
 async def member_households(
     session: AsyncSession, village_id: uuid.UUID, member_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, uuid.UUID]:
-    rows = await (await driver(session)).fetch(
+    rows = await Sql(session).rows(
+        _Member,
         "SELECT id, household_id FROM members WHERE village_id = $1 AND id = ANY($2::uuid[])",
         village_id,
         list(member_ids),
     )
-    return {row["id"]: row["household_id"] for row in rows}
+    return {row.id: row.household_id for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    id: uuid.UUID
+    household_id: uuid.UUID
 
 
 _CAP_USED = """
-SELECT household_id, rule_id, coalesce(sum(abs(points)), 0) AS used
+SELECT household_id, rule_id, coalesce(sum(abs(points)), 0)::bigint AS count
   FROM awards
  WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])
    AND status NOT IN ('rejected', 'revoked') AND created_at >= $4
@@ -105,16 +166,33 @@ async def cap_used(
     since: datetime,
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
     """Points each household already has under each rule since `since` (pending awards count too)."""
-    rows = await (await driver(session)).fetch(
-        _CAP_USED, village_id, list(household_ids), list(rule_ids), since
-    )
-    return {(row["household_id"], row["rule_id"]): int(row["used"]) for row in rows}
+    return await _per_pair(session, _CAP_USED, village_id, household_ids, rule_ids, since)
 
 
-async def lock_award(session: AsyncSession, award_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(
-        """
-        SELECT a.*, v.name AS rule_name, v.review, v.points AS rule_points, r.code AS rule_code
+@dataclass(frozen=True, slots=True)
+class _PairCount:
+    household_id: uuid.UUID
+    rule_id: uuid.UUID
+    count: int
+
+
+async def _per_pair(
+    session: AsyncSession,
+    query: str,
+    village_id: uuid.UUID,
+    household_ids: Sequence[uuid.UUID],
+    rule_ids: Sequence[uuid.UUID],
+    since: datetime,
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    rows = await Sql(session).rows(_PairCount, query, village_id, list(household_ids), list(rule_ids), since)
+    return {(row.household_id, row.rule_id): row.count for row in rows}
+
+
+async def lock_award(session: AsyncSession, award_id: uuid.UUID) -> LockedAward | None:
+    return await Sql(session).row(
+        LockedAward,
+        f"""
+        SELECT {_AWARD}, v.name AS rule_name, v.review, v.points AS rule_points, r.code AS rule_code
           FROM awards a
           JOIN rule_versions v
             ON v.village_id = a.village_id AND v.rule_id = a.rule_id AND v.version = a.rule_version
@@ -127,13 +205,13 @@ async def lock_award(session: AsyncSession, award_id: uuid.UUID) -> Any:
 
 
 async def approvals(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await (await driver(session)).fetch(
+    return await Sql(session).values(
+        uuid.UUID,
         "SELECT actor_id FROM award_decisions"
         " WHERE village_id = $1 AND award_id = $2 AND decision = 'approve'",
         village_id,
         award_id,
     )
-    return [row["actor_id"] for row in rows]
 
 
 async def record_decision(
@@ -144,7 +222,7 @@ async def record_decision(
     actor_id: uuid.UUID,
     reason: str | None,
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "INSERT INTO award_decisions (village_id, id, award_id, decision, actor_id, reason)"
         " VALUES ($1, gen_random_uuid(), $2, $3, $4, $5)",
         village_id,
@@ -162,7 +240,7 @@ async def set_status(
     status: str,
     transaction_id: uuid.UUID | None = None,
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE awards SET status = $3, transaction_id = $4 WHERE village_id = $1 AND id = $2",
         village_id,
         award_id,
@@ -176,65 +254,67 @@ async def village_awards(
     village_id: uuid.UUID,
     status: str | None,
     limit: int,
-    before: Any,
+    before: tuple[datetime, uuid.UUID] | None,
     self_report: bool | None = None,
     household_id: uuid.UUID | None = None,
     grids: frozenset[str] | None = None,
-) -> list[Any]:
+) -> list[AwardRow]:
     """`grids`: only awards to households of these grids (a cadre's); None for the whole village."""
-    return list(
-        await (await driver(session)).fetch(
-            """
-            SELECT * FROM awards
-             WHERE village_id = $1 AND ($2::text IS NULL OR status = $2)
-               AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid))
-               AND ($6::boolean IS NULL OR self_report = $6)
-               AND ($7::uuid IS NULL OR household_id = $7)
-               AND ($8::text[] IS NULL OR household_id IN (
-                    SELECT h.id FROM households h WHERE h.village_id = $1 AND h.grid = ANY($8::text[])))
-             ORDER BY created_at DESC, id DESC
-             LIMIT $3
-            """,
-            village_id,
-            status,
-            limit,
-            before[0] if before else None,
-            before[1] if before else None,
-            self_report,
-            household_id,
-            sorted(grids) if grids is not None else None,
-        )
+    return await Sql(session).rows(
+        AwardRow,
+        f"""
+        SELECT {_AWARD} FROM awards a
+         WHERE a.village_id = $1 AND ($2::text IS NULL OR a.status = $2)
+           AND ($4::timestamptz IS NULL OR (a.created_at, a.id) < ($4::timestamptz, $5::uuid))
+           AND ($6::boolean IS NULL OR a.self_report = $6)
+           AND ($7::uuid IS NULL OR a.household_id = $7)
+           AND ($8::text[] IS NULL OR a.household_id IN (
+                SELECT h.id FROM households h WHERE h.village_id = $1 AND h.grid = ANY($8::text[])))
+         ORDER BY a.created_at DESC, a.id DESC
+         LIMIT $3
+        """,
+        village_id,
+        status,
+        limit,
+        before[0] if before else None,
+        before[1] if before else None,
+        self_report,
+        household_id,
+        sorted(grids) if grids is not None else None,
     )
 
 
-async def award_village(session: AsyncSession, award_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow(
-        "SELECT village_id, household_id FROM awards WHERE id = $1", award_id
+@dataclass(frozen=True, slots=True)
+class AwardPlace:
+    village_id: uuid.UUID
+    household_id: uuid.UUID
+
+
+async def award_village(session: AsyncSession, award_id: uuid.UUID) -> AwardPlace | None:
+    return await Sql(session).row(
+        AwardPlace, "SELECT village_id, household_id FROM awards WHERE id = $1", award_id
     )
 
 
-async def lock_award_for_read(session: AsyncSession, award_id: uuid.UUID) -> Any:
-    return await (await driver(session)).fetchrow("SELECT * FROM awards WHERE id = $1", award_id)
+async def lock_award_for_read(session: AsyncSession, award_id: uuid.UUID) -> AwardRow:
+    return _one(await Sql(session).row(AwardRow, f"SELECT {_AWARD} FROM awards a WHERE a.id = $1", award_id))
 
 
 async def rectification_share(
     session: AsyncSession, village_id: uuid.UUID, rule_id: uuid.UUID, version: int
 ) -> int | None:
-    share: int | None = await (await driver(session)).fetchval(
+    return await Sql(session).value(
+        int,
         "SELECT rectification_share FROM rule_versions"
         " WHERE village_id = $1 AND rule_id = $2 AND version = $3",
         village_id,
         rule_id,
         version,
     )
-    return share
 
 
 async def notice_days(session: AsyncSession, village_id: uuid.UUID) -> int:
-    days: int = await (await driver(session)).fetchval(
-        "SELECT notice_days FROM villages WHERE id = $1", village_id
-    )
-    return days
+    return _one(await Sql(session).value(int, "SELECT notice_days FROM villages WHERE id = $1", village_id))
 
 
 async def start_notice(
@@ -244,7 +324,7 @@ async def start_notice(
     notice_until: datetime,
     hold_id: uuid.UUID | None,
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE awards SET status = 'public_notice', notice_until = $3, hold_id = $4"
         " WHERE village_id = $1 AND id = $2",
         village_id,
@@ -261,16 +341,17 @@ async def repeat_count(
     rule_ids: Sequence[uuid.UUID],
     since: datetime,
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    rows = await (await driver(session)).fetch(
-        "SELECT household_id, rule_id, sum(quantity) AS times FROM awards"
-        " WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])"
-        " AND status NOT IN ('rejected', 'revoked') AND created_at >= $4 GROUP BY household_id, rule_id",
-        village_id,
-        list(household_ids),
-        list(rule_ids),
-        since,
-    )
-    return {(row["household_id"], row["rule_id"]): int(row["times"]) for row in rows}
+    """How many times each household already had each rule applied since `since`."""
+    return await _per_pair(session, _REPEATS, village_id, household_ids, rule_ids, since)
+
+
+_REPEATS = """
+SELECT household_id, rule_id, sum(quantity)::bigint AS count
+  FROM awards
+ WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])
+   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4
+ GROUP BY household_id, rule_id
+"""
 
 
 # ------------------------------------------------------------------------------------------------ objections
@@ -279,18 +360,28 @@ async def repeat_count(
 async def transaction_created_at(
     session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
 ) -> datetime | None:
-    created_at: datetime | None = await (await driver(session)).fetchval(
+    return await Sql(session).value(
+        datetime,
         "SELECT created_at FROM ledger_transactions WHERE village_id = $1 AND id = $2",
         village_id,
         transaction_id,
     )
-    return created_at
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionRow:
+    id: uuid.UUID
+    award_id: uuid.UUID
+    reason: str
+    status: str
+    created_at: datetime
 
 
 async def insert_objection(
     session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID, raised_by: uuid.UUID, reason: str
-) -> Any:
-    return await (await driver(session)).fetchrow(
+) -> ObjectionRow:
+    row = await Sql(session).row(
+        ObjectionRow,
         "INSERT INTO objections (village_id, id, award_id, raised_by, reason) VALUES ($1, $2, $3, $4, $5)"
         " RETURNING id, award_id, reason, status, created_at",
         village_id,
@@ -299,29 +390,43 @@ async def insert_objection(
         raised_by,
         reason,
     )
+    return _one(row)
 
 
-async def open_objections(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class OpenObjection:
+    id: uuid.UUID
+    raised_by: uuid.UUID
+    proposed_outcome: str | None
+    proposed_points: int | None
+    proposed_by: uuid.UUID | None
+    proposed_at: datetime | None
+
+
+async def open_objections(
+    session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID
+) -> list[OpenObjection]:
     """The award's open objections with the resolution proposed for them (a `double` rule's first half)."""
-    return list(
-        await (await driver(session)).fetch(
-            "SELECT id, raised_by, proposed_outcome, proposed_points, proposed_by, proposed_at"
-            " FROM objections WHERE village_id = $1 AND award_id = $2 AND status = 'open'"
-            " ORDER BY created_at, id",
-            village_id,
-            award_id,
-        )
+    return await Sql(session).rows(
+        OpenObjection,
+        "SELECT id, raised_by, proposed_outcome, proposed_points, proposed_by, proposed_at"
+        " FROM objections WHERE village_id = $1 AND award_id = $2 AND status = 'open'"
+        " ORDER BY created_at, id",
+        village_id,
+        award_id,
     )
 
 
 async def objectors(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> set[uuid.UUID]:
     """Everyone who ever objected to the award."""
-    rows = await (await driver(session)).fetch(
-        "SELECT DISTINCT raised_by FROM objections WHERE village_id = $1 AND award_id = $2",
-        village_id,
-        award_id,
+    return set(
+        await Sql(session).values(
+            uuid.UUID,
+            "SELECT DISTINCT raised_by FROM objections WHERE village_id = $1 AND award_id = $2",
+            village_id,
+            award_id,
+        )
     )
-    return {row["raised_by"] for row in rows}
 
 
 async def propose_resolution(
@@ -333,7 +438,7 @@ async def propose_resolution(
     points: int | None,
     actor_id: uuid.UUID,
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE objections SET proposed_outcome = $3, proposed_points = $4, proposed_by = $5,"
         " proposed_at = now()"
         " WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
@@ -354,7 +459,7 @@ async def resolve_objections(
     actor_id: uuid.UUID,
     resolution: str,
 ) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE objections SET status = 'resolved', outcome = $3, resolved_by = $4, resolution = $5,"
         " resolved_at = now() WHERE village_id = $1 AND award_id = $2 AND status = 'open'",
         village_id,
@@ -366,25 +471,31 @@ async def resolve_objections(
 
 
 async def set_points(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID, points: int) -> None:
-    await (await driver(session)).execute(
+    await Sql(session).execute(
         "UPDATE awards SET points = $3 WHERE village_id = $1 AND id = $2", village_id, award_id, points
     )
 
 
-async def pending_resolution(session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID) -> Any:
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    outcome: str
+    points: int | None
+    proposed_by: uuid.UUID
+    proposed_at: datetime
+
+
+async def pending_resolution(
+    session: AsyncSession, village_id: uuid.UUID, award_id: uuid.UUID
+) -> Proposal | None:
     """The resolution proposed for all of the award's open objections and waiting for a second resolver."""
     rows = await open_objections(session, village_id, award_id)
-    proposals = {
-        (r["proposed_outcome"], r["proposed_points"], r["proposed_by"], r["proposed_at"]) for r in rows
-    }
+    proposals = {(r.proposed_outcome, r.proposed_points, r.proposed_by, r.proposed_at) for r in rows}
     if len(proposals) != 1:
         return None
     outcome, points, by, at = proposals.pop()
-    return (
-        None
-        if outcome is None
-        else {"outcome": outcome, "points": points, "proposed_by": by, "proposed_at": at}
-    )
+    if outcome is None or by is None or at is None:
+        return None
+    return Proposal(outcome=outcome, points=points, proposed_by=by, proposed_at=at)
 
 
 async def hold(session: AsyncSession, village_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
@@ -392,3 +503,22 @@ async def hold(session: AsyncSession, village_id: uuid.UUID, hold_id: uuid.UUID)
     held = await session.get(Hold, (village_id, hold_id))
     assert held is not None
     return held
+
+
+async def lock_due_notices(session: AsyncSession, moment: datetime) -> list[uuid.UUID]:
+    """Up to 200 awards whose public notice ended by `moment` without an open objection, claimed under row
+    locks other claimers skip."""
+    return await Sql(session).values(
+        uuid.UUID,
+        """
+        SELECT a.id FROM awards a
+         WHERE a.status = 'public_notice' AND a.notice_until <= $1
+           AND NOT EXISTS (
+                SELECT 1 FROM objections o
+                 WHERE o.village_id = a.village_id AND o.award_id = a.id AND o.status = 'open')
+         ORDER BY a.notice_until
+         LIMIT 200
+           FOR UPDATE OF a SKIP LOCKED
+        """,
+        moment,
+    )

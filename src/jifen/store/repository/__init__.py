@@ -71,6 +71,18 @@ async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store | None:
     return store
 
 
+async def add_store(session: AsyncSession, village_id: uuid.UUID, name: str) -> Store:
+    store = Store(village_id=village_id, name=name)
+    session.add(store)
+    await session.flush()
+    return store
+
+
+async def village_stores(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Store]:
+    query = select(Store).where(Store.village_id == village_id).order_by(Store.created_at, Store.id)
+    return (await session.execute(query)).scalars().all()
+
+
 async def get_item(session: AsyncSession, item_id: uuid.UUID) -> Item | None:
     return (await session.execute(select(Item).where(Item.id == item_id))).scalar_one_or_none()
 
