@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -266,9 +267,8 @@ async def void_fund(
         raise AlreadyVoided(f"该笔资金记录已于 {timeutil.to_local(row.voided_at):%Y-%m-%d %H:%M} 作废")
     try:
         await repository.insert_void(session, village_id, fund_id, reason=reason, actor_id=actor.user_id)
-    except (
-        asyncpg.IntegrityConstraintViolationError
-    ) as exc:  # voided by a concurrent request that committed first
+    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # voided by a concurrent request that committed first
         if violated_constraint(exc) == "pk_village_fund_voids":
             raise AlreadyVoided() from exc
         raise
@@ -391,6 +391,8 @@ async def settle(
     if not period.has_ended(timeutil.utcnow()):
         raise PeriodNotEnded(f"结算期 {period.label} 到 {period.last_day} 才结束，结束后才能结算")
     await repository.lock_store(session, village_id, store.id)
+    # a store is settled once for any moment. SQL twin: migrations/versions/0010_funding.py
+    # jifen_settlement_no_overlap (ex_store_settlements_overlap)
     earlier = await repository.overlapping_settlement(
         session, village_id, store.id, period.starts_at, period.ends_at
     )
@@ -420,9 +422,8 @@ async def settle(
                 "actor_id": actor.user_id,
             },
         )
-    except (
-        asyncpg.IntegrityConstraintViolationError
-    ) as exc:  # the last line; the store's lock makes it unreachable
+    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # the last line; the store's lock makes it unreachable
         if violated_constraint(exc) in ("uq_store_settlements_period", "ex_store_settlements_overlap"):
             raise AlreadySettled() from exc
         raise

@@ -79,6 +79,8 @@ async def claim(
 ) -> StoredAnswer | None:
     """Claim the key for this request (None: go ahead), or the answer stored by the request that holds it
     (waiting for that request to commit first). A key sent again with another request is refused."""
+    # one answer per (village, caller, key). SQL twin: migrations/versions/0015_caller_idempotency.py
+    # pk_idempotency_keys, whose row a concurrent claim waits on
     sql = Sql(session)
     claimed = await sql.value(
         bool,

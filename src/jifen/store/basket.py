@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -162,6 +163,8 @@ def _checked_lines(
         if pickup is None and not item.active:  # goods already set aside may still be handed over
             raise ItemInactive(f"“{item.name}”已下架", item_id=str(item_id))
         left = item.on_hand - item.reserved + own.get(item_id, 0)
+        # stock never negative. SQL twin: migrations/versions/0004_store.py ck_items_on_hand and
+        # 0007_reservations.py ck_items_reserved (reserved <= on_hand), reached only through `_stock`
         if left < quantity:
             raise OutOfStock(
                 f"“{item.name}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
@@ -292,7 +295,7 @@ async def _stock(write: Awaitable[T]) -> T:
     """The shelf's CHECK constraints are the last line: never reached while the items are locked."""
     try:
         return await write
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:  # `Sql` raises either, by where the transaction is
         if violated_constraint(exc) in ("ck_items_on_hand", "ck_items_reserved"):
             raise OutOfStock() from exc
         raise

@@ -210,6 +210,8 @@ async def _insert_with_fresh_code(
     session: AsyncSession, new: reservation_rows.NewReservation
 ) -> ReservationRow:
     """The reservation under a random 6-digit code no active reservation of the village holds."""
+    # one active reservation per code in a village. SQL twin: migrations/versions/0007_reservations.py
+    # uq_reservations_active_code (the insert's ON CONFLICT ... DO NOTHING is that index answering)
     for _ in range(CODE_ATTEMPTS):
         row = await reservation_rows.insert(session, new, f"{secrets.randbelow(1_000_000):06d}")
         if row is not None:
