@@ -132,8 +132,8 @@ async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut
     used: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
     for period in {r.cap_period for r in rules}:
         ids = [r.rule_id for r in rules if r.cap_period == period]
-        used |= await repository.cap_used(
-            session, household.village_id, [household.id], ids, period_start(period, now)
+        used |= await repository.counts_since(
+            session, "points", household.village_id, [household.id], ids, period_start(period, now)
         )
     items = []
     for r in rules:

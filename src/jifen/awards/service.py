@@ -4,7 +4,7 @@ ledger's set-based path, one award or ten thousand in one database round trip.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -172,11 +172,11 @@ async def _load_submission(
     now = utcnow()
     # what each capped (household, rule) pair has used in its current local period, under lock
     capped = _pairs(items, rules, lambda rule: rule.cap_count is not None)
-    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, repository.cap_used, now)
+    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, "points", now)
     # how many deductions each (household, escalating rule) pair already has in the rule's period
     escalating = _pairs(items, rules, lambda rule: rule.escalation)
     repeats = await _per_period(
-        session, village_id, escalating, lambda r: r.cap_period or "month", repository.repeat_count, now
+        session, village_id, escalating, lambda r: r.cap_period or "month", "times", now
     )
     notice_days = await repository.notice_days(session, village_id)
     return _Submission(
@@ -352,9 +352,6 @@ def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str]) -> dict[str, An
 
 
 _Counts = dict[tuple[uuid.UUID, uuid.UUID], int]
-_Counter = Callable[
-    [AsyncSession, uuid.UUID, Sequence[uuid.UUID], Sequence[uuid.UUID], datetime], Awaitable[_Counts]
-]
 
 
 async def _per_period(
@@ -362,26 +359,27 @@ async def _per_period(
     village_id: uuid.UUID,
     pairs: list[tuple[uuid.UUID, RuleSnapshot]],
     period_of: Callable[[RuleSnapshot], str | None],
-    count: _Counter,
+    counted: repository.Counted,
     now: datetime,
 ) -> _Counts:
-    """`count` for each (household, rule) pair since the start of the rule's current local period, with the
-    households locked first."""
+    """What is `counted` for each (household, rule) pair since the start of the rule's current local period,
+    with the households locked first."""
     if not pairs:
         return {}
     await repository.lock_households(session, village_id, sorted({h for h, _ in pairs}))
-    counted: _Counts = {}
+    found: _Counts = {}
     for period in {period_of(rule) for _, rule in pairs} - {None}:
         assert period is not None
         in_period = [(h, rule) for h, rule in pairs if period_of(rule) == period]
-        counted |= await count(
+        found |= await repository.counts_since(
             session,
+            counted,
             village_id,
             sorted({h for h, _ in in_period}),
             sorted({rule.rule_id for _, rule in in_period}),
             period_start(period, now),
         )
-    return counted
+    return found
 
 
 def _pairs(

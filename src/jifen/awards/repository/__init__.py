@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -158,17 +158,6 @@ async def lock_households(
     await ledger_repository.lock_households(session, village_id, household_ids)
 
 
-async def cap_used(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    household_ids: Sequence[uuid.UUID],
-    rule_ids: Sequence[uuid.UUID],
-    since: datetime,
-) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """Points each household already has under each rule since `since` (pending awards count too)."""
-    return await _per_pair(session, _CAP_USED, village_id, household_ids, rule_ids, since)
-
-
 @dataclass(frozen=True, slots=True)
 class _PairCount:
     household_id: uuid.UUID
@@ -176,14 +165,21 @@ class _PairCount:
     count: int
 
 
-async def _per_pair(
+Counted = Literal["points", "times"]
+
+
+async def counts_since(
     session: AsyncSession,
-    query: str,
+    counted: Counted,
     village_id: uuid.UUID,
     household_ids: Sequence[uuid.UUID],
     rule_ids: Sequence[uuid.UUID],
     since: datetime,
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    """Per (household, rule) since `since`, of the awards not rejected or revoked (pending ones count too):
+    the points they carry (`points`, for caps) or how many times the rule was applied (`times`, for
+    escalating deductions)."""
+    query = _CAP_USED if counted == "points" else _REPEATS
     rows = await Sql(session).rows(_PairCount, query, village_id, list(household_ids), list(rule_ids), since)
     return {(row.household_id, row.rule_id): row.count for row in rows}
 
@@ -332,17 +328,6 @@ async def start_notice(
         notice_until,
         hold_id,
     )
-
-
-async def repeat_count(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    household_ids: Sequence[uuid.UUID],
-    rule_ids: Sequence[uuid.UUID],
-    since: datetime,
-) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """How many times each household already had each rule applied since `since`."""
-    return await _per_pair(session, _REPEATS, village_id, household_ids, rule_ids, since)
 
 
 _REPEATS = """

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -397,16 +397,26 @@ async def lock_redemption(
 async def redemption_lines(
     session: AsyncSession, village_id: uuid.UUID, redemption_id: uuid.UUID
 ) -> list[LineRow]:
+    return await lines_of(session, "redemption", village_id, redemption_id)
+
+
+async def lines_of(
+    session: AsyncSession,
+    of: Literal["redemption", "reservation"],
+    village_id: uuid.UUID,
+    parent_id: uuid.UUID,
+) -> list[LineRow]:
+    """The lines of a sale or a reservation, by item id, with the items' names."""
     return await Sql(session).rows(
         LineRow,
-        """
+        f"""
         SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
-          FROM redemption_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
-         WHERE rl.village_id = $1 AND rl.redemption_id = $2
+          FROM {of}_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
+         WHERE rl.village_id = $1 AND rl.{of}_id = $2
          ORDER BY rl.item_id
         """,
         village_id,
-        redemption_id,
+        parent_id,
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
-from jifen.store.repository import LineRow
+from jifen.store.repository import LineRow, lines_of
 
 _COLUMNS = """r.village_id, r.id, r.code, r.store_id, r.household_id, r.status, r.total_points, r.hold_id,
        r.expires_at, r.created_by, r.created_at, r.ended_at, r.end_reason, r.redemption_id"""
@@ -115,17 +115,7 @@ async def lock_due(session: AsyncSession, moment: datetime) -> list[ReservationR
 
 
 async def lines(session: AsyncSession, village_id: uuid.UUID, reservation_id: uuid.UUID) -> list[LineRow]:
-    return await Sql(session).rows(
-        LineRow,
-        """
-        SELECT rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
-          FROM reservation_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
-         WHERE rl.village_id = $1 AND rl.reservation_id = $2
-         ORDER BY rl.item_id
-        """,
-        village_id,
-        reservation_id,
-    )
+    return await lines_of(session, "reservation", village_id, reservation_id)
 
 
 async def end(
