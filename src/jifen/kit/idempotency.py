@@ -122,7 +122,7 @@ async def keep_answer(
     )
 
 
-async def run_idempotent(
+async def _answer_once(
     session: AsyncSession,
     *,
     village_id: uuid.UUID,
@@ -176,7 +176,7 @@ def idempotent(
                     media_type="application/json",
                 )
             body: BaseModel | None = kwargs.get("body")  # type: ignore[assignment]
-            return await run_idempotent(
+            return await _answer_once(
                 kwargs["session"],  # type: ignore[arg-type]
                 village_id=village(kwargs["access"]),
                 key=key,
