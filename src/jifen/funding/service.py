@@ -25,7 +25,8 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.funding import repository
 from jifen.funding.periods import LocalPeriod, local_today
-from jifen.funding.repository import FundRow, PegRow, SettlementRow
+from jifen.funding.repository import FundRow, PegRow, overview, settlements
+from jifen.funding.repository.settlements import SettlementRow
 from jifen.funding.schemas import (
     FundCreate,
     FundingOverview,
@@ -323,7 +324,7 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
             amount_fen=row.fen,
             amount=yuan(row.fen),
         )
-        for row in await repository.settlement_lines(session, village_id, store.id, starts_at, ends_at)
+        for row in await settlements.settlement_lines(session, village_id, store.id, starts_at, ends_at)
     ]
     cancellations = [
         SettlementCancellation(
@@ -338,11 +339,11 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
             amount_fen=-row.fen,
             amount=yuan(-row.fen),
         )
-        for row in await repository.cancellations(session, village_id, store.id, starts_at, ends_at)
+        for row in await settlements.cancellations(session, village_id, store.id, starts_at, ends_at)
     ]
-    sales, cancelled = await repository.period_counts(session, village_id, store.id, starts_at, ends_at)
+    sales, cancelled = await settlements.period_counts(session, village_id, store.id, starts_at, ends_at)
     total_fen = sum(line.amount_fen for line in lines)
-    settled = await repository.exact_settlement(session, village_id, store.id, starts_at, ends_at)
+    settled = await settlements.exact_settlement(session, village_id, store.id, starts_at, ends_at)
     return SettlementReport(
         store_id=store.id,
         store_name=store.name,
@@ -390,10 +391,10 @@ async def settle(
     village_id = store.village_id
     if not period.has_ended(timeutil.utcnow()):
         raise PeriodNotEnded(f"结算期 {period.label} 到 {period.last_day} 才结束，结束后才能结算")
-    await repository.lock_store(session, village_id, store.id)
+    await settlements.lock_store(session, village_id, store.id)
     # a store is settled once for any moment. SQL twin: migrations/versions/0010_funding.py
     # jifen_settlement_no_overlap (ex_store_settlements_overlap)
-    earlier = await repository.overlapping_settlement(
+    earlier = await settlements.overlapping_settlement(
         session, village_id, store.id, period.starts_at, period.ends_at
     )
     if earlier is not None:
@@ -406,7 +407,7 @@ async def settle(
     settlement_id = uuid.uuid4()
     paid = report.totals.amount_fen if amount_fen is None else amount_fen
     try:
-        row = await repository.insert_settlement(
+        row = await settlements.insert_settlement(
             session,
             {
                 "village_id": village_id,
@@ -453,7 +454,7 @@ async def list_settlements(
     after: tuple[datetime, uuid.UUID] | None = None,
     limit: int = 50,
 ) -> list[SettlementOut]:
-    rows = await repository.list_settlements(session, store.village_id, store.id, after=after, limit=limit)
+    rows = await settlements.list_settlements(session, store.village_id, store.id, after=after, limit=limit)
     return [settlement_out(row) for row in rows]
 
 
@@ -465,8 +466,8 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     have not been paid for, and every point the households still hold, at the current peg."""
     now = timeutil.utcnow()
     peg = await current_peg(session, village.id, now)
-    points = await repository.household_points(session, village.id)
-    received = await repository.funds_received(session, village.id)
+    points = await overview.household_points(session, village.id)
+    received = await overview.funds_received(session, village.id)
     stores = [
         StoreFunding(
             store_id=row.id,
@@ -477,7 +478,7 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
             unsettled=yuan(row.unsettled_fen),
             last_settled_period=row.last_period,
         )
-        for row in await repository.store_funding(session, village.id)
+        for row in await overview.store_funding(session, village.id)
     ]
     spent = sum(s.settled_fen for s in stores)
     unsettled = sum(s.unsettled_fen for s in stores)
