@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from jifen.auth.dependencies import idempotency_key
-from jifen.awards import notice, repository, service
+from jifen.awards import notice, service
 from jifen.awards.answers import AWARD_ERRORS, read_award
 from jifen.awards.auth import (
     AwardObjector,
@@ -21,6 +21,7 @@ from jifen.awards.auth import (
     BatchSubmitter,
     MixedVillages,
 )
+from jifen.awards.repository import objections
 from jifen.awards.schemas import AwardBatchCreate, AwardBatchOut, AwardCreate, AwardOut
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
@@ -240,7 +241,7 @@ async def resolve_objections(body: ResolutionIn, access: AwardReviewer, session:
         session, access.actor, access.award_id, outcome=body.outcome, reason=body.reason, points=body.points
     )
     award = await read_award(session, access.award_id)
-    pending = await repository.pending_resolution(session, row.village_id, access.award_id)
+    pending = await objections.pending_resolution(session, row.village_id, access.award_id)
     return ResolutionOut(
         **award.model_dump(),
         pending_resolution=None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
 from jifen.awards import repository
-from jifen.awards.repository import AwardRow, LockedAward
+from jifen.awards.repository import AwardRow, LockedAward, objections
 from jifen.awards.schemas import AwardItem
 from jifen.awards.service import ConflictOfInterest, award_draft, rule_of
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -56,13 +55,7 @@ class SecondResolverRequired(Conflict):
     default_detail = "该细则需两人复核：您已提交处理意见，请由另一位审核人确认"
 
 
-@dataclass(frozen=True)
-class Objection:
-    id: uuid.UUID
-    award_id: uuid.UUID
-    reason: str
-    status: str
-    created_at: datetime
+Objection = objections.ObjectionRow
 
 
 async def objection_window(session: AsyncSession, row: AwardRow) -> datetime | None:
@@ -72,7 +65,7 @@ async def objection_window(session: AsyncSession, row: AwardRow) -> datetime | N
         return row.notice_until
     if row.status != AwardStatus.posted.value or row.transaction_id is None:
         return None
-    posted_at = await repository.transaction_created_at(session, row.village_id, row.transaction_id)
+    posted_at = await objections.transaction_created_at(session, row.village_id, row.transaction_id)
     days = await repository.notice_days(session, row.village_id) or OBJECTION_DAYS_WITHOUT_NOTICE
     return None if posted_at is None else posted_at + timedelta(days=days)
 
@@ -90,7 +83,7 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
         compensated = await ledger_repository.compensations_of(session, row.village_id, row.posting)
         if compensated:
             raise ledger.already_compensated(compensated[0].kind, what="该评定")
-    objection = await repository.insert_objection(session, row.village_id, award_id, actor.user_id, reason)
+    objection = await objections.insert_objection(session, row.village_id, award_id, actor.user_id, reason)
     await audit.record(
         session,
         actor,
@@ -101,7 +94,7 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
         after={"objection_id": objection.id},
         reason=reason,
     )
-    return Objection(**dataclasses.asdict(objection))
+    return objection
 
 
 async def _post(session: AsyncSession, actor: Actor, row: LockedAward, points: int) -> uuid.UUID:
@@ -131,7 +124,7 @@ async def _check_duties(session: AsyncSession, actor: Actor, row: AwardRow) -> N
         raise SeparationOfDuties("您提交了该评定，不能处理它的异议，请由其他审核人处理")
     if actor.user_id in await repository.approvals(session, village_id, award_id):
         raise SeparationOfDuties("您审核通过了该评定，不能处理它的异议，请由其他审核人处理")
-    if actor.user_id in await repository.objectors(session, village_id, award_id):
+    if actor.user_id in await objections.objectors(session, village_id, award_id):
         raise SeparationOfDuties("您对该评定提出了异议，不能自己处理，请由其他审核人处理")
 
 
@@ -206,7 +199,7 @@ async def resolve(
     if row is None:
         raise NotFound("找不到该评定")
     await _check_duties(session, actor, row)
-    open_rows = await repository.open_objections(session, row.village_id, award_id)
+    open_rows = await objections.open_objections(session, row.village_id, award_id)
     status = row.status
     if status not in (AwardStatus.public_notice.value, AwardStatus.posted.value) or not open_rows:
         raise NoOpenObjection()
@@ -218,7 +211,7 @@ async def resolve(
         transaction_id = await _settle_posted(session, actor, row, outcome, final_points, reason)
     else:
         transaction_id = await _settle_on_notice(session, actor, row, outcome, final_points)
-    await repository.resolve_objections(
+    await objections.resolve_objections(
         session, row.village_id, award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
     )
     await audit.record(
@@ -247,12 +240,12 @@ async def _proposed_only(
     with the pending proposal); False when it agrees with another resolver's proposal and completes it."""
     village_id, award_id = row.village_id, row.id
     proposal_points = final_points if outcome == "revised" else None
-    pending = await repository.pending_resolution(session, village_id, award_id)
+    pending = await objections.pending_resolution(session, village_id, award_id)
     if pending is not None and pending.proposed_by == actor.user_id:
         raise SecondResolverRequired()
     if pending is not None and (pending.outcome, pending.points) == (outcome, proposal_points):
         return False
-    await repository.propose_resolution(
+    await objections.propose_resolution(
         session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
     )
     await audit.record(

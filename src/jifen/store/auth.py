@@ -17,7 +17,9 @@ from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
+from jifen.store.repository import sales as sale_rows
 from jifen.store.repository.reservations import ReservationRow
+from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import RedemptionCreate, ReservationCreate, ReservationRedeem
 
 
@@ -38,7 +40,7 @@ class ItemAccess:
 class RedemptionAccess:
     actor: Actor
     store: Store
-    redemption: repository.RedemptionRow
+    redemption: RedemptionRow
 
 
 def is_village_admin(actor: Actor, village_id: uuid.UUID) -> bool:
@@ -116,8 +118,8 @@ async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session)
     return StoreAccess(actor=actor, store=store)
 
 
-async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[repository.RedemptionRow, Store]:
-    redemption = await repository.get_redemption(session, redemption_id)
+async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
+    redemption = await sale_rows.get_redemption(session, redemption_id)
     if redemption is None:
         raise NotFound("找不到该兑换记录")
     store = await repository.get_store(session, redemption.store_id)

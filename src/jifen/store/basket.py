@@ -34,6 +34,7 @@ from jifen.models import Hold, Period, Store, TransactionKind
 from jifen.store import repository
 from jifen.store.periods import PERIOD_NAMES, period_window
 from jifen.store.repository import ItemRow
+from jifen.store.repository import sales as sale_rows
 
 T = TypeVar("T")
 
@@ -271,7 +272,7 @@ async def _sell(
     else:
         await ledger.post(session, actor, village_id, [draft])
     row = await _stock(
-        repository.record_sale(
+        sale_rows.record_sale(
             session,
             {
                 "village_id": village_id,

@@ -14,8 +14,8 @@ from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.models import RedemptionStatus
-from jifen.store import repository
 from jifen.store.auth import StoreStaff
+from jifen.store.repository import sales as sale_rows
 from jifen.store.service import receipt_number
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
@@ -47,7 +47,7 @@ async def list_sales(
     limit: Limit = 50,
 ) -> Page[SaleOut]:
     """The store's sales (兑换记录), newest first, for its clerk and the village admin."""
-    rows = await repository.sales(
+    rows = await sale_rows.sales(
         session, access.store.village_id, access.store.id, BY_TIME_ID.after(cursor), since, limit + 1
     )
     page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))

@@ -22,7 +22,9 @@ from jifen.kit.errors import Conflict, Forbidden, NotFound
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.store import basket, repository
-from jifen.store.repository import HouseholdRef, ItemRow, RedemptionRow
+from jifen.store.repository import HouseholdRef, ItemRow
+from jifen.store.repository import sales as sale_rows
+from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import (
     ItemCreate,
     ItemLimit,
@@ -353,13 +355,13 @@ async def cancel(
     """Give the points and the goods back, as new linked records, once. A clerk may do it within the
     village's window after the sale; a village admin at any time."""
     village_id = store.village_id
-    redemption = await repository.lock_redemption(session, village_id, redemption_id)
+    redemption = await sale_rows.lock_redemption(session, village_id, redemption_id)
     if redemption.status == RedemptionStatus.cancelled.value:
         when = timeutil.to_local(redemption.cancelled_at or redemption.created_at)
         raise AlreadyCancelled(f"该笔兑换已于 {when:%Y-%m-%d %H:%M} 取消")
     now = timeutil.utcnow()
     if not as_admin:
-        minutes = await repository.cancel_window_minutes(session, village_id)
+        minutes = await sale_rows.cancel_window_minutes(session, village_id)
         if now - redemption.created_at > timedelta(minutes=minutes):
             raise CancelWindowClosed(f"店员只能在兑换后 {minutes} 分钟内取消，请联系村管理员")
     total = redemption.total_points
@@ -385,7 +387,7 @@ async def cancel(
     lines = await repository.redemption_lines(session, village_id, redemption_id)
     await repository.lock_items(session, village_id, [line.item_id for line in lines])
     await ledger.post(session, actor, village_id, [draft])
-    balance_after = await repository.record_cancel(
+    balance_after = await sale_rows.record_cancel(
         session,
         village_id=village_id,
         redemption_id=redemption_id,
@@ -405,7 +407,7 @@ async def cancel(
         after={"status": "cancelled", "cancel_transaction_id": draft.id, "total_points": total},
         reason=reason,
     )
-    cancelled = await repository.get_redemption(session, redemption_id)
+    cancelled = await sale_rows.get_redemption(session, redemption_id)
     assert cancelled is not None
     return await redemption_out(session, cancelled, balance_after)
 
