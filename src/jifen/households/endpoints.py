@@ -4,16 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from jifen.households import service
-from jifen.households.auth import (
+from jifen.auth.households import (
     HouseholdAccess,
     HouseholdAdmin,
     HouseholdLister,
     HouseholdReader,
     VillageAdmin,
 )
+from jifen.auth.scope import OutsideGrid
+from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor

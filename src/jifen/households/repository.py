@@ -55,3 +55,14 @@ async def search_households(
     if after_code is not None:
         query = query.where(Household.code > after_code)
     return (await session.execute(query)).scalars().all()
+
+
+async def add_household(session: AsyncSession, household: Household) -> None:
+    """Insert the household (IntegrityError on a code the village already has)."""
+    session.add(household)
+    await session.flush()
+
+
+async def add_members(session: AsyncSession, members: Sequence[Member]) -> None:
+    session.add_all(members)
+    await session.flush()

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.households import HouseholdAccess
+from jifen.auth.scope import HouseholdView
 from jifen.households import repository
-from jifen.households.auth import HouseholdAccess
 from jifen.households.schemas import HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import HouseholdView
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
@@ -41,18 +41,20 @@ async def create_household(
         address=address,
         household_class=household_class,
     )
-    session.add(household)
     try:
-        await session.flush()
+        await repository.add_household(session, household)
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_households_village_id_code":
             raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
         raise
     await ledger.open_household_account(session, village.id, household.id)
-    session.add_all(
-        Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
+    await repository.add_members(
+        session,
+        [
+            Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone)
+            for m in members
+        ],
     )
-    await session.flush()
     await audit.record(
         session,
         actor,
@@ -76,8 +78,7 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
     row = Member(
         village_id=household.village_id, household_id=household.id, name=member.name, phone=member.phone
     )
-    session.add(row)
-    await session.flush()
+    await repository.add_members(session, [row])
     await audit.record(
         session,
         actor,

@@ -126,6 +126,11 @@ class AutoCommitRoute(APIRoute):
         return commit_then_respond
 
 
+class PageRoute(AutoCommitRoute):
+    """A page (HTML, signed in by the session cookie) rather than the JSON API (bearer token only): the same
+    commit before the answer; refusals render as pages."""
+
+
 def violated_constraint(exc: BaseException) -> str | None:
     """The name of the constraint a database error broke, if any (asyncpg exposes it on the cause)."""
     seen: BaseException | None = exc

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import idempotency_key
-from jifen.households.auth import HouseholdHistoryReader, HouseholdReader
-from jifen.households.scope import OutsideGrid
+from jifen.auth.households import HouseholdHistoryReader, HouseholdReader
+from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (

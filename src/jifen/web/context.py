@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from starlette.datastructures import FormData
 
 from jifen.auth import browser as websession
@@ -144,6 +144,15 @@ class Page:
     csrf: str
     villages: list[Village] = field(default_factory=list)
     form: FormData | None = None  # a POST's fields (the CSRF token already checked)
+    savepoint: AsyncSessionTransaction | None = None  # a POST's: what `undo` goes back to
+
+    async def undo(self) -> None:
+        """Take back everything the form's attempt wrote (its transaction may be aborted), keeping what the
+        page loaded before it, so the page can show the form again with the refusal. The ≥400 answer then
+        rolls the whole request back as well."""
+        if self.savepoint is not None and self.savepoint.is_active:
+            await self.savepoint.rollback()
+        self.savepoint = await self.session.begin_nested()
 
     @property
     def me(self) -> Actor:
@@ -256,6 +265,7 @@ async def _page(request: Request, actor: Actor, session: AsyncSession) -> Page:
         page.form = await request.form()
         if not websession.same(web.csrf, page.field("csrf_token")):
             raise PageRefused(403, "页面已过期或来源不明，请返回刷新后再提交")
+        page.savepoint = await session.begin_nested()
     return page
 
 

@@ -7,6 +7,7 @@ checks, the same service functions, one transaction committed before the answer.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from fastapi import APIRouter
@@ -23,10 +24,11 @@ from jifen.funding import qr
 from jifen.households import service as households
 from jifen.households.auth import HouseholdAccess, read_household, read_household_history
 from jifen.households.schemas import HouseholdOut
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
 from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.limits import BodyLimit, body_limit, size_text
+from jifen.kit.timeutil import this_month
 from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.photos import service as photos
@@ -41,9 +43,8 @@ from jifen.store import service as store_service
 from jifen.store.auth import reservation_reader, reserver
 from jifen.store.schemas import ReservationCreate, ReservationOut
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
-from jifen.web.routes import this_month
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 async def _household(page: Page, *, history: bool = False) -> HouseholdAccess:
@@ -153,7 +154,7 @@ async def reserve(page: CurrentPage) -> Response:
             ),
         )
     except JifenError as refused:
-        await page.session.rollback()
+        await page.undo()
         return await _store_page(
             page, access, status=409 if refused.status == 409 else 422, errors={item_id: refused.detail}
         )
@@ -244,14 +245,24 @@ def _report_values(page: Page) -> tuple[dict[str, str], dict[str, str], list[Upl
     return values, errors, uploads
 
 
-async def _store_photos(page: Page, uploads: list[UploadFile]) -> list[uuid.UUID]:
+async def _read_photos(page: Page, uploads: list[UploadFile]) -> list[tuple[str, bytes]]:
+    limit = page.request.app.state.settings.upload_max_bytes
+    read = []
+    for upload in uploads:
+        try:
+            read.append((upload.filename or "", await read_limited(upload, limit)))
+        except JifenError as refused:
+            raise PhotoRefused(f"照片“{upload.filename}”：{refused.detail}") from refused
+    return read
+
+
+async def _store_photos(page: Page, files: list[tuple[str, bytes]]) -> list[uuid.UUID]:
     """The report's photos, in the page's transaction: refused with the report, kept with it."""
     settings: Settings = page.request.app.state.settings
     uploader = await photo_uploader(page.village_id, page.actor, page.session)
     stored = []
-    for upload in uploads:
+    for name, data in files:
         try:
-            data = await read_limited(upload, settings.upload_max_bytes)
             photo = await photos.upload_photo(
                 page.session,
                 uploader.actor,
@@ -261,9 +272,17 @@ async def _store_photos(page: Page, uploads: list[UploadFile]) -> list[uuid.UUID
                 max_bytes=settings.upload_max_bytes,
             )
         except JifenError as refused:
-            raise PhotoRefused(f"照片“{upload.filename}”：{refused.detail}") from refused
+            raise PhotoRefused(f"照片“{name}”：{refused.detail}") from refused
         stored.append(photo.id)
     return stored
+
+
+def _report_fingerprint(values: dict[str, str], files: list[tuple[str, bytes]]) -> str:
+    """The report as the villager sent it (the photos by their bytes), so a double tap is the same report."""
+    digest = hashlib.sha256(f"POST /me/report\n{values['rule_id']}\n{values['note'].strip()}".encode())
+    for _, data in files:
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 class PhotoRefused(Exception):
@@ -281,24 +300,18 @@ async def report(page: CurrentPage) -> Response:
     if errors:
         return await _report_page(page, access, status=422, errors=errors, values=values)
     try:
+        files = await _read_photos(page, uploads)
         reporter = await self_reporter(access.household.id, page.actor, page.session)
-        photo_ids = await _store_photos(page, uploads)
-        body, errors = parse(
-            SelfReportCreate,
-            {"rule_id": values["rule_id"], "note": values["note"].strip(), "photo_ids": photo_ids},
-        )
-        if body is None:
-            raise _Invalid()
         await run_once(
             page.session,
             village_id=access.household.village_id,
             key=page.caller_key(),
-            fingerprint=request_fingerprint(page.request, body),
+            fingerprint=_report_fingerprint(values, files),
             model=AwardOut,
-            produce=lambda: _file_report(page, reporter, body),
+            produce=lambda: _file_report(page, reporter, values, files),
         )
     except (JifenError, PhotoRefused, _Invalid) as refused:
-        await page.session.rollback()  # nothing of the report stays, its photos included
+        await page.undo()  # nothing of the report stays, its photos included
         status, errors, problem = _report_refusal(refused, errors)
         return await _report_page(page, access, status=status, errors=errors, values=values, problem=problem)
     return go("/me/report?done=1")
@@ -307,11 +320,21 @@ async def report(page: CurrentPage) -> Response:
 class _Invalid(Exception):
     """The form did not make a valid report (the field errors say why)."""
 
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
 
-async def _file_report(page: Page, reporter: HouseholdVillager, body: SelfReportCreate) -> AwardOut:
-    return awards.award_out(
-        await self_reports.file_self_report(page.session, reporter.actor, reporter.household, body)
-    )
+
+async def _file_report(
+    page: Page, reporter: HouseholdVillager, values: dict[str, str], files: list[tuple[str, bytes]]
+) -> AwardOut:
+    """The photos, then the report that names them: one transaction, so both or neither."""
+    photo_ids = await _store_photos(page, files)
+    fields = {"rule_id": values["rule_id"], "note": values["note"].strip(), "photo_ids": photo_ids}
+    body, errors = parse(SelfReportCreate, fields)
+    if body is None:
+        raise _Invalid(errors)
+    filed = await self_reports.file_self_report(page.session, reporter.actor, reporter.household, body)
+    return awards.award_out(filed)
 
 
 def _report_refusal(refused: Exception, errors: dict[str, str]) -> tuple[int, dict[str, str], str | None]:
@@ -322,7 +345,7 @@ def _report_refusal(refused: Exception, errors: dict[str, str]) -> tuple[int, di
         if refused.code in ("evidence_required", "unknown_photo"):
             return 422, {"photos": refused.detail}, None
         return (refused.status if refused.status in (403, 409) else 422), {}, refused.detail
-    return 422, errors, None
+    return 422, refused.errors if isinstance(refused, _Invalid) else errors, None
 
 
 @router.get("/photos/{photo_id}")
