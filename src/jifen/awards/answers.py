@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from jifen.auth.scope import OutsideGrid
 from jifen.awards import repository, service
 from jifen.awards.schemas import AwardOut
-from jifen.households.scope import OutsideGrid
 from jifen.kit.db import Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound
 from jifen.kit.idempotency import IdempotencyKeyRequired, IdempotencyKeyReused

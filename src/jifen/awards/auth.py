@@ -10,10 +10,10 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
+from jifen.auth.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.awards import repository
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
-from jifen.households.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role

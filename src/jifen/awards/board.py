@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import VILLAGE_USERS
 from jifen.auth.dependencies import VillageAccess, village_role
+from jifen.auth.households import AwardLister, HouseholdHistoryReader
 from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
-from jifen.households.auth import AwardLister, HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import period_start, utcnow

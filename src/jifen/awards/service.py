@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardItem, AwardOut
-from jifen.households.scope import check_grid
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page

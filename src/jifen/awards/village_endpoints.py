@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from jifen.auth.dependencies import idempotency_key
+from jifen.auth.households import AwardLister, HouseholdHistoryReader
 from jifen.awards import self_reports, service
 from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import SelfReporter
 from jifen.awards.schemas import AwardOut, SelfReportCreate
-from jifen.households.auth import AwardLister, HouseholdHistoryReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent

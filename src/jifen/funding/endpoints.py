@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from jifen.auth.dependencies import idempotency_key
+from jifen.auth.households import HouseholdReader
 from jifen.funding import service
 from jifen.funding.auth import (
     FundKeeper,
@@ -31,7 +32,6 @@ from jifen.funding.schemas import (
     SettlementOut,
     SettlementReport,
 )
-from jifen.households.auth import HouseholdReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (

@@ -12,7 +12,7 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
-from jifen.households.scope import sees_pickup_code
+from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store

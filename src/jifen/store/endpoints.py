@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
-from jifen.households.auth import HouseholdReservationsReader, VillageAdmin
+from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (

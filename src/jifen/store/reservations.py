@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
-from jifen.households.auth import HouseholdAccess
+from jifen.auth.households import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
