@@ -74,6 +74,10 @@ class RejectIn(InputModel):
     reason: Reason
 
 
+class ObjectionIn(InputModel):
+    reason: Reason
+
+
 class InspectionCreate(InputModel):
     grid: Grid
     inspected_on: date

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -10,11 +11,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.models import RedemptionStatus, Store
 from jifen.store.auth import StoreStaff
+from jifen.store.repository import sales as sale_rows
 from jifen.store.service import receipt_number
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
@@ -31,21 +33,6 @@ class SaleOut(BaseModel):
     lines: int
     created_at: datetime
     cancelled_at: datetime | None
-
-
-_SALES = """
-SELECT r.id, r.receipt_no, r.status, r.household_id, h.code AS household_code, h.head_name, r.total_points,
-       (SELECT count(*) FROM redemption_lines rl
-         WHERE rl.village_id = r.village_id AND rl.redemption_id = r.id)
-         AS lines,
-       r.created_at, r.cancelled_at
-  FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
- WHERE r.village_id = $1 AND r.store_id = $2
-   AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid))
-   AND ($5::timestamptz IS NULL OR r.created_at >= $5)
- ORDER BY r.created_at DESC, r.id DESC
- LIMIT $6
-"""
 
 
 @router.get(
@@ -68,9 +55,12 @@ async def sales_page(
     session: AsyncSession, store: Store, since: datetime | None, cursor: str | None, limit: int
 ) -> Page[SaleOut]:
     """What `list_sales` answers, for the API and the clerk's page of today's sales."""
-    before = BY_TIME_ID.after(cursor) or (None, None)
-    rows = await (await driver(session)).fetch(
-        _SALES, store.village_id, store.id, before[0], before[1], since, limit + 1
+    rows = await sale_rows.sales(
+        session, store.village_id, store.id, BY_TIME_ID.after(cursor), since, limit + 1
     )
-    items = [SaleOut(**{**dict(row), "receipt_no": receipt_number(row["receipt_no"])}) for row in rows]
-    return BY_TIME_ID.page(items, limit, lambda sale: (sale.created_at, sale.id))
+    page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
+    items = [
+        SaleOut.model_validate({**dataclasses.asdict(row), "receipt_no": receipt_number(row.receipt_no)})
+        for row in page.items
+    ]
+    return Page(items=items, next_cursor=page.next_cursor)
