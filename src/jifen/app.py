@@ -24,9 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.dependencies import is_page
 from jifen.awards.board import router as board_router
-from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
-from jifen.awards.endpoints import village_router as village_awards_router
+from jifen.awards.inspection_endpoints import router as inspection_router
+from jifen.awards.village_endpoints import router as village_awards_router
 from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router

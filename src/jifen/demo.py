@@ -388,7 +388,7 @@ async def _load_inspections(
             judges=["网格员小李", "村民代表老赵", "妇女主任王姐"],
         )
         scores = [
-            AwardItem(household_id=h["id"], rule_id=rules[code])
+            AwardItem(household_id=h.id, rule_id=rules[code])
             for h in sheet.households
             for code in ("MQSB", "LJFL")
             if rng.random() < 0.8

@@ -133,13 +133,10 @@ def village_scope(
 
 
 # the counter finds a household by its code; a reviewer looks one up; a cadre searches their grid
-HouseholdLister = Annotated[
-    VillageScope, Depends(village_scope(*VILLAGE_STAFF, village_wide=frozenset({Role.reviewer, Role.clerk})))
-]
+household_lister = village_scope(*VILLAGE_STAFF, village_wide=frozenset({Role.reviewer, Role.clerk}))
+HouseholdLister = Annotated[VillageScope, Depends(household_lister)]
 # the awards and the review queue: not the counter's business
-AwardLister = Annotated[
-    VillageScope,
-    Depends(
-        village_scope(Role.village_admin, Role.cadre, Role.reviewer, village_wide=frozenset({Role.reviewer}))
-    ),
-]
+award_lister = village_scope(
+    Role.village_admin, Role.cadre, Role.reviewer, village_wide=frozenset({Role.reviewer})
+)
+AwardLister = Annotated[VillageScope, Depends(award_lister)]

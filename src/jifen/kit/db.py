@@ -163,22 +163,6 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside the session's transaction.
-
-    Hot paths (every request's actor, every award) talk to asyncpg directly: a statement through the
-    ORM costs about ten times the CPU of the same statement through the driver. The transaction is the
-    session's own, so the ORM and the driver see and commit the same work.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    assert adapted is not None
-    if adapted._transaction is None:  # SQLAlchemy begins lazily, on its first statement
-        await adapted._start_transaction()
-    return adapted._connection
-
-
 @asynccontextmanager
 async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """A pooled asyncpg connection outside any request transaction, for work that runs its own

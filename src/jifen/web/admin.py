@@ -23,7 +23,6 @@ from jifen.awards.board import board
 from jifen.kit import validation
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.timeutil import this_month, to_local, utcnow
 from jifen.models import AwardStatus
 from jifen.rankings import service as rankings
@@ -46,21 +45,12 @@ async def admin_access(page: Page) -> VillageAccess:
     return await village_admin(page.village_id, page.actor, page.session)
 
 
-async def undo(page: Page) -> None:
-    """A refused form: nothing of the attempt stays, and the page re-reads what it shows (a rollback
-    expires every loaded row)."""
-    await page.session.rollback()
-    page.villages = list(
-        await villages.visible_villages(page.session, page.actor, after_code=None, limit=200)
-    )
-
-
 async def attempt(page: Page, act: Callable[[], Awaitable[T]]) -> T | JifenError:
-    """The form's change, or its refusal: then nothing of the attempt stays (see `undo`)."""
+    """The form's change, or its refusal: then nothing of the attempt stays (`Page.undo`)."""
     try:
         return await act()
     except JifenError as refused:
-        await undo(page)
+        await page.undo()
         return refused
 
 
@@ -71,20 +61,6 @@ def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, st
     if field is None:
         return {"_": refused.detail}, 422
     return {field: refused.detail}, 409 if refused.status == 409 else 422
-
-
-async def once(
-    page: Page, village_id: uuid.UUID, body: BaseModel, model: type[M], produce: Callable[[], Awaitable[M]]
-) -> M:
-    """A money form's change once per rendered form: a double tap or a reload records it once."""
-    return await run_once(
-        page.session,
-        village_id=village_id,
-        key=page.caller_key(),
-        fingerprint=request_fingerprint(page.request, body),
-        model=model,
-        produce=produce,
-    )
 
 
 def form_values(page: Page, *names: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from jifen.kit.errors import JifenError, NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number, once
+from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -202,8 +202,7 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
 async def _restock(page: Page, item_id: uuid.UUID, body: Restock) -> ItemOut:
     """Goods onto the shelf once per rendered form: a double tap or a reload restocks once."""
     access = await item_stocker(item_id, page.actor, page.session)
-    return await once(
-        page,
+    return await page.once(
         access.store.village_id,
         body,
         ItemOut,

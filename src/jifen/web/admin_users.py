@@ -20,7 +20,7 @@ from jifen.store import service as store
 from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
-from jifen.web.admin import admin_access, attempt, beside, checked, failed, form_values, undo
+from jifen.web.admin import admin_access, attempt, beside, checked, failed, form_values
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -90,7 +90,7 @@ async def _manage(
     except ValidationError as invalid:
         return await _beside_user(page, user_id, 422, field_errors(invalid).get("reason") or missing)
     except JifenError as refused:
-        await undo(page)
+        await page.undo()
         return await _beside_user(page, user_id, failed(refused), refused.detail)
     return go(f"/admin/users?did={did}&done={user.username}#u-{user_id}")
 
@@ -154,7 +154,7 @@ async def reset_password(page: CurrentPage, user_id: uuid.UUID) -> Response:
     except ValidationError as invalid:
         return await _beside_user(page, user_id, 422, field_errors(invalid).get("reason") or "请写明原因")
     except JifenError as refused:
-        await undo(page)
+        await page.undo()
         return await _beside_user(page, user_id, failed(refused), refused.detail)
     shown = users.user_out(user, users.visible_villages(page.actor))
     response = await _users(page, None, reset={"user": shown, "password": password})

@@ -22,7 +22,7 @@ from jifen.funding.schemas import FundCreate, FundOut, FundVoid, PegSet, Settlem
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import admin_access, attempt, checked, form_values, once, undo
+from jifen.web.admin import admin_access, attempt, checked, form_values
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -132,8 +132,7 @@ async def record_fund(page: CurrentPage) -> Response:
 
 async def _record_fund(page: Page, village_id: uuid.UUID, body: FundCreate) -> FundOut:
     access = await funds_keeper(village_id, page.actor, page.session)
-    return await once(
-        page,
+    return await page.once(
         village_id,
         body,
         FundOut,
@@ -152,8 +151,7 @@ async def void_fund(page: CurrentPage, fund_id: uuid.UUID) -> Response:
         return await _funding_page(page, status=422, errors={f"void-{fund_id}": errors["_"]})
     try:
         access = await fund_keeper(fund_id, page.actor, page.session)
-        await once(
-            page,
+        await page.once(
             access.village_id,
             body,
             FundOut,
@@ -162,7 +160,7 @@ async def void_fund(page: CurrentPage, fund_id: uuid.UUID) -> Response:
             ),
         )
     except JifenError as refused:
-        await undo(page)
+        await page.undo()
         return await _funding_page(page, status=409, errors={f"void-{fund_id}": refused.detail})
     return go("/admin/funding?done=void")
 
@@ -256,7 +254,7 @@ async def settle(page: CurrentPage, store_id: uuid.UUID) -> Response:
             await _record_settlement(page, store_id, body)
             return go(f"/admin/stores/{store_id}/settlement?period={period}&done=settled")
         except JifenError as refused:
-            await undo(page)
+            await page.undo()
             errors = {"amount": refused.detail} if refused.status == 422 else {"_": refused.detail}
     return await _settlement_page(
         page,
@@ -272,8 +270,7 @@ async def settle(page: CurrentPage, store_id: uuid.UUID) -> Response:
 async def _record_settlement(page: Page, store_id: uuid.UUID, body: SettlementCreate) -> SettlementOut:
     access = await settlement_payer(store_id, page.actor, page.session)
     period = parse_period(body.period)
-    return await once(
-        page,
+    return await page.once(
         access.store.village_id,
         body,
         SettlementOut,

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
+from jifen.auth.households import HouseholdAccess, read_household, read_household_history
 from jifen.awards import self_reports
 from jifen.awards import service as awards
 from jifen.awards.auth import HouseholdVillager, self_reporter
@@ -22,7 +23,6 @@ from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.expiry import service as expiry
 from jifen.funding import qr
 from jifen.households import service as households
-from jifen.households.auth import HouseholdAccess, read_household, read_household_history
 from jifen.households.schemas import HouseholdOut
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
