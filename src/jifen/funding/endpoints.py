@@ -18,7 +18,6 @@ from jifen.funding.auth import (
     SettlementPayer,
     SettlementReader,
 )
-from jifen.funding.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.funding.qr import qr_png, qr_svg
 from jifen.funding.schemas import (
     FundCreate,
@@ -41,6 +40,7 @@ from jifen.kit.idempotency import (
     idempotent,
 )
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
+from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
