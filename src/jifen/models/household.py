@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key
 
 
 class Household(Base):
@@ -39,13 +39,13 @@ class Household(Base):
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        scoped_fk("household_id", "households"),
         Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    household_id: Mapped[uuid.UUID] = uuid_col()
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at()
