@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -109,19 +108,8 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
     return row
 
 
-async def find_households(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    *,
-    q: str | None,
-    grid: str | None,
-    grids: frozenset[str] | None = None,
-    after_code: str | None,
-    limit: int,
-) -> Sequence[Household]:
-    return await repository.search_households(
-        session, village_id, q=q, grid=grid, grids=grids, after_code=after_code, limit=limit
-    )
+# the households a search finds, by code: the repository's query as it stands
+find_households = repository.search_households
 
 
 async def households_page(

@@ -222,11 +222,4 @@ async def create_user(page: CurrentPage) -> Response:
 
 async def _create_user(page: Page, body: UserCreate) -> User:
     actor = require_user_admin(page.actor)
-    return await users.create_user(
-        page.session,
-        actor,
-        username=body.username,
-        password=body.password,
-        display_name=body.display_name,
-        roles=body.roles,
-    )
+    return await users.add_user(page.session, actor, body)
