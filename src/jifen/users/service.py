@@ -126,14 +126,7 @@ async def _check_grant(session: AsyncSession, actor: Actor, grant: RoleGrantIn) 
 
 async def add_user(session: AsyncSession, actor: Actor, body: UserCreate) -> User:
     """The user the API's (the admin page's, the console's) form describes."""
-    return await create_user(
-        session,
-        actor,
-        username=body.username,
-        password=body.password,
-        display_name=body.display_name,
-        roles=body.roles,
-    )
+    return await create_user(session, actor, roles=body.roles, **body.model_dump(exclude={"roles"}))
 
 
 async def create_user(

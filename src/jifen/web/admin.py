@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -52,6 +53,32 @@ async def attempt(page: Page, act: Callable[[], Awaitable[T]]) -> T | JifenError
     except JifenError as refused:
         await page.undo()
         return refused
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a form's change was not made: messages by field (`_`: the banner) and the status to answer."""
+
+    errors: dict[str, str]
+    status: int = 422
+
+
+async def submit(
+    page: Page,
+    checked_body: tuple[M | None, dict[str, str]],
+    act: Callable[[M], Awaitable[T]],
+    fields: Mapping[str, str] | None = None,
+) -> T | Refused:
+    """The checked form's change made (its result), or why not: the form's errors, or the refusal beside
+    the field its code is about (`fields`, as `beside`); nothing of a refused attempt stays."""
+    body, errors = checked_body
+    if body is None:
+        return Refused(errors)
+    valid = body
+    done = await attempt(page, lambda: act(valid))
+    if isinstance(done, JifenError):
+        return Refused(*beside(done, fields or {}))
+    return done
 
 
 def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:

@@ -16,7 +16,17 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, admin_access, attempt, beside, checked, failed, form_values, number
+from jifen.web.admin import (
+    PERIODS,
+    Refused,
+    admin_access,
+    attempt,
+    checked,
+    failed,
+    form_values,
+    number,
+    submit,
+)
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
@@ -153,14 +163,17 @@ async def create_rule(page: CurrentPage) -> Response:
     values = form_values(page, *RULE_FIELDS)
     errors: dict[str, str] = {}
     wanted = {k: v for k, v in _rule_body(values, errors, creating=True).items() if v is not None}
-    body, errors = (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES)
-    status = 422
-    if body is not None:
-        added = await attempt(page, lambda: rules.add_rule(page.session, page.actor, access.village, body))
-        if not isinstance(added, JifenError):
-            return go(f"/admin/rules?done={added.rule.code}")
-        errors, status = beside(added, {"duplicate_code": "code"})
-    return await _rules(page, status=status, values=values, errors=errors, problem=errors.get("_"))
+    added = await submit(
+        page,
+        (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES),
+        lambda body: rules.add_rule(page.session, page.actor, access.village, body),
+        {"duplicate_code": "code"},
+    )
+    if not isinstance(added, Refused):
+        return go(f"/admin/rules?done={added.rule.code}")
+    return await _rules(
+        page, status=added.status, values=values, errors=added.errors, problem=added.errors.get("_")
+    )
 
 
 async def _versions(page: Page, rule_id: uuid.UUID) -> list[RuleOut]:
@@ -214,13 +227,16 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     changes = {k: v for k, v in wanted.items() if before.get(k) != v}
     if not errors and not changes:
         return await _rule(page, rule_id, values=values, flash="没有修改任何内容")
-    patch, errors = (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES)
-    if patch is not None:
-        refused = await attempt(page, lambda: _change(page, rule_id, patch))
-        if not isinstance(refused, JifenError):
-            return go(f"/admin/rules/{rule_id}?done=changed")
-        errors = {"_": refused.detail}
-    return await _rule(page, rule_id, status=422, values=values, errors=errors, problem=errors.get("_"))
+    changed = await submit(
+        page,
+        (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES),
+        lambda patch: _change(page, rule_id, patch),
+    )
+    if not isinstance(changed, Refused):
+        return go(f"/admin/rules/{rule_id}?done=changed")
+    return await _rule(
+        page, rule_id, status=422, values=values, errors=changed.errors, problem=changed.errors.get("_")
+    )
 
 
 @router.post("/admin/rules/{rule_id}/active", response_class=HTMLResponse)

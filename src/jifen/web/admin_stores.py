@@ -13,7 +13,17 @@ from jifen.kit.errors import JifenError, NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number
+from jifen.web.admin import (
+    PERIODS,
+    Refused,
+    admin_access,
+    attempt,
+    checked,
+    failed,
+    form_values,
+    number,
+    submit,
+)
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -41,15 +51,14 @@ async def create_store(page: CurrentPage) -> Response:
     access = await admin_access(page)
     values = form_values(page, "name")
     errors = {"name": "请填写超市名称"} if not values["name"] else {}
-    body, errors = (None, errors) if errors else checked(StoreCreate, values, ("name",))
-    if body is not None:
-        refused = await attempt(
-            page, lambda: store.create_store(page.session, page.actor, access.village, name=body.name)
-        )
-        if not isinstance(refused, JifenError):
-            return go("/admin/stores?done=created")
-        errors = {"_": refused.detail}
-    return await _stores(page, status=422, values=values, errors=errors, problem=errors.get("_"))
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(StoreCreate, values, ("name",)),
+        lambda body: store.create_store(page.session, page.actor, access.village, name=body.name),
+    )
+    if not isinstance(made, Refused):
+        return go("/admin/stores?done=created")
+    return await _stores(page, status=422, values=values, errors=made.errors, problem=made.errors.get("_"))
 
 
 @router.post("/admin/stores/{store_id}/active", response_class=HTMLResponse)
@@ -128,14 +137,21 @@ async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     values = form_values(page, *ITEM_FIELDS)
     errors: dict[str, str] = {}
     wanted = _item_body(values, errors)
-    body, errors = (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS)
-    if body is not None:
-        refused = await attempt(page, lambda: _create_item(page, store_id, body))
-        if not isinstance(refused, JifenError):
-            return go(f"/admin/stores/{store_id}?done=item")
-        errors = {"_": refused.detail}
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS),
+        lambda body: _create_item(page, store_id, body),
+    )
+    if not isinstance(made, Refused):
+        return go(f"/admin/stores/{store_id}?done=item")
     return await _store(
-        page, store_id, status=422, values=values, errors=errors, failed="new", problem=errors.get("_")
+        page,
+        store_id,
+        status=422,
+        values=values,
+        errors=made.errors,
+        failed="new",
+        problem=made.errors.get("_"),
     )
 
 
@@ -182,20 +198,21 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
         message="入库数量请填 1 到 1000000 的整数",
     )
     wanted = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
-    body, errors = (None, errors) if errors else checked(Restock, wanted, ("quantity", "note"))
-    if body is not None:
-        done = await attempt(page, lambda: _restock(page, item_id, body))
-        if not isinstance(done, JifenError):
-            return go(f"/admin/stores/{done.store_id}?done=restocked")
-        errors = {"_": done.detail}
+    done = await submit(
+        page,
+        (None, errors) if errors else checked(Restock, wanted, ("quantity", "note")),
+        lambda body: _restock(page, item_id, body),
+    )
+    if not isinstance(done, Refused):
+        return go(f"/admin/stores/{done.store_id}?done=restocked")
     return await _store(
         page,
         _store_of_form(page),
         status=422,
         values=values,
-        errors=errors,
+        errors=done.errors,
         failed=item_id,
-        problem=errors.get("_"),
+        problem=done.errors.get("_"),
     )
 
 
