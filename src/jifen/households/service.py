@@ -79,15 +79,7 @@ async def add_household(
 ) -> Household:
     """The household the API's (or the admin page's) form describes, on the village's roll."""
     return await create_household(
-        session,
-        actor,
-        village,
-        code=body.code,
-        head_name=body.head_name,
-        grid=body.grid,
-        address=body.address,
-        members=body.members,
-        household_class=body.household_class,
+        session, actor, village, members=body.members, **body.model_dump(exclude={"members"})
     )
 
 
