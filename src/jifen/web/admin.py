@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -79,6 +80,20 @@ async def submit(
     if isinstance(done, JifenError):
         return Refused(*beside(done, fields or {}))
     return done
+
+
+async def press(
+    page: Page,
+    act: Callable[[], Awaitable[T]],
+    show: Callable[..., Awaitable[Response]],
+    done: Callable[[T], str],
+) -> Response:
+    """A one-button form (seal, pause, take off sale): made, on to `done`'s page; refused, `show` again with
+    the refusal in the banner and its status."""
+    result = await attempt(page, act)
+    if isinstance(result, JifenError):
+        return await show(status=failed(result), problem=result.detail)
+    return go(done(result))
 
 
 def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:
@@ -197,10 +212,9 @@ async def change_settings(page: CurrentPage) -> Response:
 async def seal(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
     back = "/admin/notice-board" if page.field("back") == "board" else "/admin"
-    refused = await attempt(page, lambda: _seal(page, village_id))
-    if isinstance(refused, JifenError):
-        return await _home(page, status=failed(refused), problem=refused.detail)
-    return go(f"{back}?done=sealed")
+    return await press(
+        page, lambda: _seal(page, village_id), partial(_home, page), lambda _: f"{back}?done=sealed"
+    )
 
 
 async def _seal(page: Page, village_id: uuid.UUID) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.db import PageRoute
-from jifen.kit.errors import JifenError
 from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
@@ -20,11 +20,10 @@ from jifen.web.admin import (
     PERIODS,
     Refused,
     admin_access,
-    attempt,
     checked,
-    failed,
     form_values,
     number,
+    press,
     submit,
 )
 from jifen.web.admin_households import code_error
@@ -243,7 +242,9 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
 async def retire_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    refused = await attempt(page, lambda: _change(page, rule_id, RulePatch(active=active)))
-    if isinstance(refused, JifenError):
-        return await _rule(page, rule_id, status=failed(refused), problem=refused.detail)
-    return go(f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}")
+    return await press(
+        page,
+        lambda: _change(page, rule_id, RulePatch(active=active)),
+        partial(_rule, page, rule_id),
+        lambda _: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.db import PageRoute
-from jifen.kit.errors import JifenError, NotFound
+from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
@@ -17,11 +18,10 @@ from jifen.web.admin import (
     PERIODS,
     Refused,
     admin_access,
-    attempt,
     checked,
-    failed,
     form_values,
     number,
+    press,
     submit,
 )
 from jifen.web.context import CurrentPage, Page, go
@@ -65,14 +65,10 @@ async def create_store(page: CurrentPage) -> Response:
 async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    refused = await attempt(page, lambda: _pause(page, store_id, active))
-    if isinstance(refused, JifenError):
-        return await _stores(page, status=failed(refused), problem=refused.detail)
     done = "resumed" if active else "paused"
-    return go(
-        f"/admin/stores/{store_id}?done={done}"
-        if page.field("back") == "store"
-        else f"/admin/stores?done={done}"
+    back = f"/admin/stores/{store_id}" if page.field("back") == "store" else "/admin/stores"
+    return await press(
+        page, lambda: _pause(page, store_id, active), partial(_stores, page), lambda _: f"{back}?done={done}"
     )
 
 
@@ -172,10 +168,12 @@ def _store_of_form(page: Page) -> uuid.UUID | None:
 async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    item = await attempt(page, lambda: _item_on_sale(page, item_id, active))
-    if isinstance(item, JifenError):
-        return await _store(page, _store_of_form(page), status=failed(item), problem=item.detail)
-    return go(f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}")
+    return await press(
+        page,
+        lambda: _item_on_sale(page, item_id, active),
+        partial(_store, page, _store_of_form(page)),
+        lambda item: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
+    )
 
 
 async def _item_on_sale(page: Page, item_id: uuid.UUID, active: bool) -> ItemOut:
