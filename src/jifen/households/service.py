@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -11,7 +10,7 @@ from jifen.auth.households import HouseholdAccess, VillageScope
 from jifen.auth.scope import HouseholdView
 from jifen.households import repository
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import BY_TEXT, Page
@@ -41,12 +40,8 @@ async def create_household(
         address=address,
         household_class=household_class,
     )
-    try:
+    with unique_or(DuplicateCode(f"户编号 {code} 在本村已存在"), "uq_households_village_id_code"):
         await repository.add_household(session, household)
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_households_village_id_code":
-            raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
-        raise
     await ledger.open_household_account(session, village.id, household.id)
     await repository.add_members(
         session,

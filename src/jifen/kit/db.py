@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
@@ -153,6 +153,18 @@ def error_detail(exc: BaseException) -> str | None:
     """The DETAIL of a PostgreSQL error, through SQLAlchemy's wrapping if any."""
     detail: str | None = _wrapped(exc, "detail", lambda value: isinstance(value, str))
     return detail
+
+
+@contextlib.contextmanager
+def unique_or(refusal: Exception, constraint: str) -> Iterator[None]:
+    """Inserts that may lose a race for a unique value: breaking `constraint` raises `refusal` (what the
+    caller's check before the insert would have said); any other database error stays as it is."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if violated_constraint(exc) == constraint:
+            raise refusal from exc
+        raise
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -5,7 +5,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +13,7 @@ from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
 from jifen.auth.schemas import RoleGrant
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.pagination import BY_TEXT, Page
 from jifen.kit.timeutil import utcnow
@@ -144,12 +143,8 @@ async def create_user(
         raise DuplicateUsername(f"用户名 {username} 已被使用")
     user = User(username=username, password_hash=hash_password(password), display_name=display_name)
     unique_grants = {(g.role, g.village_id, g.store_id, g.household_id, g.grid): g for g in roles}.values()
-    try:
+    with unique_or(DuplicateUsername(f"用户名 {username} 已被使用"), "uq_users_username_lower"):
         await repository.add_user(session, user, [UserRole(**g.model_dump()) for g in unique_grants])
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_users_username_lower":
-            raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
-        raise
     after = {
         "username": username,
         "display_name": display_name,
