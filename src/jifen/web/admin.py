@@ -170,8 +170,7 @@ async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
     checkpoints = await audit_repository.checkpoints(page.session, village.id)
     verdict = await audit.verify_chain(page.request.app.state.engine, village.id, None)
     extra.setdefault("values", {name: str(getattr(village, name)) for name in SETTINGS})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_home.html",
         status=status,
         title="村务管理",

@@ -71,9 +71,7 @@ async def _households(
     )
     summaries = [households.household_summary(h, HouseholdView.admin) for h in rows]
     found = BY_TEXT.page(summaries, PAGE_SIZE, lambda h: (h.code,))
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_households.html",
         status=status,
         title="农户花名册",
@@ -141,9 +139,7 @@ async def _household(page: Page, household_id: uuid.UUID, *, status: int = 200, 
     await admin_access(page)
     access = await read_household(household_id, page.actor, page.session)
     household = await households.household_out(page.session, access)
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_household.html",
         status=status,
         title=f"{household.code} {household.head_name}",

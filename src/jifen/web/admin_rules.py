@@ -138,8 +138,7 @@ async def _rules(page: Page, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     items = await rules.rules_out(page.session, village)
     extra.setdefault("values", {"review": "none"})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_rules.html",
         status=status,
         title="积分细则",
@@ -187,8 +186,7 @@ async def _rule(page: Page, rule_id: uuid.UUID, *, status: int = 200, **extra: A
     versions = await _versions(page, rule_id)
     current = versions[0]
     extra.setdefault("values", _rule_values(current))
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_rule.html",
         status=status,
         title=current.name,

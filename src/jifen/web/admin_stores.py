@@ -35,9 +35,7 @@ LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}
 async def _stores(page: Page, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     stores = [StoreOut.model_validate(s) for s in await store.list_stores(page.session, village)]
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
+    return page.render_form("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
 
 
 @router.get("/admin/stores", response_class=HTMLResponse)
@@ -83,10 +81,8 @@ async def _store(page: Page, store_id: uuid.UUID | None, *, status: int = 200, *
         raise NotFound("找不到这个积分超市")
     access = await store_reader(store_id, page.actor, page.session)
     items = await store.list_items(page.session, access.store, after=None, limit=200, active_only=False)
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
     extra.setdefault("failed", None)
-    return page.render(
+    return page.render_form(
         "admin_store.html",
         status=status,
         title=access.store.name,

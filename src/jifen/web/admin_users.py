@@ -40,10 +40,9 @@ async def _users(page: Page, cursor: str | None, *, status: int = 200, **extra: 
     listed = await users.village_users_page(page.session, village.id, role=None, cursor=cursor, limit=100)
     stores = await store.list_stores(page.session, village)
     extra.setdefault("values", {"role": "villager"})
-    extra.setdefault("errors", {})
     extra.setdefault("failed", None)
     extra.setdefault("reset", None)
-    return page.render(
+    return page.render_form(
         "admin_users.html",
         status=status,
         title="用户与角色",

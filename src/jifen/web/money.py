@@ -239,9 +239,7 @@ async def _settlement_page(
         report = None
         status = 422 if status == 200 else status
         extra.setdefault("problem", refused.detail)
-    extra.setdefault("errors", {})
-    extra.setdefault("values", {})
-    return page.render(
+    return page.render_form(
         "admin_settlement.html",
         status=status,
         title=f"结算 · {report.store_name}" if report and status == 200 else "结算",

@@ -34,9 +34,7 @@ async def _town(page: Page, period: str | None, *, status: int = 200, **extra: A
         extra.setdefault("problem", refused.detail)
         status = 422
         overview = await town.overview(page.session, this_month())
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "town.html",
         status=status,
         title="全镇概况",
