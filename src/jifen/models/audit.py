@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Identity,
     Index,
     LargeBinary,
     String,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, partial_index, text500, uuid_col, uuid_key
+from jifen.models.base import Base, identity_key, partial_index, text500, uuid_col, uuid_key
 from jifen.models.ledger import chain_id_column
 
 
@@ -54,7 +53,7 @@ class AuditEvent(Base):
     )
 
     scope: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     chain_id: Mapped[int] = chain_id_column()
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[uuid.UUID | None] = uuid_col()
@@ -96,7 +95,7 @@ class Checkpoint(Base):
     __table_args__ = (Index("ix_checkpoints_scope_seq", "scope", "seq"),)
 
     scope: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[bytes] = mapped_column(LargeBinary)

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key, uuid_pk
 
 
 class AwardStatus(enum.StrEnum):
@@ -65,7 +65,7 @@ class Award(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     household_id: Mapped[uuid.UUID] = uuid_col()
     rule_id: Mapped[uuid.UUID] = uuid_col()
     rule_version: Mapped[int] = mapped_column(Integer)

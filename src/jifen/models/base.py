@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKeyConstraint, Index, MetaData, String, func, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
@@ -23,8 +33,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+def uuid_pk(**kwargs: Any) -> Mapped[uuid.UUID]:
+    """A row's own UUID key, made in Python when the row is."""
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, **kwargs)
+
+
+def identity_key() -> Mapped[int]:
+    """A row's own ascending key, numbered by PostgreSQL (GENERATED ALWAYS AS IDENTITY)."""
+    return mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
 def created_at() -> Mapped[datetime]:

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     String,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_col, uuid_key
 
 
 class VillagePeg(Base):
@@ -36,7 +35,7 @@ class VillagePeg(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fen_per_point: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = text500()

@@ -9,7 +9,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     Sequence,
@@ -19,10 +18,19 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import (
+    Base,
+    created_at,
+    identity_key,
+    partial_index,
+    scoped_fk,
+    text500,
+    uuid_col,
+    uuid_key,
+    uuid_pk,
+)
 
 
 class AccountKind(enum.StrEnum):
@@ -88,7 +96,7 @@ class Account(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[AccountKind] = mapped_column(String(16))
     household_id: Mapped[uuid.UUID | None] = uuid_col()
     store_id: Mapped[uuid.UUID | None] = uuid_col()
@@ -171,7 +179,7 @@ class Posting(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     transaction_id: Mapped[uuid.UUID] = uuid_col()
     account_id: Mapped[uuid.UUID] = uuid_col()
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -199,7 +207,7 @@ class Hold(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     account_id: Mapped[uuid.UUID] = uuid_col()
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")

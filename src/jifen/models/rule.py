@@ -14,10 +14,10 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
 
 
 class Review(enum.StrEnum):
@@ -41,7 +41,7 @@ class Rule(Base):
     __table_args__ = (UniqueConstraint("village_id", "code"), Index("ix_rules_id", "id"))
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = created_at()

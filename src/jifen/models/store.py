@@ -10,17 +10,25 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     Sequence,
     String,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import (
+    Base,
+    created_at,
+    identity_key,
+    partial_index,
+    scoped_fk,
+    text500,
+    uuid_col,
+    uuid_key,
+    uuid_pk,
+)
 
 # Receipt numbers run across every village (printed on the slip, unique: uq_redemptions_receipt_no).
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
@@ -32,9 +40,7 @@ class Store(Base):
     __tablename__ = "stores"
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, index=True
-    )
+    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
@@ -76,7 +82,7 @@ class Item(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     store_id: Mapped[uuid.UUID] = uuid_col()
     name: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
@@ -132,7 +138,7 @@ class Redemption(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     receipt_no: Mapped[int] = mapped_column(
         BigInteger, unique=True, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
@@ -198,7 +204,7 @@ class StockMovement(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     item_id: Mapped[uuid.UUID] = uuid_col()
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
