@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Constraint,
     DateTime,
     ForeignKey,
     Index,
@@ -155,24 +156,36 @@ class Redemption(Base):
     cancel_reason: Mapped[str | None] = text500()
 
 
-class RedemptionLine(Base):
+class PricedLine:
+    """One item of a sale or a pickup code, keyed (village_id, its basket, item_id): how many, at what
+    price, and the line's points, which SQL checks are quantity × price."""
+
+    quantity: Mapped[int] = mapped_column(Integer)
+    price_points: Mapped[int] = mapped_column(Integer)
+    line_points: Mapped[int] = mapped_column(BigInteger)
+
+
+def priced_line_checks(basket_id: str, baskets: str) -> tuple[Constraint, ...]:
+    return (
+        scoped_fk(basket_id, baskets),
+        scoped_fk("item_id", "items"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+    )
+
+
+class RedemptionLine(PricedLine, Base):
     """Append-only: one item of a sale, at the price it was sold for."""
 
     __tablename__ = "redemption_lines"
     __table_args__ = (
-        scoped_fk("redemption_id", "redemptions"),
-        scoped_fk("item_id", "items"),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+        *priced_line_checks("redemption_id", "redemptions"),
         Index("ix_redemption_lines_item", "village_id", "item_id"),
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     redemption_id: Mapped[uuid.UUID] = uuid_key()
     item_id: Mapped[uuid.UUID] = uuid_key()
-    quantity: Mapped[int] = mapped_column(Integer)
-    price_points: Mapped[int] = mapped_column(Integer)
-    line_points: Mapped[int] = mapped_column(BigInteger)
 
 
 class StockMovement(Base):
@@ -261,20 +274,12 @@ class Reservation(Base):
     redemption_id: Mapped[uuid.UUID | None] = uuid_col()
 
 
-class ReservationLine(Base):
+class ReservationLine(PricedLine, Base):
     """Append-only: one item of a pickup code, at the price it was reserved for."""
 
     __tablename__ = "reservation_lines"
-    __table_args__ = (
-        scoped_fk("reservation_id", "reservations"),
-        scoped_fk("item_id", "items"),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
-    )
+    __table_args__ = priced_line_checks("reservation_id", "reservations")
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     reservation_id: Mapped[uuid.UUID] = uuid_key()
     item_id: Mapped[uuid.UUID] = uuid_key()
-    quantity: Mapped[int] = mapped_column(Integer)
-    price_points: Mapped[int] = mapped_column(Integer)
-    line_points: Mapped[int] = mapped_column(BigInteger)
