@@ -151,7 +151,7 @@ def admin_create(username: str, password: str, display_name: str | None) -> None
     from jifen.kit.errors import JifenError
     from jifen.models import Role
     from jifen.users.schemas import RoleGrantIn, UserCreate
-    from jifen.users.service import create_user
+    from jifen.users.service import add_user
 
     try:
         body = UserCreate(
@@ -168,14 +168,7 @@ def admin_create(username: str, password: str, display_name: str | None) -> None
     console = console_actor()
 
     async def work(session: AsyncSession) -> str:
-        user = await create_user(
-            session,
-            console,
-            username=body.username,
-            password=body.password,
-            display_name=body.display_name,
-            roles=body.roles,
-        )
+        user = await add_user(session, console, body)
         return str(user.id)
 
     try:

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -12,7 +10,7 @@ from jifen.auth.households import HouseholdAccess, VillageScope
 from jifen.auth.scope import HouseholdView
 from jifen.households import repository
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import BY_TEXT, Page
@@ -42,12 +40,8 @@ async def create_household(
         address=address,
         household_class=household_class,
     )
-    try:
+    with unique_or(DuplicateCode(f"户编号 {code} 在本村已存在"), "uq_households_village_id_code"):
         await repository.add_household(session, household)
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_households_village_id_code":
-            raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
-        raise
     await ledger.open_household_account(session, village.id, household.id)
     await repository.add_members(
         session,
@@ -80,15 +74,7 @@ async def add_household(
 ) -> Household:
     """The household the API's (or the admin page's) form describes, on the village's roll."""
     return await create_household(
-        session,
-        actor,
-        village,
-        code=body.code,
-        head_name=body.head_name,
-        grid=body.grid,
-        address=body.address,
-        members=body.members,
-        household_class=body.household_class,
+        session, actor, village, members=body.members, **body.model_dump(exclude={"members"})
     )
 
 
@@ -109,19 +95,8 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
     return row
 
 
-async def find_households(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    *,
-    q: str | None,
-    grid: str | None,
-    grids: frozenset[str] | None = None,
-    after_code: str | None,
-    limit: int,
-) -> Sequence[Household]:
-    return await repository.search_households(
-        session, village_id, q=q, grid=grid, grids=grids, after_code=after_code, limit=limit
-    )
+# the households a search finds, by code: the repository's query as it stands
+find_households = repository.search_households
 
 
 async def households_page(

@@ -27,14 +27,7 @@ village_router = APIRouter(tags=["users"], route_class=AutoCommitRoute)
 )
 async def create_user(body: UserCreate, actor: UserAdmin, session: Session) -> UserOut:
     """Create a user with scoped roles: a town admin anywhere, a village admin within their village."""
-    user = await service.create_user(
-        session,
-        actor,
-        username=body.username,
-        password=body.password,
-        display_name=body.display_name,
-        roles=body.roles,
-    )
+    user = await service.add_user(session, actor, body)
     return service.user_out(user)
 
 

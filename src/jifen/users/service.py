@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -14,13 +13,13 @@ from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
 from jifen.auth.schemas import RoleGrant
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.pagination import BY_TEXT, Page
 from jifen.kit.timeutil import utcnow
 from jifen.models import Role, User, UserRole
 from jifen.users import repository
-from jifen.users.schemas import RoleGrantIn, RoleRemoval, UserOut
+from jifen.users.schemas import RoleGrantIn, RoleRemoval, UserCreate, UserOut
 
 
 def user_out(user: User, villages: set[uuid.UUID] | None = None) -> UserOut:
@@ -35,13 +34,7 @@ def user_out(user: User, villages: set[uuid.UUID] | None = None) -> UserOut:
         disabled_at=user.disabled_at,
         disabled_reason=user.disabled_reason,
         roles=[
-            RoleGrant(
-                role=r.role,
-                village_id=r.village_id,
-                store_id=r.store_id,
-                household_id=r.household_id,
-                grid=r.grid,
-            )
+            RoleGrant.model_validate(r, from_attributes=True)
             for r in user.roles
             if villages is None or r.village_id in villages
         ],
@@ -70,6 +63,38 @@ class InvalidRole(BadRequest):
     default_detail = "角色的范围不正确"
 
 
+class RoleScope(NamedTuple):
+    """A role that names one place in its village (a clerk's store, a villager's household): the field,
+    how to check it is in the village, and what to say when it is missing, elsewhere or not that role's."""
+
+    role: Role
+    field: str
+    in_village: Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[bool]]
+    missing: str
+    elsewhere: str
+    only: str
+
+
+ROLE_SCOPES = (
+    RoleScope(
+        Role.clerk,
+        "store_id",
+        repository.store_in_village,
+        "店员需要指定所在的积分超市 store_id",
+        "该积分超市不属于这个村",
+        "只有店员可以指定积分超市",
+    ),
+    RoleScope(
+        Role.villager,
+        "household_id",
+        repository.household_in_village,
+        "村民需要指定所属的户 household_id",
+        "该户不属于这个村",
+        "只有村民可以指定所属的户",
+    ),
+)
+
+
 async def _check_grant(session: AsyncSession, actor: Actor, grant: RoleGrantIn) -> None:
     if grant.role is Role.town_admin:
         if not actor.is_town_admin:
@@ -85,22 +110,22 @@ async def _check_grant(session: AsyncSession, actor: Actor, grant: RoleGrantIn) 
         raise NotFound("找不到该村")
     if not await repository.village_exists(session, grant.village_id):
         raise NotFound("找不到该村")
-    if grant.role is Role.clerk:
-        if grant.store_id is None:
-            raise InvalidRole("店员需要指定所在的积分超市 store_id")
-        if not await repository.store_in_village(session, grant.village_id, grant.store_id):
-            raise InvalidRole("该积分超市不属于这个村")
-    elif grant.store_id is not None:
-        raise InvalidRole("只有店员可以指定积分超市")
-    if grant.role is Role.villager:
-        if grant.household_id is None:
-            raise InvalidRole("村民需要指定所属的户 household_id")
-        if not await repository.household_in_village(session, grant.village_id, grant.household_id):
-            raise InvalidRole("该户不属于这个村")
-    elif grant.household_id is not None:
-        raise InvalidRole("只有村民可以指定所属的户")
+    for scope in ROLE_SCOPES:
+        value: uuid.UUID | None = getattr(grant, scope.field)
+        if grant.role is scope.role:
+            if value is None:
+                raise InvalidRole(scope.missing)
+            if not await scope.in_village(session, grant.village_id, value):
+                raise InvalidRole(scope.elsewhere)
+        elif value is not None:
+            raise InvalidRole(scope.only)
     if grant.grid is not None and grant.role is not Role.cadre:
         raise InvalidRole("只有村干部/网格员可以指定网格")
+
+
+async def add_user(session: AsyncSession, actor: Actor, body: UserCreate) -> User:
+    """The user the API's (the admin page's, the console's) form describes."""
+    return await create_user(session, actor, roles=body.roles, **body.model_dump(exclude={"roles"}))
 
 
 async def create_user(
@@ -118,25 +143,12 @@ async def create_user(
         raise DuplicateUsername(f"用户名 {username} 已被使用")
     user = User(username=username, password_hash=hash_password(password), display_name=display_name)
     unique_grants = {(g.role, g.village_id, g.store_id, g.household_id, g.grid): g for g in roles}.values()
-    try:
+    with unique_or(DuplicateUsername(f"用户名 {username} 已被使用"), "uq_users_username_lower"):
         await repository.add_user(session, user, [UserRole(**g.model_dump()) for g in unique_grants])
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_users_username_lower":
-            raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
-        raise
     after = {
         "username": username,
         "display_name": display_name,
-        "roles": [
-            {
-                "role": g.role,
-                "village_id": g.village_id,
-                "store_id": g.store_id,
-                "household_id": g.household_id,
-                "grid": g.grid,
-            }
-            for g in unique_grants
-        ],
+        "roles": [g.model_dump() for g in unique_grants],
     }
     # on the record of every village the user gets a role in (the town's for a town administrator)
     for village_id in sorted({g.village_id for g in unique_grants}, key=str):

@@ -41,16 +41,7 @@ async def me(actor: SignedInActor) -> Me:
         username=actor.username,
         display_name=actor.display_name,
         must_change_password=actor.must_change_password,
-        roles=[
-            RoleGrant(
-                role=g.role,
-                village_id=g.village_id,
-                store_id=g.store_id,
-                household_id=g.household_id,
-                grid=g.grid,
-            )
-            for g in actor.grants
-        ],
+        roles=[RoleGrant.model_validate(g, from_attributes=True) for g in actor.grants],
     )
 
 

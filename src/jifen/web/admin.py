@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
@@ -53,6 +55,46 @@ async def attempt(page: Page, act: Callable[[], Awaitable[T]]) -> T | JifenError
     except JifenError as refused:
         await page.undo()
         return refused
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a form's change was not made: messages by field (`_`: the banner) and the status to answer."""
+
+    errors: dict[str, str]
+    status: int = 422
+
+
+async def submit(
+    page: Page,
+    checked_body: tuple[M | None, dict[str, str]],
+    act: Callable[[M], Awaitable[T]],
+    fields: Mapping[str, str] | None = None,
+) -> T | Refused:
+    """The checked form's change made (its result), or why not: the form's errors, or the refusal beside
+    the field its code is about (`fields`, as `beside`); nothing of a refused attempt stays."""
+    body, errors = checked_body
+    if body is None:
+        return Refused(errors)
+    valid = body
+    done = await attempt(page, lambda: act(valid))
+    if isinstance(done, JifenError):
+        return Refused(*beside(done, fields or {}))
+    return done
+
+
+async def press(
+    page: Page,
+    act: Callable[[], Awaitable[T]],
+    show: Callable[..., Awaitable[Response]],
+    done: Callable[[T], str],
+) -> Response:
+    """A one-button form (seal, pause, take off sale): made, on to `done`'s page; refused, `show` again with
+    the refusal in the banner and its status."""
+    result = await attempt(page, act)
+    if isinstance(result, JifenError):
+        return await show(status=failed(result), problem=result.detail)
+    return go(done(result))
 
 
 def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:
@@ -129,8 +171,7 @@ async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
     checkpoints = await audit_repository.checkpoints(page.session, village.id)
     verdict = await audit.verify_chain(page.request.app.state.engine, village.id, None)
     extra.setdefault("values", {name: str(getattr(village, name)) for name in SETTINGS})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_home.html",
         status=status,
         title="村务管理",
@@ -171,10 +212,9 @@ async def change_settings(page: CurrentPage) -> Response:
 async def seal(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
     back = "/admin/notice-board" if page.field("back") == "board" else "/admin"
-    refused = await attempt(page, lambda: _seal(page, village_id))
-    if isinstance(refused, JifenError):
-        return await _home(page, status=failed(refused), problem=refused.detail)
-    return go(f"{back}?done=sealed")
+    return await press(
+        page, lambda: _seal(page, village_id), partial(_home, page), lambda _: f"{back}?done=sealed"
+    )
 
 
 async def _seal(page: Page, village_id: uuid.UUID) -> None:

@@ -14,9 +14,8 @@ from jifen.auth.scope import HouseholdView
 from jifen.households import service as households
 from jifen.households.schemas import HouseholdCreate, MemberIn
 from jifen.kit.db import PageRoute
-from jifen.kit.errors import JifenError
 from jifen.kit.pagination import BY_TEXT
-from jifen.web.admin import admin_access, attempt, beside, checked, form_values
+from jifen.web.admin import Refused, admin_access, checked, form_values, submit
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -72,9 +71,7 @@ async def _households(
     )
     summaries = [households.household_summary(h, HouseholdView.admin) for h in rows]
     found = BY_TEXT.page(summaries, PAGE_SIZE, lambda h: (h.code,))
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_households.html",
         status=status,
         title="农户花名册",
@@ -118,17 +115,23 @@ async def create_household(page: CurrentPage) -> Response:
     access = await admin_access(page)
     values = form_values(page, *HOUSEHOLD_FIELDS)
     wanted, errors = _household_errors(values)
-    body, errors = (None, errors) if errors else checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS)
-    status = 422
-    if body is not None:
-        added = await attempt(
-            page, lambda: households.add_household(page.session, page.actor, access.village, body)
-        )
-        if not isinstance(added, JifenError):
-            return go(f"/admin/households/{added.id}?done=created")
-        errors, status = beside(added, {"duplicate_code": "code"})
+    added = await submit(
+        page,
+        (None, errors) if errors else checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS),
+        lambda body: households.add_household(page.session, page.actor, access.village, body),
+        {"duplicate_code": "code"},
+    )
+    if not isinstance(added, Refused):
+        return go(f"/admin/households/{added.id}?done=created")
     return await _households(
-        page, None, None, None, status=status, values=values, errors=errors, problem=errors.get("_")
+        page,
+        None,
+        None,
+        None,
+        status=added.status,
+        values=values,
+        errors=added.errors,
+        problem=added.errors.get("_"),
     )
 
 
@@ -136,9 +139,7 @@ async def _household(page: Page, household_id: uuid.UUID, *, status: int = 200, 
     await admin_access(page)
     access = await read_household(household_id, page.actor, page.session)
     household = await households.household_out(page.session, access)
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_household.html",
         status=status,
         title=f"{household.code} {household.head_name}",
@@ -163,14 +164,15 @@ async def add_member(page: CurrentPage, household_id: uuid.UUID) -> Response:
     if values["phone"] and not PHONE.match(values["phone"]):
         errors["phone"] = "电话号码格式不正确，例如 13800000000"
     wanted = {"name": values["name"], **({"phone": values["phone"]} if values["phone"] else {})}
-    body, errors = (None, errors) if errors else checked(MemberIn, wanted, ("name", "phone"))
-    if body is not None:
-        refused = await attempt(page, lambda: _add_member(page, household_id, body))
-        if not isinstance(refused, JifenError):
-            return go(f"/admin/households/{household_id}?done=member")
-        errors = {"_": refused.detail}
+    added = await submit(
+        page,
+        (None, errors) if errors else checked(MemberIn, wanted, ("name", "phone")),
+        lambda body: _add_member(page, household_id, body),
+    )
+    if not isinstance(added, Refused):
+        return go(f"/admin/households/{household_id}?done=member")
     return await _household(
-        page, household_id, status=422, values=values, errors=errors, problem=errors.get("_")
+        page, household_id, status=422, values=values, errors=added.errors, problem=added.errors.get("_")
     )
 
 

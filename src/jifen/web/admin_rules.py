@@ -5,18 +5,27 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.db import PageRoute
-from jifen.kit.errors import JifenError
 from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, admin_access, attempt, beside, checked, failed, form_values, number
+from jifen.web.admin import (
+    PERIODS,
+    Refused,
+    admin_access,
+    checked,
+    form_values,
+    number,
+    press,
+    submit,
+)
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
@@ -129,8 +138,7 @@ async def _rules(page: Page, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     items = await rules.rules_out(page.session, village)
     extra.setdefault("values", {"review": "none"})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_rules.html",
         status=status,
         title="积分细则",
@@ -153,14 +161,17 @@ async def create_rule(page: CurrentPage) -> Response:
     values = form_values(page, *RULE_FIELDS)
     errors: dict[str, str] = {}
     wanted = {k: v for k, v in _rule_body(values, errors, creating=True).items() if v is not None}
-    body, errors = (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES)
-    status = 422
-    if body is not None:
-        added = await attempt(page, lambda: rules.add_rule(page.session, page.actor, access.village, body))
-        if not isinstance(added, JifenError):
-            return go(f"/admin/rules?done={added.rule.code}")
-        errors, status = beside(added, {"duplicate_code": "code"})
-    return await _rules(page, status=status, values=values, errors=errors, problem=errors.get("_"))
+    added = await submit(
+        page,
+        (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES),
+        lambda body: rules.add_rule(page.session, page.actor, access.village, body),
+        {"duplicate_code": "code"},
+    )
+    if not isinstance(added, Refused):
+        return go(f"/admin/rules?done={added.rule.code}")
+    return await _rules(
+        page, status=added.status, values=values, errors=added.errors, problem=added.errors.get("_")
+    )
 
 
 async def _versions(page: Page, rule_id: uuid.UUID) -> list[RuleOut]:
@@ -175,8 +186,7 @@ async def _rule(page: Page, rule_id: uuid.UUID, *, status: int = 200, **extra: A
     versions = await _versions(page, rule_id)
     current = versions[0]
     extra.setdefault("values", _rule_values(current))
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "admin_rule.html",
         status=status,
         title=current.name,
@@ -214,20 +224,25 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     changes = {k: v for k, v in wanted.items() if before.get(k) != v}
     if not errors and not changes:
         return await _rule(page, rule_id, values=values, flash="没有修改任何内容")
-    patch, errors = (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES)
-    if patch is not None:
-        refused = await attempt(page, lambda: _change(page, rule_id, patch))
-        if not isinstance(refused, JifenError):
-            return go(f"/admin/rules/{rule_id}?done=changed")
-        errors = {"_": refused.detail}
-    return await _rule(page, rule_id, status=422, values=values, errors=errors, problem=errors.get("_"))
+    changed = await submit(
+        page,
+        (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES),
+        lambda patch: _change(page, rule_id, patch),
+    )
+    if not isinstance(changed, Refused):
+        return go(f"/admin/rules/{rule_id}?done=changed")
+    return await _rule(
+        page, rule_id, status=422, values=values, errors=changed.errors, problem=changed.errors.get("_")
+    )
 
 
 @router.post("/admin/rules/{rule_id}/active", response_class=HTMLResponse)
 async def retire_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    refused = await attempt(page, lambda: _change(page, rule_id, RulePatch(active=active)))
-    if isinstance(refused, JifenError):
-        return await _rule(page, rule_id, status=failed(refused), problem=refused.detail)
-    return go(f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}")
+    return await press(
+        page,
+        lambda: _change(page, rule_id, RulePatch(active=active)),
+        partial(_rule, page, rule_id),
+        lambda _: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
+    )

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from jifen.kit.db import PageRoute
-from jifen.kit.errors import JifenError, NotFound
+from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, attempt, checked, failed, form_values, number
+from jifen.web.admin import (
+    PERIODS,
+    Refused,
+    admin_access,
+    checked,
+    form_values,
+    number,
+    press,
+    submit,
+)
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -25,9 +35,7 @@ LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}
 async def _stores(page: Page, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     stores = [StoreOut.model_validate(s) for s in await store.list_stores(page.session, village)]
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
+    return page.render_form("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
 
 
 @router.get("/admin/stores", response_class=HTMLResponse)
@@ -41,29 +49,24 @@ async def create_store(page: CurrentPage) -> Response:
     access = await admin_access(page)
     values = form_values(page, "name")
     errors = {"name": "请填写超市名称"} if not values["name"] else {}
-    body, errors = (None, errors) if errors else checked(StoreCreate, values, ("name",))
-    if body is not None:
-        refused = await attempt(
-            page, lambda: store.create_store(page.session, page.actor, access.village, name=body.name)
-        )
-        if not isinstance(refused, JifenError):
-            return go("/admin/stores?done=created")
-        errors = {"_": refused.detail}
-    return await _stores(page, status=422, values=values, errors=errors, problem=errors.get("_"))
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(StoreCreate, values, ("name",)),
+        lambda body: store.create_store(page.session, page.actor, access.village, name=body.name),
+    )
+    if not isinstance(made, Refused):
+        return go("/admin/stores?done=created")
+    return await _stores(page, status=422, values=values, errors=made.errors, problem=made.errors.get("_"))
 
 
 @router.post("/admin/stores/{store_id}/active", response_class=HTMLResponse)
 async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    refused = await attempt(page, lambda: _pause(page, store_id, active))
-    if isinstance(refused, JifenError):
-        return await _stores(page, status=failed(refused), problem=refused.detail)
     done = "resumed" if active else "paused"
-    return go(
-        f"/admin/stores/{store_id}?done={done}"
-        if page.field("back") == "store"
-        else f"/admin/stores?done={done}"
+    back = f"/admin/stores/{store_id}" if page.field("back") == "store" else "/admin/stores"
+    return await press(
+        page, lambda: _pause(page, store_id, active), partial(_stores, page), lambda _: f"{back}?done={done}"
     )
 
 
@@ -78,10 +81,8 @@ async def _store(page: Page, store_id: uuid.UUID | None, *, status: int = 200, *
         raise NotFound("找不到这个积分超市")
     access = await store_reader(store_id, page.actor, page.session)
     items = await store.list_items(page.session, access.store, after=None, limit=200, active_only=False)
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
     extra.setdefault("failed", None)
-    return page.render(
+    return page.render_form(
         "admin_store.html",
         status=status,
         title=access.store.name,
@@ -128,14 +129,21 @@ async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     values = form_values(page, *ITEM_FIELDS)
     errors: dict[str, str] = {}
     wanted = _item_body(values, errors)
-    body, errors = (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS)
-    if body is not None:
-        refused = await attempt(page, lambda: _create_item(page, store_id, body))
-        if not isinstance(refused, JifenError):
-            return go(f"/admin/stores/{store_id}?done=item")
-        errors = {"_": refused.detail}
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS),
+        lambda body: _create_item(page, store_id, body),
+    )
+    if not isinstance(made, Refused):
+        return go(f"/admin/stores/{store_id}?done=item")
     return await _store(
-        page, store_id, status=422, values=values, errors=errors, failed="new", problem=errors.get("_")
+        page,
+        store_id,
+        status=422,
+        values=values,
+        errors=made.errors,
+        failed="new",
+        problem=made.errors.get("_"),
     )
 
 
@@ -156,10 +164,12 @@ def _store_of_form(page: Page) -> uuid.UUID | None:
 async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
     await admin_access(page)
     active = page.field("active") == "true"
-    item = await attempt(page, lambda: _item_on_sale(page, item_id, active))
-    if isinstance(item, JifenError):
-        return await _store(page, _store_of_form(page), status=failed(item), problem=item.detail)
-    return go(f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}")
+    return await press(
+        page,
+        lambda: _item_on_sale(page, item_id, active),
+        partial(_store, page, _store_of_form(page)),
+        lambda item: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
+    )
 
 
 async def _item_on_sale(page: Page, item_id: uuid.UUID, active: bool) -> ItemOut:
@@ -182,20 +192,21 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
         message="入库数量请填 1 到 1000000 的整数",
     )
     wanted = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
-    body, errors = (None, errors) if errors else checked(Restock, wanted, ("quantity", "note"))
-    if body is not None:
-        done = await attempt(page, lambda: _restock(page, item_id, body))
-        if not isinstance(done, JifenError):
-            return go(f"/admin/stores/{done.store_id}?done=restocked")
-        errors = {"_": done.detail}
+    done = await submit(
+        page,
+        (None, errors) if errors else checked(Restock, wanted, ("quantity", "note")),
+        lambda body: _restock(page, item_id, body),
+    )
+    if not isinstance(done, Refused):
+        return go(f"/admin/stores/{done.store_id}?done=restocked")
     return await _store(
         page,
         _store_of_form(page),
         status=422,
         values=values,
-        errors=errors,
+        errors=done.errors,
         failed=item_id,
-        problem=errors.get("_"),
+        problem=done.errors.get("_"),
     )
 
 

@@ -20,7 +20,7 @@ from jifen.store import service as store
 from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
-from jifen.web.admin import admin_access, attempt, beside, checked, failed, form_values
+from jifen.web.admin import Refused, admin_access, checked, failed, form_values, submit
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -40,10 +40,9 @@ async def _users(page: Page, cursor: str | None, *, status: int = 200, **extra: 
     listed = await users.village_users_page(page.session, village.id, role=None, cursor=cursor, limit=100)
     stores = await store.list_stores(page.session, village)
     extra.setdefault("values", {"role": "villager"})
-    extra.setdefault("errors", {})
     extra.setdefault("failed", None)
     extra.setdefault("reset", None)
-    return page.render(
+    return page.render_form(
         "admin_users.html",
         status=status,
         title="用户与角色",
@@ -209,24 +208,20 @@ async def create_user(page: CurrentPage) -> Response:
     errors = _user_errors(values)
     grant = await _grant(page, village_id, values, errors)
     wanted = {k: values[k] for k in ("username", "password", "display_name")} | {"roles": [grant]}
-    body, errors = (None, errors) if errors else checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS)
-    status = 422
-    if body is not None:
-        made = await attempt(page, lambda: _create_user(page, body))
-        if not isinstance(made, JifenError):
-            return go(f"/admin/users?done={values['username']}")
-        errors, status = beside(made, {"duplicate_username": "username", "invalid_role": "role"})
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS),
+        lambda body: _create_user(page, body),
+        {"duplicate_username": "username", "invalid_role": "role"},
+    )
+    if not isinstance(made, Refused):
+        return go(f"/admin/users?done={values['username']}")
     values["password"] = ""  # never sent back to the browser
-    return await _users(page, None, status=status, values=values, errors=errors, problem=errors.get("_"))
+    return await _users(
+        page, None, status=made.status, values=values, errors=made.errors, problem=made.errors.get("_")
+    )
 
 
 async def _create_user(page: Page, body: UserCreate) -> User:
     actor = require_user_admin(page.actor)
-    return await users.create_user(
-        page.session,
-        actor,
-        username=body.username,
-        password=body.password,
-        display_name=body.display_name,
-        roles=body.roles,
-    )
+    return await users.add_user(page.session, actor, body)

@@ -217,6 +217,10 @@ class Page:
             produce=produce,
         )
 
+    def render_form(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        """A page with forms: `values` (as typed) and `errors` (by field) are there, empty unless given."""
+        return self.render(template, status, **({"values": {}, "errors": {}} | values))
+
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         return templates.TemplateResponse(
             self.request,

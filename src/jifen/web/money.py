@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,7 +23,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.periods import parse_period, resolve_period
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import admin_access, attempt, checked, form_values
+from jifen.web.admin import M, admin_access, attempt, checked, form_values
 from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -40,6 +41,35 @@ def _fen(text: str) -> int | None:
     if amount != amount.quantize(Decimal("0.01")) or amount <= 0:
         return None
     return int(amount * 100)
+
+
+async def _submit(
+    page: Page,
+    render: Callable[..., Awaitable[Response]],
+    values: dict[str, str],
+    invalid: dict[str, str],
+    check: Callable[[], tuple[M | None, dict[str, str]]],
+    act: Callable[[M], Awaitable[object]],
+    done: str,
+    beside: Mapping[str, str] | None = None,
+) -> Response:
+    """A form's change once the page's checks (`invalid`) and the input model (`check`) pass: made, back
+    to `done`; invalid or refused, the page again (422) with each error beside its field (a refusal's code →
+    field in `beside`), what belongs to none in the banner."""
+    if invalid:  # the page's own checks failed: the input model is not asked
+        return await render(page, status=422, values=values, errors=invalid)
+    body, errors = check()
+    problem = errors.pop("_", None)
+    if body is not None:
+        valid = body
+        refused = await attempt(page, lambda: act(valid))
+        if not isinstance(refused, JifenError):
+            return go(done)
+        field = (beside or {}).get(refused.code)
+        if field is not None:
+            errors[field] = refused.detail
+        problem = refused.detail
+    return await render(page, status=422, values=values, errors=errors, problem=None if errors else problem)
 
 
 def _last_month() -> str:
@@ -114,19 +144,15 @@ async def record_fund(page: CurrentPage) -> Response:
     village = (await admin_access(page)).village
     values = form_values(page, *FUND_FIELDS)
     wanted, errors = _fund_errors(values)
-    if errors:
-        return await _funding_page(page, status=422, values=values, errors=errors)
-    body, errors = checked(FundCreate, wanted, FUND_FIELDS, {"amount_fen": "amount"})
-    problem = errors.pop("_", None)
-    if body is not None:
-        refused = await attempt(page, lambda: _record_fund(page, village.id, body))
-        if not isinstance(refused, JifenError):
-            return go("/admin/funding?done=fund")
-        if refused.code == "received_in_future":
-            errors["received_on"] = refused.detail
-        problem = refused.detail
-    return await _funding_page(
-        page, status=422, values=values, errors=errors, problem=None if errors else problem
+    return await _submit(
+        page,
+        _funding_page,
+        values,
+        errors,
+        lambda: checked(FundCreate, wanted, FUND_FIELDS, {"amount_fen": "amount"}),
+        lambda body: _record_fund(page, village.id, body),
+        "/admin/funding?done=fund",
+        {"received_in_future": "received_on"},
     )
 
 
@@ -174,17 +200,14 @@ async def set_peg(page: CurrentPage) -> Response:
         errors["fen_per_point"] = "请填每 1 积分值多少分钱（整数），例如 100 表示 1 积分 = 1 元"
     if not values["reason"]:
         errors["reason"] = "请写明调整的原因"
-    if errors:
-        return await _funding_page(page, status=422, values=values, errors=errors)
-    body, errors = checked(PegSet, values, ("fen_per_point", "reason"))
-    problem = errors.pop("_", None)
-    if body is not None:
-        refused = await attempt(page, lambda: _set_peg(page, village.id, body))
-        if not isinstance(refused, JifenError):
-            return go("/admin/funding?done=peg")
-        problem = refused.detail
-    return await _funding_page(
-        page, status=422, values=values, errors=errors, problem=None if errors else problem
+    return await _submit(
+        page,
+        _funding_page,
+        values,
+        errors,
+        lambda: checked(PegSet, values, ("fen_per_point", "reason")),
+        lambda body: _set_peg(page, village.id, body),
+        "/admin/funding?done=peg",
     )
 
 
@@ -216,9 +239,7 @@ async def _settlement_page(
         report = None
         status = 422 if status == 200 else status
         extra.setdefault("problem", refused.detail)
-    extra.setdefault("errors", {})
-    extra.setdefault("values", {})
-    return page.render(
+    return page.render_form(
         "admin_settlement.html",
         status=status,
         title=f"结算 · {report.store_name}" if report and status == 200 else "结算",
@@ -345,17 +366,14 @@ async def set_expiry(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
     values = form_values(page, *EXPIRY_FIELDS)
     wanted, errors = _expiry_body(values)
-    if errors:
-        return await _expiry_page(page, status=422, values=values, errors=errors)
-    body, errors = checked(ExpiryPolicyIn, wanted, EXPIRY_FIELDS)
-    problem = errors.pop("_", None)
-    if body is not None:
-        refused = await attempt(page, lambda: _set_policy(page, village_id, body))
-        if not isinstance(refused, JifenError):
-            return go("/admin/expiry?done=1")
-        problem = refused.detail
-    return await _expiry_page(
-        page, status=422, values=values, errors=errors, problem=None if errors else problem
+    return await _submit(
+        page,
+        _expiry_page,
+        values,
+        errors,
+        lambda: checked(ExpiryPolicyIn, wanted, EXPIRY_FIELDS),
+        lambda body: _set_policy(page, village_id, body),
+        "/admin/expiry?done=1",
     )
 
 

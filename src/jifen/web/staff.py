@@ -94,10 +94,7 @@ async def _household_page(
     household_id: uuid.UUID,
     *,
     status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-    problem: str | None = None,
-    flash: str | None = None,
+    **extra: Any,
 ) -> Response:
     household = await households.household_out(
         page.session, await read_household(household_id, page.actor, page.session)
@@ -105,7 +102,7 @@ async def _household_page(
     history = await _history(page, household_id)
     caps = await board.household_caps(page.session, history.household) if history else None
     entries = await ledger.entries_page(page.session, history.household, None, 10) if history else None
-    return page.render(
+    return page.render_form(
         "staff_household.html",
         status=status,
         title=f"{household.code} {household.head_name}",
@@ -113,10 +110,7 @@ async def _household_page(
         groups=await _rule_groups(page),
         left={c.rule_id: c for c in caps.items} if caps else {},
         entries=entries.items if entries else [],
-        errors=errors or {},
-        values=values or {},
-        problem=problem,
-        flash=flash,
+        **extra,
     )
 
 

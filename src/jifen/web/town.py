@@ -14,7 +14,7 @@ from jifen.kit.periods import this_month
 from jifen.town import service as town
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
-from jifen.web.admin import attempt, beside, checked, form_values
+from jifen.web.admin import Refused, checked, form_values, submit
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, Page, go
 
@@ -34,9 +34,7 @@ async def _town(page: Page, period: str | None, *, status: int = 200, **extra: A
         extra.setdefault("problem", refused.detail)
         status = 422
         overview = await town.overview(page.session, this_month())
-    extra.setdefault("values", {})
-    extra.setdefault("errors", {})
-    return page.render(
+    return page.render_form(
         "town.html",
         status=status,
         title="全镇概况",
@@ -56,20 +54,21 @@ async def overview(page: CurrentPage, period: str | None = None, done: str | Non
 @router.post("/town/villages", response_class=HTMLResponse)
 async def create_village(page: CurrentPage) -> Response:
     page.need("town_admin")
+    actor = require_town_admin(page.actor)  # the same check the API makes, as its typed actor
     values = form_values(page, *VILLAGE_FIELDS)
     errors: dict[str, str] = {}
     if problem := code_error(values["code"], "村编号"):
         errors["code"] = problem
     if not values["name"]:
         errors["name"] = "请填写村名"
-    body, errors = (None, errors) if errors else checked(VillageCreate, values, VILLAGE_FIELDS)
-    status = 422
-    if body is not None:
-        actor = require_town_admin(page.actor)
-        made = await attempt(
-            page, lambda: villages.create_village(page.session, actor, code=body.code, name=body.name)
-        )
-        if not isinstance(made, JifenError):
-            return go(f"/town?done={values['name']}")
-        errors, status = beside(made, {"duplicate_code": "code"})
-    return await _town(page, None, status=status, values=values, errors=errors, problem=errors.get("_"))
+    made = await submit(
+        page,
+        (None, errors) if errors else checked(VillageCreate, values, VILLAGE_FIELDS),
+        lambda body: villages.create_village(page.session, actor, code=body.code, name=body.name),
+        {"duplicate_code": "code"},
+    )
+    if not isinstance(made, Refused):
+        return go(f"/town?done={values['name']}")
+    return await _town(
+        page, None, status=made.status, values=values, errors=made.errors, problem=made.errors.get("_")
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -188,10 +189,7 @@ async def _report_page(
     household: HouseholdOut | HouseholdAccess,
     *,
     status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
-    problem: str | None = None,
-    flash: str | None = None,
+    **extra: Any,
 ) -> Response:
     household_id = household.household.id if isinstance(household, HouseholdAccess) else household.id
     village = await _village(page)
@@ -199,17 +197,14 @@ async def _report_page(
     mine = await awards.award_page(
         page.session, village.id, None, None, 20, self_report=True, household_id=household_id
     )
-    return page.render(
+    return page.render_form(
         "report.html",
         status=status,
         title="申报加分",
         rules=[r for r in all_rules if r.active and r.points > 0],
         reports=mine.items,
         rule_names={str(r.id): r.name for r in all_rules},
-        errors=errors or {},
-        values=values or {},
-        problem=problem,
-        flash=flash,
+        **extra,
     )
 
 
