@@ -65,7 +65,8 @@ def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> No
     raise Forbidden()
 
 
-async def _store(session: Session, store_id: uuid.UUID) -> Store:
+async def load_store(session: Session, store_id: uuid.UUID) -> Store:
+    """The store, or 404 (找不到该积分超市)."""
     store = await repository.get_store(session, store_id)
     if store is None:
         raise NotFound("找不到该积分超市")
@@ -82,20 +83,20 @@ async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:
 
 
 async def store_admin(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
     return StoreAccess(actor=actor, store=store)
 
 
 async def store_reader(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize(actor, store.village_id, VILLAGE_USERS, town_admin=True)
     return StoreAccess(actor=actor, store=store)
 
 
 async def store_staff(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
     """The store's own clerk or the village admin (its sales list)."""
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 
@@ -113,7 +114,7 @@ async def item_stocker(item_id: uuid.UUID, actor: CurrentActor, session: Session
 
 
 async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 
@@ -170,7 +171,7 @@ class ReservationAccess:
 
 async def reserver(body: ReservationCreate, actor: CurrentActor, session: Session) -> ReserverAccess:
     """A villager reserves for their own household only; staff sell at the counter instead."""
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     if actor.is_town_admin:
         raise Forbidden("预约兑换由本户村民在手机上提交")
     grants = actor.grants_in(store.village_id)
@@ -189,7 +190,7 @@ async def reserver(body: ReservationCreate, actor: CurrentActor, session: Sessio
 
 
 async def code_redeemer(body: ReservationRedeem, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 
