@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +23,7 @@ from jifen.awards.repository import AwardRow, LockedAward, objections
 from jifen.awards.schemas import AwardItem
 from jifen.awards.service import ConflictOfInterest, award_draft, rule_of
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -301,24 +303,24 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     at once: each award is claimed under a row lock (SKIP LOCKED) and posted in the claimer's transaction."""
     moment = now or utcnow()
     actor = console_actor("公示到期")
-    posted = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await repository.lock_due_notices(session, moment)
-            if not due:
-                return posted
-            for award_id in due:
-                row = await repository.lock_award(session, award_id)
-                if row is None or row.status != AwardStatus.public_notice.value:
-                    continue
-                transaction_id = await _post(session, actor, row, row.points)
-                await audit.record(
-                    session,
-                    actor,
-                    village_id=row.village_id,
-                    action="award.notice_ended",
-                    record_type="award",
-                    record_id=row.id,
-                    after={"status": "posted", "transaction_id": transaction_id},
-                )
-                posted += 1
+
+    async def claim(session: AsyncSession) -> Sequence[uuid.UUID]:
+        return await repository.lock_due_notices(session, moment)
+
+    async def post(session: AsyncSession, award_id: uuid.UUID) -> bool:
+        row = await repository.lock_award(session, award_id)
+        if row is None or row.status != AwardStatus.public_notice.value:
+            return False
+        transaction_id = await _post(session, actor, row, row.points)
+        await audit.record(
+            session,
+            actor,
+            village_id=row.village_id,
+            action="award.notice_ended",
+            record_type="award",
+            record_id=row.id,
+            after={"status": "posted", "transaction_id": transaction_id},
+        )
+        return True
+
+    return await sweep(sessionmaker, claim, post)

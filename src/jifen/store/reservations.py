@@ -24,6 +24,7 @@ from jifen.auth.households import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
+from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import RedemptionStatus, Store
@@ -371,17 +372,17 @@ async def release_expired(
     reservation is claimed under a row lock (SKIP LOCKED) and released in the claimer's transaction."""
     moment = now or utcnow()
     actor = console_actor("预约到期")
-    released = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await reservation_rows.lock_due(session, moment)
-            if not due:
-                return released
-            for row in due:
-                await _release(
-                    session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
-                )
-                released += 1
+
+    async def claim(session: AsyncSession) -> Sequence[ReservationRow]:
+        return await reservation_rows.lock_due(session, moment)
+
+    async def release(session: AsyncSession, row: ReservationRow) -> bool:
+        await _release(
+            session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
+        )
+        return True
+
+    return await sweep(sessionmaker, claim, release)
 
 
 def without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOut:
