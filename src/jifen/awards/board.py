@@ -17,7 +17,8 @@ from jifen.auth.households import AwardLister, HouseholdHistoryReader
 from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.timeutil import period_start, utcnow
 from jifen.models import AwardStatus, Household
 
@@ -72,7 +73,7 @@ async def board(
 @router.get(
     "/villages/{village_id}/notices",
     response_model=Board,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def list_notices(
     access: VillageUsers,
@@ -88,7 +89,7 @@ async def list_notices(
 @router.get(
     "/villages/{village_id}/review-queue",
     response_model=Board,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def review_queue(
     access: AwardLister,
@@ -121,7 +122,7 @@ class CapsOut(BaseModel):
 @router.get(
     "/households/{household_id}/caps",
     response_model=CapsOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut:
     """For every rule with a cap: how many points this household has used in the current local period and

@@ -13,7 +13,8 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import SelfReporter
 from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.models import AwardStatus
@@ -24,7 +25,7 @@ router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 @router.get(
     "/villages/{village_id}/awards",
     response_model=Page[AwardOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
 )
 async def list_awards(
     access: AwardLister,
@@ -51,7 +52,7 @@ async def list_awards(
 @router.get(
     "/households/{household_id}/awards",
     response_model=Page[AwardOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
 )
 async def list_household_awards(
     access: HouseholdHistoryReader,
