@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends
 
@@ -73,13 +73,25 @@ async def load_store(session: Session, store_id: uuid.UUID) -> Store:
     return store
 
 
+class _InStore(Protocol):
+    @property
+    def store_id(self) -> uuid.UUID: ...
+
+
+InStore = TypeVar("InStore", bound=_InStore)
+
+
+async def _with_store(session: Session, found: InStore | None, missing: str) -> tuple[InStore, Store]:
+    """A record of a store (an item, a sale) and its store, or 404 saying what is `missing`."""
+    if found is None:
+        raise NotFound(missing)
+    store = await repository.get_store(session, found.store_id)
+    assert store is not None  # a record's store is never deleted
+    return found, store
+
+
 async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:
-    item = await repository.get_item(session, item_id)
-    if item is None:
-        raise NotFound("找不到该商品")
-    store = await repository.get_store(session, item.store_id)
-    assert store is not None
-    return item, store
+    return await _with_store(session, await repository.get_item(session, item_id), "找不到该商品")
 
 
 async def store_admin(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
@@ -121,11 +133,7 @@ async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session)
 
 async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
     redemption = await sale_rows.get_redemption(session, redemption_id)
-    if redemption is None:
-        raise NotFound("找不到该兑换记录")
-    store = await repository.get_store(session, redemption.store_id)
-    assert store is not None
-    return redemption, store
+    return await _with_store(session, redemption, "找不到该兑换记录")
 
 
 async def redemption_canceller(
