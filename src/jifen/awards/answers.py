@@ -8,17 +8,12 @@ from jifen.auth.scope import OutsideGrid
 from jifen.awards import repository, service
 from jifen.awards.schemas import AwardOut
 from jifen.kit.db import Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound
-from jifen.kit.idempotency import IdempotencyKeyRequired, IdempotencyKeyReused
+from jifen.kit.error_sets import MONEY_ERRORS
 from jifen.ledger.service import InsufficientPoints
 from jifen.photos.service import UnknownPhoto
 
 AWARD_ERRORS = (
-    NotAuthenticated,
-    Forbidden,
-    NotFound,
-    IdempotencyKeyRequired,
-    IdempotencyKeyReused,
+    *MONEY_ERRORS,
     InsufficientPoints,
     service.ConflictOfInterest,
     service.CapExceeded,

@@ -17,7 +17,8 @@ from jifen.auth.households import AwardLister, HouseholdHistoryReader
 from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.periods import period_start
 from jifen.kit.timeutil import utcnow
 from jifen.models import AwardStatus, Household
@@ -73,7 +74,7 @@ async def board(
 @router.get(
     "/villages/{village_id}/notices",
     response_model=Board,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def list_notices(
     access: VillageUsers,
@@ -89,7 +90,7 @@ async def list_notices(
 @router.get(
     "/villages/{village_id}/review-queue",
     response_model=Board,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def review_queue(
     access: AwardLister,
@@ -122,7 +123,7 @@ class CapsOut(BaseModel):
 @router.get(
     "/households/{household_id}/caps",
     response_model=CapsOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut:
     """For every rule with a cap: how many points this household has used in the current local period and

@@ -32,8 +32,9 @@ from jifen.awards.schemas import (
     RejectIn,
 )
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.idempotency import CallerKey, IdempotencyKeyRequired, IdempotencyKeyReused, idempotent
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
+from jifen.kit.errors import error_responses
+from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.limits import batch_limit, body_limit
 from jifen.kit.schemas import InputModel, Reason
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
@@ -81,9 +82,7 @@ async def create_award_batch(
 
 
 REVIEW_ERRORS = (
-    NotAuthenticated,
-    Forbidden,
-    NotFound,
+    *READ_ERRORS,
     service.AwardNotPending,
     service.OwnSubmission,
     service.AlreadyApproved,
@@ -109,9 +108,7 @@ async def reject_award(body: RejectIn, access: AwardReviewer, session: Session) 
     return await read_award(session, access.award_id)
 
 
-@router.get(
-    "/{award_id}", response_model=AwardOut, responses=error_responses(NotAuthenticated, Forbidden, NotFound)
-)
+@router.get("/{award_id}", response_model=AwardOut, responses=error_responses(*READ_ERRORS))
 async def get_award(access: AwardReader, session: Session) -> AwardOut:
     """One award and where it stands, with its evidence photos."""
     return await read_award(session, access.award_id)
@@ -131,11 +128,7 @@ class RectifiedOut(BaseModel):
     status_code=status.HTTP_201_CREATED,
     response_model=RectifiedOut,
     responses=error_responses(
-        NotAuthenticated,
-        Forbidden,
-        NotFound,
-        IdempotencyKeyRequired,
-        IdempotencyKeyReused,
+        *MONEY_ERRORS,
         service.NotRectifiable,
         service.AlreadyRectified,
         AlreadyCompensated,
@@ -194,7 +187,7 @@ class ResolutionOut(AwardOut):
     "/{award_id}/objections",
     status_code=status.HTTP_201_CREATED,
     response_model=ObjectionOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, notice.NoticeClosed, AlreadyCompensated),
+    responses=error_responses(*READ_ERRORS, notice.NoticeClosed, AlreadyCompensated),
 )
 async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Session) -> ObjectionOut:
     """异议: anyone of the village may object, with a reason, to an award on public notice before it ends, or
@@ -207,9 +200,7 @@ async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Ses
     "/{award_id}/resolve",
     response_model=ResolutionOut,
     responses=error_responses(
-        NotAuthenticated,
-        Forbidden,
-        NotFound,
+        *READ_ERRORS,
         notice.NoOpenObjection,
         notice.InvalidRevision,
         notice.SeparationOfDuties,

@@ -12,7 +12,8 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import InspectionReader, InspectionScorer, VillageScorer
 from jifen.awards.schemas import InspectionCreate, InspectionResult, InspectionScores, SheetOut
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.limits import batch_limit, body_limit
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
     "/villages/{village_id}/inspections",
     status_code=status.HTTP_201_CREATED,
     response_model=SheetOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, inspections.DuplicateInspection),
+    responses=error_responses(*READ_ERRORS, inspections.DuplicateInspection),
 )
 async def open_inspection(body: InspectionCreate, access: VillageScorer, session: Session) -> SheetOut:
     """Open a grid's inspection sheet for a day: rules to score, judges, every household of the grid."""
@@ -33,7 +34,7 @@ async def open_inspection(body: InspectionCreate, access: VillageScorer, session
 @router.get(
     "/inspections/{inspection_id}",
     response_model=SheetOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def get_inspection(access: InspectionReader, session: Session) -> SheetOut:
     """An inspection sheet and where it stands."""

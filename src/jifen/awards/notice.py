@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,8 +21,9 @@ from jifen.auth.actor import Actor, console_actor
 from jifen.awards import repository
 from jifen.awards.repository import AwardRow, LockedAward, objections
 from jifen.awards.schemas import AwardItem
-from jifen.awards.service import ConflictOfInterest, award_draft, rule_of
+from jifen.awards.service import ConflictOfInterest, award_draft, compensate_award, rule_of
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -142,35 +144,23 @@ async def _compensate_posted(
 ) -> uuid.UUID | None:
     """An objection to a posted award: post the difference (revised) or the whole (revoked) back, as the
     award transaction's one compensation. Returns the compensating transaction, None when nothing moves."""
-    village_id, household_id = row.village_id, row.household_id
+    village_id = row.village_id
     old = int(row.points)
     delta = -old if revoke else final_points - old  # what the household's account moves
     if delta == 0:
         return None
-    accounts = await ledger.system_accounts(session, village_id)
-    counter = accounts[AccountKind.issuing if old > 0 else AccountKind.deductions]
-    draft = ledger.Draft(
-        kind=TransactionKind.adjustment,
-        lines=[
-            # an award taken back lowers what the household earned; a deduction lowered earns nothing
-            ledger.Line(household_id, delta, earned=delta if old > 0 else 0),
-            ledger.Line(counter, -delta),
-        ],
-        memo=f"{'按异议撤销' if revoke else '按异议修改'}：{row.rule_name}",
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-        source_type="award",
-        source_id=row.id,
-        reason=reason,
-    )
-    await ledger.claim(
+    # an award taken back lowers what the household earned; a deduction lowered earns nothing
+    draft = await compensate_award(
         session,
         actor,
-        village_id,
-        source_id=row.posting,
-        draft=draft,
-        kind=ledger.CompensationKind.revocation if revoke else ledger.CompensationKind.revision,
+        row,
+        kind=TransactionKind.adjustment,
+        compensation=ledger.CompensationKind.revocation if revoke else ledger.CompensationKind.revision,
         amount=delta,
+        earned=delta if old > 0 else 0,
+        counter=AccountKind.issuing if old > 0 else AccountKind.deductions,
+        memo=f"{'按异议撤销' if revoke else '按异议修改'}：{row.rule_name}",
+        reason=reason,
     )
     await ledger.post(session, actor, village_id, [draft])
     return draft.id
@@ -301,24 +291,24 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     at once: each award is claimed under a row lock (SKIP LOCKED) and posted in the claimer's transaction."""
     moment = now or utcnow()
     actor = console_actor("公示到期")
-    posted = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await repository.lock_due_notices(session, moment)
-            if not due:
-                return posted
-            for award_id in due:
-                row = await repository.lock_award(session, award_id)
-                if row is None or row.status != AwardStatus.public_notice.value:
-                    continue
-                transaction_id = await _post(session, actor, row, row.points)
-                await audit.record(
-                    session,
-                    actor,
-                    village_id=row.village_id,
-                    action="award.notice_ended",
-                    record_type="award",
-                    record_id=row.id,
-                    after={"status": "posted", "transaction_id": transaction_id},
-                )
-                posted += 1
+
+    async def claim(session: AsyncSession) -> Sequence[uuid.UUID]:
+        return await repository.lock_due_notices(session, moment)
+
+    async def post(session: AsyncSession, award_id: uuid.UUID) -> bool:
+        row = await repository.lock_award(session, award_id)
+        if row is None or row.status != AwardStatus.public_notice.value:
+            return False
+        transaction_id = await _post(session, actor, row, row.points)
+        await audit.record(
+            session,
+            actor,
+            village_id=row.village_id,
+            action="award.notice_ended",
+            record_type="award",
+            record_id=row.id,
+            after={"status": "posted", "transaction_id": transaction_id},
+        )
+        return True
+
+    return await sweep(sessionmaker, claim, post)

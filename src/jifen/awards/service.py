@@ -591,6 +591,50 @@ class AlreadyRectified(Conflict):
     default_detail = "该扣分已经整改返还过"
 
 
+async def compensate_award(
+    session: AsyncSession,
+    actor: Actor,
+    row: LockedAward,
+    *,
+    kind: TransactionKind,
+    compensation: ledger.CompensationKind,
+    amount: int,
+    earned: int,
+    counter: AccountKind,
+    memo: str,
+    reason: str | None = None,
+    same_path: type[JifenError] | None = None,
+) -> ledger.Draft:
+    """The posted award's one compensation (a rectification, an objection's revision or revocation):
+    `amount` to the household (adding `earned` to what it earned), the opposite to the village's `counter`
+    account; claimed on the award's transaction, for the caller to post next in the same transaction."""
+    accounts = await ledger.system_accounts(session, row.village_id)
+    draft = ledger.Draft(
+        kind=kind,
+        lines=[
+            ledger.Line(row.household_id, amount, earned=earned),
+            ledger.Line(accounts[counter], -amount),
+        ],
+        memo=memo,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        source_type="award",
+        source_id=row.id,
+        reason=reason,
+    )
+    await ledger.claim(
+        session,
+        actor,
+        row.village_id,
+        source_id=row.posting,
+        draft=draft,
+        kind=compensation,
+        amount=amount,
+        same_path=same_path,
+    )
+    return draft
+
+
 async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, note: str | None) -> uuid.UUID:
     """整改: the household fixed the problem behind a posted deduction; the rule's share of it comes back as
     a new rectification transaction linked to the award. Once, and only while nothing else compensated the
@@ -612,27 +656,16 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     amount = -row.points * share // 100
     if amount < 1:
         raise NotRectifiable("按返还比例计算的返还积分不足 1 分")
-    accounts = await ledger.system_accounts(session, village_id)
-    draft = ledger.Draft(
-        kind=TransactionKind.rectification,
-        lines=[
-            ledger.Line(household_id, amount, earned=amount),
-            ledger.Line(accounts[AccountKind.deductions], -amount),
-        ],
-        memo=f"整改返还 {share}%：{row.rule_name}",
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-        source_type="award",
-        source_id=award_id,
-    )
-    await ledger.claim(
+    draft = await compensate_award(
         session,
         actor,
-        village_id,
-        source_id=row.posting,
-        draft=draft,
-        kind=ledger.CompensationKind.rectification,
+        row,
+        kind=TransactionKind.rectification,
+        compensation=ledger.CompensationKind.rectification,
         amount=amount,
+        earned=amount,
+        counter=AccountKind.deductions,
+        memo=f"整改返还 {share}%：{row.rule_name}",
         same_path=AlreadyRectified,
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -13,7 +14,8 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import SelfReporter
 from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.models import AwardStatus
@@ -21,28 +23,42 @@ from jifen.models import AwardStatus
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
 
-@router.get(
-    "/villages/{village_id}/awards",
-    response_model=Page[AwardOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
-)
-async def list_awards(
-    access: AwardLister,
-    session: Session,
+@dataclass(frozen=True)
+class AwardFilter:
+    status: AwardStatus | None
+    self_report: bool | None
+    cursor: str | None
+    limit: int
+
+
+def award_filter(
     status: AwardStatus | None = None,
     self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> Page[AwardOut]:
+) -> AwardFilter:
+    """The query string of an award list (a village's, a household's): one definition for both."""
+    return AwardFilter(status, self_report, cursor, limit)
+
+
+AwardQuery = Annotated[AwardFilter, Depends(award_filter)]
+
+
+@router.get(
+    "/villages/{village_id}/awards",
+    response_model=Page[AwardOut],
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
+)
+async def list_awards(access: AwardLister, session: Session, query: AwardQuery) -> Page[AwardOut]:
     """The village's awards, newest first; `?status=pending_review` is the review queue,
     `&self_report=true` the villagers' own reports in it. A cadre assigned to grids sees their grids'."""
     return await service.award_page(
         session,
         access.village.id,
-        status,
-        cursor,
-        limit,
-        self_report=self_report,
+        query.status,
+        query.cursor,
+        query.limit,
+        self_report=query.self_report,
         household_id=None,
         grids=access.grids,
     )
@@ -51,15 +67,10 @@ async def list_awards(
 @router.get(
     "/households/{household_id}/awards",
     response_model=Page[AwardOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
 )
 async def list_household_awards(
-    access: HouseholdHistoryReader,
-    session: Session,
-    status: AwardStatus | None = None,
-    self_report: Annotated[bool | None, Query(description="true: only self-reports (自主申报)")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
+    access: HouseholdHistoryReader, session: Session, query: AwardQuery
 ) -> Page[AwardOut]:
     """A household's awards and self-reports, newest first, and where each stands (its villagers see their
     own: pending review, on public notice, posted or rejected)."""
@@ -67,10 +78,10 @@ async def list_household_awards(
     return await service.award_page(
         session,
         household.village_id,
-        status,
-        cursor,
-        limit,
-        self_report=self_report,
+        query.status,
+        query.cursor,
+        query.limit,
+        self_report=query.self_report,
         household_id=household.id,
     )
 

@@ -15,12 +15,12 @@ from jifen.expiry.schemas import (
     HouseholdExpiringOut,
 )
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["expiry"], route_class=AutoCommitRoute)
 
-READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
 
 Until = Annotated[
     date | None,

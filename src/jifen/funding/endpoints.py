@@ -32,11 +32,10 @@ from jifen.funding.schemas import (
     SettlementReport,
 )
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.idempotency import (
     CallerKey,
-    IdempotencyKeyRequired,
-    IdempotencyKeyReused,
     idempotent,
 )
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
@@ -46,8 +45,6 @@ from jifen.store.reservations import ReservationNotFound
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
 BY_DATE_ID: Keyset[tuple[date, uuid.UUID]] = Keyset((date, uuid.UUID))
 
-READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
-MONEY_ERRORS = (*READ_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused)
 
 Scale = Annotated[int, Query(ge=1, le=40, description="pixels (SVG: user units) per module")]
 

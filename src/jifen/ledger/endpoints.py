@@ -9,11 +9,10 @@ from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import HouseholdHistoryReader, HouseholdReader
 from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
     CallerKey,
-    IdempotencyKeyRequired,
-    IdempotencyKeyReused,
     idempotent,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
@@ -103,7 +102,7 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
 @router.get(
     "/transactions/{transaction_id}",
     response_model=TransactionOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def get_transaction(access: TransactionReader, session: Session) -> TransactionOut:
     """One ledger transaction with its postings, what reversed it, and how it was compensated:
@@ -118,11 +117,7 @@ async def get_transaction(access: TransactionReader, session: Session) -> Transa
     status_code=status.HTTP_201_CREATED,
     response_model=TransactionOut,
     responses=error_responses(
-        NotAuthenticated,
-        Forbidden,
-        NotFound,
-        IdempotencyKeyRequired,
-        IdempotencyKeyReused,
+        *MONEY_ERRORS,
         service.AlreadyReversed,
         service.AlreadyCompensated,
         service.CannotReverse,

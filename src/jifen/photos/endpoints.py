@@ -7,7 +7,8 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile as AnyUpload
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import NotAuthenticated, NotFound, error_responses
 from jifen.kit.limits import BodyLimit, body_limit
 from jifen.photos import service
 from jifen.photos.auth import PhotoReader, PhotoUploader
@@ -45,9 +46,7 @@ async def read_limited(upload: AnyUpload, max_bytes: int) -> bytes:
     "/villages/{village_id}/photos",
     status_code=status.HTTP_201_CREATED,
     response_model=PhotoOut,
-    responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, service.PhotoTooLarge, service.UnsupportedImage
-    ),
+    responses=error_responses(*READ_ERRORS, service.PhotoTooLarge, service.UnsupportedImage),
 )
 @body_limit(photo_limit)
 async def upload_photo(

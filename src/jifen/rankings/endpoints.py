@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.rankings import service
 from jifen.rankings.schemas import RankingOut, RedBlackOut, StarEntry, StarsOut
@@ -17,7 +18,7 @@ router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
 @router.get(
     "/villages/{village_id}/rankings",
     response_model=RankingOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod),
+    responses=error_responses(*READ_ERRORS, service.InvalidPeriod),
 )
 async def get_rankings(
     access: VillageUser,
@@ -36,7 +37,7 @@ async def get_rankings(
 @router.get(
     "/villages/{village_id}/rankings/lists",
     response_model=RedBlackOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod),
+    responses=error_responses(*READ_ERRORS, service.InvalidPeriod),
 )
 async def get_red_black_lists(
     access: VillageUser,
@@ -53,7 +54,7 @@ async def get_red_black_lists(
 @router.get(
     "/villages/{village_id}/stars",
     response_model=StarsOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def get_star_households(
     access: VillageUser,

@@ -4,7 +4,8 @@ from fastapi import APIRouter, status
 
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import DuplicateCode, error_responses
 from jifen.kit.pagination import Page
 from jifen.rules import repository, service
 from jifen.rules.auth import RuleAdmin, RuleReader, VillageUser
@@ -17,7 +18,7 @@ router = APIRouter(tags=["rules"], route_class=AutoCommitRoute)
     "/villages/{village_id}/rules",
     status_code=status.HTTP_201_CREATED,
     response_model=RuleOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, DuplicateCode),
+    responses=error_responses(*READ_ERRORS, DuplicateCode),
 )
 async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) -> RuleOut:
     """Add a rule (积分细则) with signed points; version 1."""
@@ -28,7 +29,7 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
 @router.get(
     "/villages/{village_id}/rules",
     response_model=Page[RuleOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
     """The current version of every rule of the village, by category."""
@@ -39,9 +40,7 @@ async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
     "/rules/{rule_id}",
     response_model=RuleOut,
     responses=error_responses(
-        NotAuthenticated,
-        Forbidden,
-        NotFound,
+        *READ_ERRORS,
         service.NothingToChange,
         service.InvalidRuleChange,
         service.InvalidPeriod,
@@ -56,7 +55,7 @@ async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> R
 @router.get(
     "/rules/{rule_id}/versions",
     response_model=Page[RuleOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def list_rule_versions(access: RuleReader, session: Session) -> Page[RuleOut]:
     """Every version of a rule, newest first."""

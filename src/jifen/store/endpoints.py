@@ -7,11 +7,10 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
 from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
+from jifen.kit.errors import BadRequest, error_responses
 from jifen.kit.idempotency import (
     CallerKey,
-    IdempotencyKeyRequired,
-    IdempotencyKeyReused,
     idempotent,
 )
 from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
@@ -51,9 +50,6 @@ from jifen.store.schemas import (
 )
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
-
-READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
-MONEY_ERRORS = (*READ_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused)
 
 
 @router.post(

@@ -24,9 +24,10 @@ from jifen.auth.households import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
+from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
-from jifen.models import RedemptionStatus, Store
+from jifen.models import Store
 from jifen.store import basket, repository
 from jifen.store.repository import reservations as reservation_rows
 from jifen.store.repository.reservations import ReservationRow
@@ -37,7 +38,7 @@ from jifen.store.schemas import (
     ReservationOut,
     ReservationStatus,
 )
-from jifen.store.service import basket_of, line_outs, receipt_number
+from jifen.store.service import basket_of, completed_sale
 
 
 class ReservationNotFound(NotFound):
@@ -259,32 +260,6 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
         reason=None,
         redemption_id=sale.redemption_id,
     )
-    out = RedemptionOut(
-        id=sale.redemption_id,
-        receipt_no=receipt_number(sale.receipt_no),
-        status=RedemptionStatus.completed,
-        store_id=store.id,
-        household_id=row.household_id,
-        household_code=await reservation_rows.household_code(session, village_id, row.household_id),
-        total_points=row.total_points,
-        lines=line_outs(checked.lines),
-        transaction_id=sale.transaction_id,
-        balance_after=sale.balance_after,
-        clerk_id=actor.user_id,
-        created_at=sale.created_at,
-    )
-    await _audit_pickup(session, actor, row, out, checked.lines)
-    return out
-
-
-async def _audit_pickup(
-    session: AsyncSession,
-    actor: Actor,
-    row: ReservationRow,
-    out: RedemptionOut,
-    lines: Sequence[basket.BasketLine],
-) -> None:
-    """Two records: the reservation redeemed, and the sale it became."""
     await audit.record(
         session,
         actor,
@@ -293,24 +268,15 @@ async def _audit_pickup(
         record_type="reservation",
         record_id=row.id,
         before={"status": "active"},
-        after={"status": "redeemed", "redemption_id": out.id, "transaction_id": out.transaction_id},
-    )
-    await audit.record(
-        session,
-        actor,
-        village_id=row.village_id,
-        action="redemption.complete",
-        record_type="redemption",
-        record_id=out.id,
         after={
-            "receipt_no": out.receipt_no,
-            "store_id": out.store_id,
-            "household_id": row.household_id,
-            "total_points": row.total_points,
-            "transaction_id": out.transaction_id,
-            "reservation_id": row.id,
-            "lines": [[str(line.item_id), line.quantity, line.price_points] for line in lines],
+            "status": "redeemed",
+            "redemption_id": sale.redemption_id,
+            "transaction_id": sale.transaction_id,
         },
+    )
+    household_code = await reservation_rows.household_code(session, village_id, row.household_id)
+    return await completed_sale(
+        session, actor, store, row.household_id, household_code, checked, reservation_id=row.id
     )
 
 
@@ -371,17 +337,17 @@ async def release_expired(
     reservation is claimed under a row lock (SKIP LOCKED) and released in the claimer's transaction."""
     moment = now or utcnow()
     actor = console_actor("预约到期")
-    released = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await reservation_rows.lock_due(session, moment)
-            if not due:
-                return released
-            for row in due:
-                await _release(
-                    session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
-                )
-                released += 1
+
+    async def claim(session: AsyncSession) -> Sequence[ReservationRow]:
+        return await reservation_rows.lock_due(session, moment)
+
+    async def release(session: AsyncSession, row: ReservationRow) -> bool:
+        await _release(
+            session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
+        )
+        return True
+
+    return await sweep(sessionmaker, claim, release)
 
 
 def without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOut:

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.models import RedemptionStatus, Store
 from jifen.store.auth import StoreStaff
@@ -38,7 +39,7 @@ class SaleOut(BaseModel):
 @router.get(
     "/stores/{store_id}/redemptions",
     response_model=Page[SaleOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(*READ_ERRORS, InvalidCursor),
 )
 async def list_sales(
     access: StoreStaff,

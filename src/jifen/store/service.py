@@ -268,6 +268,21 @@ async def redeem(
     checked = await basket.check_out(
         session, actor, store, household.id, basket_of(lines), now=now, path=basket.CounterSale()
     )
+    return await completed_sale(session, actor, store, household.id, household.code, checked)
+
+
+async def completed_sale(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    household_id: uuid.UUID,
+    household_code: str,
+    checked: basket.CheckedOut,
+    *,
+    reservation_id: uuid.UUID | None = None,
+) -> RedemptionOut:
+    """A basket sold, at the counter or at a pickup (`reservation_id`): its receipt as the API answers it,
+    and the sale's audit record."""
     sale = checked.sale
     assert sale is not None
     out = RedemptionOut(
@@ -275,8 +290,8 @@ async def redeem(
         receipt_no=receipt_number(sale.receipt_no),
         status=RedemptionStatus.completed,
         store_id=store.id,
-        household_id=household.id,
-        household_code=household.code,
+        household_id=household_id,
+        household_code=household_code,
         total_points=checked.total,
         lines=line_outs(checked.lines),
         transaction_id=sale.transaction_id,
@@ -284,6 +299,16 @@ async def redeem(
         clerk_id=actor.user_id,
         created_at=sale.created_at,
     )
+    after: dict[str, object] = {
+        "receipt_no": out.receipt_no,
+        "store_id": store.id,
+        "household_id": household_id,
+        "total_points": checked.total,
+        "transaction_id": sale.transaction_id,
+    }
+    if reservation_id is not None:
+        after["reservation_id"] = reservation_id
+    after["lines"] = [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines]
     await audit.record(
         session,
         actor,
@@ -291,14 +316,7 @@ async def redeem(
         action="redemption.complete",
         record_type="redemption",
         record_id=sale.redemption_id,
-        after={
-            "receipt_no": out.receipt_no,
-            "store_id": store.id,
-            "household_id": household.id,
-            "total_points": checked.total,
-            "transaction_id": sale.transaction_id,
-            "lines": [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines],
-        },
+        after=after,
     )
     return out
 
