@@ -151,7 +151,7 @@ def admin_create(username: str, password: str, display_name: str | None) -> None
     from jifen.kit.errors import JifenError
     from jifen.models import Role
     from jifen.users.schemas import RoleGrantIn, UserCreate
-    from jifen.users.service import create_user
+    from jifen.users.service import add_user
 
     try:
         body = UserCreate(
@@ -168,14 +168,7 @@ def admin_create(username: str, password: str, display_name: str | None) -> None
     console = console_actor()
 
     async def work(session: AsyncSession) -> str:
-        user = await create_user(
-            session,
-            console,
-            username=body.username,
-            password=body.password,
-            display_name=body.display_name,
-            roles=body.roles,
-        )
+        user = await add_user(session, console, body)
         return str(user.id)
 
     try:
@@ -268,13 +261,10 @@ def audit() -> None:
 
 
 async def _chain_scopes(conn: Any, village: str | None) -> list[tuple[str, uuid.UUID]]:
-    from jifen.audit.chain import scopes
+    from jifen.audit.chain import scopes, village_names
     from jifen.audit.service import TOWN_SCOPE
 
-    names = {
-        row["id"]: f"{row['code']} {row['name']}"
-        for row in await conn.fetch("SELECT id, code, name FROM villages")
-    }
+    names = {scope: f"{code} {name}" for scope, (code, name) in (await village_names(conn)).items()}
     names[TOWN_SCOPE] = "镇级记录 (town)"
     chosen = [(names[s], s) for s in await scopes(conn)]
     if village is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from jifen.kit.sql import Sql
 from tests.factories import World
 from tests.helpers import assert_error
 from tests.ledger.helpers import key, make_rule
@@ -178,7 +179,8 @@ async def test_every_422_is_documented_in_jifen_shape_and_idempotent_calls_decla
 
 
 async def test_a_data_error_through_the_driver_is_a_400(world: World) -> None:
-    """asyncpg errors raised outside SQLAlchemy (the hot paths talk to the driver) map like the ORM's."""
+    """asyncpg errors raised outside SQLAlchemy (`kit/sql.py` sends a transaction's later statements straight
+    to the driver) map like the ORM's."""
     from fastapi import FastAPI
     from httpx import ASGITransport, AsyncClient
 
@@ -190,26 +192,20 @@ async def test_a_data_error_through_the_driver_is_a_400(world: World) -> None:
     @app.get("/boom")
     async def boom() -> None:
         async with world.app.state.sessionmaker() as session:
-            from jifen.kit.db import driver
-
-            connection = await driver(session)
-            await connection.fetchval("SELECT $1::text", "a\x00b")
+            connection = await _on_the_driver(session)
+            await connection.value(object, "SELECT $1::text", "a\x00b")
 
     @app.get("/check")
     async def check() -> None:
         async with world.app.state.sessionmaker() as session:
-            from jifen.kit.db import driver
-
-            connection = await driver(session)
-            await connection.fetchval("SELECT 1/0")
+            connection = await _on_the_driver(session)
+            await connection.value(object, "SELECT 1/0")
 
     @app.get("/range")
     async def out_of_range() -> None:  # refused by asyncpg itself, before PostgreSQL sees it
         async with world.app.state.sessionmaker() as session:
-            from jifen.kit.db import driver
-
-            connection = await driver(session)
-            await connection.fetchval("SELECT $1::int4", 2**40)
+            connection = await _on_the_driver(session)
+            await connection.value(object, "SELECT $1::int4", 2**40)
 
     @app.get("/orm-range")
     async def orm_out_of_range() -> None:
@@ -249,3 +245,10 @@ async def test_a_nul_escape_split_across_body_chunks_is_still_refused(world: Wor
     assert_chinese_refusal(response, 400, "invalid_characters")
     items = await world.call("GET", f"/stores/{setup.store.id}/items", setup.people["village_admin"])
     assert items.json() == [] or items.json().get("items") == [], items.text
+
+
+async def _on_the_driver(session: Any) -> Sql:
+    """`Sql` on a session whose transaction is open, so its next statement goes straight to asyncpg."""
+    sql = Sql(session)
+    await sql.value(int, "SELECT 1")
+    return sql

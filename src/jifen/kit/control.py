@@ -15,7 +15,9 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from jifen.kit.asgi import HttpMiddleware
 
 CODE = "invalid_characters"
 DETAIL = "提交的内容含有不可见的控制字符（如 NUL），请删除后重试"
@@ -76,14 +78,8 @@ def _in_url(scope: Scope) -> bool:
     return bool(query) and bool(_CONTROL_BYTES.search(unquote_to_bytes(query)))
 
 
-class ControlCharacterMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class ControlCharacterMiddleware(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _in_url(scope):
             # refused before routing: a GET never reads a body, so the answer is sent from here
             refusal = JSONResponse({"error": CODE, "detail": DETAIL}, status_code=400)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
@@ -126,52 +126,50 @@ class AutoCommitRoute(APIRoute):
         return commit_then_respond
 
 
-def violated_constraint(exc: BaseException) -> str | None:
-    """The name of the constraint a database error broke, if any (asyncpg exposes it on the cause)."""
+class PageRoute(AutoCommitRoute):
+    """A page (HTML, signed in by the session cookie) rather than the JSON API (bearer token only): the same
+    commit before the answer; refusals render as pages."""
+
+
+def _wrapped(exc: BaseException, name: str, found: Callable[[Any], bool] = bool) -> Any:
+    """The first `name` that is `found` on the error or what it wraps (SQLAlchemy's `orig`, then the cause:
+    asyncpg's error carries PostgreSQL's fields)."""
     seen: BaseException | None = exc
     while seen is not None:
-        name = getattr(seen, "constraint_name", None)
-        if name:
-            return str(name)
+        value = getattr(seen, name, None)
+        if found(value):
+            return value
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
+
+
+def violated_constraint(exc: BaseException) -> str | None:
+    """The name of the constraint a database error broke, if any (asyncpg exposes it on the cause)."""
+    name = _wrapped(exc, "constraint_name")
+    return None if name is None else str(name)
 
 
 def error_detail(exc: BaseException) -> str | None:
     """The DETAIL of a PostgreSQL error, through SQLAlchemy's wrapping if any."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        detail = getattr(seen, "detail", None)
-        if isinstance(detail, str):
-            return detail
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
+    detail: str | None = _wrapped(exc, "detail", lambda value: isinstance(value, str))
+    return detail
+
+
+@contextlib.contextmanager
+def unique_or(refusal: Exception, constraint: str) -> Iterator[None]:
+    """Inserts that may lose a race for a unique value: breaking `constraint` raises `refusal` (what the
+    caller's check before the insert would have said); any other database error stays as it is."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if violated_constraint(exc) == constraint:
+            raise refusal from exc
+        raise
 
 
 def sqlstate(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        state = getattr(seen, "sqlstate", None)
-        if state:
-            return str(state)
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
-
-
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside the session's transaction.
-
-    Hot paths (every request's actor, every award) talk to asyncpg directly: a statement through the
-    ORM costs about ten times the CPU of the same statement through the driver. The transaction is the
-    session's own, so the ORM and the driver see and commit the same work.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    assert adapted is not None
-    if adapted._transaction is None:  # SQLAlchemy begins lazily, on its first statement
-        await adapted._start_transaction()
-    return adapted._connection
+    state = _wrapped(exc, "sqlstate")
+    return None if state is None else str(state)
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jifen.kit.asgi import HttpMiddleware
 from jifen.settings import Settings
 
 # Style attributes stay allowed (the pages use them for layout; they cannot run script); <style> elements
@@ -39,9 +40,9 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.trust_proxy_headers = settings.trust_proxy_headers
 
     def _over_https(self, scope: Scope) -> bool:
@@ -52,10 +53,7 @@ class SecurityHeadersMiddleware:
             return forwarded == "https"
         return False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
         extra = [

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jifen.kit.asgi import HttpMiddleware
 from jifen.settings import Settings
 
 _ATTRIBUTE = "__jifen_body_limit__"
@@ -77,15 +78,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         limit: BodyLimit | None = None
         seen = 0

@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jifen.kit.asgi import HttpMiddleware
+
 REQUEST_ID_HEADER = "x-request-id"
 
 
@@ -83,18 +85,15 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HttpMiddleware):
     """Binds request_id, method and path to every log line of a request and echoes X-Request-ID."""
 
     def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
-        self.app = app
+        super().__init__(app)
         self.log_requests = log_requests
         self.log = structlog.get_logger("jifen.request")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":

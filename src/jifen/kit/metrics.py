@@ -27,6 +27,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jifen.kit.asgi import HttpMiddleware
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -152,18 +154,15 @@ def route_template(scope: Scope, root_path: str = "", prefixes: tuple[str, ...] 
     return "unmatched"
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Counts and times every HTTP answer by method, route template and status. `prefixes`: those the app's
     routers are included under (their routes do not carry them)."""
 
     def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ()) -> None:
-        self.app = app
+        super().__init__(app)
         self.prefixes = prefixes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # an exception that escapes every handler becomes a 500 further out
         root_path = scope.get("root_path", "")

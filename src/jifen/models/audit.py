@@ -11,18 +11,16 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Identity,
     Index,
     LargeBinary,
     String,
     UniqueConstraint,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base
+from jifen.models.base import Base, identity_key, partial_index, text500, uuid_col, uuid_key
 from jifen.models.ledger import chain_id_column
 
 
@@ -37,31 +35,28 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor_id", "actor_id", "id"),
         Index("ix_audit_events_scope_action", "scope", "action", "id"),
         # the login throttle's history: recent failures by name and by address, and the last logins
-        Index(
+        partial_index(
             "ix_audit_events_failed_login_name",
             "record_id",
             "occurred_at",
-            postgresql_where=text("action = 'auth.login_failed'"),
+            where="action = 'auth.login_failed'",
         ),
-        Index(
+        partial_index(
             "ix_audit_events_failed_login_addr",
             "client_addr",
             "occurred_at",
-            postgresql_where=text("action = 'auth.login_failed'"),
+            where="action = 'auth.login_failed'",
         ),
-        Index(
-            "ix_audit_events_login_name",
-            "record_id",
-            "occurred_at",
-            postgresql_where=text("action = 'auth.login'"),
+        partial_index(
+            "ix_audit_events_login_name", "record_id", "occurred_at", where="action = 'auth.login'"
         ),
     )
 
-    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    scope: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[int] = identity_key()
     chain_id: Mapped[int] = chain_id_column()
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[uuid.UUID | None] = uuid_col()
     actor_name: Mapped[str | None] = mapped_column(String(64))
     actor_roles: Mapped[str | None] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(48))
@@ -69,7 +64,7 @@ class AuditEvent(Base):
     record_id: Mapped[str | None] = mapped_column(String(100))
     before: Mapped[Any | None] = mapped_column(JSONB)
     after: Mapped[Any | None] = mapped_column(JSONB)
-    reason: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str | None] = text500()
     request_id: Mapped[str | None] = mapped_column(String(128))
     client_addr: Mapped[str | None] = mapped_column(String(64))
 
@@ -83,7 +78,7 @@ class ChainLink(Base):
         CheckConstraint("record_kind IN ('tx', 'posting', 'audit')", name="kind"),
     )
 
-    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    scope: Mapped[uuid.UUID] = uuid_key()
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     record_kind: Mapped[str] = mapped_column(String(8))
@@ -99,11 +94,11 @@ class Checkpoint(Base):
     __tablename__ = "checkpoints"
     __table_args__ = (Index("ix_checkpoints_scope_seq", "scope", "seq"),)
 
-    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    scope: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[int] = identity_key()
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[bytes] = mapped_column(LargeBinary)
     records: Mapped[int] = mapped_column(BigInteger)
     sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    sealed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    sealed_by: Mapped[uuid.UUID | None] = uuid_col()

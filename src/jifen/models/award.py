@@ -11,18 +11,16 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     SmallInteger,
     String,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key, uuid_pk
 
 
 class AwardStatus(enum.StrEnum):
@@ -62,25 +60,25 @@ class Award(Base):
         Index("ix_awards_cap", "village_id", "household_id", "rule_id", "created_at"),
         # the review queue
         Index("ix_awards_village_id_status", "village_id", "status", "created_at"),
-        Index("ix_awards_due", "notice_until", postgresql_where=text("status = 'public_notice'")),
-        Index("ix_awards_self_reports", "village_id", "created_at", postgresql_where=text("self_report")),
+        partial_index("ix_awards_due", "notice_until", where="status = 'public_notice'"),
+        partial_index("ix_awards_self_reports", "village_id", "created_at", where="self_report"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    rule_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    household_id: Mapped[uuid.UUID] = uuid_col()
+    rule_id: Mapped[uuid.UUID] = uuid_col()
     rule_version: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
-    member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    note: Mapped[str | None] = mapped_column(String(500))
+    member_id: Mapped[uuid.UUID | None] = uuid_col()
+    note: Mapped[str | None] = text500()
     status: Mapped[AwardStatus] = mapped_column(String(16))
-    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    submitted_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    transaction_id: Mapped[uuid.UUID | None] = uuid_col()
+    batch_id: Mapped[uuid.UUID | None] = uuid_col()
+    submitted_by: Mapped[uuid.UUID] = uuid_col()
     notice_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    hold_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    hold_id: Mapped[uuid.UUID | None] = uuid_col()
     # 自主申报: filed by a villager (submitted_by) for their own household; always reviewed
     self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()
@@ -91,28 +89,26 @@ class AwardDecision(Base):
 
     __tablename__ = "award_decisions"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_award_decisions_award"
-        ),
+        scoped_fk("award_id", "awards", name="fk_award_decisions_award"),
         CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
         CheckConstraint("decision <> 'reject' OR reason IS NOT NULL", name="reject_reason"),
         # one approval per person per award
-        Index(
+        partial_index(
             "uq_award_decisions_one_approval_each",
             "village_id",
             "award_id",
             "actor_id",
+            where="decision = 'approve'",
             unique=True,
-            postgresql_where=text("decision = 'approve'"),
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_key()
+    award_id: Mapped[uuid.UUID] = uuid_col()
     decision: Mapped[str] = mapped_column(String(8))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    reason: Mapped[str | None] = mapped_column(String(500))
+    actor_id: Mapped[uuid.UUID] = uuid_col()
+    reason: Mapped[str | None] = text500()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -122,9 +118,7 @@ class Objection(Base):
 
     __tablename__ = "objections"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_objections_award"
-        ),
+        scoped_fk("award_id", "awards", name="fk_objections_award"),
         CheckConstraint("status IN ('open', 'resolved')", name="status"),
         CheckConstraint(
             "(status = 'open' AND outcome IS NULL AND resolved_at IS NULL)"
@@ -138,24 +132,24 @@ class Objection(Base):
             " AND (proposed_outcome IS NULL OR proposed_outcome IN ('upheld', 'revised', 'revoked'))",
             name="proposal",
         ),
-        Index("ix_objections_award", "village_id", "award_id", postgresql_where=text("status = 'open'")),
+        partial_index("ix_objections_award", "village_id", "award_id", where="status = 'open'"),
         Index("ix_objections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    raised_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    reason: Mapped[str] = mapped_column(String(500))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_key()
+    award_id: Mapped[uuid.UUID] = uuid_col()
+    raised_by: Mapped[uuid.UUID] = uuid_col()
+    reason: Mapped[str] = text500()
     status: Mapped[str] = mapped_column(String(10), server_default="open")
     outcome: Mapped[str | None] = mapped_column(String(10))
-    resolved_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    resolution: Mapped[str | None] = mapped_column(String(500))
+    resolved_by: Mapped[uuid.UUID | None] = uuid_col()
+    resolution: Mapped[str | None] = text500()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     proposed_outcome: Mapped[str | None] = mapped_column(String(10))
     proposed_points: Mapped[int | None] = mapped_column(BigInteger)
-    proposed_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    proposed_by: Mapped[uuid.UUID | None] = uuid_col()
     proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -175,15 +169,15 @@ class Inspection(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = uuid_key()
     grid: Mapped[str] = mapped_column(String(32))
     inspected_on: Mapped[date] = mapped_column(Date)
     rule_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
     judges: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     status: Mapped[str] = mapped_column(String(10), server_default="open")
-    created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
-    submitted_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    submitted_by: Mapped[uuid.UUID | None] = uuid_col()
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     awards: Mapped[int | None] = mapped_column(Integer)
 
@@ -193,16 +187,12 @@ class AwardPhoto(Base):
 
     __tablename__ = "award_photos"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "award_id"], ["awards.village_id", "awards.id"], name="fk_award_photos_award"
-        ),
-        ForeignKeyConstraint(
-            ["village_id", "photo_id"], ["photos.village_id", "photos.id"], name="fk_award_photos_photo"
-        ),
+        scoped_fk("award_id", "awards", name="fk_award_photos_award"),
+        scoped_fk("photo_id", "photos", name="fk_award_photos_photo"),
         CheckConstraint("position BETWEEN 0 AND 8", name="position"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    award_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    photo_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    award_id: Mapped[uuid.UUID] = uuid_key()
+    photo_id: Mapped[uuid.UUID] = uuid_key()
     position: Mapped[int] = mapped_column(SmallInteger)

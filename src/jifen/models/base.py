@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -22,9 +33,40 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+def uuid_pk(**kwargs: Any) -> Mapped[uuid.UUID]:
+    """A row's own UUID key, made in Python when the row is."""
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, **kwargs)
+
+
+def identity_key() -> Mapped[int]:
+    """A row's own ascending key, numbered by PostgreSQL (GENERATED ALWAYS AS IDENTITY)."""
+    return mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
 def created_at() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def uuid_key() -> MappedColumn[Any]:
+    """A UUID part of a composite primary key (`village_id` and the row's own id, no default)."""
+    return mapped_column(UUID(as_uuid=True), primary_key=True)
+
+
+def uuid_col() -> MappedColumn[Any]:
+    """A UUID column; nullable when its `Mapped[...]` says `| None`."""
+    return mapped_column(UUID(as_uuid=True))
+
+
+def text500() -> MappedColumn[Any]:
+    """A person's free text (reason, note, memo): at most 500 characters."""
+    return mapped_column(String(500))
+
+
+def scoped_fk(column: str, table: str, **kwargs: Any) -> ForeignKeyConstraint:
+    """`(village_id, column)` references `table(village_id, id)`: a row only points inside its own village."""
+    return ForeignKeyConstraint(["village_id", column], [f"{table}.village_id", f"{table}.id"], **kwargs)
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index (unique when asked) over only the rows `where` holds for."""
+    return Index(name, *columns, unique=unique, postgresql_where=text(where))

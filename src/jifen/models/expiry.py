@@ -11,17 +11,15 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     SmallInteger,
     String,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_col, uuid_key
 
 
 class ExpiryPolicy(Base):
@@ -50,7 +48,7 @@ class ExpiryPolicy(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = uuid_key()
     seq: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(8))
     clearing_month: Mapped[int | None] = mapped_column(SmallInteger)
@@ -58,8 +56,8 @@ class ExpiryPolicy(Base):
     carry_over_cap: Mapped[int | None] = mapped_column(BigInteger)
     months: Mapped[int | None] = mapped_column(SmallInteger)
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -68,26 +66,22 @@ class Expiry(Base):
 
     __tablename__ = "expiries"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
-        ForeignKeyConstraint(
-            ["village_id", "policy_id"], ["expiry_policies.village_id", "expiry_policies.id"]
-        ),
-        ForeignKeyConstraint(
-            ["village_id", "transaction_id"], ["ledger_transactions.village_id", "ledger_transactions.id"]
-        ),
+        scoped_fk("household_id", "households"),
+        scoped_fk("policy_id", "expiry_policies"),
+        scoped_fk("transaction_id", "ledger_transactions"),
         UniqueConstraint("village_id", "transaction_id"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("part > 0", name="part"),
         Index("ix_expiries_village_id_cutoff", "village_id", "cutoff"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    household_id: Mapped[uuid.UUID] = uuid_key()
     cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    policy_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    policy_id: Mapped[uuid.UUID] = uuid_col()
     amount: Mapped[int] = mapped_column(BigInteger)
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    transaction_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -97,17 +91,15 @@ class ExpiryRun(Base):
 
     __tablename__ = "expiry_runs"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "policy_id"], ["expiry_policies.village_id", "expiry_policies.id"]
-        ),
+        scoped_fk("policy_id", "expiry_policies"),
         CheckConstraint("pass > 0", name="pass"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
     cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     # "pass" in the database (a Python keyword)
     pass_: Mapped[int] = mapped_column("pass", Integer, primary_key=True, autoincrement=False)
-    policy_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    policy_id: Mapped[uuid.UUID] = uuid_col()
     households: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_at()

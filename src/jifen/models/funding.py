@@ -12,18 +12,15 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
-    Identity,
     Index,
     Integer,
     String,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_col, uuid_key
 
 
 class VillagePeg(Base):
@@ -38,11 +35,11 @@ class VillagePeg(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = identity_key()
     effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fen_per_point: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -58,13 +55,13 @@ class VillageFund(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = uuid_key()
     source: Mapped[str] = mapped_column(String(12))
     source_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     received_on: Mapped[date] = mapped_column(Date)
-    note: Mapped[str | None] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    note: Mapped[str | None] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -72,14 +69,12 @@ class VillageFundVoid(Base):
     """A fund recorded by mistake, voided (at most once: the primary key)."""
 
     __tablename__ = "village_fund_voids"
-    __table_args__ = (
-        ForeignKeyConstraint(["village_id", "fund_id"], ["village_funds.village_id", "village_funds.id"]),
-    )
+    __table_args__ = (scoped_fk("fund_id", "village_funds"),)
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    fund_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    fund_id: Mapped[uuid.UUID] = uuid_key()
+    reason: Mapped[str] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -89,7 +84,7 @@ class StoreSettlement(Base):
 
     __tablename__ = "store_settlements"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        scoped_fk("store_id", "stores"),
         UniqueConstraint(
             "village_id", "store_id", "starts_at", "ends_at", name="uq_store_settlements_period"
         ),
@@ -98,15 +93,15 @@ class StoreSettlement(Base):
         Index("ix_store_settlements_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_key()
+    store_id: Mapped[uuid.UUID] = uuid_col()
     period: Mapped[str] = mapped_column(String(32))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     report_points: Mapped[int] = mapped_column(BigInteger)
     report_fen: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    note: Mapped[str] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    note: Mapped[str] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()

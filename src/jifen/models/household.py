@@ -3,11 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
 
 
 class Household(Base):
@@ -21,9 +20,7 @@ class Household(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, index=True
-    )
+    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     code: Mapped[str] = mapped_column(String(32))
     head_name: Mapped[str] = mapped_column(String(64))
     grid: Mapped[str | None] = mapped_column(String(32))
@@ -39,13 +36,13 @@ class Household(Base):
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        scoped_fk("household_id", "households"),
         Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    household_id: Mapped[uuid.UUID] = uuid_col()
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = created_at()

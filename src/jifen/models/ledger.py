@@ -9,8 +9,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
-    Identity,
     Index,
     Integer,
     Sequence,
@@ -20,10 +18,19 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import (
+    Base,
+    created_at,
+    identity_key,
+    partial_index,
+    scoped_fk,
+    text500,
+    uuid_col,
+    uuid_key,
+    uuid_pk,
+)
 
 
 class AccountKind(enum.StrEnum):
@@ -62,8 +69,8 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        scoped_fk("household_id", "households"),
+        scoped_fk("store_id", "stores"),
         UniqueConstraint("village_id", "household_id"),
         UniqueConstraint("village_id", "store_id"),
         CheckConstraint("kind IN ('household', 'issuing', 'deductions', 'store', 'expiry')", name="kind"),
@@ -78,21 +85,21 @@ class Account(Base):
             "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
             name="system_row_untouched",
         ),
-        Index(
+        partial_index(
             "uq_accounts_village_system_kind",
             "village_id",
             "kind",
+            where="kind IN ('issuing', 'deductions', 'expiry')",
             unique=True,
-            postgresql_where=text("kind IN ('issuing', 'deductions', 'expiry')"),
         ),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[AccountKind] = mapped_column(String(16))
-    household_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    store_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    household_id: Mapped[uuid.UUID | None] = uuid_col()
+    store_id: Mapped[uuid.UUID | None] = uuid_col()
     posted: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     held: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -105,11 +112,7 @@ class LedgerTransaction(Base):
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "reverses_id"],
-            ["ledger_transactions.village_id", "ledger_transactions.id"],
-            name="fk_ledger_transactions_reverses",
-        ),
+        scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
         CheckConstraint(
             "kind IN ('award', 'deduction', 'reversal', 'redemption', 'redemption_cancel', 'expiry', "
             "'rectification', 'adjustment')",
@@ -121,34 +124,34 @@ class LedgerTransaction(Base):
         Index("ix_ledger_transactions_id", "id"),
         Index("ix_ledger_transactions_chain_id", "chain_id"),
         # a transaction is reversed at most once
-        Index(
+        partial_index(
             "uq_ledger_transactions_village_id_reverses_id",
             "village_id",
             "reverses_id",
+            where="reverses_id IS NOT NULL",
             unique=True,
-            postgresql_where=text("reverses_id IS NOT NULL"),
         ),
         # one rectification per deduction
-        Index(
+        partial_index(
             "uq_ledger_transactions_rectification",
             "village_id",
             "source_id",
+            where="kind = 'rectification'",
             unique=True,
-            postgresql_where=text("kind = 'rectification'"),
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[TransactionKind] = mapped_column(String(24))
-    memo: Mapped[str | None] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    rule_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    memo: Mapped[str | None] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
+    rule_id: Mapped[uuid.UUID | None] = uuid_col()
     rule_version: Mapped[int | None] = mapped_column(Integer)
     source_type: Mapped[str | None] = mapped_column(String(24))
-    source_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    reverses_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    reason: Mapped[str | None] = mapped_column(String(500))
+    source_id: Mapped[uuid.UUID | None] = uuid_col()
+    reverses_id: Mapped[uuid.UUID | None] = uuid_col()
+    reason: Mapped[str | None] = text500()
     created_at: Mapped[datetime] = created_at()
     chain_id: Mapped[int] = chain_id_column()
 
@@ -163,22 +166,22 @@ class Posting(Base):
         CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
         CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
         Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
-        Index(
+        partial_index(
             "uq_postings_account_history",
             "village_id",
             "account_id",
             "account_version",
+            where="account_version IS NOT NULL",
             unique=True,
-            postgresql_where=text("account_version IS NOT NULL"),
         ),
         Index("ix_postings_chain_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[int] = identity_key()
+    transaction_id: Mapped[uuid.UUID] = uuid_col()
+    account_id: Mapped[uuid.UUID] = uuid_col()
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int | None] = mapped_column(BigInteger)
     account_version: Mapped[int | None] = mapped_column(BigInteger)
@@ -191,38 +194,28 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "account_id"], ["accounts.village_id", "accounts.id"]),
-        ForeignKeyConstraint(
-            ["village_id", "transaction_id"], ["ledger_transactions.village_id", "ledger_transactions.id"]
-        ),
+        scoped_fk("account_id", "accounts"),
+        scoped_fk("transaction_id", "ledger_transactions"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
         CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
         CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
-        Index(
-            "ix_holds_village_id_account_id",
-            "village_id",
-            "account_id",
-            postgresql_where=text("status = 'active'"),
+        partial_index(
+            "ix_holds_village_id_account_id", "village_id", "account_id", where="status = 'active'"
         ),
-        Index(
-            "ix_holds_village_id_released",
-            "village_id",
-            "ended_at",
-            postgresql_where=text("status = 'released'"),
-        ),
+        partial_index("ix_holds_village_id_released", "village_id", "ended_at", where="status = 'released'"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    account_id: Mapped[uuid.UUID] = uuid_col()
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
-    memo: Mapped[str | None] = mapped_column(String(500))
+    memo: Mapped[str | None] = text500()
     source_type: Mapped[str | None] = mapped_column(String(24))
-    source_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    source_id: Mapped[uuid.UUID | None] = uuid_col()
+    transaction_id: Mapped[uuid.UUID | None] = uuid_col()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -233,15 +226,11 @@ class Compensation(Base):
 
     __tablename__ = "compensations"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "source_id"],
-            ["ledger_transactions.village_id", "ledger_transactions.id"],
-            name="fk_compensations_source",
-        ),
+        scoped_fk("source_id", "ledger_transactions", name="fk_compensations_source"),
         # written before the compensating transaction it names, in the same database transaction
-        ForeignKeyConstraint(
-            ["village_id", "transaction_id"],
-            ["ledger_transactions.village_id", "ledger_transactions.id"],
+        scoped_fk(
+            "transaction_id",
+            "ledger_transactions",
             name="fk_compensations_transaction",
             deferrable=True,
             initially="DEFERRED",
@@ -255,14 +244,14 @@ class Compensation(Base):
         Index("ix_compensations_village_id_transaction_id", "village_id", "transaction_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    source_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    source_id: Mapped[uuid.UUID] = uuid_key()
     step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    transaction_id: Mapped[uuid.UUID] = uuid_col()
     kind: Mapped[str] = mapped_column(String(16))
     # what the compensating transaction moved on the household's account (signed)
     amount: Mapped[int] = mapped_column(BigInteger)
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -272,7 +261,7 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    caller_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    caller_id: Mapped[uuid.UUID] = uuid_key()
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)

@@ -4,10 +4,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, uuid_col, uuid_key
 
 
 class Photo(Base):
@@ -24,11 +23,11 @@ class Photo(Base):
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[uuid.UUID] = uuid_key()
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    uploaded_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    uploaded_by: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()

@@ -9,16 +9,15 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
 
 
 class Review(enum.StrEnum):
@@ -42,7 +41,7 @@ class Rule(Base):
     __table_args__ = (UniqueConstraint("village_id", "code"), Index("ix_rules_id", "id"))
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = created_at()
@@ -53,7 +52,7 @@ class RuleVersion(Base):
 
     __tablename__ = "rule_versions"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "rule_id"], ["rules.village_id", "rules.id"]),
+        scoped_fk("rule_id", "rules"),
         CheckConstraint("points <> 0 AND abs(points) <= 100000", name="points"),
         CheckConstraint(
             "(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)", name="cap"
@@ -76,8 +75,8 @@ class RuleVersion(Base):
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    rule_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    rule_id: Mapped[uuid.UUID] = uuid_key()
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32))
@@ -91,5 +90,5 @@ class RuleVersion(Base):
     active_until: Mapped[date | None] = mapped_column(Date)
     review: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()

@@ -8,20 +8,28 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Constraint,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
-    Identity,
     Index,
     Integer,
     Sequence,
     String,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at
+from jifen.models.base import (
+    Base,
+    created_at,
+    identity_key,
+    partial_index,
+    scoped_fk,
+    text500,
+    uuid_col,
+    uuid_key,
+    uuid_pk,
+)
 
 # Receipt numbers run across every village (printed on the slip, unique: uq_redemptions_receipt_no).
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
@@ -33,9 +41,7 @@ class Store(Base):
     __tablename__ = "stores"
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, index=True
-    )
+    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
@@ -60,7 +66,7 @@ class Item(Base):
 
     __tablename__ = "items"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
+        scoped_fk("store_id", "stores"),
         CheckConstraint("price_points > 0 AND price_points <= 1000000", name="price_points"),
         # the shelf is never below empty: the last line against overselling
         CheckConstraint("on_hand >= 0", name="on_hand"),
@@ -76,9 +82,9 @@ class Item(Base):
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_pk()
+    store_id: Mapped[uuid.UUID] = uuid_col()
     name: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(32))
@@ -88,7 +94,7 @@ class Item(Base):
     limit_count: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    picture_url: Mapped[str | None] = mapped_column(String(500))
+    picture_url: Mapped[str | None] = text500()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -100,15 +106,13 @@ class Redemption(Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
-        ForeignKeyConstraint(
-            ["village_id", "transaction_id"], ["ledger_transactions.village_id", "ledger_transactions.id"]
-        ),
+        scoped_fk("store_id", "stores"),
+        scoped_fk("household_id", "households"),
+        scoped_fk("transaction_id", "ledger_transactions"),
         # the name PostgreSQL cut to 63 characters when migration 0004 created it
-        ForeignKeyConstraint(
-            ["village_id", "cancel_transaction_id"],
-            ["ledger_transactions.village_id", "ledger_transactions.id"],
+        scoped_fk(
+            "cancel_transaction_id",
+            "ledger_transactions",
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
         CheckConstraint("total_points > 0", name="total_points"),
@@ -121,59 +125,67 @@ class Redemption(Base):
         ),
         Index("ix_redemptions_id", "id"),
         Index("ix_redemptions_store", "village_id", "store_id", "created_at", "id"),
-        Index(
+        partial_index(
             "ix_redemptions_household",
             "village_id",
             "household_id",
             "created_at",
-            postgresql_where=text("status = 'completed'"),
+            where="status = 'completed'",
         ),
         # cancellations are counted in the period they happen
-        Index(
-            "ix_redemptions_cancelled",
-            "village_id",
-            "store_id",
-            "cancelled_at",
-            postgresql_where=text("status = 'cancelled'"),
+        partial_index(
+            "ix_redemptions_cancelled", "village_id", "store_id", "cancelled_at", where="status = 'cancelled'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_pk()
     receipt_no: Mapped[int] = mapped_column(
         BigInteger, unique=True, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
-    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    store_id: Mapped[uuid.UUID] = uuid_col()
+    household_id: Mapped[uuid.UUID] = uuid_col()
     status: Mapped[str] = mapped_column(String(10), server_default=RedemptionStatus.completed.value)
     total_points: Mapped[int] = mapped_column(BigInteger)
-    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    clerk_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    transaction_id: Mapped[uuid.UUID] = uuid_col()
+    clerk_id: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
-    cancel_transaction_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    cancel_transaction_id: Mapped[uuid.UUID | None] = uuid_col()
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancelled_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    cancelled_by: Mapped[uuid.UUID | None] = uuid_col()
+    cancel_reason: Mapped[str | None] = text500()
 
 
-class RedemptionLine(Base):
+class PricedLine:
+    """One item of a sale or a pickup code, keyed (village_id, its basket, item_id): how many, at what
+    price, and the line's points, which SQL checks are quantity × price."""
+
+    quantity: Mapped[int] = mapped_column(Integer)
+    price_points: Mapped[int] = mapped_column(Integer)
+    line_points: Mapped[int] = mapped_column(BigInteger)
+
+
+def priced_line_checks(basket_id: str, baskets: str) -> tuple[Constraint, ...]:
+    return (
+        scoped_fk(basket_id, baskets),
+        scoped_fk("item_id", "items"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+    )
+
+
+class RedemptionLine(PricedLine, Base):
     """Append-only: one item of a sale, at the price it was sold for."""
 
     __tablename__ = "redemption_lines"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
-        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+        *priced_line_checks("redemption_id", "redemptions"),
         Index("ix_redemption_lines_item", "village_id", "item_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    redemption_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    quantity: Mapped[int] = mapped_column(Integer)
-    price_points: Mapped[int] = mapped_column(Integer)
-    line_points: Mapped[int] = mapped_column(BigInteger)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    redemption_id: Mapped[uuid.UUID] = uuid_key()
+    item_id: Mapped[uuid.UUID] = uuid_key()
 
 
 class StockMovement(Base):
@@ -181,8 +193,8 @@ class StockMovement(Base):
 
     __tablename__ = "stock_movements"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
-        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
+        scoped_fk("item_id", "items"),
+        scoped_fk("redemption_id", "redemptions"),
         CheckConstraint("kind IN ('restock', 'sale', 'cancel', 'correction')", name="kind"),
         CheckConstraint(
             "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
@@ -194,25 +206,25 @@ class StockMovement(Base):
         CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
-        Index(
+        partial_index(
             "uq_stock_movements_cancel",
             "village_id",
             "redemption_id",
             "item_id",
+            where="kind = 'cancel'",
             unique=True,
-            postgresql_where=text("kind = 'cancel'"),
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[int] = identity_key()
+    item_id: Mapped[uuid.UUID] = uuid_col()
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
     on_hand_after: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str | None] = mapped_column(String(500))
-    actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    redemption_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str | None] = text500()
+    actor_id: Mapped[uuid.UUID] = uuid_col()
+    redemption_id: Mapped[uuid.UUID | None] = uuid_col()
     created_at: Mapped[datetime] = created_at()
 
 
@@ -222,10 +234,10 @@ class Reservation(Base):
 
     __tablename__ = "reservations"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
-        ForeignKeyConstraint(["village_id", "hold_id"], ["holds.village_id", "holds.id"]),
-        ForeignKeyConstraint(["village_id", "redemption_id"], ["redemptions.village_id", "redemptions.id"]),
+        scoped_fk("store_id", "stores"),
+        scoped_fk("household_id", "households"),
+        scoped_fk("hold_id", "holds"),
+        scoped_fk("redemption_id", "redemptions"),
         CheckConstraint("code ~ '^[0-9]{6}$'", name="code"),
         CheckConstraint("total_points > 0", name="total_points"),
         CheckConstraint("status IN ('active', 'redeemed', 'cancelled', 'expired')", name="status"),
@@ -237,51 +249,37 @@ class Reservation(Base):
         CheckConstraint("expires_at > created_at", name="expires"),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
-        Index(
-            "uq_reservations_active_code",
-            "village_id",
-            "code",
-            unique=True,
-            postgresql_where=text("status = 'active'"),
+        partial_index(
+            "uq_reservations_active_code", "village_id", "code", where="status = 'active'", unique=True
         ),
         Index("ix_reservations_code", "village_id", "code", "created_at"),
-        Index("ix_reservations_due", "expires_at", postgresql_where=text("status = 'active'")),
+        partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
         Index("ix_reservations_household", "village_id", "household_id", "created_at"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    id: Mapped[uuid.UUID] = uuid_key()
     code: Mapped[str] = mapped_column(String(6))
-    store_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    store_id: Mapped[uuid.UUID] = uuid_col()
+    household_id: Mapped[uuid.UUID] = uuid_col()
     status: Mapped[str] = mapped_column(String(10), server_default="active")
     total_points: Mapped[int] = mapped_column(BigInteger)
-    hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    hold_id: Mapped[uuid.UUID] = uuid_col()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[uuid.UUID] = uuid_col()
     created_at: Mapped[datetime] = created_at()
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    end_reason: Mapped[str | None] = mapped_column(String(500))
-    redemption_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ended_by: Mapped[uuid.UUID | None] = uuid_col()
+    end_reason: Mapped[str | None] = text500()
+    redemption_id: Mapped[uuid.UUID | None] = uuid_col()
 
 
-class ReservationLine(Base):
+class ReservationLine(PricedLine, Base):
     """Append-only: one item of a pickup code, at the price it was reserved for."""
 
     __tablename__ = "reservation_lines"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["village_id", "reservation_id"], ["reservations.village_id", "reservations.id"]
-        ),
-        ForeignKeyConstraint(["village_id", "item_id"], ["items.village_id", "items.id"]),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
-    )
+    __table_args__ = priced_line_checks("reservation_id", "reservations")
 
-    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    reservation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    quantity: Mapped[int] = mapped_column(Integer)
-    price_points: Mapped[int] = mapped_column(Integer)
-    line_points: Mapped[int] = mapped_column(BigInteger)
+    village_id: Mapped[uuid.UUID] = uuid_key()
+    reservation_id: Mapped[uuid.UUID] = uuid_key()
+    item_id: Mapped[uuid.UUID] = uuid_key()

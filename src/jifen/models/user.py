@@ -10,7 +10,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -18,10 +17,9 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, uuid_pk
+from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_col, uuid_pk
 
 
 class Role(enum.StrEnum):
@@ -52,7 +50,7 @@ class User(Base):
     # set by an administrator's password reset: the user must choose their own before anything else
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    disabled_reason: Mapped[str | None] = text500()
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", lazy="selectin", order_by="UserRole.created_at"
@@ -64,8 +62,8 @@ class UserRole(Base):
 
     __tablename__ = "user_roles"
     __table_args__ = (
-        ForeignKeyConstraint(["village_id", "store_id"], ["stores.village_id", "stores.id"]),
-        ForeignKeyConstraint(["village_id", "household_id"], ["households.village_id", "households.id"]),
+        scoped_fk("store_id", "stores"),
+        scoped_fk("household_id", "households"),
         CheckConstraint(
             "role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')", name="role"
         ),
@@ -97,8 +95,8 @@ class UserRole(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(String(16))
     village_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("villages.id"), index=True)
-    store_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    household_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    store_id: Mapped[uuid.UUID | None] = uuid_col()
+    household_id: Mapped[uuid.UUID | None] = uuid_col()
     grid: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = created_at()
 

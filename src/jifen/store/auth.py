@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
-from jifen.households.scope import sees_pickup_code
+from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
+from jifen.store.repository import sales as sale_rows
+from jifen.store.repository.reservations import ReservationRow
+from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import RedemptionCreate, ReservationCreate, ReservationRedeem
 
 
@@ -37,7 +40,7 @@ class ItemAccess:
 class RedemptionAccess:
     actor: Actor
     store: Store
-    redemption: repository.RedemptionRow
+    redemption: RedemptionRow
 
 
 def is_village_admin(actor: Actor, village_id: uuid.UUID) -> bool:
@@ -62,37 +65,50 @@ def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> No
     raise Forbidden()
 
 
-async def _store(session: Session, store_id: uuid.UUID) -> Store:
+async def load_store(session: Session, store_id: uuid.UUID) -> Store:
+    """The store, or 404 (找不到该积分超市)."""
     store = await repository.get_store(session, store_id)
     if store is None:
         raise NotFound("找不到该积分超市")
     return store
 
 
+class _InStore(Protocol):
+    @property
+    def store_id(self) -> uuid.UUID: ...
+
+
+InStore = TypeVar("InStore", bound=_InStore)
+
+
+async def _with_store(session: Session, found: InStore | None, missing: str) -> tuple[InStore, Store]:
+    """A record of a store (an item, a sale) and its store, or 404 saying what is `missing`."""
+    if found is None:
+        raise NotFound(missing)
+    store = await repository.get_store(session, found.store_id)
+    assert store is not None  # a record's store is never deleted
+    return found, store
+
+
 async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:
-    item = await repository.get_item(session, item_id)
-    if item is None:
-        raise NotFound("找不到该商品")
-    store = await repository.get_store(session, item.store_id)
-    assert store is not None
-    return item, store
+    return await _with_store(session, await repository.get_item(session, item_id), "找不到该商品")
 
 
 async def store_admin(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
     return StoreAccess(actor=actor, store=store)
 
 
 async def store_reader(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize(actor, store.village_id, VILLAGE_USERS, town_admin=True)
     return StoreAccess(actor=actor, store=store)
 
 
 async def store_staff(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
     """The store's own clerk or the village admin (its sales list)."""
-    store = await _store(session, store_id)
+    store = await load_store(session, store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 
@@ -110,18 +126,14 @@ async def item_stocker(item_id: uuid.UUID, actor: CurrentActor, session: Session
 
 
 async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 
 
-async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[repository.RedemptionRow, Store]:
-    redemption = await repository.get_redemption(session, redemption_id)
-    if redemption is None:
-        raise NotFound("找不到该兑换记录")
-    store = await repository.get_store(session, redemption.store_id)
-    assert store is not None
-    return redemption, store
+async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
+    redemption = await sale_rows.get_redemption(session, redemption_id)
+    return await _with_store(session, redemption, "找不到该兑换记录")
 
 
 async def redemption_canceller(
@@ -156,7 +168,7 @@ class ReserverAccess:
 class ReservationAccess:
     actor: Actor
     store: Store
-    reservation: reservations.ReservationRow
+    reservation: ReservationRow
 
     @property
     def sees_pickup_code(self) -> bool:
@@ -167,7 +179,7 @@ class ReservationAccess:
 
 async def reserver(body: ReservationCreate, actor: CurrentActor, session: Session) -> ReserverAccess:
     """A villager reserves for their own household only; staff sell at the counter instead."""
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     if actor.is_town_admin:
         raise Forbidden("预约兑换由本户村民在手机上提交")
     grants = actor.grants_in(store.village_id)
@@ -186,7 +198,7 @@ async def reserver(body: ReservationCreate, actor: CurrentActor, session: Sessio
 
 
 async def code_redeemer(body: ReservationRedeem, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await _store(session, body.store_id)
+    store = await load_store(session, body.store_id)
     authorize_store_staff(actor, store, town_admin=False)
     return StoreAccess(actor=actor, store=store)
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -13,12 +12,45 @@ from jifen.audit import service as audit
 from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
-from jifen.kit.db import violated_constraint
+from jifen.auth.schemas import RoleGrant
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.pagination import BY_TEXT, Page
 from jifen.kit.timeutil import utcnow
 from jifen.models import Role, User, UserRole
 from jifen.users import repository
-from jifen.users.schemas import RoleGrantIn, RoleRemoval
+from jifen.users.schemas import RoleGrantIn, RoleRemoval, UserCreate, UserOut
+
+
+def user_out(user: User, villages: set[uuid.UUID] | None = None) -> UserOut:
+    """The user with their grants (only those in `villages` when given: another village's stay hidden)."""
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        must_change_password=user.must_change_password,
+        disabled_at=user.disabled_at,
+        disabled_reason=user.disabled_reason,
+        roles=[
+            RoleGrant.model_validate(r, from_attributes=True)
+            for r in user.roles
+            if villages is None or r.village_id in villages
+        ],
+    )
+
+
+async def village_users_page(
+    session: AsyncSession, village_id: uuid.UUID, *, role: Role | None, cursor: str | None, limit: int
+) -> Page[UserOut]:
+    """The village's users by username, with the roles they hold in this village (never a password)."""
+    after = BY_TEXT.after(cursor)
+    users = await repository.village_users(
+        session, village_id, role=role, after_username=after[0] if after else None, limit=limit + 1
+    )
+    page = BY_TEXT.page(users, limit, lambda u: (u.username,))
+    return Page(items=[user_out(u, {village_id}) for u in page.items], next_cursor=page.next_cursor)
 
 
 class DuplicateUsername(Conflict):
@@ -29,6 +61,38 @@ class DuplicateUsername(Conflict):
 class InvalidRole(BadRequest):
     code = "invalid_role"
     default_detail = "角色的范围不正确"
+
+
+class RoleScope(NamedTuple):
+    """A role that names one place in its village (a clerk's store, a villager's household): the field,
+    how to check it is in the village, and what to say when it is missing, elsewhere or not that role's."""
+
+    role: Role
+    field: str
+    in_village: Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[bool]]
+    missing: str
+    elsewhere: str
+    only: str
+
+
+ROLE_SCOPES = (
+    RoleScope(
+        Role.clerk,
+        "store_id",
+        repository.store_in_village,
+        "店员需要指定所在的积分超市 store_id",
+        "该积分超市不属于这个村",
+        "只有店员可以指定积分超市",
+    ),
+    RoleScope(
+        Role.villager,
+        "household_id",
+        repository.household_in_village,
+        "村民需要指定所属的户 household_id",
+        "该户不属于这个村",
+        "只有村民可以指定所属的户",
+    ),
+)
 
 
 async def _check_grant(session: AsyncSession, actor: Actor, grant: RoleGrantIn) -> None:
@@ -46,22 +110,22 @@ async def _check_grant(session: AsyncSession, actor: Actor, grant: RoleGrantIn) 
         raise NotFound("找不到该村")
     if not await repository.village_exists(session, grant.village_id):
         raise NotFound("找不到该村")
-    if grant.role is Role.clerk:
-        if grant.store_id is None:
-            raise InvalidRole("店员需要指定所在的积分超市 store_id")
-        if not await repository.store_in_village(session, grant.village_id, grant.store_id):
-            raise InvalidRole("该积分超市不属于这个村")
-    elif grant.store_id is not None:
-        raise InvalidRole("只有店员可以指定积分超市")
-    if grant.role is Role.villager:
-        if grant.household_id is None:
-            raise InvalidRole("村民需要指定所属的户 household_id")
-        if not await repository.household_in_village(session, grant.village_id, grant.household_id):
-            raise InvalidRole("该户不属于这个村")
-    elif grant.household_id is not None:
-        raise InvalidRole("只有村民可以指定所属的户")
+    for scope in ROLE_SCOPES:
+        value: uuid.UUID | None = getattr(grant, scope.field)
+        if grant.role is scope.role:
+            if value is None:
+                raise InvalidRole(scope.missing)
+            if not await scope.in_village(session, grant.village_id, value):
+                raise InvalidRole(scope.elsewhere)
+        elif value is not None:
+            raise InvalidRole(scope.only)
     if grant.grid is not None and grant.role is not Role.cadre:
         raise InvalidRole("只有村干部/网格员可以指定网格")
+
+
+async def add_user(session: AsyncSession, actor: Actor, body: UserCreate) -> User:
+    """The user the API's (the admin page's, the console's) form describes."""
+    return await create_user(session, actor, roles=body.roles, **body.model_dump(exclude={"roles"}))
 
 
 async def create_user(
@@ -78,40 +142,13 @@ async def create_user(
     if await auth_repository.get_user_by_username(session, username) is not None:
         raise DuplicateUsername(f"用户名 {username} 已被使用")
     user = User(username=username, password_hash=hash_password(password), display_name=display_name)
-    session.add(user)
     unique_grants = {(g.role, g.village_id, g.store_id, g.household_id, g.grid): g for g in roles}.values()
-    try:
-        await session.flush()
-        session.add_all(
-            UserRole(
-                user_id=user.id,
-                role=g.role,
-                village_id=g.village_id,
-                store_id=g.store_id,
-                household_id=g.household_id,
-                grid=g.grid,
-            )
-            for g in unique_grants
-        )
-        await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_users_username_lower":
-            raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
-        raise
-    await session.refresh(user, ["roles"])
+    with unique_or(DuplicateUsername(f"用户名 {username} 已被使用"), "uq_users_username_lower"):
+        await repository.add_user(session, user, [UserRole(**g.model_dump()) for g in unique_grants])
     after = {
         "username": username,
         "display_name": display_name,
-        "roles": [
-            {
-                "role": g.role,
-                "village_id": g.village_id,
-                "store_id": g.store_id,
-                "household_id": g.household_id,
-                "grid": g.grid,
-            }
-            for g in unique_grants
-        ],
+        "roles": [g.model_dump() for g in unique_grants],
     }
     # on the record of every village the user gets a role in (the town's for a town administrator)
     for village_id in sorted({g.village_id for g in unique_grants}, key=str):
@@ -183,7 +220,7 @@ async def _managed_user(
     (404); a town admin's account is not theirs to touch; and what acts on the whole account (disabling, a new
     password) is refused when the account also serves a village they do not run.
     """
-    user = await repository.lock_user(session, user_id)
+    user = await auth_repository.lock_user(session, user_id)
     if user is None:
         raise UserNotFound()
     if actor.is_town_admin:
@@ -242,7 +279,7 @@ async def disable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, 
     user.disabled_at = utcnow()
     user.disabled_reason = reason
     user.credential_version += 1
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session,
         actor,
@@ -264,7 +301,7 @@ async def enable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *
     user.is_active = True
     user.disabled_at = None
     user.disabled_reason = None
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session, actor, user, "user.enable", before=before, after={"is_active": True}, reason=reason
     )
@@ -287,7 +324,7 @@ async def reset_password(
     user.password_hash = await run_in_threadpool(hash_password, password)
     user.must_change_password = True
     user.credential_version += 1
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session,
         actor,
@@ -328,9 +365,7 @@ async def remove_role(session: AsyncSession, actor: Actor, user_id: uuid.UUID, r
         "household_id": grant.household_id,
         "grid": grant.grid,
     }
-    await session.delete(grant)
-    await session.flush()
-    await session.refresh(user, ["roles"])
+    await repository.remove_grant(session, user, grant)
     await _record(
         session,
         actor,

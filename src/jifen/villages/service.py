@@ -3,12 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import DuplicateCode
 from jifen.ledger import service as ledger
 from jifen.models import Village
@@ -19,13 +18,9 @@ async def create_village(session: AsyncSession, actor: Actor, *, code: str, name
     if await repository.code_taken(session, code):
         raise DuplicateCode(f"村编号 {code} 已被使用")
     village = Village(code=code, name=name)
-    session.add(village)
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent request took the code between the check and the insert
-        if violated_constraint(exc) == "uq_villages_code":
-            raise DuplicateCode(f"村编号 {code} 已被使用") from exc
-        raise
+    # a concurrent request may take the code between the check and the insert
+    with unique_or(DuplicateCode(f"村编号 {code} 已被使用"), "uq_villages_code"):
+        await repository.add_village(session, village)
     await ledger.open_village_accounts(session, village.id)
     await audit.record(
         session,
@@ -52,7 +47,7 @@ async def change_settings(
     before = {name: getattr(village, name) for name in changes}
     for name, value in changes.items():
         setattr(village, name, value)
-    await session.flush()
+    await repository.save_village(session, village)
     await audit.record(
         session,
         actor,
