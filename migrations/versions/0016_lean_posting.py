@@ -9,13 +9,15 @@ chain's writers' lock was a trigger call of its own, and the single-transaction 
 every call (a custom plan for its `unnest`).
 
 Now, for the one shape almost every posting has (one transaction, two postings on two accounts: an award,
-a deduction, a sale, a cancellation, a reversal, an expiry), ledger_post does the work and the checks in five
-statements on primary keys: the writers' lock; the households' rows moved in account id order (the row lock
-and the move are one UPDATE, never below zero: JF001); the transaction, written only if its rule version
-exists; the two postings, written only for accounts of the village. The balance (two amounts summing to
-zero), the lifetime-earned rule and the shapes are checked on the arguments, without a query. Every other
-shape (a batch, a transaction with more postings) goes through jifen_post_general: the set-based path of
-0002/0013, which now also checks balance and references itself.
+a deduction, a sale, a cancellation, a reversal, an expiry), ledger_post does the work and its checks in five
+statements on primary keys: the chain's writers' lock; both accounts' kinds in one query (each must be of the
+village: a foreign key's check); each household's row moved in account id order (lock, move and version in
+one UPDATE, never below zero: JF001); the transaction, written only if its rule version exists; the two
+postings. The balance (two amounts summing to zero), the lifetime-earned rule and the shapes are checked on
+the arguments, without a query. Every other shape (a batch, a transaction with more postings) goes through
+jifen_post_general: the set-based path of 0002/0013, which now also checks balance and references itself.
+And the two `kind` CHECKs become one text[] constant each (same meaning): PostgreSQL reads a table's CHECKs
+from their stored text on every statement that writes a row, and a list of literals is dear to read.
 
 The triggers that checked balance, references and the chain's lock stay, unchanged, for everyone who writes
 the ledger directly (the owner by hand; the service role may not write it at all, migration 0013): each now
