@@ -100,6 +100,23 @@ def _triggers(when: str) -> str:
     return sql
 
 
+def _ledger_post_of_0013() -> str:
+    """0013's ledger_post, read from that migration (released migrations never change)."""
+    source = Path(__file__).with_name("0013_balance_privileges.py").read_text()
+    found = re.search(r"CREATE OR REPLACE FUNCTION ledger_post\(.*?\n\$\$;\n", source, re.DOTALL)
+    assert found is not None
+    return found.group(0).replace("{PINNED}", PINNED)
+
+
+def _batch_path_of_0013() -> str:
+    """The set-based part of 0013's ledger_post (from locking the households to its end), unchanged."""
+    body = _ledger_post_of_0013()
+    return body[body.index("\n    PERFORM 1 FROM accounts") + 1 :]
+
+
+_BATCH_PATH_OF_0013 = _batch_path_of_0013()
+
+
 # PostgreSQL reads every CHECK constraint of a table from its stored text once per statement that writes a
 # row; a list of varchar literals is an array of casts, several times dearer to read than one text[] constant
 # meaning the same. (Same constraints, same names; the models say the same.)
@@ -141,9 +158,10 @@ UPGRADE = rf"""
 {_triggers(DIRECT_WRITERS_ONLY)}
 
 -- Every shape but the common one: many transactions (a batch, an inspection sheet, expiry), or one with more
--- than two postings. The set-based path of 0002/0013, which now checks itself what the triggers checked:
--- the village and every rule version exist, every transaction has two postings or more and sums to zero.
--- Called by ledger_post only (it runs as the owner, inside ledger_post's SECURITY DEFINER).
+-- than two postings. The set-based path of 0013's ledger_post (read from that migration, unchanged), after
+-- the checks the triggers made for it: the chain writers' lock, every transaction has two postings or more and
+-- sums to zero, the village and every rule version exist. (A posting to an account outside the village is
+-- refused with JF004 here, as 0013's batch path did.) Called by ledger_post only, inside its SECURITY DEFINER.
 CREATE FUNCTION jifen_post_general({POST_PARAMS}
 ) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
@@ -181,90 +199,7 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_transactions_references';
     END IF;
 
-    PERFORM 1 FROM accounts
-     WHERE village_id = p_village AND id = ANY (p_accounts) AND kind = 'household'
-     ORDER BY id FOR UPDATE;
-
-    -- lifetime earned as the ledger's rule says, before anything is written (reversed transactions exist)
-    SELECT i.ord INTO bad
-      FROM unnest(p_tx, p_accounts, p_amounts, p_earned) WITH ORDINALITY AS i(tx, account, amount, earned, ord)
-      LEFT JOIN LATERAL (
-            SELECT x.kind FROM accounts x WHERE x.village_id = p_village AND x.id = i.account LIMIT 1) a ON true
-      LEFT JOIN LATERAL (
-            SELECT x.kind FROM ledger_transactions x
-             WHERE t_kinds[i.tx] = 'reversal' AND x.village_id = p_village AND x.id = t_reverses[i.tx]
-             LIMIT 1) r ON true
-     WHERE i.earned IS DISTINCT FROM CASE
-            WHEN a.kind IS DISTINCT FROM 'household' THEN 0
-            WHEN t_kinds[i.tx] IN ('award', 'rectification') THEN greatest(i.amount, 0)
-            WHEN r.kind IN ('award', 'rectification') THEN least(i.amount, 0)
-            WHEN t_kinds[i.tx] = 'adjustment' THEN least(i.amount, 0)
-            ELSE 0 END
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger_post: lifetime earned of posting % does not follow the ledger''s rule', bad.ord
-            USING ERRCODE = 'JF005';
-    END IF;
-
-    INSERT INTO ledger_transactions (
-        village_id, id, kind, memo, actor_id, rule_id, rule_version, source_type, source_id, reverses_id,
-        reason)
-    SELECT p_village, t.id, t.kind, t.memo, p_actor, t.rule_id, t.rule_version, t.source_type, t.source_id,
-           t.reverses_id, t.reason
-      FROM unnest(t_ids, t_kinds, t_memos, t_rule_ids, t_rule_versions, t_source_types, t_source_ids,
-                  t_reverses, t_reasons)
-        AS t(id, kind, memo, rule_id, rule_version, source_type, source_id, reverses_id, reason);
-
-    -- the first posting that would take a household below zero, counted on the balances before the batch
-    SELECT r.ord, r.tx, r.account, r.balance_after - r.amount - r.held AS available, -r.amount AS needed
-      INTO bad
-      FROM (SELECT i.tx, i.account, i.amount, i.ord, a.held,
-                   a.posted + sum(i.amount) OVER (PARTITION BY i.account ORDER BY i.ord) AS balance_after
-              FROM unnest(p_tx, p_accounts, p_amounts) WITH ORDINALITY AS i(tx, account, amount, ord)
-              JOIN accounts a ON a.village_id = p_village AND a.id = i.account AND a.kind = 'household') r
-     WHERE r.balance_after - r.held < 0
-     ORDER BY r.ord
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'insufficient points'
-            USING ERRCODE = 'JF001',
-                  DETAIL = json_build_object('tx_index', bad.tx, 'account_id', bad.account,
-                                             'available', bad.available, 'needed', bad.needed)::text;
-    END IF;
-
-    UPDATE accounts a
-       SET posted = a.posted + d.total,
-           lifetime_earned = a.lifetime_earned + d.earned,
-           version = a.version + d.lines
-      FROM (SELECT i.account, sum(i.amount) AS total, sum(i.earned) AS earned, count(*) AS lines
-              FROM unnest(p_accounts, p_amounts, p_earned) AS i(account, amount, earned)
-             GROUP BY i.account) d
-     WHERE a.village_id = p_village AND a.id = d.account AND a.kind = 'household';
-
-    -- the postings, each household's running balance counted back from its new balance; a posting to an
-    -- account outside the village finds no account row and is not written
-    WITH inserted AS (
-        INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, account_version)
-        SELECT p_village, t_ids[r.tx], r.account, r.amount,
-               CASE WHEN r.is_household THEN r.posted - coalesce(sum(r.amount) OVER later, 0) END,
-               CASE WHEN r.is_household THEN r.version - count(*) OVER later END
-          FROM (SELECT i.tx, i.account, i.amount, i.ord, a.kind = 'household' AS is_household, a.posted,
-                       a.version
-                  FROM unnest(p_tx, p_accounts, p_amounts) WITH ORDINALITY AS i(tx, account, amount, ord)
-                  JOIN accounts a ON a.village_id = p_village AND a.id = i.account) r
-        WINDOW later AS (PARTITION BY r.account ORDER BY r.ord ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-         ORDER BY r.ord
-        RETURNING 1
-    )
-    SELECT count(*) INTO written FROM inserted;
-    IF written <> n_lines AND n_tx = 1 THEN
-        RAISE EXCEPTION 'a posting names an account outside village %', p_village
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'postings_account';
-    ELSIF written <> n_lines THEN
-        RAISE EXCEPTION 'posting to an account outside village %', p_village USING ERRCODE = 'JF004';
-    END IF;
-END
-$$;
+{_BATCH_PATH_OF_0013}
 REVOKE EXECUTE ON FUNCTION jifen_post_general({POST_ARGS}) FROM PUBLIC;
 
 -- ledger_post: the same arguments, refusals and SQLSTATEs as in 0013.
@@ -387,14 +322,6 @@ BEGIN
 END
 $$;
 """
-
-
-def _ledger_post_of_0013() -> str:
-    """0013's ledger_post, read from that migration (released migrations never change)."""
-    source = Path(__file__).with_name("0013_balance_privileges.py").read_text()
-    found = re.search(r"CREATE OR REPLACE FUNCTION ledger_post\(.*?\n\$\$;\n", source, re.DOTALL)
-    assert found is not None
-    return found.group(0).replace("{PINNED}", PINNED)
 
 
 def upgrade() -> None:

@@ -64,46 +64,21 @@ async def test_ledger_post_refuses_what_the_triggers_refused(
             )
         return caught.value.sqlstate or ""
 
+    award = [(1, household_id, 5, 5), (1, issuing, -5, 0)]  # one balanced award, the lean path's shape
+    second = [(2, household_id, 5, 5), (2, issuing, -5, 0)]
     # unbalanced: two postings (the lean path), three postings, and a batch whose second transaction is off
     assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0)]) == "JF003"
-    assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0), (1, deductions, -2, 0)]) == "JF003"
-    assert (
-        await post(
-            transactions=2,
-            lines=[
-                (1, household_id, 5, 5),
-                (1, issuing, -5, 0),
-                (2, household_id, 5, 5),
-                (2, issuing, -6, 0),
-            ],
-        )
-        == "JF003"
-    )
+    assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0), (1, deductions, -1, 0)]) == "JF003"
+    assert await post(transactions=2, lines=[*award, (2, household_id, 5, 5), (2, issuing, -6, 0)]) == "JF003"
     # a batch transaction with a single posting
-    assert await post(
-        transactions=2, lines=[(1, household_id, 5, 5), (1, issuing, -5, 0), (2, issuing, 1, 0)]
-    ) == ("JF003")
+    assert await post(transactions=2, lines=[*award, (2, issuing, 1, 0)]) == "JF003"
     # a rule version that does not exist, or a rule without its version, on both paths
     foreign_key = asyncpg.ForeignKeyViolationError.sqlstate
     for rule in ((rule_id, 999), (uuid.uuid4(), 1), (rule_id, None)):
-        assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -5, 0)], rule=rule) == foreign_key
-        assert (
-            await post(
-                transactions=2,
-                lines=[
-                    (1, household_id, 5, 5),
-                    (1, issuing, -5, 0),
-                    (2, household_id, 5, 5),
-                    (2, issuing, -5, 0),
-                ],
-                rule=rule,
-            )
-            == foreign_key
-        )
+        assert await post(lines=award, rule=rule) == foreign_key
+        assert await post(transactions=2, lines=[*award, *second], rule=rule) == foreign_key
     # a village that does not exist (its accounts do not either)
-    assert (
-        await post(lines=[(1, household_id, 5, 5), (1, issuing, -5, 0)], village=uuid.uuid4()) == foreign_key
-    )
+    assert await post(lines=award, village=uuid.uuid4()) == foreign_key
     # more than the household has, on the lean path (JF001, never the row's CHECK)
     assert await post(lines=[(1, household_id, -31, 0), (1, issuing, 31, 0)]) == "JF001"
 
