@@ -41,22 +41,6 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-POST_PARAMS = """
-    p_village uuid,
-    p_actor uuid,
-    t_ids uuid[],
-    t_kinds text[],
-    t_memos text[],
-    t_rule_ids uuid[],
-    t_rule_versions integer[],
-    t_source_types text[],
-    t_source_ids uuid[],
-    t_reverses uuid[],
-    t_reasons text[],
-    p_tx integer[],
-    p_accounts uuid[],
-    p_amounts bigint[],
-    p_earned bigint[]"""
 POST_ARGS = (
     "uuid, uuid, uuid[], text[], text[], uuid[], integer[], text[], uuid[], uuid[], text[], integer[], uuid[],"
     " bigint[], bigint[]"
@@ -114,7 +98,17 @@ def _batch_path_of_0013() -> str:
     return body[body.index("\n    PERFORM 1 FROM accounts") + 1 :]
 
 
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+_0013 = _ledger_post_of_0013()
 _BATCH_PATH_OF_0013 = _batch_path_of_0013()
+# its parameters, and its check of the arguments' shapes (JF005), unchanged
+POST_PARAMS = _between(_0013, "\n    p_village uuid,", "\n) RETURNS void")
+_SHAPE_CHECK_OF_0013 = _between(
+    _0013, "    IF p_village IS NULL OR p_actor IS NULL", "    IF n_tx > 1 AND EXISTS"
+)
 
 
 # PostgreSQL reads every CHECK constraint of a table from its stored text once per statement that writes a
@@ -220,20 +214,7 @@ DECLARE
     versions bigint[] := '{{NULL,NULL}}';
     expected bigint[] := '{{0,0}}';
 BEGIN
-    IF p_village IS NULL OR p_actor IS NULL OR n_tx = 0 OR n_lines < 2
-       OR ARRAY[coalesce(cardinality(t_kinds), -1), coalesce(cardinality(t_memos), -1),
-                coalesce(cardinality(t_rule_ids), -1), coalesce(cardinality(t_rule_versions), -1),
-                coalesce(cardinality(t_source_types), -1), coalesce(cardinality(t_source_ids), -1),
-                coalesce(cardinality(t_reverses), -1), coalesce(cardinality(t_reasons), -1)]
-          <> array_fill(n_tx, ARRAY[8])
-       OR ARRAY[coalesce(cardinality(p_tx), -1), coalesce(cardinality(p_amounts), -1),
-                coalesce(cardinality(p_earned), -1)] <> array_fill(n_lines, ARRAY[3])
-       -- one transaction: every posting is its (a plain expression, no query on the hot path)
-       OR (n_tx = 1 AND p_tx IS DISTINCT FROM array_fill(1, ARRAY[n_lines]))
-    THEN
-        RAISE EXCEPTION 'ledger_post: transactions and postings do not line up' USING ERRCODE = 'JF005';
-    END IF;
-    IF n_tx > 1 OR n_lines > 2 OR p_accounts[1] IS NULL OR p_accounts[2] IS NULL
+{_SHAPE_CHECK_OF_0013}    IF n_tx > 1 OR n_lines > 2 OR p_accounts[1] IS NULL OR p_accounts[2] IS NULL
        OR p_accounts[1] = p_accounts[2]
     THEN
         -- (a query: only off the hot path)

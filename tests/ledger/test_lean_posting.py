@@ -68,7 +68,7 @@ async def test_ledger_post_refuses_what_the_triggers_refused(
     second = [(2, household_id, 5, 5), (2, issuing, -5, 0)]
     # unbalanced: two postings (the lean path), three postings, and a batch whose second transaction is off
     assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0)]) == "JF003"
-    assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0), (1, deductions, -1, 0)]) == "JF003"
+    assert await post(lines=[(1, household_id, 5, 5), (1, issuing, -4, 0), (1, deductions, -2, 0)]) == "JF003"
     assert await post(transactions=2, lines=[*award, (2, household_id, 5, 5), (2, issuing, -6, 0)]) == "JF003"
     # a batch transaction with a single posting
     assert await post(transactions=2, lines=[*award, (2, issuing, 1, 0)]) == "JF003"
