@@ -118,15 +118,8 @@ KIND_CHECKS = (
     (
         "ledger_transactions",
         "ck_ledger_transactions_kind",
-        (
-            "award",
-            "deduction",
-            "reversal",
-            "redemption",
-            "redemption_cancel",
-            "expiry",
-            "rectification",
-            "adjustment",
+        tuple(
+            "award deduction reversal redemption redemption_cancel expiry rectification adjustment".split()
         ),
     ),
     ("accounts", "ck_accounts_kind", ("household", "issuing", "deductions", "store", "expiry")),
