@@ -233,20 +233,17 @@ BEGIN
          WHERE x.village_id = p_village AND x.id = t_reverses[1];
     END IF;
 
-    -- Both accounts must be of this village (what a foreign key would say); their kinds, read together.
+    -- Both accounts' kinds, read together; each must be of this village (refused below, after the
+    -- lifetime-earned rule, as before).
     SELECT ARRAY[(SELECT a.kind::text FROM accounts a WHERE a.village_id = p_village AND a.id = p_accounts[1]),
                  (SELECT a.kind::text FROM accounts a WHERE a.village_id = p_village AND a.id = p_accounts[2])]
       INTO kinds;
-    IF kinds[1] IS NULL OR kinds[2] IS NULL THEN
-        RAISE EXCEPTION 'a posting names an account outside village %', p_village
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'postings_account';
-    END IF;
     -- Household accounts move in account id order (the order every path locks them in), each with one
     -- UPDATE that locks, moves and versions its row; a household's available balance never goes below zero
     -- (JF001 here, the row's CHECK besides). A system account's row never moves (migration 0002).
     first := CASE WHEN p_accounts[1] < p_accounts[2] THEN 1 ELSE 2 END;
     FOREACH line IN ARRAY ARRAY[first, 3 - first] LOOP
-        CONTINUE WHEN kinds[line] <> 'household';
+        CONTINUE WHEN kinds[line] IS DISTINCT FROM 'household';
         amount := p_amounts[line];
         -- what a household earns by this posting: the ledger's rule (ledger/service.py earned_by)
         expected[line] := CASE
@@ -272,6 +269,10 @@ BEGIN
     IF expected IS DISTINCT FROM p_earned THEN
         RAISE EXCEPTION 'ledger_post: lifetime earned % does not follow the ledger''s rule (%)',
             p_earned, expected USING ERRCODE = 'JF005';
+    END IF;
+    IF kinds[1] IS NULL OR kinds[2] IS NULL THEN
+        RAISE EXCEPTION 'a posting names an account outside village %', p_village
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'postings_account';
     END IF;
 
     -- the transaction, written only if its rule version exists (a rule in the village: the village exists)

@@ -78,7 +78,10 @@ async def test_ledger_post_refuses_what_the_triggers_refused(
         assert await post(lines=award, rule=rule) == foreign_key
         assert await post(transactions=2, lines=[*award, *second], rule=rule) == foreign_key
     # a village that does not exist (its accounts do not either)
-    assert await post(lines=award, village=uuid.uuid4()) == foreign_key
+    # (earning nothing: the lifetime-earned rule is checked first, and no household of it could earn)
+    assert (
+        await post(lines=[(1, household_id, 5, 0), (1, issuing, -5, 0)], village=uuid.uuid4()) == foreign_key
+    )
     # more than the household has, on the lean path (JF001, never the row's CHECK)
     assert await post(lines=[(1, household_id, -31, 0), (1, issuing, 31, 0)]) == "JF001"
 
