@@ -242,11 +242,15 @@ class Bench:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(200):
+        # a loaded machine can take well over 20 s to start two workers: wait up to 90 s, then say so
+        deadline = time.monotonic() + 90
+        while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
             except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("jifen serve did not start listening") from None
                 time.sleep(0.1)
         time.sleep(1.0)
 
