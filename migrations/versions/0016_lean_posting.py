@@ -159,22 +159,28 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock_shared({CHAIN_WRITERS_LOCK});
 
-    SELECT x.tx, g.total, coalesce(g.lines, 0) AS lines INTO bad
-      FROM generate_series(1, n_tx) AS x(tx)
-      LEFT JOIN (SELECT i.tx, sum(i.amount) AS total, count(*) AS lines
-                   FROM unnest(p_tx, p_amounts) AS i(tx, amount) GROUP BY i.tx) g ON g.tx = x.tx
-     WHERE g.lines IS NULL OR g.lines < 2 OR g.total <> 0
+    -- (no join with the transactions' numbers: with LIMIT 1 the planner would nest the loops, 10,000 × 10,000)
+    SELECT g.tx, g.total, g.lines INTO bad
+      FROM (SELECT i.tx, sum(i.amount) AS total, count(*) AS lines
+              FROM unnest(p_tx, p_amounts) AS i(tx, amount) GROUP BY i.tx) g
+     WHERE g.lines < 2 OR g.total <> 0
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger transaction % is unbalanced (sum %, % postings)', t_ids[bad.tx], bad.total,
             bad.lines USING ERRCODE = 'JF003';
     END IF;
+    -- every transaction has postings (ledger_post checked that each posting names one of them)
+    IF (SELECT count(DISTINCT i.tx) FROM unnest(p_tx) AS i(tx)) <> n_tx THEN
+        RAISE EXCEPTION 'a ledger transaction of this batch has no postings' USING ERRCODE = 'JF003';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM villages v WHERE v.id = p_village) THEN
         RAISE EXCEPTION 'ledger transaction % names a village or rule version that does not exist', t_ids[1]
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_transactions_references';
     END IF;
-    SELECT t.id INTO bad
-      FROM unnest(t_ids, t_rule_ids, t_rule_versions) AS t(id, rule_id, rule_version)
+    -- each rule version once (a batch names a few)
+    SELECT t.rule_id, t.rule_version INTO bad
+      FROM (SELECT DISTINCT r.rule_id, r.rule_version
+              FROM unnest(t_rule_ids, t_rule_versions) AS r(rule_id, rule_version)) t
       LEFT JOIN LATERAL (
             SELECT x.rule_id FROM rule_versions x
              WHERE x.village_id = p_village AND x.rule_id = t.rule_id AND x.version = t.rule_version
@@ -182,8 +188,8 @@ BEGIN
      WHERE (t.rule_id IS NULL) <> (t.rule_version IS NULL) OR (t.rule_id IS NOT NULL AND rv.rule_id IS NULL)
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % names a village or rule version that does not exist', bad.id
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_transactions_references';
+        RAISE EXCEPTION 'a ledger transaction names rule % version %, which does not exist', bad.rule_id,
+            bad.rule_version USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_transactions_references';
     END IF;
 
 {_BATCH_PATH_OF_0013}
