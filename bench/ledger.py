@@ -1037,7 +1037,7 @@ async def main() -> None:
         await large_village(bench)
         from bench.pages import run_pages
 
-        bench.stop()
+        bench.stop_server()  # the pages run on the same PostgreSQL, in their own database
         await run_pages(bench.owner_url, bench.app_url, _free_port(), bench.secret)
     finally:
         bench.stop()
