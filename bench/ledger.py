@@ -6,6 +6,10 @@ debiting one household; balance reads under concurrent awards. Issue #6: counter
 and 32 clients, one item of a small catalogue per basket. The baseline does the same writes with
 plain SQL through asyncpg on the same schema (same triggers and constraints), so the ratio shows what
 jifen's HTTP, validation, auth, idempotency and ORM layers cost on this machine today.
+
+Issue #13: two more baselines on minimal schemas, and jifen's ledger_post alone, all driven by pgbench in the
+same run (bench/baselines.py); every write figure is also given as a ratio to the one-statement award (the
+physical limit) and to the peer-style transfer function, at the same number of clients.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 import asyncpg
 
+from bench import baselines
 from bench.http import Connection
 from jifen.kit.embedded import APP_ROLE, describe, ensure_database, start_embedded
 from jifen.kit.migrate import upgrade
@@ -38,6 +43,8 @@ PASSWORD = "bench-password-1"
 STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
 # the counter's measurements are shorter, so that the whole `make bench` stays within 5 minutes
 REDEEM_SECONDS = float(os.environ.get("BENCH_REDEEM_SECONDS", min(DURATION, 3.0)))
+# each pgbench baseline (whole seconds): 14 of them, so they stay short
+BASELINE_SECONDS = float(os.environ.get("BENCH_BASELINE_SECONDS", min(DURATION, 2.0)))
 
 
 @dataclass
@@ -102,6 +109,8 @@ class Bench:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.results: list[tuple[str, Result, Result | None]] = []
+        # (baseline, clients) -> result: "one", "peer", "post" (jifen's ledger_post alone), "peer_hot"
+        self.baselines: dict[tuple[str, int], Result] = {}
         self.secret = uuid.uuid4().hex * 2
 
     # ---------------------------------------------------------------- setup
@@ -191,7 +200,8 @@ class Bench:
         await owner.execute(
             """
             INSERT INTO households (village_id, id, code, head_name, grid)
-            SELECT $1, gen_random_uuid(), 'B-' || lpad(i::text, 5, '0'), '户主' || i, '网格' || (i % 10)
+            SELECT $1, md5('bench-household-' || i)::uuid, 'B-' || lpad(i::text, 5, '0'), '户主' || i,
+                   '网格' || (i % 10)
               FROM generate_series(1, $2) AS i;
             """,
             self.village_id,
@@ -232,11 +242,15 @@ class Bench:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(200):
+        # a loaded machine can take well over 20 s to start two workers: wait up to 90 s, then say so
+        deadline = time.monotonic() + 90
+        while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
             except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("jifen serve did not start listening") from None
                 time.sleep(0.1)
         time.sleep(1.0)
 
@@ -405,7 +419,8 @@ class Bench:
         except asyncpg.CheckViolationError:
             return False
 
-    def record(self, name: str, jifen: Result, sql: Result | None) -> None:
+    def record(self, name: str, jifen: Result, sql: Result | None, clients: int | None = 32) -> None:
+        """Print one scenario; `clients`: the baselines it is compared with (None: no write to compare)."""
         jifen.name = name
         self.results.append((name, jifen, sql))
         line = f"  {name:<44} jifen {jifen.rate:8.1f}/s p50 {jifen.pct(0.5):6.1f} ms p99 {jifen.pct(0.99):6.1f} ms"
@@ -414,7 +429,91 @@ class Bench:
                 f" | SQL {sql.rate:8.1f}/s p99 {sql.pct(0.99):6.1f} ms"
                 f" | ratio {jifen.rate / sql.rate if sql.rate else float('nan'):5.2f}"
             )
+        line += self.versus_baselines(jifen.rate, clients)
         print(line, flush=True)
+
+    def versus_baselines(self, rate: float, clients: int | None) -> str:
+        one, peer = self.baselines.get(("one", clients or 0)), self.baselines.get(("peer", clients or 0))
+        if one is None or peer is None:
+            return ""
+        return f" | vs one statement {rate / one.rate:5.3f}, vs peer {rate / peer.rate:5.2f}"
+
+    def measure_baselines(self) -> None:
+        """The honest baselines (issue #13): a one-statement award and a peer-style transfer function on
+        minimal schemas in their own database, at 1, 8 and 32 clients, and jifen's ledger_post alone."""
+        from jifen.kit.embedded import psql
+
+        psql(self.server, f"CREATE DATABASE {baselines.PEERS_DATABASE}")
+        psql(
+            self.server,
+            baselines.PEERS_SCHEMA + baselines.peers_seed_sql(HOUSEHOLDS),
+            database=baselines.PEERS_DATABASE,
+        )
+        seconds = max(1, round(BASELINE_SECONDS))
+        jifen = {
+            "village": str(self.village_id),
+            "actor": str(self.actor),
+            "rule": str(self.plus_rule),
+            "issuing": str(self.issuing),
+        }
+        runs: list[tuple[str, int, str, str, str, dict[str, str]]] = []
+        for clients in (1, 8, 32):
+            runs.append(
+                (
+                    "one",
+                    clients,
+                    "postgres",
+                    baselines.PEERS_DATABASE,
+                    baselines.script_one_statement(HOUSEHOLDS),
+                    {},
+                )
+            )
+            runs.append(
+                (
+                    "peer",
+                    clients,
+                    "postgres",
+                    baselines.PEERS_DATABASE,
+                    baselines.script_peer_transfer(HOUSEHOLDS),
+                    {},
+                )
+            )
+        runs.append(("post", 32, APP_ROLE, "jifen", baselines.script_ledger_post(HOUSEHOLDS), jifen))
+        runs.append(
+            (
+                "peer_hot",
+                32,
+                "postgres",
+                baselines.PEERS_DATABASE,
+                baselines.script_peer_transfer(HOUSEHOLDS, issuers=1),
+                {},
+            )
+        )
+        for name, clients, user, database, script, defines in runs:
+            got = baselines.pgbench(
+                self.db, user, database, script, clients=clients, seconds=seconds, defines=defines
+            )
+            self.baselines[(name, clients)] = Result(
+                name, got.transactions, got.seconds, got.latencies, got.failed
+            )
+        for clients in (1, 8, 32):
+            one, peer = self.baselines[("one", clients)], self.baselines[("peer", clients)]
+            print(
+                f"  (z) baselines, {clients:2} client{'s' if clients > 1 else ' '}: one statement {one.rate:8.1f}/s"
+                f" p99 {one.pct(0.99):5.1f} ms | peer transfer {peer.rate:7.1f}/s p99 {peer.pct(0.99):5.1f} ms",
+                flush=True,
+            )
+        post, hot = self.baselines[("post", 32)], self.baselines[("peer_hot", 32)]
+        print(
+            f"  (z) jifen ledger_post alone (pgbench, service role), 32 clients: {post.rate:8.1f}/s"
+            f" p99 {post.pct(0.99):5.1f} ms{self.versus_baselines(post.rate, 32)}",
+            flush=True,
+        )
+        print(
+            f"      peer transfer with one issuing account (every award queues on its row): {hot.rate:7.1f}/s"
+            f" p99 {hot.pct(0.99):5.1f} ms",
+            flush=True,
+        )
 
     # ---------------------------------------------------------------- scenarios
     async def single_awards(self, clients: int) -> None:
@@ -443,7 +542,7 @@ class Bench:
 
         sql = await timed_clients(clients, sql_op)
         await pool.close()
-        self.record(f"(a) single award, {clients} client{'s' if clients > 1 else ''}", jifen, sql)
+        self.record(f"(a) single award, {clients} client{'s' if clients > 1 else ''}", jifen, sql, clients)
 
     async def fund_for_store(self) -> None:
         """Before the counter opens: one batch award of 1,000 points to every household, over HTTP."""
@@ -495,7 +594,9 @@ class Bench:
 
         sql = await timed_clients(clients, sql_op, duration=REDEEM_SECONDS)
         await pool.close()
-        self.record(f"(g) counter redemption, {clients} client{'s' if clients > 1 else ''}", jifen, sql)
+        self.record(
+            f"(g) counter redemption, {clients} client{'s' if clients > 1 else ''}", jifen, sql, clients
+        )
 
     async def sql_batch(self, households: list[uuid.UUID]) -> float:
         """The baseline for a batch: the same awards as three set-based SQL statements."""
@@ -717,7 +818,7 @@ class Bench:
         stop.set()
         await asyncio.gather(*sql_writers)
         await pool.close()
-        self.record("(d) balance reads, 16 readers + 16 writers", jifen, sql)
+        self.record("(d) balance reads, 16 readers + 16 writers", jifen, sql, clients=None)
 
     async def check_stock(self) -> None:
         owner = await asyncpg.connect(self.owner_url)
@@ -779,7 +880,9 @@ CHAIN_WRITER_TRIGGERS = (
 
 async def chain_cost(bench: Bench) -> None:
     """Award throughput at 32 clients with the tamper-evident chain off (no chainer, no writers' lock) and on
-    (the writers' lock, and the chainer linking every 5 seconds, the default)."""
+    (the writers' lock, and the chainer linking every 5 seconds, the default). Since migration 0016
+    ledger_post takes the writers' lock itself (its trigger fires for direct writers only), so "off" keeps
+    that one shared advisory lock per posting and switches off the audit events' and the chainer."""
     owner = await asyncpg.connect(bench.owner_url)
     results = {}
     # off, on, off, on: alternating, so drift (a growing database, a noisy neighbour) does not pose as cost
@@ -916,6 +1019,7 @@ async def main() -> None:
     bench = Bench()
     try:
         await bench.seed()
+        bench.measure_baselines()
         bench.serve()
         await bench.login()
         for clients in (1, 8, 32):
@@ -933,7 +1037,7 @@ async def main() -> None:
         await large_village(bench)
         from bench.pages import run_pages
 
-        bench.stop()
+        bench.stop_server()  # the pages run on the same PostgreSQL, in their own database
         await run_pages(bench.owner_url, bench.app_url, _free_port(), bench.secret)
     finally:
         bench.stop()
