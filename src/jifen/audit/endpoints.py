@@ -6,9 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from jifen.audit import chain, repository
+from jifen.audit import chain, repository, service
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
-from jifen.audit.schemas import AuditEventOut, BadAccount, BrokenRecord, CheckpointOut, VerifyOut
+from jifen.audit.schemas import (
+    AuditEventOut,
+    BadAccount,
+    BrokenRecord,
+    CheckpointOut,
+    VerdictOut,
+    VerifyOut,
+)
 from jifen.audit.service import TOWN_SCOPE
 from jifen.kit.db import AutoCommitRoute, Session, raw_connection
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
@@ -103,8 +110,8 @@ async def verify_chain(
             raise InvalidDigest()
     async with raw_connection(request.app.state.engine) as conn:
         if access.village_id is not None:
-            return _verify_out(await chain.verify(conn, access.village_id, wanted))
-        verdicts = [await chain.verify(conn, scope, wanted) for scope in await chain.scopes(conn)]
+            return _verify_out(await service.verify_scope(conn, access.village_id, wanted))
+        verdicts = [await service.verify_scope(conn, scope, wanted) for scope in await chain.scopes(conn)]
     failed = next((v for v in verdicts if not v.ok), None)
     summary = _verify_out(failed or verdicts[0])
     summary.checked = sum(v.checked for v in verdicts)
@@ -115,6 +122,28 @@ async def verify_chain(
     if wanted is not None:
         summary.digest_found = any(v.digest_found for v in verdicts)
     return summary
+
+
+@router.get(
+    "/villages/{village_id}/audit/verdict",
+    response_model=VerdictOut,
+    responses=error_responses(*READ_ERRORS),
+)
+async def cached_verdict(
+    request: Request, access: Annotated[AuditAccess, Depends(village_auditor)]
+) -> VerdictOut:
+    """The village's newest verification and a check of only what was linked since (its cost follows what is
+    new, not the village's history): what the admin page shows. `GET /audit/verify` re-checks everything."""
+    assert access.village_id is not None
+    async with raw_connection(request.app.state.engine) as conn:
+        cached = await service.cached_verdict(conn, access.village_id)
+    return VerdictOut(
+        **_verify_out(cached.verdict).model_dump(),
+        verified_since_seq=cached.base.seq,
+        base_verified_at=cached.base.verified_at,
+        base_full_scan=cached.base.full_scan,
+        last_full_verification_at=cached.last_full_at,
+    )
 
 
 @router.post(

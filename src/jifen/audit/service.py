@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import chain
 from jifen.auth.actor import Actor
 from jifen.kit.db import driver
 from jifen.kit.logging import REQUEST
+from jifen.kit.timeutil import utcnow
 
 TOWN_SCOPE = uuid.UUID(int=0)  # what belongs to no village: town administrators, logins
 
@@ -98,3 +102,76 @@ async def record_many(
         [_json(before) for _, before, _ in changes],
         [_json(after) for _, _, after in changes],
     )
+
+
+# ------------------------------------------------------------------------------------------- verifying
+
+
+async def verify_scope(
+    conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None = None
+) -> chain.Verdict:
+    """The full verification (`jifen audit verify`, GET /audit/verify), kept as the scope's newest mark."""
+    verdict = await chain.verify(conn, scope, digest)
+    await _keep(conn, verdict, full_scan=True)
+    return verdict
+
+
+@dataclass
+class CachedVerdict:
+    """The newest verification of a scope's chain and what was checked on top of it now."""
+
+    verdict: chain.Verdict  # what holds now: the mark's verdict and the new records' together
+    base: chain.Mark  # the verification this one builds on
+    last_full_at: datetime | None  # when the whole chain was last re-checked
+
+
+async def cached_verdict(conn: asyncpg.Connection, scope: uuid.UUID) -> CachedVerdict:
+    """What the admin page shows: the last verdict, plus a check of only what was linked since (its cost
+    follows what is new). A scope never verified is verified in full once. A verdict that found a broken
+    record stays the verdict until a full verification passes again."""
+    mark = await chain.last_mark(conn, scope)
+    if mark is None:
+        verdict = await chain.verify(conn, scope)
+        base = await _keep(conn, verdict, full_scan=True)
+    elif not mark.ok:
+        verdict = chain.Verdict(
+            scope=scope,
+            ok=False,
+            checked=0,
+            seq=mark.seq,
+            last_chain_id=mark.chain_id,
+            head=mark.link_hash.hex() if mark.link_hash else None,
+            accounts_checked=mark.accounts_checked,
+            first_bad=mark.first_bad,
+            first_bad_account=mark.first_bad_account,
+        )
+        base = mark
+    else:
+        verdict = await chain.verify_since(conn, scope, mark)
+        base = mark
+        if verdict.checked or not verdict.ok:
+            await _keep(conn, verdict, full_scan=False)
+    last_full = await conn.fetchval(
+        "SELECT verified_at FROM audit_verifications WHERE scope = $1 AND full_scan ORDER BY id DESC LIMIT 1",
+        scope,
+    )
+    return CachedVerdict(verdict=verdict, base=base, last_full_at=last_full)
+
+
+async def _keep(conn: asyncpg.Connection, verdict: chain.Verdict, *, full_scan: bool) -> chain.Mark:
+    """Record the verification; on a read-only database (a replica serving pages) it is simply not kept."""
+    try:
+        return await chain.record_mark(conn, verdict, full_scan=full_scan)
+    except asyncpg.ReadOnlySQLTransactionError:
+        return chain.Mark(
+            seq=verdict.seq,
+            chain_id=verdict.last_chain_id,
+            link_hash=bytes.fromhex(verdict.head) if verdict.head else None,
+            ok=verdict.ok,
+            full_scan=full_scan,
+            checked=verdict.checked,
+            accounts_checked=verdict.accounts_checked,
+            first_bad=verdict.first_bad,
+            first_bad_account=verdict.first_bad_account,
+            verified_at=utcnow(),
+        )

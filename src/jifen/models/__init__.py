@@ -3,7 +3,7 @@
 The models describe every table the migrations create, exactly (tests/test_schema.py fails when they
 disagree); triggers and functions live in the migrations only."""
 
-from jifen.models.audit import AuditEvent, ChainLink, Checkpoint
+from jifen.models.audit import AuditEvent, AuditVerification, ChainLink, Checkpoint
 from jifen.models.award import Award, AwardDecision, AwardPhoto, AwardStatus, Inspection, Objection
 from jifen.models.base import Base
 from jifen.models.expiry import Expiry, ExpiryPolicy, ExpiryRun
@@ -41,6 +41,7 @@ __all__ = [
     "Account",
     "AccountKind",
     "AuditEvent",
+    "AuditVerification",
     "Award",
     "AwardDecision",
     "AwardPhoto",

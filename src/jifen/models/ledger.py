@@ -120,6 +120,9 @@ class LedgerTransaction(Base):
         ),
         Index("ix_ledger_transactions_id", "id"),
         Index("ix_ledger_transactions_chain_id", "chain_id"),
+        # one village's chain and one village's periods, whatever the other villages hold (migration 0016)
+        Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
+        Index("ix_ledger_transactions_village_id_created_at", "village_id", "created_at"),
         # a transaction is reversed at most once
         Index(
             "uq_ledger_transactions_village_id_reverses_id",
@@ -172,6 +175,7 @@ class Posting(Base):
             postgresql_where=text("account_version IS NOT NULL"),
         ),
         Index("ix_postings_chain_id", "chain_id"),
+        Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 

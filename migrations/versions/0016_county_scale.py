@@ -1,0 +1,82 @@
+"""County scale: indexes that keep a village's reads flat with 500 villages beside it, a verified-up-to mark
+per village, and a receipt number unique within its village (Citus-ready).
+
+- `postings (village_id, chain_id)` and `ledger_transactions (village_id, chain_id)`: linking and verifying
+  one village's chain reads only that village's records (the `chain_id` indexes alone walk every village's
+  records in the range); `ledger_transactions (village_id, created_at)`: rankings and a village's figures
+  for a month or a year read that period's transactions only.
+- `audit_verifications`: one row per verification of a village's chain (full or incremental): up to which
+  link (seq, chain_id, link hash) it was verified, the verdict, when. The admin page shows the newest verdict
+  and verifies only what was linked since, so its cost follows what is new, not the village's history.
+  Append-only like the rest of the record: the service role may read and add rows, never change one.
+- `uq_redemptions_receipt_no` becomes `uq_redemptions_village_id_receipt_no`: the numbers still come from
+  one sequence (so they stay unique in practice), but the constraint no longer spans villages, which a
+  database distributed by village cannot enforce.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-01
+"""
+
+from jifen.kit.migrate import APP_ROLE, execute_script
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    execute_script(
+        f"""
+CREATE INDEX ix_postings_village_id_chain_id ON postings (village_id, chain_id);
+CREATE INDEX ix_ledger_transactions_village_id_chain_id ON ledger_transactions (village_id, chain_id);
+CREATE INDEX ix_ledger_transactions_village_id_created_at ON ledger_transactions (village_id, created_at);
+
+ALTER TABLE redemptions DROP CONSTRAINT uq_redemptions_receipt_no;
+ALTER TABLE redemptions
+    ADD CONSTRAINT uq_redemptions_village_id_receipt_no UNIQUE (village_id, receipt_no);
+
+CREATE TABLE audit_verifications (
+    scope uuid NOT NULL,  -- the village (or the town scope), as in chain_links
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    full_scan boolean NOT NULL,  -- the whole chain re-checked, or only what was linked after the last mark
+    seq bigint NOT NULL,  -- verified up to this link (0: the chain was empty)
+    chain_id bigint NOT NULL,
+    link_hash bytea,  -- the link at seq, as verified; a later check starts from it
+    ok boolean NOT NULL,
+    checked bigint NOT NULL,  -- records this verification checked
+    accounts_checked bigint NOT NULL,
+    first_bad jsonb,
+    first_bad_account jsonb,
+    verified_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_audit_verifications PRIMARY KEY (scope, id),
+    CONSTRAINT ck_audit_verifications_seq CHECK (seq >= 0 AND (seq = 0) = (link_hash IS NULL))
+);
+CREATE TRIGGER audit_verifications_append_only BEFORE UPDATE OR DELETE ON audit_verifications
+    FOR EACH ROW EXECUTE FUNCTION jifen_refuse_change();
+CREATE TRIGGER audit_verifications_no_truncate BEFORE TRUNCATE ON audit_verifications
+    FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_change();
+
+DO $grant$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    GRANT SELECT, INSERT ON audit_verifications TO {APP_ROLE};
+  END IF;
+END
+$grant$;
+"""
+    )
+
+
+def downgrade() -> None:
+    execute_script(
+        """
+DROP TABLE audit_verifications;
+ALTER TABLE redemptions DROP CONSTRAINT uq_redemptions_village_id_receipt_no;
+ALTER TABLE redemptions ADD CONSTRAINT uq_redemptions_receipt_no UNIQUE (receipt_no);
+DROP INDEX ix_ledger_transactions_village_id_created_at;
+DROP INDEX ix_ledger_transactions_village_id_chain_id;
+DROP INDEX ix_postings_village_id_chain_id;
+"""
+    )
