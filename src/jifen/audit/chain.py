@@ -324,8 +324,8 @@ async def _verify(
 
 
 _MARK = """
-SELECT seq, chain_id, link_hash, ok, full_scan, checked, accounts_checked, first_bad, first_bad_account,
-       verified_at
+SELECT seq, chain_id, link_hash, ok, full_scan, checked, accounts_checked, first_bad::text AS first_bad,
+       first_bad_account::text AS first_bad_account, verified_at
   FROM audit_verifications WHERE scope = $1 ORDER BY id DESC LIMIT 1
 """
 
@@ -354,7 +354,7 @@ async def record_mark(conn: asyncpg.Connection, verdict: Verdict, *, full_scan: 
         """
         INSERT INTO audit_verifications (scope, full_scan, seq, chain_id, link_hash, ok, checked,
                                          accounts_checked, first_bad, first_bad_account)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb)
         RETURNING verified_at
         """,
         verdict.scope,
