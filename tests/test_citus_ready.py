@@ -146,7 +146,7 @@ async def test_the_check_catches_a_table_that_would_not_distribute(
         *catalog["unique"],
         {"tbl": "households", "name": "uq_code", "definition": "UNIQUE (code)", "columns": ["code"]},
     ]
-    found = unexcused(offenders({"tables": tables, "foreign_keys": keys, "unique": unique}))  # type: ignore[dict-item]
+    found = unexcused(offenders({"tables": tables, "foreign_keys": keys, "unique": unique}))
     assert found == [
         "awards: primary key: (id)",
         "gadgets: village column: none, and not listed as town-wide",
