@@ -9,6 +9,11 @@ per village, and a receipt number unique within its village (Citus-ready).
   link (seq, chain_id, link hash) it was verified, the verdict, when. The admin page shows the newest verdict
   and verifies only what was linked since, so its cost follows what is new, not the village's history.
   Append-only like the rest of the record: the service role may read and add rows, never change one.
+- `village_period_figures`, `village_period_participants`, `village_rollup_marks`: the town overview's
+  figures per village and local month, year and all time ('*'), rolled up by the chainer's background pass
+  from the postings it has linked (up to the same horizon), with the households that took part in each
+  period; the overview reads them plus the few postings after each village's mark, so it stays exact and
+  its cost follows the number of villages, not the county's history. Derived data, rebuilt by deleting it.
 - `uq_redemptions_receipt_no` becomes `uq_redemptions_village_id_receipt_no`: the numbers still come from
   one sequence (so they stay unique in practice), but the constraint no longer spans villages, which a
   database distributed by village cannot enforce.
@@ -58,9 +63,36 @@ CREATE TRIGGER audit_verifications_append_only BEFORE UPDATE OR DELETE ON audit_
 CREATE TRIGGER audit_verifications_no_truncate BEFORE TRUNCATE ON audit_verifications
     FOR EACH STATEMENT EXECUTE FUNCTION jifen_refuse_change();
 
+CREATE TABLE village_period_figures (
+    village_id uuid NOT NULL,
+    period varchar(7) NOT NULL,  -- a local month 'YYYY-MM', a local year 'YYYY', or '*' for all time
+    taking_part bigint NOT NULL DEFAULT 0,  -- households with an award or deduction in the period
+    issued bigint NOT NULL DEFAULT 0,
+    deducted bigint NOT NULL DEFAULT 0,
+    redeemed bigint NOT NULL DEFAULT 0,
+    posted bigint NOT NULL DEFAULT 0,  -- households' postings summed: for '*', the points outstanding
+    CONSTRAINT pk_village_period_figures PRIMARY KEY (village_id, period),
+    CONSTRAINT fk_village_period_figures_village_id_villages FOREIGN KEY (village_id) REFERENCES villages (id)
+);
+CREATE TABLE village_period_participants (
+    village_id uuid NOT NULL,
+    period varchar(7) NOT NULL,
+    account_id uuid NOT NULL,
+    CONSTRAINT pk_village_period_participants PRIMARY KEY (village_id, period, account_id)
+);
+CREATE TABLE village_rollup_marks (
+    village_id uuid NOT NULL,
+    chain_id bigint NOT NULL,  -- every household posting up to here is in the figures
+    rolled_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pk_village_rollup_marks PRIMARY KEY (village_id),
+    CONSTRAINT fk_village_rollup_marks_village_id_villages FOREIGN KEY (village_id) REFERENCES villages (id)
+);
+
 DO $grant$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    GRANT SELECT, INSERT, UPDATE ON village_period_figures, village_period_participants,
+                                    village_rollup_marks TO {APP_ROLE};
     GRANT SELECT, INSERT ON audit_verifications TO {APP_ROLE};
   END IF;
 END
@@ -72,6 +104,9 @@ $grant$;
 def downgrade() -> None:
     execute_script(
         """
+DROP TABLE village_rollup_marks;
+DROP TABLE village_period_participants;
+DROP TABLE village_period_figures;
 DROP TABLE audit_verifications;
 ALTER TABLE redemptions DROP CONSTRAINT uq_redemptions_village_id_receipt_no;
 ALTER TABLE redemptions ADD CONSTRAINT uq_redemptions_receipt_no UNIQUE (receipt_no);

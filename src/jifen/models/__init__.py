@@ -34,7 +34,12 @@ from jifen.models.store import (
     Store,
 )
 from jifen.models.user import LoginThrottle, Role, User, UserRole
-from jifen.models.village import Village
+from jifen.models.village import (
+    Village,
+    VillagePeriodFigures,
+    VillagePeriodParticipant,
+    VillageRollupMark,
+)
 
 __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
@@ -85,4 +90,7 @@ __all__ = [
     "VillageFund",
     "VillageFundVoid",
     "VillagePeg",
+    "VillagePeriodFigures",
+    "VillagePeriodParticipant",
+    "VillageRollupMark",
 ]

@@ -51,5 +51,7 @@ async def town_overview(
     period (this local month by default), and points outstanding now."""
     text = period or to_local(utcnow()).strftime("%Y-%m")
     window = parse_period(text)
-    rows = await repository.overview(session, window.start, window.end)
+    assert window.start is not None
+    assert window.end is not None
+    rows = await repository.overview(session, text, window.start, window.end)
     return TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
