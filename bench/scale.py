@@ -339,6 +339,30 @@ async def roll_up(url: str) -> None:
         await conn.close()
 
 
+async def for_each_scope(
+    url: str,
+    scopes: list[uuid.UUID],
+    workers: int,
+    work: Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Any]],
+) -> list[Any]:
+    """work(connection, scope) for every scope, on `workers` connections at once; the results."""
+    queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
+    for scope in scopes:
+        queue.put_nowait(scope)
+    results: list[Any] = []
+
+    async def worker() -> None:
+        c = await asyncpg.connect(url, server_settings={"jit": "off"})
+        try:
+            while not queue.empty():
+                results.append(await work(c, queue.get_nowait()))
+        finally:
+            await c.close()
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return results
+
+
 async def link_county(url: str, workers: int) -> None:
     from jifen.audit import chain
 
@@ -347,19 +371,7 @@ async def link_county(url: str, workers: int) -> None:
     assert upto is not None
     scopes = await chain.scopes(conn)
     await conn.close()
-    queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-    for scope in scopes:
-        queue.put_nowait(scope)
-
-    async def worker() -> None:
-        c = await asyncpg.connect(url, server_settings={"jit": "off"})
-        try:
-            while not queue.empty():
-                await chain.link(c, queue.get_nowait(), upto)
-        finally:
-            await c.close()
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    await for_each_scope(url, scopes, workers, lambda c, scope: chain.link(c, scope, upto))
     c = await asyncpg.connect(url)
     await c.execute("VACUUM ANALYZE chain_links")
     await c.close()
@@ -417,20 +429,8 @@ async def check(url: str, workers: int = 2) -> dict[str, Any]:
         problems[f"rows breaking {row['conname']}"] = int(orphans)
     scopes = await chain.scopes(conn)
     await conn.close()
-    verdicts: list[Any] = []
-    queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-    for scope in scopes:
-        queue.put_nowait(scope)
-
-    async def worker() -> None:
-        c = await asyncpg.connect(url, server_settings={"jit": "off"})
-        try:
-            while not queue.empty():  # kept as each village's verified-up-to mark, as the CLI does
-                verdicts.append(await audit_service.verify_scope(c, queue.get_nowait()))
-        finally:
-            await c.close()
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    # each village's verification is kept as its verified-up-to mark, as the CLI does
+    verdicts: list[Any] = await for_each_scope(url, scopes, workers, audit_service.verify_scope)
     bad = [v for v in verdicts if not v.ok or v.pending]
     problems["villages whose chain or balances do not verify"] = len(bad)
     return {

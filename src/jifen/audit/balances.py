@@ -17,16 +17,19 @@ from typing import Any
 import asyncpg
 
 # One set-based pass per village: postings and active holds summed per account, compared with the rows.
-_RECONCILE = """
-WITH ledger AS (
-    SELECT p.account_id,
-           sum(p.amount) AS posted,
-           sum(CASE
+# what a household's posting earned (ledger/service.py `earned_by`)
+_EARNED = """sum(CASE
                  WHEN t.kind IN ('award', 'rectification') THEN greatest(p.amount, 0)
                  WHEN t.kind = 'reversal' AND r.kind IN ('award', 'rectification') THEN least(p.amount, 0)
                  WHEN t.kind = 'adjustment' THEN least(p.amount, 0)
                  ELSE 0
-               END) AS earned
+               END)"""
+
+_RECONCILE = f"""
+WITH ledger AS (
+    SELECT p.account_id,
+           sum(p.amount) AS posted,
+           {_EARNED} AS earned
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
       LEFT JOIN ledger_transactions r ON r.village_id = t.village_id AND r.id = t.reverses_id
@@ -63,19 +66,14 @@ SELECT (SELECT count(*) FROM compared) AS checked, bad.*
 # The same comparison after a verified mark: every household account against its newest posting (the running
 # balance it must show) and its active holds; the accounts with postings after the mark against all their
 # postings, posted and lifetime earned. An index lookup per account and the new postings' accounts only.
-_RECONCILE_SINCE = """
+_RECONCILE_SINCE = f"""
 WITH touched AS (
     SELECT DISTINCT p.account_id FROM postings p
      WHERE p.village_id = $1 AND p.chain_id > $2 AND p.account_version IS NOT NULL
 ), ledger AS (
     SELECT p.account_id,
            sum(p.amount) AS posted,
-           sum(CASE
-                 WHEN t.kind IN ('award', 'rectification') THEN greatest(p.amount, 0)
-                 WHEN t.kind = 'reversal' AND r.kind IN ('award', 'rectification') THEN least(p.amount, 0)
-                 WHEN t.kind = 'adjustment' THEN least(p.amount, 0)
-                 ELSE 0
-               END) AS earned
+           {_EARNED} AS earned
       FROM touched x
       JOIN postings p ON p.village_id = $1 AND p.account_id = x.account_id AND p.account_version IS NOT NULL
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id

@@ -368,6 +368,11 @@ async def record_mark(conn: asyncpg.Connection, verdict: Verdict, *, full_scan: 
         None if verdict.first_bad is None else json.dumps(verdict.first_bad),
         None if verdict.first_bad_account is None else json.dumps(verdict.first_bad_account),
     )
+    return mark_of(verdict, full_scan=full_scan, verified_at=row["verified_at"])
+
+
+def mark_of(verdict: Verdict, *, full_scan: bool, verified_at: datetime) -> Mark:
+    """Where `verdict` stopped, as a mark a later verification builds on."""
     return Mark(
         seq=verdict.seq,
         chain_id=verdict.last_chain_id,
@@ -378,7 +383,7 @@ async def record_mark(conn: asyncpg.Connection, verdict: Verdict, *, full_scan: 
         accounts_checked=verdict.accounts_checked,
         first_bad=verdict.first_bad,
         first_bad_account=verdict.first_bad_account,
-        verified_at=row["verified_at"],
+        verified_at=verified_at,
     )
 
 

@@ -163,15 +163,4 @@ async def _keep(conn: asyncpg.Connection, verdict: chain.Verdict, *, full_scan: 
     try:
         return await chain.record_mark(conn, verdict, full_scan=full_scan)
     except asyncpg.ReadOnlySQLTransactionError:
-        return chain.Mark(
-            seq=verdict.seq,
-            chain_id=verdict.last_chain_id,
-            link_hash=bytes.fromhex(verdict.head) if verdict.head else None,
-            ok=verdict.ok,
-            full_scan=full_scan,
-            checked=verdict.checked,
-            accounts_checked=verdict.accounts_checked,
-            first_bad=verdict.first_bad,
-            first_bad_account=verdict.first_bad_account,
-            verified_at=utcnow(),
-        )
+        return chain.mark_of(verdict, full_scan=full_scan, verified_at=utcnow())
