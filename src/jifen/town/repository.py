@@ -94,12 +94,17 @@ async def roll_up(conn: asyncpg.Connection, upto: int) -> int:
 
 _OVERVIEW = """
 WITH tail AS (
-    SELECT p.village_id, p.account_id, t.kind, p.amount, t.created_at >= $1 AND t.created_at < $2 AS inside
+    SELECT v.id AS village_id, x.*
       FROM villages v
       LEFT JOIN village_rollup_marks m ON m.village_id = v.id
-      JOIN postings p ON p.village_id = v.id AND p.chain_id > coalesce(m.chain_id, 0)
-      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
-     WHERE p.account_version IS NOT NULL
+     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index)
+     CROSS JOIN LATERAL (
+           SELECT p.account_id, t.kind, p.amount, t.created_at >= $1 AND t.created_at < $2 AS inside
+             FROM postings p
+             JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+            WHERE p.village_id = v.id AND p.chain_id > coalesce(m.chain_id, 0)
+              AND p.account_version IS NOT NULL
+           OFFSET 0) x
 ), recent AS (
     SELECT village_id,
            count(DISTINCT account_id) FILTER (
