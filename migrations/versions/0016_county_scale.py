@@ -3,8 +3,8 @@ per village, and a receipt number unique within its village (Citus-ready).
 
 - `postings (village_id, chain_id)` and `ledger_transactions (village_id, chain_id)`: linking and verifying
   one village's chain reads only that village's records (the `chain_id` indexes alone walk every village's
-  records in the range); `ledger_transactions (village_id, created_at)`: rankings and a village's figures
-  for a month or a year read that period's transactions only.
+  records in the range); `ledger_transactions (village_id, created_at) INCLUDE (id, kind, source_type)`:
+  rankings for a month or a year read that period's transactions from the index alone.
 - `audit_verifications`: one row per verification of a village's chain (full or incremental): up to which
   link (seq, chain_id, link hash) it was verified, the verdict, when. The admin page shows the newest verdict
   and verifies only what was linked since, so its cost follows what is new, not the village's history.
@@ -36,7 +36,8 @@ def upgrade() -> None:
         f"""
 CREATE INDEX ix_postings_village_id_chain_id ON postings (village_id, chain_id);
 CREATE INDEX ix_ledger_transactions_village_id_chain_id ON ledger_transactions (village_id, chain_id);
-CREATE INDEX ix_ledger_transactions_village_id_created_at ON ledger_transactions (village_id, created_at);
+CREATE INDEX ix_ledger_transactions_village_id_created_at ON ledger_transactions (village_id, created_at)
+    INCLUDE (id, kind, source_type);
 
 ALTER TABLE redemptions DROP CONSTRAINT uq_redemptions_receipt_no;
 ALTER TABLE redemptions

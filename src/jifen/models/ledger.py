@@ -122,7 +122,12 @@ class LedgerTransaction(Base):
         Index("ix_ledger_transactions_chain_id", "chain_id"),
         # one village's chain and one village's periods, whatever the other villages hold (migration 0016)
         Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
-        Index("ix_ledger_transactions_village_id_created_at", "village_id", "created_at"),
+        Index(
+            "ix_ledger_transactions_village_id_created_at",
+            "village_id",
+            "created_at",
+            postgresql_include=["id", "kind", "source_type"],
+        ),
         # a transaction is reversed at most once
         Index(
             "uq_ledger_transactions_village_id_reverses_id",
