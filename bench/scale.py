@@ -252,6 +252,12 @@ async def load_batch(conn: asyncpg.Connection, county: County, codes: list[str],
             """,
             county.per_village,
         )
+        # the count the (disabled) households trigger keeps
+        await conn.execute(
+            "INSERT INTO village_households AS c (village_id, households) SELECT village_id, $1::bigint"
+            " FROM batch ON CONFLICT (village_id) DO UPDATE SET households = c.households + excluded.households",
+            county.per_village,
+        )
         await conn.execute(
             "INSERT INTO accounts (village_id, id, kind, household_id) SELECT h.village_id, h.id, 'household',"
             " h.id FROM households h WHERE h.village_id IN (SELECT village_id FROM batch)"

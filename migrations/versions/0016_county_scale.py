@@ -14,6 +14,8 @@ per village, and a receipt number unique within its village (Citus-ready).
   from the postings it has linked (up to the same horizon), with the households that took part in each
   period; the overview reads them plus the few postings after each village's mark, so it stays exact and
   its cost follows the number of villages, not the county's history. Derived data, rebuilt by deleting it.
+- `village_households`: each village's number of households, kept by a statement trigger on `households`
+  (households are never deleted), so the overview does not count 250,000 rows on every load.
 - `uq_redemptions_receipt_no` becomes `uq_redemptions_village_id_receipt_no`: the numbers still come from
   one sequence (so they stay unique in practice), but the constraint no longer spans villages, which a
   database distributed by village cannot enforce.
@@ -89,11 +91,30 @@ CREATE TABLE village_rollup_marks (
     CONSTRAINT fk_village_rollup_marks_village_id_villages FOREIGN KEY (village_id) REFERENCES villages (id)
 );
 
+CREATE TABLE village_households (
+    village_id uuid NOT NULL,
+    households bigint NOT NULL,
+    CONSTRAINT pk_village_households PRIMARY KEY (village_id),
+    CONSTRAINT fk_village_households_village_id_villages FOREIGN KEY (village_id) REFERENCES villages (id)
+);
+INSERT INTO village_households (village_id, households)
+SELECT village_id, count(*) FROM households GROUP BY village_id;
+CREATE FUNCTION jifen_count_households() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    INSERT INTO village_households AS c (village_id, households)
+    SELECT village_id, count(*) FROM new_households GROUP BY village_id
+    ON CONFLICT (village_id) DO UPDATE SET households = c.households + excluded.households;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER households_counted AFTER INSERT ON households REFERENCING NEW TABLE AS new_households
+    FOR EACH STATEMENT EXECUTE FUNCTION jifen_count_households();
+
 DO $grant$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
     GRANT SELECT, INSERT, UPDATE ON village_period_figures, village_period_participants,
-                                    village_rollup_marks TO {APP_ROLE};
+                                    village_rollup_marks, village_households TO {APP_ROLE};
     GRANT SELECT, INSERT ON audit_verifications TO {APP_ROLE};
   END IF;
 END
@@ -105,6 +126,9 @@ $grant$;
 def downgrade() -> None:
     execute_script(
         """
+DROP TRIGGER households_counted ON households;
+DROP FUNCTION jifen_count_households();
+DROP TABLE village_households;
 DROP TABLE village_rollup_marks;
 DROP TABLE village_period_participants;
 DROP TABLE village_period_figures;

@@ -36,6 +36,7 @@ from jifen.models.store import (
 from jifen.models.user import LoginThrottle, Role, User, UserRole
 from jifen.models.village import (
     Village,
+    VillageHouseholds,
     VillagePeriodFigures,
     VillagePeriodParticipant,
     VillageRollupMark,
@@ -89,6 +90,7 @@ __all__ = [
     "Village",
     "VillageFund",
     "VillageFundVoid",
+    "VillageHouseholds",
     "VillagePeg",
     "VillagePeriodFigures",
     "VillagePeriodParticipant",

@@ -78,3 +78,12 @@ class VillageRollupMark(Base):
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VillageHouseholds(Base):
+    """A village's number of households, kept by a statement trigger on households (migration 0016)."""
+
+    __tablename__ = "village_households"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    households: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,8 @@ villages and what happened in the last seconds, not the county's history.
 A household posting is one with an `account_version` (only household accounts carry one; migration 0002's
 trigger refuses anything else), and its transaction's `created_at` is its own (both are set by `now()` in the
 one statement of ledger_post). The points outstanding are the households' postings summed, which is what
-their balances hold (`jifen audit verify` reconciles the two).
+their balances hold (`jifen audit verify` reconciles the two). The households are counted by a trigger
+(`village_households`).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ WITH tail AS (
       FROM tail GROUP BY village_id
 )
 SELECT v.id AS village_id, v.code, v.name,
-       (SELECT count(*) FROM households h WHERE h.village_id = v.id) AS households,
+       coalesce(c.households, 0) AS households,
        coalesce(f.taking_part, 0) + coalesce(r.taking_part, 0) AS taking_part,
        coalesce(f.issued, 0) + coalesce(r.issued, 0) AS issued,
        coalesce(f.deducted, 0) + coalesce(r.deducted, 0) AS deducted,
@@ -131,6 +132,7 @@ SELECT v.id AS village_id, v.code, v.name,
   LEFT JOIN village_period_figures f ON f.village_id = v.id AND f.period = $3
   LEFT JOIN village_period_figures o ON o.village_id = v.id AND o.period = '*'
   LEFT JOIN recent r ON r.village_id = v.id
+  LEFT JOIN village_households c ON c.village_id = v.id
  ORDER BY v.code
 """
 
