@@ -4,18 +4,15 @@ computed here the direct way as the reference."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
 from jifen.audit import chain
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.rankings.service import parse_period
-from jifen.settings import Settings
 from jifen.town import repository as town
-from tests.db import _asyncpg_url
+from tests.audit.test_chain import service_db  # noqa: F401 (the fixture)
 from tests.factories import World
 from tests.ledger.helpers import award, key, make_rule
 
@@ -47,17 +44,11 @@ SELECT v.id::text AS village_id, v.code, v.name,
 """
 
 
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    assert settings.database_url
-    connection = await asyncpg.connect(_asyncpg_url(settings.database_url))
-    yield connection
-    await connection.close()
-
-
 async def test_the_overview_agrees_with_the_ledger_before_and_after_each_roll_up(
-    world: World, service: asyncpg.Connection
+    world: World,
+    service_db: asyncpg.Connection,  # noqa: F811 (the fixture imported above)
 ) -> None:
+    service = service_db
     town_admin = await world.town_admin()
     villages = [await world.setup_village(households=3) for _ in range(2)]
     month = to_local(utcnow()).strftime("%Y-%m")

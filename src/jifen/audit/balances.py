@@ -25,6 +25,11 @@ _EARNED = """sum(CASE
                  ELSE 0
                END)"""
 
+# each account's active holds
+_HELD = (
+    "SELECT account_id, sum(amount) AS held FROM holds WHERE village_id = $1 AND status = 'active' GROUP BY 1"
+)
+
 _RECONCILE = f"""
 WITH ledger AS (
     SELECT p.account_id,
@@ -35,11 +40,7 @@ WITH ledger AS (
       LEFT JOIN ledger_transactions r ON r.village_id = t.village_id AND r.id = t.reverses_id
      WHERE p.village_id = $1
      GROUP BY p.account_id
-), held AS (
-    SELECT account_id, sum(amount) AS held FROM holds
-     WHERE village_id = $1 AND status = 'active'
-     GROUP BY account_id
-), compared AS (
+), held AS ({_HELD}), compared AS (
     SELECT a.id, h.code,
            a.posted, coalesce(l.posted, 0) AS expected_posted,
            a.held, coalesce(d.held, 0) AS expected_held,
@@ -79,11 +80,7 @@ WITH touched AS (
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
       LEFT JOIN ledger_transactions r ON r.village_id = t.village_id AND r.id = t.reverses_id
      GROUP BY p.account_id
-), held AS (
-    SELECT account_id, sum(amount) AS held FROM holds
-     WHERE village_id = $1 AND status = 'active'
-     GROUP BY account_id
-), compared AS (
+), held AS ({_HELD}), compared AS (
     SELECT a.id, h.code,
            a.posted, coalesce(l.posted, n.balance_after, 0) AS expected_posted,
            a.held, coalesce(d.held, 0) AS expected_held,
