@@ -121,7 +121,7 @@ async def setup_villages(url: str, county: County) -> None:
 
 _BATCH = """
 CREATE TEMP TABLE batch ON COMMIT DROP AS
-SELECT v.id AS village_id,
+SELECT v.id AS village_id, substr(v.code, 2)::int AS village_no,
        (SELECT id FROM accounts WHERE village_id = v.id AND kind = 'issuing') AS issuing,
        (SELECT id FROM accounts WHERE village_id = v.id AND kind = 'deductions') AS deductions,
        s.id AS store_id,
@@ -134,14 +134,16 @@ SELECT v.id AS village_id,
  WHERE v.code = ANY($1::text[])
 """
 
-# every entry of every household of the batch, with its running balance and its chain position
+# every entry of every household of the batch, with its running balance and its chain position: entry k of
+# every household of the county comes before entry k + 1 of any, as when all villages write at once (each
+# village's newest record is near the county's newest, as in life; $5 households a village, $6 in all)
 _ENTRIES = """
 CREATE TEMP TABLE gen ON COMMIT DROP AS
-SELECT e.*, row_number() OVER (ORDER BY e.created_at, e.household_id, e.k) AS n
+SELECT e.*, (e.k - 1) * $6::bigint + (e.village_no - 1) * $5::bigint + e.household_no AS n
   FROM (
     SELECT x.*, sum(x.amount) OVER (PARTITION BY x.household_id ORDER BY x.k) AS balance_after
       FROM (
-        SELECT b.village_id, h.id AS household_id, k.k,
+        SELECT b.village_id, b.village_no, h.id AS household_id, h.n AS household_no, k.k,
                CASE WHEN k.k % 10 = 0 THEN 'redemption' WHEN k.k % 7 = 0 THEN 'deduction' ELSE 'award' END
                  AS kind,
                CASE WHEN k.k % 10 = 0 THEN -$2::int WHEN k.k % 7 = 0 THEN -3
@@ -239,7 +241,9 @@ _LOAD = [
 ]
 
 
-async def load_batch(conn: asyncpg.Connection, county: County, codes: list[str], actor: uuid.UUID) -> None:
+async def load_batch(
+    conn: asyncpg.Connection, county: County, codes: list[str], actor: uuid.UUID, base: int
+) -> None:
     async with conn.transaction():
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(_BATCH, codes)
@@ -262,15 +266,15 @@ async def load_batch(conn: asyncpg.Connection, county: County, codes: list[str],
             "INSERT INTO accounts (village_id, id, kind, household_id) SELECT h.village_id, h.id, 'household',"
             " h.id FROM households h WHERE h.village_id IN (SELECT village_id FROM batch)"
         )
-        await conn.execute(_ENTRIES, county.entries_per_household, ITEM_PRICE, START, END)
-        count: int = await conn.fetchval("SELECT count(*) FROM gen")
-        # a block of chain ids for the batch, taken atomically with respect to the other loader
-        await conn.execute("SELECT pg_advisory_lock(4242)")
-        try:
-            base: int = await conn.fetchval("SELECT nextval('jifen_chain_seq')")
-            await conn.execute("SELECT setval('jifen_chain_seq', $1::bigint)", base + 3 * count + 3)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(4242)")
+        await conn.execute(
+            _ENTRIES,
+            county.entries_per_household,
+            ITEM_PRICE,
+            START,
+            END,
+            county.per_village,
+            county.per_village * county.villages,
+        )
         for statement in _LOAD:
             if "$BASE" in statement:
                 await conn.execute(statement.replace("$BASE", "$1"), base)
@@ -290,6 +294,10 @@ async def generate(url: str, county: County, workers: int = 2) -> dict[str, floa
         "INSERT INTO users (id, username, password_hash, display_name) VALUES (gen_random_uuid(),"
         " 'county-cadre', 'x', '县域压测') RETURNING id"
     )
+    # the county's block of chain ids, placed by load_batch in time order across every village
+    base: int = await conn.fetchval("SELECT nextval('jifen_chain_seq')")
+    entries = county.entries_per_household * county.per_village * county.villages
+    await conn.execute("SELECT setval('jifen_chain_seq', $1::bigint)", base + 3 * entries + 3)
     await conn.close()
     codes = [f"C{n:04d}" for n in range(1, county.villages + 1)]
     batches = [codes[i : i + BATCH_VILLAGES] for i in range(0, len(codes), BATCH_VILLAGES)]
@@ -305,7 +313,7 @@ async def generate(url: str, county: County, workers: int = 2) -> dict[str, floa
         try:
             while not queue.empty():
                 batch = queue.get_nowait()
-                await load_batch(c, county, batch, actor)
+                await load_batch(c, county, batch, actor, base)
                 done += len(batch)
                 if len(batches) > 4 and done % (BATCH_VILLAGES * 5) == 0:
                     print(f"  … {done}/{county.villages} villages ({time.perf_counter() - started:.0f} s)")
