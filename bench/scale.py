@@ -347,7 +347,8 @@ async def roll_up(url: str) -> None:
     try:
         upto = await chain.horizon(conn)
         assert upto is not None
-        await town.roll_up(conn, upto)
+        while await town.roll_up(conn, upto):
+            pass
         await conn.execute("VACUUM ANALYZE village_period_figures, village_period_participants")
     finally:
         await conn.close()

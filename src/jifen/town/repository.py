@@ -77,16 +77,20 @@ SELECT v.id FROM villages v
   LEFT JOIN village_rollup_marks m ON m.village_id = v.id
  WHERE EXISTS (SELECT 1 FROM postings p
                 WHERE p.village_id = v.id AND p.chain_id > coalesce(m.chain_id, 0) AND p.chain_id <= $1)
- ORDER BY v.code
+ ORDER BY coalesce(m.chain_id, 0), v.code
+ LIMIT $2
 """
 
+VILLAGES_PER_PASS = 50  # a first pass over a large existing ledger spreads over several background passes
 
-async def roll_up(conn: asyncpg.Connection, upto: int) -> int:
-    """Add every village's household postings up to chain_id `upto` (a horizon: everything at or below it
-    has committed) to its period figures; returns how many villages moved. The caller holds the chainer
-    lock, so one process rolls up at a time."""
+
+async def roll_up(conn: asyncpg.Connection, upto: int, villages: int = VILLAGES_PER_PASS) -> int:
+    """Add the household postings up to chain_id `upto` (a horizon: everything at or below it has
+    committed) to the period figures of up to `villages` villages, those furthest behind first; returns how
+    many moved. The caller holds the chainer lock, so one process rolls up at a time; the overview is exact
+    whatever is still behind."""
     moved = 0
-    for row in await conn.fetch(_BEHIND, upto):
+    for row in await conn.fetch(_BEHIND, upto, villages):
         async with conn.transaction():
             await conn.fetchval(_ROLL_UP, row["id"], upto)
         moved += 1
