@@ -1,6 +1,7 @@
 """`make bench` (python -m bench): the ledger scenarios, then every page; `python -m bench pages` for the
 pages alone;
-`python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`."""
+`python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
+`python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
 
@@ -12,6 +13,10 @@ elif sys.argv[1:] == ["pages"]:
     from bench.pages import standalone
 
     standalone()
+elif sys.argv[1:2] == ["scale"]:
+    from bench.scale import run as scale
+
+    sys.exit(scale(sys.argv[2:]))
 else:
     from bench.ledger import run
 

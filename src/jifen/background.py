@@ -27,9 +27,18 @@ def due_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:
 
 
 def chain_jobs(engine: AsyncEngine) -> list[Job]:
-    """Link new records into their villages' chains; seal a checkpoint a day. One process at a time (the
-    chainer lock): in the others these jobs are skipped."""
+    """Link new records into their villages' chains (then roll the town's figures up); seal a checkpoint a
+    day. One process at a time (the chainer lock): in the others these jobs are skipped."""
     from jifen.audit import chain
+    from jifen.town import repository as town
+
+    async def link_then_roll_up(conn: asyncpg.Connection) -> int:
+        """Link, then add what is final to the town overview's figures (town/repository.py)."""
+        linked = await chain.link_all(conn)
+        upto = await chain.horizon(conn)
+        if upto is not None:
+            await town.roll_up(conn, upto)
+        return linked
 
     async def under_chainer_lock(work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int | None:
         async with raw_connection(engine) as conn:
@@ -41,6 +50,6 @@ def chain_jobs(engine: AsyncEngine) -> list[Job]:
                 await conn.execute("SELECT pg_advisory_unlock($1)", chain.CHAINER_LOCK)
 
     return [
-        Job("chain_link", lambda: under_chainer_lock(chain.link_all)),
+        Job("chain_link", lambda: under_chainer_lock(link_then_roll_up)),
         Job("chain_seal", lambda: under_chainer_lock(chain.seal_daily)),
     ]

@@ -288,7 +288,7 @@ def audit_verify(village: str | None, digest: str | None) -> None:
     """Re-check the chain: exit 0 and a summary when intact, exit 1 naming the first broken record."""
     import asyncpg
 
-    from jifen.audit.chain import verify
+    from jifen.audit.service import verify_scope as verify
 
     settings = get_settings()
     _prepare_database(settings)

@@ -10,8 +10,10 @@ to someone who could rewrite the whole database.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -190,16 +192,34 @@ class Verdict:
     digest_found: bool | None = None  # when asked about a printed digest: is it a link of this chain?
     accounts_checked: int = 0  # household accounts reconciled with their postings and holds
     first_bad_account: dict[str, Any] | None = None  # the first whose balance disagrees (audit/balances.py)
+    seq: int = 0  # the last link verified (0: none)
+    last_chain_id: int = 0  # its record's chain_id
 
 
 _VERIFY = """
 SELECT l.seq, coalesce(l.chain_id, r.chain_id) AS chain_id, l.record_kind, l.record_key, l.record_hash,
        l.link_hash, r.record_kind AS now_kind, r.record_key AS now_key, r.record_hash AS now_hash
-  FROM (SELECT * FROM chain_links WHERE scope = $1) l
-  FULL JOIN (SELECT * FROM jifen_chain_records($1, 0, $2)) r ON r.chain_id = l.chain_id
+  FROM (SELECT * FROM chain_links WHERE scope = $1 AND seq > $3) l
+  FULL JOIN (SELECT * FROM jifen_chain_records($1, $4, $2)) r ON r.chain_id = l.chain_id
  ORDER BY coalesce(l.chain_id, r.chain_id), l.seq,
           (r.record_kind = l.record_kind AND r.record_key = l.record_key) DESC NULLS LAST
 """
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a verification of a scope's chain stopped (a row of audit_verifications)."""
+
+    seq: int
+    chain_id: int
+    link_hash: bytes | None
+    ok: bool
+    full_scan: bool
+    checked: int
+    accounts_checked: int
+    first_bad: dict[str, Any] | None
+    first_bad_account: dict[str, Any] | None
+    verified_at: datetime
 
 
 async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None = None) -> Verdict:
@@ -209,15 +229,33 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
     With `digest` (a checkpoint as printed on the notice board), also say whether the recomputed chain
     passes through it: a chain rewritten wholesale, hashes and all, cannot.
     """
+    return await _verify(conn, scope, digest, None)
+
+
+async def verify_since(conn: asyncpg.Connection, scope: uuid.UUID, mark: Mark) -> Verdict:
+    """Verify only what was linked after `mark` (a verification that passed): that the mark's link is still
+    the chain's link at its place, then every later record and link from it, every checkpoint sealed after
+    it; and the balances: every household account against its newest posting and its active holds, and the
+    accounts with new postings against all their postings. Its cost follows what is new, not the history.
+    A change to a record verified before the mark is found by the next full verification (`verify`)."""
+    return await _verify(conn, scope, None, mark)
+
+
+async def _verify(
+    conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None, mark: Mark | None
+) -> Verdict:
     verdict = Verdict(scope=scope, digest_found=False if digest is not None else None)
+    after_seq, after_chain_id = (mark.seq, mark.chain_id) if mark else (0, 0)
     watermark = await conn.fetchval("SELECT max(chain_id) FROM chain_links WHERE scope = $1", scope) or 0
     sealed = {
         row["seq"]: bytes(row["digest"])
-        for row in await conn.fetch("SELECT seq, digest FROM checkpoints WHERE scope = $1", scope)
+        for row in await conn.fetch(
+            "SELECT seq, digest FROM checkpoints WHERE scope = $1 AND seq > $2", scope, after_seq
+        )
     }
     verdict.checkpoints = len(sealed)
     previous = genesis(scope)
-    expected_seq = 0
+    expected_seq = after_seq
 
     def broken(row: Any, problem: str, *, intruder: bool = False) -> None:
         if verdict.first_bad is None:
@@ -234,7 +272,18 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
             }
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in conn.cursor(_VERIFY, scope, watermark, prefetch=10_000):
+        if mark is not None and mark.seq:
+            stored = await conn.fetchrow(
+                "SELECT seq, chain_id, record_kind, record_key, link_hash FROM chain_links"
+                " WHERE scope = $1 AND seq = $2",
+                scope,
+                mark.seq,
+            )
+            if stored is None or bytes(stored["link_hash"]) != mark.link_hash:
+                # the verified past was rewritten: say where the first full verification finds it
+                return await _verify(conn, scope, None, None)
+            previous = bytes(stored["link_hash"])
+        async for row in conn.cursor(_VERIFY, scope, watermark, after_seq, after_chain_id, prefetch=10_000):
             verdict.checked += 1
             if row["seq"] is None:
                 broken(row, "inserted: a record in the chain's past that was never linked", intruder=True)
@@ -261,19 +310,89 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
             if row["seq"] in sealed and sealed[row["seq"]] != stored_link:
                 broken(row, "checkpoint mismatch: the chain differs from a sealed checkpoint")
             previous = stored_link
+            verdict.last_chain_id = row["chain_id"]
             if verdict.first_bad is not None:
                 break
+        verdict.seq = expected_seq
         verdict.head = previous.hex() if expected_seq else None
+        if mark is not None and verdict.checked == 0:
+            verdict.last_chain_id = mark.chain_id
         verdict.pending = await conn.fetchval(
             "SELECT count(*) FROM jifen_chain_records($1, $2, 9223372036854775807)", scope, watermark
         )
         # in the same snapshot: the balances must be what the (verified) postings and the holds say
-        reconciliation = await balances.reconcile(conn, scope)
+        reconciliation = await balances.reconcile(
+            conn, scope, since_chain_id=after_chain_id if mark is not None else None
+        )
         verdict.accounts_checked = reconciliation.checked
         if reconciliation.first_bad is not None:
             verdict.ok = False
             verdict.first_bad_account = reconciliation.first_bad
     return verdict
+
+
+_MARK = """
+SELECT seq, chain_id, link_hash, ok, full_scan, checked, accounts_checked, first_bad::text AS first_bad,
+       first_bad_account::text AS first_bad_account, verified_at
+  FROM audit_verifications WHERE scope = $1 ORDER BY id DESC LIMIT 1
+"""
+
+
+async def last_mark(conn: asyncpg.Connection, scope: uuid.UUID) -> Mark | None:
+    row = await conn.fetchrow(_MARK, scope)
+    if row is None:
+        return None
+    return Mark(
+        seq=row["seq"],
+        chain_id=row["chain_id"],
+        link_hash=None if row["link_hash"] is None else bytes(row["link_hash"]),
+        ok=row["ok"],
+        full_scan=row["full_scan"],
+        checked=row["checked"],
+        accounts_checked=row["accounts_checked"],
+        first_bad=None if row["first_bad"] is None else json.loads(row["first_bad"]),
+        first_bad_account=None if row["first_bad_account"] is None else json.loads(row["first_bad_account"]),
+        verified_at=row["verified_at"],
+    )
+
+
+async def record_mark(conn: asyncpg.Connection, verdict: Verdict, *, full_scan: bool) -> Mark:
+    """Keep where this verification stopped and what it found (audit_verifications, append-only)."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO audit_verifications (scope, full_scan, seq, chain_id, link_hash, ok, checked,
+                                         accounts_checked, first_bad, first_bad_account)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb)
+        RETURNING verified_at
+        """,
+        verdict.scope,
+        full_scan,
+        verdict.seq,
+        verdict.last_chain_id,
+        bytes.fromhex(verdict.head) if verdict.head else None,
+        verdict.ok,
+        verdict.checked,
+        verdict.accounts_checked,
+        None if verdict.first_bad is None else json.dumps(verdict.first_bad),
+        None if verdict.first_bad_account is None else json.dumps(verdict.first_bad_account),
+    )
+    return mark_of(verdict, full_scan=full_scan, verified_at=row["verified_at"])
+
+
+def mark_of(verdict: Verdict, *, full_scan: bool, verified_at: datetime) -> Mark:
+    """Where `verdict` stopped, as a mark a later verification builds on."""
+    return Mark(
+        seq=verdict.seq,
+        chain_id=verdict.last_chain_id,
+        link_hash=bytes.fromhex(verdict.head) if verdict.head else None,
+        ok=verdict.ok,
+        full_scan=full_scan,
+        checked=verdict.checked,
+        accounts_checked=verdict.accounts_checked,
+        first_bad=verdict.first_bad,
+        first_bad_account=verdict.first_bad_account,
+        verified_at=verified_at,
+    )
 
 
 async def seal_daily(conn: asyncpg.Connection) -> int:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from jifen.audit import repository, service
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
-from jifen.audit.schemas import AuditEventOut, CheckpointOut, VerifyOut
+from jifen.audit.schemas import AuditEventOut, CheckpointOut, VerdictOut, VerifyOut
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
@@ -86,6 +86,20 @@ async def verify_chain(
         if len(wanted) != 32:
             raise InvalidDigest()
     return await service.verify_chain(request.app.state.engine, access.village_id, wanted)
+
+
+@router.get(
+    "/villages/{village_id}/audit/verdict",
+    response_model=VerdictOut,
+    responses=error_responses(*READ_ERRORS),
+)
+async def cached_verdict(
+    request: Request, access: Annotated[AuditAccess, Depends(village_auditor)]
+) -> VerdictOut:
+    """The village's newest verification and a check of only what was linked since (its cost follows what is
+    new, not the village's history): what the admin page shows. `GET /audit/verify` re-checks everything."""
+    assert access.village_id is not None
+    return await service.verdict_out(request.app.state.engine, access.village_id)
 
 
 @router.post(

@@ -58,6 +58,17 @@ class VerifyOut(BaseModel):
     first_bad_account: BadAccount | None = None
 
 
+class VerdictOut(VerifyOut):
+    """A cached verdict plus what was new: `checked` counts only the records linked after the verification
+    it builds on (`verified_since_seq`, `base_verified_at`); `ok` is that verdict and the new records'
+    together. A broken verdict stays until a full verification (`GET /audit/verify`) passes again."""
+
+    verified_since_seq: int
+    base_verified_at: datetime
+    base_full_scan: bool
+    last_full_verification_at: datetime | None
+
+
 class CheckpointCreate(InputModel):
     village_id: uuid.UUID
 

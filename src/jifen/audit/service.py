@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from jifen.audit import chain, repository
 from jifen.audit.repository import TOWN_SCOPE
-from jifen.audit.schemas import BadAccount, BrokenRecord, CheckpointOut, VerifyOut
+from jifen.audit.schemas import BadAccount, BrokenRecord, CheckpointOut, VerdictOut, VerifyOut
 from jifen.auth.actor import Actor
 from jifen.kit.db import raw_connection
 from jifen.kit.errors import NotFound
 from jifen.kit.logging import REQUEST
+from jifen.kit.timeutil import utcnow
 
 __all__ = ["TOWN_SCOPE", "record", "record_many", "seal_checkpoint", "verify_chain", "verify_out"]
 
@@ -38,12 +41,13 @@ def verify_out(verdict: chain.Verdict) -> VerifyOut:
 
 
 async def verify_chain(engine: AsyncEngine, village_id: uuid.UUID | None, wanted: bytes | None) -> VerifyOut:
-    """Re-check a village's tamper-evident chain (every village's when `village_id` is None) on a connection
-    of its own, and name the first broken record; `wanted`: a printed checkpoint digest to look for."""
+    """Re-check a village's tamper-evident chain in full (every village's when `village_id` is None) on a
+    connection of its own, name the first broken record, and keep the verdict as the village's verified-up-to
+    mark; `wanted`: a printed checkpoint digest to look for."""
     async with raw_connection(engine) as conn:
         if village_id is not None:
-            return verify_out(await chain.verify(conn, village_id, wanted))
-        verdicts = [await chain.verify(conn, scope, wanted) for scope in await chain.scopes(conn)]
+            return verify_out(await verify_scope(conn, village_id, wanted))
+        verdicts = [await verify_scope(conn, scope, wanted) for scope in await chain.scopes(conn)]
     failed = next((v for v in verdicts if not v.ok), None)
     summary = verify_out(failed or verdicts[0])
     summary.checked = sum(v.checked for v in verdicts)
@@ -147,4 +151,80 @@ async def record_many(
         [None if rid is None else str(rid) for rid, _, _ in changes],
         [_json(before) for _, before, _ in changes],
         [_json(after) for _, _, after in changes],
+    )
+
+
+# ------------------------------------------------------------------------------------------- verifying
+
+
+async def verify_scope(
+    conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | None = None
+) -> chain.Verdict:
+    """The full verification (`jifen audit verify`, GET /audit/verify), kept as the scope's newest mark."""
+    verdict = await chain.verify(conn, scope, digest)
+    await _keep(conn, verdict, full_scan=True)
+    return verdict
+
+
+@dataclass
+class CachedVerdict:
+    """The newest verification of a scope's chain and what was checked on top of it now."""
+
+    verdict: chain.Verdict  # what holds now: the mark's verdict and the new records' together
+    base: chain.Mark  # the verification this one builds on
+    last_full_at: datetime | None  # when the whole chain was last re-checked
+
+
+async def cached_verdict(conn: asyncpg.Connection, scope: uuid.UUID) -> CachedVerdict:
+    """What the admin page shows: the last verdict, plus a check of only what was linked since (its cost
+    follows what is new). A scope never verified is verified in full once. A verdict that found a broken
+    record stays the verdict until a full verification passes again."""
+    mark = await chain.last_mark(conn, scope)
+    if mark is None:
+        verdict = await chain.verify(conn, scope)
+        base = await _keep(conn, verdict, full_scan=True)
+    elif not mark.ok:
+        verdict = chain.Verdict(
+            scope=scope,
+            ok=False,
+            checked=0,
+            seq=mark.seq,
+            last_chain_id=mark.chain_id,
+            head=mark.link_hash.hex() if mark.link_hash else None,
+            accounts_checked=mark.accounts_checked,
+            first_bad=mark.first_bad,
+            first_bad_account=mark.first_bad_account,
+        )
+        base = mark
+    else:
+        verdict = await chain.verify_since(conn, scope, mark)
+        base = mark
+        if verdict.checked or not verdict.ok:
+            await _keep(conn, verdict, full_scan=False)
+    last_full = await conn.fetchval(
+        "SELECT verified_at FROM audit_verifications WHERE scope = $1 AND full_scan ORDER BY id DESC LIMIT 1",
+        scope,
+    )
+    return CachedVerdict(verdict=verdict, base=base, last_full_at=last_full)
+
+
+async def _keep(conn: asyncpg.Connection, verdict: chain.Verdict, *, full_scan: bool) -> chain.Mark:
+    """Record the verification; on a read-only database (a replica serving pages) it is simply not kept."""
+    try:
+        return await chain.record_mark(conn, verdict, full_scan=full_scan)
+    except asyncpg.ReadOnlySQLTransactionError:
+        return chain.mark_of(verdict, full_scan=full_scan, verified_at=utcnow())
+
+
+async def verdict_out(engine: AsyncEngine, village_id: uuid.UUID) -> VerdictOut:
+    """The village's newest verification and a check of only what was linked since (its cost follows what is
+    new, not the village's history): what the admin page shows and `GET …/audit/verdict` answers."""
+    async with raw_connection(engine) as conn:
+        cached = await cached_verdict(conn, village_id)
+    return VerdictOut(
+        **verify_out(cached.verdict).model_dump(),
+        verified_since_seq=cached.base.seq,
+        base_verified_at=cached.base.verified_at,
+        base_full_scan=cached.base.full_scan,
+        last_full_verification_at=cached.last_full_at,
     )

@@ -3,7 +3,7 @@
 The models describe every table the migrations create, exactly (tests/test_schema.py fails when they
 disagree); triggers and functions live in the migrations only."""
 
-from jifen.models.audit import AuditEvent, ChainLink, Checkpoint
+from jifen.models.audit import AuditEvent, AuditVerification, ChainLink, Checkpoint
 from jifen.models.award import Award, AwardDecision, AwardPhoto, AwardStatus, Inspection, Objection
 from jifen.models.base import Base
 from jifen.models.expiry import Expiry, ExpiryPolicy, ExpiryRun
@@ -34,13 +34,20 @@ from jifen.models.store import (
     Store,
 )
 from jifen.models.user import LoginThrottle, Role, User, UserRole
-from jifen.models.village import Village
+from jifen.models.village import (
+    Village,
+    VillageHouseholds,
+    VillagePeriodFigures,
+    VillagePeriodParticipant,
+    VillageRollupMark,
+)
 
 __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
     "AuditEvent",
+    "AuditVerification",
     "Award",
     "AwardDecision",
     "AwardPhoto",
@@ -83,5 +90,9 @@ __all__ = [
     "Village",
     "VillageFund",
     "VillageFundVoid",
+    "VillageHouseholds",
     "VillagePeg",
+    "VillagePeriodFigures",
+    "VillagePeriodParticipant",
+    "VillageRollupMark",
 ]

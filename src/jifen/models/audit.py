@@ -9,15 +9,17 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
+    Identity,
     Index,
     LargeBinary,
     String,
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, identity_key, partial_index, text500, uuid_col, uuid_key
@@ -102,3 +104,24 @@ class Checkpoint(Base):
     records: Mapped[int] = mapped_column(BigInteger)
     sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sealed_by: Mapped[uuid.UUID | None] = uuid_col()
+
+
+class AuditVerification(Base):
+    """A verification of a scope's chain (migration 0017): up to which link it was verified, full or only what
+    was new since the previous one, and the verdict. Append-only; the newest row is the cached verdict."""
+
+    __tablename__ = "audit_verifications"
+    __table_args__ = (CheckConstraint("seq >= 0 AND (seq = 0) = (link_hash IS NULL)", name="seq"),)
+
+    scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    full_scan: Mapped[bool] = mapped_column(Boolean)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    link_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(BigInteger)
+    accounts_checked: Mapped[int] = mapped_column(BigInteger)
+    first_bad: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    first_bad_account: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

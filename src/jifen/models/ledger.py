@@ -126,6 +126,14 @@ class LedgerTransaction(Base):
         ),
         Index("ix_ledger_transactions_id", "id"),
         Index("ix_ledger_transactions_chain_id", "chain_id"),
+        # one village's chain and one village's periods, whatever the other villages hold (migration 0017)
+        Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
+        Index(
+            "ix_ledger_transactions_village_id_created_at",
+            "village_id",
+            "created_at",
+            postgresql_include=["id", "kind", "source_type"],
+        ),
         # a transaction is reversed at most once
         partial_index(
             "uq_ledger_transactions_village_id_reverses_id",
@@ -178,6 +186,7 @@ class Posting(Base):
             unique=True,
         ),
         Index("ix_postings_chain_id", "chain_id"),
+        Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 

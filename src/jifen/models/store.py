@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Sequence,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,7 +32,8 @@ from jifen.models.base import (
     uuid_pk,
 )
 
-# Receipt numbers run across every village (printed on the slip, unique: uq_redemptions_receipt_no).
+# Receipt numbers run across every village (printed on the slip); the constraint is per village
+# (uq_redemptions_village_id_receipt_no), which a database distributed by village can enforce.
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
 
 
@@ -115,6 +117,7 @@ class Redemption(Base):
             "ledger_transactions",
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
+        UniqueConstraint("village_id", "receipt_no"),
         CheckConstraint("total_points > 0", name="total_points"),
         CheckConstraint("status IN ('completed', 'cancelled')", name="status"),
         CheckConstraint(
@@ -141,7 +144,7 @@ class Redemption(Base):
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_pk()
     receipt_no: Mapped[int] = mapped_column(
-        BigInteger, unique=True, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
+        BigInteger, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
     store_id: Mapped[uuid.UUID] = uuid_col()
     household_id: Mapped[uuid.UUID] = uuid_col()

@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Integer, String
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base, created_at, uuid_pk
@@ -43,3 +43,47 @@ class Village(Base):
         ARRAY(Integer), default=lambda: list(DEFAULT_STAR_THRESHOLDS), server_default="{100,200,300,400,500}"
     )
     created_at: Mapped[datetime] = created_at()
+
+
+class VillagePeriodFigures(Base):
+    """The town overview's figures of one village for a local month ('YYYY-MM'), year ('YYYY') or all time
+    ('*'), rolled up by the background pass up to the village's mark (migration 0017). Derived data."""
+
+    __tablename__ = "village_period_figures"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    taking_part: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    issued: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    deducted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    redeemed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    posted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class VillagePeriodParticipant(Base):
+    """A household account that took part (an award or deduction) in a village's period, once."""
+
+    __tablename__ = "village_period_participants"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+
+
+class VillageRollupMark(Base):
+    """Up to which chain_id a village's household postings are in its period figures."""
+
+    __tablename__ = "village_rollup_marks"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VillageHouseholds(Base):
+    """A village's number of households, kept by a statement trigger on households (migration 0017)."""
+
+    __tablename__ = "village_households"
+
+    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    households: Mapped[int] = mapped_column(BigInteger)

@@ -22,7 +22,7 @@ class Ranked:
 
 
 # what counts: awards and deductions, their reversals, rectifications and objection adjustments (a posted
-# award revised or revoked); not what was spent or expired
+# award revised or revoked); not what was spent or expired. {period}: the period's condition (or none)
 _RANKING = """
 WITH earned AS (
     SELECT p.account_id, sum(p.amount) AS points
@@ -31,7 +31,7 @@ WITH earned AS (
      WHERE p.village_id = $1 AND p.account_version IS NOT NULL
        AND (t.kind IN ('award', 'deduction', 'rectification', 'reversal')
             OR (t.kind = 'adjustment' AND t.source_type = 'award'))
-       AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3)
+       {period}
      GROUP BY p.account_id
 )
 SELECT rank() OVER (ORDER BY coalesce(e.points, 0) DESC)::int AS rank, h.id AS household_id, h.code,
@@ -55,7 +55,16 @@ async def ranking(
     grid: str | None,
     household_class: str | None,
 ) -> list[Ranked]:
-    return await Sql(session).rows(Ranked, _RANKING, village_id, start, end, grid, household_class)
+    # two statements, not one with `$2 IS NULL OR …`, so the plan can use the period index; and a plan made
+    # for this village and period: the prepared statement's generic plan (from its sixth run on) joins the
+    # households to the period's sums in a nested loop, measured 5-10x slower with 500 villages (bench scale)
+    if start is None or end is None:
+        sql = _RANKING.format(period="AND $2::timestamptz IS NULL AND $3::timestamptz IS NULL")
+    else:
+        sql = _RANKING.format(period="AND t.created_at >= $2 AND t.created_at < $3")
+    db = Sql(session)
+    await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    return await db.rows(Ranked, sql, village_id, start, end, grid, household_class)
 
 
 async def star_thresholds(session: AsyncSession, village_id: uuid.UUID) -> list[int]:

@@ -33,7 +33,9 @@ async def overview(session: AsyncSession, period: str | None) -> TownOverview:
     """All villages side by side for `period` (2026-11 or 2026; this local month when None)."""
     text = period or this_month()
     window = parse_period(text)
-    rows = await repository.village_figures(session, window.start, window.end)
+    assert window.start is not None  # a month or a year, never all time
+    assert window.end is not None
+    rows = await repository.overview(session, text, window.start, window.end)
     return TownOverview(
         period=text, villages=[VillageFigures.model_validate(row, from_attributes=True) for row in rows]
     )

@@ -169,7 +169,7 @@ async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     await village_auditor(page.actor, page.session, village.id)
     checkpoints = await audit_repository.checkpoints(page.session, village.id)
-    verdict = await audit.verify_chain(page.request.app.state.engine, village.id, None)
+    verdict = await audit.verdict_out(page.request.app.state.engine, village.id)
     extra.setdefault("values", {name: str(getattr(village, name)) for name in SETTINGS})
     return page.render_form(
         "admin_home.html",
