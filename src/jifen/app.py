@@ -28,6 +28,7 @@ from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.expiry.endpoints import router as expiry_router
+from jifen.exports.endpoints import router as exports_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
@@ -326,6 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         town_router,
         photos_router,
         expiry_router,
+        exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)

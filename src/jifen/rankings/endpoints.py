@@ -3,10 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
+from jifen.exports import reports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import to_local, utcnow
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings import service
 from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
@@ -17,45 +20,59 @@ router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
 @router.get(
     "/villages/{village_id}/rankings",
     response_model=RankingOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod) | XLSX_RESPONSE,
 )
 async def get_rankings(
     access: VillageUser,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[
         str | None, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")
     ] = None,
     grid: Annotated[str | None, Query(max_length=32)] = None,
     household_class: Annotated[str | None, Query(max_length=32, description="rank one class apart")] = None,
-) -> RankingOut:
+) -> RankingOut | Response:
     """Households by the points they earned in a month or year of village time (or all time), best first;
-    equal points share a rank."""
+    equal points share a rank. As a spreadsheet, a month or year also carries its red and black lists."""
     ranked = await service.ranking(
         session, access.village.id, service.parse_period(period), grid, household_class
     )
-    return RankingOut(
+    out = RankingOut(
         items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
     )
+    if xlsx:
+        lists = red_black(period, out.items) if period and not grid else None
+        return await reports.ranking_xlsx(access.village.name, out, lists)
+    return out
 
 
 @router.get(
     "/villages/{village_id}/rankings/lists",
     response_model=RedBlackOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, service.InvalidPeriod) | XLSX_RESPONSE,
 )
 async def get_red_black_lists(
     access: VillageUser,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[str, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")],
     size: Annotated[int, Query(ge=1, le=50, description="how many households on each list")] = 5,
     household_class: Annotated[str | None, Query(max_length=32)] = None,
-) -> RedBlackOut:
+) -> RedBlackOut | Response:
     """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
     households tied at the edge join the list."""
     ranked = await service.ranking(
         session, access.village.id, service.parse_period(period), None, household_class
     )
-    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
+    lists = red_black(period, [RankingEntry.model_validate(r, from_attributes=True) for r in ranked], size)
+    if xlsx:
+        return await reports.red_black_xlsx(access.village.name, lists)
+    return lists
+
+
+def red_black(period: str, entries: list[RankingEntry], size: int = 5) -> RedBlackOut:
+    """The red list (the best `size`, who earned points) and the black list (the worst, lowest first) of a
+    ranking; households tied at an edge join its list."""
     if not entries:
         return RedBlackOut(period=period, red=[], black=[])
     red_edge = entries[min(size, len(entries)) - 1].points

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from jifen.auth.dependencies import TownAdmin
+from jifen.exports import reports
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, error_responses
 from jifen.kit.timeutil import to_local, utcnow
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings.service import InvalidPeriod, parse_period
 
 router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
@@ -64,18 +67,23 @@ SELECT v.id AS village_id, v.code, v.name,
 @router.get(
     "/town/overview",
     response_model=TownOverview,
-    responses=error_responses(NotAuthenticated, Forbidden, InvalidPeriod),
+    responses=error_responses(NotAuthenticated, Forbidden, InvalidPeriod) | XLSX_RESPONSE,
 )
 async def town_overview(
+    request: Request,
     actor: TownAdmin,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[
         str | None, Query(max_length=20, description="2026-11 or 2026; default this month")
     ] = None,
-) -> TownOverview:
+) -> TownOverview | Response:
     """All villages side by side: households taking part, points issued, deducted and redeemed in the
     period (this local month by default), and points outstanding now."""
     text = period or to_local(utcnow()).strftime("%Y-%m")
     window = parse_period(text)
     rows = await (await driver(session)).fetch(_OVERVIEW, window.start, window.end)
-    return TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
+    overview = TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
+    if xlsx:
+        return await reports.town_xlsx(request.app.state.settings.town_name, overview)
+    return overview
