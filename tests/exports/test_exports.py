@@ -23,8 +23,6 @@ from tests.factories import Person, VillageSetup, World
 from tests.ledger.helpers import award, make_rule
 from tests.store.helpers import cancel, make_item, redeem
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 MONTH = to_local(utcnow()).strftime("%Y-%m")
 
 

@@ -1,0 +1,193 @@
+"""The numbers behind the charts: points issued, deducted and redeemed per village per local month, the share
+of households taking part, a village's top rules, and one household's balance through a year.
+
+"Issued", "deducted", "redeemed" and "taking part" mean what the town overview means by them
+(`town/endpoints.py`): awards and rectification returns, deductions, sales net of cancellations, and
+households with at least one award or deduction in the month."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.kit.db import driver
+from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
+
+
+@dataclass(frozen=True)
+class Month:
+    """One local month of one village (or of the town, `village_id` None)."""
+
+    village_id: uuid.UUID | None
+    month: date  # its first day
+    households: int  # on the roll at the month's end
+    taking_part: int
+    issued: int
+    deducted: int
+    redeemed: int
+
+    @property
+    def share(self) -> float:
+        return self.taking_part / self.households if self.households else 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.month.month}月"
+
+
+def last_months(count: int = 12, now: datetime | None = None) -> list[date]:
+    """The first days of the last `count` local months, the current one last."""
+    local = to_local(now or utcnow())
+    year, month = local.year, local.month
+    out = []
+    for _ in range(count):
+        out.append(date(year, month, 1))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
+
+
+def _start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+_MONTHLY = """
+WITH months AS (
+    SELECT m::date AS month
+      FROM generate_series($1::date, $2::date, interval '1 month') AS m
+), moves AS (
+    SELECT p.village_id, p.account_id, t.kind, p.amount,
+           date_trunc('month', p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month
+      FROM postings p
+      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+      JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+     WHERE p.created_at >= $3 AND p.created_at < $4 AND ($5::uuid IS NULL OR p.village_id = $5)
+), figures AS (
+    SELECT village_id, month,
+           count(DISTINCT account_id) FILTER (WHERE kind IN ('award', 'deduction')) AS taking_part,
+           coalesce(sum(amount) FILTER (WHERE kind IN ('award', 'rectification') AND amount > 0), 0)
+             AS issued,
+           coalesce(-sum(amount) FILTER (WHERE kind = 'deduction'), 0) AS deducted,
+           coalesce(-sum(amount) FILTER (WHERE kind IN ('redemption', 'redemption_cancel')), 0) AS redeemed
+      FROM moves GROUP BY village_id, month
+)
+SELECT v.id AS village_id, m.month,
+       (SELECT count(*) FROM households h
+         WHERE h.village_id = v.id
+           AND h.created_at < ((m.month + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai'))
+         AS households,
+       coalesce(f.taking_part, 0) AS taking_part, coalesce(f.issued, 0)::bigint AS issued,
+       coalesce(f.deducted, 0)::bigint AS deducted, coalesce(f.redeemed, 0)::bigint AS redeemed
+  FROM villages v CROSS JOIN months m
+  LEFT JOIN figures f ON f.village_id = v.id AND f.month = m.month
+ WHERE $5::uuid IS NULL OR v.id = $5
+ ORDER BY v.code, m.month
+"""
+
+
+async def monthly(
+    session: AsyncSession, village_id: uuid.UUID | None = None, months: int = 12
+) -> dict[uuid.UUID, list[Month]]:
+    """Each village's last `months` local months (one village when `village_id` is given), oldest first."""
+    days = last_months(months)
+    rows = await (await driver(session)).fetch(
+        _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
+    )
+    out: dict[uuid.UUID, list[Month]] = {}
+    for r in rows:
+        out.setdefault(r["village_id"], []).append(Month(**dict(r)))
+    return out
+
+
+def town_total(villages: dict[uuid.UUID, list[Month]]) -> list[Month]:
+    """The villages' months added up, month by month."""
+    series = list(villages.values())
+    if not series:
+        return []
+    return [
+        Month(
+            village_id=None,
+            month=months[0].month,
+            households=sum(m.households for m in months),
+            taking_part=sum(m.taking_part for m in months),
+            issued=sum(m.issued for m in months),
+            deducted=sum(m.deducted for m in months),
+            redeemed=sum(m.redeemed for m in months),
+        )
+        for months in zip(*series, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class RuleFigure:
+    code: str
+    name: str
+    points: int  # net points the rule moved on households (deductions negative)
+    awards: int  # how many awards or deductions
+
+
+_TOP_RULES = """
+SELECT r.code, rv.name, sum(p.amount)::bigint AS points, count(DISTINCT t.id) AS awards
+  FROM postings p
+  JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+  JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+  JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
+  JOIN rule_versions rv
+         ON rv.village_id = r.village_id AND rv.rule_id = r.id AND rv.version = r.current_version
+ WHERE p.village_id = $1 AND p.created_at >= $2 AND p.created_at < $3 AND t.kind IN ('award', 'deduction')
+ GROUP BY r.code, rv.name
+ ORDER BY count(DISTINCT t.id) DESC, abs(sum(p.amount)) DESC, r.code
+ LIMIT $4
+"""
+
+
+async def top_rules(
+    session: AsyncSession, village_id: uuid.UUID, months: int = 12, limit: int = 8
+) -> list[RuleFigure]:
+    """The rules used most in the last `months` local months, with the points they moved."""
+    days = last_months(months)
+    rows = await (await driver(session)).fetch(
+        _TOP_RULES, village_id, _start(days[0]), _start(_next_month(days[-1])), limit
+    )
+    return [RuleFigure(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class BalancePoint:
+    day: date
+    balance: int
+
+
+_BALANCES = """
+WITH account AS (
+    SELECT id FROM accounts WHERE village_id = $1 AND household_id = $2 AND kind = 'household'
+)
+(SELECT NULL::date AS day, p.balance_after AS balance
+   FROM postings p, account
+  WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at < $3
+  ORDER BY p.account_version DESC LIMIT 1)
+UNION ALL
+(SELECT DISTINCT ON (1) (p.created_at AT TIME ZONE 'Asia/Shanghai')::date, p.balance_after
+   FROM postings p, account
+  WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at >= $3 AND p.created_at < $4
+  ORDER BY 1, p.account_version DESC)
+"""
+
+
+async def balance_over_year(
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID, year: int | None = None
+) -> tuple[int, list[BalancePoint]]:
+    """The household's posted balance at the start of a local year (this one by default) and at the end of
+    every day in it that moved points."""
+    year = year or to_local(utcnow()).year
+    rows = await (await driver(session)).fetch(
+        _BALANCES, village_id, household_id, _start(date(year, 1, 1)), _start(date(year + 1, 1, 1))
+    )
+    opening = next((r["balance"] for r in rows if r["day"] is None), 0) or 0
+    return opening, [BalancePoint(r["day"], r["balance"]) for r in rows if r["day"] is not None]
