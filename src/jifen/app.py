@@ -48,6 +48,7 @@ from jifen.metrics.endpoints import router as metrics_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
+from jifen.rules.sets import router as rule_sets_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
 from jifen.store.sales import router as sales_router
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         photos_router,
         expiry_router,
         exports_router,
+        rule_sets_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)
