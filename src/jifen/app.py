@@ -48,9 +48,11 @@ from jifen.metrics.endpoints import router as metrics_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
+from jifen.rules.imports import router as rule_imports_router
 from jifen.rules.sets import router as rule_sets_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
+from jifen.store.imports import router as item_imports_router
 from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
@@ -330,6 +332,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expiry_router,
         exports_router,
         rule_sets_router,
+        rule_imports_router,
+        item_imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)
