@@ -28,7 +28,6 @@ from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
 from jifen.awards.endpoints import village_router as village_awards_router
 from jifen.expiry.endpoints import router as expiry_router
-from jifen.exports.endpoints import router as exports_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
@@ -44,6 +43,7 @@ from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
 from jifen.ledger.endpoints import router as ledger_router
+from jifen.ledger.sheets import router as ledger_sheets_router
 from jifen.metrics.endpoints import router as metrics_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
@@ -330,7 +330,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         town_router,
         photos_router,
         expiry_router,
-        exports_router,
+        ledger_sheets_router,
         rule_sets_router,
         rule_imports_router,
         item_imports_router,

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from jifen.charts import figures, svg, views
+from jifen.kit import svg
 from jifen.kit.timeutil import to_local, utcnow
+from jifen.town import charts as figures
 from tests.factories import Person, VillageSetup, World
 from tests.ledger.helpers import award, balance, make_rule
 from tests.store.helpers import make_item, redeem
@@ -89,7 +90,7 @@ async def test_monthly_figures_agree_with_the_town_overview(world: World, scene:
 
 async def test_town_charts(world: World, scene: Scene) -> None:
     async with world.session() as session, session.begin():
-        charts = await views.town_charts(session, "幸福镇")
+        charts = await figures.town_charts(session, "幸福镇")
     assert [c.heading for c in charts] == [
         "各村每月发放积分",
         "各村每月扣减积分",
@@ -108,8 +109,8 @@ async def test_town_charts(world: World, scene: Scene) -> None:
 
 async def test_village_dashboard_charts(world: World, scene: Scene) -> None:
     async with world.session() as session, session.begin():
-        moves, share, rules = await views.village_charts(session, scene.setup.village)
-        quiet = await views.village_charts(session, scene.quiet.village)
+        moves, share, rules = await figures.village_charts(session, scene.setup.village)
+        quiet = await figures.village_charts(session, scene.quiet.village)
     described = desc(parsed(str(moves.svg)))
     month = f"{to_local(utcnow()).month}月"
     assert "发放：" in described
@@ -127,7 +128,7 @@ async def test_household_balance_over_the_year(world: World, scene: Scene) -> No
     household = scene.setup.households[0]
     now = await balance(world, scene.setup.people["village_admin"], household.id)
     async with world.session() as session, session.begin():
-        chart = await views.household_chart(session, scene.setup.village.id, household.id)
+        chart = await figures.household_chart(session, scene.setup.village.id, household.id)
         opening, points = await figures.balance_over_year(session, scene.setup.village.id, household.id)
     assert opening == 0
     assert points[-1].balance == now["posted"] == 15 + 15 - 15

@@ -15,7 +15,8 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import text
 
-from jifen.exports import streams
+from jifen.audit import sheets as audit_sheets
+from jifen.households import sheets as roll_sheets
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_MEDIA_TYPE
 from jifen.models import Role
@@ -302,7 +303,8 @@ async def test_keyset_pages_join_up(world: World, scene: Scene, monkeypatch: pyt
     _, whole = table(sheet_of(await get(world, path, admin)), "户号")
     params = {"since": "2020-01-01T00:00:00"}
     _, trail = table(sheet_of(await get(world, "/audit", admin, **params)), "编号")
-    monkeypatch.setattr(streams, "BATCH", 2)
+    monkeypatch.setattr(roll_sheets, "BATCH", 2)
+    monkeypatch.setattr(audit_sheets, "BATCH", 2)
     _, paged = table(sheet_of(await get(world, path, admin)), "户号")
     _, paged_trail = table(sheet_of(await get(world, "/audit", admin, **params)), "编号")
     assert len(whole) == 6

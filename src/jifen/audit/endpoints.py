@@ -11,7 +11,7 @@ from jifen.audit import chain, repository
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
 from jifen.audit.schemas import AuditEventOut, BadAccount, BrokenRecord, CheckpointOut, VerifyOut
 from jifen.audit.service import TOWN_SCOPE
-from jifen.exports.streams import audit_xlsx
+from jifen.audit.sheets import audit_xlsx
 from jifen.kit.db import AutoCommitRoute, Session, raw_connection
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from jifen.exports import reports
 from jifen.funding import service
+from jifen.funding import sheets as reports
 from jifen.funding.auth import (
     FundKeeper,
     FundsKeeper,

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.exports.streams import roll_xlsx
 from jifen.households import repository, service
 from jifen.households.auth import (
     HouseholdAccess,
@@ -17,6 +16,7 @@ from jifen.households.auth import (
 )
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.households.scope import HouseholdView, OutsideGrid, phones_in_full
+from jifen.households.sheets import roll_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.logging import mask_phone

@@ -10,7 +10,6 @@ from fastapi import File, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from jifen.kit.errors import BadRequest
-from jifen.models import Period
 
 MAX_UPLOAD = 1024 * 1024  # a catalogue of 5,000 rows is well under this
 
@@ -53,12 +52,13 @@ async def read_upload(file: UploadFile) -> tuple[str, bytes]:
     return file.filename or "", content
 
 
+# a period as villages write it → the API's period name
 PERIODS = {
-    "日": Period.day, "天": Period.day, "每日": Period.day, "每天": Period.day, "day": Period.day,
-    "周": Period.week, "每周": Period.week, "week": Period.week,
-    "月": Period.month, "每月": Period.month, "month": Period.month,
-    "季": Period.quarter, "季度": Period.quarter, "每季": Period.quarter, "quarter": Period.quarter,
-    "年": Period.year, "每年": Period.year, "year": Period.year,
+    "日": "day", "天": "day", "每日": "day", "每天": "day", "day": "day",
+    "周": "week", "每周": "week", "week": "week",
+    "月": "month", "每月": "month", "month": "month",
+    "季": "quarter", "季度": "quarter", "每季": "quarter", "quarter": "quarter",
+    "年": "year", "每年": "year", "year": "year",
 }  # fmt: skip
 
 

@@ -33,3 +33,18 @@ def period_start(period: str, moment: datetime) -> datetime:
 
 
 PERIOD_NAMES = {"day": "今天", "week": "本周", "month": "本月", "quarter": "本季度", "year": "今年"}
+
+
+def month_or_year(text: str) -> tuple[datetime, datetime] | None:
+    """The local start and end (exclusive) of `2026-11` or `2026`; None for anything else."""
+    try:
+        if len(text) == 7 and text[4] == "-":
+            year, month = int(text[:4]), int(text[5:])
+            start = datetime(year, month, 1, tzinfo=LOCAL_TZ)
+            return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=LOCAL_TZ)
+        if len(text) == 4:
+            year = int(text)
+            return datetime(year, 1, 1, tzinfo=LOCAL_TZ), datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ)
+    except ValueError:
+        return None
+    return None

@@ -24,7 +24,7 @@ import anyio.to_thread
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from jifen.kit.timeutil import to_local
+from jifen.kit.timeutil import to_local, utcnow
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 1000  # rows handed to the writer thread at a time
@@ -81,6 +81,15 @@ def wants_xlsx(
 
 
 XlsxWanted = Annotated[bool, Depends(wants_xlsx)]
+
+
+def exported_note() -> str:
+    """The line above a sheet's header that says when it was exported, in local time."""
+    return f"导出时间：{to_local(utcnow()):%Y-%m-%d %H:%M}"
+
+
+def period_note(period: str | None) -> str:
+    return f"期间：{period}（北京时间）" if period else "期间：全部"
 
 
 def cell_value(value: Any, kind: Kind) -> Any:

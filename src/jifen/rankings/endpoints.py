@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from jifen.exports import reports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings import service
+from jifen.rankings import sheets as reports
 from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
 

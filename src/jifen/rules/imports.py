@@ -84,7 +84,7 @@ def parse_row(table: Table, cells: list[str]) -> RuleCreate:
         period = PERIODS.get(period_text.lower())
         if period is None:
             raise BadRow(f"上限周期“{period_text}”无法识别，请填写 日、周、月、季 或 年")
-        cap = {"count": parse_int(value(cells, "cap"), "上限"), "period": period.value}
+        cap = {"count": parse_int(value(cells, "cap"), "上限"), "period": period}
     review = REVIEWS.get(value(cells, "review").lower())
     if review is None:
         raise BadRow(f"审核“{value(cells, 'review')}”无法识别，请填写 无、一人 或 两人")

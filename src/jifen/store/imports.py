@@ -75,7 +75,7 @@ def parse_row(table: Table, cells: list[str]) -> ItemCreate:
         period = PERIODS.get(period_text.lower())
         if period is None:
             raise BadRow(f"限购周期“{period_text}”无法识别，请填写 日、周、月、季 或 年")
-        limit = {"count": parse_int(value(cells, "limit"), "每户限购"), "period": period.value}
+        limit = {"count": parse_int(value(cells, "limit"), "每户限购"), "period": period}
     body = {
         "name": name,
         "price_points": price,

@@ -10,12 +10,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from jifen.auth.dependencies import TownAdmin
-from jifen.exports import reports
 from jifen.kit.db import AutoCommitRoute, Session, driver
 from jifen.kit.errors import Forbidden, NotAuthenticated, error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings.service import InvalidPeriod, parse_period
+from jifen.town import sheets as reports
 
 router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
 
