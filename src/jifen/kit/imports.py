@@ -4,6 +4,10 @@ row in one transaction. The same file twice changes nothing the second time."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import File, Query, UploadFile
@@ -72,3 +76,39 @@ def parse_int(text: str, what: str) -> int:
         return int(cleaned)
     except ValueError:
         raise BadRow(f"{what}“{text}”不是整数，请填写如 10 或 -5") from None
+
+
+# ---------------------------------------------------------------------------------------------- the pages' stash
+# A page previews an upload, then confirms it with a second form: the file waits under the data directory,
+# named by its SHA-256, until the confirm (or a day) has passed. The confirm names the hash, never a path.
+
+STASH_HOURS = 24
+
+
+def stash(data_dir: Path, content: bytes) -> str:
+    folder = data_dir / "imports"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cutoff = time.time() - STASH_HOURS * 3600
+    for old in folder.iterdir():
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    digest = hashlib.sha256(content).hexdigest()
+    (folder / digest).write_bytes(content)
+    return digest
+
+
+def unstash(data_dir: Path, digest: str) -> bytes | None:
+    """The stashed upload with this hash, or None (gone, or not a hash)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    path = data_dir / "imports" / digest
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return content if hashlib.sha256(content).hexdigest() == digest else None
+
+
+def drop(data_dir: Path, digest: str) -> None:
+    if re.fullmatch(r"[0-9a-f]{64}", digest):
+        (data_dir / "imports" / digest).unlink(missing_ok=True)
