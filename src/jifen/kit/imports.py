@@ -78,7 +78,7 @@ def parse_int(text: str, what: str) -> int:
         raise BadRow(f"{what}“{text}”不是整数，请填写如 10 或 -5") from None
 
 
-# ---------------------------------------------------------------------------------------------- the pages' stash
+# ------------------------------------------------------------------------------------------ the pages' stash
 # A page previews an upload, then confirms it with a second form: the file waits under the data directory,
 # named by its SHA-256, until the confirm (or a day) has passed. The confirm names the hash, never a path.
 
