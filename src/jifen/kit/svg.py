@@ -155,7 +155,7 @@ def line_chart(
     """Lines over categories (months, days), a marker per point; `percent` reads values as shares 0–1;
     `every` labels every n-th category on the axis (all are in the description)."""
     height = 280
-    plot = (60, 20, WIDTH - 20, height - 70)
+    plot = (72, 20, WIDTH - 28, height - 70)
     left, upper, right, lower = plot
     peak = max((v for s in series for v in s.values), default=0)
     top = 1.0 if percent and peak <= 1 else _nice_top(peak)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import TownAdmin
 from jifen.kit.db import AutoCommitRoute, Session, driver
@@ -64,6 +65,14 @@ SELECT v.id AS village_id, v.code, v.name,
 """
 
 
+async def town_figures(session: AsyncSession, period: str | None) -> TownOverview:
+    """The villages side by side for a local month or year (this month when None)."""
+    text = period or to_local(utcnow()).strftime("%Y-%m")
+    window = parse_period(text)
+    rows = await (await driver(session)).fetch(_OVERVIEW, window.start, window.end)
+    return TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
+
+
 @router.get(
     "/town/overview",
     response_model=TownOverview,
@@ -80,10 +89,7 @@ async def town_overview(
 ) -> TownOverview | Response:
     """All villages side by side: households taking part, points issued, deducted and redeemed in the
     period (this local month by default), and points outstanding now."""
-    text = period or to_local(utcnow()).strftime("%Y-%m")
-    window = parse_period(text)
-    rows = await (await driver(session)).fetch(_OVERVIEW, window.start, window.end)
-    overview = TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
+    overview = await town_figures(session, period)
     if xlsx:
         return await reports.town_xlsx(request.app.state.settings.town_name, overview)
     return overview
