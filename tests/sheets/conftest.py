@@ -12,6 +12,7 @@ from httpx import ASGITransport, AsyncClient
 
 from jifen.app import create_app
 from jifen.settings import Settings
+from tests.conftest import app_settings
 from tests.db import TestCluster
 from tests.factories import World
 
@@ -25,16 +26,7 @@ async def database(template: TestCluster) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def settings(template: TestCluster, database: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=template.app_url_for(database),
-        migrate_database_url=template.owner_url_for(database),
-        secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
-        log_level="WARNING",
-        log_requests=False,
-        chain_interval_seconds=0,
-        town_name="幸福镇",
-    )
+    return app_settings(template, database, town_name="幸福镇")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.households.repository import _like_escape
 from jifen.kit.db import driver
 from jifen.kit.xlsx import BATCH, Column, Kind, Sheet, Writer, exported_note, feed, response
 
@@ -42,10 +43,6 @@ SELECT h.code, h.head_name, h.grid, h.address, h."class" AS household_class,
  ORDER BY h.code
  LIMIT $6
 """
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def _roll_rows(

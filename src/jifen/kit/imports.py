@@ -7,13 +7,16 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import File, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from jifen.kit.errors import BadRequest
+from jifen.kit.tables import MissingColumns, Table, UnreadableFile, read_table
 
 MAX_UPLOAD = 1024 * 1024  # a catalogue of 5,000 rows is well under this
 
@@ -47,6 +50,104 @@ class ImportResult(BaseModel):
     change: list[ImportRow]
     unchanged: list[ImportRow]
     errors: list[RowError]
+
+
+IMPORT_ERRORS = (UnreadableFile, MissingColumns, TooLarge)
+
+Row = TypeVar("Row")  # a row as the model it describes
+Existing = TypeVar("Existing")  # the record it is matched with
+
+
+@dataclass
+class Change(Generic[Row, Existing]):
+    current: Existing
+    row: Row
+    fields: list[str]  # the terms that differ
+
+
+@dataclass
+class Plan(Generic[Row, Existing]):
+    result: ImportResult
+    adds: list[Row] = field(default_factory=list)
+    changes: list[Change[Row, Existing]] = field(default_factory=list)
+
+    def audit_after(self) -> dict[str, Any]:
+        """What the file's one audit event records."""
+        return {"file_sha256": self.result.file_sha256, "added": len(self.adds), "changed": len(self.changes)}
+
+    def done(self) -> ImportResult:
+        self.result.applied = True
+        return self.result
+
+
+@dataclass(frozen=True)
+class Matcher(Generic[Row, Existing]):
+    """How one catalogue's rows are read and matched: `parse` a row (raising BadRow), its `key` and `name`,
+    its terms compared with an existing record's, and `notes` on an unchanged term worth telling."""
+
+    field_names: Mapping[str, str]  # field → its Chinese name
+    term_names: Mapping[str, str]  # compared term → its Chinese name
+    parse: Callable[[Table, list[str]], Row]
+    key: Callable[[Row], str]
+    name: Callable[[Row], str]
+    row_terms: Callable[[Row], dict[str, object]]
+    record_terms: Callable[[Existing], dict[str, object]]
+    duplicate: Callable[[str, int], str]  # the reason for a key seen before on row n
+    notes: Callable[[Existing, Row], list[str]] = lambda current, row: []
+
+    def plan(self, table: Table, existing: Mapping[str, Existing]) -> Plan[Row, Existing]:
+        """Every row sorted into add, change, unchanged or refused; nothing is written."""
+        planned: Plan[Row, Existing] = Plan(
+            ImportResult(
+                file_sha256=table.sha256,
+                applied=False,
+                columns={self.field_names[f]: table.headers[i] for f, i in table.columns.items()},
+                add=[],
+                change=[],
+                unchanged=[],
+                errors=[],
+            )
+        )
+        result, seen = planned.result, dict[str, int]()
+        for number, cells in table.rows:
+            try:
+                row = self.parse(table, cells)
+            except BadRow as exc:
+                result.errors.append(RowError(row=number, reason=str(exc)))
+                continue
+            key = self.key(row)
+            if key in seen:
+                result.errors.append(RowError(row=number, reason=self.duplicate(key, seen[key])))
+                continue
+            seen[key] = number
+            current = existing.get(key)
+            if current is None:
+                planned.adds.append(row)
+                result.add.append(ImportRow(row=number, key=key, name=self.name(row), action="add"))
+                continue
+            now, wanted = self.record_terms(current), self.row_terms(row)
+            changed = [k for k in wanted if wanted[k] != now[k]]
+            shown = ImportRow(
+                row=number,
+                key=key,
+                name=self.name(row),
+                action="change" if changed else "unchanged",
+                changes=[f"{self.term_names[k]}：{now[k] or '无'} → {wanted[k] or '无'}" for k in changed]
+                + self.notes(current, row),
+            )
+            if changed:
+                planned.changes.append(Change(current, row, changed))
+                result.change.append(shown)
+            else:
+                result.unchanged.append(shown)
+        return planned
+
+
+async def upload_table(
+    file: UploadFile, synonyms: Mapping[str, tuple[str, ...]], required: tuple[str, ...]
+) -> Table:
+    filename, content = await read_upload(file)
+    return read_table(filename, content, synonyms, required)
 
 
 async def read_upload(file: UploadFile) -> tuple[str, bytes]:

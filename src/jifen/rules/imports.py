@@ -3,8 +3,6 @@ changed row writes the rule's next version, an unchanged row is left alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,21 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.households.auth import VillageAdmin
+from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.imports import (
+    IMPORT_ERRORS,
     PERIODS,
     Apply,
     BadRow,
     ImportResult,
-    ImportRow,
-    RowError,
-    TooLarge,
+    Matcher,
     Upload,
     parse_int,
-    read_upload,
+    upload_table,
 )
-from jifen.kit.tables import MissingColumns, Table, UnreadableFile, read_table
+from jifen.kit.tables import Table
 from jifen.models import Review, RuleVersion, Village
 from jifen.rules import repository, service
 from jifen.rules.schemas import RuleCreate, RulePatch
@@ -44,6 +42,7 @@ SYNONYMS = {
     "evidence": ("需要照片", "照片", "证据", "需要证据", "evidence"),
     "share": ("整改返还", "整改返还比例", "返还比例"),
 }
+REQUIRED = ("code", "name", "points")
 FIELD_NAMES = {
     "code": "编号",
     "name": "名称",
@@ -149,85 +148,33 @@ CHANGE_NAMES = {
 }
 
 
-@dataclass
-class Plan:
-    result: ImportResult
-    adds: list[RuleCreate]
-    changes: list[tuple[str, RuleCreate, list[str]]]  # code, the row's rule, the changed fields
+MATCHER: Matcher[RuleCreate, RuleVersion] = Matcher(
+    field_names=FIELD_NAMES,
+    term_names=CHANGE_NAMES,
+    parse=parse_row,
+    key=lambda rule: rule.code,
+    name=lambda rule: rule.name,
+    row_terms=_terms,
+    record_terms=_version_terms,
+    duplicate=lambda code, first: f"编号 {code} 与第 {first} 行重复",
+)
+Plan = imports.Plan[RuleCreate, RuleVersion]
 
 
 async def plan(session: AsyncSession, village: Village, table: Table) -> Plan:
     existing = {c.rule.code: c.version for c in await service.village_rules(session, village)}
-    result = ImportResult(
-        file_sha256=table.sha256,
-        applied=False,
-        columns={FIELD_NAMES[f]: table.headers[i] for f, i in table.columns.items()},
-        add=[],
-        change=[],
-        unchanged=[],
-        errors=[],
-    )
-    adds: list[RuleCreate] = []
-    changes: list[tuple[str, RuleCreate, list[str]]] = []
-    seen: dict[str, int] = {}
-    for number, cells in table.rows:
-        try:
-            rule = parse_row(table, cells)
-        except BadRow as exc:
-            result.errors.append(RowError(row=number, reason=str(exc)))
-            continue
-        if rule.code in seen:
-            result.errors.append(
-                RowError(row=number, reason=f"编号 {rule.code} 与第 {seen[rule.code]} 行重复")
-            )
-            continue
-        seen[rule.code] = number
-        current = existing.get(rule.code)
-        if current is None:
-            adds.append(rule)
-            result.add.append(ImportRow(row=number, key=rule.code, name=rule.name, action="add"))
-            continue
-        now = _version_terms(current)
-        wanted = _terms(rule)
-        changed = [k for k in wanted if wanted[k] != now[k]]
-        row = ImportRow(
-            row=number,
-            key=rule.code,
-            name=rule.name,
-            action="change" if changed else "unchanged",
-            changes=[f"{CHANGE_NAMES[k]}：{now[k]} → {wanted[k]}" for k in changed],
-        )
-        if changed:
-            changes.append((rule.code, rule, changed))
-            result.change.append(row)
-        else:
-            result.unchanged.append(row)
-    return Plan(result, adds, changes)
+    return MATCHER.plan(table, existing)
 
 
-async def apply_plan(session: AsyncSession, actor: Actor, village: Village, planned: Plan) -> None:
+async def apply_plan(session: AsyncSession, actor: Actor, village: Village, planned: Plan) -> ImportResult:
     """Every good row in the caller's transaction: new rules, next versions of changed ones; one audit
     event for the file besides each rule's own."""
     for rule in planned.adds:
-        await service.create_rule(
-            session,
-            actor,
-            village,
-            code=rule.code,
-            name=rule.name,
-            category=rule.category,
-            points=rule.points,
-            cap=rule.cap,
-            evidence_required=rule.evidence_required,
-            review=rule.review.value,
-            rectification_share=rule.rectification_share,
-        )
-    codes = {c.rule.code: c.rule.id for c in await service.village_rules(session, village)}
-    for code, rule, changed in planned.changes:
-        loaded = await repository.get_rule(session, codes[code])
+        await service.create_rule_from(session, actor, village, rule)
+    for change in planned.changes:
+        loaded = await repository.get_rule(session, change.current.rule_id)
         assert loaded is not None
-        fields = {"cap": rule.cap} | {k: getattr(rule, k) for k in changed if k != "cap"}
-        patch = RulePatch.model_validate({k: v for k, v in fields.items() if k in changed})
+        patch = RulePatch.model_validate({k: getattr(change.row, k) for k in change.fields})
         await service.change_rule(session, actor, loaded, patch)
     if planned.adds or planned.changes:
         await audit.record(
@@ -237,21 +184,15 @@ async def apply_plan(session: AsyncSession, actor: Actor, village: Village, plan
             action="rule.import",
             record_type="village",
             record_id=village.id,
-            after={
-                "file_sha256": planned.result.file_sha256,
-                "added": len(planned.adds),
-                "changed": len(planned.changes),
-            },
+            after=planned.audit_after(),
         )
-    planned.result.applied = True
+    return planned.done()
 
 
 @router.post(
     "/villages/{village_id}/imports/rules",
     response_model=ImportResult,
-    responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, UnreadableFile, MissingColumns, TooLarge
-    ),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS),
 )
 async def import_rules(
     file: Upload, access: VillageAdmin, session: Session, apply: Apply = False
@@ -259,9 +200,5 @@ async def import_rules(
     """积分细则 from an Excel or CSV file (columns 编号, 名称, 类别, 分值, 上限, 上限周期, 审核, 需要照片,
     整改返还): without `apply` a preview that writes nothing; with `apply=true` every good row at once (bad
     rows are listed and skipped). Matched by 编号: the same file twice changes nothing the second time."""
-    filename, content = await read_upload(file)
-    table = read_table(filename, content, SYNONYMS, ("code", "name", "points"))
-    planned = await plan(session, access.village, table)
-    if apply:
-        await apply_plan(session, access.actor, access.village, planned)
-    return planned.result
+    planned = await plan(session, access.village, await upload_table(file, SYNONYMS, REQUIRED))
+    return await apply_plan(session, access.actor, access.village, planned) if apply else planned.result

@@ -17,7 +17,7 @@ from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
 from jifen.models import Rule, RuleVersion, Village
 from jifen.rules import repository
-from jifen.rules.schemas import Cap, RulePatch
+from jifen.rules.schemas import Cap, RuleCreate, RulePatch
 
 
 class InvalidRuleChange(BadRequest):
@@ -99,6 +99,28 @@ async def create_rule(
         after={"code": code, **_terms(version)},
     )
     return CurrentRule(rule=rule, version=version)
+
+
+async def create_rule_from(
+    session: AsyncSession, actor: Actor, village: Village, body: RuleCreate
+) -> CurrentRule:
+    """A rule as `POST /villages/{id}/rules` (or a rule set, or a catalogue row) describes it."""
+    return await create_rule(
+        session,
+        actor,
+        village,
+        code=body.code,
+        name=body.name,
+        category=body.category,
+        points=body.points,
+        cap=body.cap,
+        evidence_required=body.evidence_required,
+        review=body.review.value,
+        rectification_share=body.rectification_share,
+        escalation=body.escalation,
+        active_from=body.active_from,
+        active_until=body.active_until,
+    )
 
 
 async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: RulePatch) -> CurrentRule:

@@ -88,22 +88,7 @@ async def create_rules(
         raise DuplicateCode(f"细则编号 {'、'.join(taken)} 在本村已存在，请改用其他编号", codes=taken)
     out = []
     for body in items:
-        current = await service.create_rule(
-            session,
-            actor,
-            village,
-            code=body.code,
-            name=body.name,
-            category=body.category,
-            points=body.points,
-            cap=body.cap,
-            evidence_required=body.evidence_required,
-            review=body.review.value,
-            rectification_share=body.rectification_share,
-            escalation=body.escalation,
-            active_from=body.active_from,
-            active_until=body.active_until,
-        )
+        current = await service.create_rule_from(session, actor, village, body)
         out.append(rule_out(current.rule.code, current.version))
     return out
 

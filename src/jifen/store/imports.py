@@ -5,29 +5,27 @@ same file would otherwise count the goods twice)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.imports import (
+    IMPORT_ERRORS,
     PERIODS,
     Apply,
     BadRow,
     ImportResult,
-    ImportRow,
-    RowError,
-    TooLarge,
+    Matcher,
     Upload,
     parse_int,
-    read_upload,
+    upload_table,
 )
-from jifen.kit.tables import MissingColumns, Table, UnreadableFile, read_table
+from jifen.kit.tables import Table
 from jifen.models import Store
 from jifen.store import service
 from jifen.store.auth import StoreAdmin
@@ -44,6 +42,7 @@ SYNONYMS = {
     "limit": ("每户限购", "限购", "限兑", "每户限兑", "limit"),
     "limit_period": ("限购周期", "限兑周期", "周期"),
 }
+REQUIRED = ("name", "price")
 FIELD_NAMES = {
     "name": "商品名称",
     "price": "兑换积分",
@@ -93,17 +92,6 @@ def parse_row(table: Table, cells: list[str]) -> ItemCreate:
         raise BadRow(f"{shown}格式不正确" if shown else "格式不正确") from None
 
 
-def _terms(price: int, unit: str | None, category: str | None, limit: object) -> dict[str, object]:
-    return {"price_points": price, "unit": unit, "category": category, "limit": limit}
-
-
-@dataclass
-class Plan:
-    result: ImportResult
-    adds: list[ItemCreate]
-    changes: list[tuple[ItemOut, ItemCreate, list[str]]]
-
-
 async def _items(session: AsyncSession, store: Store) -> dict[str, ItemOut]:
     out: dict[str, ItemOut] = {}
     after = None
@@ -115,65 +103,41 @@ async def _items(session: AsyncSession, store: Store) -> dict[str, ItemOut]:
         after = (page[-1].name, page[-1].id)
 
 
+def _item_terms(item: ItemCreate | ItemOut) -> dict[str, object]:
+    limit = (item.limit.count, item.limit.period.value) if item.limit else None
+    return {"price_points": item.price_points, "unit": item.unit, "category": item.category, "limit": limit}
+
+
+def _stock_note(current: ItemOut, item: ItemCreate) -> list[str]:
+    if item.stock == current.stock:
+        return []
+    return [f"库存 {current.stock} 不变（表中 {item.stock}）：已上架商品请用补货调整库存"]
+
+
+MATCHER: Matcher[ItemCreate, ItemOut] = Matcher(
+    field_names=FIELD_NAMES,
+    term_names=CHANGE_NAMES,
+    parse=parse_row,
+    key=lambda item: item.name,
+    name=lambda item: item.name,
+    row_terms=_item_terms,
+    record_terms=_item_terms,
+    duplicate=lambda name, first: f"商品“{name}”与第 {first} 行重复",
+    notes=_stock_note,
+)
+Plan = imports.Plan[ItemCreate, ItemOut]
+
+
 async def plan(session: AsyncSession, store: Store, table: Table) -> Plan:
-    existing = await _items(session, store)
-    result = ImportResult(
-        file_sha256=table.sha256,
-        applied=False,
-        columns={FIELD_NAMES[f]: table.headers[i] for f, i in table.columns.items()},
-        add=[],
-        change=[],
-        unchanged=[],
-        errors=[],
-    )
-    planned = Plan(result, [], [])
-    seen: dict[str, int] = {}
-    for number, cells in table.rows:
-        try:
-            item = parse_row(table, cells)
-        except BadRow as exc:
-            result.errors.append(RowError(row=number, reason=str(exc)))
-            continue
-        if item.name in seen:
-            result.errors.append(
-                RowError(row=number, reason=f"商品“{item.name}”与第 {seen[item.name]} 行重复")
-            )
-            continue
-        seen[item.name] = number
-        current = existing.get(item.name)
-        if current is None:
-            planned.adds.append(item)
-            result.add.append(ImportRow(row=number, key=item.name, name=item.name, action="add"))
-            continue
-        limit_now = (current.limit.count, current.limit.period.value) if current.limit else None
-        limit_wanted = (item.limit.count, item.limit.period.value) if item.limit else None
-        now = _terms(current.price_points, current.unit, current.category, limit_now)
-        wanted = _terms(item.price_points, item.unit, item.category, limit_wanted)
-        changed = [k for k in wanted if wanted[k] != now[k]]
-        notes = [f"{CHANGE_NAMES[k]}：{now[k] or '无'} → {wanted[k] or '无'}" for k in changed]
-        if item.stock != current.stock:
-            notes.append(f"库存 {current.stock} 不变（表中 {item.stock}）：已上架商品请用补货调整库存")
-        row = ImportRow(
-            row=number,
-            key=item.name,
-            name=item.name,
-            action="change" if changed else "unchanged",
-            changes=notes,
-        )
-        if changed:
-            planned.changes.append((current, item, changed))
-            result.change.append(row)
-        else:
-            result.unchanged.append(row)
-    return planned
+    return MATCHER.plan(table, await _items(session, store))
 
 
-async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned: Plan) -> None:
+async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned: Plan) -> ImportResult:
     for item in planned.adds:
         await service.create_item(session, actor, store, item)
-    for current, item, changed in planned.changes:
-        patch = ItemPatch.model_validate({k: getattr(item, k) for k in changed})
-        await service.change_item(session, actor, store, current.id, patch)
+    for change in planned.changes:
+        patch = ItemPatch.model_validate({k: getattr(change.row, k) for k in change.fields})
+        await service.change_item(session, actor, store, change.current.id, patch)
     if planned.adds or planned.changes:
         await audit.record(
             session,
@@ -182,21 +146,15 @@ async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned:
             action="item.import",
             record_type="store",
             record_id=store.id,
-            after={
-                "file_sha256": planned.result.file_sha256,
-                "added": len(planned.adds),
-                "changed": len(planned.changes),
-            },
+            after=planned.audit_after(),
         )
-    planned.result.applied = True
+    return planned.done()
 
 
 @router.post(
     "/stores/{store_id}/imports/items",
     response_model=ImportResult,
-    responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, UnreadableFile, MissingColumns, TooLarge
-    ),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS),
 )
 async def import_items(
     file: Upload, access: StoreAdmin, session: Session, apply: Apply = False
@@ -204,9 +162,5 @@ async def import_items(
     """商品目录 from an Excel or CSV file (columns 商品名称, 兑换积分, 库存, 单位, 类别, 每户限购, 限购周期):
     without `apply` a preview that writes nothing; with `apply=true` every good row at once (bad rows are
     listed and skipped). Matched by name: the same file twice changes nothing the second time."""
-    filename, content = await read_upload(file)
-    table = read_table(filename, content, SYNONYMS, ("name", "price"))
-    planned = await plan(session, access.store, table)
-    if apply:
-        await apply_plan(session, access.actor, access.store, planned)
-    return planned.result
+    planned = await plan(session, access.store, await upload_table(file, SYNONYMS, REQUIRED))
+    return await apply_plan(session, access.actor, access.store, planned) if apply else planned.result
