@@ -37,22 +37,22 @@ async def _audit_rows(session: AsyncSession, filters: dict[str, Any]) -> AsyncIt
         rows = await audit_repository.events(session, **filters, before_id=before, limit=BATCH)
         for r in rows:
             yield (
-                r["id"],
-                r["occurred_at"],
-                r["actor_name"],
-                r["actor_roles"],
-                r["action"],
-                r["record_type"],
-                r["record_id"],
-                r["reason"],
-                _compact(r["before"]),
-                _compact(r["after"]),
-                r["client_addr"],
-                r["request_id"],
+                r.id,
+                r.occurred_at,
+                r.actor_name,
+                r.actor_roles,
+                r.action,
+                r.record_type,
+                r.record_id,
+                r.reason,
+                _compact(r.before),
+                _compact(r.after),
+                r.client_addr,
+                r.request_id,
             )
         if len(rows) < BATCH:
             return
-        before = rows[-1]["id"]
+        before = rows[-1].id
 
 
 def _compact(document: str | None) -> str | None:

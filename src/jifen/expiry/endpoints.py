@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from jifen.auth.households import HouseholdHistoryReader
 from jifen.expiry import repository, service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
 from jifen.expiry.policy import ExpiryMode, Policy, last_valid_day, local_date, next_cutoff
@@ -13,11 +14,9 @@ from jifen.expiry.schemas import (
     ExpiringOut,
     ExpiryPolicyIn,
     ExpiryPolicyOut,
-    HouseholdExpiringItem,
     HouseholdExpiringOut,
 )
-from jifen.households.auth import HouseholdHistoryReader
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import utcnow
@@ -125,9 +124,7 @@ async def preview_expiry(
         after = (key[0], key[1])
         found = [e for e in found if (e.expires_at.isoformat(), str(e.household_id)) > after]
     page = found[:limit]
-    names = await repository.household_names(
-        await driver(session), access.village.id, [e.household_id for e in page]
-    )
+    names = await repository.household_names(session, access.village.id, [e.household_id for e in page])
     items = [
         ExpiringOut(
             household_id=e.household_id,
@@ -156,22 +153,4 @@ async def household_expiring(
     access: HouseholdHistoryReader, session: Session, until: Until = None
 ) -> HouseholdExpiringOut:
     """The household's points that will expire (清零) by `until`, soonest first, for the phone page."""
-    household = access.household
-    today = local_date(utcnow())
-    found = await service.expiring(
-        session, household.village_id, until=until or today + timedelta(days=365), household_id=household.id
-    )
-    row = await service.current_policy(session, household.village_id)
-    return HouseholdExpiringOut(
-        household_id=household.id,
-        policy=service.describe(row.policy() if row else Policy(mode=ExpiryMode.none)),
-        expiring=[
-            HouseholdExpiringItem(
-                amount=e.amount,
-                expires_at=e.expires_at,
-                expires_on=last_valid_day(e.expires_at),
-                notice=f"{e.amount} 积分将于 {last_valid_day(e.expires_at):%Y-%m-%d} 后清零",
-            )
-            for e in found
-        ],
-    )
+    return await service.household_expiring(session, access.household, until)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.households.repository import _like_escape
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.kit.xlsx import BATCH, Column, Kind, Sheet, Writer, exported_note, feed, response
 
 ROLL_COLUMNS = (
@@ -45,6 +47,20 @@ SELECT h.code, h.head_name, h.grid, h.address, h."class" AS household_class,
 """
 
 
+@dataclass(frozen=True)
+class RollRow:
+    code: str
+    head_name: str
+    grid: str | None
+    address: str | None
+    household_class: str | None
+    people: int
+    posted: int
+    held: int
+    earned: int
+    created_at: datetime
+
+
 async def _roll_rows(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -54,30 +70,37 @@ async def _roll_rows(
     q: str | None,
     addresses: bool,
 ) -> AsyncIterator[Sequence[Any]]:
-    connection = await driver(session)
+    sql = Sql(session)
     after = ""
     pattern = _like_escape(q) if q else None
     while True:
-        rows = await connection.fetch(
-            _ROLL, village_id, after, grid, sorted(grids) if grids is not None else None, pattern, BATCH
+        rows = await sql.rows(
+            RollRow,
+            _ROLL,
+            village_id,
+            after,
+            grid,
+            sorted(grids) if grids is not None else None,
+            pattern,
+            BATCH,
         )
         for r in rows:
             yield (
-                r["code"],
-                r["head_name"],
-                r["grid"],
-                r["address"] if addresses else None,
-                r["household_class"],
-                r["people"],
-                r["posted"],
-                r["held"],
-                r["posted"] - r["held"],
-                r["earned"],
-                r["created_at"],
+                r.code,
+                r.head_name,
+                r.grid,
+                r.address if addresses else None,
+                r.household_class,
+                r.people,
+                r.posted,
+                r.held,
+                r.posted - r.held,
+                r.earned,
+                r.created_at,
             )
         if len(rows) < BATCH:
             return
-        after = rows[-1]["code"]
+        after = rows[-1].code
 
 
 async def roll_xlsx(

@@ -7,23 +7,30 @@ in the same transaction as the change, so a committed change always has its answ
 
 A key belongs to its caller: the answer is stored under (village, caller, key), so another user who sends
 the same key and body runs their own request and never sees the first caller's answer (a pickup code).
+
+An API endpoint takes part with `@idempotent(...)` (under the route decorator) and just returns its model;
+a page's form post calls `run_once`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Any, ParamSpec, TypeVar
 
-from fastapi import Header, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.dependencies import CurrentActor
-from jifen.kit.db import driver
 from jifen.kit.errors import BadRequest, Conflict
+from jifen.kit.sql import Sql
+
+M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -44,38 +51,10 @@ class CallerKey:
     key: str
 
 
-def _valid_key(value: str | None) -> str:
+def valid_key(value: str | None) -> str:
     if value is None or not 1 <= len(value) <= 200 or not all(" " <= ch <= "~" for ch in value):
         raise IdempotencyKeyRequired()
     return value
-
-
-async def idempotency_key(
-    actor: CurrentActor,  # authentication is checked first: 401 before 400
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="1–200 printable characters; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
-) -> CallerKey:
-    return CallerKey(actor.user_id, _valid_key(key))
-
-
-async def optional_idempotency_key(
-    actor: CurrentActor,
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="optional; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
-) -> CallerKey | None:
-    """For calls that are safe to send without a key but should run once when a client sends one (a restock
-    from a form a clerk may tap twice)."""
-    return None if key is None else CallerKey(actor.user_id, _valid_key(key))
 
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
@@ -88,17 +67,23 @@ def render(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
 
 
-async def run_idempotent(
-    session: AsyncSession,
-    *,
-    village_id: uuid.UUID,
-    key: CallerKey,
-    fingerprint: str,
-    status_code: int,
-    produce: Callable[[], Awaitable[BaseModel]],
-) -> Response:
-    connection = await driver(session)
-    claimed = await connection.fetchval(
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    request_hash: str
+    status_code: int | None
+    response: str | None
+
+
+async def claim(
+    session: AsyncSession, village_id: uuid.UUID, key: CallerKey, fingerprint: str
+) -> StoredAnswer | None:
+    """Claim the key for this request (None: go ahead), or the answer stored by the request that holds it
+    (waiting for that request to commit first). A key sent again with another request is refused."""
+    # one answer per (village, caller, key). SQL twin: migrations/versions/0015_caller_idempotency.py
+    # pk_idempotency_keys, whose row a concurrent claim waits on
+    sql = Sql(session)
+    claimed = await sql.value(
+        bool,
         "INSERT INTO idempotency_keys (village_id, caller_id, key, request_hash) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT DO NOTHING RETURNING true",
         village_id,
@@ -106,24 +91,27 @@ async def run_idempotent(
         key.key,
         fingerprint,
     )
-    if not claimed:
-        stored = await connection.fetchrow(
-            "SELECT request_hash, status_code, response FROM idempotency_keys"
-            " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
-            village_id,
-            key.caller_id,
-            key.key,
-        )
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyKeyReused()
-        return Response(
-            stored["response"],
-            status_code=stored["status_code"],
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"},
-        )
-    body = render(await produce())
-    await connection.execute(
+    if claimed:
+        return None
+    stored = await sql.row(
+        StoredAnswer,
+        "SELECT request_hash, status_code, response FROM idempotency_keys"
+        " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
+        village_id,
+        key.caller_id,
+        key.key,
+    )
+    assert stored is not None  # the row that refused the claim is committed: it is there
+    if stored.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    return stored
+
+
+async def keep_answer(
+    session: AsyncSession, village_id: uuid.UUID, key: CallerKey, status_code: int, body: bytes
+) -> None:
+    """The answer, in the same transaction as the change: committed together or not at all."""
+    await Sql(session).execute(
         "UPDATE idempotency_keys SET status_code = $4, response = $5"
         " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
         village_id,
@@ -132,4 +120,89 @@ async def run_idempotent(
         status_code,
         body.decode(),
     )
+
+
+async def _answer_once(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    key: CallerKey,
+    fingerprint: str,
+    status_code: int,
+    produce: Callable[[], Awaitable[BaseModel]],
+) -> Response:
+    """An API call once per key: the stored answer replayed as it was sent, or `produce` run and kept."""
+    stored = await claim(session, village_id, key, fingerprint)
+    if stored is not None:
+        return Response(
+            stored.response,
+            status_code=stored.status_code or status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    body = render(await produce())
+    await keep_answer(session, village_id, key, status_code, body)
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+_NEEDS = ("request", "key", "session", "access")
+
+
+def idempotent(
+    village: Callable[[Any], uuid.UUID],
+) -> Callable[[Callable[P, Awaitable[BaseModel]]], Callable[P, Awaitable[Response]]]:
+    """A money-moving POST once per Idempotency-Key: the endpoint body just returns its model.
+
+    The endpoint declares the parameters `request`, `key` (a `CallerKey`, or `CallerKey | None` where the
+    key is optional), `session` and `access`; `village(access)` is the village the key belongs to, and the
+    parsed `body` (when there is one) is the request's fingerprint. The status is the route's own
+    (`status_code=` on the route decorator; 200 without one), so the OpenAPI document is unchanged."""
+
+    def wrap(endpoint: Callable[P, Awaitable[BaseModel]]) -> Callable[P, Awaitable[Response]]:
+        missing = [name for name in _NEEDS if name not in inspect.signature(endpoint).parameters]
+        if missing:
+            raise TypeError(f"@idempotent {endpoint.__qualname__} needs the parameters {missing}")
+
+        @functools.wraps(endpoint)
+        async def once(*args: P.args, **kwargs: P.kwargs) -> Response:
+            request: Request = kwargs["request"]  # type: ignore[assignment]
+            route_status = getattr(request.scope.get("route"), "status_code", None)
+            status_code: int = route_status or 200
+            key: CallerKey | None = kwargs["key"]  # type: ignore[assignment]
+            if key is None:  # an optional key not sent: the call runs as it is
+                return Response(
+                    render(await endpoint(*args, **kwargs)),
+                    status_code=status_code,
+                    media_type="application/json",
+                )
+            body: BaseModel | None = kwargs.get("body")  # type: ignore[assignment]
+            return await _answer_once(
+                kwargs["session"],  # type: ignore[arg-type]
+                village_id=village(kwargs["access"]),
+                key=key,
+                fingerprint=request_fingerprint(request, body),
+                status_code=status_code,
+                produce=lambda: endpoint(*args, **kwargs),
+            )
+
+        return once
+
+    return wrap
+
+
+async def run_once(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    key: CallerKey,
+    fingerprint: str,
+    model: type[M],
+    produce: Callable[[], Awaitable[M]],
+) -> M:
+    """A page's form post once per key (a double tap, a reload): the first answer, typed, either way."""
+    stored = await claim(session, village_id, key, fingerprint)
+    if stored is not None and stored.response is not None:
+        return model.model_validate_json(stored.response)
+    value = await produce()
+    await keep_answer(session, village_id, key, 201, render(value))
+    return value

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import File, Query, UploadFile
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from jifen.kit.errors import BadRequest
 from jifen.kit.tables import MissingColumns, Table, UnreadableFile, read_table
@@ -144,13 +145,13 @@ class Matcher(Generic[Row, Existing]):
 
 
 async def upload_table(
-    file: UploadFile, synonyms: Mapping[str, tuple[str, ...]], required: tuple[str, ...]
+    file: StarletteUpload, synonyms: Mapping[str, tuple[str, ...]], required: tuple[str, ...]
 ) -> Table:
     filename, content = await read_upload(file)
     return read_table(filename, content, synonyms, required)
 
 
-async def read_upload(file: UploadFile) -> tuple[str, bytes]:
+async def read_upload(file: StarletteUpload) -> tuple[str, bytes]:
     content = await file.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
         raise TooLarge()

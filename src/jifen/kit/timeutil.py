@@ -48,3 +48,8 @@ def month_or_year(text: str) -> tuple[datetime, datetime] | None:
     except ValueError:
         return None
     return None
+
+
+def this_month() -> str:
+    """The current month of village time, as the pages name it (2026-11)."""
+    return to_local(utcnow()).strftime("%Y-%m")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,13 +14,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import VillageAccess, village_role
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.sql import Sql
 from jifen.kit.timeutil import month_or_year
 from jifen.kit.xlsx import BATCH, XLSX_MEDIA_TYPE, Column, Kind, Sheet, Writer, exported_note, feed, response
 from jifen.models import Role, TransactionKind
 
-KIND_NAMES = {
+KIND_NAMES: dict[str, str] = {
     TransactionKind.award: "奖励",
     TransactionKind.deduction: "扣分",
     TransactionKind.reversal: "冲正",
@@ -29,7 +31,7 @@ KIND_NAMES = {
     TransactionKind.rectification: "整改返还",
     TransactionKind.adjustment: "调整",
 }
-ACCOUNT_NAMES = {
+ACCOUNT_NAMES: dict[str, str] = {
     "household": "农户",
     "issuing": "村发放账户",
     "deductions": "扣分账户",
@@ -73,30 +75,47 @@ SELECT p.created_at, p.transaction_id, t.kind, a.kind AS account_kind,
 """
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    created_at: datetime
+    transaction_id: uuid.UUID
+    kind: str
+    account_kind: str
+    owner: str | None
+    head_name: str | None
+    amount: int
+    balance_after: int | None
+    rule_code: str | None
+    rule_name: str | None
+    rule_version: int | None
+    actor: str | None
+    memo: str | None
+    reason: str | None
+
+
 async def _ledger_rows(
     session: AsyncSession, village_id: uuid.UUID, start: datetime, end: datetime, totals: dict[str, int]
 ) -> AsyncIterator[Sequence[Any]]:
-    connection = await driver(session)
     # a server-side cursor inside the request's transaction: the rows arrive BATCH at a time
-    async for r in connection.cursor(_LEDGER, village_id, start, end, prefetch=BATCH):
-        amount = r["amount"]
+    async for r in Sql(session).cursor(LedgerRow, _LEDGER, village_id, start, end, prefetch=BATCH):
+        amount = r.amount
         totals["credit" if amount > 0 else "debit"] += amount
         totals["postings"] += 1
         yield (
-            r["created_at"],
-            str(r["transaction_id"]),
-            KIND_NAMES.get(r["kind"], r["kind"]),
-            ACCOUNT_NAMES.get(r["account_kind"], r["account_kind"]),
-            r["owner"],
-            r["head_name"],
+            r.created_at,
+            str(r.transaction_id),
+            KIND_NAMES.get(r.kind, r.kind),
+            ACCOUNT_NAMES.get(r.account_kind, r.account_kind),
+            r.owner,
+            r.head_name,
             amount,
-            r["balance_after"],
-            r["rule_code"],
-            r["rule_name"],
-            r["rule_version"],
-            r["actor"],
-            r["memo"],
-            r["reason"],
+            r.balance_after,
+            r.rule_code,
+            r.rule_name,
+            r.rule_version,
+            r.actor,
+            r.memo,
+            r.reason,
         )
 
 

@@ -9,9 +9,8 @@ from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
-from jifen.rankings import service
-from jifen.rankings import sheets as reports
-from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut, StarEntry, StarsOut
+from jifen.rankings import service, sheets
+from jifen.rankings.schemas import RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
 
 router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
@@ -34,16 +33,15 @@ async def get_rankings(
 ) -> RankingOut | Response:
     """Households by the points they earned in a month or year of village time (or all time), best first;
     equal points share a rank. As a spreadsheet, a month or year also carries its red and black lists."""
-    ranked = await service.ranking(
-        session, access.village.id, service.parse_period(period), grid, household_class
-    )
-    out = RankingOut(
-        items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
-    )
+    ranking = await service.ranking_out(session, access.village.id, period, grid, household_class)
     if xlsx:
-        lists = red_black(period, out.items) if period and not grid else None
-        return await reports.ranking_xlsx(access.village.name, out, lists)
-    return out
+        lists = (
+            await service.red_black_lists(session, access.village.id, period, household_class=household_class)
+            if period and not grid
+            else None
+        )
+        return await sheets.ranking_xlsx(access.village.name, ranking, lists)
+    return ranking
 
 
 @router.get(
@@ -61,25 +59,8 @@ async def get_red_black_lists(
 ) -> RedBlackOut | Response:
     """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
     households tied at the edge join the list."""
-    ranked = await service.ranking(
-        session, access.village.id, service.parse_period(period), None, household_class
-    )
-    lists = red_black(period, [RankingEntry.model_validate(r, from_attributes=True) for r in ranked], size)
-    if xlsx:
-        return await reports.red_black_xlsx(access.village.name, lists)
-    return lists
-
-
-def red_black(period: str, entries: list[RankingEntry], size: int = 5) -> RedBlackOut:
-    """The red list (the best `size`, who earned points) and the black list (the worst, lowest first) of a
-    ranking; households tied at an edge join its list."""
-    if not entries:
-        return RedBlackOut(period=period, red=[], black=[])
-    red_edge = entries[min(size, len(entries)) - 1].points
-    black_edge = entries[max(len(entries) - size, 0)].points
-    red = [e for e in entries if e.points >= red_edge and e.points > 0]
-    black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
-    return RedBlackOut(period=period, red=red, black=black)
+    lists = await service.red_black_lists(session, access.village.id, period, size, household_class)
+    return await sheets.red_black_xlsx(access.village.name, lists) if xlsx else lists
 
 
 @router.get(

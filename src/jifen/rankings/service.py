@@ -12,6 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.kit.errors import BadRequest
 from jifen.kit.timeutil import LOCAL_TZ
 from jifen.rankings import repository
+from jifen.rankings.repository import Ranked
+from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
+
+__all__ = [
+    "InvalidPeriod",
+    "Period",
+    "Ranked",
+    "StarRating",
+    "parse_period",
+    "ranking",
+    "ranking_out",
+    "red_black_lists",
+    "star_ratings",
+    "stars_for",
+]
 
 
 class InvalidPeriod(BadRequest):
@@ -47,18 +62,6 @@ def parse_period(text: str | None) -> Period:
     return Period(text, start, end)
 
 
-@dataclass(frozen=True)
-class Ranked:
-    rank: int
-    household_id: uuid.UUID
-    code: str
-    head_name: str
-    grid: str | None
-    points: int
-    lifetime_earned: int
-    available: int
-
-
 async def ranking(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -66,8 +69,7 @@ async def ranking(
     grid: str | None,
     household_class: str | None = None,
 ) -> list[Ranked]:
-    rows = await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
-    return [Ranked(**dict(row)) for row in rows]
+    return await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,37 @@ async def star_ratings(
         StarRating(r.household_id, r.code, r.head_name, r.grid, r.points, stars_for(r.points, thresholds))
         for r in ranked
     ]
+
+
+async def ranking_out(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: str | None,
+    grid: str | None = None,
+    household_class: str | None = None,
+) -> RankingOut:
+    """The ranking of a month or year (or all time) as the API and the pages show it."""
+    ranked = await ranking(session, village_id, parse_period(period), grid, household_class)
+    return RankingOut(
+        items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
+    )
+
+
+async def red_black_lists(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: str,
+    size: int = 5,
+    household_class: str | None = None,
+) -> RedBlackOut:
+    """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
+    households tied at the edge join the list."""
+    ranked = await ranking(session, village_id, parse_period(period), None, household_class)
+    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
+    if not entries:
+        return RedBlackOut(period=period, red=[], black=[])
+    red_edge = entries[min(size, len(entries)) - 1].points
+    black_edge = entries[max(len(entries) - size, 0)].points
+    red = [e for e in entries if e.points >= red_edge and e.points > 0]
+    black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
+    return RedBlackOut(period=period, red=red, black=black)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
-from jifen.households.auth import VillageAdmin
+from jifen.auth.households import VillageAdmin
 from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses

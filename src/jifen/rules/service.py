@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +14,9 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
-from jifen.models import Rule, RuleVersion, Village
+from jifen.models import Period, Review, Rule, RuleVersion, Village
 from jifen.rules import repository
-from jifen.rules.schemas import Cap, RuleCreate, RulePatch
+from jifen.rules.schemas import Cap, CapOut, RuleCreate, RuleOut, RulePatch
 
 
 class InvalidRuleChange(BadRequest):
@@ -61,9 +60,8 @@ async def create_rule(
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
     rule = Rule(village_id=village.id, code=code, current_version=1)
-    session.add(rule)
     try:
-        await session.flush()
+        await repository.add_rule(session, rule)
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_rules_village_id_code":
             raise DuplicateCode(f"细则编号 {code} 在本村已存在") from exc
@@ -86,9 +84,7 @@ async def create_rule(
         active=True,
         created_by=actor.user_id,
     )
-    session.add(version)
-    await session.flush()
-    await session.refresh(version)
+    await repository.add_version(session, version)
     await audit.record(
         session,
         actor,
@@ -127,14 +123,7 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     """Write the next version with the changed fields; the rule then points at it."""
     if not patch.model_fields_set:
         raise NothingToChange()
-    # lock the rule so two concurrent changes get consecutive versions
-    locked = await session.execute(
-        update(Rule)
-        .where(Rule.village_id == rule.village_id, Rule.id == rule.id)
-        .values(current_version=Rule.current_version + 1)
-        .returning(Rule.current_version)
-    )
-    new_version = int(locked.scalar_one())
+    new_version = await repository.next_version(session, rule)
     previous = next(v for v in await repository.versions(session, rule) if v.version == new_version - 1)
     changed = patch.model_dump(exclude_unset=True)
     cap_given = "cap" in changed
@@ -167,10 +156,8 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
             f"停用日期 {version.active_until.isoformat()} 早于启用日期 {version.active_from.isoformat()}，"
             "请改一个不早于启用日期的停用日期"
         )
-    session.add(version)
-    await session.flush()
-    await session.refresh(rule)
-    await session.refresh(version)
+    await repository.add_version(session, version)
+    await repository.refresh_rule(session, rule)
     await audit.record(
         session,
         actor,
@@ -206,3 +193,33 @@ async def village_rules(session: AsyncSession, village: Village) -> Sequence[Cur
     return [
         CurrentRule(rule=Rule(id=v.rule_id, village_id=vid, code=code), version=v) for code, vid, v in rows
     ]
+
+
+def rule_out(code: str, version: RuleVersion) -> RuleOut:
+    return RuleOut(
+        id=version.rule_id,
+        village_id=version.village_id,
+        code=code,
+        version=version.version,
+        name=version.name,
+        category=version.category,
+        points=version.points,
+        cap=(
+            CapOut(count=version.cap_count, period=Period(version.cap_period))
+            if version.cap_count is not None and version.cap_period is not None
+            else None
+        ),
+        evidence_required=version.evidence_required,
+        review=Review(version.review),
+        rectification_share=version.rectification_share,
+        escalation=version.escalation,
+        active_from=version.active_from,
+        active_until=version.active_until,
+        active=version.active,
+        created_at=version.created_at,
+    )
+
+
+async def rules_out(session: AsyncSession, village: Village) -> list[RuleOut]:
+    """The current version of every rule of the village, by category (the API's list and the pages')."""
+    return [rule_out(r.rule.code, r.version) for r in await village_rules(session, village)]

@@ -12,13 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor
-from jifen.households.auth import VillageAdmin
+from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.schemas import InputModel
 from jifen.models import Village
 from jifen.rules import repository, service
-from jifen.rules.endpoints import rule_out
 from jifen.rules.schemas import CapOut, RuleCreate, RuleOut
 from jifen.rules.templates import SETS, Template
 
@@ -89,7 +88,7 @@ async def create_rules(
     out = []
     for body in items:
         current = await service.create_rule_from(session, actor, village, body)
-        out.append(rule_out(current.rule.code, current.version))
+        out.append(service.rule_out(current.rule.code, current.version))
     return out
 
 

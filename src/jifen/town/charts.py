@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.kit.svg import Series, bar_chart, hbar_chart, line_chart
 from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
 from jifen.models import Village
@@ -101,12 +101,13 @@ async def monthly(
 ) -> dict[uuid.UUID, list[Month]]:
     """Each village's last `months` local months (one village when `village_id` is given), oldest first."""
     days = last_months(months)
-    rows = await (await driver(session)).fetch(
-        _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
+    rows = await Sql(session).rows(
+        Month, _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
     )
     out: dict[uuid.UUID, list[Month]] = {}
-    for r in rows:
-        out.setdefault(r["village_id"], []).append(Month(**dict(r)))
+    for month in rows:
+        assert month.village_id is not None
+        out.setdefault(month.village_id, []).append(month)
     return out
 
 
@@ -157,16 +158,21 @@ async def top_rules(
 ) -> list[RuleFigure]:
     """The rules used most in the last `months` local months, with the points they moved."""
     days = last_months(months)
-    rows = await (await driver(session)).fetch(
-        _TOP_RULES, village_id, _start(days[0]), _start(_next_month(days[-1])), limit
+    return await Sql(session).rows(
+        RuleFigure, _TOP_RULES, village_id, _start(days[0]), _start(_next_month(days[-1])), limit
     )
-    return [RuleFigure(**dict(r)) for r in rows]
 
 
 @dataclass(frozen=True)
 class BalancePoint:
     day: date
     balance: int
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    day: date | None  # None: the balance before the year
+    balance: int | None
 
 
 _BALANCES = """
@@ -178,7 +184,7 @@ WITH account AS (
   WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at < $3
   ORDER BY p.account_version DESC LIMIT 1)
 UNION ALL
-(SELECT DISTINCT ON (1) (p.created_at AT TIME ZONE 'Asia/Shanghai')::date, p.balance_after
+(SELECT DISTINCT ON (1) (p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day, p.balance_after AS balance
    FROM postings p, account
   WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at >= $3 AND p.created_at < $4
   ORDER BY 1, p.account_version DESC)
@@ -191,11 +197,16 @@ async def balance_over_year(
     """The household's posted balance at the start of a local year (this one by default) and at the end of
     every day in it that moved points."""
     year = year or to_local(utcnow()).year
-    rows = await (await driver(session)).fetch(
-        _BALANCES, village_id, household_id, _start(date(year, 1, 1)), _start(date(year + 1, 1, 1))
+    rows = await Sql(session).rows(
+        BalanceRow,
+        _BALANCES,
+        village_id,
+        household_id,
+        _start(date(year, 1, 1)),
+        _start(date(year + 1, 1, 1)),
     )
-    opening = next((r["balance"] for r in rows if r["day"] is None), 0) or 0
-    return opening, [BalancePoint(r["day"], r["balance"]) for r in rows if r["day"] is not None]
+    opening = next((r.balance for r in rows if r.day is None), 0) or 0
+    return opening, [BalancePoint(r.day, r.balance or 0) for r in rows if r.day is not None]
 
 
 @dataclass(frozen=True)

@@ -22,3 +22,18 @@ async def list_villages(
     if after_code is not None:
         query = query.where(Village.code > after_code)
     return (await session.execute(query)).scalars().all()
+
+
+async def add_village(session: AsyncSession, village: Village) -> None:
+    """Insert the village (IntegrityError on a taken code)."""
+    session.add(village)
+    await session.flush()
+
+
+async def save_village(session: AsyncSession, village: Village) -> None:
+    """Write the village's changed settings in this transaction."""
+    await session.flush()
+
+
+async def any_village(session: AsyncSession) -> bool:
+    return (await session.execute(select(Village.id).limit(1))).first() is not None
