@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from fastapi.responses import StreamingResponse
 
 from jifen.kit.xlsx import Column, Kind, Sheet, period_note, workbook_response
 
-if TYPE_CHECKING:
-    from jifen.town.endpoints import TownOverview
+
+class Figures(Protocol):
+    """One village's line of the town overview (`town.endpoints.VillageFigures`)."""
+
+    code: str
+    name: str
+    households: int
+    taking_part: int
+    issued: int
+    deducted: int
+    redeemed: int
+    outstanding: int
+
+
+class Overview(Protocol):
+    period: str
+
+    @property
+    def villages(self) -> Sequence[Figures]: ...
+
 
 TOWN_COLUMNS = (
     Column("村代码", 10),
@@ -24,7 +43,7 @@ TOWN_COLUMNS = (
 )
 
 
-async def town_xlsx(town_name: str, overview: TownOverview) -> StreamingResponse:
+async def town_xlsx(town_name: str, overview: Overview) -> StreamingResponse:
     """The villages side by side for a period, with the town's totals."""
     rows: list[tuple[object, ...]] = [
         (
