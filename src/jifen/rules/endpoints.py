@@ -21,7 +21,7 @@ router = APIRouter(tags=["rules"], route_class=AutoCommitRoute)
 )
 async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) -> RuleOut:
     """Add a rule (积分细则) with signed points; version 1."""
-    current = await service.create_rule_from(session, access.actor, access.village, body)
+    current = await service.add_rule(session, access.actor, access.village, body)
     return service.rule_out(current.rule.code, current.version)
 
 

@@ -170,7 +170,7 @@ async def apply_plan(session: AsyncSession, actor: Actor, village: Village, plan
     """Every good row in the caller's transaction: new rules, next versions of changed ones; one audit
     event for the file besides each rule's own."""
     for rule in planned.adds:
-        await service.create_rule_from(session, actor, village, rule)
+        await service.add_rule(session, actor, village, rule)
     for change in planned.changes:
         loaded = await repository.get_rule(session, change.current.rule_id)
         assert loaded is not None

@@ -97,10 +97,8 @@ async def create_rule(
     return CurrentRule(rule=rule, version=version)
 
 
-async def create_rule_from(
-    session: AsyncSession, actor: Actor, village: Village, body: RuleCreate
-) -> CurrentRule:
-    """A rule as `POST /villages/{id}/rules` (or a rule set, or a catalogue row) describes it."""
+async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
+    """The rule the API's (or the admin page's) form describes, as its version 1."""
     return await create_rule(
         session,
         actor,

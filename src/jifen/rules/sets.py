@@ -87,7 +87,7 @@ async def create_rules(
         raise DuplicateCode(f"细则编号 {'、'.join(taken)} 在本村已存在，请改用其他编号", codes=taken)
     out = []
     for body in items:
-        current = await service.create_rule_from(session, actor, village, body)
+        current = await service.add_rule(session, actor, village, body)
         out.append(service.rule_out(current.rule.code, current.version))
     return out
 

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import TownAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, error_responses
-from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
-from jifen.rankings.service import InvalidPeriod, parse_period
-from jifen.town import repository
-from jifen.town import sheets as reports
+from jifen.rankings.service import InvalidPeriod
+from jifen.town import service, sheets
+from jifen.town.service import TownOverview
 
 router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
-
-
-class VillageFigures(BaseModel):
-    village_id: uuid.UUID
-    code: str
-    name: str
-    households: int
-    taking_part: int  # households with at least one award or deduction in the period
-    issued: int  # points awarded (and returned by rectification)
-    deducted: int
-    redeemed: int  # spent at the store, net of cancelled sales
-    outstanding: int  # all households' posted points now
-
-
-class TownOverview(BaseModel):
-    period: str
-    villages: list[VillageFigures]
-
-
-async def town_figures(session: AsyncSession, period: str | None) -> TownOverview:
-    """The villages side by side for a local month or year (this month when None)."""
-    text = period or to_local(utcnow()).strftime("%Y-%m")
-    window = parse_period(text)
-    rows = await repository.village_figures(session, window.start, window.end)
-    return TownOverview(
-        period=text, villages=[VillageFigures.model_validate(row, from_attributes=True) for row in rows]
-    )
 
 
 @router.get(
@@ -65,7 +34,7 @@ async def town_overview(
 ) -> TownOverview | Response:
     """All villages side by side: households taking part, points issued, deducted and redeemed in the
     period (this local month by default), and points outstanding now."""
-    overview = await town_figures(session, period)
+    overview = await service.overview(session, period)
     if xlsx:
-        return await reports.town_xlsx(request.app.state.settings.town_name, overview)
+        return await sheets.town_xlsx(request.app.state.settings.town_name, overview)
     return overview

@@ -42,8 +42,8 @@ from jifen.rules.sets import create_rules, library
 from jifen.rules.templates import BY_KEY
 from jifen.store import imports as item_imports
 from jifen.store.auth import store_admin
+from jifen.town import service as town
 from jifen.town import sheets as town_sheets
-from jifen.town.endpoints import town_figures
 from jifen.web.cards import sheets as card_sheets
 from jifen.web.cards import village_cards, village_grids
 from jifen.web.context import CurrentPage, Page, PageRefused, go
@@ -167,7 +167,7 @@ async def funding_download(page: CurrentPage) -> Response:
 @router.get("/town/overview.xlsx")
 async def town_download(page: CurrentPage, period: str | None = None) -> Response:
     require_town_admin(page.actor)
-    overview = await town_figures(page.session, _period(period))
+    overview = await town.overview(page.session, _period(period))
     return await town_sheets.town_xlsx(page.request.app.state.settings.town_name, overview)
 
 
