@@ -176,16 +176,7 @@ async def apply_plan(session: AsyncSession, actor: Actor, village: Village, plan
         assert loaded is not None
         patch = RulePatch.model_validate({k: getattr(change.row, k) for k in change.fields})
         await service.change_rule(session, actor, loaded, patch)
-    if planned.adds or planned.changes:
-        await audit.record(
-            session,
-            actor,
-            village_id=village.id,
-            action="rule.import",
-            record_type="village",
-            record_id=village.id,
-            after=planned.audit_after(),
-        )
+    await audit.record_import(session, actor, planned, (village.id, "rule.import", "village", village.id))
     return planned.done()
 
 

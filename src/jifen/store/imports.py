@@ -138,16 +138,7 @@ async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned:
     for change in planned.changes:
         patch = ItemPatch.model_validate({k: getattr(change.row, k) for k in change.fields})
         await service.change_item(session, actor, store, change.current.id, patch)
-    if planned.adds or planned.changes:
-        await audit.record(
-            session,
-            actor,
-            village_id=store.village_id,
-            action="item.import",
-            record_type="store",
-            record_id=store.id,
-            after=planned.audit_after(),
-        )
+    await audit.record_import(session, actor, planned, (store.village_id, "item.import", "store", store.id))
     return planned.done()
 
 

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
 from fastapi.responses import StreamingResponse
 
 from jifen.kit.xlsx import Column, Kind, Sheet, period_note, workbook_response
-
-
-class Figures(Protocol):
-    """One village's line of the town overview (`town.endpoints.VillageFigures`)."""
-
-    code: str
-    name: str
-    households: int
-    taking_part: int
-    issued: int
-    deducted: int
-    redeemed: int
-    outstanding: int
-
-
-class Overview(Protocol):
-    period: str
-
-    @property
-    def villages(self) -> Sequence[Figures]: ...
-
+from jifen.town.service import TownOverview
 
 TOWN_COLUMNS = (
     Column("村代码", 10),
@@ -43,7 +20,7 @@ TOWN_COLUMNS = (
 )
 
 
-async def town_xlsx(town_name: str, overview: Overview) -> StreamingResponse:
+async def town_xlsx(town_name: str, overview: TownOverview) -> StreamingResponse:
     """The villages side by side for a period, with the town's totals."""
     rows: list[tuple[object, ...]] = [
         (

@@ -9,6 +9,8 @@ access checks, the same service functions, one transaction committed before the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
@@ -30,7 +32,8 @@ from jifen.households.sheets import roll_xlsx
 from jifen.kit import imports
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.tables import read_table
+from jifen.kit.imports import ImportResult, Plan
+from jifen.kit.tables import Table, read_table
 from jifen.kit.timeutil import month_or_year, this_month
 from jifen.ledger.sheets import InvalidPeriod, ledger_xlsx
 from jifen.models import Role
@@ -242,94 +245,86 @@ async def create_rule_set(page: CurrentPage) -> Response:
 # --------------------------------------------------------------------------------------- catalogue imports
 
 
+@dataclass(frozen=True)
+class ImportPage:
+    """What the upload page says: its heading, where it posts, the way back, the columns it needs."""
+
+    heading: str
+    action: str
+    back: tuple[str, str]  # path, name
+    columns: str
+    key_name: str
+
+
 async def _import_page(
     page: Page,
-    *,
-    heading: str,
-    action: str,
-    back: tuple[str, str],
-    columns: str,
-    key_name: str,
-    run: Any,
+    shown: ImportPage,
+    table_of: Callable[[str, bytes], Table],
+    plan: Callable[[Table], Awaitable[Plan[Any, Any]]],
+    apply: Callable[[Plan[Any, Any]], Awaitable[ImportResult]],
 ) -> Response:
     """Upload → preview (nothing written) → confirm (the stashed file by its hash) for either catalogue."""
     data_dir = page.request.app.state.settings.data_dir
-    shown: dict[str, Any] = {
-        "title": heading,
-        "heading": heading,
-        "action": action,
-        "back": back[0],
-        "back_name": back[1],
-        "columns": columns,
-        "key_name": key_name,
-        "result": None,
-    }
+    values: dict[str, Any] = {"title": shown.heading, "form": shown, "result": None}
     if page.request.method == "GET":
-        return page.render("admin_import.html", **shown)
+        return page.render("admin_import.html", **values)
     form = page.form
     upload = form.get("file") if form is not None else None
-    digest = page.field("sha256")
-    filename = page.field("filename")
+    digest, filename = page.field("sha256"), page.field("filename")
+    confirming = not isinstance(upload, UploadFile)
     if isinstance(upload, UploadFile):
         filename, content = await imports.read_upload(upload)
         digest = imports.stash(data_dir, content)
-        apply = False
+    elif (found := imports.unstash(data_dir, digest)) is not None:
+        content = found
     else:
-        found = imports.unstash(data_dir, digest)
-        if found is None:
-            raise PageRefused(404, "上传的文件已过期，请重新上传")
-        content, apply = found, True
+        raise PageRefused(404, "上传的文件已过期，请重新上传")
     try:
-        result = await run(filename, content, apply)
+        planned = await plan(table_of(filename, content))
+        result = await apply(planned) if confirming else planned.result
     except JifenError as refused:
         await page.undo()
-        return page.render("admin_import.html", status=400, problem=refused.detail, **shown)
-    if apply:
+        return page.render("admin_import.html", status=400, problem=refused.detail, **values)
+    if confirming:
         imports.drop(data_dir, digest)
-    return page.render("admin_import.html", **{**shown, "result": result, "filename": filename})
+    return page.render("admin_import.html", **{**values, "result": result, "filename": filename})
 
 
 @router.api_route("/admin/rules/import", methods=["GET", "POST"], response_class=HTMLResponse)
 async def import_rules(page: CurrentPage) -> Response:
     _admin(page)
-    access = await village_role(Role.village_admin)(page.village_id, page.actor, page.session)
-
-    async def run(filename: str, content: bytes, apply: bool) -> Any:
-        table = read_table(filename, content, rule_imports.SYNONYMS, ("code", "name", "points"))
-        planned = await rule_imports.plan(page.session, access.village, table)
-        if apply:
-            await rule_imports.apply_plan(page.session, page.actor, access.village, planned)
-        return planned.result
-
+    village = (await village_role(Role.village_admin)(page.village_id, page.actor, page.session)).village
+    shown = ImportPage(
+        "从 Excel 导入积分细则",
+        "/admin/rules/import",
+        ("/admin/rules", "积分细则"),
+        "编号、名称、类别、分值（可选：上限、上限周期、审核、需要照片、整改返还）",
+        "编号",
+    )
     return await _import_page(
         page,
-        heading="从 Excel 导入积分细则",
-        action="/admin/rules/import",
-        back=("/admin/rules", "积分细则"),
-        columns="编号、名称、类别、分值（可选：上限、上限周期、审核、需要照片、整改返还）",
-        key_name="编号",
-        run=run,
+        shown,
+        lambda name, content: read_table(name, content, rule_imports.SYNONYMS, rule_imports.REQUIRED),
+        lambda table: rule_imports.plan(page.session, village, table),
+        lambda planned: rule_imports.apply_plan(page.session, page.actor, village, planned),
     )
 
 
 @router.api_route("/admin/stores/{store_id}/import", methods=["GET", "POST"], response_class=HTMLResponse)
 async def import_items(page: CurrentPage, store_id: uuid.UUID) -> Response:
     _admin(page)
-    access = await store_admin(store_id, page.actor, page.session)
-
-    async def run(filename: str, content: bytes, apply: bool) -> Any:
-        table = read_table(filename, content, item_imports.SYNONYMS, ("name", "price"))
-        planned = await item_imports.plan(page.session, access.store, table)
-        if apply:
-            await item_imports.apply_plan(page.session, page.actor, access.store, planned)
-        return planned.result
-
+    store = (await store_admin(store_id, page.actor, page.session)).store
+    shown = ImportPage(
+        f"从 Excel 导入{store.name}商品",
+        f"/admin/stores/{store_id}/import",
+        (f"/admin/stores/{store_id}", store.name),
+        "商品名称、兑换积分（可选：库存、单位、类别、每户限购、限购周期）",
+        "商品",
+    )
     return await _import_page(
         page,
-        heading=f"从 Excel 导入{access.store.name}商品",
-        action=f"/admin/stores/{store_id}/import",
-        back=(f"/admin/stores/{store_id}", access.store.name),
-        columns="商品名称、兑换积分（可选：库存、单位、类别、每户限购、限购周期）",
-        key_name="商品",
-        run=run,
+        shown,
+        lambda name, content: read_table(name, content, item_imports.SYNONYMS, item_imports.REQUIRED),
+        lambda table: item_imports.plan(page.session, store, table),
+        lambda planned: item_imports.apply_plan(page.session, page.actor, store, planned),
     )
