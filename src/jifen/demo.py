@@ -283,8 +283,8 @@ async def _load_funding(session: AsyncSession, village: Village, store: Store) -
     from datetime import timedelta
 
     from jifen.funding import service as funding
-    from jifen.funding.periods import local_today, parse_period
     from jifen.funding.schemas import FundCreate, FundSource
+    from jifen.kit.periods import local_today, parse_period
 
     await funding.set_peg(
         session,

@@ -18,7 +18,8 @@ from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.timeutil import period_start, utcnow
+from jifen.kit.periods import period_start
+from jifen.kit.timeutil import utcnow
 from jifen.models import AwardStatus, Household
 
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)

@@ -23,7 +23,8 @@ from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
-from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
+from jifen.kit.periods import PERIOD_NAMES, period_start
+from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
@@ -235,7 +236,7 @@ def _item_points(batch: _Submission, household_id: uuid.UUID, version: RuleSnaps
     if version.cap_count is not None and version.cap_period is not None:
         left = max(version.cap_count - batch.used.get(key, 0), 0)
         if abs(points) > left:
-            period = PERIOD_NAMES.get(version.cap_period, version.cap_period)
+            period = PERIOD_NAMES[version.cap_period].this
             raise CapExceeded(
                 f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
                 left=left,

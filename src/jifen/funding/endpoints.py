@@ -19,7 +19,6 @@ from jifen.funding.auth import (
     SettlementPayer,
     SettlementReader,
 )
-from jifen.funding.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.funding.qr import qr_png, qr_svg
 from jifen.funding.schemas import (
     FundCreate,
@@ -42,6 +41,7 @@ from jifen.kit.idempotency import (
     idempotent,
 )
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
+from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.store.reservations import ReservationNotFound
 

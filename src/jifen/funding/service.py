@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.funding import repository
-from jifen.funding.periods import LocalPeriod, local_today
 from jifen.funding.repository import FundRow, PegRow, overview, settlements
 from jifen.funding.repository.settlements import SettlementRow
 from jifen.funding.schemas import (
@@ -46,6 +45,7 @@ from jifen.funding.schemas import (
 from jifen.kit import timeutil
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, NotFound
+from jifen.kit.periods import LocalPeriod, local_today
 from jifen.models import Store, Village
 from jifen.store.service import receipt_number
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.periods import InvalidPeriod, parse_period
 from jifen.kit.sql import Sql
-from jifen.kit.timeutil import month_or_year
 from jifen.kit.xlsx import BATCH, XLSX_MEDIA_TYPE, Column, Kind, Sheet, Writer, exported_note, feed, response
 from jifen.models import Role, TransactionKind
 
@@ -148,11 +148,6 @@ async def ledger_xlsx(
     return await response(writer, f"{village_name}-积分流水-{period}.xlsx")
 
 
-class InvalidPeriod(BadRequest):
-    code = "invalid_period"
-    default_detail = "期间格式应为 2026-11（月）或 2026（年）"
-
-
 router = APIRouter(tags=["exports"], route_class=AutoCommitRoute)
 
 LedgerReader = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]
@@ -173,13 +168,14 @@ async def export_ledger(
     access: LedgerReader,
     session: Session,
     period: Annotated[
-        str, Query(max_length=20, description="2026-11 (a month) or 2026 (a year) of village time")
+        str,
+        Query(max_length=20, description="2026-11, 2026-Q4, 2026 or 2026-11-01/2026-11-15 (village time)"),
     ],
 ) -> StreamingResponse:
     """积分流水 as a spreadsheet: every posting of the period (both sides of each transaction) with its
     rule, actor, memo and reason, oldest first, and closing rows that total the points in and out. The
     village admin and the town admin."""
-    window = month_or_year(period)
-    if window is None:
-        raise InvalidPeriod()
-    return await ledger_xlsx(session, access.village.id, access.village.name, period, *window)
+    window = parse_period(period)
+    return await ledger_xlsx(
+        session, access.village.id, access.village.name, window.label, window.starts_at, window.ends_at
+    )

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit import periods
 from jifen.kit.errors import BadRequest
-from jifen.kit.timeutil import LOCAL_TZ
 from jifen.rankings import repository
 from jifen.rankings.repository import Ranked
 from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
@@ -45,21 +45,13 @@ def parse_period(text: str | None) -> Period:
     """`2026-11` (a month) or `2026` (a year) in village time; absent: all time."""
     if text is None:
         return Period(None, None, None)
-    month = re.fullmatch(r"(\d{4})-(\d{2})", text)
-    year = re.fullmatch(r"(\d{4})", text)
+    if not re.fullmatch(r"\d{4}(-\d{2})?", text):
+        raise InvalidPeriod()  # rankings take a month or a year, not a quarter or a range
     try:
-        if month:
-            y, m = int(month.group(1)), int(month.group(2))
-            start = datetime(y, m, 1, tzinfo=LOCAL_TZ)
-            end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=LOCAL_TZ)
-        elif year:
-            y = int(year.group(1))
-            start, end = datetime(y, 1, 1, tzinfo=LOCAL_TZ), datetime(y + 1, 1, 1, tzinfo=LOCAL_TZ)
-        else:
-            raise InvalidPeriod()
-    except ValueError:
+        local = periods.parse_period(text)
+    except periods.InvalidPeriod:
         raise InvalidPeriod() from None
-    return Period(text, start, end)
+    return Period(text, local.starts_at, local.ends_at)
 
 
 async def ranking(

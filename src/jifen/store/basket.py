@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import Conflict, NotFound
+from jifen.kit.periods import PERIOD_NAMES, window
 from jifen.ledger import service as ledger
 from jifen.models import Hold, Period, Store, TransactionKind
 from jifen.store import repository
-from jifen.store.periods import PERIOD_NAMES, period_window
 from jifen.store.repository import ItemRow
 from jifen.store.repository import sales as sale_rows
 
@@ -112,7 +112,7 @@ class CheckedOut:
 
 def _limit_detail(name: str, count: int, period: str, sold: int, promised: int, left: int) -> str:
     taken = f"本期已兑 {sold}" + (f"、已预约 {promised}" if promised else "")
-    return f"“{name}”每户每{PERIOD_NAMES[period]}限兑 {count}，{taken}，还可兑 {left}"
+    return f"“{name}”每户每{PERIOD_NAMES[period].unit}限兑 {count}，{taken}，还可兑 {left}"
 
 
 async def check_out(
@@ -171,7 +171,7 @@ def _checked_lines(
                 f"“{item.name}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
             )
         if item.limit is not None:
-            windows.append((item_id, *period_window(Period(item.limit[1]), now)))
+            windows.append((item_id, *window(Period(item.limit[1]).value, now)))
         price = pickup.prices[item_id] if pickup else item.price_points
         lines.append(BasketLine(item_id, item.name, quantity, price))
     return lines, windows

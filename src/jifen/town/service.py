@@ -7,7 +7,7 @@ import uuid
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.timeutil import this_month
+from jifen.kit.periods import this_month
 from jifen.rankings.service import parse_period
 from jifen.town import repository
 

@@ -23,7 +23,8 @@ from jifen.awards.board import board
 from jifen.kit import validation
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.timeutil import this_month, to_local, utcnow
+from jifen.kit.periods import this_month
+from jifen.kit.timeutil import to_local, utcnow
 from jifen.models import AwardStatus
 from jifen.rankings import service as rankings
 from jifen.rules.auth import village_user

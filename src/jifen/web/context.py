@@ -26,6 +26,7 @@ from jifen.kit import validation
 from jifen.kit.db import Session
 from jifen.kit.errors import JifenError
 from jifen.kit.idempotency import CallerKey, request_fingerprint, run_once
+from jifen.kit.periods import PERIOD_NAMES
 from jifen.kit.timeutil import to_local
 from jifen.models import Village
 from jifen.villages import service as villages
@@ -76,7 +77,6 @@ COMPENSATED_NAMES = {
     "revision": "已按异议修改",
     "revocation": "已撤销",
 }
-PERIOD_WORDS = {"day": "每天", "week": "每周", "month": "每月", "quarter": "每季度", "year": "每年"}
 REVIEW_NAMES = {"none": "无需审核", "single": "一人审核", "double": "两人审核"}
 
 
@@ -109,7 +109,7 @@ templates.env.filters.update(
     compensated=named(COMPENSATED_NAMES),
     status=named(STATUS_NAMES),
     role=named(ROLE_NAMES),
-    per=named(PERIOD_WORDS),
+    per=named({kind: name.every for kind, name in PERIOD_NAMES.items()}),
     review=named(REVIEW_NAMES),
 )
 

@@ -17,10 +17,10 @@ from jifen.expiry.auth import policy_reader, policy_setter, preview_reader
 from jifen.expiry.schemas import ExpiryPolicyIn
 from jifen.funding import service as funding
 from jifen.funding.auth import fund_keeper, funds_keeper, settlement_payer, settlement_reader
-from jifen.funding.periods import parse_period, resolve_period
 from jifen.funding.schemas import FundCreate, FundOut, FundVoid, PegSet, SettlementCreate, SettlementOut
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
+from jifen.kit.periods import parse_period, resolve_period
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.admin import admin_access, attempt, checked, form_values
 from jifen.web.context import CurrentPage, Page, go

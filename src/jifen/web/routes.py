@@ -18,7 +18,7 @@ from jifen.awards.schemas import ObjectionIn
 from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import REQUEST
-from jifen.kit.timeutil import this_month
+from jifen.kit.periods import this_month
 from jifen.models import AwardStatus
 from jifen.rankings import service as ranking
 from jifen.rules.auth import village_user

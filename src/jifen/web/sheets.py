@@ -27,15 +27,14 @@ from jifen.auth.scope import phones_in_full
 from jifen.funding import service as funding
 from jifen.funding import sheets as funding_sheets
 from jifen.funding.auth import settlement_reader
-from jifen.funding.periods import resolve_period
 from jifen.households.sheets import roll_xlsx
 from jifen.kit import imports
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.imports import ImportResult, Plan
+from jifen.kit.periods import LocalPeriod, parse_period, resolve_period, this_month
 from jifen.kit.tables import Table, read_table
-from jifen.kit.timeutil import month_or_year, this_month
-from jifen.ledger.sheets import InvalidPeriod, ledger_xlsx
+from jifen.ledger.sheets import ledger_xlsx
 from jifen.models import Role
 from jifen.rankings import service as rankings
 from jifen.rankings import sheets as ranking_sheets
@@ -54,12 +53,9 @@ from jifen.web.context import CurrentPage, Page, PageRefused, go
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-def _period(text: str | None) -> str:
-    """A month or year from a form field; this month when empty; refused (400 invalid_period) otherwise."""
-    period = (text or "").strip() or this_month()
-    if month_or_year(period) is None:
-        raise InvalidPeriod()
-    return period
+def _period(text: str | None) -> LocalPeriod:
+    """A period from a link's query; this month when empty; refused (400 invalid_period) otherwise."""
+    return parse_period((text or "").strip() or this_month())
 
 
 # ----------------------------------------------------------------------------------------- household cards
@@ -118,25 +114,25 @@ async def roll_download(page: CurrentPage, grid: str | None = None, q: str | Non
 @router.get("/admin/ledger.xlsx")
 async def ledger_download(page: CurrentPage, period: str | None = None) -> Response:
     access = await village_role(Role.village_admin)(page.village_id, page.actor, page.session)
-    shown = _period(period)
-    window = month_or_year(shown)
-    assert window is not None
-    return await ledger_xlsx(page.session, access.village.id, access.village.name, shown, *window)
+    window = _period(period)
+    village = access.village
+    return await ledger_xlsx(
+        page.session, village.id, village.name, window.label, window.starts_at, window.ends_at
+    )
 
 
 @router.get("/admin/audit.xlsx")
 async def audit_download(page: CurrentPage, period: str | None = None) -> Response:
     access = await village_auditor(page.actor, page.session, page.village_id)
-    window = month_or_year(_period(period))
-    assert window is not None
+    window = _period(period)
     filters: dict[str, Any] = {
         "scope": access.village_id,
         "actor_id": None,
         "record_type": None,
         "record_id": None,
         "action": None,
-        "since": window[0],
-        "until": window[1],
+        "since": window.starts_at,
+        "until": window.ends_at,
     }
     village = page.village
     return await audit_xlsx(page.session, village.name if village else "本村", filters)
@@ -145,7 +141,7 @@ async def audit_download(page: CurrentPage, period: str | None = None) -> Respon
 @router.get("/rankings.xlsx")
 async def rankings_download(page: CurrentPage, period: str | None = None) -> Response:
     access = await village_role(*VILLAGE_USERS)(page.village_id, page.actor, page.session)
-    shown = _period(period)
+    shown = _period(period).label
     ranking = await rankings.ranking_out(page.session, access.village.id, shown)
     lists = await rankings.red_black_lists(page.session, access.village.id, shown)
     return await ranking_sheets.ranking_xlsx(access.village.name, ranking, lists)
@@ -170,7 +166,7 @@ async def funding_download(page: CurrentPage) -> Response:
 @router.get("/town/overview.xlsx")
 async def town_download(page: CurrentPage, period: str | None = None) -> Response:
     require_town_admin(page.actor)
-    overview = await town.overview(page.session, _period(period))
+    overview = await town.overview(page.session, _period(period).label)
     return await town_sheets.town_xlsx(page.request.app.state.settings.town_name, overview)
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from jifen.auth.dependencies import require_town_admin
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
-from jifen.kit.timeutil import this_month
+from jifen.kit.periods import this_month
 from jifen.town import service as town
 from jifen.town.charts import town_charts
 from jifen.villages import service as villages

@@ -28,7 +28,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
 from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.limits import BodyLimit, body_limit, size_text
-from jifen.kit.timeutil import this_month
+from jifen.kit.periods import this_month
 from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.photos import service as photos

@@ -1,5 +1,10 @@
-"""Accounting periods in the villages' local time (Asia/Shanghai): a month `2026-11`, a quarter `2026-Q4`, a
-year `2026`, or a range of local dates `2026-11-01/2026-11-15` (both days included)."""
+"""Periods, the one module: all in the villages' local time (Asia/Shanghai), stored as UTC instants.
+
+Two kinds. A *recurring* period is a day, week (from Monday), month, quarter or year — what a rule's cap or an
+item's limit counts in — with `window(kind, moment)` the one holding a moment and `PERIOD_NAMES` its Chinese
+words. A *labelled* period is one a person names: a month `2026-11`, a quarter `2026-Q4`, a year `2026`, or a
+range of local dates `2026-11-01/2026-11-15` (both days included), parsed by `parse_period`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,49 @@ from jifen.kit import timeutil
 from jifen.kit.errors import BadRequest
 
 MAX_DAYS = 366 * 5 + 1
+KINDS = ("day", "week", "month", "quarter", "year")
+
+
+@dataclass(frozen=True)
+class PeriodName:
+    unit: str  # 每户每{unit}限兑 …
+    this: str  # 本月已加 …
+    every: str  # 每月 …
+
+
+PERIOD_NAMES = {
+    "day": PeriodName("天", "今天", "每天"),
+    "week": PeriodName("周", "本周", "每周"),
+    "month": PeriodName("月", "本月", "每月"),
+    "quarter": PeriodName("季度", "本季度", "每季度"),
+    "year": PeriodName("年", "今年", "每年"),
+}
+
+
+def window(kind: str, moment: datetime) -> tuple[datetime, datetime]:
+    """The local day, week (from Monday), month, quarter or year holding `moment`, as [start, end) in UTC."""
+    day = timeutil.to_local(moment).date()
+    if kind == "day":
+        first, last = day, day
+    elif kind == "week":
+        first = day - timedelta(days=day.weekday())
+        last = first + timedelta(days=6)
+    elif kind == "month":
+        first = day.replace(day=1)
+        last = _add_months(first, 1) - timedelta(days=1)
+    elif kind == "quarter":
+        first = day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+        last = _add_months(first, 3) - timedelta(days=1)
+    elif kind == "year":
+        first, last = date(day.year, 1, 1), date(day.year, 12, 31)
+    else:
+        raise ValueError(f"unknown period {kind}")
+    return _local_midnight(first), _local_midnight(last + timedelta(days=1))
+
+
+def period_start(kind: str, moment: datetime) -> datetime:
+    """The start (in UTC) of the local period of this kind holding `moment`."""
+    return window(kind, moment)[0]
 
 
 class InvalidPeriod(BadRequest):
@@ -110,3 +158,8 @@ def resolve_period(period: str | None, first: date | None, last: date | None) ->
 
 def local_today() -> date:
     return timeutil.to_local(timeutil.utcnow()).date()
+
+
+def this_month() -> str:
+    """The current month of village time, as the pages name it (2026-11)."""
+    return timeutil.to_local(timeutil.utcnow()).strftime("%Y-%m")
