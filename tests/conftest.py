@@ -9,6 +9,7 @@ os.environ.setdefault("JIFEN_DATA_DIR", tempfile.mkdtemp(prefix="jifen-test-data
 os.environ.setdefault("JIFEN_LOG_LEVEL", "WARNING")
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -42,19 +43,25 @@ async def database(template: TestCluster) -> AsyncIterator[str]:
     await template.drop_database(name)
 
 
+def app_settings(template: TestCluster, database: str, **extra: Any) -> Settings:
+    """The settings of an app on `database` (a module may run its own app with `extra` settings)."""
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": template.app_url_for(database),
+        "migrate_database_url": template.owner_url_for(database),
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "log_level": "WARNING",
+        "log_requests": False,
+        "chain_interval_seconds": 0,
+        "db_pool_size": 40,
+        "db_max_overflow": 20,
+    }
+    return Settings(**(values | extra))
+
+
 @pytest.fixture
 def settings(template: TestCluster, database: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=template.app_url_for(database),
-        migrate_database_url=template.owner_url_for(database),
-        secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
-        log_level="WARNING",
-        log_requests=False,
-        chain_interval_seconds=0,
-        db_pool_size=40,
-        db_max_overflow=20,
-    )
+    return app_settings(template, database)
 
 
 @pytest.fixture

@@ -43,12 +43,16 @@ from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
 from jifen.ledger.endpoints import router as ledger_router
+from jifen.ledger.sheets import router as ledger_sheets_router
 from jifen.metrics.endpoints import router as metrics_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
+from jifen.rules.imports import router as rule_imports_router
+from jifen.rules.sets import router as rule_sets_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
+from jifen.store.imports import router as item_imports_router
 from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
@@ -348,5 +352,9 @@ def _include_routers(app: FastAPI) -> None:
         town_router,
         photos_router,
         expiry_router,
+        ledger_sheets_router,
+        rule_sets_router,
+        rule_imports_router,
+        item_imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     backup_keep: int = Field(default=7, ge=1, le=3650)
     # when the nightly backup runs, local (Asia/Shanghai) time
     backup_at: time = time(2, 30)
+    # the town the villages belong to, as its people name it: the town admin's pages and exports carry it
+    town_name: str = Field(default="本镇", min_length=1, max_length=32)
 
     @field_validator("backup_dir", mode="before")
     @classmethod

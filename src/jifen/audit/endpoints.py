@@ -5,14 +5,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import Response
 
 from jifen.audit import repository, service
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
 from jifen.audit.schemas import AuditEventOut, CheckpointOut, VerdictOut, VerifyOut
+from jifen.audit.sheets import audit_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import LOCAL_TZ
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.models import Village
 
 router = APIRouter(tags=["audit"], route_class=AutoCommitRoute)
 
@@ -27,11 +31,12 @@ class InvalidDigest(BadRequest):
 @router.get(
     "/audit",
     response_model=Page[AuditEventOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
+    responses=error_responses(*READ_ERRORS, InvalidCursor) | XLSX_RESPONSE,
 )
 async def list_audit_events(
     access: AuditReader,
     session: Session,
+    xlsx: XlsxWanted,
     actor_id: uuid.UUID | None = None,
     record_type: Annotated[str | None, Query(max_length=32)] = None,
     record_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -40,10 +45,24 @@ async def list_audit_events(
     until: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> Page[AuditEventOut]:
-    """The audit trail, newest first: who did what to which record, why, from where, when."""
+) -> Page[AuditEventOut] | Response:
+    """The audit trail, newest first: who did what to which record, why, from where, when. As a
+    spreadsheet (`?format=xlsx`): every event the filters select, e.g. a month with `since` and `until`
+    (cursor and limit do not apply)."""
     # a time without an offset is the villages' local time, not whatever zone the server runs in
     since, until = (t.replace(tzinfo=LOCAL_TZ) if t and t.tzinfo is None else t for t in (since, until))
+    if xlsx:
+        filters = {
+            "scope": access.village_id,
+            "actor_id": actor_id,
+            "record_type": record_type,
+            "record_id": record_id,
+            "action": action,
+            "since": since,
+            "until": until,
+        }
+        village = await session.get(Village, access.village_id) if access.village_id else None
+        return await audit_xlsx(session, village.name if village else "全镇", filters)
     after = decode_cursor(cursor, 1)
     try:
         before_id = int(after[0]) if after else None

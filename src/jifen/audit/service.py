@@ -19,6 +19,7 @@ from jifen.audit.schemas import BadAccount, BrokenRecord, CheckpointOut, Verdict
 from jifen.auth.actor import Actor
 from jifen.kit.db import raw_connection
 from jifen.kit.errors import NotFound
+from jifen.kit.imports import Plan
 from jifen.kit.logging import REQUEST
 from jifen.kit.timeutil import utcnow
 
@@ -228,3 +229,22 @@ async def verdict_out(engine: AsyncEngine, village_id: uuid.UUID) -> VerdictOut:
         base_full_scan=cached.base.full_scan,
         last_full_verification_at=cached.last_full_at,
     )
+
+
+async def record_import(
+    session: AsyncSession, actor: Actor, planned: Plan[Any, Any], scope: tuple[uuid.UUID, str, str, uuid.UUID]
+) -> None:
+    """One event for an applied catalogue file (its SHA-256, what it added and changed), besides each
+    record's own; nothing when the file changed nothing. `scope`: village, action, record type, record id."""
+    village_id, action, record_type, record_id = scope
+    if planned.adds or planned.changes:
+        after = planned.audit_after()
+        await record(
+            session,
+            actor,
+            village_id=village_id,
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            after=after,
+        )

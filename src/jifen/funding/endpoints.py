@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import HouseholdReader
 from jifen.funding import service
+from jifen.funding import sheets as reports
 from jifen.funding.auth import (
     FundKeeper,
     FundsKeeper,
@@ -40,6 +41,7 @@ from jifen.kit.idempotency import (
 )
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
@@ -160,22 +162,26 @@ async def void_fund(
 @router.get(
     "/stores/{store_id}/settlement",
     response_model=SettlementReport,
-    responses=error_responses(*READ_ERRORS, InvalidPeriod),
+    responses=error_responses(*READ_ERRORS, InvalidPeriod) | XLSX_RESPONSE,
 )
 async def settlement_report(
     access: SettlementReader,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[
         str | None,
         Query(max_length=32, description="2026-11, 2026-Q4, 2026 or 2026-11-01/2026-11-15 (Asia/Shanghai)"),
     ] = None,
     first_day: Annotated[date | None, Query(alias="from", description="first local day, with `to`")] = None,
     last_day: Annotated[date | None, Query(alias="to", description="last local day (included)")] = None,
-) -> SettlementReport:
+) -> SettlementReport | Response:
     """What the village owes the store for a period: per item, net of cancellations, each sale at the peg in
     force when it was made. A cancellation counts in the period it was made, as a negative line, so the
     report of an ended period never changes."""
-    return await service.settlement_report(session, access.store, resolve_period(period, first_day, last_day))
+    report = await service.settlement_report(
+        session, access.store, resolve_period(period, first_day, last_day)
+    )
+    return await reports.settlement_xlsx(report) if xlsx else report
 
 
 @router.post(
@@ -225,12 +231,15 @@ async def list_settlements(
 @router.get(
     "/villages/{village_id}/funding",
     response_model=FundingOverview,
-    responses=error_responses(*READ_ERRORS),
+    responses=error_responses(*READ_ERRORS) | XLSX_RESPONSE,
 )
-async def funding_overview(access: FundsReader, session: Session) -> FundingOverview:
+async def funding_overview(
+    access: FundsReader, session: Session, xlsx: XlsxWanted
+) -> FundingOverview | Response:
     """Is the store funded? Points outstanding and their money value, funds received and spent, what the
     stores are still owed, and the surplus or shortfall."""
-    return await service.village_funding(session, access.village)
+    overview = await service.village_funding(session, access.village)
+    return await reports.funding_xlsx(access.village.name, overview) if xlsx else overview
 
 
 # ---------------------------------------------------------------------------------------------- QR codes

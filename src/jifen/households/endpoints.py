@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
 
 from jifen.auth.households import (
     HouseholdAccess,
@@ -11,12 +12,14 @@ from jifen.auth.households import (
     HouseholdReader,
     VillageAdmin,
 )
-from jifen.auth.scope import OutsideGrid
+from jifen.auth.scope import OutsideGrid, phones_in_full
 from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
+from jifen.households.sheets import roll_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
@@ -39,20 +42,32 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
 @router.get(
     "/villages/{village_id}/households",
     response_model=Page[HouseholdSummary],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
+    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor) | XLSX_RESPONSE,
 )
 async def list_households(
     access: HouseholdLister,
     session: Session,
+    xlsx: XlsxWanted,
     q: Annotated[
         str | None, Query(max_length=64, pattern=NO_NUL, description="code prefix or part of the name")
     ] = None,
     grid: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> Page[HouseholdSummary]:
+) -> Page[HouseholdSummary] | Response:
     """The village's households by code; search by code or head's name, filter by grid. A cadre assigned to
-    grids sees the households of their grids."""
+    grids sees the households of their grids. As a spreadsheet (`?format=xlsx`): the whole roll the caller
+    may list, with every household's points (cursor and limit do not apply)."""
+    if xlsx:
+        return await roll_xlsx(
+            session,
+            access.village.id,
+            access.village.name,
+            grid=grid,
+            grids=access.grids,
+            q=q.strip() if q else None,
+            addresses=phones_in_full(access.actor, access.village.id) or access.actor.is_town_admin,
+        )
     return await service.households_page(session, access, q=q, grid=grid, cursor=cursor, limit=limit)
 
 

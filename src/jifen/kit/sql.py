@@ -37,7 +37,7 @@ attribute).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -109,6 +109,19 @@ class Sql:
             if value is not None:
                 out.append(value)
         return out
+
+    async def cursor(
+        self, shape: type[T], query: str, *args: object, prefetch: int = 1000
+    ) -> AsyncIterator[T]:
+        """Rows one at a time from a server-side cursor in the session's transaction, fetched `prefetch` at a
+        time: a large export reads its rows without ever holding them all."""
+        connection, driver = await self._open()
+        if driver is None:  # a cursor lives in a transaction: open it as any first statement would
+            await connection.exec_driver_sql("SELECT 1")
+            _, driver = await self._open()
+            assert driver is not None
+        async for record in driver.cursor(query, *args, prefetch=prefetch):
+            yield shape_row(shape, record)
 
     async def execute(self, query: str, *args: object) -> int:
         """Run a statement for its effect; the number of rows it touched."""

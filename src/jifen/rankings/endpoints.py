@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.rankings import service
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.rankings import service, sheets
 from jifen.rankings.schemas import RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
 
@@ -18,37 +20,48 @@ router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
 @router.get(
     "/villages/{village_id}/rankings",
     response_model=RankingOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPeriod),
+    responses=error_responses(*READ_ERRORS, service.InvalidPeriod) | XLSX_RESPONSE,
 )
 async def get_rankings(
     access: VillageUser,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[
         str | None, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")
     ] = None,
     grid: Annotated[str | None, Query(max_length=32)] = None,
     household_class: Annotated[str | None, Query(max_length=32, description="rank one class apart")] = None,
-) -> RankingOut:
+) -> RankingOut | Response:
     """Households by the points they earned in a month or year of village time (or all time), best first;
-    equal points share a rank."""
-    return await service.ranking_out(session, access.village.id, period, grid, household_class)
+    equal points share a rank. As a spreadsheet, a month or year also carries its red and black lists."""
+    ranking = await service.ranking_out(session, access.village.id, period, grid, household_class)
+    if xlsx:
+        lists = (
+            await service.red_black_lists(session, access.village.id, period, household_class=household_class)
+            if period and not grid
+            else None
+        )
+        return await sheets.ranking_xlsx(access.village.name, ranking, lists)
+    return ranking
 
 
 @router.get(
     "/villages/{village_id}/rankings/lists",
     response_model=RedBlackOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPeriod),
+    responses=error_responses(*READ_ERRORS, service.InvalidPeriod) | XLSX_RESPONSE,
 )
 async def get_red_black_lists(
     access: VillageUser,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[str, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")],
     size: Annotated[int, Query(ge=1, le=50, description="how many households on each list")] = 5,
     household_class: Annotated[str | None, Query(max_length=32)] = None,
-) -> RedBlackOut:
+) -> RedBlackOut | Response:
     """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
     households tied at the edge join the list."""
-    return await service.red_black_lists(session, access.village.id, period, size, household_class)
+    lists = await service.red_black_lists(session, access.village.id, period, size, household_class)
+    return await sheets.red_black_xlsx(access.village.name, lists) if xlsx else lists
 
 
 @router.get(

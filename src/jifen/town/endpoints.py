@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from jifen.auth.dependencies import TownAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, error_responses
+from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings.service import InvalidPeriod
-from jifen.town import service
+from jifen.town import service, sheets
 from jifen.town.service import TownOverview
 
 router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
@@ -19,15 +21,20 @@ router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
 @router.get(
     "/town/overview",
     response_model=TownOverview,
-    responses=error_responses(NotAuthenticated, Forbidden, InvalidPeriod),
+    responses=error_responses(NotAuthenticated, Forbidden, InvalidPeriod) | XLSX_RESPONSE,
 )
 async def town_overview(
+    request: Request,
     actor: TownAdmin,
     session: Session,
+    xlsx: XlsxWanted,
     period: Annotated[
         str | None, Query(max_length=20, description="2026-11 or 2026; default this month")
     ] = None,
-) -> TownOverview:
+) -> TownOverview | Response:
     """All villages side by side: households taking part, points issued, deducted and redeemed in the
     period (this local month by default), and points outstanding now."""
-    return await service.overview(session, period)
+    overview = await service.overview(session, period)
+    if xlsx:
+        return await sheets.town_xlsx(request.app.state.settings.town_name, overview)
+    return overview

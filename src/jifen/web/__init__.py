@@ -23,6 +23,7 @@ from jifen.web import (
     clerk,
     money,
     routes,
+    sheets,
     staff,
     town,
     villager,
@@ -44,7 +45,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes.router)
 
     admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town)
-    for module in (villager, staff, clerk, *admin_pages):
+    for module in (villager, staff, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

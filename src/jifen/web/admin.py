@@ -30,6 +30,7 @@ from jifen.kit.timeutil import to_local, utcnow
 from jifen.models import AwardStatus
 from jifen.rankings import service as rankings
 from jifen.rules.auth import village_user
+from jifen.town.charts import village_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageSettings
 from jifen.web.context import CurrentPage, Page, field_errors, go
@@ -178,6 +179,8 @@ async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
         village=village,
         checkpoint=checkpoints[0] if checkpoints else None,
         verdict=verdict,
+        charts=await village_charts(page.session, village),
+        month=this_month(),
         **extra,
     )
 

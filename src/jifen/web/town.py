@@ -12,6 +12,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.periods import this_month
 from jifen.town import service as town
+from jifen.town.charts import town_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
 from jifen.web.admin import Refused, checked, form_values, submit
@@ -42,6 +43,7 @@ async def _town(page: Page, period: str | None, *, status: int = 200, **extra: A
         shown=overview.period,
         villages=overview.villages,
         totals={key: sum(getattr(v, key) for v in overview.villages) for key in FIGURES},
+        charts=await town_charts(page.session, page.request.app.state.settings.town_name),
         **extra,
     )
 

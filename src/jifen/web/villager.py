@@ -43,6 +43,7 @@ from jifen.store import reservations
 from jifen.store import service as store_service
 from jifen.store.auth import reservation_reader, reserver
 from jifen.store.schemas import ReservationCreate, ReservationOut
+from jifen.town.charts import household_chart
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -88,6 +89,7 @@ async def me(page: CurrentPage) -> Response:
         entries=entries.items,
         reservations=[r for r in reserved.items if r.status == "active"],
         expiring=expiring.expiring[:2],
+        charts=[await household_chart(page.session, access.household.village_id, access.household.id)],
     )
 
 

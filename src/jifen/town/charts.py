@@ -1,0 +1,299 @@
+"""The charts on the town's page, the village admin's dashboard and the villager's page, and the numbers
+behind them: points issued, deducted and redeemed per village per local month, the share of households
+taking part, a village's top rules, and one household's balance through a year.
+
+"Issued", "deducted", "redeemed" and "taking part" mean what the town overview means by them
+(`town/endpoints.py`): awards and rectification returns, deductions, sales net of cancellations, and
+households with at least one award or deduction in the month."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jifen.kit.sql import Sql
+from jifen.kit.svg import Series, bar_chart, hbar_chart, line_chart
+from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
+from jifen.models import Village
+
+
+@dataclass(frozen=True)
+class Month:
+    """One local month of one village (or of the town, `village_id` None)."""
+
+    village_id: uuid.UUID | None
+    month: date  # its first day
+    households: int  # on the roll at the month's end
+    taking_part: int
+    issued: int
+    deducted: int
+    redeemed: int
+
+    @property
+    def share(self) -> float:
+        return self.taking_part / self.households if self.households else 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.month.month}月"
+
+
+def last_months(count: int = 12, now: datetime | None = None) -> list[date]:
+    """The first days of the last `count` local months, the current one last."""
+    local = to_local(now or utcnow())
+    year, month = local.year, local.month
+    out = []
+    for _ in range(count):
+        out.append(date(year, month, 1))
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return out[::-1]
+
+
+def _start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+_MONTHLY = """
+WITH months AS (
+    SELECT m::date AS month
+      FROM generate_series($1::date, $2::date, interval '1 month') AS m
+), moves AS (
+    SELECT p.village_id, p.account_id, t.kind, p.amount,
+           date_trunc('month', p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month
+      FROM postings p
+      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+      JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+     WHERE p.created_at >= $3 AND p.created_at < $4 AND ($5::uuid IS NULL OR p.village_id = $5)
+), figures AS (
+    SELECT village_id, month,
+           count(DISTINCT account_id) FILTER (WHERE kind IN ('award', 'deduction')) AS taking_part,
+           coalesce(sum(amount) FILTER (WHERE kind IN ('award', 'rectification') AND amount > 0), 0)
+             AS issued,
+           coalesce(-sum(amount) FILTER (WHERE kind = 'deduction'), 0) AS deducted,
+           coalesce(-sum(amount) FILTER (WHERE kind IN ('redemption', 'redemption_cancel')), 0) AS redeemed
+      FROM moves GROUP BY village_id, month
+)
+SELECT v.id AS village_id, m.month,
+       (SELECT count(*) FROM households h
+         WHERE h.village_id = v.id
+           AND h.created_at < ((m.month + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai'))
+         AS households,
+       coalesce(f.taking_part, 0) AS taking_part, coalesce(f.issued, 0)::bigint AS issued,
+       coalesce(f.deducted, 0)::bigint AS deducted, coalesce(f.redeemed, 0)::bigint AS redeemed
+  FROM villages v CROSS JOIN months m
+  LEFT JOIN figures f ON f.village_id = v.id AND f.month = m.month
+ WHERE $5::uuid IS NULL OR v.id = $5
+ ORDER BY v.code, m.month
+"""
+
+
+async def monthly(
+    session: AsyncSession, village_id: uuid.UUID | None = None, months: int = 12
+) -> dict[uuid.UUID, list[Month]]:
+    """Each village's last `months` local months (one village when `village_id` is given), oldest first."""
+    days = last_months(months)
+    rows = await Sql(session).rows(
+        Month, _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
+    )
+    out: dict[uuid.UUID, list[Month]] = {}
+    for month in rows:
+        assert month.village_id is not None
+        out.setdefault(month.village_id, []).append(month)
+    return out
+
+
+def town_total(villages: dict[uuid.UUID, list[Month]]) -> list[Month]:
+    """The villages' months added up, month by month."""
+    series = list(villages.values())
+    if not series:
+        return []
+    return [
+        Month(
+            village_id=None,
+            month=months[0].month,
+            households=sum(m.households for m in months),
+            taking_part=sum(m.taking_part for m in months),
+            issued=sum(m.issued for m in months),
+            deducted=sum(m.deducted for m in months),
+            redeemed=sum(m.redeemed for m in months),
+        )
+        for months in zip(*series, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class RuleFigure:
+    code: str
+    name: str
+    points: int  # net points the rule moved on households (deductions negative)
+    awards: int  # how many awards or deductions
+
+
+_TOP_RULES = """
+SELECT r.code, rv.name, sum(p.amount)::bigint AS points, count(DISTINCT t.id) AS awards
+  FROM postings p
+  JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+  JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+  JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
+  JOIN rule_versions rv
+         ON rv.village_id = r.village_id AND rv.rule_id = r.id AND rv.version = r.current_version
+ WHERE p.village_id = $1 AND p.created_at >= $2 AND p.created_at < $3 AND t.kind IN ('award', 'deduction')
+ GROUP BY r.code, rv.name
+ ORDER BY count(DISTINCT t.id) DESC, abs(sum(p.amount)) DESC, r.code
+ LIMIT $4
+"""
+
+
+async def top_rules(
+    session: AsyncSession, village_id: uuid.UUID, months: int = 12, limit: int = 8
+) -> list[RuleFigure]:
+    """The rules used most in the last `months` local months, with the points they moved."""
+    days = last_months(months)
+    return await Sql(session).rows(
+        RuleFigure, _TOP_RULES, village_id, _start(days[0]), _start(_next_month(days[-1])), limit
+    )
+
+
+@dataclass(frozen=True)
+class BalancePoint:
+    day: date
+    balance: int
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    day: date | None  # None: the balance before the year
+    balance: int | None
+
+
+_BALANCES = """
+WITH account AS (
+    SELECT id FROM accounts WHERE village_id = $1 AND household_id = $2 AND kind = 'household'
+)
+(SELECT NULL::date AS day, p.balance_after AS balance
+   FROM postings p, account
+  WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at < $3
+  ORDER BY p.account_version DESC LIMIT 1)
+UNION ALL
+(SELECT DISTINCT ON (1) (p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day, p.balance_after AS balance
+   FROM postings p, account
+  WHERE p.village_id = $1 AND p.account_id = account.id AND p.created_at >= $3 AND p.created_at < $4
+  ORDER BY 1, p.account_version DESC)
+"""
+
+
+async def balance_over_year(
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID, year: int | None = None
+) -> tuple[int, list[BalancePoint]]:
+    """The household's posted balance at the start of a local year (this one by default) and at the end of
+    every day in it that moved points."""
+    year = year or to_local(utcnow()).year
+    rows = await Sql(session).rows(
+        BalanceRow,
+        _BALANCES,
+        village_id,
+        household_id,
+        _start(date(year, 1, 1)),
+        _start(date(year + 1, 1, 1)),
+    )
+    opening = next((r.balance for r in rows if r.day is None), 0) or 0
+    return opening, [BalancePoint(r.day, r.balance or 0) for r in rows if r.day is not None]
+
+
+@dataclass(frozen=True)
+class Chart:
+    heading: str
+    svg: Markup
+
+
+def _moves(months: list[Month]) -> list[Series]:
+    return [
+        Series("发放", [m.issued for m in months]),
+        Series("扣减", [m.deducted for m in months]),
+        Series("兑换", [m.redeemed for m in months]),
+    ]
+
+
+async def town_charts(session: AsyncSession, town_name: str) -> list[Chart]:
+    """Points issued, deducted and redeemed per village per month, and the share of households taking
+    part, over the last 12 months."""
+    by_village = await monthly(session)
+    names = {v: name for v, name in (await session.execute(select(Village.id, Village.name))).all()}
+    villages = [(names.get(v, "?"), months) for v, months in by_village.items()]
+    months = last_months()
+    labels = [f"{m.month}月" for m in months]
+    charts = []
+    for heading, measure in (
+        ("各村每月发放积分", "issued"),
+        ("各村每月扣减积分", "deducted"),
+        ("各村每月兑换积分", "redeemed"),
+    ):
+        series = [Series(name, [getattr(m, measure) for m in ms]) for name, ms in villages]
+        charts.append(Chart(heading, bar_chart(f"{town_name}{heading}（近12个月）", labels, series)))
+    total = town_total(by_village)
+    share = [Series(name, [m.share for m in ms]) for name, ms in villages]
+    if len(villages) > 1:
+        share.append(Series("全镇", [m.share for m in total]))
+    charts.append(
+        Chart(
+            "参与积分的农户占比",
+            line_chart(f"{town_name}各村参与积分的农户占比（近12个月）", labels, share, percent=True),
+        )
+    )
+    return charts
+
+
+async def village_charts(session: AsyncSession, village: Village) -> list[Chart]:
+    """The village's points issued, deducted and redeemed per month, its households taking part, and the
+    rules used most, over the last 12 months."""
+    months = (await monthly(session, village.id)).get(village.id, [])
+    labels = [m.label for m in months]
+    rules = await top_rules(session, village.id)
+    return [
+        Chart(
+            "每月积分",
+            bar_chart(f"{village.name}每月发放、扣减、兑换积分（近12个月）", labels, _moves(months)),
+        ),
+        Chart(
+            "参与农户占比",
+            line_chart(
+                f"{village.name}参与积分的农户占比（近12个月）",
+                labels,
+                [Series("参与户占比", [m.share for m in months])],
+                percent=True,
+            ),
+        ),
+        Chart(
+            "用得最多的积分项目",
+            hbar_chart(
+                f"{village.name}近12个月用得最多的积分项目（次数）",
+                [(f"{r.name}（{r.points:+d}分）", r.awards) for r in rules],
+            ),
+        ),
+    ]
+
+
+async def household_chart(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> Chart:
+    """The household's balance through this year: one point per month's end (today for this month)."""
+    today = to_local(utcnow()).date()
+    opening, points = await balance_over_year(session, village_id, household_id, today.year)
+    labels, values, balance = [], [], opening
+    for month in range(1, today.month + 1):
+        for point in points:
+            if point.day.month == month:
+                balance = point.balance
+        labels.append(f"{month}月")
+        values.append(balance)
+    return Chart(
+        "今年的积分余额",
+        line_chart(f"{today.year}年每月底的积分余额", labels, [Series("积分余额", values)], unit="分"),
+    )

@@ -1,0 +1,143 @@
+"""The SVG charts: their numbers agree with the town overview and the ledger, and each is a well-formed,
+named and described image a screen reader can read."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import pytest
+
+from jifen.kit import svg
+from jifen.kit.timeutil import to_local, utcnow
+from jifen.town import charts as figures
+from tests.factories import Person, VillageSetup, World
+from tests.ledger.helpers import award, balance, make_rule
+from tests.store.helpers import make_item, redeem
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+@dataclass
+class Scene:
+    setup: VillageSetup
+    quiet: VillageSetup
+    town: Person
+
+
+@pytest.fixture(scope="module")
+async def scene(world: World) -> Scene:
+    """Four households: three earn under 门前三包 (one twice), one loses under 家禽散养, one buys soap; a
+    second village where nothing happened."""
+    setup = await world.setup_village(households=4)
+    admin = setup.people["village_admin"]
+    often = await make_rule(world, setup, 15, code="MQSB")
+    rare = await make_rule(world, setup, -8, code="JQSY")
+    for household in setup.households[:3]:
+        assert (await award(world, admin, household.id, often)).status_code == 201
+    assert (await award(world, admin, setup.households[0].id, often)).status_code == 201
+    assert (await award(world, admin, setup.households[1].id, rare)).status_code == 201
+    soap = await make_item(world, setup, "香皂", 5, 10)
+    sale = await redeem(
+        world, setup.people["clerk"], setup.store.id, setup.households[0].id, [(soap["id"], 3)]
+    )
+    assert sale.status_code == 201, sale.text
+    return Scene(setup, await world.setup_village(households=2), await world.town_admin())
+
+
+def parsed(markup: str) -> ET.Element:
+    root = ET.fromstring(markup)
+    assert root.tag == f"{NS}svg"
+    assert root.get("role") == "img"
+    ids = (root.get("aria-labelledby") or "").split()
+    named = {el.get("id"): (el.text or "") for el in root if el.tag in (f"{NS}title", f"{NS}desc")}
+    assert len(ids) == 2
+    assert all(named.get(i) for i in ids), "the chart is named and described"
+    return root
+
+
+def desc(root: ET.Element) -> str:
+    return next(el.text or "" for el in root if el.tag == f"{NS}desc")
+
+
+def texts(root: ET.Element) -> list[str]:
+    return [el.text or "" for el in root.iter(f"{NS}text")]
+
+
+async def test_monthly_figures_agree_with_the_town_overview(world: World, scene: Scene) -> None:
+    overview = (await world.call("GET", "/town/overview", scene.town)).json()["villages"]
+    async with world.session() as session, session.begin():
+        by_village = await figures.monthly(session)
+    assert {str(v) for v in by_village} == {v["village_id"] for v in overview}
+    for village in overview:
+        months = by_village[uuid.UUID(village["village_id"])]
+        assert len(months) == 12
+        this = months[-1]
+        assert this.month == to_local(utcnow()).date().replace(day=1)
+        assert (this.issued, this.deducted, this.redeemed, this.taking_part, this.households) == (
+            village["issued"],
+            village["deducted"],
+            village["redeemed"],
+            village["taking_part"],
+            village["households"],
+        )
+        assert all(m.issued == 0 for m in months[:-1]), "nothing happened before this month"
+    ours = by_village[scene.setup.village.id][-1]
+    assert (ours.issued, ours.deducted, ours.redeemed, ours.taking_part) == (60, 8, 15, 3)
+    assert ours.share == pytest.approx(3 / 4)
+
+
+async def test_town_charts(world: World, scene: Scene) -> None:
+    async with world.session() as session, session.begin():
+        charts = await figures.town_charts(session, "幸福镇")
+    assert [c.heading for c in charts] == [
+        "各村每月发放积分",
+        "各村每月扣减积分",
+        "各村每月兑换积分",
+        "参与积分的农户占比",
+    ]
+    issued = parsed(str(charts[0].svg))
+    assert "幸福镇" in next(el.text or "" for el in issued if el.tag == f"{NS}title")
+    month = f"{to_local(utcnow()).month}月"
+    assert f"{month} 60" in desc(issued), desc(issued)
+    assert {"测试村", month} <= set(texts(issued)), "villages and months are labelled in text"
+    share = parsed(str(charts[3].svg))
+    assert f"{month} 75%" in desc(share)
+    assert "全镇" in texts(share)
+
+
+async def test_village_dashboard_charts(world: World, scene: Scene) -> None:
+    async with world.session() as session, session.begin():
+        moves, share, rules = await figures.village_charts(session, scene.setup.village)
+        quiet = await figures.village_charts(session, scene.quiet.village)
+    described = desc(parsed(str(moves.svg)))
+    month = f"{to_local(utcnow()).month}月"
+    assert "发放：" in described
+    assert f"{month} 60" in described
+    assert f"{month} 15" in described.split("兑换：")[1]
+    assert f"{month} 75%" in desc(parsed(str(share.svg)))
+    ranked = parsed(str(rules.svg))
+    labels = [t for t in texts(ranked) if "（" in t]
+    assert labels[0].startswith("门前三包"), labels
+    assert "4次" in texts(ranked)
+    assert "暂无数据" in texts(parsed(str(quiet[2].svg)))
+
+
+async def test_household_balance_over_the_year(world: World, scene: Scene) -> None:
+    household = scene.setup.households[0]
+    now = await balance(world, scene.setup.people["village_admin"], household.id)
+    async with world.session() as session, session.begin():
+        chart = await figures.household_chart(session, scene.setup.village.id, household.id)
+        opening, points = await figures.balance_over_year(session, scene.setup.village.id, household.id)
+    assert opening == 0
+    assert points[-1].balance == now["posted"] == 15 + 15 - 15
+    root = parsed(str(chart.svg))
+    assert desc(root).endswith(f"{to_local(utcnow()).month}月 {now['posted']}。")
+
+
+def test_svg_escapes_names_and_handles_no_data() -> None:
+    markup = svg.bar_chart("<村>", ["1月"], [svg.Series("a&b", [0])])
+    root = parsed(str(markup))
+    assert "a&b" in texts(root)
+    assert svg.line_chart("空", [], []).startswith("<svg")
