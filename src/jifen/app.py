@@ -31,6 +31,7 @@ from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
+from jifen.imports.endpoints import router as imports_router
 from jifen.kit import faults, validation
 from jifen.kit import spec as openapi_spec
 from jifen.kit.control import ControlCharacterMiddleware
@@ -44,6 +45,7 @@ from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.metrics.endpoints import router as metrics_router
+from jifen.onboarding.endpoints import router as onboarding_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
@@ -326,6 +328,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         town_router,
         photos_router,
         expiry_router,
+        imports_router,
+        onboarding_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)

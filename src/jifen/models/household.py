@@ -3,7 +3,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -18,6 +26,7 @@ class Household(Base):
         UniqueConstraint("village_id", "code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
+        CheckConstraint("population BETWEEN 1 AND 99", name="population"),
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
@@ -30,6 +39,8 @@ class Household(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     # a class the village ranks apart (e.g. 党员户); "class" in the database
     household_class: Mapped[str | None] = mapped_column("class", String(32))
+    # 人口: the number of people the roll gives the household (not necessarily its members on record)
+    population: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
 
     # loaded only where shown (`households.repository.members_of`); most requests never need them
@@ -48,4 +59,6 @@ class Member(Base):
     household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
+    # 与户主关系 as the roll says it: 户主, 配偶, 子, 女, 父, 母 …
+    relation: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()

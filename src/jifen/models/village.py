@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Integer, String
+from sqlalchemy import CheckConstraint, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,5 +41,9 @@ class Village(Base):
     # 星级文明户: points earned in a local year for one to five stars, ascending
     star_thresholds: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), default=lambda: list(DEFAULT_STAR_THRESHOLDS), server_default="{100,200,300,400,500}"
+    )
+    # the grids (网格) the village has fixed; empty: any grid name is accepted
+    grids: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default=text("'{}'::character varying[]")
     )
     created_at: Mapped[datetime] = created_at()

@@ -7,8 +7,16 @@ from jifen.households.auth import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.onboarding.service import create_village_with_admin
+from jifen.users.service import DuplicateUsername
 from jifen.villages import service
-from jifen.villages.schemas import VillageCreate, VillageOut, VillageSettings
+from jifen.villages.schemas import (
+    VillageAdminCreated,
+    VillageCreate,
+    VillageCreated,
+    VillageOut,
+    VillageSettings,
+)
 
 router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommitRoute)
 
@@ -16,13 +24,28 @@ router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommit
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=VillageOut,
-    responses=error_responses(NotAuthenticated, Forbidden, DuplicateCode),
+    response_model=VillageCreated,
+    responses=error_responses(NotAuthenticated, Forbidden, DuplicateCode, DuplicateUsername),
 )
-async def create_village(body: VillageCreate, actor: TownAdmin, session: Session) -> VillageOut:
-    """Set up a new village (town admin)."""
-    village = await service.create_village(session, actor, code=body.code, name=body.name)
-    return VillageOut.model_validate(village)
+async def create_village(body: VillageCreate, actor: TownAdmin, session: Session) -> VillageCreated:
+    """Set up a new village (town admin); with `admin_username`, also its first village admin, whose
+    one-time password comes back once (they must change it at the first sign-in)."""
+    if body.admin_username is None:
+        village = await service.create_village(session, actor, code=body.code, name=body.name)
+        return VillageCreated.model_validate(village)
+    created = await create_village_with_admin(
+        session,
+        actor,
+        code=body.code,
+        name=body.name,
+        admin_username=body.admin_username,
+        admin_display_name=body.admin_display_name,
+    )
+    out = VillageCreated.model_validate(created.village)
+    out.admin = VillageAdminCreated(
+        id=created.admin.id, username=created.admin.username, one_time_password=created.one_time_password
+    )
+    return out
 
 
 @router.get("", response_model=Page[VillageOut], responses=error_responses(NotAuthenticated, InvalidCursor))
