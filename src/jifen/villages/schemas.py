@@ -51,7 +51,7 @@ class VillageSettings(InputModel):
             list[Grid],
             Field(
                 max_length=100,
-                description="the village's grids (网格); a roll import refuses another grid. [] lets any grid in",
+                description="the village's grids (网格); a roll import refuses others. [] lets any in",
             ),
         ]
         | None
