@@ -37,7 +37,8 @@ async def lock_roll(session: AsyncSession, village_id: uuid.UUID) -> None:
     """One import of a village's roll at a time: a second waits, then sees the first one's households."""
     connection = await driver(session)
     await connection.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('jifen.household_import:' || $1::text, 0))", village_id
+        "SELECT pg_advisory_xact_lock(hashtextextended('jifen.household_import:' || $1::text, 0))",
+        str(village_id),
     )
 
 
