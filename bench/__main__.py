@@ -1,5 +1,5 @@
-"""`make bench` (python -m bench): the ledger scenarios, then every page; `python -m bench pages` for the
-pages alone."""
+"""`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import;
+`python -m bench pages` for the pages alone, `python -m bench roll` for the roll import alone."""
 
 import sys
 
@@ -7,7 +7,13 @@ if sys.argv[1:] == ["pages"]:
     from bench.pages import standalone
 
     standalone()
-else:
-    from bench.ledger import run
+elif sys.argv[1:] == ["roll"]:
+    from bench.roll import run
 
     run()
+else:
+    from bench.ledger import run
+    from bench.roll import run as run_roll
+
+    run()
+    run_roll()
