@@ -45,7 +45,6 @@ from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.metrics.endpoints import router as metrics_router
-from jifen.onboarding.endpoints import router as onboarding_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
@@ -329,7 +328,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         photos_router,
         expiry_router,
         imports_router,
-        onboarding_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     install_pages(app)

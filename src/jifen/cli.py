@@ -465,7 +465,7 @@ def village_create(code: str, name: str, admin_username: str, display_name: str 
 
     from jifen.auth.actor import console_actor
     from jifen.kit.errors import JifenError
-    from jifen.onboarding.service import NewVillage, create_village_with_admin
+    from jifen.villages.onboarding import NewVillage, create_village_with_admin
     from jifen.villages.schemas import VillageCreate
 
     try:

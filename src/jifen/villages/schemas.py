@@ -89,3 +89,15 @@ class VillageAdminCreated(BaseModel):
 
 class VillageCreated(VillageOut):
     admin: VillageAdminCreated | None = None
+
+
+class StepOut(BaseModel):
+    key: str = Field(description="households, rules, store, staff, award, redemption")
+    label: str
+    done: bool
+    hint: str
+
+
+class ChecklistOut(BaseModel):
+    done: bool = Field(description="every step is done: the village is live")
+    steps: list[StepOut]
