@@ -42,12 +42,12 @@ async def database(template: TestCluster) -> AsyncIterator[str]:
     await template.drop_database(name)
 
 
-@pytest.fixture
-def settings(template: TestCluster, database: str) -> Settings:
+def settings_for(cluster: TestCluster, database: str) -> Settings:
+    """The settings a test's application runs with, on `database` of the test cluster."""
     return Settings(
         env="test",
-        database_url=template.app_url_for(database),
-        migrate_database_url=template.owner_url_for(database),
+        database_url=cluster.app_url_for(database),
+        migrate_database_url=cluster.owner_url_for(database),
         secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
         log_level="WARNING",
         log_requests=False,
@@ -55,6 +55,11 @@ def settings(template: TestCluster, database: str) -> Settings:
         db_pool_size=40,
         db_max_overflow=20,
     )
+
+
+@pytest.fixture
+def settings(template: TestCluster, database: str) -> Settings:
+    return settings_for(template, database)
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from httpx import ASGITransport, AsyncClient, Response
 from jifen.app import create_app
 from jifen.imports.samples import GRIDS, SampleHousehold, households, roll_csv, roll_xlsx
 from jifen.models import Village
-from jifen.settings import Settings
 from tests import db
+from tests.conftest import settings_for
 from tests.factories import Person, World
 from tests.helpers import assert_error
 from tests.role_matrix import Operation, build_scene, check_matrix
@@ -36,15 +36,7 @@ SAMPLE_GOOD = 499
 @pytest.fixture(scope="module")
 async def world(template: db.TestCluster) -> AsyncIterator[World]:
     database = await template.create_database()
-    settings = Settings(
-        env="test",
-        database_url=template.app_url_for(database),
-        migrate_database_url=template.owner_url_for(database),
-        secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
-        log_level="WARNING",
-        log_requests=False,
-        chain_interval_seconds=0,
-    )
+    settings = settings_for(template, database)
     application = create_app(settings)
     async with (
         LifespanManager(application),
