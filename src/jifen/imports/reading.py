@@ -20,6 +20,7 @@ from jifen.kit.errors import BadRequest
 
 MAX_ROWS = 50_000  # more than any village's roll; a bigger sheet is refused, not read
 MAX_COLUMNS = 40
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # a 50,000-row roll unpacks to about 30 MB
 
 
 class UnsupportedFile(BadRequest):
@@ -83,10 +84,16 @@ def _read_xlsx(data: bytes) -> list[Sheet]:
     openpyxl's reader, which a 20,000-household roll notices); a workbook laid out in a way this reader
     does not know is read by openpyxl instead."""
     try:
-        return _stream_xlsx(data)
-    except TooManyRows:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise _damaged() from exc
+    if sum(member.file_size for member in archive.infolist()) > MAX_UNPACKED_BYTES:
+        raise UnsupportedFile("这个 Excel 文件解压后太大，不像是花名册：请只保留花名册的工作表后再导入")
+    try:
+        return _stream_xlsx(archive)
+    except (TooManyRows, UnsupportedFile):
         raise
-    except (KeyError, ValueError, IndexError, ElementTree.ParseError, zipfile.BadZipFile):
+    except (KeyError, ValueError, IndexError, ElementTree.ParseError, zipfile.BadZipFile, OSError):
         return _openpyxl_xlsx(data)
 
 
@@ -97,8 +104,11 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def _stream_xlsx(data: bytes) -> list[Sheet]:
-    archive = zipfile.ZipFile(io.BytesIO(data))
+def _damaged() -> UnsupportedFile:
+    return UnsupportedFile("无法打开这个 Excel 文件，它可能已损坏：请在 Excel 中打开并另存为 .xlsx")
+
+
+def _stream_xlsx(archive: zipfile.ZipFile) -> list[Sheet]:
     names = set(archive.namelist())
     shared: list[str] = []
     if "xl/sharedStrings.xml" in names:
@@ -166,10 +176,8 @@ def _openpyxl_xlsx(data: bytes) -> list[Sheet]:
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise UnsupportedFile(
-            "无法打开这个 Excel 文件，它可能已损坏：请在 Excel 中打开并另存为 .xlsx"
-        ) from exc
+    except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign workbook
+        raise _damaged() from exc
     sheets: list[Sheet] = []
     try:
         for worksheet in workbook.worksheets:
@@ -183,6 +191,10 @@ def _openpyxl_xlsx(data: bytes) -> list[Sheet]:
                 if any(cells):
                     rows.append((number, cells))
             sheets.append(Sheet(name=worksheet.title, rows=rows))
+    except TooManyRows:
+        raise
+    except Exception as exc:
+        raise _damaged() from exc
     finally:
         workbook.close()
     return sheets
@@ -205,12 +217,17 @@ def _read_csv(data: bytes) -> Sheet:
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";"), key=first_line.count)
     rows: list[tuple[int, list[str | None]]] = []
-    for number, values in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1):
-        if number > MAX_ROWS + 20:
-            raise TooManyRows()
-        cells = [_text(v) for v in values[:MAX_COLUMNS]]
-        if any(cells):
-            rows.append((number, cells))
+    try:
+        for number, values in enumerate(
+            csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1
+        ):
+            if number > MAX_ROWS + 20:
+                raise TooManyRows()
+            cells = [_text(v) for v in values[:MAX_COLUMNS]]
+            if any(cells):
+                rows.append((number, cells))
+    except csv.Error as exc:  # a cell longer than the csv module's limit, a stray NUL
+        raise UnsupportedFile("无法读取这个 CSV 文件：请在 Excel 中打开并另存为 .xlsx 或“CSV UTF-8”") from exc
     return Sheet(name="CSV", rows=rows)
 
 
