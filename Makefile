@@ -42,8 +42,9 @@ test: install browser ## everything CI checks: ruff, mypy, the OpenAPI spec, pyt
 	@# CPU mypy and ruff need is there; each one's output is printed whole when it ends
 	$(MAKE) --no-print-directory --output-sync=target -j4 lint typecheck openapi-check pytest
 
-lint: install ## ruff
+lint: install ## ruff, and the import contracts (import-linter)
 	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check src tests bench migrations
 
 format: install ## apply ruff's fixes and formatting

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
+from jifen.auth.dependencies import is_page
 from jifen.auth.endpoints import router as auth_router
 from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import inspection_router
@@ -55,6 +56,7 @@ from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
 from jifen.users.endpoints import village_router as village_users_router
 from jifen.villages.endpoints import router as villages_router
+from jifen.web.context import page_error, refusal
 from jifen.web.routes import install as install_pages
 
 log = structlog.get_logger(__name__)
@@ -117,15 +119,20 @@ def _operation_id(route: APIRoute) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JifenError)
-    async def jifen_error(request: Request, exc: JifenError) -> JSONResponse:
+    async def jifen_error(request: Request, exc: JifenError) -> Response:
+        page = page_error(request, exc)
+        if page is not None:
+            return page
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         if isinstance(exc.extra.get("retry_after"), int):
             headers["Retry-After"] = str(exc.extra["retry_after"])
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         raw = exc.errors()
+        if is_page(request):  # a page's address or query a person edited by hand
+            return refusal(request, 422, validation.summary(raw))
         if any(err.get("type") == "json_invalid" for err in raw):
             # a body that is not JSON at all is a malformed request, not a field to correct
             return JSONResponse({"error": "invalid_json", "detail": validation.INVALID_JSON}, status_code=400)

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from jifen.auth import repository
+from jifen.auth import browser, repository
 from jifen.auth.actor import Actor
-from jifen.auth.tokens import read_token
+from jifen.auth.tokens import TokenSubject, read_token
 from jifen.kit.db import Session
 from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
+from jifen.kit.idempotency import CallerKey, valid_key
 from jifen.models import Role, Village
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -27,16 +28,32 @@ class PasswordChangeRequired(JifenError):
     default_detail = "管理员已重置您的密码，请先修改密码再继续使用"
 
 
+def is_page(request: Request) -> bool:
+    """A page (HTML, signed in by cookie) rather than the JSON API (signed in by bearer token only, so that no
+    other site can make a browser call the API with its cookie)."""
+    return not request.url.path.startswith("/api/")
+
+
+def _subject(request: Request, token: str | None) -> TokenSubject:
+    settings = request.app.state.settings
+    if token:
+        subject = read_token(settings, token)
+        if subject is None:
+            raise InvalidToken()
+        return subject
+    web = browser.read(settings, request) if is_page(request) else None
+    if web is None:
+        raise NotAuthenticated()
+    return TokenSubject(web.user_id, web.credential_version)
+
+
 async def get_signed_in_actor(
     request: Request, session: Session, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Actor:
-    """The user a valid token names, at the token's credential version, even one who must change their
-    password (for the calls on their own account only)."""
-    if not token:
-        raise NotAuthenticated()
-    subject = read_token(request.app.state.settings, token)
-    if subject is None:
-        raise InvalidToken()
+    """The user a valid token (or, on a page, the session cookie) names, at its credential version, even one
+    who must change their password (for the calls on their own account only). Pages and the API share this
+    one loader, so a sign-out, a password change or a disabling ends both at once."""
+    subject = _subject(request, token)
     actor = await repository.load_actor(session, subject.user_id, subject.credential_version)
     if actor is None:
         raise InvalidToken()
@@ -99,3 +116,31 @@ def village_role(
         return VillageAccess(actor=actor, village=village)
 
     return dependency
+
+
+async def idempotency_key(
+    actor: CurrentActor,  # authentication is checked first: 401 before 400
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1–200 printable characters; a retry with the same key and body changes nothing",
+        ),
+    ] = None,
+) -> CallerKey:
+    return CallerKey(actor.user_id, valid_key(key))
+
+
+async def optional_idempotency_key(
+    actor: CurrentActor,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="optional; a retry with the same key and body changes nothing",
+        ),
+    ] = None,
+) -> CallerKey | None:
+    """For calls that are safe to send without a key but should run once when a client sends one (a restock
+    from a form a clerk may tap twice)."""
+    return None if key is None else CallerKey(actor.user_id, valid_key(key))

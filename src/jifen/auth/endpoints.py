@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from jifen.auth import service, throttle
+from jifen.auth import service
 from jifen.auth.dependencies import SignedInActor
 from jifen.auth.schemas import Me, PasswordChange, RoleGrant, Token
 from jifen.auth.throttle import TooManyAttempts
@@ -26,17 +26,9 @@ async def login(
     request: Request, session: Session, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:
     """Exchange a user name and password for a short-lived bearer token."""
-    client_addr = REQUEST.get().client_addr
-    await throttle.claim(request.app.state.sessionmaker, form.username, client_addr)
-    try:
-        user = await service.authenticate(session, form.username, form.password)
-    except service.InvalidCredentials:
-        # the request's transaction rolls back with the refusal; the failure is kept in its own
-        await throttle.failed(request.app.state.sessionmaker, form.username, client_addr)
-        await service.record_failed_login(request.app.state.sessionmaker, form.username)
-        raise
-    await throttle.succeeded(session, form.username, client_addr)
-    await service.record_login(session, user, form.username)
+    user = await service.sign_in(
+        request.app.state.sessionmaker, session, form.username, form.password, REQUEST.get().client_addr
+    )
     token, ttl = issue_token(request.app.state.settings, user.id, user.credential_version)
     return Token(access_token=token, expires_in=ttl, must_change_password=user.must_change_password)
 

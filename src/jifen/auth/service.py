@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from jifen.audit import service as audit
-from jifen.auth import repository
+from jifen.auth import repository, throttle
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import burn_verification_time, hash_password, verify_password
 from jifen.auth.throttle import login_key
@@ -112,3 +112,24 @@ async def sign_out(session: AsyncSession, actor: Actor) -> None:
     await audit.record(
         session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id
     )
+
+
+async def sign_in(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    username: str,
+    password: str,
+    client_addr: str | None,
+) -> User:
+    """A user name and password checked against the throttle (the API's token and the login page alike). A
+    failure is kept in its own transaction, since the request's rolls back with the refusal."""
+    await throttle.claim(sessionmaker, username, client_addr)
+    try:
+        user = await authenticate(session, username, password)
+    except InvalidCredentials:
+        await throttle.failed(sessionmaker, username, client_addr)
+        await record_failed_login(sessionmaker, username)
+        raise
+    await throttle.succeeded(session, username, client_addr)
+    await record_login(session, user, username)
+    return user

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from jifen.auth.dependencies import idempotency_key
 from jifen.awards import inspections, notice, repository, self_reports, service
 from jifen.awards.auth import (
     AwardObjector,
@@ -38,12 +39,11 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
     request_fingerprint,
     run_idempotent,
 )
 from jifen.kit.limits import batch_limit, body_limit
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.models import AwardStatus
@@ -69,32 +69,11 @@ AWARD_ERRORS = (
 )
 
 
-def award_out(result: service.AwardResult) -> AwardOut:
-    # built from values the service just wrote: no need to validate them again (10,000 in a batch)
-    return AwardOut.model_construct(
-        id=result.id,
-        status=result.status,
-        points=result.points,
-        transaction_id=result.transaction_id,
-        household_id=result.household_id,
-        rule_id=result.rule_id,
-        rule_version=result.rule_version,
-        quantity=result.quantity,
-        member_id=result.member_id,
-        note=result.note,
-        created_at=result.created_at,
-        notice_until=result.notice_until,
-        photo_ids=result.photo_ids,
-        self_report=result.self_report,
-        submitted_by=result.submitted_by,
-    )
-
-
 async def read_award(session: Session, award_id: uuid.UUID) -> AwardOut:
     """An award as it stands now, with its evidence photos."""
     row = await repository.lock_award_for_read(session, award_id)
     [result] = await service.attach_photos(session, row["village_id"], [service.result_of(row)])
-    return award_out(result)
+    return service.award_out(result)
 
 
 @router.post(
@@ -114,7 +93,7 @@ async def create_award(
 
     async def produce() -> AwardOut:
         [result] = await service.submit(session, submission.actor, submission, [body])
-        return award_out(result)
+        return service.award_out(result)
 
     return await run_idempotent(
         session,
@@ -144,7 +123,7 @@ async def create_award_batch(
 
     async def produce() -> AwardBatchOut:
         results = await service.submit(session, submission.actor, submission, body.items)
-        return AwardBatchOut(items=[award_out(r) for r in results])
+        return AwardBatchOut(items=[service.award_out(r) for r in results])
 
     return await run_idempotent(
         session,
@@ -219,7 +198,7 @@ async def list_awards(
 ) -> Page[AwardOut]:
     """The village's awards, newest first; `?status=pending_review` is the review queue,
     `&self_report=true` the villagers' own reports in it. A cadre assigned to grids sees their grids'."""
-    return await _award_page(
+    return await service.award_page(
         session,
         access.village.id,
         status,
@@ -228,43 +207,6 @@ async def list_awards(
         self_report=self_report,
         household_id=None,
         grids=access.grids,
-    )
-
-
-async def _award_page(
-    session: Session,
-    village_id: uuid.UUID,
-    status: AwardStatus | None,
-    cursor: str | None,
-    limit: int,
-    *,
-    self_report: bool | None,
-    household_id: uuid.UUID | None,
-    grids: frozenset[str] | None = None,
-) -> Page[AwardOut]:
-    after = decode_cursor(cursor, 2)
-    try:
-        before = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else None
-    except ValueError:
-        raise InvalidCursor() from None
-    rows = await repository.village_awards(
-        session,
-        village_id,
-        status.value if status else None,
-        limit + 1,
-        before,
-        self_report=self_report,
-        household_id=household_id,
-        grids=grids,
-    )
-    results = await service.attach_photos(
-        session, village_id, [service.result_of(row) for row in rows[:limit]]
-    )
-    items = [award_out(result) for result in results]
-    more = len(rows) > limit
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
     )
 
 
@@ -284,7 +226,7 @@ async def list_household_awards(
     """A household's awards and self-reports, newest first, and where each stands (its villagers see their
     own: pending review, on public notice, posted or rejected)."""
     household = access.household
-    return await _award_page(
+    return await service.award_page(
         session,
         household.village_id,
         status,
@@ -313,7 +255,7 @@ async def create_self_report(
 
     async def produce() -> AwardOut:
         result = await self_reports.file_self_report(session, access.actor, access.household, body)
-        return award_out(result)
+        return service.award_out(result)
 
     return await run_idempotent(
         session,
@@ -569,7 +511,7 @@ async def submit_inspection(
 
     async def produce() -> InspectionResult:
         sheet, results = await inspections.submit_sheet(session, access.actor, access.award_id, body.scores)
-        return InspectionResult(inspection=sheet_out(sheet), awards=[award_out(r) for r in results])
+        return InspectionResult(inspection=sheet_out(sheet), awards=[service.award_out(r) for r in results])
 
     return await run_idempotent(
         session,

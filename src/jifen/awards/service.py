@@ -17,10 +17,11 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.awards import repository
 from jifen.awards.auth import Submission
-from jifen.awards.schemas import AwardItem
+from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.households.scope import check_grid
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
+from jifen.kit.pagination import BY_TIME_ID, Page, encode_cursor
 from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -599,3 +600,55 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         after={"transaction_id": draft.id, "points": amount, "share": share, "note": note},
     )
     return draft.id
+
+
+def award_out(result: AwardResult) -> AwardOut:
+    # built from values the service just wrote: no need to validate them again (10,000 in a batch)
+    return AwardOut.model_construct(
+        id=result.id,
+        status=result.status,
+        points=result.points,
+        transaction_id=result.transaction_id,
+        household_id=result.household_id,
+        rule_id=result.rule_id,
+        rule_version=result.rule_version,
+        quantity=result.quantity,
+        member_id=result.member_id,
+        note=result.note,
+        created_at=result.created_at,
+        notice_until=result.notice_until,
+        photo_ids=result.photo_ids,
+        self_report=result.self_report,
+        submitted_by=result.submitted_by,
+    )
+
+
+async def award_page(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    status: AwardStatus | None,
+    cursor: str | None,
+    limit: int,
+    *,
+    self_report: bool | None,
+    household_id: uuid.UUID | None,
+    grids: frozenset[str] | None = None,
+) -> Page[AwardOut]:
+    before = BY_TIME_ID.after(cursor)
+    rows = await repository.village_awards(
+        session,
+        village_id,
+        status.value if status else None,
+        limit + 1,
+        before,
+        self_report=self_report,
+        household_id=household_id,
+        grids=grids,
+    )
+    results = await attach_photos(session, village_id, [result_of(row) for row in rows[:limit]])
+    items = [award_out(result) for result in results]
+    more = len(rows) > limit
+    return Page(
+        items=items,
+        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
+    )

@@ -13,7 +13,6 @@ from jifen.expiry.schemas import (
     ExpiringOut,
     ExpiryPolicyIn,
     ExpiryPolicyOut,
-    HouseholdExpiringItem,
     HouseholdExpiringOut,
 )
 from jifen.households.auth import HouseholdHistoryReader
@@ -156,22 +155,4 @@ async def household_expiring(
     access: HouseholdHistoryReader, session: Session, until: Until = None
 ) -> HouseholdExpiringOut:
     """The household's points that will expire (清零) by `until`, soonest first, for the phone page."""
-    household = access.household
-    today = local_date(utcnow())
-    found = await service.expiring(
-        session, household.village_id, until=until or today + timedelta(days=365), household_id=household.id
-    )
-    row = await service.current_policy(session, household.village_id)
-    return HouseholdExpiringOut(
-        household_id=household.id,
-        policy=service.describe(row.policy() if row else Policy(mode=ExpiryMode.none)),
-        expiring=[
-            HouseholdExpiringItem(
-                amount=e.amount,
-                expires_at=e.expires_at,
-                expires_on=last_valid_day(e.expires_at),
-                notice=f"{e.amount} 积分将于 {last_valid_day(e.expires_at):%Y-%m-%d} 后清零",
-            )
-            for e in found
-        ],
-    )
+    return await service.household_expiring(session, access.household, until)

@@ -37,12 +37,13 @@ from jifen.expiry.policy import (
     next_cutoff,
     yearly_cutoffs_between,
 )
+from jifen.expiry.schemas import HouseholdExpiringItem, HouseholdExpiringOut
 from jifen.kit.db import driver
 from jifen.kit.errors import JifenError
 from jifen.kit.jobs import JobIncomplete
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, TransactionKind
+from jifen.models import AccountKind, Household, TransactionKind
 
 log = structlog.get_logger(__name__)
 
@@ -398,3 +399,27 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     if failed:  # the job still failed: its run is counted as failed on /metrics and in its log line
         raise JobIncomplete(posted, f"clearing failed in {failed} village(s)")
     return posted
+
+
+async def household_expiring(
+    session: AsyncSession, household: Household, until: date | None
+) -> HouseholdExpiringOut:
+    """The household's points that will expire (清零) by `until` (a year from today), soonest first."""
+    today = local_date(utcnow())
+    found = await expiring(
+        session, household.village_id, until=until or today + timedelta(days=365), household_id=household.id
+    )
+    row = await current_policy(session, household.village_id)
+    return HouseholdExpiringOut(
+        household_id=household.id,
+        policy=describe(row.policy() if row else Policy(mode=ExpiryMode.none)),
+        expiring=[
+            HouseholdExpiringItem(
+                amount=e.amount,
+                expires_at=e.expires_at,
+                expires_on=last_valid_day(e.expires_at),
+                notice=f"{e.amount} 积分将于 {last_valid_day(e.expires_at):%Y-%m-%d} 后清零",
+            )
+            for e in found
+        ],
+    )

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from jifen.auth.dependencies import idempotency_key
 from jifen.funding import service
 from jifen.funding.auth import (
     FundKeeper,
@@ -37,7 +38,6 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
     request_fingerprint,
     run_idempotent,
 )

@@ -95,10 +95,10 @@ async def household_admin(household_id: uuid.UUID, actor: CurrentActor, session:
     return HouseholdAccess(actor=actor, household=household)
 
 
-HouseholdReader = Annotated[HouseholdAccess, Depends(household_reader(HouseholdView.counter, "信息"))]
-HouseholdHistoryReader = Annotated[
-    HouseholdAccess, Depends(household_reader(HouseholdView.history, "积分明细、评定记录和上限"))
-]
+read_household = household_reader(HouseholdView.counter, "信息")
+read_household_history = household_reader(HouseholdView.history, "积分明细、评定记录和上限")
+HouseholdReader = Annotated[HouseholdAccess, Depends(read_household)]
+HouseholdHistoryReader = Annotated[HouseholdAccess, Depends(read_household_history)]
 HouseholdReservationsReader = Annotated[HouseholdAccess, Depends(household_reservations_reader)]
 HouseholdAdmin = Annotated[HouseholdAccess, Depends(household_admin)]
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.households import repository, service
+from jifen.households import service
 from jifen.households.auth import (
     HouseholdAccess,
     HouseholdAdmin,
@@ -14,37 +13,12 @@ from jifen.households.auth import (
     VillageAdmin,
 )
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import HouseholdView, OutsideGrid
+from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
-from jifen.ledger import service as ledger
-from jifen.models import Household
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
-
-
-def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:
-    summary = HouseholdSummary.model_validate(household)
-    if view is HouseholdView.counter:
-        summary.address = None  # the counter needs the code, the name and the points
-    return summary
-
-
-async def household_out(session: AsyncSession, access: HouseholdAccess) -> HouseholdOut:
-    household = access.household
-    members: list[MemberOut] | None = None
-    if access.view > HouseholdView.counter:
-        members = [MemberOut.model_validate(m) for m in await repository.members_of(session, household)]
-        if not access.phones_in_full:
-            members = [m.model_copy(update={"phone": mask_phone(m.phone)}) for m in members]
-    return HouseholdOut(
-        **household_summary(household, access.view).model_dump(),
-        members=members,
-        created_at=household.created_at,
-        balance=await ledger.balance(session, household.id),
-    )
 
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a database error
@@ -69,7 +43,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
         members=body.members,
         household_class=body.household_class,
     )
-    return await household_out(session, HouseholdAccess(actor=access.actor, household=household))
+    return await service.household_out(session, HouseholdAccess(actor=access.actor, household=household))
 
 
 @router.get(
@@ -99,7 +73,7 @@ async def list_households(
         after_code=after[0] if after else None,
         limit=limit + 1,
     )
-    items = [household_summary(h, access.view_of(h.id, h.grid)) for h in rows[:limit]]
+    items = [service.household_summary(h, access.view_of(h.id, h.grid)) for h in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
 
 
@@ -110,7 +84,7 @@ async def list_households(
 )
 async def get_household(access: HouseholdReader, session: Session) -> HouseholdOut:
     """One household with its members and its points balance."""
-    return await household_out(session, access)
+    return await service.household_out(session, access)
 
 
 @router.post(

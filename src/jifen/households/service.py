@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.households import repository
-from jifen.households.schemas import MemberIn
+from jifen.households.auth import HouseholdAccess
+from jifen.households.schemas import HouseholdOut, HouseholdSummary, MemberIn, MemberOut
+from jifen.households.scope import HouseholdView
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
@@ -100,4 +102,26 @@ async def find_households(
 ) -> Sequence[Household]:
     return await repository.search_households(
         session, village_id, q=q, grid=grid, grids=grids, after_code=after_code, limit=limit
+    )
+
+
+def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:
+    summary = HouseholdSummary.model_validate(household)
+    if view is HouseholdView.counter:
+        summary.address = None  # the counter needs the code, the name and the points
+    return summary
+
+
+async def household_out(session: AsyncSession, access: HouseholdAccess) -> HouseholdOut:
+    household = access.household
+    members: list[MemberOut] | None = None
+    if access.view > HouseholdView.counter:
+        members = [MemberOut.model_validate(m) for m in await repository.members_of(session, household)]
+        if not access.phones_in_full:
+            members = [m.model_copy(update={"phone": mask_phone(m.phone)}) for m in members]
+    return HouseholdOut(
+        **household_summary(household, access.view).model_dump(),
+        members=members,
+        created_at=household.created_at,
+        balance=await ledger.balance(session, household.id),
     )

@@ -15,15 +15,16 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TypeVar
 
-from fastapi import Header, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.dependencies import CurrentActor
-from jifen.kit.db import driver
 from jifen.kit.errors import BadRequest, Conflict
+from jifen.kit.sql import Sql
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -44,38 +45,10 @@ class CallerKey:
     key: str
 
 
-def _valid_key(value: str | None) -> str:
+def valid_key(value: str | None) -> str:
     if value is None or not 1 <= len(value) <= 200 or not all(" " <= ch <= "~" for ch in value):
         raise IdempotencyKeyRequired()
     return value
-
-
-async def idempotency_key(
-    actor: CurrentActor,  # authentication is checked first: 401 before 400
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="1–200 printable characters; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
-) -> CallerKey:
-    return CallerKey(actor.user_id, _valid_key(key))
-
-
-async def optional_idempotency_key(
-    actor: CurrentActor,
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="optional; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
-) -> CallerKey | None:
-    """For calls that are safe to send without a key but should run once when a client sends one (a restock
-    from a form a clerk may tap twice)."""
-    return None if key is None else CallerKey(actor.user_id, _valid_key(key))
 
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
@@ -88,6 +61,59 @@ def render(model: BaseModel) -> bytes:
     return model.model_dump_json().encode()
 
 
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    request_hash: str
+    status_code: int | None
+    response: str | None
+
+
+async def claim(
+    session: AsyncSession, village_id: uuid.UUID, key: CallerKey, fingerprint: str
+) -> StoredAnswer | None:
+    """Claim the key for this request (None: go ahead), or the answer stored by the request that holds it
+    (waiting for that request to commit first). A key sent again with another request is refused."""
+    sql = Sql(session)
+    claimed = await sql.value(
+        bool,
+        "INSERT INTO idempotency_keys (village_id, caller_id, key, request_hash) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        village_id,
+        key.caller_id,
+        key.key,
+        fingerprint,
+    )
+    if claimed:
+        return None
+    stored = await sql.row(
+        StoredAnswer,
+        "SELECT request_hash, status_code, response FROM idempotency_keys"
+        " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
+        village_id,
+        key.caller_id,
+        key.key,
+    )
+    assert stored is not None  # the row that refused the claim is committed: it is there
+    if stored.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    return stored
+
+
+async def keep_answer(
+    session: AsyncSession, village_id: uuid.UUID, key: CallerKey, status_code: int, body: bytes
+) -> None:
+    """The answer, in the same transaction as the change: committed together or not at all."""
+    await Sql(session).execute(
+        "UPDATE idempotency_keys SET status_code = $4, response = $5"
+        " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
+        village_id,
+        key.caller_id,
+        key.key,
+        status_code,
+        body.decode(),
+    )
+
+
 async def run_idempotent(
     session: AsyncSession,
     *,
@@ -97,39 +123,33 @@ async def run_idempotent(
     status_code: int,
     produce: Callable[[], Awaitable[BaseModel]],
 ) -> Response:
-    connection = await driver(session)
-    claimed = await connection.fetchval(
-        "INSERT INTO idempotency_keys (village_id, caller_id, key, request_hash) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING RETURNING true",
-        village_id,
-        key.caller_id,
-        key.key,
-        fingerprint,
-    )
-    if not claimed:
-        stored = await connection.fetchrow(
-            "SELECT request_hash, status_code, response FROM idempotency_keys"
-            " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
-            village_id,
-            key.caller_id,
-            key.key,
-        )
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyKeyReused()
+    """An API call once per key: the stored answer replayed as it was sent, or `produce` run and kept."""
+    stored = await claim(session, village_id, key, fingerprint)
+    if stored is not None:
         return Response(
-            stored["response"],
-            status_code=stored["status_code"],
+            stored.response,
+            status_code=stored.status_code or status_code,
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
         )
     body = render(await produce())
-    await connection.execute(
-        "UPDATE idempotency_keys SET status_code = $4, response = $5"
-        " WHERE village_id = $1 AND caller_id = $2 AND key = $3",
-        village_id,
-        key.caller_id,
-        key.key,
-        status_code,
-        body.decode(),
-    )
+    await keep_answer(session, village_id, key, status_code, body)
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+async def run_once(
+    session: AsyncSession,
+    *,
+    village_id: uuid.UUID,
+    key: CallerKey,
+    fingerprint: str,
+    model: type[M],
+    produce: Callable[[], Awaitable[M]],
+) -> M:
+    """A page's form post once per key (a double tap, a reload): the first answer, typed, either way."""
+    stored = await claim(session, village_id, key, fingerprint)
+    if stored is not None and stored.response is not None:
+        return model.model_validate_json(stored.response)
+    value = await produce()
+    await keep_answer(session, village_id, key, 201, render(value))
+    return value

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated, Any, Generic, TypeVar
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -48,3 +52,43 @@ def decode_cursor(cursor: str | None, parts: int) -> list[str] | None:
     ):
         raise InvalidCursor()
     return key
+
+
+K = TypeVar("K", bound=tuple[Any, ...])
+_PARSERS: dict[type, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    uuid.UUID: uuid.UUID,
+    datetime: datetime.fromisoformat,
+    date: date.fromisoformat,
+}
+
+
+@dataclass(frozen=True)
+class Keyset(Generic[K]):
+    """The one keyset cursor type: a list ordered by a key (a code; a time and an id; …) pages on from the
+    last key it showed. `after` reads a cursor into the typed key (a bad one is 400 `invalid_cursor`),
+    `page` cuts one row too many into a page and the cursor of its last item."""
+
+    kinds: tuple[type, ...]
+
+    def after(self, cursor: str | None) -> K | None:
+        parts = decode_cursor(cursor, len(self.kinds))
+        if parts is None:
+            return None
+        try:
+            return cast(K, tuple(_PARSERS[kind](part) for kind, part in zip(self.kinds, parts, strict=True)))
+        except ValueError as exc:
+            raise InvalidCursor() from exc
+
+    def page(self, rows: Sequence[T], limit: int, key: Callable[[T], K]) -> Page[T]:
+        """`rows` fetched with `limit + 1`: the page, and a cursor when there is more."""
+        items = list(rows[:limit])
+        more = len(rows) > limit and bool(items)
+        return Page(items=items, next_cursor=encode_cursor(*key(items[-1])) if more else None)
+
+
+BY_TEXT: Keyset[tuple[str]] = Keyset((str,))
+BY_TEXT_ID: Keyset[tuple[str, uuid.UUID]] = Keyset((str, uuid.UUID))
+BY_TIME_ID: Keyset[tuple[datetime, uuid.UUID]] = Keyset((datetime, uuid.UUID))
+BY_NUMBER: Keyset[tuple[int]] = Keyset((int,))

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth.dependencies import idempotency_key
 from jifen.households.auth import HouseholdHistoryReader, HouseholdReader
 from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
@@ -13,11 +14,10 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
     request_fingerprint,
     run_idempotent,
 )
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.ledger import repository, service
 from jifen.ledger.auth import TransactionReader, TransactionReverser
 from jifen.ledger.schemas import (
@@ -53,42 +53,7 @@ async def list_entries(
     access: HouseholdHistoryReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[EntryOut]:
     """A household's history, newest first, with the running balance after each entry."""
-    after = decode_cursor(cursor, 1)
-    try:
-        before = int(after[0]) if after else None
-    except ValueError:
-        raise InvalidCursor() from None
-    rows = await repository.entries(
-        session, access.household.village_id, access.household.id, before=before, limit=limit + 1
-    )
-    shown = rows[:limit]
-    compensated = await repository.compensated_sources(
-        session, access.household.village_id, [row.transaction_id for row in shown]
-    )
-    items = [
-        EntryOut(
-            transaction_id=row.transaction_id,
-            kind=TransactionKind(row.kind),
-            amount=row.amount,
-            balance_after=row.balance_after,
-            memo=row.memo,
-            rule_code=row.rule_code,
-            rule_version=row.rule_version,
-            created_at=row.created_at,
-            actor_id=row.actor_id,
-            reverses=row.reverses_id,
-            compensated_by=compensation_ref(compensated.get(row.transaction_id)),
-        )
-        for row in shown
-    ]
-    more = len(rows) > limit
-    return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].account_version) if more else None)
-
-
-def compensation_ref(row: repository.CompensationRow | None) -> CompensationRef | None:
-    if row is None:
-        return None
-    return CompensationRef(kind=row.kind, transaction_id=row.transaction_id)
+    return await service.entries_page(session, access.household, cursor, limit)
 
 
 async def transaction_out(session: AsyncSession, transaction: LedgerTransaction) -> TransactionOut:
@@ -119,7 +84,7 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
         actor_id=transaction.actor_id,
         reverses=transaction.reverses_id,
         reversed_by=await repository.reversal_of(session, transaction.village_id, transaction.id),
-        compensated_by=compensation_ref(compensations[0] if compensations else None),
+        compensated_by=service.compensation_ref(compensations[0] if compensations else None),
         compensations=[
             CompensationOut(
                 kind=c.kind,

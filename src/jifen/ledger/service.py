@@ -20,13 +20,15 @@ from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
 from jifen.kit.errors import Conflict, JifenError, NotFound
 from jifen.kit.metrics import count_posted
+from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.ledger import repository
-from jifen.ledger.schemas import BalanceOut
+from jifen.ledger.schemas import BalanceOut, CompensationRef, EntryOut
 from jifen.models import (
     SYSTEM_ACCOUNT_KINDS,
     Account,
     AccountKind,
     Hold,
+    Household,
     LedgerTransaction,
     TransactionKind,
 )
@@ -477,3 +479,42 @@ async def capture_hold(session: AsyncSession, actor: Actor, hold: Hold, draft: D
     _log_posted(hold.village_id, [draft])
     count_posted(session, [draft.kind.value])
     return await _ended(session, actor, ended)
+
+
+def compensation_ref(row: repository.CompensationRow | None) -> CompensationRef | None:
+    if row is None:
+        return None
+    return CompensationRef(kind=row.kind, transaction_id=row.transaction_id)
+
+
+async def entries_page(
+    session: AsyncSession, household: Household, cursor: str | None, limit: int
+) -> Page[EntryOut]:
+    """A household's history, newest first, with the running balance after each entry (the API's list and
+    the villager's page)."""
+    after = BY_NUMBER.after(cursor)
+    rows = await repository.entries(
+        session, household.village_id, household.id, before=after[0] if after else None, limit=limit + 1
+    )
+    shown = rows[:limit]
+    compensated = await repository.compensated_sources(
+        session, household.village_id, [row.transaction_id for row in shown]
+    )
+    items = [
+        EntryOut(
+            transaction_id=row.transaction_id,
+            kind=TransactionKind(row.kind),
+            amount=row.amount,
+            balance_after=row.balance_after,
+            memo=row.memo,
+            rule_code=row.rule_code,
+            rule_version=row.rule_version,
+            created_at=row.created_at,
+            actor_id=row.actor_id,
+            reverses=row.reverses_id,
+            compensated_by=compensation_ref(compensated.get(row.transaction_id)),
+        )
+        for row in shown
+    ]
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].account_version) if more else None)

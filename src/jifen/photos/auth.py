@@ -14,7 +14,8 @@ from jifen.kit.db import Session
 from jifen.kit.errors import NotFound
 from jifen.photos import service
 
-PhotoUploader = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS, town_admin=False))]
+photo_uploader = village_role(*VILLAGE_USERS, town_admin=False)
+PhotoUploader = Annotated[VillageAccess, Depends(photo_uploader)]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Request, UploadFile, status
 from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile as AnyUpload
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
@@ -27,7 +28,7 @@ def photo_limit(settings: Settings) -> BodyLimit:
 router = APIRouter(tags=["photos"], route_class=AutoCommitRoute)
 
 
-async def read_limited(upload: UploadFile, max_bytes: int) -> bytes:
+async def read_limited(upload: AnyUpload, max_bytes: int) -> bytes:
     """The upload's bytes, read in chunks and refused as soon as they pass the limit (whatever the
     request's Content-Length claimed)."""
     chunks: list[bytes] = []
@@ -83,8 +84,11 @@ async def upload_photo(
 )
 async def get_photo(request: Request, access: PhotoReader) -> FileResponse:
     """A photo's bytes, for the users of its village; they never change, so clients may keep them."""
-    settings: Settings = request.app.state.settings
-    photo = access.photo
+    return photo_file(request.app.state.settings, access.photo)
+
+
+def photo_file(settings: Settings, photo: service.Photo, max_age: int = 31536000) -> FileResponse:
+    """A stored photo's bytes as a response (the API's and the pages')."""
     path = service.photo_path(settings.data_dir, photo.sha256)
     if not path.is_file():
         raise NotFound("照片文件已不在服务器上，请联系村管理员")
@@ -92,7 +96,7 @@ async def get_photo(request: Request, access: PhotoReader) -> FileResponse:
         path,
         media_type=photo.content_type,
         headers={
-            "Cache-Control": "private, max-age=31536000, immutable",
+            "Cache-Control": f"private, max-age={max_age}, immutable",
             "ETag": f'"{photo.sha256}"',
             "X-Content-Type-Options": "nosniff",
         },

@@ -8,7 +8,7 @@ from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.rankings import service
-from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut, StarEntry, StarsOut
+from jifen.rankings.schemas import RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
 
 router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
@@ -30,12 +30,7 @@ async def get_rankings(
 ) -> RankingOut:
     """Households by the points they earned in a month or year of village time (or all time), best first;
     equal points share a rank."""
-    ranked = await service.ranking(
-        session, access.village.id, service.parse_period(period), grid, household_class
-    )
-    return RankingOut(
-        items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
-    )
+    return await service.ranking_out(session, access.village.id, period, grid, household_class)
 
 
 @router.get(
@@ -52,17 +47,7 @@ async def get_red_black_lists(
 ) -> RedBlackOut:
     """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
     households tied at the edge join the list."""
-    ranked = await service.ranking(
-        session, access.village.id, service.parse_period(period), None, household_class
-    )
-    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
-    if not entries:
-        return RedBlackOut(period=period, red=[], black=[])
-    red_edge = entries[min(size, len(entries)) - 1].points
-    black_edge = entries[max(len(entries) - size, 0)].points
-    red = [e for e in entries if e.points >= red_edge and e.points > 0]
-    black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
-    return RedBlackOut(period=period, red=red, black=black)
+    return await service.red_black_lists(session, access.village.id, period, size, household_class)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.kit.errors import BadRequest
 from jifen.kit.timeutil import LOCAL_TZ
 from jifen.rankings import repository
+from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
 
 
 class InvalidPeriod(BadRequest):
@@ -95,3 +96,37 @@ async def star_ratings(
         StarRating(r.household_id, r.code, r.head_name, r.grid, r.points, stars_for(r.points, thresholds))
         for r in ranked
     ]
+
+
+async def ranking_out(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: str | None,
+    grid: str | None = None,
+    household_class: str | None = None,
+) -> RankingOut:
+    """The ranking of a month or year (or all time) as the API and the pages show it."""
+    ranked = await ranking(session, village_id, parse_period(period), grid, household_class)
+    return RankingOut(
+        items=[RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period=period, grid=grid
+    )
+
+
+async def red_black_lists(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: str,
+    size: int = 5,
+    household_class: str | None = None,
+) -> RedBlackOut:
+    """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
+    households tied at the edge join the list."""
+    ranked = await ranking(session, village_id, parse_period(period), None, household_class)
+    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
+    if not entries:
+        return RedBlackOut(period=period, red=[], black=[])
+    red_edge = entries[min(size, len(entries)) - 1].points
+    black_edge = entries[max(len(entries) - size, 0)].points
+    red = [e for e in entries if e.points >= red_edge and e.points > 0]
+    black = [e for e in reversed(entries) if e.points <= black_edge and e not in red]
+    return RedBlackOut(period=period, red=red, black=black)

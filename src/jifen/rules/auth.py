@@ -13,7 +13,8 @@ from jifen.kit.errors import NotFound
 from jifen.models import Role, Rule
 from jifen.rules import repository
 
-VillageUser = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
+village_user = village_role(*VILLAGE_USERS)  # anyone of the village (and the town admin)
+VillageUser = Annotated[VillageAccess, Depends(village_user)]
 
 
 @dataclass(frozen=True)

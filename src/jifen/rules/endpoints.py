@@ -6,37 +6,11 @@ from jifen.households.auth import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Page
-from jifen.models import Period, Review, RuleVersion
 from jifen.rules import repository, service
 from jifen.rules.auth import RuleAdmin, RuleReader, VillageUser
-from jifen.rules.schemas import CapOut, RuleCreate, RuleOut, RulePatch
+from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
 
 router = APIRouter(tags=["rules"], route_class=AutoCommitRoute)
-
-
-def rule_out(code: str, version: RuleVersion) -> RuleOut:
-    return RuleOut(
-        id=version.rule_id,
-        village_id=version.village_id,
-        code=code,
-        version=version.version,
-        name=version.name,
-        category=version.category,
-        points=version.points,
-        cap=(
-            CapOut(count=version.cap_count, period=Period(version.cap_period))
-            if version.cap_count is not None and version.cap_period is not None
-            else None
-        ),
-        evidence_required=version.evidence_required,
-        review=Review(version.review),
-        rectification_share=version.rectification_share,
-        escalation=version.escalation,
-        active_from=version.active_from,
-        active_until=version.active_until,
-        active=version.active,
-        created_at=version.created_at,
-    )
 
 
 @router.post(
@@ -63,7 +37,7 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
         active_from=body.active_from,
         active_until=body.active_until,
     )
-    return rule_out(current.rule.code, current.version)
+    return service.rule_out(current.rule.code, current.version)
 
 
 @router.get(
@@ -73,8 +47,7 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
 )
 async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
     """The current version of every rule of the village, by category."""
-    rules = await service.village_rules(session, access.village)
-    return Page(items=[rule_out(r.rule.code, r.version) for r in rules])
+    return Page(items=await service.rules_out(session, access.village))
 
 
 @router.patch(
@@ -92,7 +65,7 @@ async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
 async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> RuleOut:
     """Change a rule: a new version; entries already made keep the version they were made under."""
     current = await service.change_rule(session, access.actor, access.rule, body)
-    return rule_out(current.rule.code, current.version)
+    return service.rule_out(current.rule.code, current.version)
 
 
 @router.get(
@@ -103,4 +76,4 @@ async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> R
 async def list_rule_versions(access: RuleReader, session: Session) -> Page[RuleOut]:
     """Every version of a rule, newest first."""
     versions = await repository.versions(session, access.rule)
-    return Page(items=[rule_out(access.rule.code, v) for v in versions])
+    return Page(items=[service.rule_out(access.rule.code, v) for v in versions])

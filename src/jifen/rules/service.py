@@ -15,9 +15,9 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
-from jifen.models import Rule, RuleVersion, Village
+from jifen.models import Period, Review, Rule, RuleVersion, Village
 from jifen.rules import repository
-from jifen.rules.schemas import Cap, RulePatch
+from jifen.rules.schemas import Cap, CapOut, RuleOut, RulePatch
 
 
 class InvalidRuleChange(BadRequest):
@@ -184,3 +184,33 @@ async def village_rules(session: AsyncSession, village: Village) -> Sequence[Cur
     return [
         CurrentRule(rule=Rule(id=v.rule_id, village_id=vid, code=code), version=v) for code, vid, v in rows
     ]
+
+
+def rule_out(code: str, version: RuleVersion) -> RuleOut:
+    return RuleOut(
+        id=version.rule_id,
+        village_id=version.village_id,
+        code=code,
+        version=version.version,
+        name=version.name,
+        category=version.category,
+        points=version.points,
+        cap=(
+            CapOut(count=version.cap_count, period=Period(version.cap_period))
+            if version.cap_count is not None and version.cap_period is not None
+            else None
+        ),
+        evidence_required=version.evidence_required,
+        review=Review(version.review),
+        rectification_share=version.rectification_share,
+        escalation=version.escalation,
+        active_from=version.active_from,
+        active_until=version.active_until,
+        active=version.active,
+        created_at=version.created_at,
+    )
+
+
+async def rules_out(session: AsyncSession, village: Village) -> list[RuleOut]:
+    """The current version of every rule of the village, by category (the API's list and the pages')."""
+    return [rule_out(r.rule.code, r.version) for r in await village_rules(session, village)]

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
 from jifen.households.auth import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
@@ -13,8 +13,6 @@ from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    idempotency_key,
-    optional_idempotency_key,
     request_fingerprint,
     run_idempotent,
 )
@@ -331,11 +329,6 @@ async def redeem_reservation(
     )
 
 
-def _without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOut:
-    """A live pickup code is the household's and its store's: anyone else reads the reservation without it."""
-    return reservation if sees_code else reservation.model_copy(update={"code": None, "qr_payload": None})
-
-
 @router.get(
     "/reservations/{reservation_id}",
     response_model=ReservationOut,
@@ -343,7 +336,7 @@ def _without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOu
 )
 async def get_reservation(access: ReservationReader, session: Session) -> ReservationOut:
     """A reservation, its code (for the household and the store's staff only) and how it ended."""
-    return _without_code(
+    return reservations.without_code(
         await reservations.reservation_out(session, access.reservation), access.sees_pickup_code
     )
 
@@ -390,23 +383,4 @@ async def list_household_reservations(
 ) -> Page[ReservationOut]:
     """The household's reservations and their pickup codes, newest first: its own villager and the village
     admin see them all, a clerk those of their own store; the town admin sees them without the codes."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
-    rows = await reservations.household_reservations(
-        session,
-        access.household.village_id,
-        access.household.id,
-        status=status,
-        after=after,
-        limit=limit,
-        store_ids=access.store_ids,
-    )
-    items = [
-        _without_code(await reservations.reservation_out(session, row), access.sees_pickup_code(row.store_id))
-        for row in rows
-    ]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return await reservations.household_reservations_page(session, access, cursor, limit, status)

@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
+from jifen.households.auth import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.db import driver
 from jifen.kit.errors import Conflict, NotFound
+from jifen.kit.pagination import BY_TIME_ID, Page, encode_cursor
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import Hold, RedemptionStatus, Store
@@ -487,3 +489,33 @@ async def release_expired(
                     session, actor, row, status=ReservationStatus.expired, reason="预约超时未取货", at=moment
                 )
                 released += 1
+
+
+def without_code(reservation: ReservationOut, sees_code: bool) -> ReservationOut:
+    """A live pickup code is the household's and its store's: anyone else reads the reservation without it."""
+    return reservation if sees_code else reservation.model_copy(update={"code": None, "qr_payload": None})
+
+
+async def household_reservations_page(
+    session: AsyncSession,
+    access: HouseholdAccess,
+    cursor: str | None,
+    limit: int,
+    status: ReservationStatus | None = None,
+) -> Page[ReservationOut]:
+    """The household's reservations, newest first, each with its pickup code only for those who may see it."""
+    rows = await household_reservations(
+        session,
+        access.household.village_id,
+        access.household.id,
+        status=status,
+        after=BY_TIME_ID.after(cursor),
+        limit=limit,
+        store_ids=access.store_ids,
+    )
+    items = [
+        without_code(await reservation_out(session, row), access.sees_pickup_code(row.store_id))
+        for row in rows
+    ]
+    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
+    return Page(items=items, next_cursor=next_cursor)

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.context import CurrentPage, Page, PageRefused, form_key, go
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 CLERKS = ("clerk", "village_admin")
 

@@ -1,21 +1,36 @@
-"""What every page needs: who is signed in, in which village, the CSRF check, and the templates."""
+"""What every page needs: who is signed in (the API's own actor, from the session cookie), in which village,
+the request's session (one transaction, committed before the answer like the API's), the CSRF check, form
+errors next to their fields, and the templates."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from starlette.datastructures import FormData
 
+from jifen.auth import browser as websession
+from jifen.auth.actor import Actor, Grant
+from jifen.auth.dependencies import CurrentActor, SignedInActor, is_page
+from jifen.kit import validation
+from jifen.kit.db import Session
+from jifen.kit.errors import JifenError
+from jifen.kit.idempotency import CallerKey
 from jifen.kit.timeutil import to_local
-from jifen.web import session as websession
-from jifen.web.api import Api, ApiResult
+from jifen.models import Village
+from jifen.villages import service as villages
+
+M = TypeVar("M", bound=BaseModel)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -77,15 +92,25 @@ def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return to_local(moment).strftime(fmt)
 
 
+def named(names: Mapping[str, str]) -> Any:
+    """A filter that shows an enum member or its value by its Chinese name."""
+
+    def name(value: Any) -> str:
+        key = str(getattr(value, "value", value))
+        return names.get(key, key)
+
+    return name
+
+
 templates.env.filters.update(
     signed=signed,
     local=local_time,
-    kind=lambda v: KIND_NAMES.get(str(v), str(v)),
-    compensated=lambda v: COMPENSATED_NAMES.get(str(v), str(v)),
-    status=lambda v: STATUS_NAMES.get(str(v), str(v)),
-    role=lambda v: ROLE_NAMES.get(str(v), str(v)),
-    per=lambda v: PERIOD_WORDS.get(str(v), str(v)),
-    review=lambda v: REVIEW_NAMES.get(str(v), str(v)),
+    kind=named(KIND_NAMES),
+    compensated=named(COMPENSATED_NAMES),
+    status=named(STATUS_NAMES),
+    role=named(ROLE_NAMES),
+    per=named(PERIOD_WORDS),
+    review=named(REVIEW_NAMES),
 )
 
 
@@ -111,63 +136,100 @@ class PageRefused(Exception):
 
 @dataclass
 class Page:
+    """One page request: the signed-in actor, the request's session and the villages the actor may see."""
+
     request: Request
-    api: Api
-    session: websession.WebSession
-    me: dict[str, Any]
-    villages: list[dict[str, Any]] = field(default_factory=list)
+    actor: Actor
+    session: AsyncSession
+    csrf: str
+    villages: list[Village] = field(default_factory=list)
+    form: FormData | None = None  # a POST's fields (the CSRF token already checked)
+    savepoint: AsyncSessionTransaction | None = None  # a POST's: what `undo` goes back to
+
+    async def undo(self) -> None:
+        """Take back everything the form's attempt wrote (its transaction may be aborted), keeping what the
+        page loaded before it, so the page can show the form again with the refusal. The ≥400 answer then
+        rolls the whole request back as well."""
+        if self.savepoint is not None and self.savepoint.is_active:
+            await self.savepoint.rollback()
+        self.savepoint = await self.session.begin_nested()
+
+    @property
+    def me(self) -> Actor:
+        return self.actor
 
     @property
     def roles(self) -> set[str]:
-        return {r["role"] for r in self.me.get("roles", [])}
+        return {g.role.value for g in self.actor.grants}
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
 
-    def grants(self, role: str) -> list[dict[str, Any]]:
-        return [r for r in self.me.get("roles", []) if r["role"] == role]
+    def grants(self, role: str) -> list[Grant]:
+        return [g for g in self.actor.grants if g.role.value == role]
 
     @property
-    def village(self) -> dict[str, Any] | None:
+    def village(self) -> Village | None:
         wanted = self.request.query_params.get("v")
         for v in self.villages:
-            if wanted and v["id"] == wanted:
+            if wanted and str(v.id) == wanted:
                 return v
         return self.villages[0] if self.villages else None
 
     @property
-    def village_id(self) -> str:
+    def village_id(self) -> uuid.UUID:
         village = self.village
         if village is None:
             raise PageRefused(404, "您还没有加入任何村")
-        return str(village["id"])
+        return village.id
 
     @property
-    def household_id(self) -> str | None:
+    def household_id(self) -> uuid.UUID | None:
         for grant in self.grants("villager"):
-            if grant.get("household_id"):
-                return str(grant["household_id"])
+            if grant.household_id is not None:
+                return grant.household_id
         return None
 
     def need(self, *roles: str) -> None:
         if not self.has(*roles):
             raise PageRefused(403, "您的账号没有使用这个页面的权限")
 
+    def field(self, name: str) -> str:
+        """A posted text field, stripped of nothing ('' when absent)."""
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else ""
+
+    def caller_key(self) -> CallerKey:
+        """The posted form's idempotency key, as this user's (see `form_key`)."""
+        return CallerKey(self.actor.user_id, form_key(self.form or {}))
+
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         return templates.TemplateResponse(
             self.request,
             template,
-            {"page": self, "csrf": self.session.csrf, "new_key": new_key, **values},
+            {"page": self, "csrf": self.csrf, "new_key": new_key, **values},
             status_code=status,
         )
 
-    async def must(self, result: ApiResult) -> Any:
-        """The body of a successful read; a refused read becomes the refusal page."""
-        if result.ok:
-            return result.body
-        if result.status == 401:
-            raise LoginRequired(self.request.url.path)
-        raise PageRefused(result.status if result.status in (403, 404) else 400, result.detail)
+
+def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    """A model's validation errors by field name (the part after `prefix`), in Chinese, for showing next to
+    the field: the same sentences the API's 422 carries."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        name = validation.field_of(err)
+        if prefix and name.startswith(prefix):
+            name = name[len(prefix) :]
+        out.setdefault(name or "_", validation.message(err))
+    return out
+
+
+def parse(model: type[M], values: Mapping[str, Any]) -> tuple[M | None, dict[str, str]]:
+    """A form as the API's input model: the model, or the errors to show next to each field."""
+    try:
+        return model.model_validate(values), {}
+    except ValidationError as exc:
+        return None, field_errors(exc)
 
 
 def form_key(form: Any) -> str:
@@ -184,40 +246,36 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-async def _page(request: Request, *, password_change_allowed: bool) -> Page:
-    settings = request.app.state.settings
-    web = websession.read(settings, request)
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if web is None:
-        raise LoginRequired(path)
-    api = Api(request, web.user_id, web.credential_version)
-    me = await api.get("/auth/me")
-    if me.status == 401:  # signed out elsewhere, password changed, or disabled: this cookie is dead
-        raise LoginRequired(path)
-    if me.ok and me.body.get("must_change_password") and not password_change_allowed:
-        raise PasswordChangeNeeded(path)
-    villages = await api.get("/villages", limit=200)
+def _path(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def _page(request: Request, actor: Actor, session: AsyncSession) -> Page:
+    web = websession.read(request.app.state.settings, request)
+    if web is None:  # signed in with a bearer token on a page: pages go by the cookie alone
+        raise LoginRequired(_path(request))
     page = Page(
         request=request,
-        api=api,
-        session=web,
-        me=me.body,
-        villages=villages.body.get("items", []) if villages.ok else [],
+        actor=actor,
+        session=session,
+        csrf=web.csrf,
+        villages=list(await villages.visible_villages(session, actor, after_code=None, limit=200)),
     )
     if request.method == "POST":
-        form = await request.form()
-        if not websession.same(web.csrf, str(form.get("csrf_token") or "")):
+        page.form = await request.form()
+        if not websession.same(web.csrf, page.field("csrf_token")):
             raise PageRefused(403, "页面已过期或来源不明，请返回刷新后再提交")
+        page.savepoint = await session.begin_nested()
     return page
 
 
-async def current_page(request: Request) -> Page:
-    return await _page(request, password_change_allowed=False)
+async def current_page(request: Request, actor: CurrentActor, session: Session) -> Page:
+    return await _page(request, actor, session)
 
 
-async def signed_in_page(request: Request) -> Page:
+async def signed_in_page(request: Request, actor: SignedInActor, session: Session) -> Page:
     """The page of a signed-in user even while a reset password waits to be changed (that page, sign-out)."""
-    return await _page(request, password_change_allowed=True)
+    return await _page(request, actor, session)
 
 
 CurrentPage = Annotated[Page, Depends(current_page)]
@@ -233,3 +291,30 @@ def login_redirect(next_path: str) -> RedirectResponse:
 def go(path: str) -> Response:
     """After a form that changed something, its result on a page of its own: a reload re-posts nothing."""
     return RedirectResponse(path, status_code=303)
+
+
+REFUSAL_HEADINGS = {403: "没有权限", 404: "找不到这个页面"}
+
+
+def refusal(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "refused.html",
+        {"page": None, "heading": REFUSAL_HEADINGS.get(status, "操作没有完成"), "message": message},
+        status_code=status,
+        headers=dict(headers or {}),
+    )
+
+
+def page_error(request: Request, exc: JifenError) -> Response | None:
+    """A refusal on a page, as a page: sign in again, change the password first, or a Chinese explanation
+    with the API's status. None for the API, which answers in JSON."""
+    if not is_page(request):
+        return None
+    if exc.status == 401:
+        return login_redirect(_path(request))
+    if exc.code == "password_change_required":
+        return RedirectResponse(f"/password?next={quote(_path(request), safe='')}", status_code=303)
+    return refusal(request, exc.status, exc.detail)

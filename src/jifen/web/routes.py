@@ -3,18 +3,28 @@ the rankings."""
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from jifen.auth import browser as websession
+from jifen.auth import service as auth
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
-from jifen.auth.tokens import read_token
+from jifen.awards import notice
+from jifen.awards.auth import award_objector
+from jifen.awards.board import BoardAward, board
+from jifen.awards.endpoints import ObjectionIn
+from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.errors import JifenError
 from jifen.kit.limits import BodyTooLarge
+from jifen.kit.logging import REQUEST
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web import session as websession
-from jifen.web.api import Api
+from jifen.models import AwardStatus
+from jifen.rankings import service as ranking
+from jifen.rules.auth import village_user
 from jifen.web.context import (
     HERE,
     CurrentPage,
@@ -25,10 +35,12 @@ from jifen.web.context import (
     SignedInPage,
     go,
     login_redirect,
+    parse,
+    refusal,
     templates,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 
 def nav(page: Page) -> list[tuple[str, str]]:
@@ -107,13 +119,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageRefused)
     async def refused(request: Request, exc: PageRefused) -> Response:
-        heading = {403: "没有权限", 404: "找不到这个页面"}.get(exc.status, "操作没有完成")
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"page": None, "heading": heading, "message": exc.message},
-            status_code=exc.status,
-        )
+        return refusal(request, exc.status, exc.message)
 
 
 def _safe_next(value: str | None) -> str:
@@ -140,7 +146,7 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
+async def login(request: Request, session: Session) -> Response:
     settings = request.app.state.settings
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k in ("username", "next")}
@@ -158,20 +164,21 @@ async def login(request: Request) -> Response:
         if not password:
             errors["password"] = "请填写密码"
         if not errors:
-            result = await Api(request, None).call(
-                "POST", "/auth/token", data={"username": username, "password": password}
-            )
-            subject = read_token(settings, result.body["access_token"]) if result.ok else None
-            if subject is not None:
+            try:
+                user = await auth.sign_in(
+                    request.app.state.sessionmaker, session, username, password, REQUEST.get().client_addr
+                )
+            except JifenError as refused:
+                problem = refused.detail
+            else:
                 target = _safe_next(values.get("next"))
-                if result.body.get("must_change_password"):
+                if user.must_change_password:
                     target = f"/password?next={quote(target, safe='')}"
                 done = RedirectResponse(target, status_code=303)
-                cookie = websession.issue(settings, subject.user_id, subject.credential_version)
+                cookie = websession.issue(settings, user.id, user.credential_version)
                 websession.set_cookie(settings, request, done, cookie)
                 done.delete_cookie(websession.LOGIN_CSRF_COOKIE, path="/login")
                 return done
-            problem = result.detail
     response = templates.TemplateResponse(
         request,
         "login.html",
@@ -192,7 +199,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(page: SignedInPage) -> Response:
     """Sign out everywhere: a copy of this cookie (another tab, another phone) stops working too."""
-    await page.api.post("/auth/logout")
+    await auth.sign_out(page.session, page.actor)
     response = RedirectResponse("/login", status_code=303)
     websession.clear_cookie(response)
     return response
@@ -204,7 +211,7 @@ def _password_page(page: Page, next_path: str, *, status: int = 200, **extra: ob
         status=status,
         title="修改密码",
         next=next_path,
-        forced=bool(page.me.get("must_change_password")),
+        forced=page.actor.must_change_password,
         min_length=MIN_PASSWORD_LENGTH,
         **{"errors": {}, **extra},
     )
@@ -218,11 +225,8 @@ async def password_form(page: SignedInPage, next: str | None = None) -> Response
 @router.post("/password", response_class=HTMLResponse)
 async def change_password(page: SignedInPage) -> Response:
     settings = page.request.app.state.settings
-    form = await page.request.form()
-    old = str(form.get("old_password") or "")
-    new = str(form.get("new_password") or "")
-    again = str(form.get("new_password_again") or "")
-    next_path = _safe_next(str(form.get("next") or ""))
+    old, new, again = (page.field(f) for f in ("old_password", "new_password", "new_password_again"))
+    next_path = _safe_next(page.field("next"))
     errors: dict[str, str] = {}
     if not old:
         errors["old_password"] = "请填写原密码（管理员重置后，就是管理员给您的临时密码）"
@@ -231,18 +235,18 @@ async def change_password(page: SignedInPage) -> Response:
     elif new != again:
         errors["new_password_again"] = "两次输入的新密码不一样"
     if not errors:
-        result = await page.api.post("/auth/password", {"old_password": old, "new_password": new})
-        subject = read_token(settings, result.body["access_token"]) if result.ok else None
-        if subject is not None:
+        try:
+            user = await auth.change_password(page.session, page.actor, old_password=old, new_password=new)
+        except JifenError as refused:
+            await page.undo()
+            field_name = "old_password" if refused.code == "wrong_password" else "new_password"
+            errors[field_name] = refused.detail
+        else:
             # the other sessions ended with the change; this browser carries on under the new version
             done = RedirectResponse(next_path, status_code=303)
-            cookie = websession.issue(settings, subject.user_id, subject.credential_version)
+            cookie = websession.issue(settings, user.id, user.credential_version)
             websession.set_cookie(settings, page.request, done, cookie)
             return done
-        if result.status == 401:
-            raise LoginRequired("/password")
-        field_name = "old_password" if result.error == "wrong_password" else "new_password"
-        errors[field_name] = result.detail
     status = 403 if errors.get("old_password") and old else 422
     return _password_page(page, next_path, status=status, errors=errors)
 
@@ -263,12 +267,10 @@ def this_month() -> str:
 
 @router.get("/notices", response_class=HTMLResponse)
 async def notices(page: CurrentPage, grid: str | None = None, done: str | None = None) -> Response:
-    village = page.village_id
-    board = await page.must(await page.api.get(f"/villages/{village}/notices", grid=grid))
     return page.render(
         "notices.html",
         title="公示栏",
-        items=board["items"],
+        items=await _board(page, grid),
         grid=grid,
         flash="异议已提交，审核员会尽快处理" if done else None,
         errors={},
@@ -276,37 +278,45 @@ async def notices(page: CurrentPage, grid: str | None = None, done: str | None =
     )
 
 
+async def _board(page: Page, grid: str | None = None) -> list[BoardAward]:
+    """公示栏: what is on public notice in the page's village, through the API's check."""
+    access = await village_user(page.village_id, page.actor, page.session)
+    return await board(page.session, access.village.id, AwardStatus.public_notice, grid, 500)
+
+
 @router.post("/notices/{award_id}/object", response_class=HTMLResponse)
-async def object_to(page: CurrentPage, award_id: str) -> Response:
-    form = await page.request.form()
-    reason = str(form.get("reason") or "").strip()
-    village = page.village_id
+async def object_to(page: CurrentPage, award_id: uuid.UUID) -> Response:
+    reason = page.field("reason").strip()
+    problem, errors = None, {"reason": "请写明异议的理由"}
     if reason:
-        result = await page.api.post(f"/awards/{award_id}/objections", {"reason": reason})
-        if result.ok:
-            return go("/notices?done=1")
-        problem, errors = result.detail, result.field_errors()
-    else:
-        problem, errors = None, {"reason": "请写明异议的理由"}
-    board = await page.must(await page.api.get(f"/villages/{village}/notices"))
+        try:
+            body, errors = parse(ObjectionIn, {"reason": reason})
+            if body is not None:
+                access = await award_objector(award_id, page.actor, page.session)
+                await notice.object_to(page.session, access.actor, access.award_id, reason=body.reason)
+                return go("/notices?done=1")
+        except JifenError as refused:
+            await page.undo()
+            problem, errors = refused.detail, {}
     return page.render(
         "notices.html",
         status=422,
         title="公示栏",
-        items=board["items"],
+        items=await _board(page),
         grid=None,
         problem=problem,
-        errors={award_id: errors.get("reason") or problem or ""},
-        values={award_id: reason},
+        errors={str(award_id): errors.get("reason") or problem or ""},
+        values={str(award_id): reason},
     )
 
 
 @router.get("/rankings", response_class=HTMLResponse)
 async def rankings(page: CurrentPage, period: str | None = None, grid: str | None = None) -> Response:
-    village = page.village_id
     period = period or this_month()
-    ranked = await page.api.get(f"/villages/{village}/rankings", period=period, grid=grid)
-    if not ranked.ok:
+    access = await village_user(page.village_id, page.actor, page.session)
+    try:
+        ranked = await ranking.ranking_out(page.session, access.village.id, period, grid)
+    except JifenError as refused:
         return page.render(
             "rankings.html",
             status=422,
@@ -315,14 +325,13 @@ async def rankings(page: CurrentPage, period: str | None = None, grid: str | Non
             lists=None,
             period=period,
             grid=grid,
-            problem=ranked.detail,
+            problem=refused.detail,
         )
-    lists = await page.api.get(f"/villages/{village}/rankings/lists", period=period)
     return page.render(
         "rankings.html",
         title="排行榜",
-        items=ranked.body["items"],
-        lists=lists.body if lists.ok else None,
+        items=ranked.items,
+        lists=await ranking.red_black_lists(page.session, access.village.id, period),
         period=period,
         grid=grid,
     )

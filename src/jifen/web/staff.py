@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.kit.db import AutoCommitRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.context import CurrentPage, Page, form_key, go
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
 
 
 def _by_category(rules: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

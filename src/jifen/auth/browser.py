@@ -1,6 +1,6 @@
 """The browser session: a signed, HttpOnly cookie naming the user and their credential version, with the CSRF
 token bound to it. A sign-out, a password change or a disabling raises the version, and every cookie issued
-before stops working (the pages reach jifen through the API, whose actor loader checks the version)."""
+before stops working: the pages' actor comes from the same loader as the API's, which checks the version."""
 
 from __future__ import annotations
 
