@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile as Upload
 
 from jifen.households.auth import VillageAdmin
 from jifen.imports import service
@@ -40,7 +41,7 @@ def roll_limit(_: Settings) -> BodyLimit:
 router = APIRouter(tags=["imports"], route_class=AutoCommitRoute)
 
 
-async def read_upload(upload: UploadFile) -> bytes:
+async def read_upload(upload: Upload) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await upload.read(CHUNK):
@@ -128,6 +129,10 @@ async def import_households(
 )
 async def household_template(access: VillageAdmin) -> Response:
     """花名册模板: the columns the import reads, with three example households and their members."""
+    return template_download()
+
+
+def template_download() -> Response:
     return Response(
         template_xlsx(),
         media_type=XLSX,

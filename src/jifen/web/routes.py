@@ -90,9 +90,9 @@ def install(app: FastAPI) -> None:
     """Mount the pages, their static files and the handlers that turn refusals into pages."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
-    from jifen.web import admin, clerk, money, staff, villager
+    from jifen.web import admin, clerk, money, setup, staff, villager
 
-    for module in (villager, staff, clerk, admin, money):
+    for module in (villager, staff, clerk, admin, money, setup):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
