@@ -166,6 +166,10 @@ async def test_the_sample_roll_previews_writes_nothing_then_imports_once(world: 
         (name, relation) for name, relation, _ in expected.members
     ]
     assert len({h["grid"] for h in roll.values()}) == 6
+    by_api = await world.call("GET", f"/villages/{village.id}/households", admin, params={"q": "XF-0001"})
+    shown = await world.call("GET", f"/households/{by_api.json()['items'][0]['id']}", admin)
+    assert shown.json()["population"] == expected.population
+    assert [m["relation"] for m in shown.json()["members"]] == [r for _, r, _ in expected.members]
     [event] = await _import_events(world, village)
     assert event["sha256"] == body["sha256"]
     assert len(body["sha256"]) == 64
