@@ -1,9 +1,14 @@
 """`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import;
-`python -m bench pages` for the pages alone, `python -m bench roll` for the roll import alone."""
+`python -m bench pages` for the pages alone; `python -m bench roll` for the roll import alone;
+`python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`."""
 
 import sys
 
-if sys.argv[1:] == ["pages"]:
+if sys.argv[1:] == ["access"]:
+    from bench.access import standalone as access
+
+    access()
+elif sys.argv[1:] == ["pages"]:
     from bench.pages import standalone
 
     standalone()

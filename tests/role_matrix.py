@@ -45,7 +45,7 @@ VILLAGE_USERS = VILLAGE_STAFF | {"villager"}
 OUTSIDERS = frozenset({"anonymous", "other_village_admin"})
 CLERKS = frozenset({"clerk", "other_clerk"})
 
-# read scope (households/scope.py): who reads how much of `household` (二组) and of `own_household` (一组)
+# read scope (auth/scope.py): who reads how much of `household` (二组) and of `own_household` (一组)
 HOUSEHOLD_SUMMARY = frozenset({"town_admin", "village_admin", "grid_cadre", "reviewer"})
 OWN_HOUSEHOLD_SUMMARY = frozenset({"town_admin", "village_admin", "cadre", "reviewer", "villager"})
 HOUSEHOLD_COUNTER = HOUSEHOLD_SUMMARY | CLERKS  # code, name, points: what the counter needs

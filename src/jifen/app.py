@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import gc
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 import structlog
@@ -23,11 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
 from jifen.auth.dependencies import is_page
-from jifen.auth.endpoints import router as auth_router
 from jifen.awards.board import router as board_router
-from jifen.awards.endpoints import inspection_router
 from jifen.awards.endpoints import router as awards_router
-from jifen.awards.endpoints import village_router as village_awards_router
+from jifen.awards.inspection_endpoints import router as inspection_router
+from jifen.awards.village_endpoints import router as village_awards_router
 from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
@@ -55,9 +54,10 @@ from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
 from jifen.users.endpoints import router as users_router
 from jifen.users.endpoints import village_router as village_users_router
+from jifen.users.session_endpoints import router as auth_router
 from jifen.villages.endpoints import router as villages_router
+from jifen.web import install as install_pages
 from jifen.web.context import page_error, refusal
-from jifen.web.routes import install as install_pages
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +117,26 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}:{route.name}"
 
 
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    raw = exc.errors()
+    if is_page(request):  # a page's address or query a person edited by hand
+        return refusal(request, 422, validation.summary(raw))
+    if any(err.get("type") == "json_invalid" for err in raw):
+        # a body that is not JSON at all is a malformed request, not a field to correct
+        return JSONResponse({"error": "invalid_json", "detail": validation.INVALID_JSON}, status_code=400)
+    errors = [
+        {
+            **{k: v for k, v in err.items() if k in ("loc", "msg", "type")},
+            "message": validation.message(err),
+        }
+        for err in raw
+    ]
+    return JSONResponse(
+        {"error": "validation_error", "detail": validation.summary(raw), "errors": errors},
+        status_code=422,
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JifenError)
     async def jifen_error(request: Request, exc: JifenError) -> Response:
@@ -128,25 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.extra["retry_after"])
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        raw = exc.errors()
-        if is_page(request):  # a page's address or query a person edited by hand
-            return refusal(request, 422, validation.summary(raw))
-        if any(err.get("type") == "json_invalid" for err in raw):
-            # a body that is not JSON at all is a malformed request, not a field to correct
-            return JSONResponse({"error": "invalid_json", "detail": validation.INVALID_JSON}, status_code=400)
-        errors = [
-            {
-                **{k: v for k, v in err.items() if k in ("loc", "msg", "type")},
-                "message": validation.message(err),
-            }
-            for err in raw
-        ]
-        return JSONResponse(
-            {"error": "validation_error", "detail": validation.summary(raw), "errors": errors},
-            status_code=422,
-        )
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -187,7 +189,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: DBAPIError) -> Response:
         return _database_error(request, exc)
 
-    # the hot paths talk to asyncpg directly (kit/db.py `driver()`): its errors are not DBAPIErrors
+    # statements after a transaction's first go straight to asyncpg (kit/sql.py `Sql`): its errors are not
+    # DBAPIErrors
     @app.exception_handler(asyncpg.PostgresError)
     async def driver_error(request: Request, exc: asyncpg.PostgresError) -> Response:
         return _database_error(request, exc)
@@ -233,9 +236,8 @@ async def run_chainer(engine: AsyncEngine, interval: float) -> None:
         await run_jobs(jobs, source="loop")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure_logging(json=settings.log_json, level=settings.log_level)
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The server process's life: the engine and its pool, the background loop, the nightly backup."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -282,11 +284,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scrape_engine is not None:
                 await scrape_engine.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
     app = FastAPI(
         title="jifen",
         summary="村级积分制与积分超市的记账服务 — the points ledger villages run their 积分制 on",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings),
         generate_unique_id_function=_operation_id,
         # any operation may meet a database that is down, read-only, full or stuck behind a lock
         responses={
@@ -313,6 +321,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MetricsMiddleware, prefixes=(API_PREFIX,))
         app.include_router(metrics_router)
 
+    _include_routers(app)
+    install_pages(app)
+    openapi_spec.install(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(health_router)
     for router in (
         auth_router,
@@ -337,6 +352,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    install_pages(app)
-    openapi_spec.install(app)
-    return app

@@ -268,13 +268,10 @@ def audit() -> None:
 
 
 async def _chain_scopes(conn: Any, village: str | None) -> list[tuple[str, uuid.UUID]]:
-    from jifen.audit.chain import scopes
+    from jifen.audit.chain import scopes, village_names
     from jifen.audit.service import TOWN_SCOPE
 
-    names = {
-        row["id"]: f"{row['code']} {row['name']}"
-        for row in await conn.fetch("SELECT id, code, name FROM villages")
-    }
+    names = {scope: f"{code} {name}" for scope, (code, name) in (await village_names(conn)).items()}
     names[TOWN_SCOPE] = "镇级记录 (town)"
     chosen = [(names[s], s) for s in await scopes(conn)]
     if village is not None:

@@ -11,16 +11,17 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.models import Household, Period, Role, Store, Village
+from jifen.rules import repository as rules_repository
 from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user
+from jifen.villages import repository as villages_repository
 from jifen.villages.service import create_village
 
 DEMO_PASSWORD = "jifen2026"
@@ -50,7 +51,7 @@ _SYSTEM = console_actor("demo")
 
 
 async def is_empty(session: AsyncSession) -> bool:
-    return (await session.execute(select(Village.id).limit(1))).first() is None
+    return not await villages_repository.any_village(session)
 
 
 async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path | None = None) -> Village:
@@ -81,7 +82,6 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
                 members=members,
             )
         )
-    await session.flush()
     grants = {
         "town": [RoleGrantIn(role=Role.town_admin)],
         "admin": [RoleGrantIn(role=Role.village_admin, village_id=village.id)],
@@ -229,7 +229,7 @@ DEMO_ITEMS = (
 
 async def _load_store(session: AsyncSession, store: Store, households: list[Household]) -> None:
     """The store's catalogue, a few sales at the counter and one cancelled sale."""
-    from jifen.kit.db import driver
+    from jifen.ledger import service as ledger_service
     from jifen.store import service as store_service
     from jifen.store.repository import HouseholdRef as StoreHouseholdRef
     from jifen.store.schemas import ItemCreate, ItemLimit, RedemptionLineIn
@@ -259,12 +259,7 @@ async def _load_store(session: AsyncSession, store: Store, households: list[Hous
         strict=True,
     ):
         total = sum(item.price_points for item in basket)
-        available = await (await driver(session)).fetchval(
-            "SELECT posted - held FROM accounts WHERE village_id = $1 AND id = $2",
-            store.village_id,
-            household.id,
-        )
-        if available < total:
+        if (await ledger_service.balance(session, household.id)).available < total:
             continue  # only households with enough points buy
         sales.append(
             await store_service.redeem(
@@ -345,21 +340,16 @@ async def _load_public_notice(
     session: AsyncSession, village: Village, households: list[Household], villager_id: uuid.UUID
 ) -> None:
     """From now on results wait three days on the notice board (公示): one award is there, objected to."""
-    from sqlalchemy import select as select_
-
     from jifen.auth.actor import Actor, Grant
     from jifen.awards.auth import Submission
     from jifen.awards.notice import object_to
     from jifen.awards.repository import HouseholdRef
     from jifen.awards.schemas import AwardItem
     from jifen.awards.service import submit
-    from jifen.models import Rule
     from jifen.villages.service import change_settings
 
     await change_settings(session, _SYSTEM, village, changes={"notice_days": 3})
-    courtyard = (
-        await session.execute(select_(Rule.id).where(Rule.village_id == village.id, Rule.code == "MLTY"))
-    ).scalar_one()
+    courtyard = (await rules_repository.ids_by_code(session, village.id, ["MLTY"]))["MLTY"]
     target = households[3]
     ref = HouseholdRef(id=target.id, village_id=village.id, code=target.code, grid=target.grid)
     [noticed] = await submit(
@@ -381,22 +371,11 @@ async def _load_inspections(
     session: AsyncSession, village: Village, households: list[Household], rng: random.Random
 ) -> None:
     """This month's grid inspections: one sheet per grid, three judges, submitted."""
-    from sqlalchemy import select as select_
-
     from jifen.awards.inspections import open_sheet, submit_sheet
     from jifen.awards.schemas import AwardItem
     from jifen.kit.timeutil import to_local, utcnow
-    from jifen.models import Rule
 
-    rules = dict(
-        (
-            await session.execute(
-                select_(Rule.code, Rule.id).where(
-                    Rule.village_id == village.id, Rule.code.in_(["MQSB", "LJFL"])
-                )
-            )
-        ).all()
-    )
+    rules = await rules_repository.ids_by_code(session, village.id, ["MQSB", "LJFL"])
     today = to_local(utcnow()).date()
     for grid in GRIDS:
         sheet = await open_sheet(
@@ -409,7 +388,7 @@ async def _load_inspections(
             judges=["网格员小李", "村民代表老赵", "妇女主任王姐"],
         )
         scores = [
-            AwardItem(household_id=h["id"], rule_id=rules[code])
+            AwardItem(household_id=h.id, rule_id=rules[code])
             for h in sheet.households
             for code in ("MQSB", "LJFL")
             if rng.random() < 0.8
@@ -458,14 +437,11 @@ async def _load_self_reports(
 ) -> None:
     """自主申报: the demo villager reported two good deeds with a photo; the reviewer approved one, the other
     waits in the review queue. And the village's star thresholds (星级文明户) for the year."""
-    from sqlalchemy import select as select_
-
     from jifen.auth.actor import Grant
     from jifen.awards.repository import HouseholdRef
     from jifen.awards.schemas import SelfReportCreate
     from jifen.awards.self_reports import file_self_report
     from jifen.awards.service import decide
-    from jifen.models import Rule
     from jifen.villages.service import change_settings
 
     home = households[0]
@@ -481,15 +457,7 @@ async def _load_self_reports(
         display_name="审核人老张",
         grants=(Grant(Role.reviewer, village_id=village.id),),
     )
-    rules = dict(
-        (
-            await session.execute(
-                select_(Rule.code, Rule.id).where(
-                    Rule.village_id == village.id, Rule.code.in_(["ZYFW", "LJFL"])
-                )
-            )
-        ).all()
-    )
+    rules = await rules_repository.ids_by_code(session, village.id, ["ZYFW", "LJFL"])
     ref = HouseholdRef(id=home.id, village_id=village.id, code=home.code, grid=home.grid)
     reports = (
         ("ZYFW", "周六参加村里组织的河道清理志愿活动", "志愿服务"),

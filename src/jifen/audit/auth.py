@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor, authorize
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
-from jifen.models import Role, Village
+from jifen.models import Role
 
 
 class VillageRequired(BadRequest):
@@ -38,7 +39,7 @@ async def _access(actor: Actor, session: Session, village_id: uuid.UUID | None) 
         [only] = administered
         assert only is not None
         village_id = only
-    if await session.get(Village, village_id) is None:
+    if await auth_repository.village(session, village_id) is None:
         raise NotFound("找不到该村")
     authorize(actor, village_id, {Role.village_admin}, town_admin=True)
     return AuditAccess(actor=actor, village_id=village_id)

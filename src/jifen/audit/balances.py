@@ -67,6 +67,8 @@ class Reconciliation:
 async def reconcile(conn: asyncpg.Connection, village_id: uuid.UUID) -> Reconciliation:
     """Compare every household account of the village with its postings and holds; name the first (by
     household code) that disagrees: account, household code, column, expected and found."""
+    # SQL twin: migrations/versions/0013_balance_privileges.py ledger_post, ledger_hold, jifen_owner_only
+    # (docs/invariants.md, posted and held are what the ledger says)
     row = await conn.fetchrow(_RECONCILE, village_id)
     assert row is not None
     if row["id"] is None:

@@ -121,10 +121,18 @@ async def link(conn: asyncpg.Connection, scope: uuid.UUID, upto: int) -> int:
 
 
 async def scopes(conn: asyncpg.Connection) -> list[uuid.UUID]:
-    from jifen.audit.service import TOWN_SCOPE
+    from jifen.audit.repository import TOWN_SCOPE
 
     rows = await conn.fetch("SELECT id FROM villages ORDER BY code")
     return [TOWN_SCOPE, *(row["id"] for row in rows)]
+
+
+async def village_names(conn: asyncpg.Connection) -> dict[uuid.UUID, tuple[str, str]]:
+    """Every village's (code, name), by id: how a chain scope is named to a person."""
+    return {
+        row["id"]: (row["code"], row["name"])
+        for row in await conn.fetch("SELECT id, code, name FROM villages")
+    }
 
 
 async def link_all(conn: asyncpg.Connection) -> int:

@@ -1,15 +1,113 @@
+"""Every statement on the audit trail a request runs: the insert (in the caller's transaction), the reading
+of events and checkpoints. The chain's linking and verifying run on their own connections (audit/chain.py)."""
+
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit.schemas import AuditEventOut, CheckpointOut
-from jifen.audit.service import TOWN_SCOPE
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
+
+TOWN_SCOPE = uuid.UUID(int=0)  # what belongs to no village: town administrators, logins
+
+_INSERT = """
+INSERT INTO audit_events (scope, actor_id, actor_name, actor_roles, action, record_type, record_id, before,
+                          after, reason, request_id, client_addr)
+SELECT $1, $2, $3, $4, $5, $6, e.record_id, e.before::jsonb, e.after::jsonb, $7, $8, $9
+  FROM unnest($10::text[], $11::text[], $12::text[]) AS e(record_id, before, after)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EventHead:
+    """What every event of one `insert_events` call shares."""
+
+    scope: uuid.UUID
+    actor_id: uuid.UUID | None
+    actor_name: str
+    actor_roles: str
+    action: str
+    record_type: str
+    reason: str | None
+    request_id: str | None
+    client_addr: str | None
+
+
+async def insert_events(
+    session: AsyncSession,
+    head: EventHead,
+    record_ids: Sequence[str | None],
+    befores: Sequence[str | None],
+    afters: Sequence[str | None],
+) -> None:
+    """Audit events (one per record id, with its JSON before and after) in one statement."""
+    await Sql(session).execute(
+        _INSERT,
+        head.scope,
+        head.actor_id,
+        head.actor_name,
+        head.actor_roles,
+        head.action,
+        head.record_type,
+        head.reason,
+        head.request_id,
+        head.client_addr,
+        list(record_ids),
+        list(befores),
+        list(afters),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    scope: uuid.UUID
+    id: int
+    occurred_at: datetime
+    actor_id: uuid.UUID | None
+    actor_name: str | None
+    actor_roles: str | None
+    action: str
+    record_type: str
+    record_id: str | None
+    before: str | None
+    after: str | None
+    reason: str | None
+    request_id: str | None
+    client_addr: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    scope: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    record_type: str | None
+    record_id: str | None
+    action: str | None
+    since: datetime | None
+    until: datetime | None
+    before_id: int | None
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause ("" when nothing is filtered) and its arguments, $1 onwards."""
+        tests = (
+            ("scope = {}", self.scope),
+            ("actor_id = {}", self.actor_id),
+            ("record_type = {}", self.record_type),
+            ("record_id = {}", self.record_id),
+            ("action = {}", self.action),
+            ("occurred_at >= {}", self.since),
+            ("occurred_at < {}", self.until),
+            ("id < {}", self.before_id),
+        )
+        given = [(sql, value) for sql, value in tests if value is not None]
+        conditions = [sql.format(f"${number}") for number, (sql, _) in enumerate(given, start=1)]
+        return (" WHERE " + " AND ".join(conditions) if conditions else ""), [v for _, v in given]
 
 
 async def events(
@@ -24,73 +122,64 @@ async def events(
     until: datetime | None,
     before_id: int | None,
     limit: int,
-) -> list[Any]:
-    conditions, args = [], []
-
-    def where(sql: str, value: Any) -> None:
-        args.append(value)
-        conditions.append(sql.format(f"${len(args)}"))
-
-    if scope is not None:
-        where("scope = {}", scope)
-    if actor_id is not None:
-        where("actor_id = {}", actor_id)
-    if record_type is not None:
-        where("record_type = {}", record_type)
-    if record_id is not None:
-        where("record_id = {}", record_id)
-    if action is not None:
-        where("action = {}", action)
-    if since is not None:
-        where("occurred_at >= {}", since)
-    if until is not None:
-        where("occurred_at < {}", until)
-    if before_id is not None:
-        where("id < {}", before_id)
-    args.append(limit)
+) -> list[EventRow]:
+    where, args = EventFilter(
+        scope, actor_id, record_type, record_id, action, since, until, before_id
+    ).where()
     sql = (
         "SELECT scope, id, occurred_at, actor_id, actor_name, actor_roles, action, record_type, record_id,"
         # as text: the pooled connections decode jsonb themselves (SQLAlchemy's codec), a bare one does not
         " before::text AS before, after::text AS after, reason, request_id, client_addr FROM audit_events"
-        + (" WHERE " + " AND ".join(conditions) if conditions else "")
-        + f" ORDER BY id DESC LIMIT ${len(args)}"
+        + where
+        + f" ORDER BY id DESC LIMIT ${len(args) + 1}"
     )
-    return list(await (await driver(session)).fetch(sql, *args))
+    return await Sql(session).rows(EventRow, sql, *args, limit)
 
 
-def event_out(row: Any) -> AuditEventOut:
+def event_out(row: EventRow) -> AuditEventOut:
     return AuditEventOut(
-        id=row["id"],
-        village_id=None if row["scope"] == TOWN_SCOPE else row["scope"],
-        occurred_at=row["occurred_at"],
-        actor_id=row["actor_id"],
-        actor_name=row["actor_name"],
-        actor_roles=row["actor_roles"],
-        action=row["action"],
-        record_type=row["record_type"],
-        record_id=row["record_id"],
-        before=json.loads(row["before"]) if row["before"] is not None else None,
-        after=json.loads(row["after"]) if row["after"] is not None else None,
-        reason=row["reason"],
-        request_id=row["request_id"],
-        client_addr=row["client_addr"],
+        id=row.id,
+        village_id=None if row.scope == TOWN_SCOPE else row.scope,
+        occurred_at=row.occurred_at,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        actor_roles=row.actor_roles,
+        action=row.action,
+        record_type=row.record_type,
+        record_id=row.record_id,
+        before=json.loads(row.before) if row.before is not None else None,
+        after=json.loads(row.after) if row.after is not None else None,
+        reason=row.reason,
+        request_id=row.request_id,
+        client_addr=row.client_addr,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    id: int
+    scope: uuid.UUID
+    seq: int
+    digest: bytes
+    records: int
+    sealed_at: datetime
 
 
 async def checkpoints(session: AsyncSession, scope: uuid.UUID) -> list[CheckpointOut]:
-    rows = await (await driver(session)).fetch(
+    rows = await Sql(session).rows(
+        CheckpointRow,
         "SELECT id, scope, seq, digest, records, sealed_at FROM checkpoints WHERE scope = $1"
         " ORDER BY id DESC",
         scope,
     )
     return [
         CheckpointOut(
-            id=row["id"],
-            village_id=row["scope"],
-            seq=row["seq"],
-            digest=bytes(row["digest"]).hex(),
-            records=row["records"],
-            sealed_at=row["sealed_at"],
+            id=row.id,
+            village_id=row.scope,
+            seq=row.seq,
+            digest=bytes(row.digest).hex(),
+            records=row.records,
+            sealed_at=row.sealed_at,
         )
         for row in rows
     ]

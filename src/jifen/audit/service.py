@@ -11,18 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit import repository
+from jifen.audit.repository import TOWN_SCOPE
 from jifen.auth.actor import Actor
-from jifen.kit.db import driver
 from jifen.kit.logging import REQUEST
 
-TOWN_SCOPE = uuid.UUID(int=0)  # what belongs to no village: town administrators, logins
-
-_INSERT = """
-INSERT INTO audit_events (scope, actor_id, actor_name, actor_roles, action, record_type, record_id, before,
-                          after, reason, request_id, client_addr)
-SELECT $1, $2, $3, $4, $5, $6, e.record_id, e.before::jsonb, e.after::jsonb, $7, $8, $9
-  FROM unnest($10::text[], $11::text[], $12::text[]) AS e(record_id, before, after)
-"""
+__all__ = ["TOWN_SCOPE", "record", "record_many"]
 
 
 def _json(value: Any) -> str | None:
@@ -83,17 +77,20 @@ async def record_many(
         return
     scope = village_id or TOWN_SCOPE
     info = REQUEST.get()
-    await (await driver(session)).execute(
-        _INSERT,
-        scope,
-        None if actor.user_id.int == 0 else actor.user_id,
-        actor.username[:64],
-        _roles(actor, scope),
-        action,
-        record_type,
-        reason,
-        info.request_id,
-        info.client_addr,
+    head = repository.EventHead(
+        scope=scope,
+        actor_id=None if actor.user_id.int == 0 else actor.user_id,
+        actor_name=actor.username[:64],
+        actor_roles=_roles(actor, scope),
+        action=action,
+        record_type=record_type,
+        reason=reason,
+        request_id=info.request_id,
+        client_addr=info.client_addr,
+    )
+    await repository.insert_events(
+        session,
+        head,
         [None if rid is None else str(rid) for rid, _, _ in changes],
         [_json(before) for _, before, _ in changes],
         [_json(after) for _, _, after in changes],

@@ -14,7 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from jifen.auth import browser, repository
 from jifen.auth.actor import Actor
 from jifen.auth.tokens import TokenSubject, read_token
-from jifen.kit.db import Session
+from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
 from jifen.kit.idempotency import CallerKey, valid_key
 from jifen.models import Role, Village
@@ -29,9 +29,9 @@ class PasswordChangeRequired(JifenError):
 
 
 def is_page(request: Request) -> bool:
-    """A page (HTML, signed in by cookie) rather than the JSON API (signed in by bearer token only, so that no
-    other site can make a browser call the API with its cookie)."""
-    return not request.url.path.startswith("/api/")
+    """A page (HTML, signed in by cookie) rather than the JSON API or an operator's endpoint (signed in by
+    bearer token only, so that no other site can make a browser call them with its cookie)."""
+    return isinstance(request.scope.get("route"), PageRoute)
 
 
 def _subject(request: Request, token: str | None) -> TokenSubject:
@@ -109,7 +109,7 @@ def village_role(
     allowed = frozenset(roles)
 
     async def dependency(village_id: uuid.UUID, actor: CurrentActor, session: Session) -> VillageAccess:
-        village = await session.get(Village, village_id)
+        village = await repository.village(session, village_id)
         if village is None:
             raise NotFound("找不到该村")
         authorize(actor, village_id, allowed, town_admin=town_admin)

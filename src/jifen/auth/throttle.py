@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jifen.kit.db import driver
+from jifen.auth import repository
 from jifen.kit.errors import JifenError
 
 FREE_FAILURES = 5  # per user name and address, before the first delay
@@ -65,54 +64,17 @@ def too_many(retry_after: int) -> TooManyAttempts:
     return TooManyAttempts(f"登录失败次数过多，请 {wait}后再试", retry_after=retry_after)
 
 
-# One statement claims the attempt and decides, under the row's lock. While the row is blocked the attempt is
-# refused and not counted; otherwise it is counted (a failure until it proves otherwise) and, from the free
-# allowance on, the row is blocked for a delay that doubles with every further failure. A row whose last
-# attempt is older than the forget window starts again.
-_CLAIM = """
-INSERT INTO login_throttle AS t (kind, name_key, client_addr, failures, blocked_until, refused, updated_at)
-VALUES ($1, $2, $3, 1,
-        CASE WHEN $4::int <= 1 THEN now() + make_interval(secs => $5::int) END, false, now())
-ON CONFLICT (kind, name_key, client_addr) DO UPDATE
-   SET failures = CASE WHEN t.updated_at < now() - make_interval(secs => $7::int) THEN 1
-                       WHEN t.blocked_until > now() THEN t.failures
-                       ELSE t.failures + 1 END,
-       blocked_until = CASE
-           WHEN t.updated_at < now() - make_interval(secs => $7::int) THEN NULL
-           WHEN t.blocked_until > now() THEN t.blocked_until
-           WHEN t.failures + 1 >= $4::int THEN now() + make_interval(
-               secs => least($6::int, $5::int * power(2, least(t.failures + 1 - $4::int, 20)))::int)
-           ELSE NULL END,
-       -- SET sees the row as it was: the decision is made on the count before this attempt
-       refused = coalesce(t.updated_at >= now() - make_interval(secs => $7::int)
-                          AND t.blocked_until > now(), false),
-       updated_at = now()
-RETURNING refused, ceil(extract(epoch FROM blocked_until - now()))::int AS retry_after
-"""
-
-# A failure is known only after the password check; the delay runs from then, not from the claim.
-_FAILED = """
-UPDATE login_throttle
-   SET blocked_until = now() + make_interval(
-           secs => least($4::int, $5::int * power(2, least(failures - $6::int, 20)))::int)
- WHERE kind = $1 AND name_key = $2 AND client_addr = $3 AND failures >= $6::int
-"""
-
-_FORGET_STALE = """
-DELETE FROM login_throttle
- WHERE (kind, name_key, client_addr) IN (
-       SELECT kind, name_key, client_addr FROM login_throttle
-        WHERE updated_at < now() - make_interval(secs => $1::int)
-        LIMIT 100 FOR UPDATE SKIP LOCKED)
-"""
-
-
-async def _claim_row(connection: Any, kind: str, name_key: str, address: str, free: int) -> int | None:
+async def _claim_row(session: AsyncSession, kind: str, name_key: str, address: str, free: int) -> int | None:
     """Count the attempt on one row; the seconds to wait when the row refuses it, else None."""
-    row = await connection.fetchrow(
-        _CLAIM, kind, name_key, address, free, FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS, FORGET_AFTER_SECONDS
+    verdict = await repository.claim_attempt(
+        session,
+        repository.ThrottleKey(kind, name_key, address),
+        free=free,
+        first_delay=FIRST_DELAY_SECONDS,
+        max_delay=MAX_DELAY_SECONDS,
+        forget_after=FORGET_AFTER_SECONDS,
     )
-    return max(1, row["retry_after"] or 1) if row["refused"] else None
+    return max(1, verdict.retry_after or 1) if verdict.refused else None
 
 
 async def claim(
@@ -123,15 +85,16 @@ async def claim(
     Runs and commits in its own transaction, so the count survives the refused request's rollback and the
     rows are locked only for the moment of the decision. The name's row is claimed first and the address's
     last, the same order in every attempt, so two attempts never wait on each other in a circle."""
+    # SQL twin: migrations/versions/0015_caller_idempotency.py login_throttle, one INSERT … ON CONFLICT
+    # (auth/repository.py claim_attempt; docs/invariants.md, counted before the check)
     name, address = login_key(username), address_key(client_addr)
     async with sessionmaker() as session, session.begin():
-        connection = await driver(session)
-        by_name = await _claim_row(connection, _NAME, name, address, FREE_FAILURES)
+        by_name = await _claim_row(session, _NAME, name, address, FREE_FAILURES)
         if by_name is None:
-            by_address = await _claim_row(connection, _ADDRESS, "", address, FREE_FAILURES_PER_ADDRESS)
+            by_address = await _claim_row(session, _ADDRESS, "", address, FREE_FAILURES_PER_ADDRESS)
             if by_address is not None:
                 raise too_many(by_address)  # the rollback gives the name its attempt back: it was not checked
-        await connection.execute(_FORGET_STALE, FORGET_AFTER_SECONDS)
+        await repository.forget_stale_attempts(session, FORGET_AFTER_SECONDS)
     if by_name is not None:
         raise too_many(by_name)
 
@@ -142,34 +105,17 @@ async def failed(
     """The password was wrong: the delay (if the run has reached it) starts now."""
     name, address = login_key(username), address_key(client_addr)
     async with sessionmaker() as session, session.begin():
-        connection = await driver(session)
-        await connection.execute(
-            _FAILED, _NAME, name, address, MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS, FREE_FAILURES
-        )
-        await connection.execute(
-            _FAILED,
-            _ADDRESS,
-            "",
-            address,
-            MAX_DELAY_SECONDS,
-            FIRST_DELAY_SECONDS,
-            FREE_FAILURES_PER_ADDRESS,
-        )
+        for key, free in (
+            (repository.ThrottleKey(_NAME, name, address), FREE_FAILURES),
+            (repository.ThrottleKey(_ADDRESS, "", address), FREE_FAILURES_PER_ADDRESS),
+        ):
+            await repository.block_after_failure(
+                session, key, free=free, first_delay=FIRST_DELAY_SECONDS, max_delay=MAX_DELAY_SECONDS
+            )
 
 
 async def succeeded(session: AsyncSession, username: str, client_addr: str | None) -> None:
     """A successful login ends the name's run from this address and gives the address its attempt back."""
-    name, address = login_key(username), address_key(client_addr)
-    connection = await driver(session)
-    await connection.execute(
-        "DELETE FROM login_throttle WHERE kind = $1 AND name_key = $2 AND client_addr = $3",
-        _NAME,
-        name,
-        address,
-    )
-    await connection.execute(
-        "UPDATE login_throttle SET failures = greatest(failures - 1, 0)"
-        " WHERE kind = $1 AND name_key = '' AND client_addr = $2",
-        _ADDRESS,
-        address,
-    )
+    address = address_key(client_addr)
+    await repository.forget_attempts(session, repository.ThrottleKey(_NAME, login_key(username), address))
+    await repository.give_attempt_back(session, repository.ThrottleKey(_ADDRESS, "", address))

@@ -10,10 +10,11 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
+from jifen.auth.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.awards import repository
+from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
-from jifen.households.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
-from jifen.kit.db import Session, driver
+from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
 
@@ -70,7 +71,7 @@ async def _award(award_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, uuid
     row = await repository.award_village(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    return row["village_id"], row["household_id"]
+    return row.village_id, row.household_id
 
 
 async def award_reviewer(award_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
@@ -124,12 +125,10 @@ AwardObjector = Annotated[AwardAccess, Depends(award_objector)]
 
 
 async def _inspection(inspection_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, str]:
-    row = await (await driver(session)).fetchrow(
-        "SELECT village_id, grid FROM inspections WHERE id = $1", inspection_id
-    )
+    row = await sheets.place(session, inspection_id)
     if row is None:
         raise NotFound("找不到该检查表")
-    return row["village_id"], row["grid"]
+    return row.village_id, row.grid
 
 
 async def inspection_reader(inspection_id: uuid.UUID, actor: CurrentActor, session: Session) -> AwardAccess:
@@ -149,7 +148,8 @@ async def inspection_scorer(inspection_id: uuid.UUID, actor: CurrentActor, sessi
 
 InspectionReader = Annotated[AwardAccess, Depends(inspection_reader)]
 InspectionScorer = Annotated[AwardAccess, Depends(inspection_scorer)]
-VillageScorer = Annotated[VillageAccess, Depends(village_role(*SUBMITTERS, town_admin=False))]
+village_scorer = village_role(*SUBMITTERS, town_admin=False)  # opens a grid's inspection sheet
+VillageScorer = Annotated[VillageAccess, Depends(village_scorer)]
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,7 @@ as one batch, all or nothing, through the ledger's batch path."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +14,16 @@ from jifen.auth.actor import Actor
 from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
-from jifen.awards.schemas import AwardItem
-from jifen.kit.db import driver, violated_constraint
+from jifen.awards.repository import inspections as sheets
+from jifen.awards.schemas import (
+    AwardItem,
+    InspectionCreate,
+    InspectionResult,
+    SheetHousehold,
+    SheetOut,
+    SheetRule,
+)
+from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.models import Role
 
@@ -35,20 +41,6 @@ class InspectionSubmitted(Conflict):
 class InvalidScore(BadRequest):
     code = "invalid_score"
     default_detail = "评分不在这张检查表上"
-
-
-@dataclass(frozen=True)
-class Sheet:
-    id: uuid.UUID
-    village_id: uuid.UUID
-    grid: str
-    inspected_on: date
-    judges: list[str]
-    status: str
-    rules: list[dict[str, Any]]
-    households: list[dict[str, Any]]
-    awards: int | None
-    submitted_at: datetime | None
 
 
 def _check_grid(actor: Actor, village_id: uuid.UUID, grid: str) -> None:
@@ -69,31 +61,23 @@ async def open_sheet(
     inspected_on: date,
     rule_ids: list[uuid.UUID],
     judges: list[str],
-) -> Sheet:
+) -> SheetOut:
     _check_grid(actor, village_id, grid)
-    connection = await driver(session)
-    known = await connection.fetch(
-        "SELECT id FROM rules WHERE village_id = $1 AND id = ANY($2::uuid[])", village_id, rule_ids
-    )
-    if len(known) != len(set(rule_ids)):
+    if await sheets.village_rule_count(session, village_id, rule_ids) != len(set(rule_ids)):
         raise NotFound("检查表上有不属于本村的积分细则")
-    households = await connection.fetchval(
-        "SELECT count(*) FROM households WHERE village_id = $1 AND grid = $2", village_id, grid
-    )
-    if not households:
+    if not await sheets.grid_households(session, village_id, grid):
         raise NotFound(f"本村没有“{grid}”这个网格的户")
     inspection_id = uuid.uuid4()
     try:
-        await connection.execute(
-            "INSERT INTO inspections (village_id, id, grid, inspected_on, rule_ids, judges, created_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            village_id,
-            inspection_id,
-            grid,
-            inspected_on,
-            list(dict.fromkeys(rule_ids)),
-            judges,
-            actor.user_id,
+        await sheets.insert(
+            session,
+            village_id=village_id,
+            inspection_id=inspection_id,
+            grid=grid,
+            inspected_on=inspected_on,
+            rule_ids=list(dict.fromkeys(rule_ids)),
+            judges=judges,
+            created_by=actor.user_id,
         )
     except Exception as exc:
         if violated_constraint(exc) == "uq_inspections_grid_day":
@@ -108,86 +92,58 @@ async def open_sheet(
         record_id=inspection_id,
         after={"grid": grid, "inspected_on": inspected_on.isoformat(), "rules": rule_ids, "judges": judges},
     )
-    sheet = await get_sheet(session, inspection_id)
-    assert sheet is not None
-    return sheet
+    return await read_sheet(session, inspection_id)
 
 
-async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> Sheet | None:
-    connection = await driver(session)
-    row = await connection.fetchrow("SELECT * FROM inspections WHERE id = $1", inspection_id)
+async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut | None:
+    row = await sheets.inspection(session, inspection_id)
     if row is None:
         return None
-    rules = await connection.fetch(
-        """
-        SELECT r.id, r.code, v.name, v.category, v.points, v.review
-          FROM rules r
-          JOIN rule_versions v
-            ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
-         WHERE r.village_id = $1 AND r.id = ANY($2::uuid[])
-         ORDER BY v.category, r.code
-        """,
-        row["village_id"],
-        row["rule_ids"],
-    )
-    households = await connection.fetch(
-        "SELECT id, code, head_name FROM households WHERE village_id = $1 AND grid = $2 ORDER BY code",
-        row["village_id"],
-        row["grid"],
-    )
-    return Sheet(
-        id=row["id"],
-        village_id=row["village_id"],
-        grid=row["grid"],
-        inspected_on=row["inspected_on"],
-        judges=list(row["judges"]),
-        status=row["status"],
-        rules=[dict(r) for r in rules],
-        households=[dict(h) for h in households],
-        awards=row["awards"],
-        submitted_at=row["submitted_at"],
+    rules = await sheets.sheet_rules(session, row.village_id, row.rule_ids)
+    households = await sheets.grid_households(session, row.village_id, row.grid)
+    return SheetOut(
+        id=row.id,
+        village_id=row.village_id,
+        grid=row.grid,
+        inspected_on=row.inspected_on,
+        judges=list(row.judges),
+        status=row.status,
+        rules=[SheetRule.model_validate(r, from_attributes=True) for r in rules],
+        households=[SheetHousehold.model_validate(h, from_attributes=True) for h in households],
+        awards=row.awards,
+        submitted_at=row.submitted_at,
     )
 
 
 async def submit_sheet(
     session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
-) -> tuple[Sheet, list[service.AwardResult]]:
+) -> tuple[SheetOut, list[service.AwardResult]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
-    connection = await driver(session)
-    row = await connection.fetchrow("SELECT * FROM inspections WHERE id = $1 FOR UPDATE", inspection_id)
+    row = await sheets.inspection(session, inspection_id, lock=True)
     if row is None:
         raise NotFound("找不到该检查表")
-    if row["status"] != "open":
+    if row.status != "open":
         raise InspectionSubmitted()
-    village_id, grid = row["village_id"], row["grid"]
+    village_id, grid = row.village_id, row.grid
     _check_grid(actor, village_id, grid)
-    on_sheet = set(row["rule_ids"])
+    on_sheet = set(row.rule_ids)
     households = {
-        h["id"]: HouseholdRef(id=h["id"], village_id=village_id, code=h["code"], grid=grid)
-        for h in await connection.fetch(
-            "SELECT id, code FROM households WHERE village_id = $1 AND grid = $2", village_id, grid
-        )
+        h.id: HouseholdRef(id=h.id, village_id=village_id, code=h.code, grid=grid)
+        for h in await sheets.grid_households(session, village_id, grid)
     }
     for index, score in enumerate(scores):
         if score.household_id not in households:
             raise InvalidScore(f"第 {index + 1} 项：该户不在{grid}", index=index)
         if score.rule_id not in on_sheet:
             raise InvalidScore(f"第 {index + 1} 项：该细则不在这张检查表上", index=index)
-    note = f"{grid} {row['inspected_on']} 检查（评委：{'、'.join(row['judges'])}）"
+    note = f"{grid} {row.inspected_on} 检查（评委：{'、'.join(row.judges)}）"
     items = [
         AwardItem(household_id=s.household_id, rule_id=s.rule_id, quantity=s.quantity, note=s.note or note)
         for s in scores
     ]
     submission = Submission(actor=actor, village_id=village_id, households=households)
     results = await service.submit(session, actor, submission, items, batch_id=inspection_id) if items else []
-    await connection.execute(
-        "UPDATE inspections SET status = 'submitted', submitted_by = $3, submitted_at = now(), awards = $4"
-        " WHERE village_id = $1 AND id = $2",
-        village_id,
-        inspection_id,
-        actor.user_id,
-        len(results),
-    )
+    await sheets.mark_submitted(session, village_id, inspection_id, actor.user_id, len(results))
     await audit.record(
         session,
         actor,
@@ -197,6 +153,26 @@ async def submit_sheet(
         record_id=inspection_id,
         after={"awards": len(results), "points": sum(r.points for r in results)},
     )
+    return await read_sheet(session, inspection_id), results
+
+
+async def read_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut:
+    """An inspection sheet and where it stands (its reader checked first)."""
     sheet = await get_sheet(session, inspection_id)
     assert sheet is not None
-    return sheet, results
+    return sheet
+
+
+async def submit_scores(
+    session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
+) -> InspectionResult:
+    """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
+    sheet, results = await submit_sheet(session, actor, inspection_id, scores)
+    return InspectionResult(inspection=sheet, awards=[service.award_out(r) for r in results])
+
+
+async def open_inspection(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: InspectionCreate
+) -> SheetOut:
+    """`open_sheet` with the form the API and the page take."""
+    return await open_sheet(session, actor, village_id, **body.model_dump())

@@ -9,25 +9,23 @@ compensation (see `ledger.claim`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor, console_actor
 from jifen.awards import repository
+from jifen.awards.repository import AwardRow, LockedAward, objections
 from jifen.awards.schemas import AwardItem
-from jifen.awards.service import ConflictOfInterest, _award_draft, rule_of
-from jifen.kit.db import driver
+from jifen.awards.service import ConflictOfInterest, award_draft, rule_of
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, AwardStatus, Hold, Review, TransactionKind
+from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
 
 OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
@@ -57,24 +55,18 @@ class SecondResolverRequired(Conflict):
     default_detail = "该细则需两人复核：您已提交处理意见，请由另一位审核人确认"
 
 
-@dataclass(frozen=True)
-class Objection:
-    id: uuid.UUID
-    award_id: uuid.UUID
-    reason: str
-    status: str
-    created_at: datetime
+Objection = objections.ObjectionRow
 
 
-async def objection_window(session: AsyncSession, row: Any) -> datetime | None:
+async def objection_window(session: AsyncSession, row: AwardRow) -> datetime | None:
     """Until when the award may be objected to: its notice period while on 公示; after it posted, the
     village's notice days from the posting (7 days where the village has no notice period). None: never."""
-    if row["status"] == AwardStatus.public_notice.value:
-        return row["notice_until"]  # type: ignore[no-any-return]
-    if row["status"] != AwardStatus.posted.value or row["transaction_id"] is None:
+    if row.status == AwardStatus.public_notice.value:
+        return row.notice_until
+    if row.status != AwardStatus.posted.value or row.transaction_id is None:
         return None
-    posted_at = await repository.transaction_created_at(session, row["village_id"], row["transaction_id"])
-    days = await repository.notice_days(session, row["village_id"]) or OBJECTION_DAYS_WITHOUT_NOTICE
+    posted_at = await objections.transaction_created_at(session, row.village_id, row.transaction_id)
+    days = await repository.notice_days(session, row.village_id) or OBJECTION_DAYS_WITHOUT_NOTICE
     return None if posted_at is None else posted_at + timedelta(days=days)
 
 
@@ -87,39 +79,31 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
     until = await objection_window(session, row)
     if until is None or utcnow() >= until:
         raise NoticeClosed()
-    if row["status"] == AwardStatus.posted.value:
-        compensated = await ledger_repository.compensations_of(
-            session, row["village_id"], row["transaction_id"]
-        )
+    if row.status == AwardStatus.posted.value:
+        compensated = await ledger_repository.compensations_of(session, row.village_id, row.posting)
         if compensated:
             raise ledger.already_compensated(compensated[0].kind, what="该评定")
-    objection = await repository.insert_objection(session, row["village_id"], award_id, actor.user_id, reason)
+    objection = await objections.insert_objection(session, row.village_id, award_id, actor.user_id, reason)
     await audit.record(
         session,
         actor,
-        village_id=row["village_id"],
+        village_id=row.village_id,
         action="award.object",
         record_type="award",
         record_id=award_id,
-        after={"objection_id": objection["id"]},
+        after={"objection_id": objection.id},
         reason=reason,
     )
-    return Objection(**dict(objection))
+    return objection
 
 
-async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> uuid.UUID:
+async def _post(session: AsyncSession, actor: Actor, row: LockedAward, points: int) -> uuid.UUID:
     """Post a noticed award (its held points, for a deduction) with `points`; returns the transaction id."""
-    village_id, award_id = row["village_id"], row["id"]
+    village_id, award_id = row.village_id, row.id
     accounts = await ledger.system_accounts(session, village_id)
-    item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
-    draft = _award_draft(accounts, row["household_id"], rule_of(row), item, award_id, points)
-    hold = None
-    if row["hold_id"] is not None:
-        hold = (
-            await session.execute(
-                select(Hold).where(Hold.village_id == village_id, Hold.id == row["hold_id"])
-            )
-        ).scalar_one()
+    item = AwardItem(household_id=row.household_id, rule_id=row.rule_id, quantity=row.quantity)
+    draft = award_draft(accounts, row.household_id, rule_of(row), item, award_id, points)
+    hold = await repository.hold(session, village_id, row.hold_id) if row.hold_id is not None else None
     if hold is not None and -points == hold.amount:
         await ledger.capture_hold(session, actor, hold, draft)
     else:
@@ -130,23 +114,23 @@ async def _post(session: AsyncSession, actor: Actor, row: Any, points: int) -> u
     return draft.id
 
 
-async def _check_duties(session: AsyncSession, actor: Actor, row: Any) -> None:
+async def _check_duties(session: AsyncSession, actor: Actor, row: AwardRow) -> None:
     """The resolver of an objection judges the award afresh: not its household, its submitter, one of its
     approvers, nor anyone who objected to it."""
-    village_id, award_id = row["village_id"], row["id"]
-    if row["household_id"] in actor.household_ids():
+    village_id, award_id = row.village_id, row.id
+    if row.household_id in actor.household_ids():
         raise ConflictOfInterest("不能处理自己家庭评定的异议")
-    if row["submitted_by"] == actor.user_id:
+    if row.submitted_by == actor.user_id:
         raise SeparationOfDuties("您提交了该评定，不能处理它的异议，请由其他审核人处理")
     if actor.user_id in await repository.approvals(session, village_id, award_id):
         raise SeparationOfDuties("您审核通过了该评定，不能处理它的异议，请由其他审核人处理")
-    if actor.user_id in await repository.objectors(session, village_id, award_id):
+    if actor.user_id in await objections.objectors(session, village_id, award_id):
         raise SeparationOfDuties("您对该评定提出了异议，不能自己处理，请由其他审核人处理")
 
 
-def _revised_points(row: Any, points: int | None) -> int:
+def _revised_points(row: AwardRow, points: int | None) -> int:
     """A revision only lowers the award: same sign, not zero, no more than the original magnitude."""
-    old = int(row["points"])
+    old = int(row.points)
     if points is None or points == 0 or (points > 0) != (old > 0) or abs(points) > abs(old):
         limit = f"1 到 {old}" if old > 0 else f"{old} 到 -1"
         raise InvalidRevision(f"修改后的积分只能在 {limit} 之间（与原评定同号，且不超过原评定的 {old} 分）")
@@ -154,12 +138,12 @@ def _revised_points(row: Any, points: int | None) -> int:
 
 
 async def _compensate_posted(
-    session: AsyncSession, actor: Actor, row: Any, final_points: int, *, revoke: bool, reason: str
+    session: AsyncSession, actor: Actor, row: LockedAward, final_points: int, *, revoke: bool, reason: str
 ) -> uuid.UUID | None:
     """An objection to a posted award: post the difference (revised) or the whole (revoked) back, as the
     award transaction's one compensation. Returns the compensating transaction, None when nothing moves."""
-    village_id, household_id = row["village_id"], row["household_id"]
-    old = int(row["points"])
+    village_id, household_id = row.village_id, row.household_id
+    old = int(row.points)
     delta = -old if revoke else final_points - old  # what the household's account moves
     if delta == 0:
         return None
@@ -172,18 +156,18 @@ async def _compensate_posted(
             ledger.Line(household_id, delta, earned=delta if old > 0 else 0),
             ledger.Line(counter, -delta),
         ],
-        memo=f"{'按异议撤销' if revoke else '按异议修改'}：{row['rule_name']}",
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
+        memo=f"{'按异议撤销' if revoke else '按异议修改'}：{row.rule_name}",
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
         source_type="award",
-        source_id=row["id"],
+        source_id=row.id,
         reason=reason,
     )
     await ledger.claim(
         session,
         actor,
         village_id,
-        source_id=row["transaction_id"],
+        source_id=row.posting,
         draft=draft,
         kind=ledger.CompensationKind.revocation if revoke else ledger.CompensationKind.revision,
         amount=delta,
@@ -200,7 +184,7 @@ async def resolve(
     outcome: str,
     reason: str,
     points: int | None = None,
-) -> Any:
+) -> AwardRow:
     """Settle the award's open objections.
 
     On public notice: upheld posts it, revised posts the lowered points, revoked releases whatever it held
@@ -214,82 +198,102 @@ async def resolve(
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id = row["village_id"]
     await _check_duties(session, actor, row)
-    open_rows = await repository.open_objections(session, village_id, award_id)
-    status = row["status"]
+    open_rows = await objections.open_objections(session, row.village_id, award_id)
+    status = row.status
     if status not in (AwardStatus.public_notice.value, AwardStatus.posted.value) or not open_rows:
         raise NoOpenObjection()
-    final_points = _revised_points(row, points) if outcome == "revised" else int(row["points"])
-    proposal_points = final_points if outcome == "revised" else None
-    if row["review"] == Review.double.value:
-        pending = await repository.pending_resolution(session, village_id, award_id)
-        if pending is not None and pending["proposed_by"] == actor.user_id:
-            raise SecondResolverRequired()
-        if pending is None or (pending["outcome"], pending["points"]) != (outcome, proposal_points):
-            await repository.propose_resolution(
-                session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
-            )
-            await audit.record(
-                session,
-                actor,
-                village_id=village_id,
-                action="award.objection_proposed",
-                record_type="award",
-                record_id=award_id,
-                after={
-                    "outcome": outcome,
-                    "points": final_points,
-                    "replaces": pending and pending["outcome"],
-                },
-                reason=reason,
-            )
-            return await repository.lock_award_for_read(session, award_id)
-    transaction_id = None
+    final_points = _revised_points(row, points) if outcome == "revised" else int(row.points)
+    double = row.review == Review.double.value
+    if double and await _proposed_only(session, actor, row, outcome, final_points, reason):
+        return await repository.lock_award_for_read(session, award_id)
     if status == AwardStatus.posted.value:
-        if outcome != "upheld":
-            transaction_id = await _compensate_posted(
-                session, actor, row, final_points, revoke=outcome == "revoked", reason=reason
-            )
-        if outcome == "revoked":
-            await repository.set_status(
-                session, village_id, award_id, AwardStatus.revoked.value, row["transaction_id"]
-            )
-        elif final_points != row["points"]:
-            await repository.set_points(session, village_id, award_id, final_points)
-    elif outcome == "revoked":
-        if row["hold_id"] is not None:
-            hold = (
-                await session.execute(
-                    select(Hold).where(Hold.village_id == village_id, Hold.id == row["hold_id"])
-                )
-            ).scalar_one()
-            await ledger.release_hold(session, actor, hold)
-        await repository.set_status(session, village_id, award_id, AwardStatus.revoked.value)
+        transaction_id = await _settle_posted(session, actor, row, outcome, final_points, reason)
     else:
-        if final_points != row["points"]:
-            await repository.set_points(session, village_id, award_id, final_points)
-        transaction_id = await _post(session, actor, {**dict(row), "points": final_points}, final_points)
-    await repository.resolve_objections(
-        session, village_id, award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
+        transaction_id = await _settle_on_notice(session, actor, row, outcome, final_points)
+    await objections.resolve_objections(
+        session, row.village_id, award_id, outcome=outcome, actor_id=actor.user_id, resolution=reason
+    )
+    await audit.record(
+        session,
+        actor,
+        village_id=row.village_id,
+        action=f"award.objection_{outcome}",
+        record_type="award",
+        record_id=award_id,
+        before={"points": row.points, "status": status},
+        after={
+            "points": final_points,
+            "outcome": outcome,
+            "transaction_id": transaction_id,
+            **({"proposed_by": open_rows[0].proposed_by} if double else {}),
+        },
+        reason=reason,
+    )
+    return await repository.lock_award_for_read(session, award_id)
+
+
+async def _proposed_only(
+    session: AsyncSession, actor: Actor, row: LockedAward, outcome: str, final_points: int, reason: str
+) -> bool:
+    """Under a `double` rule: True when this resolution is only proposed (the first, or one that disagrees
+    with the pending proposal); False when it agrees with another resolver's proposal and completes it."""
+    village_id, award_id = row.village_id, row.id
+    proposal_points = final_points if outcome == "revised" else None
+    pending = await objections.pending_resolution(session, village_id, award_id)
+    if pending is not None and pending.proposed_by == actor.user_id:
+        raise SecondResolverRequired()
+    if pending is not None and (pending.outcome, pending.points) == (outcome, proposal_points):
+        return False
+    await objections.propose_resolution(
+        session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
     )
     await audit.record(
         session,
         actor,
         village_id=village_id,
-        action=f"award.objection_{outcome}",
+        action="award.objection_proposed",
         record_type="award",
         record_id=award_id,
-        before={"points": row["points"], "status": status},
-        after={
-            "points": final_points,
-            "outcome": outcome,
-            "transaction_id": transaction_id,
-            **({"proposed_by": open_rows[0]["proposed_by"]} if row["review"] == Review.double.value else {}),
-        },
+        after={"outcome": outcome, "points": final_points, "replaces": pending and pending.outcome},
         reason=reason,
     )
-    return await repository.lock_award_for_read(session, award_id)
+    return True
+
+
+async def _settle_posted(
+    session: AsyncSession, actor: Actor, row: LockedAward, outcome: str, final_points: int, reason: str
+) -> uuid.UUID | None:
+    """A posted award: revised or revoked goes back as its transaction's one compensation."""
+    village_id, award_id = row.village_id, row.id
+    transaction_id = None
+    if outcome != "upheld":
+        transaction_id = await _compensate_posted(
+            session, actor, row, final_points, revoke=outcome == "revoked", reason=reason
+        )
+    if outcome == "revoked":
+        await repository.set_status(
+            session, village_id, award_id, AwardStatus.revoked.value, row.transaction_id
+        )
+    elif final_points != row.points:
+        await repository.set_points(session, village_id, award_id, final_points)
+    return transaction_id
+
+
+async def _settle_on_notice(
+    session: AsyncSession, actor: Actor, row: LockedAward, outcome: str, final_points: int
+) -> uuid.UUID | None:
+    """An award on public notice: revoked releases what it held and posts nothing; upheld or revised posts
+    it (with the lowered points)."""
+    village_id, award_id = row.village_id, row.id
+    if outcome == "revoked":
+        if row.hold_id is not None:
+            await ledger.release_hold(session, actor, await repository.hold(session, village_id, row.hold_id))
+        await repository.set_status(session, village_id, award_id, AwardStatus.revoked.value)
+        return None
+    if final_points != row.points:
+        await repository.set_points(session, village_id, award_id, final_points)
+    return await _post(session, actor, dataclasses.replace(row, points=final_points), final_points)
 
 
 async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
@@ -300,33 +304,21 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     posted = 0
     while True:
         async with sessionmaker() as session, session.begin():
-            due = await (await driver(session)).fetch(
-                """
-                SELECT a.id FROM awards a
-                 WHERE a.status = 'public_notice' AND a.notice_until <= $1
-                   AND NOT EXISTS (
-                        SELECT 1 FROM objections o
-                         WHERE o.village_id = a.village_id AND o.award_id = a.id AND o.status = 'open')
-                 ORDER BY a.notice_until
-                 LIMIT 200
-                   FOR UPDATE OF a SKIP LOCKED
-                """,
-                moment,
-            )
+            due = await repository.lock_due_notices(session, moment)
             if not due:
                 return posted
-            for award in due:
-                row = await repository.lock_award(session, award["id"])
-                if row is None or row["status"] != AwardStatus.public_notice.value:
+            for award_id in due:
+                row = await repository.lock_award(session, award_id)
+                if row is None or row.status != AwardStatus.public_notice.value:
                     continue
-                transaction_id = await _post(session, actor, row, row["points"])
+                transaction_id = await _post(session, actor, row, row.points)
                 await audit.record(
                     session,
                     actor,
-                    village_id=row["village_id"],
+                    village_id=row.village_id,
                     action="award.notice_ended",
                     record_type="award",
-                    record_id=row["id"],
+                    record_id=row.id,
                     after={"status": "posted", "transaction_id": transaction_id},
                 )
                 posted += 1

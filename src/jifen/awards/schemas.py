@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from jifen.kit.schemas import InputModel
+from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.models import AwardStatus
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -64,3 +64,59 @@ class SelfReportCreate(InputModel):
 
 class AwardBatchOut(BaseModel):
     items: list[AwardOut]
+
+
+class DecisionIn(InputModel):
+    reason: Reason | None = None
+
+
+class RejectIn(InputModel):
+    reason: Reason
+
+
+class ObjectionIn(InputModel):
+    reason: Reason
+
+
+class InspectionCreate(InputModel):
+    grid: Grid
+    inspected_on: date
+    rule_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)]
+    judges: Annotated[list[Name], Field(min_length=1, max_length=9, description="the judges' names")]
+
+
+class SheetRule(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    category: str
+    points: int
+    review: str
+
+
+class SheetHousehold(BaseModel):
+    id: uuid.UUID
+    code: str
+    head_name: str
+
+
+class SheetOut(BaseModel):
+    id: uuid.UUID
+    village_id: uuid.UUID
+    grid: str
+    inspected_on: date
+    judges: list[str]
+    status: str
+    rules: list[SheetRule]
+    households: list[SheetHousehold]
+    awards: int | None
+    submitted_at: datetime | None
+
+
+class InspectionScores(InputModel):
+    scores: Annotated[list[AwardItem], Field(max_length=MAX_BATCH)]
+
+
+class InspectionResult(BaseModel):
+    inspection: SheetOut
+    awards: list[AwardOut]

@@ -4,7 +4,7 @@ ledger's set-based path, one award or ten thousand in one database round trip.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import Submission
+from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardItem, AwardOut
-from jifen.households.scope import check_grid
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
-from jifen.kit.pagination import BY_TIME_ID, Page, encode_cursor
+from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.timeutil import PERIOD_NAMES, period_start, to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -101,6 +102,30 @@ def _check_actor(actor: Actor, village_id: uuid.UUID, household_id: uuid.UUID, g
     check_grid(actor, village_id, grid)
 
 
+@dataclass(slots=True)
+class _Submission:
+    """What every item of one submission is checked against, loaded once for the whole batch."""
+
+    actor: Actor
+    submission: Submission
+    self_report: bool
+    many: bool
+    now: datetime
+    rules: dict[uuid.UUID, RuleSnapshot]
+    members: dict[uuid.UUID, uuid.UUID]
+    accounts: dict[AccountKind, uuid.UUID]
+    photos: dict[uuid.UUID, str]
+    used: dict[tuple[uuid.UUID, uuid.UUID], int]
+    repeats: dict[tuple[uuid.UUID, uuid.UUID], int]
+    notice_until: datetime | None
+    drafts: list[ledger.Draft] = field(default_factory=list)
+    draft_item: list[int] = field(default_factory=list)
+
+    @property
+    def village_id(self) -> uuid.UUID:
+        return self.submission.village_id
+
+
 async def submit(
     session: AsyncSession,
     actor: Actor,
@@ -114,7 +139,21 @@ async def submit(
 
     A self-report (自主申报, `self_report=True`) is filed by a villager for their own household (the caller
     checked that): only a deed, and always into review — single review when the rule needs none."""
-    many = len(items) > 1
+    batch = await _load_submission(session, actor, submission, items, self_report)
+    results = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
+    if batch.drafts:
+        try:
+            await ledger.post(session, actor, batch.village_id, batch.drafts)
+        except ledger.InsufficientPoints as error:
+            raise _at(error, batch.draft_item[error.draft_index], batch.many) from None
+    await _record_awards(session, batch, results, batch_id)
+    return results
+
+
+async def _load_submission(
+    session: AsyncSession, actor: Actor, submission: Submission, items: Sequence[AwardItem], self_report: bool
+) -> _Submission:
+    """The rules, members, accounts and photos the items name, and what the households already used."""
     village_id = submission.village_id
     rules = {
         rule.rule_id: rule
@@ -130,110 +169,139 @@ async def submit(
         if photo_ids
         else {}
     )
-
     now = utcnow()
-    used = await _cap_usage(session, village_id, items, rules, now)
-    repeats = await _repeats(session, village_id, items, rules, now)
+    # what each capped (household, rule) pair has used in its current local period, under lock
+    capped = _pairs(items, rules, lambda rule: rule.cap_count is not None)
+    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, "points", now)
+    # how many deductions each (household, escalating rule) pair already has in the rule's period
+    escalating = _pairs(items, rules, lambda rule: rule.escalation)
+    repeats = await _per_period(
+        session, village_id, escalating, lambda r: r.cap_period or "month", "times", now
+    )
     notice_days = await repository.notice_days(session, village_id)
-    notice_until = now + timedelta(days=notice_days) if notice_days else None
-    drafts: list[ledger.Draft] = []
-    draft_item: list[int] = []
-    results: list[AwardResult] = []
-    for index, item in enumerate(items):
-        household = submission.households[item.household_id]
-        version: RuleSnapshot | None = rules.get(item.rule_id)
-        try:
-            if version is None:
-                raise NotFound("找不到该积分细则")
-            if not version.active:
-                raise RuleRetired(f"积分细则“{version.name}”已停用")
-            today = to_local(now).date()
-            if (version.active_from and today < version.active_from) or (
-                version.active_until and today > version.active_until
-            ):
-                since, until = version.active_from or "…", version.active_until or "…"
-                raise RuleOutOfRange(f"积分细则“{version.name}”的适用期为 {since} 至 {until}")
-            if self_report:
-                if version.points < 0:
-                    raise NotSelfReportable()
-            else:
-                _check_actor(actor, village_id, household.id, household.grid)
-            if item.member_id is not None and members.get(item.member_id) != household.id:
-                raise InvalidMember()
-            if any(photo_id not in photos for photo_id in item.photo_ids):
-                raise UnknownPhoto()
-            if version.evidence_required and not item.photo_ids:
-                raise EvidenceRequired(f"积分细则“{version.name}”要求附证据照片，请先上传照片")
-        except JifenError as error:
-            raise _at(error, index, many) from None
-        points = version.points * item.quantity
-        if version.escalation:
-            # the n-th deduction in the period takes escalation[n] points (the last step for any later one)
-            done = repeats.get((household.id, version.rule_id), 0)
-            steps = version.escalation
-            points = -sum(steps[min(done + i, len(steps) - 1)] for i in range(item.quantity))
-            repeats[(household.id, version.rule_id)] = done + item.quantity
-        if version.cap_count is not None and version.cap_period is not None:
-            key = (household.id, version.rule_id)
-            left = max(version.cap_count - used.get(key, 0), 0)
-            if abs(points) > left:
-                period = PERIOD_NAMES.get(version.cap_period, version.cap_period)
-                exceeded = CapExceeded(
-                    f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
-                    left=left,
-                )
-                raise _at(exceeded, index, many)
-            used[key] = used.get(key, 0) + abs(points)
-        award_id = uuid.uuid4()
-        transaction_id = hold_id = None
-        status = AwardStatus.pending_review
-        if self_report:
-            pass  # a self-report always waits for a reviewer
-        elif version.review == Review.none.value and notice_until is not None:
-            status = AwardStatus.public_notice
-            if points < 0:  # a deduction on notice already holds its points
-                try:
-                    hold_id = await _hold_for(
-                        session, actor, village_id, household.id, award_id, -points, version
-                    )
-                except JifenError as error:
-                    raise _at(error, index, many) from None
-        elif version.review == Review.none.value:
-            draft = _award_draft(accounts, household.id, version, item, award_id, points)
-            drafts.append(draft)
-            draft_item.append(index)
-            transaction_id, status = draft.id, AwardStatus.posted
-        results.append(
-            AwardResult(
-                id=award_id,
-                status=status,
-                points=points,
-                transaction_id=transaction_id,
-                household_id=household.id,
-                rule_id=version.rule_id,
-                rule_version=version.version,
-                quantity=item.quantity,
-                member_id=item.member_id,
-                note=item.note,
-                created_at=now,
-                notice_until=notice_until if status is AwardStatus.public_notice else None,
-                hold_id=hold_id,
-                photo_ids=list(dict.fromkeys(item.photo_ids)),
-                self_report=self_report,
-                submitted_by=actor.user_id,
+    return _Submission(
+        actor=actor,
+        submission=submission,
+        self_report=self_report,
+        many=len(items) > 1,
+        now=now,
+        rules=rules,
+        members=members,
+        accounts=accounts,
+        photos=photos,
+        used=used,
+        repeats=repeats,
+        notice_until=now + timedelta(days=notice_days) if notice_days else None,
+    )
+
+
+def _checked_rule(batch: _Submission, household: HouseholdRef, item: AwardItem) -> RuleSnapshot:
+    """The item's rule, when it is in force and the item may use it (its member, photos, evidence)."""
+    version = batch.rules.get(item.rule_id)
+    if version is None:
+        raise NotFound("找不到该积分细则")
+    if not version.active:
+        raise RuleRetired(f"积分细则“{version.name}”已停用")
+    today = to_local(batch.now).date()
+    if (version.active_from and today < version.active_from) or (
+        version.active_until and today > version.active_until
+    ):
+        since, until = version.active_from or "…", version.active_until or "…"
+        raise RuleOutOfRange(f"积分细则“{version.name}”的适用期为 {since} 至 {until}")
+    if batch.self_report:
+        if version.points < 0:
+            raise NotSelfReportable()
+    else:
+        _check_actor(batch.actor, batch.village_id, household.id, household.grid)
+    if item.member_id is not None and batch.members.get(item.member_id) != household.id:
+        raise InvalidMember()
+    if any(photo_id not in batch.photos for photo_id in item.photo_ids):
+        raise UnknownPhoto()
+    if version.evidence_required and not item.photo_ids:
+        raise EvidenceRequired(f"积分细则“{version.name}”要求附证据照片，请先上传照片")
+    return version
+
+
+def _item_points(batch: _Submission, household_id: uuid.UUID, version: RuleSnapshot, item: AwardItem) -> int:
+    """The item's points: escalated for a repeated deduction, and within the rule's cap (else CapExceeded)."""
+    key = (household_id, version.rule_id)
+    points = version.points * item.quantity
+    if version.escalation:
+        # the n-th deduction in the period takes escalation[n] points (the last step for any later one)
+        done = batch.repeats.get(key, 0)
+        steps = version.escalation
+        points = -sum(steps[min(done + i, len(steps) - 1)] for i in range(item.quantity))
+        batch.repeats[key] = done + item.quantity
+    if version.cap_count is not None and version.cap_period is not None:
+        left = max(version.cap_count - batch.used.get(key, 0), 0)
+        if abs(points) > left:
+            period = PERIOD_NAMES.get(version.cap_period, version.cap_period)
+            raise CapExceeded(
+                f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
+                left=left,
             )
-        )
-    if drafts:
-        try:
-            await ledger.post(session, actor, village_id, drafts)
-        except ledger.InsufficientPoints as error:
-            raise _at(error, draft_item[error.draft_index], many) from None
+        batch.used[key] = batch.used.get(key, 0) + abs(points)
+    return points
+
+
+async def _place_item(session: AsyncSession, batch: _Submission, index: int, item: AwardItem) -> AwardResult:
+    """One item checked and priced, then into review, on public notice (a deduction holds its points) or
+    drafted to post with the batch; a refusal names the item's index."""
+    household = batch.submission.households[item.household_id]
+    try:
+        version = _checked_rule(batch, household, item)
+        points = _item_points(batch, household.id, version, item)
+    except JifenError as error:
+        raise _at(error, index, batch.many) from None
+    award_id = uuid.uuid4()
+    transaction_id = hold_id = None
+    status = AwardStatus.pending_review
+    if batch.self_report:
+        pass  # a self-report always waits for a reviewer
+    elif version.review == Review.none.value and batch.notice_until is not None:
+        status = AwardStatus.public_notice
+        if points < 0:  # a deduction on notice already holds its points
+            try:
+                hold_id = await _hold_for(
+                    session, batch.actor, batch.village_id, household.id, award_id, -points, version
+                )
+            except JifenError as error:
+                raise _at(error, index, batch.many) from None
+    elif version.review == Review.none.value:
+        draft = award_draft(batch.accounts, household.id, version, item, award_id, points)
+        batch.drafts.append(draft)
+        batch.draft_item.append(index)
+        transaction_id, status = draft.id, AwardStatus.posted
+    return AwardResult(
+        id=award_id,
+        status=status,
+        points=points,
+        transaction_id=transaction_id,
+        household_id=household.id,
+        rule_id=version.rule_id,
+        rule_version=version.version,
+        quantity=item.quantity,
+        member_id=item.member_id,
+        note=item.note,
+        created_at=batch.now,
+        notice_until=batch.notice_until if status is AwardStatus.public_notice else None,
+        hold_id=hold_id,
+        photo_ids=list(dict.fromkeys(item.photo_ids)),
+        self_report=batch.self_report,
+        submitted_by=batch.actor.user_id,
+    )
+
+
+async def _record_awards(
+    session: AsyncSession, batch: _Submission, results: list[AwardResult], batch_id: uuid.UUID | None
+) -> None:
+    """The awards written in one statement, their photos linked, and one audit record each."""
     created_at = await repository.insert_awards(
         session,
         {
-            "village": village_id,
-            "batch": batch_id or (uuid.uuid4() if many else None),
-            "actor": actor.user_id,
+            "village": batch.village_id,
+            "batch": batch_id or (uuid.uuid4() if batch.many else None),
+            "actor": batch.actor.user_id,
             "ids": [r.id for r in results],
             "households": [r.household_id for r in results],
             "rules": [r.rule_id for r in results],
@@ -244,10 +312,10 @@ async def submit(
             "notes": [r.note for r in results],
             "statuses": [r.status.value for r in results],
             "transactions": [r.transaction_id for r in results],
-            "created_at": now,
+            "created_at": batch.now,
             "notice_until": [r.notice_until for r in results],
             "holds": [r.hold_id for r in results],
-            "self_report": self_report,
+            "self_report": batch.self_report,
         },
     )
     for result in results:
@@ -255,65 +323,74 @@ async def submit(
     linked = [(r.id, photo_id, position) for r in results for position, photo_id in enumerate(r.photo_ids)]
     if linked:
         await photos_repository.link_award_photos(
-            session, village_id, *(list(column) for column in zip(*linked, strict=True))
+            session, batch.village_id, *(list(column) for column in zip(*linked, strict=True))
         )
     await audit.record_many(
         session,
-        actor,
-        village_id=village_id,
+        batch.actor,
+        village_id=batch.village_id,
         action="award.submit",
         record_type="award",
-        changes=[
-            (
-                r.id,
-                None,
-                {
-                    "household_id": r.household_id,
-                    "rule_id": r.rule_id,
-                    "rule_version": r.rule_version,
-                    "quantity": r.quantity,
-                    "points": r.points,
-                    "status": r.status,
-                    "transaction_id": r.transaction_id,
-                    "note": r.note,
-                    # the evidence by content hash: the chained audit trail pins the very bytes
-                    **({"photos": [photos[p] for p in r.photo_ids]} if r.photo_ids else {}),
-                    **({"self_report": True} if self_report else {}),
-                },
-            )
-            for r in results
-        ],
+        changes=[(r.id, None, _audit_of(r, batch.photos)) for r in results],
     )
-    return results
 
 
-async def _cap_usage(
+def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str]) -> dict[str, Any]:
+    return {
+        "household_id": result.household_id,
+        "rule_id": result.rule_id,
+        "rule_version": result.rule_version,
+        "quantity": result.quantity,
+        "points": result.points,
+        "status": result.status,
+        "transaction_id": result.transaction_id,
+        "note": result.note,
+        # the evidence by content hash: the chained audit trail pins the very bytes
+        **({"photos": [photos[p] for p in result.photo_ids]} if result.photo_ids else {}),
+        **({"self_report": True} if result.self_report else {}),
+    }
+
+
+_Counts = dict[tuple[uuid.UUID, uuid.UUID], int]
+
+
+async def _per_period(
     session: AsyncSession,
     village_id: uuid.UUID,
-    items: Sequence[AwardItem],
-    rules: dict[uuid.UUID, RuleSnapshot],
+    pairs: list[tuple[uuid.UUID, RuleSnapshot]],
+    period_of: Callable[[RuleSnapshot], str | None],
+    counted: repository.Counted,
     now: datetime,
-) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """What each capped (household, rule) pair has used in its current local period, under lock."""
-    capped = [
-        (item.household_id, rules[item.rule_id])
-        for item in items
-        if item.rule_id in rules and rules[item.rule_id].cap_count is not None
-    ]
-    if not capped:
+) -> _Counts:
+    """What is `counted` for each (household, rule) pair since the start of the rule's current local period,
+    with the households locked first."""
+    if not pairs:
         return {}
-    await repository.lock_households(session, village_id, sorted({h for h, _ in capped}))
-    used: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-    for period in {rule.cap_period for _, rule in capped if rule.cap_period}:
-        in_period = [(h, rule) for h, rule in capped if rule.cap_period == period]
-        used |= await repository.cap_used(
+    await repository.lock_households(session, village_id, sorted({h for h, _ in pairs}))
+    found: _Counts = {}
+    for period in {period_of(rule) for _, rule in pairs} - {None}:
+        assert period is not None
+        in_period = [(h, rule) for h, rule in pairs if period_of(rule) == period]
+        found |= await repository.counts_since(
             session,
+            counted,
             village_id,
             sorted({h for h, _ in in_period}),
             sorted({rule.rule_id for _, rule in in_period}),
             period_start(period, now),
         )
-    return used
+    return found
+
+
+def _pairs(
+    items: Sequence[AwardItem], rules: dict[uuid.UUID, RuleSnapshot], wanted: Callable[[RuleSnapshot], object]
+) -> list[tuple[uuid.UUID, RuleSnapshot]]:
+    """The (household, rule) of each item whose rule is `wanted`."""
+    return [
+        (item.household_id, rules[item.rule_id])
+        for item in items
+        if item.rule_id in rules and wanted(rules[item.rule_id])
+    ]
 
 
 async def _hold_for(
@@ -338,36 +415,7 @@ async def _hold_for(
     return hold.id
 
 
-async def _repeats(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    items: Sequence[AwardItem],
-    rules: dict[uuid.UUID, RuleSnapshot],
-    now: datetime,
-) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """How many deductions each (household, escalating rule) pair already has in the rule's period."""
-    escalating = [
-        (item.household_id, rules[item.rule_id])
-        for item in items
-        if item.rule_id in rules and rules[item.rule_id].escalation
-    ]
-    if not escalating:
-        return {}
-    await repository.lock_households(session, village_id, sorted({h for h, _ in escalating}))
-    counted: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-    for period in {rule.cap_period or "month" for _, rule in escalating}:
-        in_period = [(h, rule) for h, rule in escalating if (rule.cap_period or "month") == period]
-        counted |= await repository.repeat_count(
-            session,
-            village_id,
-            sorted({h for h, _ in in_period}),
-            sorted({rule.rule_id for _, rule in in_period}),
-            period_start(period, now),
-        )
-    return counted
-
-
-def _award_draft(
+def award_draft(
     accounts: dict[AccountKind, uuid.UUID],
     household_id: uuid.UUID,
     version: RuleSnapshot,
@@ -411,41 +459,43 @@ class AlreadyApproved(Conflict):
     default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
 
 
-def rule_of(row: Any) -> RuleSnapshot:
+def rule_of(row: LockedAward) -> RuleSnapshot:
     """The rule version an award row was made under, as far as posting it needs."""
     return RuleSnapshot(
-        rule_id=row["rule_id"],
-        village_id=row["village_id"],
-        code=row["rule_code"],
-        version=row["rule_version"],
-        name=row["rule_name"],
+        rule_id=row.rule_id,
+        village_id=row.village_id,
+        code=row.rule_code,
+        version=row.rule_version,
+        name=row.rule_name,
         category="",
-        points=row["rule_points"],
+        points=row.rule_points,
         cap_count=None,
         cap_period=None,
         evidence_required=False,
-        review=row["review"],
+        review=row.review,
         active=True,
     )
 
 
-def result_of(row: Any, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardResult:
+def result_of(
+    row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None
+) -> AwardResult:
     return AwardResult(
-        id=row["id"],
-        status=AwardStatus(status or row["status"]),
-        points=row["points"],
-        transaction_id=transaction_id or row["transaction_id"],
-        household_id=row["household_id"],
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
-        quantity=row["quantity"],
-        member_id=row["member_id"],
-        note=row["note"],
-        created_at=row["created_at"],
-        notice_until=row["notice_until"],
-        hold_id=row["hold_id"],
-        self_report=row["self_report"],
-        submitted_by=row["submitted_by"],
+        id=row.id,
+        status=AwardStatus(status or row.status),
+        points=row.points,
+        transaction_id=transaction_id or row.transaction_id,
+        household_id=row.household_id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        quantity=row.quantity,
+        member_id=row.member_id,
+        note=row.note,
+        created_at=row.created_at,
+        notice_until=row.notice_until,
+        hold_id=row.hold_id,
+        self_report=row.self_report,
+        submitted_by=row.submitted_by,
     )
 
 
@@ -468,12 +518,12 @@ async def decide(
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id = row["village_id"]
-    if row["status"] != AwardStatus.pending_review.value:
-        raise AwardNotPending(f"该评定当前状态为 {row['status']}，不能再审核")
-    if row["submitted_by"] == actor.user_id:
+    village_id = row.village_id
+    if row.status != AwardStatus.pending_review.value:
+        raise AwardNotPending(f"该评定当前状态为 {row.status}，不能再审核")
+    if row.submitted_by == actor.user_id:
         raise OwnSubmission()
-    if row["household_id"] in actor.household_ids():
+    if row.household_id in actor.household_ids():
         raise ConflictOfInterest("不能审核自己家庭的评定")
     if not approve:
         await repository.record_decision(session, village_id, award_id, "reject", actor.user_id, reason)
@@ -485,7 +535,7 @@ async def decide(
             action="award.reject",
             record_type="award",
             record_id=award_id,
-            before={"status": row["status"]},
+            before={"status": row.status},
             after={"status": "rejected"},
             reason=reason,
         )
@@ -494,16 +544,16 @@ async def decide(
     if actor.user_id in approvers:
         raise AlreadyApproved()
     await repository.record_decision(session, village_id, award_id, "approve", actor.user_id, reason)
-    needed = 2 if row["review"] == Review.double.value else 1
+    needed = 2 if row.review == Review.double.value else 1
     status, transaction_id = AwardStatus.pending_review, None
     notice_days = await repository.notice_days(session, village_id)
     if len(approvers) + 1 >= needed and notice_days:
         status = AwardStatus.public_notice
         hold_id = None
-        if row["points"] < 0:
+        if row.points < 0:
             rule_for_hold = rule_of(row)
             hold_id = await _hold_for(
-                session, actor, village_id, row["household_id"], award_id, -row["points"], rule_for_hold
+                session, actor, village_id, row.household_id, award_id, -row.points, rule_for_hold
             )
         await repository.start_notice(
             session, village_id, award_id, utcnow() + timedelta(days=notice_days), hold_id
@@ -511,8 +561,8 @@ async def decide(
     elif len(approvers) + 1 >= needed:
         accounts = await ledger.system_accounts(session, village_id)
         rule = rule_of(row)
-        item = AwardItem(household_id=row["household_id"], rule_id=row["rule_id"], quantity=row["quantity"])
-        draft = _award_draft(accounts, row["household_id"], rule, item, award_id, row["points"])
+        item = AwardItem(household_id=row.household_id, rule_id=row.rule_id, quantity=row.quantity)
+        draft = award_draft(accounts, row.household_id, rule, item, award_id, row.points)
         await ledger.post(session, actor, village_id, [draft])
         status, transaction_id = AwardStatus.posted, draft.id
         await repository.set_status(session, village_id, award_id, status.value, transaction_id)
@@ -523,7 +573,7 @@ async def decide(
         action="award.approve",
         record_type="award",
         record_id=award_id,
-        before={"status": row["status"], "approvals": len(approvers)},
+        before={"status": row.status, "approvals": len(approvers)},
         after={"status": status, "approvals": len(approvers) + 1, "transaction_id": transaction_id},
         reason=reason,
     )
@@ -547,18 +597,18 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     row = await repository.lock_award(session, award_id)
     if row is None:
         raise NotFound("找不到该评定")
-    village_id, household_id = row["village_id"], row["household_id"]
+    village_id, household_id = row.village_id, row.household_id
     if household_id in actor.household_ids():
         raise ConflictOfInterest("不能为自己家庭登记整改")
-    share = await repository.rectification_share(session, village_id, row["rule_id"], row["rule_version"])
-    if row["status"] != AwardStatus.posted.value or row["points"] >= 0 or not share:
+    share = await repository.rectification_share(session, village_id, row.rule_id, row.rule_version)
+    if row.status != AwardStatus.posted.value or row.points >= 0 or not share:
         raise NotRectifiable("只有已入账、且细则规定了整改返还比例的扣分才能整改返还")
-    compensated = await ledger_repository.compensations_of(session, village_id, row["transaction_id"])
+    compensated = await ledger_repository.compensations_of(session, village_id, row.posting)
     if any(c.kind == ledger.CompensationKind.rectification.value for c in compensated):
         raise AlreadyRectified()
     if compensated:
         raise ledger.already_compensated(compensated[0].kind, what="该扣分")
-    amount = -row["points"] * share // 100
+    amount = -row.points * share // 100
     if amount < 1:
         raise NotRectifiable("按返还比例计算的返还积分不足 1 分")
     accounts = await ledger.system_accounts(session, village_id)
@@ -568,9 +618,9 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
             ledger.Line(household_id, amount, earned=amount),
             ledger.Line(accounts[AccountKind.deductions], -amount),
         ],
-        memo=f"整改返还 {share}%：{row['rule_name']}",
-        rule_id=row["rule_id"],
-        rule_version=row["rule_version"],
+        memo=f"整改返还 {share}%：{row.rule_name}",
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
         source_type="award",
         source_id=award_id,
     )
@@ -578,7 +628,7 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         session,
         actor,
         village_id,
-        source_id=row["transaction_id"],
+        source_id=row.posting,
         draft=draft,
         kind=ledger.CompensationKind.rectification,
         amount=amount,
@@ -634,21 +684,16 @@ async def award_page(
     household_id: uuid.UUID | None,
     grids: frozenset[str] | None = None,
 ) -> Page[AwardOut]:
-    before = BY_TIME_ID.after(cursor)
     rows = await repository.village_awards(
         session,
         village_id,
         status.value if status else None,
         limit + 1,
-        before,
+        BY_TIME_ID.after(cursor),
         self_report=self_report,
         household_id=household_id,
         grids=grids,
     )
-    results = await attach_photos(session, village_id, [result_of(row) for row in rows[:limit]])
-    items = [award_out(result) for result in results]
-    more = len(rows) > limit
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
-    )
+    page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
+    results = await attach_photos(session, village_id, [result_of(row) for row in page.items])
+    return Page(items=[award_out(result) for result in results], next_cursor=page.next_cursor)

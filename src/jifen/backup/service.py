@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from importlib.metadata import PackageNotFoundError, version
@@ -73,10 +74,7 @@ SELECT p.oid::regprocedure::text AS function, pg_get_userbyid(p.proowner) AS own
 
 async def _village_facts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Per chain scope (each village, and the town's records): the chain head and what it holds."""
-    names = {
-        row["id"]: (row["code"], row["name"])
-        for row in await conn.fetch("SELECT id, code, name FROM villages")
-    }
+    names = await chain.village_names(conn)
     facts = []
     for scope in await chain.scopes(conn):
         code, name = names.get(scope, ("TOWN", "镇级记录"))
@@ -274,76 +272,101 @@ async def restore(unpacked: archive.Unpacked, owner_url: str, data_dir: Path) ->
 async def verify_restored(owner_url: str, data_dir: Path, report: RestoreReport) -> RestoreReport:
     """The chain, the balances, the grants, every photo's hash and the manifest's chain heads; problems are
     listed in order, the first one is what a refusal names."""
-    manifest = report.manifest
     conn = await asyncpg.connect(_driver_url(owner_url))
     try:
-        facts = {fact["scope"]: fact for fact in await _village_facts(conn)}
-        for expected in manifest["villages"]:
-            label = f"{expected['code']} {expected['name']}"
-            restored = facts.get(expected["scope"])
-            if restored is None:
-                report.problems.append(f"{label}: 恢复后的数据库里没有这个村")
-                continue
-            verdict = await chain.verify(conn, uuid.UUID(expected["scope"]))
-            if not verdict.ok:
-                bad = verdict.first_bad or {}
-                report.problems.append(
-                    f"{label}: 防篡改链在 {bad.get('kind')} {bad.get('id')} 处断开（{bad.get('problem')}）"
-                )
-            elif (restored["chain_seq"], restored["chain_head"]) != (
-                expected["chain_seq"],
-                expected["chain_head"],
-            ):
-                report.problems.append(
-                    f"{label}: 链头 {restored['chain_head']}（第 {restored['chain_seq']} 条）与备份清单的"
-                    f" {expected['chain_head']}（第 {expected['chain_seq']} 条）不符"
-                )
-            if restored["counts"] != expected["counts"]:
-                report.problems.append(
-                    f"{label}: 记录数与备份清单不符：恢复后 {restored['counts']}，清单 {expected['counts']}"
-                )
-            report.lines.append(
-                f"{label}: 链完整，{verdict.checked} 条已链接记录，链头 {restored['chain_head'] or '-'}，"
-                f"{restored['counts']['households']} 户，户积分合计 {restored['counts']['household_points']}"
-            )
-        unbalanced = await conn.fetchrow(
-            """SELECT a.id, a.posted, coalesce(sum(p.amount), 0) AS postings
-                 FROM accounts a LEFT JOIN postings p ON p.village_id = a.village_id AND p.account_id = a.id
-                WHERE a.kind = 'household'
-                GROUP BY a.village_id, a.id HAVING a.posted <> coalesce(sum(p.amount), 0) LIMIT 1"""
-        )
-        if unbalanced is not None:
-            report.problems.append(
-                f"账户 {unbalanced['id']} 的余额 {unbalanced['posted']}"
-                f" 与其分录合计 {unbalanced['postings']} 不符"
-            )
-        lopsided = await conn.fetchval(
-            "SELECT transaction_id FROM postings GROUP BY village_id, transaction_id"
-            " HAVING sum(amount) <> 0 LIMIT 1"
-        )
-        if lopsided is not None:
-            report.problems.append(f"交易 {lopsided} 的分录合计不为零")
-        if unbalanced is None and lopsided is None:
-            report.lines.append("余额与分录一致，每笔交易的分录合计为零")
-        database = manifest["database"]
-        grants = [row["grant"] for row in await conn.fetch(_GRANTS, database["app_role"])]
-        if set(grants) != set(database["app_role_grants"]):
-            missing = sorted(set(database["app_role_grants"]) - set(grants))
-            extra = sorted(set(grants) - set(database["app_role_grants"]))
-            report.problems.append(
-                f"{database['app_role']} 的权限与备份时不同：缺少 {missing[:3]}，多出 {extra[:3]}"
-            )
-        for row in await conn.fetch(_DEFINER_OWNERS):
-            if row["owner"] != row["schema_owner"] or row["owner"] == database["app_role"]:
-                report.problems.append(
-                    f"SECURITY DEFINER 函数 {row['function']} 属于 {row['owner']}，"
-                    f"应属于 {row['schema_owner']}"
-                )
-        if set(grants) == set(database["app_role_grants"]):
-            report.lines.append(f"{database['app_role']} 的权限与备份时一致（{len(grants)} 项）")
+        await _verify_villages(conn, report)
+        await _verify_balances(conn, report)
+        await _verify_grants(conn, report)
         photos = await conn.fetch("SELECT DISTINCT sha256, size FROM photos ORDER BY sha256")
     finally:
         await conn.close()
+    await _verify_photos(data_dir, photos, report)
+    if report.problems:
+        raise VerificationFailed(
+            f"恢复后的校验没有通过：{report.problems[0]}（共 {len(report.problems)} 个问题）",
+            problems=report.problems,
+        )
+    return report
+
+
+async def _verify_villages(conn: Any, report: RestoreReport) -> None:
+    """Each village of the manifest: there, its chain intact, its head and its counts as when backed up."""
+    facts = {fact["scope"]: fact for fact in await _village_facts(conn)}
+    for expected in report.manifest["villages"]:
+        label = f"{expected['code']} {expected['name']}"
+        restored = facts.get(expected["scope"])
+        if restored is None:
+            report.problems.append(f"{label}: 恢复后的数据库里没有这个村")
+            continue
+        verdict = await chain.verify(conn, uuid.UUID(expected["scope"]))
+        if not verdict.ok:
+            bad = verdict.first_bad or {}
+            report.problems.append(
+                f"{label}: 防篡改链在 {bad.get('kind')} {bad.get('id')} 处断开（{bad.get('problem')}）"
+            )
+        elif (restored["chain_seq"], restored["chain_head"]) != (
+            expected["chain_seq"],
+            expected["chain_head"],
+        ):
+            report.problems.append(
+                f"{label}: 链头 {restored['chain_head']}（第 {restored['chain_seq']} 条）与备份清单的"
+                f" {expected['chain_head']}（第 {expected['chain_seq']} 条）不符"
+            )
+        if restored["counts"] != expected["counts"]:
+            report.problems.append(
+                f"{label}: 记录数与备份清单不符：恢复后 {restored['counts']}，清单 {expected['counts']}"
+            )
+        report.lines.append(
+            f"{label}: 链完整，{verdict.checked} 条已链接记录，链头 {restored['chain_head'] or '-'}，"
+            f"{restored['counts']['households']} 户，户积分合计 {restored['counts']['household_points']}"
+        )
+
+
+async def _verify_balances(conn: Any, report: RestoreReport) -> None:
+    """Every household's balance is the sum of its postings, and every transaction's postings sum to zero."""
+    unbalanced = await conn.fetchrow(
+        """SELECT a.id, a.posted, coalesce(sum(p.amount), 0) AS postings
+             FROM accounts a LEFT JOIN postings p ON p.village_id = a.village_id AND p.account_id = a.id
+            WHERE a.kind = 'household'
+            GROUP BY a.village_id, a.id HAVING a.posted <> coalesce(sum(p.amount), 0) LIMIT 1"""
+    )
+    if unbalanced is not None:
+        report.problems.append(
+            f"账户 {unbalanced['id']} 的余额 {unbalanced['posted']}"
+            f" 与其分录合计 {unbalanced['postings']} 不符"
+        )
+    lopsided = await conn.fetchval(
+        "SELECT transaction_id FROM postings GROUP BY village_id, transaction_id"
+        " HAVING sum(amount) <> 0 LIMIT 1"
+    )
+    if lopsided is not None:
+        report.problems.append(f"交易 {lopsided} 的分录合计不为零")
+    if unbalanced is None and lopsided is None:
+        report.lines.append("余额与分录一致，每笔交易的分录合计为零")
+
+
+async def _verify_grants(conn: Any, report: RestoreReport) -> None:
+    """The service role holds exactly the grants it held when backed up; the SECURITY DEFINER functions belong
+    to the schema's owner."""
+    database = report.manifest["database"]
+    grants = [row["grant"] for row in await conn.fetch(_GRANTS, database["app_role"])]
+    if set(grants) != set(database["app_role_grants"]):
+        missing = sorted(set(database["app_role_grants"]) - set(grants))
+        extra = sorted(set(grants) - set(database["app_role_grants"]))
+        report.problems.append(
+            f"{database['app_role']} 的权限与备份时不同：缺少 {missing[:3]}，多出 {extra[:3]}"
+        )
+    for row in await conn.fetch(_DEFINER_OWNERS):
+        if row["owner"] != row["schema_owner"] or row["owner"] == database["app_role"]:
+            report.problems.append(
+                f"SECURITY DEFINER 函数 {row['function']} 属于 {row['owner']}，应属于 {row['schema_owner']}"
+            )
+    if set(grants) == set(database["app_role_grants"]):
+        report.lines.append(f"{database['app_role']} 的权限与备份时一致（{len(grants)} 项）")
+
+
+async def _verify_photos(data_dir: Path, photos: Sequence[Any], report: RestoreReport) -> None:
+    """Every photo the database names is on disk with the bytes its SHA-256 says."""
     bad_photos = 0
     for row in photos:
         path = photo_path(data_dir, row["sha256"])
@@ -359,12 +382,6 @@ async def verify_restored(owner_url: str, data_dir: Path, report: RestoreReport)
         f"照片校验：{len(photos)} 张，"
         + ("SHA-256 全部一致" if not bad_photos else f"{bad_photos} 张缺失或内容不符")
     )
-    if report.problems:
-        raise VerificationFailed(
-            f"恢复后的校验没有通过：{report.problems[0]}（共 {len(report.problems)} 个问题）",
-            problems=report.problems,
-        )
-    return report
 
 
 def scratch_directory() -> Path:

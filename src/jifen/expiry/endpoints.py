@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from jifen.auth.households import HouseholdHistoryReader
 from jifen.expiry import repository, service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
 from jifen.expiry.policy import ExpiryMode, Policy, last_valid_day, local_date, next_cutoff
@@ -15,8 +16,7 @@ from jifen.expiry.schemas import (
     ExpiryPolicyOut,
     HouseholdExpiringOut,
 )
-from jifen.households.auth import HouseholdHistoryReader
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import utcnow
@@ -124,9 +124,7 @@ async def preview_expiry(
         after = (key[0], key[1])
         found = [e for e in found if (e.expires_at.isoformat(), str(e.household_id)) > after]
     page = found[:limit]
-    names = await repository.household_names(
-        await driver(session), access.village.id, [e.household_id for e in page]
-    )
+    names = await repository.household_names(session, access.village.id, [e.household_id for e in page])
     items = [
         ExpiringOut(
             household_id=e.household_id,

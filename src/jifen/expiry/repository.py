@@ -1,4 +1,4 @@
-"""Every expiry query, through the driver (set-based: one statement per step, whatever the village's size)."""
+"""Every expiry query, typed through `Sql`: set-based, one statement per step, whatever the village's size."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.expiry.policy import ExpiryMode, Policy
+from jifen.kit.sql import Sql
 from jifen.ledger import repository as ledger_repository
 
 _POLICY_COLUMNS = """id, village_id, seq, mode, clearing_month, clearing_day, carry_over_cap, months,
        effective_at, reason, actor_id, created_at"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyRow:
     id: uuid.UUID
     village_id: uuid.UUID
@@ -42,21 +44,21 @@ class PolicyRow:
         )
 
 
-async def current_policy(conn: Any, village_id: uuid.UUID) -> PolicyRow | None:
-    row = await conn.fetchrow(
+async def current_policy(session: AsyncSession, village_id: uuid.UUID) -> PolicyRow | None:
+    return await Sql(session).row(
+        PolicyRow,
         f"SELECT {_POLICY_COLUMNS} FROM expiry_policies WHERE village_id = $1 ORDER BY seq DESC LIMIT 1",
         village_id,
     )
-    return None if row is None else PolicyRow(*row)
 
 
-async def lock_village_policies(conn: Any, village_id: uuid.UUID) -> None:
+async def lock_village_policies(session: AsyncSession, village_id: uuid.UUID) -> None:
     """Serialise policy changes of one village (the seq's unique constraint is the last line)."""
-    await conn.execute("SELECT 1 FROM villages WHERE id = $1 FOR UPDATE", village_id)
+    await Sql(session).execute("SELECT 1 FROM villages WHERE id = $1 FOR UPDATE", village_id)
 
 
-async def insert_policy(conn: Any, row: PolicyRow) -> None:
-    await conn.execute(
+async def insert_policy(session: AsyncSession, row: PolicyRow) -> None:
+    await Sql(session).execute(
         f"INSERT INTO expiry_policies ({_POLICY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
         " $11, $12)",
         row.id,
@@ -75,9 +77,10 @@ async def insert_policy(conn: Any, row: PolicyRow) -> None:
 
 
 async def policy_history(
-    conn: Any, village_id: uuid.UUID, *, before_seq: int | None, limit: int
+    session: AsyncSession, village_id: uuid.UUID, *, before_seq: int | None, limit: int
 ) -> list[PolicyRow]:
-    rows = await conn.fetch(
+    return await Sql(session).rows(
+        PolicyRow,
         f"""
         SELECT {_POLICY_COLUMNS} FROM expiry_policies
          WHERE village_id = $1 AND ($2::integer IS NULL OR seq < $2)
@@ -87,63 +90,70 @@ async def policy_history(
         before_seq,
         limit,
     )
-    return [PolicyRow(*row) for row in rows]
 
 
-async def villages_with_expiry(conn: Any) -> list[PolicyRow]:
+async def villages_with_expiry(session: AsyncSession) -> list[PolicyRow]:
     """Every village whose current policy expires points."""
-    rows = await conn.fetch(
+    return await Sql(session).rows(
+        PolicyRow,
         f"""
         SELECT {_POLICY_COLUMNS} FROM (
             SELECT DISTINCT ON (village_id) {_POLICY_COLUMNS} FROM expiry_policies
              ORDER BY village_id, seq DESC) current
          WHERE mode <> 'none'
-        """
+        """,
     )
-    return [PolicyRow(*row) for row in rows]
 
 
 # ----------------------------------------------------------------------------------------- the due job
 
 
-async def try_lock_village(conn: Any, village_id: uuid.UUID) -> bool:
+async def try_lock_village(session: AsyncSession, village_id: uuid.UUID) -> bool:
     """One due job per village at a time, across processes; released at the end of the transaction."""
-    return bool(
-        await conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended('jifen.expiry:' || $1::uuid::text, 0))",
-            village_id,
-        )
+    locked = await Sql(session).value(
+        bool,
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('jifen.expiry:' || $1::uuid::text, 0))",
+        village_id,
     )
+    return bool(locked)
 
 
-async def last_pass(conn: Any, village_id: uuid.UUID, cutoff: datetime) -> tuple[int, datetime] | None:
-    row = await conn.fetchrow(
-        "SELECT pass, created_at FROM expiry_runs WHERE village_id = $1 AND cutoff = $2"
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """A pass of the due job over one village and cutoff."""
+
+    number: int
+    created_at: datetime
+
+
+async def last_pass(session: AsyncSession, village_id: uuid.UUID, cutoff: datetime) -> Pass | None:
+    return await Sql(session).row(
+        Pass,
+        "SELECT pass AS number, created_at FROM expiry_runs WHERE village_id = $1 AND cutoff = $2"
         " ORDER BY pass DESC LIMIT 1",
         village_id,
         cutoff,
     )
-    return None if row is None else (row["pass"], row["created_at"])
 
 
-async def released_since(conn: Any, village_id: uuid.UUID, since: datetime) -> list[uuid.UUID]:
-    rows = await conn.fetch(
+async def released_since(session: AsyncSession, village_id: uuid.UUID, since: datetime) -> list[uuid.UUID]:
+    return await Sql(session).values(
+        uuid.UUID,
         "SELECT DISTINCT account_id FROM holds"
         " WHERE village_id = $1 AND status = 'released' AND ended_at >= $2",
         village_id,
         since,
     )
-    return [row["account_id"] for row in rows]
 
 
 async def lock_candidates(
-    conn: Any, village_id: uuid.UUID, cap: int, only: Sequence[uuid.UUID] | None
+    session: AsyncSession, village_id: uuid.UUID, cap: int, only: Sequence[uuid.UUID] | None
 ) -> list[uuid.UUID]:
     """Lock (in id order, like ledger_post) the households that may owe anything: available above the cap."""
-    return await ledger_repository.lock_households_on(conn, village_id, only, above=cap)
+    return await ledger_repository.lock_households(session, village_id, only, above=cap)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueRow:
     household_id: uuid.UUID
     due: int
@@ -151,7 +161,7 @@ class DueRow:
 
 
 async def due_amounts(
-    conn: Any,
+    session: AsyncSession,
     village_id: uuid.UUID,
     households: Sequence[uuid.UUID],
     *,
@@ -160,7 +170,8 @@ async def due_amounts(
     cutoff: datetime,
 ) -> list[DueRow]:
     """For locked households: available − credits since the boundary − cap, where positive."""
-    rows = await conn.fetch(
+    return await Sql(session).rows(
+        DueRow,
         """
         WITH recent AS (
             SELECT p.account_id, sum(p.amount) AS credits
@@ -173,7 +184,8 @@ async def due_amounts(
               FROM expiries x
              WHERE x.village_id = $1 AND x.cutoff = $5 AND x.household_id = ANY ($2::uuid[])
              GROUP BY x.household_id)
-        SELECT a.id, a.posted - a.held - coalesce(r.credits, 0) - $4 AS due, coalesce(pt.last, 0) + 1 AS part
+        SELECT a.id AS household_id, (a.posted - a.held - coalesce(r.credits, 0) - $4)::bigint AS due,
+               (coalesce(pt.last, 0) + 1)::int AS part
           FROM accounts a
           LEFT JOIN recent r ON r.account_id = a.id
           LEFT JOIN parts pt ON pt.household_id = a.id
@@ -187,11 +199,10 @@ async def due_amounts(
         cap,
         cutoff,
     )
-    return [DueRow(row["id"], int(row["due"]), int(row["part"])) for row in rows]
 
 
 async def insert_expiries(
-    conn: Any,
+    session: AsyncSession,
     village_id: uuid.UUID,
     *,
     cutoff: datetime,
@@ -199,7 +210,7 @@ async def insert_expiries(
     rows: Sequence[tuple[uuid.UUID, int, int, uuid.UUID]],
 ) -> None:
     """(household, part, amount, transaction) rows."""
-    await conn.execute(
+    await Sql(session).execute(
         """
         INSERT INTO expiries (village_id, household_id, cutoff, part, policy_id, amount, transaction_id)
         SELECT $1, r.household_id, $2, r.part, $3, r.amount, r.transaction_id
@@ -217,7 +228,7 @@ async def insert_expiries(
 
 
 async def insert_run(
-    conn: Any,
+    session: AsyncSession,
     village_id: uuid.UUID,
     *,
     cutoff: datetime,
@@ -226,7 +237,7 @@ async def insert_run(
     households: int,
     points: int,
 ) -> None:
-    await conn.execute(
+    await Sql(session).execute(
         "INSERT INTO expiry_runs (village_id, cutoff, pass, policy_id, households, points)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
         village_id,
@@ -241,8 +252,16 @@ async def insert_run(
 # ------------------------------------------------------------------------------------------- preview
 
 
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """Points per household."""
+
+    household_id: uuid.UUID
+    points: int
+
+
 async def pending_due(
-    conn: Any,
+    session: AsyncSession,
     village_id: uuid.UUID,
     *,
     boundary: datetime,
@@ -250,7 +269,8 @@ async def pending_due(
     household_id: uuid.UUID | None,
 ) -> dict[uuid.UUID, int]:
     """What the due job would expire now (without locking): due > 0 per household."""
-    rows = await conn.fetch(
+    rows = await Sql(session).rows(
+        Amount,
         """
         WITH recent AS (
             SELECT p.account_id, sum(p.amount) AS credits
@@ -258,7 +278,7 @@ async def pending_due(
              WHERE p.village_id = $1 AND p.created_at >= $2 AND p.amount > 0 AND p.account_version IS NOT NULL
                AND ($4::uuid IS NULL OR p.account_id = $4)
              GROUP BY p.account_id)
-        SELECT a.id, a.posted - a.held - coalesce(r.credits, 0) - $3 AS due
+        SELECT a.id AS household_id, (a.posted - a.held - coalesce(r.credits, 0) - $3)::bigint AS points
           FROM accounts a
           LEFT JOIN recent r ON r.account_id = a.id
          WHERE a.village_id = $1 AND a.kind = 'household' AND ($4::uuid IS NULL OR a.id = $4)
@@ -269,37 +289,48 @@ async def pending_due(
         cap,
         household_id,
     )
-    return {row["id"]: int(row["due"]) for row in rows}
+    return {row.household_id: row.points for row in rows}
 
 
 async def availability(
-    conn: Any, village_id: uuid.UUID, household_id: uuid.UUID | None
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID | None
 ) -> dict[uuid.UUID, int]:
-    rows = await conn.fetch(
+    rows = await Sql(session).rows(
+        Amount,
         """
-        SELECT id, posted - held AS available FROM accounts
+        SELECT id AS household_id, (posted - held)::bigint AS points FROM accounts
          WHERE village_id = $1 AND kind = 'household' AND posted - held > 0
            AND ($2::uuid IS NULL OR id = $2)
         """,
         village_id,
         household_id,
     )
-    return {row["id"]: int(row["available"]) for row in rows}
+    return {row.household_id: row.points for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """What is left of a household's credits that expire at one moment."""
+
+    household_id: uuid.UUID
+    expires_at: datetime
+    points: int
 
 
 async def rolling_lots(
-    conn: Any,
+    session: AsyncSession,
     village_id: uuid.UUID,
     *,
     since: datetime | None,
     months: int,
     pending: dict[uuid.UUID, int],
     household_id: uuid.UUID | None,
-) -> list[tuple[uuid.UUID, datetime, int]]:
+) -> list[Lot]:
     """What is left of each credit since `since` (FIFO: the newest credits are what remains of the
     available balance after the pending expiry), grouped by the local midnight it expires at:
     (household, expires_at, points)."""
-    rows = await conn.fetch(
+    return await Sql(session).rows(
+        Lot,
         """
         WITH lots AS (
             SELECT p.account_id, p.amount, p.created_at,
@@ -315,10 +346,10 @@ async def rolling_lots(
               FROM accounts a
               LEFT JOIN unnest($4::uuid[], $5::bigint[]) AS pd(household_id, due) ON pd.household_id = a.id
              WHERE a.village_id = $1 AND a.kind = 'household' AND ($6::uuid IS NULL OR a.id = $6))
-        SELECT l.account_id,
+        SELECT l.account_id AS household_id,
                ((((l.created_at AT TIME ZONE 'Asia/Shanghai')::date + make_interval(months => $3))::date + 1)
                    ::timestamp AT TIME ZONE 'Asia/Shanghai') AS expires_at,
-               sum(least(l.amount, b.remaining - l.newer)) AS points
+               sum(least(l.amount, b.remaining - l.newer))::bigint AS points
           FROM lots l JOIN balances b ON b.id = l.account_id
          WHERE b.remaining - l.newer > 0
          GROUP BY 1, 2
@@ -330,15 +361,22 @@ async def rolling_lots(
         list(pending.values()),
         household_id,
     )
-    return [(row["account_id"], row["expires_at"], int(row["points"])) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdName:
+    id: uuid.UUID
+    code: str
+    head_name: str
 
 
 async def household_names(
-    conn: Any, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID]
+    session: AsyncSession, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[str, str]]:
-    rows = await conn.fetch(
+    rows = await Sql(session).rows(
+        HouseholdName,
         "SELECT id, code, head_name FROM households WHERE village_id = $1 AND id = ANY ($2::uuid[])",
         village_id,
         list(household_ids),
     )
-    return {row["id"]: (row["code"], row["head_name"]) for row in rows}
+    return {row.id: (row.code, row.head_name) for row in rows}

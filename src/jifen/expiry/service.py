@@ -38,7 +38,6 @@ from jifen.expiry.policy import (
     yearly_cutoffs_between,
 )
 from jifen.expiry.schemas import HouseholdExpiringItem, HouseholdExpiringOut
-from jifen.kit.db import driver
 from jifen.kit.errors import JifenError
 from jifen.kit.jobs import JobIncomplete
 from jifen.kit.timeutil import utcnow
@@ -124,7 +123,7 @@ def describe(policy: Policy) -> str:
 
 
 async def current_policy(session: AsyncSession, village_id: uuid.UUID) -> repository.PolicyRow | None:
-    return await repository.current_policy(await driver(session), village_id)
+    return await repository.current_policy(session, village_id)
 
 
 async def set_policy(
@@ -132,9 +131,8 @@ async def set_policy(
 ) -> repository.PolicyRow:
     """Save a new policy (a new history row); it applies from now on."""
     policy = validate(change)
-    conn = await driver(session)
-    await repository.lock_village_policies(conn, village_id)
-    previous = await repository.current_policy(conn, village_id)
+    await repository.lock_village_policies(session, village_id)
+    previous = await repository.current_policy(session, village_id)
     now = utcnow()
     # effective times never go backwards, whatever the clocks of several servers say
     effective_at = max(now, previous.effective_at) if previous else now
@@ -152,7 +150,7 @@ async def set_policy(
         actor_id=actor.user_id,
         created_at=now,
     )
-    await repository.insert_policy(conn, row)
+    await repository.insert_policy(session, row)
     await audit.record(
         session,
         actor,
@@ -184,8 +182,7 @@ def _audit_view(policy: Policy) -> dict[str, object]:
 async def policy_history(
     session: AsyncSession, village_id: uuid.UUID, *, before_seq: int | None, limit: int
 ) -> list[repository.PolicyRow]:
-    conn = await driver(session)
-    return await repository.policy_history(conn, village_id, before_seq=before_seq, limit=limit)
+    return await repository.policy_history(session, village_id, before_seq=before_seq, limit=limit)
 
 
 # ------------------------------------------------------------------------------------------- preview
@@ -220,8 +217,7 @@ async def expiring(
     clearing the due job has not posted yet is listed with its own (past) time."""
     moment = now or utcnow()
     end = _until_instant(until, moment)
-    conn = await driver(session)
-    row = await repository.current_policy(conn, village_id)
+    row = await repository.current_policy(session, village_id)
     if row is None or row.mode == ExpiryMode.none.value:
         return []
     policy = row.policy()
@@ -230,7 +226,7 @@ async def expiring(
     pending: dict[uuid.UUID, int] = {}
     if cutoff is not None:
         pending = await repository.pending_due(
-            conn, village_id, boundary=cutoff.boundary, cap=cutoff.cap, household_id=household_id
+            session, village_id, boundary=cutoff.boundary, cap=cutoff.cap, household_id=household_id
         )
         found.extend(Expiring(h, amount, cutoff.at) for h, amount in pending.items())
     if policy.mode is ExpiryMode.yearly:
@@ -238,7 +234,7 @@ async def expiring(
         if future:
             # after the first future clearing at most the cap is left, so later ones clear nothing more
             cap = policy.carry_over_cap or 0
-            available = await repository.availability(conn, village_id, household_id)
+            available = await repository.availability(session, village_id, household_id)
             for h, points in available.items():
                 amount = points - pending.get(h, 0) - cap
                 if amount > 0:
@@ -248,7 +244,7 @@ async def expiring(
         assert policy.effective_at is not None
         first = local_midnight(local_date(policy.effective_at) + timedelta(days=1))
         lots = await repository.rolling_lots(
-            conn,
+            session,
             village_id,
             since=cutoff.boundary if cutoff is not None else None,
             months=policy.months,
@@ -256,17 +252,20 @@ async def expiring(
             household_id=household_id,
         )
         merged: dict[tuple[uuid.UUID, datetime], int] = {}
-        for h, at, points in lots:
-            at = max(at.astimezone(UTC), first)  # nothing expires before the policy's first cutoff
-            if moment < at <= end and points > 0:
-                merged[(h, at)] = merged.get((h, at), 0) + points
+        for lot in lots:
+            at = max(
+                lot.expires_at.astimezone(UTC), first
+            )  # nothing expires before the policy's first cutoff
+            if moment < at <= end and lot.points > 0:
+                key = (lot.household_id, at)
+                merged[key] = merged.get(key, 0) + lot.points
         found.extend(Expiring(h, points, at) for (h, at), points in merged.items())
     found.sort(key=lambda e: (e.expires_at, str(e.household_id)))
     return found
 
 
 async def next_clearing(session: AsyncSession, village_id: uuid.UUID) -> datetime | None:
-    row = await repository.current_policy(await driver(session), village_id)
+    row = await repository.current_policy(session, village_id)
     return None if row is None else next_cutoff(row.policy(), utcnow())
 
 
@@ -289,76 +288,41 @@ async def expire_village(
 ) -> tuple[int, int] | None:
     """One pass of the due job for one village, in the caller's transaction: (households, points) posted,
     or None when another process holds the village or there is nothing to look at."""
+    # SQL twin: migrations/versions/0011_expiry.py pk_expiries, pk_expiry_runs
+    # (docs/invariants.md, expire once)
     policy = row.policy()
     cutoff = latest_cutoff(policy, now)
     if cutoff is None:
         return None
-    conn = await driver(session)
-    if not await repository.try_lock_village(conn, row.village_id):
+    if not await repository.try_lock_village(session, row.village_id):
         return None
-    current = await repository.current_policy(conn, row.village_id)
+    current = await repository.current_policy(session, row.village_id)
     if current is None or current.id != row.id:
         return None  # the policy changed since the job looked: the next tick uses the new one
-    previous = await repository.last_pass(conn, row.village_id, cutoff.at)
+    previous = await repository.last_pass(session, row.village_id, cutoff.at)
     only: list[uuid.UUID] | None = None
     if previous is not None:
-        only = await repository.released_since(conn, row.village_id, previous[1] - RELEASE_LOOKBACK)
+        only = await repository.released_since(
+            session, row.village_id, previous.created_at - RELEASE_LOOKBACK
+        )
         if not only:
             return None
-    locked = await repository.lock_candidates(conn, row.village_id, cutoff.cap, only)
+    locked = await repository.lock_candidates(session, row.village_id, cutoff.cap, only)
     due = (
         await repository.due_amounts(
-            conn, row.village_id, locked, boundary=cutoff.boundary, cap=cutoff.cap, cutoff=cutoff.at
+            session, row.village_id, locked, boundary=cutoff.boundary, cap=cutoff.cap, cutoff=cutoff.at
         )
         if locked
         else []
     )
     if due:
-        accounts = await ledger.system_accounts(session, row.village_id)
-        expiry_account = accounts[AccountKind.expiry]
-        drafts = [
-            ledger.Draft(
-                kind=TransactionKind.expiry,
-                lines=[
-                    ledger.Line(account_id=d.household_id, amount=-d.due),
-                    ledger.Line(account_id=expiry_account, amount=d.due),
-                ],
-                memo=_memo(policy, cutoff, d.part),
-                source_type="expiry_policy",
-                source_id=row.id,
-            )
-            for d in due
-        ]
-        await ledger.post(session, actor, row.village_id, drafts)
-        await repository.insert_expiries(
-            conn,
-            row.village_id,
-            cutoff=cutoff.at,
-            policy_id=row.id,
-            rows=[(d.household_id, d.part, d.due, draft.id) for d, draft in zip(due, drafts, strict=True)],
-        )
-        await audit.record_many(
-            session,
-            actor,
-            village_id=row.village_id,
-            action="expiry.post",
-            record_type="household",
-            changes=[
-                (
-                    d.household_id,
-                    None,
-                    {"transaction_id": draft.id, "amount": d.due, "cutoff": cutoff.at, "part": d.part},
-                )
-                for d, draft in zip(due, drafts, strict=True)
-            ],
-            reason=describe(policy),
-        )
+        await _post_expiries(session, actor, row, cutoff, due)
     points = sum(d.due for d in due)
     await repository.insert_run(
-        conn,
+        session,
         row.village_id,
         cutoff=cutoff.at,
-        number=(previous[0] + 1) if previous else 1,
+        number=(previous.number + 1) if previous else 1,
         policy_id=row.id,
         households=len(due),
         points=points,
@@ -374,6 +338,57 @@ async def expire_village(
     return len(due), points
 
 
+async def _post_expiries(
+    session: AsyncSession,
+    actor: Actor,
+    row: repository.PolicyRow,
+    cutoff: Cutoff,
+    due: list[repository.DueRow],
+) -> None:
+    """Post one expiry transaction per household that owes points, record them against the cutoff (each
+    household and part once: the primary key of `expiries`) and on the audit trail."""
+    policy = row.policy()
+    accounts = await ledger.system_accounts(session, row.village_id)
+    expiry_account = accounts[AccountKind.expiry]
+    drafts = [
+        ledger.Draft(
+            kind=TransactionKind.expiry,
+            lines=[
+                ledger.Line(account_id=d.household_id, amount=-d.due),
+                ledger.Line(account_id=expiry_account, amount=d.due),
+            ],
+            memo=_memo(policy, cutoff, d.part),
+            source_type="expiry_policy",
+            source_id=row.id,
+        )
+        for d in due
+    ]
+    await ledger.post(session, actor, row.village_id, drafts)
+    await repository.insert_expiries(
+        session,
+        row.village_id,
+        cutoff=cutoff.at,
+        policy_id=row.id,
+        rows=[(d.household_id, d.part, d.due, draft.id) for d, draft in zip(due, drafts, strict=True)],
+    )
+    await audit.record_many(
+        session,
+        actor,
+        village_id=row.village_id,
+        action="expiry.post",
+        record_type="household",
+        changes=[
+            (
+                d.household_id,
+                None,
+                {"transaction_id": draft.id, "amount": d.due, "cutoff": cutoff.at, "part": d.part},
+            )
+            for d, draft in zip(due, drafts, strict=True)
+        ],
+        reason=describe(policy),
+    )
+
+
 async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
     """Post every due clearing, one transaction per village. Safe to run in several processes at once.
     Returns the number of expiry transactions posted; JobIncomplete (carrying that number) when a village's
@@ -381,7 +396,7 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
     moment = now or utcnow()
     actor = console_actor("积分清零")
     async with sessionmaker() as session, session.begin():
-        villages = await repository.villages_with_expiry(await driver(session))
+        villages = await repository.villages_with_expiry(session)
     posted = failed = 0
     for row in villages:
         if latest_cutoff(row.policy(), moment) is None:

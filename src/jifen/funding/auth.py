@@ -60,8 +60,8 @@ async def fund_keeper(fund_id: uuid.UUID, actor: CurrentActor, session: Session)
     row = await repository.get_fund(session, fund_id)
     if row is None:
         raise service.FundNotFound()
-    authorize(actor, row["village_id"], {Role.village_admin}, town_admin=False)
-    return FundAccess(actor=actor, village_id=row["village_id"], fund_id=fund_id)
+    authorize(actor, row.village_id, {Role.village_admin}, town_admin=False)
+    return FundAccess(actor=actor, village_id=row.village_id, fund_id=fund_id)
 
 
 FundsKeeper = Annotated[VillageAccess, Depends(village_role(Role.village_admin, town_admin=False))]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from jifen.auth.dependencies import idempotency_key
+from jifen.auth.households import HouseholdReader
 from jifen.funding import service
 from jifen.funding.auth import (
     FundKeeper,
@@ -31,20 +32,19 @@ from jifen.funding.schemas import (
     SettlementOut,
     SettlementReport,
 )
-from jifen.households.auth import HouseholdReader
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    request_fingerprint,
-    run_idempotent,
+    idempotent,
 )
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
+BY_DATE_ID: Keyset[tuple[date, uuid.UUID]] = Keyset((date, uuid.UUID))
 
 READ_ERRORS = (NotAuthenticated, Forbidden, NotFound)
 MONEY_ERRORS = (*READ_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused)
@@ -97,26 +97,16 @@ async def set_peg(body: PegSet, access: FundsKeeper, session: Session) -> PegHis
     response_model=FundOut,
     responses=error_responses(*MONEY_ERRORS, service.ReceivedInFuture),
 )
+@idempotent(lambda access: access.village.id)
 async def record_fund(
     request: Request,
     body: FundCreate,
     access: FundsKeeper,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> FundOut:
     """Money received for the store (collective, donor, town): an append-only record."""
-
-    async def produce() -> FundOut:
-        return await service.record_fund(session, access.actor, access.village, body)
-
-    return await run_idempotent(
-        session,
-        village_id=access.village.id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
-    )
+    return await service.record_fund(session, access.actor, access.village, body)
 
 
 @router.get(
@@ -135,11 +125,6 @@ async def list_funds(
     voided: Annotated[bool, Query(description="false: leave voided records out")] = True,
 ) -> Page[FundOut]:
     """The funds received, the latest first; voided ones say so."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (date.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
     funds = await service.list_funds(
         session,
         access.village.id,
@@ -147,11 +132,10 @@ async def list_funds(
         received_from=received_from,
         received_to=received_to,
         include_voided=voided,
-        after=after,
-        limit=limit,
+        after=BY_DATE_ID.after(cursor),
+        limit=limit + 1,
     )
-    last = funds[-1] if len(funds) == limit else None
-    return Page(items=funds, next_cursor=encode_cursor(last.received_on, last.id) if last else None)
+    return BY_DATE_ID.page(funds, limit, lambda fund: (fund.received_on, fund.id))
 
 
 @router.post(
@@ -159,27 +143,17 @@ async def list_funds(
     response_model=FundOut,
     responses=error_responses(*MONEY_ERRORS, service.FundNotFound, service.AlreadyVoided),
 )
+@idempotent(lambda access: access.village_id)
 async def void_fund(
     request: Request,
     body: FundVoid,
     access: FundKeeper,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> FundOut:
     """Void a fund recorded by mistake, with a reason: it stays on the record and stops counting. Once."""
-
-    async def produce() -> FundOut:
-        return await service.void_fund(
-            session, access.actor, access.village_id, access.fund_id, reason=body.reason
-        )
-
-    return await run_idempotent(
-        session,
-        village_id=access.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_200_OK,
-        produce=produce,
+    return await service.void_fund(
+        session, access.actor, access.village_id, access.fund_id, reason=body.reason
     )
 
 
@@ -213,29 +187,23 @@ async def settlement_report(
     response_model=SettlementOut,
     responses=error_responses(*MONEY_ERRORS, InvalidPeriod, service.AlreadySettled, service.PeriodNotEnded),
 )
+@idempotent(lambda access: access.store.village_id)
 async def record_settlement(
     request: Request,
     body: SettlementCreate,
     access: SettlementPayer,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> SettlementOut:
     """The village paid the store for an ended period: an immutable record (the amount defaults to the
     report's total). A store is settled once for any stretch of time."""
-    period = parse_period(body.period)
-
-    async def produce() -> SettlementOut:
-        return await service.settle(
-            session, access.actor, access.store, period, amount_fen=body.amount_fen, note=body.note
-        )
-
-    return await run_idempotent(
+    return await service.settle(
         session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
+        access.actor,
+        access.store,
+        parse_period(body.period),
+        amount_fen=body.amount_fen,
+        note=body.note,
     )
 
 
@@ -248,14 +216,10 @@ async def list_settlements(
     access: SettlementReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[SettlementOut]:
     """What the village paid the store, the latest period first."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
-    rows = await service.list_settlements(session, access.store, after=after, limit=limit)
-    last = rows[-1] if len(rows) == limit else None
-    return Page(items=rows, next_cursor=encode_cursor(last.starts_at.isoformat(), last.id) if last else None)
+    rows = await service.list_settlements(
+        session, access.store, after=BY_TIME_ID.after(cursor), limit=limit + 1
+    )
+    return BY_TIME_ID.page(rows, limit, lambda settlement: (settlement.starts_at, settlement.id))
 
 
 # ---------------------------------------------------------------------------------------------- overview

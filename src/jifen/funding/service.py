@@ -16,15 +16,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.funding import repository
 from jifen.funding.periods import LocalPeriod, local_today
+from jifen.funding.repository import FundRow, PegRow, overview, settlements
+from jifen.funding.repository.settlements import SettlementRow
 from jifen.funding.schemas import (
     FundCreate,
     FundingOverview,
@@ -83,7 +85,7 @@ class PeriodNotEnded(Conflict):
 # ---------------------------------------------------------------------------------------------- the peg
 
 
-def peg_out(row: Any) -> PegOut:
+def peg_out(row: PegRow | None) -> PegOut:
     if row is None:
         return PegOut(
             fen_per_point=DEFAULT_FEN_PER_POINT,
@@ -94,12 +96,12 @@ def peg_out(row: Any) -> PegOut:
             created_at=None,
         )
     return PegOut(
-        fen_per_point=row["fen_per_point"],
-        yuan_per_point=yuan(row["fen_per_point"]),
-        effective_from=row["effective_from"],
-        reason=row["reason"],
-        actor_id=row["actor_id"],
-        created_at=row["created_at"],
+        fen_per_point=row.fen_per_point,
+        yuan_per_point=yuan(row.fen_per_point),
+        effective_from=row.effective_from,
+        reason=row.reason,
+        actor_id=row.actor_id,
+        created_at=row.created_at,
     )
 
 
@@ -131,7 +133,7 @@ async def set_peg(
     await repository.lock_village(session, village.id)
     if effective_from is None:
         in_force = await repository.peg_at(session, village.id, now)
-        later = [row for row in await repository.pegs(session, village.id) if row["effective_from"] > now]
+        later = [row for row in await repository.pegs(session, village.id) if row.effective_from > now]
         if not later and peg_out(in_force).fen_per_point == fen_per_point and in_force is not None:
             return await peg_history(session, village.id)
         start = now
@@ -158,7 +160,7 @@ async def set_peg(
         village_id=village.id,
         action="peg.set",
         record_type="village_peg",
-        record_id=row["id"],
+        record_id=row.id,
         after={"fen_per_point": fen_per_point, "effective_from": start},
         reason=reason,
     )
@@ -168,23 +170,24 @@ async def set_peg(
 # ---------------------------------------------------------------------------------------------- funds
 
 
-def fund_out(row: Any) -> FundOut:
+def fund_out(row: FundRow | None) -> FundOut:
+    assert row is not None  # read back in the transaction that wrote it or checked it
     voided = (
-        FundVoidOut(reason=row["void_reason"], actor_id=row["void_actor_id"], created_at=row["voided_at"])
-        if row["voided_at"] is not None
+        FundVoidOut(reason=row.void_reason, actor_id=row.void_actor_id, created_at=row.voided_at)
+        if row.voided_at is not None
         else None
     )
     return FundOut(
-        id=row["id"],
-        village_id=row["village_id"],
-        source=FundSource(row["source"]),
-        source_name=row["source_name"],
-        amount_fen=row["amount_fen"],
-        amount=yuan(row["amount_fen"]),
-        received_on=row["received_on"],
-        note=row["note"],
-        actor_id=row["actor_id"],
-        created_at=row["created_at"],
+        id=row.id,
+        village_id=row.village_id,
+        source=FundSource(row.source),
+        source_name=row.source_name,
+        amount_fen=row.amount_fen,
+        amount=yuan(row.amount_fen),
+        received_on=row.received_on,
+        note=row.note,
+        actor_id=row.actor_id,
+        created_at=row.created_at,
         voided=voided,
     )
 
@@ -261,13 +264,12 @@ async def void_fund(
     row = await repository.fund_in(session, village_id, fund_id)
     if row is None:
         raise FundNotFound()
-    if row["voided_at"] is not None:
-        raise AlreadyVoided(f"该笔资金记录已于 {timeutil.to_local(row['voided_at']):%Y-%m-%d %H:%M} 作废")
+    if row.voided_at is not None:
+        raise AlreadyVoided(f"该笔资金记录已于 {timeutil.to_local(row.voided_at):%Y-%m-%d %H:%M} 作废")
     try:
         await repository.insert_void(session, village_id, fund_id, reason=reason, actor_id=actor.user_id)
-    except (
-        asyncpg.IntegrityConstraintViolationError
-    ) as exc:  # voided by a concurrent request that committed first
+    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # voided by a concurrent request that committed first
         if violated_constraint(exc) == "pk_village_fund_voids":
             raise AlreadyVoided() from exc
         raise
@@ -278,7 +280,7 @@ async def void_fund(
         action="fund.void",
         record_type="village_fund",
         record_id=fund_id,
-        before={"amount_fen": row["amount_fen"], "voided": False},
+        before={"amount_fen": row.amount_fen, "voided": False},
         after={"voided": True},
         reason=reason,
     )
@@ -288,21 +290,21 @@ async def void_fund(
 # ---------------------------------------------------------------------------------------------- settlement
 
 
-def settlement_out(row: Any) -> SettlementOut:
+def settlement_out(row: SettlementRow) -> SettlementOut:
     return SettlementOut(
-        id=row["id"],
-        store_id=row["store_id"],
-        period=row["period"],
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        report_points=row["report_points"],
-        report_fen=row["report_fen"],
-        amount_fen=row["amount_fen"],
-        amount=yuan(row["amount_fen"]),
-        difference_fen=row["amount_fen"] - row["report_fen"],
-        note=row["note"],
-        actor_id=row["actor_id"],
-        created_at=row["created_at"],
+        id=row.id,
+        store_id=row.store_id,
+        period=row.period,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        report_points=row.report_points,
+        report_fen=row.report_fen,
+        amount_fen=row.amount_fen,
+        amount=yuan(row.amount_fen),
+        difference_fen=row.amount_fen - row.report_fen,
+        note=row.note,
+        actor_id=row.actor_id,
+        created_at=row.created_at,
     )
 
 
@@ -312,36 +314,36 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
     village_id, starts_at, ends_at = store.village_id, period.starts_at, period.ends_at
     lines = [
         SettlementLine(
-            item_id=row["item_id"],
-            name=row["name"],
-            unit=row["unit"],
-            sold=row["sold"],
-            cancelled=row["cancelled"],
-            quantity=row["sold"] - row["cancelled"],
-            points=row["points"],
-            amount_fen=row["fen"],
-            amount=yuan(row["fen"]),
+            item_id=row.item_id,
+            name=row.name,
+            unit=row.unit,
+            sold=row.sold,
+            cancelled=row.cancelled,
+            quantity=row.sold - row.cancelled,
+            points=row.points,
+            amount_fen=row.fen,
+            amount=yuan(row.fen),
         )
-        for row in await repository.settlement_lines(session, village_id, store.id, starts_at, ends_at)
+        for row in await settlements.settlement_lines(session, village_id, store.id, starts_at, ends_at)
     ]
     cancellations = [
         SettlementCancellation(
-            redemption_id=row["id"],
-            receipt_no=receipt_number(row["receipt_no"]),
-            household_code=row["household_code"],
-            sold_at=row["sold_at"],
-            cancelled_at=row["cancelled_at"],
-            sold_in_period=row["sold_in_period"],
-            reason=row["cancel_reason"],
-            points=-row["total_points"],
-            amount_fen=-row["fen"],
-            amount=yuan(-row["fen"]),
+            redemption_id=row.id,
+            receipt_no=receipt_number(row.receipt_no),
+            household_code=row.household_code,
+            sold_at=row.sold_at,
+            cancelled_at=row.cancelled_at,
+            sold_in_period=row.sold_in_period,
+            reason=row.cancel_reason,
+            points=-row.total_points,
+            amount_fen=-row.fen,
+            amount=yuan(-row.fen),
         )
-        for row in await repository.cancellations(session, village_id, store.id, starts_at, ends_at)
+        for row in await settlements.cancellations(session, village_id, store.id, starts_at, ends_at)
     ]
-    sales, cancelled = await repository.period_counts(session, village_id, store.id, starts_at, ends_at)
+    sales, cancelled = await settlements.period_counts(session, village_id, store.id, starts_at, ends_at)
     total_fen = sum(line.amount_fen for line in lines)
-    settled = await repository.exact_settlement(session, village_id, store.id, starts_at, ends_at)
+    settled = await settlements.exact_settlement(session, village_id, store.id, starts_at, ends_at)
     return SettlementReport(
         store_id=store.id,
         store_name=store.name,
@@ -368,9 +370,9 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
 
 async def _pegs_during(
     session: AsyncSession, village_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> Sequence[Any]:
+) -> Sequence[PegRow | None]:
     rows = await repository.pegs_during(session, village_id, starts_at, ends_at)
-    if not rows or rows[0]["effective_from"] > starts_at:
+    if not rows or rows[0].effective_from > starts_at:
         return [None, *rows]  # the default peg was in force at the start
     return rows
 
@@ -389,21 +391,23 @@ async def settle(
     village_id = store.village_id
     if not period.has_ended(timeutil.utcnow()):
         raise PeriodNotEnded(f"结算期 {period.label} 到 {period.last_day} 才结束，结束后才能结算")
-    await repository.lock_store(session, village_id, store.id)
-    earlier = await repository.overlapping_settlement(
+    await settlements.lock_store(session, village_id, store.id)
+    # a store is settled once for any moment. SQL twin: migrations/versions/0010_funding.py
+    # jifen_settlement_no_overlap (ex_store_settlements_overlap)
+    earlier = await settlements.overlapping_settlement(
         session, village_id, store.id, period.starts_at, period.ends_at
     )
     if earlier is not None:
         raise AlreadySettled(
-            f"“{store.name}”的结算期 {earlier['period']} 已于 "
-            f"{timeutil.to_local(earlier['created_at']):%Y-%m-%d} 结算，与 {period.label} 重叠",
-            settlement_id=str(earlier["id"]),
+            f"“{store.name}”的结算期 {earlier.period} 已于 "
+            f"{timeutil.to_local(earlier.created_at):%Y-%m-%d} 结算，与 {period.label} 重叠",
+            settlement_id=str(earlier.id),
         )
     report = await settlement_report(session, store, period)
     settlement_id = uuid.uuid4()
     paid = report.totals.amount_fen if amount_fen is None else amount_fen
     try:
-        row = await repository.insert_settlement(
+        row = await settlements.insert_settlement(
             session,
             {
                 "village_id": village_id,
@@ -419,9 +423,8 @@ async def settle(
                 "actor_id": actor.user_id,
             },
         )
-    except (
-        asyncpg.IntegrityConstraintViolationError
-    ) as exc:  # the last line; the store's lock makes it unreachable
+    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # the last line; the store's lock makes it unreachable
         if violated_constraint(exc) in ("uq_store_settlements_period", "ex_store_settlements_overlap"):
             raise AlreadySettled() from exc
         raise
@@ -451,7 +454,7 @@ async def list_settlements(
     after: tuple[datetime, uuid.UUID] | None = None,
     limit: int = 50,
 ) -> list[SettlementOut]:
-    rows = await repository.list_settlements(session, store.village_id, store.id, after=after, limit=limit)
+    rows = await settlements.list_settlements(session, store.village_id, store.id, after=after, limit=limit)
     return [settlement_out(row) for row in rows]
 
 
@@ -463,32 +466,32 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     have not been paid for, and every point the households still hold, at the current peg."""
     now = timeutil.utcnow()
     peg = await current_peg(session, village.id, now)
-    points = await repository.household_points(session, village.id)
-    received = await repository.funds_received(session, village.id)
+    points = await overview.household_points(session, village.id)
+    received = await overview.funds_received(session, village.id)
     stores = [
         StoreFunding(
-            store_id=row["id"],
-            name=row["name"],
-            settled_fen=row["settled_fen"],
-            unsettled_points=row["unsettled_points"],
-            unsettled_fen=row["unsettled_fen"],
-            unsettled=yuan(row["unsettled_fen"]),
-            last_settled_period=row["last_period"],
+            store_id=row.id,
+            name=row.name,
+            settled_fen=row.settled_fen,
+            unsettled_points=row.unsettled_points,
+            unsettled_fen=row.unsettled_fen,
+            unsettled=yuan(row.unsettled_fen),
+            last_settled_period=row.last_period,
         )
-        for row in await repository.store_funding(session, village.id)
+        for row in await overview.store_funding(session, village.id)
     ]
     spent = sum(s.settled_fen for s in stores)
     unsettled = sum(s.unsettled_fen for s in stores)
-    outstanding = points["posted"] * peg.fen_per_point
+    outstanding = points.posted * peg.fen_per_point
     cash = received - spent
     surplus = cash - unsettled - outstanding
     return FundingOverview(
         village_id=village.id,
         as_of=now,
         peg=peg,
-        households=points["households"],
-        points_outstanding=points["posted"],
-        points_held=points["held"],
+        households=points.households,
+        points_outstanding=points.posted,
+        points_held=points.held,
         outstanding_fen=outstanding,
         outstanding=yuan(outstanding),
         funds_received_fen=received,

@@ -4,19 +4,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from jifen.households import service
-from jifen.households.auth import (
+from jifen.auth.households import (
     HouseholdAccess,
     HouseholdAdmin,
     HouseholdLister,
     HouseholdReader,
     VillageAdmin,
 )
+from jifen.auth.scope import OutsideGrid
+from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
@@ -63,18 +63,7 @@ async def list_households(
 ) -> Page[HouseholdSummary]:
     """The village's households by code; search by code or head's name, filter by grid. A cadre assigned to
     grids sees the households of their grids."""
-    after = decode_cursor(cursor, 1)
-    rows = await service.find_households(
-        session,
-        access.village.id,
-        q=q.strip() if q else None,
-        grid=grid,
-        grids=access.grids,
-        after_code=after[0] if after else None,
-        limit=limit + 1,
-    )
-    items = [service.household_summary(h, access.view_of(h.id, h.grid)) for h in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
+    return await service.households_page(session, access, q=q, grid=grid, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -55,3 +55,24 @@ async def search_households(
     if after_code is not None:
         query = query.where(Household.code > after_code)
     return (await session.execute(query)).scalars().all()
+
+
+async def add_household(session: AsyncSession, household: Household) -> None:
+    """Insert the household (IntegrityError on a code the village already has)."""
+    session.add(household)
+    await session.flush()
+
+
+async def add_members(session: AsyncSession, members: Sequence[Member]) -> None:
+    session.add_all(members)
+    await session.flush()
+
+
+async def household_grids(
+    session: AsyncSession, village_id: uuid.UUID, *, only: frozenset[str] | None
+) -> list[str]:
+    """The grids the village's households are in (`only`: of these grids, a cadre's), by name."""
+    query = select(Household.grid).where(Household.village_id == village_id, Household.grid.is_not(None))
+    if only is not None:
+        query = query.where(Household.grid.in_(sorted(only)))
+    return sorted({grid for grid in (await session.execute(query.distinct())).scalars() if grid})

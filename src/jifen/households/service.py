@@ -8,13 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.households import HouseholdAccess, VillageScope
+from jifen.auth.scope import HouseholdView
 from jifen.households import repository
-from jifen.households.auth import HouseholdAccess
 from jifen.households.schemas import HouseholdOut, HouseholdSummary, MemberIn, MemberOut
-from jifen.households.scope import HouseholdView
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
+from jifen.kit.pagination import BY_TEXT, Page
 from jifen.ledger import service as ledger
 from jifen.models import Household, Member, Village
 
@@ -41,18 +42,20 @@ async def create_household(
         address=address,
         household_class=household_class,
     )
-    session.add(household)
     try:
-        await session.flush()
+        await repository.add_household(session, household)
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_households_village_id_code":
             raise DuplicateCode(f"户编号 {code} 在本村已存在") from exc
         raise
     await ledger.open_household_account(session, village.id, household.id)
-    session.add_all(
-        Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone) for m in members
+    await repository.add_members(
+        session,
+        [
+            Member(village_id=village.id, household_id=household.id, name=m.name, phone=m.phone)
+            for m in members
+        ],
     )
-    await session.flush()
     await audit.record(
         session,
         actor,
@@ -76,8 +79,7 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
     row = Member(
         village_id=household.village_id, household_id=household.id, name=member.name, phone=member.phone
     )
-    session.add(row)
-    await session.flush()
+    await repository.add_members(session, [row])
     await audit.record(
         session,
         actor,
@@ -103,6 +105,37 @@ async def find_households(
     return await repository.search_households(
         session, village_id, q=q, grid=grid, grids=grids, after_code=after_code, limit=limit
     )
+
+
+async def households_page(
+    session: AsyncSession,
+    access: VillageScope,
+    *,
+    q: str | None,
+    grid: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[HouseholdSummary]:
+    """The village's households by code, as much of each as the caller may read: search by code or head's
+    name, filter by grid; a cadre assigned to grids sees their grids' (the API's list, the staff's search,
+    the counter's lookup)."""
+    after = BY_TEXT.after(cursor)
+    rows = await find_households(
+        session,
+        access.village.id,
+        q=q.strip() if q else None,
+        grid=grid or None,
+        grids=access.grids,
+        after_code=after[0] if after else None,
+        limit=limit + 1,
+    )
+    items = [household_summary(h, access.view_of(h.id, h.grid)) for h in rows]
+    return BY_TEXT.page(items, limit, lambda summary: (summary.code,))
+
+
+async def household_grids(session: AsyncSession, access: VillageScope) -> list[str]:
+    """The grids of the households the caller may list (a cadre assigned to grids: theirs)."""
+    return await repository.household_grids(session, access.village.id, only=access.grids)
 
 
 def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:

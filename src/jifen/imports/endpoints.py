@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile as Upload
 
-from jifen.households.auth import VillageAdmin
+from jifen.auth.households import VillageAdmin
 from jifen.imports import service
 from jifen.imports.reading import TooManyRows, UnsupportedFile
 from jifen.imports.samples import template_xlsx

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.imports.roll import HouseholdRow, MemberRow
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.models import AccountKind
 
 
@@ -35,31 +35,40 @@ class StoredHousehold:
 
 async def lock_roll(session: AsyncSession, village_id: uuid.UUID) -> None:
     """One import of a village's roll at a time: a second waits, then sees the first one's households."""
-    connection = await driver(session)
-    await connection.execute(
+    await Sql(session).execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('jifen.household_import:' || $1::text, 0))",
         str(village_id),
     )
 
 
+@dataclass(frozen=True)
+class _MemberRow:
+    id: uuid.UUID
+    household_id: uuid.UUID
+    name: str
+    phone: str | None
+    relation: str | None
+
+
 async def stored_households(session: AsyncSession, village_id: uuid.UUID) -> dict[str, StoredHousehold]:
-    connection = await driver(session)
-    rows = await connection.fetch(
+    sql = Sql(session)
+    rows = await sql.rows(
+        StoredHousehold,
         "SELECT id, code, head_name, grid, address, population FROM households WHERE village_id = $1",
         village_id,
     )
-    households = {r["code"]: StoredHousehold(*r) for r in rows}
-    by_id = {h.id: h for h in households.values()}
-    members = await connection.fetch(
+    households = {h.code: h for h in rows}
+    by_id = {h.id: h for h in rows}
+    members = await sql.rows(
+        _MemberRow,
         "SELECT id, household_id, name, phone, relation FROM members WHERE village_id = $1"
         " ORDER BY created_at, name",
         village_id,
     )
     for m in members:
-        household = by_id.get(m["household_id"])
+        household = by_id.get(m.household_id)
         if household is not None:
-            member = StoredMember(m["id"], m["name"], m["phone"], m["relation"])
-            household.members.setdefault(m["name"], member)
+            household.members.setdefault(m.name, StoredMember(m.id, m.name, m.phone, m.relation))
     return households
 
 
@@ -68,9 +77,8 @@ async def insert_households(
 ) -> None:
     if not rows:
         return
-    connection = await driver(session)
     ids = [i for i, _ in rows]
-    await connection.execute(
+    await Sql(session).execute(
         """
         INSERT INTO households (village_id, id, code, head_name, grid, address, population)
         SELECT $1, h.id, h.code, h.head_name, h.grid, h.address, h.population
@@ -85,7 +93,7 @@ async def insert_households(
         [h.address for _, h in rows],
         [h.population for _, h in rows],
     )
-    await connection.execute(
+    await Sql(session).execute(
         "INSERT INTO accounts (village_id, id, kind, household_id)"
         " SELECT $1, h, $3, h FROM unnest($2::uuid[]) h",
         village_id,
@@ -100,8 +108,7 @@ async def insert_members(
     """In the file's order (a member's created_at orders a household's members: the head first)."""
     if not rows:
         return
-    connection = await driver(session)
-    await connection.execute(
+    await Sql(session).execute(
         """
         INSERT INTO members (village_id, id, household_id, name, phone, relation, created_at)
         SELECT $1, gen_random_uuid(), m.household_id, m.name, m.phone, m.relation,
@@ -123,12 +130,11 @@ async def update_households(
     """Only the fields each row names change; the others keep their value."""
     if not rows:
         return
-    connection = await driver(session)
 
     def column(name: str) -> list[object]:
         return [fields.get(name) for _, fields in rows]
 
-    await connection.execute(
+    await Sql(session).execute(
         """
         UPDATE households h
            SET head_name = coalesce(u.head_name, h.head_name),
@@ -153,8 +159,7 @@ async def update_members(
 ) -> None:
     if not rows:
         return
-    connection = await driver(session)
-    await connection.execute(
+    await Sql(session).execute(
         """
         UPDATE members m
            SET phone = coalesce(u.phone, m.phone), relation = coalesce(u.relation, m.relation)

@@ -126,6 +126,11 @@ class AutoCommitRoute(APIRoute):
         return commit_then_respond
 
 
+class PageRoute(AutoCommitRoute):
+    """A page (HTML, signed in by the session cookie) rather than the JSON API (bearer token only): the same
+    commit before the answer; refusals render as pages."""
+
+
 def violated_constraint(exc: BaseException) -> str | None:
     """The name of the constraint a database error broke, if any (asyncpg exposes it on the cause)."""
     seen: BaseException | None = exc
@@ -156,22 +161,6 @@ def sqlstate(exc: BaseException) -> str | None:
             return str(state)
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
-
-
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside the session's transaction.
-
-    Hot paths (every request's actor, every award) talk to asyncpg directly: a statement through the
-    ORM costs about ten times the CPU of the same statement through the driver. The transaction is the
-    session's own, so the ORM and the driver see and commit the same work.
-    """
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    assert adapted is not None
-    if adapted._transaction is None:  # SQLAlchemy begins lazily, on its first statement
-        await adapted._start_transaction()
-    return adapted._connection
 
 
 @asynccontextmanager

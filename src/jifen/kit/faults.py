@@ -2,7 +2,8 @@
 
 Every such failure becomes a 503 with its own code and nothing written (the request's transaction rolls
 back with the connection or the error), never a 500 and never a hang. Both driver paths are covered:
-SQLAlchemy's DBAPIError wrapping asyncpg, and asyncpg's own exceptions from `kit.db.driver()`.
+SQLAlchemy's DBAPIError wrapping asyncpg, and asyncpg's own exceptions from the statements `kit.sql.Sql` sends
+straight to the driver.
 """
 
 from __future__ import annotations

@@ -7,15 +7,20 @@ in the same transaction as the change, so a committed change always has its answ
 
 A key belongs to its caller: the answer is stored under (village, caller, key), so another user who sends
 the same key and body runs their own request and never sees the first caller's answer (a pickup code).
+
+An API endpoint takes part with `@idempotent(...)` (under the route decorator) and just returns its model;
+a page's form post calls `run_once`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -25,6 +30,7 @@ from jifen.kit.errors import BadRequest, Conflict
 from jifen.kit.sql import Sql
 
 M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -73,6 +79,8 @@ async def claim(
 ) -> StoredAnswer | None:
     """Claim the key for this request (None: go ahead), or the answer stored by the request that holds it
     (waiting for that request to commit first). A key sent again with another request is refused."""
+    # one answer per (village, caller, key). SQL twin: migrations/versions/0015_caller_idempotency.py
+    # pk_idempotency_keys, whose row a concurrent claim waits on
     sql = Sql(session)
     claimed = await sql.value(
         bool,
@@ -114,7 +122,7 @@ async def keep_answer(
     )
 
 
-async def run_idempotent(
+async def _answer_once(
     session: AsyncSession,
     *,
     village_id: uuid.UUID,
@@ -135,6 +143,51 @@ async def run_idempotent(
     body = render(await produce())
     await keep_answer(session, village_id, key, status_code, body)
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+_NEEDS = ("request", "key", "session", "access")
+
+
+def idempotent(
+    village: Callable[[Any], uuid.UUID],
+) -> Callable[[Callable[P, Awaitable[BaseModel]]], Callable[P, Awaitable[Response]]]:
+    """A money-moving POST once per Idempotency-Key: the endpoint body just returns its model.
+
+    The endpoint declares the parameters `request`, `key` (a `CallerKey`, or `CallerKey | None` where the
+    key is optional), `session` and `access`; `village(access)` is the village the key belongs to, and the
+    parsed `body` (when there is one) is the request's fingerprint. The status is the route's own
+    (`status_code=` on the route decorator; 200 without one), so the OpenAPI document is unchanged."""
+
+    def wrap(endpoint: Callable[P, Awaitable[BaseModel]]) -> Callable[P, Awaitable[Response]]:
+        missing = [name for name in _NEEDS if name not in inspect.signature(endpoint).parameters]
+        if missing:
+            raise TypeError(f"@idempotent {endpoint.__qualname__} needs the parameters {missing}")
+
+        @functools.wraps(endpoint)
+        async def once(*args: P.args, **kwargs: P.kwargs) -> Response:
+            request: Request = kwargs["request"]  # type: ignore[assignment]
+            route_status = getattr(request.scope.get("route"), "status_code", None)
+            status_code: int = route_status or 200
+            key: CallerKey | None = kwargs["key"]  # type: ignore[assignment]
+            if key is None:  # an optional key not sent: the call runs as it is
+                return Response(
+                    render(await endpoint(*args, **kwargs)),
+                    status_code=status_code,
+                    media_type="application/json",
+                )
+            body: BaseModel | None = kwargs.get("body")  # type: ignore[assignment]
+            return await _answer_once(
+                kwargs["session"],  # type: ignore[arg-type]
+                village_id=village(kwargs["access"]),
+                key=key,
+                fingerprint=request_fingerprint(request, body),
+                status_code=status_code,
+                produce=lambda: endpoint(*args, **kwargs),
+            )
+
+        return once
+
+    return wrap
 
 
 async def run_once(

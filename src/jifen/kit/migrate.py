@@ -68,6 +68,8 @@ def grant_app_privileges_sql(append_only: tuple[str, ...] = ()) -> str:
     the role needs CREATEROLE; where the migrating user lacks it, the deployer creates the role (see README)
     and the grants still apply.
     """
+    # SQL twin: migrations/versions/0002_ledger_core.py jifen_refuse_change and its *_append_only triggers
+    # (docs/invariants.md, append-only)
     revokes = "".join(
         f"  REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {APP_ROLE};\n" for table in append_only
     )

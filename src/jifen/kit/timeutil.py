@@ -33,3 +33,8 @@ def period_start(period: str, moment: datetime) -> datetime:
 
 
 PERIOD_NAMES = {"day": "今天", "week": "本周", "month": "本月", "quarter": "本季度", "year": "今年"}
+
+
+def this_month() -> str:
+    """The current month of village time, as the pages name it (2026-11)."""
+    return to_local(utcnow()).strftime("%Y-%m")

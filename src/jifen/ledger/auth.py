@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
-from jifen.households.scope import HouseholdView, household_view, refusal
+from jifen.auth.scope import HouseholdView, household_view, refusal
 from jifen.kit.db import Session
 from jifen.kit.errors import NotFound
 from jifen.ledger import repository
@@ -37,7 +37,7 @@ async def transaction_reader(
     village_id = transaction.village_id
     authorize(actor, village_id, VILLAGE_STAFF, town_admin=True)
     views = [
-        household_view(actor, village_id, h["id"], h["grid"])
+        household_view(actor, village_id, h.id, h.grid)
         for h in await repository.households_touched(session, transaction)
     ]
     best = max((v for v in views if v is not None), default=None)

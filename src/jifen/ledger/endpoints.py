@@ -2,20 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import idempotency_key
-from jifen.households.auth import HouseholdHistoryReader, HouseholdReader
-from jifen.households.scope import OutsideGrid
+from jifen.auth.households import HouseholdHistoryReader, HouseholdReader
+from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    request_fingerprint,
-    run_idempotent,
+    idempotent,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.ledger import repository, service
@@ -130,26 +129,16 @@ async def get_transaction(access: TransactionReader, session: Session) -> Transa
         service.InsufficientPoints,
     ),
 )
+@idempotent(lambda access: access.transaction.village_id)
 async def reverse_transaction(
     request: Request,
     body: ReverseRequest,
     key: Annotated[CallerKey, Depends(idempotency_key)],
     access: TransactionReverser,
     session: Session,
-) -> Response:
+) -> TransactionOut:
     """Correct a transaction with a new one of opposite postings, with a reason; never twice, and never
     after a cancellation, revision or revocation (409 `already_compensated`, naming how). A rectified
     deduction is reversed once, for what the rectification left of it."""
-
-    async def produce() -> TransactionOut:
-        reversal = await service.reverse(session, access.actor, access.transaction, reason=body.reason)
-        return await transaction_out(session, reversal)
-
-    return await run_idempotent(
-        session,
-        village_id=access.transaction.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
-    )
+    reversal = await service.reverse(session, access.actor, access.transaction, reason=body.reason)
+    return await transaction_out(session, reversal)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.models import SYSTEM_ACCOUNT_KINDS, Account, AccountKind, Hold, LedgerTransaction, Posting
 
 _POST = (
@@ -39,7 +39,8 @@ _POST_ORDER = (
 
 
 async def call_ledger_post(session: AsyncSession, params: dict[str, Any]) -> None:
-    await (await driver(session)).execute(_POST, *(params[name] for name in _POST_ORDER))
+    """Post transactions (`ledger_post`'s parameters, see `ledger.service.post`) in one round trip."""
+    await Sql(session).execute(_POST, *(params[name] for name in _POST_ORDER))
 
 
 # Holds move `accounts.held`, which the service role may not update: the SECURITY DEFINER functions of
@@ -111,20 +112,13 @@ async def lock_households(
 ) -> list[uuid.UUID]:
     """Lock household accounts in id order (all of the village's when `household_ids` is None), only those
     with more than `above` points available when given; returns the ids locked."""
-    return await lock_households_on(await driver(session), village_id, household_ids, above=above)
-
-
-async def lock_households_on(
-    conn: Any, village_id: uuid.UUID, household_ids: Sequence[uuid.UUID] | None, *, above: int | None = None
-) -> list[uuid.UUID]:
-    """`lock_households` on a bare asyncpg connection."""
-    rows = await conn.fetch(
+    return await Sql(session).values(
+        uuid.UUID,
         "SELECT id FROM ledger_lock_households($1, $2::uuid[], $3::bigint) AS l(id)",
         village_id,
         None if household_ids is None else list(household_ids),
         above,
     )
-    return [row["id"] for row in rows]
 
 
 async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[AccountKind, uuid.UUID]:
@@ -190,34 +184,46 @@ async def reversal_of(
     ).scalar_one_or_none()
 
 
-_ENTRIES = text(
-    """
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a household's history: a posting with its transaction and rule."""
+
+    transaction_id: uuid.UUID
+    kind: str
+    amount: int
+    balance_after: int
+    account_version: int
+    memo: str | None
+    rule_code: str | None
+    rule_version: int | None
+    created_at: datetime
+    actor_id: uuid.UUID
+    reverses_id: uuid.UUID | None
+
+
+_ENTRIES = """
 SELECT p.transaction_id, t.kind, p.amount, p.balance_after, p.account_version, t.memo, r.code AS rule_code,
        t.rule_version, t.created_at, t.actor_id, t.reverses_id
   FROM postings p
   JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
   LEFT JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
- WHERE p.village_id = :village AND p.account_id = :account AND p.account_version IS NOT NULL
-   AND (CAST(:before AS bigint) IS NULL OR p.account_version < CAST(:before AS bigint))
+ WHERE p.village_id = $1 AND p.account_id = $2 AND p.account_version IS NOT NULL
+   AND ($3::bigint IS NULL OR p.account_version < $3::bigint)
  ORDER BY p.account_version DESC
- LIMIT :limit
+ LIMIT $4
 """
-)
 
 
 async def entries(
     session: AsyncSession, village_id: uuid.UUID, account_id: uuid.UUID, *, before: int | None, limit: int
-) -> Sequence[Row[Any]]:
-    result = await session.execute(
-        _ENTRIES, {"village": village_id, "account": account_id, "before": before, "limit": limit}
-    )
-    return result.all()
+) -> list[Entry]:
+    return await Sql(session).rows(Entry, _ENTRIES, village_id, account_id, before, limit)
 
 
 # ------------------------------------------------------------------------------------------ compensations
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompensationRow:
     source_id: uuid.UUID
     step: int
@@ -244,7 +250,8 @@ async def claim_compensation(
 ) -> bool:
     """Take the source's compensation slot for a transaction about to be posted; False when another path
     holds it. A concurrent claimer waits here for the holder's commit (or rollback) and then knows."""
-    claimed: bool | None = await (await driver(session)).fetchval(
+    claimed = await Sql(session).value(
+        bool,
         "INSERT INTO compensations (village_id, source_id, step, transaction_id, kind, amount, actor_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (village_id, source_id, step) DO NOTHING"
         " RETURNING true",
@@ -263,52 +270,58 @@ async def compensations_of(
     session: AsyncSession, village_id: uuid.UUID, source_id: uuid.UUID
 ) -> list[CompensationRow]:
     """How a transaction was compensated, in order (a second step only after a rectification)."""
-    rows = await (await driver(session)).fetch(
-        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations"
-        " WHERE village_id = $1 AND source_id = $2 ORDER BY step",
+    return await Sql(session).rows(
+        CompensationRow,
+        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations WHERE village_id = $1 AND source_id = $2"
+        " ORDER BY step",
         village_id,
         source_id,
     )
-    return [CompensationRow(*row) for row in rows]
 
 
 async def compensated_sources(
     session: AsyncSession, village_id: uuid.UUID, source_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, CompensationRow]:
     """The first compensation of each of the transactions that have one."""
-    rows = await (await driver(session)).fetch(
+    rows = await Sql(session).rows(
+        CompensationRow,
         f"SELECT {_COMPENSATION_COLUMNS} FROM compensations"
         " WHERE village_id = $1 AND source_id = ANY($2::uuid[]) AND step = 1",
         village_id,
         list(source_ids),
     )
-    return {row["source_id"]: CompensationRow(*row) for row in rows}
+    return {row.source_id: row for row in rows}
 
 
 async def compensation_made_by(
     session: AsyncSession, village_id: uuid.UUID, transaction_id: uuid.UUID
 ) -> CompensationRow | None:
     """The link a compensating transaction was posted under, if it is one."""
-    row = await (await driver(session)).fetchrow(
+    return await Sql(session).row(
+        CompensationRow,
         f"SELECT {_COMPENSATION_COLUMNS} FROM compensations WHERE village_id = $1 AND transaction_id = $2",
         village_id,
         transaction_id,
     )
-    return None if row is None else CompensationRow(*row)
 
 
-async def households_touched(session: AsyncSession, transaction: LedgerTransaction) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class HouseholdGrid:
+    id: uuid.UUID
+    grid: str | None
+
+
+async def households_touched(session: AsyncSession, transaction: LedgerTransaction) -> list[HouseholdGrid]:
     """The households (id, grid) whose accounts a transaction posts to."""
-    return list(
-        await (await driver(session)).fetch(
-            """
-            SELECT h.id, h.grid FROM postings p
-              JOIN households h ON h.village_id = p.village_id AND h.id = p.account_id
-             WHERE p.village_id = $1 AND p.transaction_id = $2
-            """,
-            transaction.village_id,
-            transaction.id,
-        )
+    return await Sql(session).rows(
+        HouseholdGrid,
+        """
+        SELECT h.id, h.grid FROM postings p
+          JOIN households h ON h.village_id = p.village_id AND h.id = p.account_id
+         WHERE p.village_id = $1 AND p.transaction_id = $2
+        """,
+        transaction.village_id,
+        transaction.id,
     )
 
 
@@ -317,9 +330,22 @@ async def source_store(session: AsyncSession, transaction: LedgerTransaction) ->
     table = {"redemption": "redemptions", "reservation": "reservations"}.get(transaction.source_type or "")
     if table is None or transaction.source_id is None:
         return None
-    store_id: uuid.UUID | None = await (await driver(session)).fetchval(
+    return await Sql(session).value(
+        uuid.UUID,
         f"SELECT store_id FROM {table} WHERE village_id = $1 AND id = $2",  # one of the two names above
         transaction.village_id,
         transaction.source_id,
     )
-    return store_id
+
+
+# ------------------------------------------------------------------------------------------ accounts
+
+
+async def add_village_accounts(session: AsyncSession, village_id: uuid.UUID) -> None:
+    session.add_all(Account(village_id=village_id, kind=kind.value) for kind in SYSTEM_ACCOUNT_KINDS)
+    await session.flush()
+
+
+async def add_account(session: AsyncSession, account: Account) -> None:
+    session.add(account)
+    await session.flush()

@@ -135,27 +135,21 @@ async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[
 
 
 async def open_village_accounts(session: AsyncSession, village_id: uuid.UUID) -> None:
-    session.add_all(Account(village_id=village_id, kind=kind.value) for kind in SYSTEM_ACCOUNT_KINDS)
-    await session.flush()
+    await repository.add_village_accounts(session, village_id)
 
 
 async def open_household_account(
     session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID
 ) -> None:
-    session.add(
-        Account(
-            village_id=village_id,
-            id=household_id,
-            kind=AccountKind.household.value,
-            household_id=household_id,
-        )
+    account = Account(
+        village_id=village_id, id=household_id, kind=AccountKind.household.value, household_id=household_id
     )
-    await session.flush()
+    await repository.add_account(session, account)
 
 
 async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID) -> None:
-    session.add(Account(village_id=village_id, id=store_id, kind=AccountKind.store.value, store_id=store_id))
-    await session.flush()
+    account = Account(village_id=village_id, id=store_id, kind=AccountKind.store.value, store_id=store_id)
+    await repository.add_account(session, account)
 
 
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
@@ -172,6 +166,7 @@ async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
 
 
 def _check_balanced(drafts: Sequence[Draft]) -> None:
+    # SQL twin: migrations/versions/0002_ledger_core.py jifen_assert_balanced (docs/invariants.md, balanced)
     for draft in drafts:
         if len(draft.lines) < 2 or sum(line.amount for line in draft.lines) != 0:
             raise ValueError(f"unbalanced draft {draft.kind}: {draft.lines}")
@@ -207,6 +202,7 @@ def _ledger_error(exc: BaseException) -> JifenError | None:
         return _insufficient(exc)
     if sqlstate(exc) == HOLD_NOT_ACTIVE:
         return HoldNotActive()
+    # SQL twin: migrations/versions/0002_ledger_core.py uq_ledger_transactions_village_id_reverses_id
     if violated_constraint(exc) == "uq_ledger_transactions_village_id_reverses_id":
         return AlreadyReversed()
     return None
@@ -239,6 +235,8 @@ def _log_posted(village_id: uuid.UUID, drafts: Sequence[Draft]) -> None:
 
 
 def _insufficient(exc: BaseException) -> InsufficientPoints:
+    # SQL twin: migrations/versions/0002_ledger_core.py ck_accounts_available_not_negative, and JF001 from
+    # 0013_balance_privileges.py ledger_post / ledger_hold (docs/invariants.md, never below zero)
     detail_text = error_detail(exc) or "{}"
     try:
         info = json.loads(detail_text)
@@ -255,6 +253,7 @@ def _insufficient(exc: BaseException) -> InsufficientPoints:
 
 def earned_by(kind: TransactionKind, account_kind: AccountKind, amount: int) -> int:
     """What a posting adds to a household's lifetime earned points: awards and rectifications it receives."""
+    # SQL twin: migrations/versions/0013_balance_privileges.py ledger_post (docs/invariants.md, earned)
     if account_kind is AccountKind.household and kind in (
         TransactionKind.award,
         TransactionKind.rectification,
@@ -289,6 +288,8 @@ async def claim(
     `compensations` makes a second compensation impossible, and the loser of a race waits for the winner's
     commit and is refused — with its own error when the same path came first (`same_path`: already_reversed,
     already_cancelled, already_rectified), else already_compensated naming how it was compensated."""
+    # SQL twin: migrations/versions/0012_compensations.py pk_compensations, jifen_compensation_step
+    # (docs/invariants.md, compensated at most once)
     if await repository.claim_compensation(
         session,
         village_id,
@@ -317,39 +318,10 @@ async def reverse(
     household ends where it would have been without the deduction. It is the second and last compensation
     of that deduction (step 2 in `compensations`); a deduction rectified in full has nothing left."""
     village_id = transaction.village_id
-    if TransactionKind(transaction.kind) is TransactionKind.reversal:
-        raise CannotReverse()
-    made_by = await repository.compensation_made_by(session, village_id, transaction.id)
-    if made_by is not None:
-        noun = COMPENSATION_NOUNS[CompensationKind(made_by.kind)]
-        raise CannotReverse(f"该笔记录本身是对另一笔记录的{noun}，不能再冲正")
+    await _refuse_reversing_a_compensation(session, transaction)
     existing = await repository.compensations_of(session, village_id, transaction.id)
-    postings = await repository.postings_of(session, village_id, transaction.id)
-    original_kind = TransactionKind(transaction.kind)
-    step = 1
-    amounts = {p.account_id: -p.amount for p in postings}
-    if existing:
-        if any(c.kind == CompensationKind.reversal.value for c in existing):
-            raise AlreadyReversed()
-        if existing[0].kind != CompensationKind.rectification.value:
-            raise already_compensated(existing[0].kind)
-        for p in await repository.postings_of(session, village_id, existing[0].transaction_id):
-            amounts[p.account_id] = amounts.get(p.account_id, 0) - p.amount
-        step = 2
-    kinds = await repository.account_kinds(session, village_id, list(amounts))
-    earned = {
-        p.account_id: -earned_by(original_kind, kinds[p.account_id], p.amount) if step == 1 else 0
-        for p in postings
-    }
-    lines = [
-        Line(account_id=account_id, amount=amount, earned=earned.get(account_id, 0))
-        for account_id, amount in amounts.items()
-        if amount != 0
-    ]
-    if len(lines) < 2:
-        raise AlreadyCompensated(
-            "该扣分已整改返还全部积分，没有剩余可冲正的部分", compensated_by="rectification"
-        )
+    lines, household_amount = await _reversal_lines(session, transaction, existing)
+    step = 2 if existing else 1
     draft = Draft(
         kind=TransactionKind.reversal,
         lines=lines,
@@ -368,7 +340,7 @@ async def reverse(
         source_id=transaction.id,
         draft=draft,
         kind=CompensationKind.reversal,
-        amount=sum(line.amount for line in lines if kinds[line.account_id] is AccountKind.household),
+        amount=household_amount,
         same_path=AlreadyReversed,
         step=step,
     )
@@ -390,6 +362,50 @@ async def reverse(
         reason=reason,
     )
     return reversal
+
+
+async def _refuse_reversing_a_compensation(session: AsyncSession, transaction: LedgerTransaction) -> None:
+    """A reversal, or any other compensating transaction, is not reversed itself."""
+    if TransactionKind(transaction.kind) is TransactionKind.reversal:
+        raise CannotReverse()
+    made_by = await repository.compensation_made_by(session, transaction.village_id, transaction.id)
+    if made_by is not None:
+        noun = COMPENSATION_NOUNS[CompensationKind(made_by.kind)]
+        raise CannotReverse(f"该笔记录本身是对另一笔记录的{noun}，不能再冲正")
+
+
+async def _reversal_lines(
+    session: AsyncSession, transaction: LedgerTransaction, existing: Sequence[repository.CompensationRow]
+) -> tuple[list[Line], int]:
+    """The reversal's postings (the transaction's, opposite; less a rectification's share when one came
+    first) and the points they move on household accounts (the compensation's amount)."""
+    village_id = transaction.village_id
+    postings = await repository.postings_of(session, village_id, transaction.id)
+    amounts = {p.account_id: -p.amount for p in postings}
+    if existing:
+        if any(c.kind == CompensationKind.reversal.value for c in existing):
+            raise AlreadyReversed()
+        if existing[0].kind != CompensationKind.rectification.value:
+            raise already_compensated(existing[0].kind)
+        for p in await repository.postings_of(session, village_id, existing[0].transaction_id):
+            amounts[p.account_id] = amounts.get(p.account_id, 0) - p.amount
+    kinds = await repository.account_kinds(session, village_id, list(amounts))
+    original_kind = TransactionKind(transaction.kind)
+    earned = {
+        p.account_id: 0 if existing else -earned_by(original_kind, kinds[p.account_id], p.amount)
+        for p in postings
+    }
+    lines = [
+        Line(account_id=account_id, amount=amount, earned=earned.get(account_id, 0))
+        for account_id, amount in amounts.items()
+        if amount != 0
+    ]
+    if len(lines) < 2:
+        raise AlreadyCompensated(
+            "该扣分已整改返还全部积分，没有剩余可冲正的部分", compensated_by="rectification"
+        )
+    household_amount = sum(line.amount for line in lines if kinds[line.account_id] is AccountKind.household)
+    return lines, household_amount
 
 
 async def place_hold(

@@ -18,7 +18,6 @@ import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -160,17 +159,7 @@ def store_bytes(data_dir: Path, sha256: str, data: bytes) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Photo:
-    id: uuid.UUID
-    village_id: uuid.UUID
-    sha256: str
-    content_type: str
-    size: int
-    width: int
-    height: int
-    uploaded_by: uuid.UUID
-    created_at: datetime
+Photo = repository.Photo
 
 
 async def upload_photo(
@@ -194,7 +183,7 @@ async def upload_photo(
         data, info = stripped, await asyncio.to_thread(inspect_image, stripped)
     sha256 = hashlib.sha256(data).hexdigest()
     await asyncio.to_thread(store_bytes, data_dir, sha256, data)
-    row = await repository.insert_photo(
+    photo = await repository.insert_photo(
         session,
         village_id=village_id,
         sha256=sha256,
@@ -204,7 +193,6 @@ async def upload_photo(
         height=info.height,
         uploaded_by=actor.user_id,
     )
-    photo = Photo(**dict(row))
     await audit.record(
         session,
         actor,
@@ -224,5 +212,4 @@ async def upload_photo(
 
 
 async def get_photo(session: AsyncSession, photo_id: uuid.UUID) -> Photo | None:
-    row = await repository.get_photo(session, photo_id)
-    return Photo(**dict(row)) if row is not None else None
+    return await repository.get_photo(session, photo_id)

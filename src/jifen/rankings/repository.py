@@ -1,12 +1,25 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    rank: int
+    household_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    points: int
+    lifetime_earned: int
+    available: int
+
 
 # what counts: awards and deductions, their reversals, rectifications and objection adjustments (a posted
 # award revised or revoked); not what was spent or expired
@@ -41,12 +54,12 @@ async def ranking(
     end: datetime | None,
     grid: str | None,
     household_class: str | None,
-) -> list[Any]:
-    return list(await (await driver(session)).fetch(_RANKING, village_id, start, end, grid, household_class))
+) -> list[Ranked]:
+    return await Sql(session).rows(Ranked, _RANKING, village_id, start, end, grid, household_class)
 
 
 async def star_thresholds(session: AsyncSession, village_id: uuid.UUID) -> list[int]:
-    thresholds: list[int] = await (await driver(session)).fetchval(
-        "SELECT star_thresholds FROM villages WHERE id = $1", village_id
+    thresholds = await Sql(session).value(
+        list, "SELECT star_thresholds FROM villages WHERE id = $1", village_id
     )
-    return list(thresholds)
+    return [int(t) for t in thresholds or []]

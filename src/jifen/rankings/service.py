@@ -12,7 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.kit.errors import BadRequest
 from jifen.kit.timeutil import LOCAL_TZ
 from jifen.rankings import repository
+from jifen.rankings.repository import Ranked
 from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
+
+__all__ = [
+    "InvalidPeriod",
+    "Period",
+    "Ranked",
+    "StarRating",
+    "parse_period",
+    "ranking",
+    "ranking_out",
+    "red_black_lists",
+    "star_ratings",
+    "stars_for",
+]
 
 
 class InvalidPeriod(BadRequest):
@@ -48,18 +62,6 @@ def parse_period(text: str | None) -> Period:
     return Period(text, start, end)
 
 
-@dataclass(frozen=True)
-class Ranked:
-    rank: int
-    household_id: uuid.UUID
-    code: str
-    head_name: str
-    grid: str | None
-    points: int
-    lifetime_earned: int
-    available: int
-
-
 async def ranking(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -67,8 +69,7 @@ async def ranking(
     grid: str | None,
     household_class: str | None = None,
 ) -> list[Ranked]:
-    rows = await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
-    return [Ranked(**dict(row)) for row in rows]
+    return await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from jifen.households.auth import VillageAdmin
+from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Page

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import driver
+from jifen.kit.sql import Sql
 from jifen.models import Rule, RuleVersion
 
 
@@ -24,9 +24,9 @@ def _current() -> Any:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleSnapshot:
-    """What a rule says in its current version: read on every award, so straight through the driver."""
+    """What a rule says in its current version (read on every award)."""
 
     rule_id: uuid.UUID
     village_id: uuid.UUID
@@ -47,8 +47,8 @@ class RuleSnapshot:
 
 
 _CURRENT = """
-SELECT r.id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count, v.cap_period,
-       v.evidence_required, v.review, v.active, v.rectification_share, v.escalation,
+SELECT r.id AS rule_id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count,
+       v.cap_period, v.evidence_required, v.review, v.active, v.rectification_share, v.escalation,
        v.active_from, v.active_until
   FROM rules r
   JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
@@ -57,13 +57,15 @@ SELECT r.id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.ca
 
 
 async def current_versions(session: AsyncSession, rule_ids: Sequence[uuid.UUID]) -> list[RuleSnapshot]:
-    rows = await (await driver(session)).fetch(_CURRENT, list(rule_ids))
-    return [RuleSnapshot(*row) for row in rows]
+    return await Sql(session).rows(RuleSnapshot, _CURRENT, list(rule_ids))
 
 
-async def village_rules(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Any]:
+async def village_rules(
+    session: AsyncSession, village_id: uuid.UUID
+) -> list[tuple[str, uuid.UUID, RuleVersion]]:
+    """Every rule of the village as (code, village, current version), by category and code."""
     query = _current().where(Rule.village_id == village_id).order_by(RuleVersion.category, Rule.code)
-    return (await session.execute(query)).all()
+    return [(code, vid, version) for code, vid, version in (await session.execute(query)).all()]
 
 
 async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> Rule | None:
@@ -82,3 +84,39 @@ async def versions(session: AsyncSession, rule: Rule) -> Sequence[RuleVersion]:
         .order_by(RuleVersion.version.desc())
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def add_rule(session: AsyncSession, rule: Rule) -> None:
+    """Insert the rule (IntegrityError on a code the village already has)."""
+    session.add(rule)
+    await session.flush()
+
+
+async def add_version(session: AsyncSession, version: RuleVersion) -> None:
+    session.add(version)
+    await session.flush()
+    await session.refresh(version)
+
+
+async def next_version(session: AsyncSession, rule: Rule) -> int:
+    """Move the rule to its next version number, under the row's lock, so that two concurrent changes get
+    consecutive versions; returns the new number."""
+    locked = await session.execute(
+        update(Rule)
+        .where(Rule.village_id == rule.village_id, Rule.id == rule.id)
+        .values(current_version=Rule.current_version + 1)
+        .returning(Rule.current_version)
+    )
+    return int(locked.scalar_one())
+
+
+async def refresh_rule(session: AsyncSession, rule: Rule) -> None:
+    await session.refresh(rule)
+
+
+async def ids_by_code(
+    session: AsyncSession, village_id: uuid.UUID, codes: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """The ids of the village's rules with these codes, by code."""
+    query = select(Rule.code, Rule.id).where(Rule.village_id == village_id, Rule.code.in_(codes))
+    return {code: rule_id for code, rule_id in (await session.execute(query)).all()}

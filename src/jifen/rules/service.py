@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,9 +60,8 @@ async def create_rule(
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
     rule = Rule(village_id=village.id, code=code, current_version=1)
-    session.add(rule)
     try:
-        await session.flush()
+        await repository.add_rule(session, rule)
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_rules_village_id_code":
             raise DuplicateCode(f"细则编号 {code} 在本村已存在") from exc
@@ -86,9 +84,7 @@ async def create_rule(
         active=True,
         created_by=actor.user_id,
     )
-    session.add(version)
-    await session.flush()
-    await session.refresh(version)
+    await repository.add_version(session, version)
     await audit.record(
         session,
         actor,
@@ -105,14 +101,7 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     """Write the next version with the changed fields; the rule then points at it."""
     if not patch.model_fields_set:
         raise NothingToChange()
-    # lock the rule so two concurrent changes get consecutive versions
-    locked = await session.execute(
-        update(Rule)
-        .where(Rule.village_id == rule.village_id, Rule.id == rule.id)
-        .values(current_version=Rule.current_version + 1)
-        .returning(Rule.current_version)
-    )
-    new_version = int(locked.scalar_one())
+    new_version = await repository.next_version(session, rule)
     previous = next(v for v in await repository.versions(session, rule) if v.version == new_version - 1)
     changed = patch.model_dump(exclude_unset=True)
     cap_given = "cap" in changed
@@ -145,10 +134,8 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
             f"停用日期 {version.active_until.isoformat()} 早于启用日期 {version.active_from.isoformat()}，"
             "请改一个不早于启用日期的停用日期"
         )
-    session.add(version)
-    await session.flush()
-    await session.refresh(rule)
-    await session.refresh(version)
+    await repository.add_version(session, version)
+    await repository.refresh_rule(session, rule)
     await audit.record(
         session,
         actor,

@@ -12,11 +12,14 @@ from fastapi import Depends
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
-from jifen.households.scope import sees_pickup_code
+from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
+from jifen.store.repository import sales as sale_rows
+from jifen.store.repository.reservations import ReservationRow
+from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import RedemptionCreate, ReservationCreate, ReservationRedeem
 
 
@@ -37,7 +40,7 @@ class ItemAccess:
 class RedemptionAccess:
     actor: Actor
     store: Store
-    redemption: repository.RedemptionRow
+    redemption: RedemptionRow
 
 
 def is_village_admin(actor: Actor, village_id: uuid.UUID) -> bool:
@@ -115,8 +118,8 @@ async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session)
     return StoreAccess(actor=actor, store=store)
 
 
-async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[repository.RedemptionRow, Store]:
-    redemption = await repository.get_redemption(session, redemption_id)
+async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
+    redemption = await sale_rows.get_redemption(session, redemption_id)
     if redemption is None:
         raise NotFound("找不到该兑换记录")
     store = await repository.get_store(session, redemption.store_id)
@@ -156,7 +159,7 @@ class ReserverAccess:
 class ReservationAccess:
     actor: Actor
     store: Store
-    reservation: reservations.ReservationRow
+    reservation: ReservationRow
 
     @property
     def sees_pickup_code(self) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +33,8 @@ from jifen.ledger import service as ledger
 from jifen.models import Hold, Period, Store, TransactionKind
 from jifen.store import repository
 from jifen.store.periods import PERIOD_NAMES, period_window
+from jifen.store.repository import ItemRow
+from jifen.store.repository import sales as sale_rows
 
 T = TypeVar("T")
 
@@ -106,9 +109,6 @@ class CheckedOut:
     sale: Sale | None  # a counter sale or a pickup
     hold: Hold | None  # a new reservation's
 
-    def summary(self) -> str:
-        return "、".join(f"{line.name}×{line.quantity}" for line in self.lines)
-
 
 def _limit_detail(name: str, count: int, period: str, sold: int, promised: int, left: int) -> str:
     taken = f"本期已兑 {sold}" + (f"、已预约 {promised}" if promised else "")
@@ -128,80 +128,143 @@ async def check_out(
     """Check and take a basket (`wanted`: units by item) for the household, by one of the three paths."""
     if not store.active:
         raise StorePaused(f"“{store.name}”已暂停营业")
-    village_id = store.village_id
     basket = dict(sorted(wanted.items()))
-    items = {row["id"]: row for row in await repository.lock_items(session, village_id, list(basket))}
+    items = {row.id: row for row in await repository.lock_items(session, store.village_id, list(basket))}
     pickup = path if isinstance(path, Pickup) else None
-    own = basket if pickup else {}  # a pickup's units are already set aside for it
+    lines, windows = _checked_lines(store, items, basket, pickup, now)
+    if windows:
+        await _check_limits(session, store.village_id, household_id, items, basket, windows, now, pickup)
+    total = sum(line.line_points for line in lines)
+    if isinstance(path, NewReservation):
+        hold = await _set_aside(session, actor, store, household_id, basket, lines, total, path)
+        return CheckedOut(lines=lines, total=total, sale=None, hold=hold)
+    sale = await _sell(session, actor, store, household_id, basket, lines, total, now, pickup)
+    return CheckedOut(lines=lines, total=total, sale=sale, hold=None)
 
+
+_Window = tuple[uuid.UUID, datetime, datetime]
+
+
+def _checked_lines(
+    store: Store,
+    items: Mapping[uuid.UUID, ItemRow],
+    basket: dict[uuid.UUID, int],
+    pickup: Pickup | None,
+    now: datetime,
+) -> tuple[list[BasketLine], list[_Window]]:
+    """Step 1: each item is this store's, on sale (unless picked up) and in stock; its line at its price,
+    and the limit window of each limited item."""
+    own = basket if pickup else {}  # a pickup's units are already set aside for it
     lines: list[BasketLine] = []
-    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
+    windows: list[_Window] = []
     for item_id, quantity in basket.items():
         item = items.get(item_id)
-        if item is None or item["store_id"] != store.id:
+        if item is None or item.store_id != store.id:
             raise NotFound("本店没有该商品", item_id=str(item_id))
-        if pickup is None and not item["active"]:  # goods already set aside may still be handed over
-            raise ItemInactive(f"“{item['name']}”已下架", item_id=str(item_id))
-        left = item["on_hand"] - item["reserved"] + own.get(item_id, 0)
+        if pickup is None and not item.active:  # goods already set aside may still be handed over
+            raise ItemInactive(f"“{item.name}”已下架", item_id=str(item_id))
+        left = item.on_hand - item.reserved + own.get(item_id, 0)
+        # stock never negative. SQL twin: migrations/versions/0004_store.py ck_items_on_hand and
+        # 0007_reservations.py ck_items_reserved (reserved <= on_hand), reached only through `_stock`
         if left < quantity:
             raise OutOfStock(
-                f"“{item['name']}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
+                f"“{item.name}”库存不足：剩 {left}，要 {quantity}", item_id=str(item_id), stock=left
             )
-        if item["limit_count"] is not None:
-            windows.append((item_id, *period_window(Period(item["limit_period"]), now)))
-        price = pickup.prices[item_id] if pickup else item["price_points"]
-        lines.append(BasketLine(item_id, item["name"], quantity, price))
+        if item.limit is not None:
+            windows.append((item_id, *period_window(Period(item.limit[1]), now)))
+        price = pickup.prices[item_id] if pickup else item.price_points
+        lines.append(BasketLine(item_id, item.name, quantity, price))
+    return lines, windows
 
-    if windows:
-        # the items are locked: every other sale, reservation, pickup or release of them has committed
-        # (and this statement sees it) or waits for this basket
-        taken = await repository.taken_by_household(
-            session,
-            village_id,
-            household_id,
-            windows,
-            now=now,
-            except_reservation=pickup.reservation_id if pickup else None,
-        )
-        for item_id, _, _ in windows:
-            item = items[item_id]
-            sold, promised = taken.get(item_id, (0, 0))
-            left = max(item["limit_count"] - sold - promised, 0)
-            if basket[item_id] > left:
-                raise LimitExceeded(
-                    _limit_detail(
-                        item["name"], item["limit_count"], item["limit_period"], sold, promised, left
-                    ),
-                    item_id=str(item_id),
-                    left=left,
-                )
 
-    checked = CheckedOut(lines=lines, total=sum(line.line_points for line in lines), sale=None, hold=None)
-    if isinstance(path, NewReservation):
-        hold = await ledger.place_hold(
-            session,
-            actor,
-            village_id=village_id,
-            household_id=household_id,
-            amount=checked.total,
-            memo=f"预约兑换：{checked.summary()}"[:500],
-            source_type="reservation",
-            source_id=path.reservation_id,
-        )
-        await _stock(repository.set_reserved(session, village_id, list(basket), list(basket.values())))
-        return CheckedOut(lines=lines, total=checked.total, sale=None, hold=hold)
+async def _check_limits(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    items: Mapping[uuid.UUID, ItemRow],
+    basket: dict[uuid.UUID, int],
+    windows: list[_Window],
+    now: datetime,
+    pickup: Pickup | None,
+) -> None:
+    """Step 2: the household's per-item limits: sold + promised in the period + this basket."""
+    # the items are locked: every other sale, reservation, pickup or release of them has committed
+    # (and this statement sees it) or waits for this basket
+    taken = await repository.taken_by_household(
+        session,
+        village_id,
+        household_id,
+        windows,
+        now=now,
+        except_reservation=pickup.reservation_id if pickup else None,
+    )
+    for item_id, _, _ in windows:
+        item = items[item_id]
+        assert item.limit is not None  # only a limited item has a window
+        count, period = item.limit
+        sold, promised = taken.get(item_id, (0, 0))
+        left = max(count - sold - promised, 0)
+        if basket[item_id] > left:
+            raise LimitExceeded(
+                _limit_detail(item.name, count, period, sold, promised, left),
+                item_id=str(item_id),
+                left=left,
+            )
 
+
+def _summary(lines: list[BasketLine]) -> str:
+    return "、".join(f"{line.name}×{line.quantity}" for line in lines)
+
+
+async def _set_aside(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    household_id: uuid.UUID,
+    basket: dict[uuid.UUID, int],
+    lines: list[BasketLine],
+    total: int,
+    path: NewReservation,
+) -> Hold:
+    """Step 3 for a reservation: the points held (the ledger refuses below zero), the units set aside."""
+    hold = await ledger.place_hold(
+        session,
+        actor,
+        village_id=store.village_id,
+        household_id=household_id,
+        amount=total,
+        memo=f"预约兑换：{_summary(lines)}"[:500],
+        source_type="reservation",
+        source_id=path.reservation_id,
+    )
+    await _stock(repository.set_reserved(session, store.village_id, list(basket), list(basket.values())))
+    return hold
+
+
+async def _sell(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    household_id: uuid.UUID,
+    basket: dict[uuid.UUID, int],
+    lines: list[BasketLine],
+    total: int,
+    now: datetime,
+    pickup: Pickup | None,
+) -> Sale:
+    """Step 3 for a sale: the points posted to the store (a pickup captures its hold and releases its
+    set-aside units), then the sale and its stock movements recorded."""
+    village_id = store.village_id
     redemption_id = uuid.uuid4()
     draft = ledger.Draft(
         kind=TransactionKind.redemption,
-        lines=[ledger.Line(household_id, -checked.total), ledger.Line(store.id, checked.total)],
-        memo=(f"预约兑换核销：{checked.summary()}" if pickup else f"积分超市兑换：{checked.summary()}")[:500],
+        lines=[ledger.Line(household_id, -total), ledger.Line(store.id, total)],
+        memo=(f"预约兑换核销：{_summary(lines)}" if pickup else f"积分超市兑换：{_summary(lines)}")[:500],
         source_type="redemption",
         source_id=redemption_id,
     )
     if pickup:
-        held = await session.get(Hold, (village_id, pickup.hold_id))
-        assert held is not None
+        held = await repository.hold(session, village_id, pickup.hold_id)
         await ledger.capture_hold(session, actor, held, draft)
         await _stock(
             repository.set_reserved(session, village_id, list(basket), [-q for q in basket.values()])
@@ -209,14 +272,14 @@ async def check_out(
     else:
         await ledger.post(session, actor, village_id, [draft])
     row = await _stock(
-        repository.record_sale(
+        sale_rows.record_sale(
             session,
             {
                 "village_id": village_id,
                 "id": redemption_id,
                 "store_id": store.id,
                 "household_id": household_id,
-                "total_points": checked.total,
+                "total_points": total,
                 "transaction_id": draft.id,
                 "clerk_id": actor.user_id,
                 "created_at": now,
@@ -226,15 +289,14 @@ async def check_out(
             },
         )
     )
-    sale = Sale(redemption_id, draft.id, row["receipt_no"], row["balance_after"], row["created_at"])
-    return CheckedOut(lines=lines, total=checked.total, sale=sale, hold=None)
+    return Sale(redemption_id, draft.id, row.receipt_no, row.balance_after, row.created_at)
 
 
 async def _stock(write: Awaitable[T]) -> T:
     """The shelf's CHECK constraints are the last line: never reached while the items are locked."""
     try:
         return await write
-    except DBAPIError as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:  # `Sql` raises either, by where the transaction is
         if violated_constraint(exc) in ("ck_items_on_hand", "ck_items_reserved"):
             raise OutOfStock() from exc
         raise

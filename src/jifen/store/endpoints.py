@@ -1,22 +1,20 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
-from jifen.households.auth import HouseholdReservationsReader, VillageAdmin
+from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.idempotency import (
     CallerKey,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
-    request_fingerprint,
-    run_idempotent,
+    idempotent,
 )
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
 from jifen.store import basket, reservations, service
@@ -114,16 +112,10 @@ async def list_items(
     active: Annotated[bool | None, Query(description="true: only items on sale")] = None,
 ) -> Page[ItemOut]:
     """The store's catalogue by name, with prices, stock and limits."""
-    key = decode_cursor(cursor, 2)
-    try:
-        after = (key[0], uuid.UUID(key[1])) if key else None
-    except ValueError as exc:
-        raise InvalidCursor() from exc
     items = await service.list_items(
-        session, access.store, after=after, limit=limit, active_only=bool(active)
+        session, access.store, after=BY_TEXT_ID.after(cursor), limit=limit + 1, active_only=bool(active)
     )
-    next_cursor = encode_cursor(items[-1].name, items[-1].id) if len(items) == limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return BY_TEXT_ID.page(items, limit, lambda item: (item.name, item.id))
 
 
 @router.patch("/items/{item_id}", response_model=ItemOut, responses=error_responses(*READ_ERRORS))
@@ -133,30 +125,18 @@ async def change_item(body: ItemPatch, access: ItemAdmin, session: Session) -> I
 
 
 @router.post("/items/{item_id}/restock", response_model=ItemOut, responses=error_responses(*READ_ERRORS))
+@idempotent(lambda access: access.store.village_id)
 async def restock_item(
     request: Request,
     body: Restock,
     access: ItemStocker,
     session: Session,
     key: Annotated[CallerKey | None, Depends(optional_idempotency_key)],
-) -> Response:
+) -> ItemOut:
     """Goods delivered to the shelf: the stock rises by `quantity`, recorded as a stock movement. With an
     `Idempotency-Key` a repeated request (a double tap) restocks once and replays the first answer."""
-
-    async def produce() -> ItemOut:
-        return await service.restock(
-            session, access.actor, access.store, access.item.id, quantity=body.quantity, note=body.note
-        )
-
-    if key is None:
-        return Response((await produce()).model_dump_json(), media_type="application/json")
-    return await run_idempotent(
-        session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_200_OK,
-        produce=produce,
+    return await service.restock(
+        session, access.actor, access.store, access.item.id, quantity=body.quantity, note=body.note
     )
 
 
@@ -174,30 +154,20 @@ async def restock_item(
         basket.ItemInactive,
     ),
 )
+@idempotent(lambda access: access.store.village_id)
 async def create_redemption(
     request: Request,
     body: RedemptionCreate,
     access: Cashier,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> RedemptionOut:
     """Sell a basket at the counter: the household's points go to the store and the goods off the shelf,
     together or not at all. The answer is the receipt."""
-
-    async def produce() -> RedemptionOut:
-        household = await service.find_household(
-            session, access.store, household_id=body.household_id, code=body.household_code
-        )
-        return await service.redeem(session, access.actor, access.store, household, body.lines)
-
-    return await run_idempotent(
-        session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
+    household = await service.find_household(
+        session, access.store, household_id=body.household_id, code=body.household_code
     )
+    return await service.redeem(session, access.actor, access.store, household, body.lines)
 
 
 @router.get(
@@ -220,33 +190,23 @@ async def get_redemption(access: RedemptionReader, session: Session) -> Redempti
         service.CancelWindowClosed,
     ),
 )
+@idempotent(lambda access: access.store.village_id)
 async def cancel_redemption(
     request: Request,
     body: RedemptionCancel,
     access: RedemptionCanceller,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> RedemptionOut:
     """Cancel a sale with a reason: points and goods come back as new records, once. The store's clerk
     within the village's cancel window; the village admin at any time."""
-
-    async def produce() -> RedemptionOut:
-        return await service.cancel(
-            session,
-            access.actor,
-            access.store,
-            access.redemption.id,
-            reason=body.reason,
-            as_admin=is_village_admin(access.actor, access.store.village_id),
-        )
-
-    return await run_idempotent(
+    return await service.cancel(
         session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_200_OK,
-        produce=produce,
+        access.actor,
+        access.store,
+        access.redemption.id,
+        reason=body.reason,
+        as_admin=is_village_admin(access.actor, access.store.village_id),
     )
 
 
@@ -274,29 +234,17 @@ RESERVATION_ERRORS = (
         basket.ItemInactive,
     ),
 )
+@idempotent(lambda access: access.store.village_id)
 async def create_reservation(
     request: Request,
     body: ReservationCreate,
     access: Reserver,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> ReservationOut:
     """预约兑换: a villager reserves goods for their own household. The points are held and the goods set
     aside under a 6-digit pickup code (and its QR payload), valid for the village's `reservation_days`."""
-
-    async def produce() -> ReservationOut:
-        return await reservations.reserve(
-            session, access.actor, access.store, access.household_id, body.lines
-        )
-
-    return await run_idempotent(
-        session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
-    )
+    return await reservations.reserve(session, access.actor, access.store, access.household_id, body.lines)
 
 
 @router.post(
@@ -307,26 +255,16 @@ async def create_reservation(
         *MONEY_ERRORS, *RESERVATION_ERRORS, basket.StorePaused, basket.OutOfStock, basket.LimitExceeded
     ),
 )
+@idempotent(lambda access: access.store.village_id)
 async def redeem_reservation(
     request: Request,
     body: ReservationRedeem,
     access: CodeRedeemer,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> RedemptionOut:
     """核销: the store's clerk redeems a pickup code; the answer is the receipt, as for a counter sale."""
-
-    async def produce() -> RedemptionOut:
-        return await reservations.redeem_code(session, access.actor, access.store, body.code)
-
-    return await run_idempotent(
-        session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_201_CREATED,
-        produce=produce,
-    )
+    return await reservations.redeem_code(session, access.actor, access.store, body.code)
 
 
 @router.get(
@@ -346,27 +284,17 @@ async def get_reservation(access: ReservationReader, session: Session) -> Reserv
     response_model=ReservationOut,
     responses=error_responses(*MONEY_ERRORS, *RESERVATION_ERRORS),
 )
+@idempotent(lambda access: access.store.village_id)
 async def cancel_reservation(
     request: Request,
     body: ReservationCancel,
     access: ReservationCanceller,
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
-) -> Response:
+) -> ReservationOut:
     """Cancel a reservation (the household's villager, the store's clerk or the village admin): the held
     points and the reserved goods come back, once."""
-
-    async def produce() -> ReservationOut:
-        return await reservations.cancel(session, access.actor, access.reservation, reason=body.reason)
-
-    return await run_idempotent(
-        session,
-        village_id=access.store.village_id,
-        key=key,
-        fingerprint=request_fingerprint(request, body),
-        status_code=status.HTTP_200_OK,
-        produce=produce,
-    )
+    return await reservations.cancel(session, access.actor, access.reservation, reason=body.reason)
 
 
 @router.get(

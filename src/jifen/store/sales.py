@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
-from jifen.models import RedemptionStatus
+from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
+from jifen.models import RedemptionStatus, Store
 from jifen.store.auth import StoreStaff
+from jifen.store.repository import sales as sale_rows
 from jifen.store.service import receipt_number
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
@@ -32,21 +35,6 @@ class SaleOut(BaseModel):
     cancelled_at: datetime | None
 
 
-_SALES = """
-SELECT r.id, r.receipt_no, r.status, r.household_id, h.code AS household_code, h.head_name, r.total_points,
-       (SELECT count(*) FROM redemption_lines rl
-         WHERE rl.village_id = r.village_id AND rl.redemption_id = r.id)
-         AS lines,
-       r.created_at, r.cancelled_at
-  FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
- WHERE r.village_id = $1 AND r.store_id = $2
-   AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4::uuid))
-   AND ($5::timestamptz IS NULL OR r.created_at >= $5)
- ORDER BY r.created_at DESC, r.id DESC
- LIMIT $6
-"""
-
-
 @router.get(
     "/stores/{store_id}/redemptions",
     response_model=Page[SaleOut],
@@ -60,19 +48,19 @@ async def list_sales(
     limit: Limit = 50,
 ) -> Page[SaleOut]:
     """The store's sales (兑换记录), newest first, for its clerk and the village admin."""
-    after = decode_cursor(cursor, 2)
-    try:
-        before = (datetime.fromisoformat(after[0]), uuid.UUID(after[1])) if after else (None, None)
-    except ValueError:
-        raise InvalidCursor() from None
-    rows = await (await driver(session)).fetch(
-        _SALES, access.store.village_id, access.store.id, before[0], before[1], since, limit + 1
+    return await sales_page(session, access.store, since, cursor, limit)
+
+
+async def sales_page(
+    session: AsyncSession, store: Store, since: datetime | None, cursor: str | None, limit: int
+) -> Page[SaleOut]:
+    """What `list_sales` answers, for the API and the clerk's page of today's sales."""
+    rows = await sale_rows.sales(
+        session, store.village_id, store.id, BY_TIME_ID.after(cursor), since, limit + 1
     )
+    page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
     items = [
-        SaleOut(**{**dict(row), "receipt_no": receipt_number(row["receipt_no"])}) for row in rows[:limit]
+        SaleOut.model_validate({**dataclasses.asdict(row), "receipt_no": receipt_number(row.receipt_no)})
+        for row in page.items
     ]
-    more = len(rows) > limit
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None,
-    )
+    return Page(items=items, next_cursor=page.next_cursor)

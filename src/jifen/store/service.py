@@ -7,12 +7,12 @@ then the items, then the account: the same order everywhere, so sales queue and 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -22,7 +22,9 @@ from jifen.kit.errors import Conflict, Forbidden, NotFound
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.store import basket, repository
-from jifen.store.repository import HouseholdRef, RedemptionRow
+from jifen.store.repository import HouseholdRef, ItemRow
+from jifen.store.repository import sales as sale_rows
+from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import (
     ItemCreate,
     ItemLimit,
@@ -49,9 +51,7 @@ class CancelWindowClosed(Forbidden):
 
 async def create_store(session: AsyncSession, actor: Actor, village: Village, *, name: str) -> Store:
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
-    store = Store(village_id=village.id, name=name)
-    session.add(store)
-    await session.flush()
+    store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
     await audit.record(
         session,
@@ -66,8 +66,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
 
 
 async def list_stores(session: AsyncSession, village: Village) -> Sequence[Store]:
-    query = select(Store).where(Store.village_id == village.id).order_by(Store.created_at, Store.id)
-    return (await session.execute(query)).scalars().all()
+    return await repository.village_stores(session, village.id)
 
 
 async def change_store(
@@ -97,38 +96,34 @@ async def change_store(
 # ---------------------------------------------------------------------------------------------- items
 
 
-def item_out(row: Any) -> ItemOut:
-    limit = (
-        ItemLimit(count=row["limit_count"], period=Period(row["limit_period"]))
-        if row["limit_count"] is not None
-        else None
-    )
+def item_out(row: ItemRow) -> ItemOut:
+    limit = None if row.limit is None else ItemLimit(count=row.limit[0], period=Period(row.limit[1]))
     return ItemOut(
-        id=row["id"],
-        store_id=row["store_id"],
-        name=row["name"],
-        price_points=row["price_points"],
-        stock=row["on_hand"],
-        reserved=row["reserved"],
-        available=row["on_hand"] - row["reserved"],
-        active=row["active"],
-        unit=row["unit"],
-        category=row["category"],
+        id=row.id,
+        store_id=row.store_id,
+        name=row.name,
+        price_points=row.price_points,
+        stock=row.on_hand,
+        reserved=row.reserved,
+        available=row.on_hand - row.reserved,
+        active=row.active,
+        unit=row.unit,
+        category=row.category,
         limit=limit,
-        picture_url=row["picture_url"],
-        created_at=row["created_at"],
+        picture_url=row.picture_url,
+        created_at=row.created_at,
     )
 
 
-def _item_record(row: Any) -> dict[str, Any]:
+def _item_record(row: ItemRow) -> dict[str, Any]:
     return {
-        "name": row["name"],
-        "price_points": row["price_points"],
-        "unit": row["unit"],
-        "category": row["category"],
-        "limit": None if row["limit_count"] is None else [row["limit_count"], row["limit_period"]],
-        "active": row["active"],
-        "picture_url": row["picture_url"],
+        "name": row.name,
+        "price_points": row.price_points,
+        "unit": row.unit,
+        "category": row.category,
+        "limit": None if row.limit_count is None else [row.limit_count, row.limit_period],
+        "active": row.active,
+        "picture_url": row.picture_url,
     }
 
 
@@ -169,7 +164,7 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
         action="item.create",
         record_type="item",
         record_id=item_id,
-        after={**_item_record(row), "store_id": store.id, "stock": row["on_hand"]},
+        after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
     )
     return item_out(row)
 
@@ -202,8 +197,8 @@ async def restock(
         action="item.restock",
         record_type="item",
         record_id=item_id,
-        before={"stock": row["on_hand"] - quantity},
-        after={"stock": row["on_hand"], "quantity": quantity},
+        before={"stock": row.on_hand - quantity},
+        after={"stock": row.on_hand, "quantity": quantity},
         reason=note,
     )
     return item_out(row)
@@ -214,15 +209,16 @@ async def change_item(
 ) -> ItemOut:
     """Change what was sent; sales already made keep the price they were made at."""
     current = await repository.lock_item(session, store.village_id, item_id)
-    changed = dict(current)
+    updates: dict[str, Any] = {}
     for field in patch.model_fields_set:
         if field == "limit":
-            changed["limit_count"] = patch.limit.count if patch.limit else None
-            changed["limit_period"] = patch.limit.period.value if patch.limit else None
+            updates["limit_count"] = patch.limit.count if patch.limit else None
+            updates["limit_period"] = patch.limit.period.value if patch.limit else None
         elif field in ("name", "price_points", "active") and getattr(patch, field) is None:
             continue  # these can't be emptied
         else:
-            changed[field] = getattr(patch, field)
+            updates[field] = getattr(patch, field)
+    changed = dataclasses.replace(current, **updates)
     before, after = _item_record(current), _item_record(changed)
     if before == after:
         return item_out(current)
@@ -336,7 +332,7 @@ async def redemption_out(
         household_id=redemption.household_id,
         household_code=redemption.household_code,
         total_points=redemption.total_points,
-        lines=[RedemptionLineOut(**dict(line)) for line in lines],
+        lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
         transaction_id=redemption.transaction_id,
         balance_after=balance_after,
         clerk_id=redemption.clerk_id,
@@ -359,13 +355,13 @@ async def cancel(
     """Give the points and the goods back, as new linked records, once. A clerk may do it within the
     village's window after the sale; a village admin at any time."""
     village_id = store.village_id
-    redemption = await repository.lock_redemption(session, village_id, redemption_id)
+    redemption = await sale_rows.lock_redemption(session, village_id, redemption_id)
     if redemption.status == RedemptionStatus.cancelled.value:
         when = timeutil.to_local(redemption.cancelled_at or redemption.created_at)
         raise AlreadyCancelled(f"该笔兑换已于 {when:%Y-%m-%d %H:%M} 取消")
     now = timeutil.utcnow()
     if not as_admin:
-        minutes = await repository.cancel_window_minutes(session, village_id)
+        minutes = await sale_rows.cancel_window_minutes(session, village_id)
         if now - redemption.created_at > timedelta(minutes=minutes):
             raise CancelWindowClosed(f"店员只能在兑换后 {minutes} 分钟内取消，请联系村管理员")
     total = redemption.total_points
@@ -389,9 +385,9 @@ async def cancel(
         same_path=AlreadyCancelled,
     )
     lines = await repository.redemption_lines(session, village_id, redemption_id)
-    await repository.lock_items(session, village_id, [line["item_id"] for line in lines])
+    await repository.lock_items(session, village_id, [line.item_id for line in lines])
     await ledger.post(session, actor, village_id, [draft])
-    balance_after = await repository.record_cancel(
+    balance_after = await sale_rows.record_cancel(
         session,
         village_id=village_id,
         redemption_id=redemption_id,
@@ -411,7 +407,7 @@ async def cancel(
         after={"status": "cancelled", "cancel_transaction_id": draft.id, "total_points": total},
         reason=reason,
     )
-    cancelled = await repository.get_redemption(session, redemption_id)
+    cancelled = await sale_rows.get_redemption(session, redemption_id)
     assert cancelled is not None
     return await redemption_out(session, cancelled, balance_after)
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from jifen.auth.dependencies import TownAdmin
-from jifen.kit.db import AutoCommitRoute, Session, driver
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import Forbidden, NotAuthenticated, error_responses
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.rankings.service import InvalidPeriod, parse_period
+from jifen.town import repository
 
 router = APIRouter(tags=["town"], route_class=AutoCommitRoute)
 
@@ -34,33 +35,6 @@ class TownOverview(BaseModel):
     villages: list[VillageFigures]
 
 
-_OVERVIEW = """
-WITH moves AS (
-    SELECT p.village_id, p.account_id, t.kind, p.amount
-      FROM postings p
-      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
-      JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
-     WHERE t.created_at >= $1 AND t.created_at < $2
-), figures AS (
-    SELECT village_id,
-           count(DISTINCT account_id) FILTER (WHERE kind IN ('award', 'deduction')) AS taking_part,
-           coalesce(sum(amount) FILTER (WHERE kind IN ('award', 'rectification') AND amount > 0), 0)
-             AS issued,
-           coalesce(-sum(amount) FILTER (WHERE kind = 'deduction'), 0) AS deducted,
-           coalesce(-sum(amount) FILTER (WHERE kind IN ('redemption', 'redemption_cancel')), 0) AS redeemed
-      FROM moves GROUP BY village_id
-)
-SELECT v.id AS village_id, v.code, v.name,
-       (SELECT count(*) FROM households h WHERE h.village_id = v.id) AS households,
-       coalesce(f.taking_part, 0) AS taking_part, coalesce(f.issued, 0) AS issued,
-       coalesce(f.deducted, 0) AS deducted, coalesce(f.redeemed, 0) AS redeemed,
-       (SELECT coalesce(sum(a.posted), 0) FROM accounts a WHERE a.village_id = v.id AND a.kind = 'household')
-         AS outstanding
-  FROM villages v LEFT JOIN figures f ON f.village_id = v.id
- ORDER BY v.code
-"""
-
-
 @router.get(
     "/town/overview",
     response_model=TownOverview,
@@ -77,5 +51,7 @@ async def town_overview(
     period (this local month by default), and points outstanding now."""
     text = period or to_local(utcnow()).strftime("%Y-%m")
     window = parse_period(text)
-    rows = await (await driver(session)).fetch(_OVERVIEW, window.start, window.end)
-    return TownOverview(period=text, villages=[VillageFigures(**dict(r)) for r in rows])
+    rows = await repository.village_figures(session, window.start, window.end)
+    return TownOverview(
+        period=text, villages=[VillageFigures.model_validate(row, from_attributes=True) for row in rows]
+    )

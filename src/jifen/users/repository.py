@@ -23,15 +23,6 @@ async def household_in_village(session: AsyncSession, village_id: uuid.UUID, hou
     return (await session.execute(query)).first() is not None
 
 
-async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    """The user, row-locked for this transaction (two admins acting at once take turns), with their roles."""
-    query = select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    user = (await session.execute(query)).scalar_one_or_none()
-    if user is not None:
-        await session.refresh(user, ["roles"])
-    return user
-
-
 async def village_users(
     session: AsyncSession, village_id: uuid.UUID, *, role: Role | None, after_username: str | None, limit: int
 ) -> Sequence[User]:
@@ -43,3 +34,20 @@ async def village_users(
     if after_username is not None:
         query = query.where(User.username > after_username)
     return (await session.execute(query)).scalars().all()
+
+
+async def add_user(session: AsyncSession, user: User, grants: Sequence[UserRole]) -> None:
+    """Insert the user and their grants (IntegrityError on a taken name); `user.roles` is loaded after."""
+    session.add(user)
+    await session.flush()
+    for grant in grants:
+        grant.user_id = user.id
+    session.add_all(grants)
+    await session.flush()
+    await session.refresh(user, ["roles"])
+
+
+async def remove_grant(session: AsyncSession, user: User, grant: UserRole) -> None:
+    await session.delete(grant)
+    await session.flush()
+    await session.refresh(user, ["roles"])

@@ -78,27 +78,13 @@ async def create_user(
     if await auth_repository.get_user_by_username(session, username) is not None:
         raise DuplicateUsername(f"用户名 {username} 已被使用")
     user = User(username=username, password_hash=hash_password(password), display_name=display_name)
-    session.add(user)
     unique_grants = {(g.role, g.village_id, g.store_id, g.household_id, g.grid): g for g in roles}.values()
     try:
-        await session.flush()
-        session.add_all(
-            UserRole(
-                user_id=user.id,
-                role=g.role,
-                village_id=g.village_id,
-                store_id=g.store_id,
-                household_id=g.household_id,
-                grid=g.grid,
-            )
-            for g in unique_grants
-        )
-        await session.flush()
+        await repository.add_user(session, user, [UserRole(**g.model_dump()) for g in unique_grants])
     except IntegrityError as exc:
         if violated_constraint(exc) == "uq_users_username_lower":
             raise DuplicateUsername(f"用户名 {username} 已被使用") from exc
         raise
-    await session.refresh(user, ["roles"])
     after = {
         "username": username,
         "display_name": display_name,
@@ -183,7 +169,7 @@ async def _managed_user(
     (404); a town admin's account is not theirs to touch; and what acts on the whole account (disabling, a new
     password) is refused when the account also serves a village they do not run.
     """
-    user = await repository.lock_user(session, user_id)
+    user = await auth_repository.lock_user(session, user_id)
     if user is None:
         raise UserNotFound()
     if actor.is_town_admin:
@@ -242,7 +228,7 @@ async def disable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, 
     user.disabled_at = utcnow()
     user.disabled_reason = reason
     user.credential_version += 1
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session,
         actor,
@@ -264,7 +250,7 @@ async def enable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *
     user.is_active = True
     user.disabled_at = None
     user.disabled_reason = None
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session, actor, user, "user.enable", before=before, after={"is_active": True}, reason=reason
     )
@@ -287,7 +273,7 @@ async def reset_password(
     user.password_hash = await run_in_threadpool(hash_password, password)
     user.must_change_password = True
     user.credential_version += 1
-    await session.flush()
+    await auth_repository.save_user(session, user)
     await _record(
         session,
         actor,
@@ -328,9 +314,7 @@ async def remove_role(session: AsyncSession, actor: Actor, user_id: uuid.UUID, r
         "household_id": grant.household_id,
         "grid": grant.grid,
     }
-    await session.delete(grant)
-    await session.flush()
-    await session.refresh(user, ["roles"])
+    await repository.remove_grant(session, user, grant)
     await _record(
         session,
         actor,

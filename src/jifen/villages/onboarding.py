@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor
-from jifen.kit.db import driver
 from jifen.models import Role, User, Village
 from jifen.users.schemas import RoleGrantIn
 from jifen.users.service import create_user, one_time_password
+from jifen.villages import repository
 from jifen.villages.service import create_village
 
 
@@ -66,19 +66,8 @@ _STEPS = (
     ("redemption", "第一次兑换", "店员为村民兑换第一件商品"),
 )
 
-_CHECKLIST = """
-SELECT EXISTS (SELECT 1 FROM households WHERE village_id = $1) AS households,
-       EXISTS (SELECT 1 FROM rules WHERE village_id = $1) AS rules,
-       EXISTS (SELECT 1 FROM items WHERE village_id = $1) AS store,
-       EXISTS (SELECT 1 FROM user_roles
-                WHERE village_id = $1 AND role IN ('cadre', 'reviewer', 'clerk')) AS staff,
-       EXISTS (SELECT 1 FROM awards WHERE village_id = $1) AS award,
-       EXISTS (SELECT 1 FROM redemptions WHERE village_id = $1) AS redemption
-"""
-
 
 async def checklist(session: AsyncSession, village_id: uuid.UUID) -> list[Step]:
     """The steps from an empty village to its first redemption, each done or not, read in one query."""
-    connection = await driver(session)
-    row = await connection.fetchrow(_CHECKLIST, village_id)
-    return [Step(key=key, label=label, done=bool(row[key]), hint=hint) for key, label, hint in _STEPS]
+    done = await repository.setup_done(session, village_id)
+    return [Step(key=key, label=label, done=getattr(done, key), hint=hint) for key, label, hint in _STEPS]

@@ -19,9 +19,8 @@ async def create_village(session: AsyncSession, actor: Actor, *, code: str, name
     if await repository.code_taken(session, code):
         raise DuplicateCode(f"村编号 {code} 已被使用")
     village = Village(code=code, name=name)
-    session.add(village)
     try:
-        await session.flush()
+        await repository.add_village(session, village)
     except IntegrityError as exc:  # a concurrent request took the code between the check and the insert
         if violated_constraint(exc) == "uq_villages_code":
             raise DuplicateCode(f"村编号 {code} 已被使用") from exc
@@ -52,7 +51,7 @@ async def change_settings(
     before = {name: getattr(village, name) for name in changes}
     for name, value in changes.items():
         setattr(village, name, value)
-    await session.flush()
+    await repository.save_village(session, village)
     await audit.record(
         session,
         actor,

@@ -13,13 +13,12 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
-from jifen.kit.db import AutoCommitRoute
-from jifen.kit.timeutil import to_local, utcnow
+from jifen.kit.db import PageRoute
+from jifen.kit.timeutil import this_month, to_local, utcnow
 from jifen.web.api import ApiResult
 from jifen.web.context import CurrentPage, Page, form_key, go
-from jifen.web.routes import this_month
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 PERIODS = ("day", "week", "month", "quarter", "year")
 REVIEWS = ("none", "single", "double")

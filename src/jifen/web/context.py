@@ -5,7 +5,7 @@ errors next to their fields, and the templates."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from jifen.auth.dependencies import CurrentActor, SignedInActor, is_page
 from jifen.kit import validation
 from jifen.kit.db import Session
 from jifen.kit.errors import JifenError
-from jifen.kit.idempotency import CallerKey
+from jifen.kit.idempotency import CallerKey, request_fingerprint, run_once
 from jifen.kit.timeutil import to_local
 from jifen.models import Village
 from jifen.villages import service as villages
@@ -202,6 +202,20 @@ class Page:
     def caller_key(self) -> CallerKey:
         """The posted form's idempotency key, as this user's (see `form_key`)."""
         return CallerKey(self.actor.user_id, form_key(self.form or {}))
+
+    async def once(
+        self, village_id: uuid.UUID, body: BaseModel, model: type[M], produce: Callable[[], Awaitable[M]]
+    ) -> M:
+        """A money-moving form's change once per rendered form (a double tap, a reload): `run_once` under the
+        form's key, fingerprinted by the page's path and the parsed body; the first answer either way."""
+        return await run_once(
+            self.session,
+            village_id=village_id,
+            key=self.caller_key(),
+            fingerprint=request_fingerprint(self.request, body),
+            model=model,
+            produce=produce,
+        )
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         return templates.TemplateResponse(

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.admin import _admin
 from jifen.web.context import CurrentPage, Page, form_key, go
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SOURCES = {"collective": "村集体", "donor": "捐赠", "town": "镇里拨款", "other": "其他"}
 

@@ -6,41 +6,34 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jifen.auth import browser as websession
-from jifen.auth import service as auth
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.awards import notice
 from jifen.awards.auth import award_objector
 from jifen.awards.board import BoardAward, board
-from jifen.awards.endpoints import ObjectionIn
-from jifen.kit.db import AutoCommitRoute, Session
+from jifen.awards.schemas import ObjectionIn
+from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import JifenError
-from jifen.kit.limits import BodyTooLarge
 from jifen.kit.logging import REQUEST
-from jifen.kit.timeutil import to_local, utcnow
+from jifen.kit.timeutil import this_month
 from jifen.models import AwardStatus
 from jifen.rankings import service as ranking
 from jifen.rules.auth import village_user
+from jifen.users import sessions as auth
 from jifen.web.context import (
-    HERE,
     CurrentPage,
-    LoginRequired,
     Page,
     PageRefused,
-    PasswordChangeNeeded,
     SignedInPage,
     go,
-    login_redirect,
     parse,
-    refusal,
     templates,
 )
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 def nav(page: Page) -> list[tuple[str, str]]:
@@ -84,42 +77,6 @@ def current_tab(tabs: list[tuple[str, str]], path: str) -> str | None:
 
 templates.env.globals["nav"] = nav
 templates.env.globals["current_tab"] = current_tab
-
-
-def install(app: FastAPI) -> None:
-    """Mount the pages, their static files and the handlers that turn refusals into pages."""
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(router)
-    from jifen.web import admin, clerk, money, setup, staff, villager
-
-    for module in (villager, staff, clerk, admin, money, setup):
-        app.include_router(module.router)
-
-    @app.exception_handler(LoginRequired)
-    async def to_login(request: Request, exc: LoginRequired) -> Response:
-        return login_redirect(exc.next_path)
-
-    @app.exception_handler(PasswordChangeNeeded)
-    async def to_password(request: Request, exc: PasswordChangeNeeded) -> Response:
-        return RedirectResponse(f"/password?next={quote(exc.next_path, safe='')}", status_code=303)
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
-        """413 as a page for a form, in the API's shape for the API."""
-        if request.url.path.startswith("/api/"):
-            body = {"error": "too_large", "detail": exc.detail}
-            return JSONResponse(body, status_code=413, headers=exc.headers)
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"page": None, "heading": "提交的内容太大", "message": exc.detail},
-            status_code=413,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(PageRefused)
-    async def refused(request: Request, exc: PageRefused) -> Response:
-        return refusal(request, exc.status, exc.message)
 
 
 def _safe_next(value: str | None) -> str:
@@ -259,10 +216,6 @@ async def home(page: CurrentPage) -> Response:
     if page.has("village_admin") and not page.has("villager"):
         return go("/admin")  # the admin starts from the village's dashboard
     return go(items[0][0])
-
-
-def this_month() -> str:
-    return to_local(utcnow()).strftime("%Y-%m")
 
 
 @router.get("/notices", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from jifen.imports import service as imports
 from jifen.imports.endpoints import RollTooLarge, read_upload, roll_limit, template_download
 from jifen.imports.roll import LABELS, Field
 from jifen.imports.schemas import ImportResult
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.limits import body_limit
 from jifen.models import Role, Village
@@ -32,9 +33,10 @@ from jifen.villages import onboarding
 from jifen.villages.schemas import VillageCreate
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SHOWN = 200  # rows of each list on the preview page; the counts say how many there are
+KEEP_SECONDS = 24 * 3600  # an upload waits this long for its confirm
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _village_admin = village_role(Role.village_admin, town_admin=False)
 
@@ -112,8 +114,13 @@ def _waiting(page: Page, village: Village, sha256: str) -> Path:
 
 
 def _keep(page: Page, village: Village, result: ImportResult, data: bytes) -> None:
+    """Keep the upload for its confirm; uploads left unconfirmed for a day are dropped."""
     path = _waiting(page, village, result.sha256)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stale = time.time() - KEEP_SECONDS
+    for old in path.parent.glob("*.roll"):
+        if old.stat().st_mtime < stale:
+            old.unlink(missing_ok=True)
     if not path.exists():
         path.write_bytes(data)
         path.chmod(0o600)

@@ -3,47 +3,95 @@ view, score a grid inspection on one sheet, and work through the review queue.""
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from jifen.kit.db import AutoCommitRoute
+from jifen.auth.households import (
+    HouseholdAccess,
+    award_lister,
+    household_lister,
+    read_household,
+    read_household_history,
+)
+from jifen.awards import board, inspections
+from jifen.awards import schemas as forms
+from jifen.awards import service as awards
+from jifen.awards.auth import (
+    award_reviewer,
+    award_submitter,
+    inspection_reader,
+    inspection_scorer,
+    village_scorer,
+)
+from jifen.households import service as households
+from jifen.households.endpoints import NO_NUL
+from jifen.kit.db import PageRoute
+from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.context import CurrentPage, Page, form_key, go
+from jifen.ledger import service as ledger
+from jifen.models import AwardStatus, Village
+from jifen.rules import service as rules
+from jifen.rules.auth import village_user
+from jifen.rules.schemas import RuleOut
+from jifen.web.context import CurrentPage, Page, go, parse
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+SearchText = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
+GridText = Annotated[str | None, Query(max_length=32, pattern=NO_NUL)]
 
 
-def _by_category(rules: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for rule in rules:
-        if rule["active"]:
-            groups[rule["category"]].append(rule)
+async def village_of(page: Page) -> Village:
+    """The page's village, through the API's check for anyone of the village."""
+    return (await village_user(page.village_id, page.actor, page.session)).village
+
+
+def in_words(errors: Mapping[str, str], words: Mapping[str, str]) -> dict[str, str]:
+    """A model's field errors by top-level field (`judges.0` → `judges`), in this page's own words where it
+    has them (the sentence the form has always shown next to that field)."""
+    out: dict[str, str] = {}
+    for name, message in errors.items():
+        top = name.split(".")[0]
+        out.setdefault(top, words.get(top, message))
+    return out
+
+
+def _by_category(all_rules: list[RuleOut]) -> dict[str, list[RuleOut]]:
+    groups: dict[str, list[RuleOut]] = defaultdict(list)
+    for rule in all_rules:
+        if rule.active:
+            groups[rule.category].append(rule)
     return dict(groups)
 
 
-async def _rules(page: Page) -> list[dict[str, Any]]:
-    rules = await page.must(await page.api.get(f"/villages/{page.village_id}/rules", limit=200))
-    items: list[dict[str, Any]] = rules["items"]
-    return items
+async def _rule_groups(page: Page) -> dict[str, list[RuleOut]]:
+    return _by_category(await rules.rules_out(page.session, await village_of(page)))
 
 
 @router.get("/staff/households", response_class=HTMLResponse)
-async def households(page: CurrentPage, q: str | None = None, grid: str | None = None) -> Response:
+async def households_list(page: CurrentPage, q: SearchText = None, grid: GridText = None) -> Response:
     page.need("cadre", "village_admin", "reviewer")
-    found = await page.must(
-        await page.api.get(f"/villages/{page.village_id}/households", q=q, grid=grid, limit=100)
-    )
-    return page.render(
-        "staff_households.html", title="找农户", items=found["items"], q=q or "", grid=grid or ""
-    )
+    access = await household_lister(page.village_id, page.actor, page.session)
+    found = await households.households_page(page.session, access, q=q, grid=grid, cursor=None, limit=100)
+    return page.render("staff_households.html", title="找农户", items=found.items, q=q or "", grid=grid or "")
+
+
+async def _history(page: Page, household_id: uuid.UUID) -> HouseholdAccess | None:
+    """The household's history, for those who may read it (a reviewer reads its summary only)."""
+    try:
+        return await read_household_history(household_id, page.actor, page.session)
+    except JifenError:
+        return None
 
 
 async def _household_page(
     page: Page,
-    household_id: str,
+    household_id: uuid.UUID,
     *,
     status: int = 200,
     errors: dict[str, str] | None = None,
@@ -51,18 +99,20 @@ async def _household_page(
     problem: str | None = None,
     flash: str | None = None,
 ) -> Response:
-    household = await page.must(await page.api.get(f"/households/{household_id}"))
-    caps = await page.api.get(f"/households/{household_id}/caps")
-    left = {c["rule_id"]: c for c in caps.body.get("items", [])} if caps.ok else {}
-    entries = await page.api.get(f"/households/{household_id}/entries", limit=10)
+    household = await households.household_out(
+        page.session, await read_household(household_id, page.actor, page.session)
+    )
+    history = await _history(page, household_id)
+    caps = await board.household_caps(page.session, history.household) if history else None
+    entries = await ledger.entries_page(page.session, history.household, None, 10) if history else None
     return page.render(
         "staff_household.html",
         status=status,
-        title=f"{household['code']} {household['head_name']}",
+        title=f"{household.code} {household.head_name}",
         household=household,
-        groups=_by_category(await _rules(page)),
-        left=left,
-        entries=entries.body.get("items", []) if entries.ok else [],
+        groups=await _rule_groups(page),
+        left={c.rule_id: c for c in caps.items} if caps else {},
+        entries=entries.items if entries else [],
         errors=errors or {},
         values=values or {},
         problem=problem,
@@ -79,44 +129,44 @@ STATUS_DONE = {
 
 
 @router.get("/staff/households/{household_id}", response_class=HTMLResponse)
-async def household(page: CurrentPage, household_id: str, done: str | None = None) -> Response:
+async def household(page: CurrentPage, household_id: uuid.UUID, done: str | None = None) -> Response:
     page.need("cadre", "village_admin", "reviewer")
     flash = f"提交成功：{STATUS_DONE.get(done, done)}" if done else None
     return await _household_page(page, household_id, flash=flash)
 
 
+AWARD_WORDS = {"rule_id": "请选择一条积分细则", "quantity": "次数请填 1 到 1000 的整数"}
+
+
 @router.post("/staff/households/{household_id}/award", response_class=HTMLResponse)
-async def award(page: CurrentPage, household_id: str) -> Response:
+async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
     page.need("cadre", "village_admin")
-    form = await page.request.form()
-    values = {k: str(form.get(k) or "") for k in ("rule_id", "quantity", "note")}
-    errors: dict[str, str] = {}
-    if not values["rule_id"]:
-        errors["rule_id"] = "请选择一条积分细则"
-    quantity = values["quantity"].strip() or "1"
-    if not quantity.isdigit() or not 1 <= int(quantity) <= 1000:
-        errors["quantity"] = "次数请填 1 到 1000 的整数"
-    if errors:
-        return await _household_page(page, household_id, status=422, errors=errors, values=values)
-    body: dict[str, Any] = {
-        "household_id": household_id,
-        "rule_id": values["rule_id"],
-        "quantity": int(quantity),
-    }
-    if values["note"].strip():
-        body["note"] = values["note"].strip()
-    result = await page.api.post("/awards", body, key=form_key(form))
-    if result.ok:
-        return go(f"/staff/households/{household_id}?done={result.body['status']}")
-    field_errors = result.field_errors()
-    return await _household_page(
-        page,
-        household_id,
-        status=result.status if result.status in (403, 409) else 422,
-        errors={k: v for k, v in field_errors.items() if k in values},
-        values=values,
-        problem=None if field_errors else result.detail,
+    values = {k: page.field(k) for k in ("rule_id", "quantity", "note")}
+    body, errors = parse(
+        forms.AwardCreate,
+        {
+            "household_id": household_id,
+            "rule_id": values["rule_id"],
+            "quantity": values["quantity"].strip() or "1",
+            "note": values["note"].strip() or None,
+        },
     )
+    if body is None:
+        errors = in_words(errors, AWARD_WORDS)
+        return await _household_page(page, household_id, status=422, errors=errors, values=values)
+    try:
+        submission = await award_submitter(body, page.actor, page.session)
+
+        async def produce() -> forms.AwardOut:
+            [result] = await awards.submit(page.session, submission.actor, submission, [body])
+            return awards.award_out(result)
+
+        made = await page.once(submission.village_id, body, forms.AwardOut, produce)
+    except JifenError as refused:
+        await page.undo()
+        status = refused.status if refused.status in (403, 409) else 422
+        return await _household_page(page, household_id, status=status, values=values, problem=refused.detail)
+    return go(f"/staff/households/{household_id}?done={made.status}")
 
 
 # grid inspections
@@ -127,67 +177,28 @@ def _today() -> str:
 
 
 async def _grids(page: Page) -> list[str]:
-    households = await page.api.get(f"/villages/{page.village_id}/households", limit=200)
-    grids = {h["grid"] for h in households.body.get("items", []) if h.get("grid")} if households.ok else set()
+    access = await household_lister(page.village_id, page.actor, page.session)
+    grids = set(await households.household_grids(page.session, access))
     for grant in page.grants("cadre"):
-        if grant.get("grid"):
-            grids = {g for g in grids if g == grant["grid"]} or {grant["grid"]}
+        if grant.grid:
+            grids = {g for g in grids if g == grant.grid} or {grant.grid}
     return sorted(grids)
 
 
-@router.get("/staff/inspections", response_class=HTMLResponse)
-async def new_inspection(page: CurrentPage) -> Response:
-    page.need("cadre", "village_admin")
+async def _inspection_form(
+    page: Page,
+    *,
+    status: int = 200,
+    values: dict[str, str],
+    chosen: set[str],
+    errors: dict[str, str],
+) -> Response:
     return page.render(
         "inspection_new.html",
+        status=status,
         title="网格评分",
         grids=await _grids(page),
-        groups=_by_category(await _rules(page)),
-        values={"inspected_on": _today(), "judges": page.me.get("display_name") or ""},
-        chosen=set(),
-        errors={},
-    )
-
-
-@router.post("/staff/inspections", response_class=HTMLResponse)
-async def open_inspection(page: CurrentPage) -> Response:
-    page.need("cadre", "village_admin")
-    form = await page.request.form()
-    values = {k: str(form.get(k) or "") for k in ("grid", "inspected_on", "judges")}
-    chosen = {str(v) for v in form.getlist("rule_ids")}
-    judges = [
-        j.strip() for j in values["judges"].replace("，", ",").replace("、", ",").split(",") if j.strip()
-    ]
-    errors: dict[str, str] = {}
-    if not values["grid"]:
-        errors["grid"] = "请选择网格"
-    if not chosen:
-        errors["rule_ids"] = "请至少勾选一条细则"
-    if not judges:
-        errors["judges"] = "请填写评分人姓名，多人用逗号分开"
-    if not errors:
-        result = await page.api.post(
-            f"/villages/{page.village_id}/inspections",
-            {
-                "grid": values["grid"],
-                "inspected_on": values["inspected_on"],
-                "rule_ids": sorted(chosen),
-                "judges": judges,
-            },
-        )
-        if result.ok:
-            return go(f"/staff/inspections/{result.body['id']}")
-        errors = result.field_errors()
-        if "judges" in " ".join(errors):
-            errors["judges"] = next(v for k, v in errors.items() if k.startswith("judges"))
-        if not errors:
-            errors["_"] = result.detail
-    return page.render(
-        "inspection_new.html",
-        status=422,
-        title="网格评分",
-        grids=await _grids(page),
-        groups=_by_category(await _rules(page)),
+        groups=await _rule_groups(page),
         values=values,
         chosen=chosen,
         errors=errors,
@@ -195,70 +206,121 @@ async def open_inspection(page: CurrentPage) -> Response:
     )
 
 
+@router.get("/staff/inspections", response_class=HTMLResponse)
+async def new_inspection(page: CurrentPage) -> Response:
+    page.need("cadre", "village_admin")
+    values = {"inspected_on": _today(), "judges": page.actor.display_name or ""}
+    return await _inspection_form(page, values=values, chosen=set(), errors={})
+
+
+INSPECTION_WORDS = {
+    "grid": "请选择网格",
+    "rule_ids": "请至少勾选一条细则",
+    "judges": "请填写评分人姓名，多人用逗号分开",
+}
+
+
+def _judges(text: str) -> list[str]:
+    return [j.strip() for j in text.replace("，", ",").replace("、", ",").split(",") if j.strip()]
+
+
+@router.post("/staff/inspections", response_class=HTMLResponse)
+async def open_inspection(page: CurrentPage) -> Response:
+    page.need("cadre", "village_admin")
+    values = {k: page.field(k) for k in ("grid", "inspected_on", "judges")}
+    chosen = {str(v) for v in (page.form.getlist("rule_ids") if page.form else [])}
+    fields = {"grid": values["grid"], "rule_ids": sorted(chosen), "judges": _judges(values["judges"])}
+    # nothing chosen is said in the form's own words; what is there, the model checks
+    errors = {name: INSPECTION_WORDS[name] for name, value in fields.items() if not value}
+    body, invalid = parse(forms.InspectionCreate, {**fields, "inspected_on": values["inspected_on"]})
+    errors = errors or in_words(invalid, {})
+    if body is not None and not errors:
+        try:
+            access = await village_scorer(page.village_id, page.actor, page.session)
+            sheet = await inspections.open_inspection(page.session, access.actor, access.village.id, body)
+            return go(f"/staff/inspections/{sheet.id}")
+        except JifenError as refused:
+            await page.undo()
+            errors = {"_": refused.detail}
+    return await _inspection_form(page, status=422, values=values, chosen=chosen, errors=errors)
+
+
+async def _sheet(page: Page, inspection_id: uuid.UUID) -> forms.SheetOut:
+    await inspection_reader(inspection_id, page.actor, page.session)
+    return await inspections.read_sheet(page.session, inspection_id)
+
+
 @router.get("/staff/inspections/{inspection_id}", response_class=HTMLResponse)
-async def sheet(page: CurrentPage, inspection_id: str, done: str | None = None) -> Response:
+async def sheet(page: CurrentPage, inspection_id: uuid.UUID, done: str | None = None) -> Response:
     page.need("cadre", "village_admin", "reviewer")
-    found = await page.must(await page.api.get(f"/inspections/{inspection_id}"))
+    found = await _sheet(page, inspection_id)
     return page.render(
         "inspection_sheet.html",
         title="网格评分表",
         sheet=found,
         values={},
-        flash=f"已提交，共 {found.get('awards') or 0} 条加减分" if done else None,
+        flash=f"已提交，共 {found.awards or 0} 条加减分" if done else None,
     )
 
 
-@router.post("/staff/inspections/{inspection_id}", response_class=HTMLResponse)
-async def submit_sheet(page: CurrentPage, inspection_id: str) -> Response:
-    page.need("cadre", "village_admin")
-    form = await page.request.form()
-    found = await page.must(await page.api.get(f"/inspections/{inspection_id}"))
-    scores = []
+def _scores(page: Page, found: forms.SheetOut) -> tuple[list[forms.AwardItem], dict[str, str], list[str]]:
+    """The sheet's cells as awards, what was typed in each, and the cells that are not a count."""
+    scores: list[forms.AwardItem] = []
     values: dict[str, str] = {}
     bad: list[str] = []
-    for household in found["households"]:
-        for rule in found["rules"]:
-            name = f"s-{household['id']}-{rule['id']}"
-            raw = str(form.get(name) or "").strip()
+    for household in found.households:
+        for rule in found.rules:
+            name = f"s-{household.id}-{rule.id}"
+            raw = page.field(name).strip()
             values[name] = raw
             if raw in ("", "0"):
                 continue
             if not raw.isdigit() or int(raw) > 100:
-                bad.append(f"{household['code']} {household['head_name']}：{rule['name']}")
+                bad.append(f"{household.code} {household.head_name}：{rule.name}")
                 continue
-            scores.append({"household_id": household["id"], "rule_id": rule["id"], "quantity": int(raw)})
+            scores.append(forms.AwardItem(household_id=household.id, rule_id=rule.id, quantity=int(raw)))
+    return scores, values, bad
+
+
+@router.post("/staff/inspections/{inspection_id}", response_class=HTMLResponse)
+async def submit_sheet(page: CurrentPage, inspection_id: uuid.UUID) -> Response:
+    page.need("cadre", "village_admin")
+    found = await _sheet(page, inspection_id)
+    scores, values, bad = _scores(page, found)
+    sheet_page: dict[str, Any] = {"title": "网格评分表", "sheet": found, "values": values}
     if bad:
-        return page.render(
-            "inspection_sheet.html",
-            status=422,
-            title="网格评分表",
-            sheet=found,
-            values=values,
-            problem="次数请填 0 到 100 的整数：" + "；".join(bad[:5]),
+        problem = "次数请填 0 到 100 的整数：" + "；".join(bad[:5])
+        return page.render("inspection_sheet.html", status=422, problem=problem, **sheet_page)
+    try:
+        access = await inspection_scorer(inspection_id, page.actor, page.session)
+        await page.once(
+            access.village_id,
+            forms.InspectionScores(scores=scores),
+            forms.InspectionResult,
+            lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores),
         )
-    result = await page.api.post(
-        f"/inspections/{inspection_id}/submit", {"scores": scores}, key=form_key(form)
-    )
-    if result.ok:
-        return go(f"/staff/inspections/{inspection_id}?done=1")
-    return page.render(
-        "inspection_sheet.html",
-        status=409 if result.status == 409 else 422,
-        title="网格评分表",
-        sheet=found,
-        values=values,
-        problem=result.detail,
-    )
+    except JifenError as refused:
+        await page.undo()
+        status = 409 if refused.status == 409 else 422
+        return page.render("inspection_sheet.html", status=status, problem=refused.detail, **sheet_page)
+    return go(f"/staff/inspections/{inspection_id}?done=1")
 
 
 # review queue
 
 
 async def _queue(page: Page, **extra: Any) -> Response:
-    queue = await page.must(await page.api.get(f"/villages/{page.village_id}/review-queue"))
-    my_name = page.me.get("display_name") or page.me.get("username")
+    access = await award_lister(page.village_id, page.actor, page.session)
+    queue = await board.board(
+        page.session, access.village.id, AwardStatus.pending_review, None, 200, grids=access.grids
+    )
     return page.render(
-        "reviews.html", title="审核", items=queue["items"], me_id=page.me["id"], my_name=my_name, **extra
+        "reviews.html",
+        title="审核",
+        items=queue,
+        me_id=page.actor.user_id,
+        my_name=page.actor.display_name or page.actor.username,
+        **extra,
     )
 
 
@@ -270,23 +332,30 @@ async def reviews(page: CurrentPage, done: str | None = None) -> Response:
 
 
 @router.post("/staff/reviews/{award_id}/{decision}", response_class=HTMLResponse)
-async def decide(page: CurrentPage, award_id: str, decision: str) -> Response:
+async def decide(page: CurrentPage, award_id: uuid.UUID, decision: str) -> Response:
     page.need("reviewer", "village_admin")
-    form = await page.request.form()
-    reason = str(form.get("reason") or "").strip()
+    reason = page.field("reason").strip()
     if decision == "reject" and not reason:
         return await _queue(
             page, status=422, errors={award_id: "驳回时请写明理由"}, values={award_id: reason}
         )
     if decision not in ("approve", "reject"):
         return go("/staff/reviews")
-    body = {"reason": reason} if reason else None
-    result = await page.api.post(f"/awards/{award_id}/{decision}", body)
-    if result.ok:
-        return go(f"/staff/reviews?done={decision}")
-    return await _queue(
-        page,
-        status=409 if result.status == 409 else 422,
-        errors={award_id: result.detail},
-        values={award_id: reason},
-    )
+    body: forms.DecisionIn | forms.RejectIn | None
+    if decision == "reject":
+        body, invalid = parse(forms.RejectIn, {"reason": reason})
+    else:
+        body, invalid = parse(forms.DecisionIn, {"reason": reason or None})
+    if body is None:
+        problem = "；".join(invalid.values())
+        return await _queue(page, status=422, errors={award_id: problem}, values={award_id: reason})
+    try:
+        access = await award_reviewer(award_id, page.actor, page.session)
+        await awards.decide(
+            page.session, access.actor, award_id, approve=decision == "approve", reason=body.reason
+        )
+    except JifenError as refused:
+        await page.undo()
+        status = 409 if refused.status == 409 else 422
+        return await _queue(page, status=status, errors={award_id: refused.detail}, values={award_id: reason})
+    return go(f"/staff/reviews?done={decision}")

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
+from jifen.auth.households import HouseholdAccess, read_household, read_household_history
 from jifen.awards import self_reports
 from jifen.awards import service as awards
 from jifen.awards.auth import HouseholdVillager, self_reporter
@@ -22,12 +23,12 @@ from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.expiry import service as expiry
 from jifen.funding import qr
 from jifen.households import service as households
-from jifen.households.auth import HouseholdAccess, read_household, read_household_history
 from jifen.households.schemas import HouseholdOut
-from jifen.kit.db import AutoCommitRoute
+from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError, NotFound
 from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.limits import BodyLimit, body_limit, size_text
+from jifen.kit.timeutil import this_month
 from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.photos import service as photos
@@ -42,9 +43,8 @@ from jifen.store import service as store_service
 from jifen.store.auth import reservation_reader, reserver
 from jifen.store.schemas import ReservationCreate, ReservationOut
 from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
-from jifen.web.routes import this_month
 
-router = APIRouter(include_in_schema=False, route_class=AutoCommitRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 async def _household(page: Page, *, history: bool = False) -> HouseholdAccess:

@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from jifen.auth import service
 from jifen.auth.dependencies import SignedInActor
 from jifen.auth.schemas import Me, PasswordChange, RoleGrant, Token
 from jifen.auth.throttle import TooManyAttempts
@@ -13,6 +12,7 @@ from jifen.auth.tokens import issue_token
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import InvalidToken, NotAuthenticated, error_responses
 from jifen.kit.logging import REQUEST
+from jifen.users import sessions as service
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=AutoCommitRoute)
 

@@ -1,3 +1,6 @@
+"""Signing in and out, and changing one's own password: the sessions of a user account (the identity they
+prove lives in `auth`)."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,7 +15,6 @@ from jifen.auth.passwords import burn_verification_time, hash_password, verify_p
 from jifen.auth.throttle import login_key
 from jifen.kit.errors import BadRequest, InvalidToken, JifenError
 from jifen.models import User
-from jifen.users import repository as users_repository
 
 
 class InvalidCredentials(JifenError):
@@ -71,7 +73,7 @@ class PasswordUnchanged(BadRequest):
 
 async def _current_user(session: AsyncSession, actor: Actor) -> User:
     """The actor's user row, locked; refused when another request ended this session meanwhile."""
-    user = await users_repository.lock_user(session, actor.user_id)
+    user = await repository.lock_user(session, actor.user_id)
     if user is None or not user.is_active or user.credential_version != actor.credential_version:
         raise InvalidToken()
     return user
@@ -91,7 +93,7 @@ async def change_password(
     was_forced = user.must_change_password
     user.must_change_password = False
     user.credential_version += 1
-    await session.flush()
+    await repository.save_user(session, user)
     await audit.record(
         session,
         actor,
@@ -108,7 +110,7 @@ async def sign_out(session: AsyncSession, actor: Actor) -> None:
     """End every session of the user: each token and cookie carries the old version and stops working."""
     user = await _current_user(session, actor)
     user.credential_version += 1
-    await session.flush()
+    await repository.save_user(session, user)
     await audit.record(
         session, actor, village_id=None, action="auth.logout", record_type="user", record_id=user.id
     )

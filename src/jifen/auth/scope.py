@@ -1,5 +1,5 @@
 """Read scope: how much of a household each person may see. Every household-scoped read (and the award,
-reservation and list reads that show households) asks here; the dependencies in `households/auth.py`
+reservation and list reads that show households) asks here; the dependencies in `auth/households.py`
 turn the answer into a 403/404.
 
 - the village admin and the town admin: everything (phone numbers in full for the village admin only);

@@ -1,5 +1,5 @@
 """Who may touch households: the village admin keeps the roll; who reads how much of a household is decided
-in `households/scope.py` (a cadre their grid, a clerk the counter's view, a reviewer the summary, a villager
+in `auth/scope.py` (a cadre their grid, a clerk the counter's view, a reviewer the summary, a villager
 their own household)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth import repository
 from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
-from jifen.households import repository
-from jifen.households.scope import (
+from jifen.auth.scope import (
     HouseholdView,
     grid_scope,
     household_view,
@@ -47,7 +47,7 @@ class HouseholdAccess:
 
 
 async def _household(household_id: uuid.UUID, session: Session) -> Household:
-    household = await repository.get_household(session, household_id)
+    household = await repository.household(session, household_id)
     if household is None:
         raise NotFound("找不到该户")
     return household
@@ -132,13 +132,10 @@ def village_scope(
 
 
 # the counter finds a household by its code; a reviewer looks one up; a cadre searches their grid
-HouseholdLister = Annotated[
-    VillageScope, Depends(village_scope(*VILLAGE_STAFF, village_wide=frozenset({Role.reviewer, Role.clerk})))
-]
+household_lister = village_scope(*VILLAGE_STAFF, village_wide=frozenset({Role.reviewer, Role.clerk}))
+HouseholdLister = Annotated[VillageScope, Depends(household_lister)]
 # the awards and the review queue: not the counter's business
-AwardLister = Annotated[
-    VillageScope,
-    Depends(
-        village_scope(Role.village_admin, Role.cadre, Role.reviewer, village_wide=frozenset({Role.reviewer}))
-    ),
-]
+award_lister = village_scope(
+    Role.village_admin, Role.cadre, Role.reviewer, village_wide=frozenset({Role.reviewer})
+)
+AwardLister = Annotated[VillageScope, Depends(award_lister)]
