@@ -25,7 +25,6 @@ class Clock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime) -> None:
         self.now = start
         monkeypatch.setattr("jifen.expiry.service.utcnow", lambda: self.now)
-        monkeypatch.setattr("jifen.expiry.endpoints.utcnow", lambda: self.now)
 
 
 async def test_policy_is_set_by_the_admin_read_by_the_village_and_kept_as_history(world: World) -> None:

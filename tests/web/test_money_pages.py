@@ -106,3 +106,32 @@ async def test_a_settlement_report_renders_for_the_admin(world: World, app: Fast
     assert report.status_code == 200
     assert "结算报表" in report.text
     assert bad.status_code == 422
+
+
+async def test_voiding_a_fund_and_paying_a_store_go_through_once(world: World, app: FastAPI) -> None:
+    setup = await world.setup_village()
+    admin = setup.people["village_admin"]
+    settlement = f"/admin/stores/{setup.store.id}/settlement"
+
+    async with browser(app, admin) as page:
+        opened = await page.get("/admin/funding")
+        form = {"source": "town", "source_name": "镇人民政府", "amount": "500", "received_on": "2026-11-01"}
+        recorded = await page.post(
+            "/admin/funding/funds", form | {"idempotency_key": KEY.findall(opened.text)[0]}
+        )
+        [fund] = (await world.call("GET", f"/villages/{setup.village.id}/funds", admin)).json()["items"]
+        voided = await page.post(f"/admin/funding/funds/{fund['id']}/void", {"reason": "金额记错了"})
+        again = await page.post(f"/admin/funding/funds/{fund['id']}/void", {"reason": "金额记错了"})
+        await page.get(f"{settlement}?period=2026-10")
+        paid = {"period": "2026-10", "note": "十月结算", "idempotency_key": "settle-2026-10"}
+        first = await page.post(settlement, paid)
+        double_tap = await page.post(settlement, paid)
+
+    assert (recorded.status_code, voided.status_code) == (303, 303)
+    assert again.status_code == 409  # already voided: said next to the fund, nothing changes
+    [shown] = (await world.call("GET", f"/villages/{setup.village.id}/funds", admin)).json()["items"]
+    assert shown["voided"]["reason"] == "金额记错了"
+    assert (first.status_code, double_tap.status_code) == (303, 303)
+    assert first.headers["location"] == f"{settlement}?period=2026-10&done=settled"
+    settlements = await world.call("GET", f"/stores/{setup.store.id}/settlements", admin)
+    assert [s["note"] for s in settlements.json()["items"]] == ["十月结算"]

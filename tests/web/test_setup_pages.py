@@ -35,6 +35,7 @@ async def test_the_town_admin_opens_a_village_with_its_admin(world: World, app: 
         again = await page.post(
             "/town/setup", {"code": "XFNEW", "name": "幸福新村", "admin_username": "xfnew-admin2"}
         )
+        overview = await page.get("/town")
 
     assert form.status_code == 200, form.text
     assert created.status_code == 200, created.text
@@ -43,6 +44,8 @@ async def test_the_town_admin_opens_a_village_with_its_admin(world: World, app: 
     assert "密码只显示这一次" in created.text
     assert again.status_code == 409
     assert "村编号 XFNEW 已被使用" in again.text
+    assert "幸福新村" in overview.text
+    assert 'href="/town/setup"' in overview.text
     token = await world.client.post(
         "/api/v1/auth/token", data={"username": "xfnew-admin", "password": password.group(1)}
     )
@@ -53,6 +56,7 @@ async def test_the_village_admin_previews_picks_and_imports_the_roll_once(world:
     village = await world.village()
     admin = await world.person(RoleGrantIn(role=Role.village_admin, village_id=village.id))
     async with browser(app, admin) as page:
+        home = await page.get("/admin")
         start = await page.get("/admin/import")
         template = await page.http.get("/admin/import/template.xlsx")
         preview = await page.http.post(
@@ -75,6 +79,9 @@ async def test_the_village_admin_previews_picks_and_imports_the_roll_once(world:
             data={"csrf_token": csrf.group(1), "sha256": sha.group(1), "file_name": "roll-500.xlsx"},
         )
 
+    assert home.status_code == 200
+    assert "开通清单" in home.text
+    assert "导入花名册" in home.text
     assert start.status_code == 200
     assert "下载花名册模板" in start.text
     assert template.headers["content-type"].startswith("application/vnd.openxmlformats")

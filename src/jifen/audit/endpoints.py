@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from jifen.audit import chain, repository
+from jifen.audit import repository, service
 from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_auditor
-from jifen.audit.schemas import AuditEventOut, BadAccount, BrokenRecord, CheckpointOut, VerifyOut
-from jifen.audit.service import TOWN_SCOPE
-from jifen.kit.db import AutoCommitRoute, Session, raw_connection
+from jifen.audit.schemas import AuditEventOut, CheckpointOut, VerifyOut
+from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import LOCAL_TZ
@@ -66,21 +65,6 @@ async def list_audit_events(
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
 
 
-def _verify_out(verdict: chain.Verdict) -> VerifyOut:
-    return VerifyOut(
-        ok=verdict.ok,
-        checked=verdict.checked,
-        head=verdict.head,
-        pending=verdict.pending,
-        checkpoints=verdict.checkpoints,
-        first_bad=BrokenRecord(**verdict.first_bad) if verdict.first_bad else None,
-        digest_found=verdict.digest_found,
-        village_id=None if verdict.scope == TOWN_SCOPE else verdict.scope,
-        accounts_checked=verdict.accounts_checked,
-        first_bad_account=BadAccount(**verdict.first_bad_account) if verdict.first_bad_account else None,
-    )
-
-
 @router.get(
     "/audit/verify",
     response_model=VerifyOut,
@@ -101,20 +85,7 @@ async def verify_chain(
             raise InvalidDigest() from None
         if len(wanted) != 32:
             raise InvalidDigest()
-    async with raw_connection(request.app.state.engine) as conn:
-        if access.village_id is not None:
-            return _verify_out(await chain.verify(conn, access.village_id, wanted))
-        verdicts = [await chain.verify(conn, scope, wanted) for scope in await chain.scopes(conn)]
-    failed = next((v for v in verdicts if not v.ok), None)
-    summary = _verify_out(failed or verdicts[0])
-    summary.checked = sum(v.checked for v in verdicts)
-    summary.pending = sum(v.pending for v in verdicts)
-    summary.checkpoints = sum(v.checkpoints for v in verdicts)
-    summary.accounts_checked = sum(v.accounts_checked for v in verdicts)
-    summary.head = None if failed is None else summary.head
-    if wanted is not None:
-        summary.digest_found = any(v.digest_found for v in verdicts)
-    return summary
+    return await service.verify_chain(request.app.state.engine, access.village_id, wanted)
 
 
 @router.post(
@@ -128,18 +99,7 @@ async def seal_checkpoint(
 ) -> CheckpointOut:
     """Seal the village's chain now: its head digest, to print on the notice board (公示栏)."""
     assert access.village_id is not None
-    async with raw_connection(request.app.state.engine) as conn:
-        checkpoint = await chain.seal(conn, access.village_id, access.actor.user_id)
-    if checkpoint is None:
-        raise NotFound("该村还没有任何记录可以封存")
-    return CheckpointOut(
-        id=checkpoint.id,
-        village_id=checkpoint.scope,
-        seq=checkpoint.seq,
-        digest=checkpoint.digest,
-        records=checkpoint.records,
-        sealed_at=checkpoint.sealed_at,
-    )
+    return await service.seal_checkpoint(request.app.state.engine, access.village_id, access.actor.user_id)
 
 
 @router.get(

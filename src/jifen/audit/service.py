@@ -9,14 +9,67 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from jifen.audit import repository
+from jifen.audit import chain, repository
 from jifen.audit.repository import TOWN_SCOPE
+from jifen.audit.schemas import BadAccount, BrokenRecord, CheckpointOut, VerifyOut
 from jifen.auth.actor import Actor
+from jifen.kit.db import raw_connection
+from jifen.kit.errors import NotFound
 from jifen.kit.logging import REQUEST
 
-__all__ = ["TOWN_SCOPE", "record", "record_many"]
+__all__ = ["TOWN_SCOPE", "record", "record_many", "seal_checkpoint", "verify_chain", "verify_out"]
+
+
+def verify_out(verdict: chain.Verdict) -> VerifyOut:
+    return VerifyOut(
+        ok=verdict.ok,
+        checked=verdict.checked,
+        head=verdict.head,
+        pending=verdict.pending,
+        checkpoints=verdict.checkpoints,
+        first_bad=BrokenRecord(**verdict.first_bad) if verdict.first_bad else None,
+        digest_found=verdict.digest_found,
+        village_id=None if verdict.scope == TOWN_SCOPE else verdict.scope,
+        accounts_checked=verdict.accounts_checked,
+        first_bad_account=BadAccount(**verdict.first_bad_account) if verdict.first_bad_account else None,
+    )
+
+
+async def verify_chain(engine: AsyncEngine, village_id: uuid.UUID | None, wanted: bytes | None) -> VerifyOut:
+    """Re-check a village's tamper-evident chain (every village's when `village_id` is None) on a connection
+    of its own, and name the first broken record; `wanted`: a printed checkpoint digest to look for."""
+    async with raw_connection(engine) as conn:
+        if village_id is not None:
+            return verify_out(await chain.verify(conn, village_id, wanted))
+        verdicts = [await chain.verify(conn, scope, wanted) for scope in await chain.scopes(conn)]
+    failed = next((v for v in verdicts if not v.ok), None)
+    summary = verify_out(failed or verdicts[0])
+    summary.checked = sum(v.checked for v in verdicts)
+    summary.pending = sum(v.pending for v in verdicts)
+    summary.checkpoints = sum(v.checkpoints for v in verdicts)
+    summary.accounts_checked = sum(v.accounts_checked for v in verdicts)
+    summary.head = None if failed is None else summary.head
+    if wanted is not None:
+        summary.digest_found = any(v.digest_found for v in verdicts)
+    return summary
+
+
+async def seal_checkpoint(engine: AsyncEngine, village_id: uuid.UUID, sealed_by: uuid.UUID) -> CheckpointOut:
+    """Seal the village's chain now (on a connection of its own): its head digest, for the notice board."""
+    async with raw_connection(engine) as conn:
+        checkpoint = await chain.seal(conn, village_id, sealed_by)
+    if checkpoint is None:
+        raise NotFound("该村还没有任何记录可以封存")
+    return CheckpointOut(
+        id=checkpoint.id,
+        village_id=checkpoint.scope,
+        seq=checkpoint.seq,
+        digest=checkpoint.digest,
+        records=checkpoint.records,
+        sealed_at=checkpoint.sealed_at,
+    )
 
 
 def _json(value: Any) -> str | None:

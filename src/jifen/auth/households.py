@@ -27,7 +27,8 @@ from jifen.kit.db import Session
 from jifen.kit.errors import Forbidden, NotFound
 from jifen.models import Household, Role, Village
 
-VillageAdmin = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]
+village_admin = village_role(Role.village_admin)  # the village admin (and the town admin)
+VillageAdmin = Annotated[VillageAccess, Depends(village_admin)]
 
 
 @dataclass(frozen=True)

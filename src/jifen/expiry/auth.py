@@ -11,6 +11,9 @@ from jifen.auth.actor import VILLAGE_STAFF, VILLAGE_USERS
 from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.models import Role
 
-PolicySetter = Annotated[VillageAccess, Depends(village_role(Role.village_admin, town_admin=False))]
-PolicyReader = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
-PreviewReader = Annotated[VillageAccess, Depends(village_role(*VILLAGE_STAFF))]
+policy_setter = village_role(Role.village_admin, town_admin=False)
+policy_reader = village_role(*VILLAGE_USERS)
+preview_reader = village_role(*VILLAGE_STAFF)
+PolicySetter = Annotated[VillageAccess, Depends(policy_setter)]
+PolicyReader = Annotated[VillageAccess, Depends(policy_reader)]
+PreviewReader = Annotated[VillageAccess, Depends(preview_reader)]

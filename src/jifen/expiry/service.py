@@ -37,9 +37,10 @@ from jifen.expiry.policy import (
     next_cutoff,
     yearly_cutoffs_between,
 )
-from jifen.expiry.schemas import HouseholdExpiringItem, HouseholdExpiringOut
+from jifen.expiry.schemas import ExpiringOut, ExpiryPolicyOut, HouseholdExpiringItem, HouseholdExpiringOut
 from jifen.kit.errors import JifenError
 from jifen.kit.jobs import JobIncomplete
+from jifen.kit.pagination import Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, Household, TransactionKind
@@ -386,6 +387,57 @@ async def _post_expiries(
             for d, draft in zip(due, drafts, strict=True)
         ],
         reason=describe(policy),
+    )
+
+
+def policy_out(village_id: uuid.UUID, row: repository.PolicyRow | None) -> ExpiryPolicyOut:
+    policy = row.policy() if row else Policy(mode=ExpiryMode.none)
+    return ExpiryPolicyOut(
+        id=row.id if row else None,
+        village_id=village_id,
+        mode=policy.mode,
+        clearing_date=(
+            f"{policy.clearing_month:02d}-{policy.clearing_day:02d}" if policy.clearing_month else None
+        ),
+        carry_over_cap=policy.carry_over_cap,
+        months=policy.months,
+        summary=describe(policy),
+        effective_at=policy.effective_at,
+        next_cutoff=next_cutoff(policy, utcnow()),
+        reason=row.reason if row else None,
+        actor_id=row.actor_id if row else None,
+        created_at=row.created_at if row else None,
+    )
+
+
+async def preview_page(
+    session: AsyncSession, village_id: uuid.UUID, until: date | None, cursor: str | None, limit: int
+) -> Page[ExpiringOut]:
+    """Who loses how many points, and when, up to the end of local day `until` (a year from today)."""
+    today = local_date(utcnow())
+    found = await expiring(session, village_id, until=until or today + timedelta(days=365))
+    key = decode_cursor(cursor, 2)
+    if key is not None:
+        after = (key[0], key[1])
+        found = [e for e in found if (e.expires_at.isoformat(), str(e.household_id)) > after]
+    page = found[:limit]
+    names = await repository.household_names(session, village_id, [e.household_id for e in page])
+    items = [
+        ExpiringOut(
+            household_id=e.household_id,
+            code=names[e.household_id][0],
+            head_name=names[e.household_id][1],
+            amount=e.amount,
+            expires_at=e.expires_at,
+            expires_on=last_valid_day(e.expires_at),
+        )
+        for e in page
+    ]
+    last = page[-1] if page else None
+    more = len(found) > limit and last is not None
+    return Page(
+        items=items,
+        next_cursor=encode_cursor(last.expires_at.isoformat(), last.household_id) if more and last else None,
     )
 
 

@@ -64,9 +64,12 @@ async def fund_keeper(fund_id: uuid.UUID, actor: CurrentActor, session: Session)
     return FundAccess(actor=actor, village_id=row.village_id, fund_id=fund_id)
 
 
-FundsKeeper = Annotated[VillageAccess, Depends(village_role(Role.village_admin, town_admin=False))]
-FundsReader = Annotated[VillageAccess, Depends(village_role(Role.village_admin))]
-PegReader = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
+funds_keeper = village_role(Role.village_admin, town_admin=False)
+funds_reader = village_role(Role.village_admin)
+peg_reader = village_role(*VILLAGE_USERS)
+FundsKeeper = Annotated[VillageAccess, Depends(funds_keeper)]
+FundsReader = Annotated[VillageAccess, Depends(funds_reader)]
+PegReader = Annotated[VillageAccess, Depends(peg_reader)]
 FundKeeper = Annotated[FundAccess, Depends(fund_keeper)]
 SettlementReader = Annotated[StoreAccess, Depends(settlement_reader)]
 SettlementPayer = Annotated[StoreAccess, Depends(settlement_payer)]

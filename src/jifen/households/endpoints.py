@@ -32,17 +32,7 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad inpu
 )
 async def create_household(body: HouseholdCreate, access: VillageAdmin, session: Session) -> HouseholdOut:
     """Add a household (and its members) to the village's roll."""
-    household = await service.create_household(
-        session,
-        access.actor,
-        access.village,
-        code=body.code,
-        head_name=body.head_name,
-        grid=body.grid,
-        address=body.address,
-        members=body.members,
-        household_class=body.household_class,
-    )
+    household = await service.add_household(session, access.actor, access.village, body)
     return await service.household_out(session, HouseholdAccess(actor=access.actor, household=household))
 
 

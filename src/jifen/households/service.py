@@ -11,7 +11,7 @@ from jifen.auth.actor import Actor
 from jifen.auth.households import HouseholdAccess, VillageScope
 from jifen.auth.scope import HouseholdView
 from jifen.households import repository
-from jifen.households.schemas import HouseholdOut, HouseholdSummary, MemberIn, MemberOut
+from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
@@ -73,6 +73,23 @@ async def create_household(
         },
     )
     return household
+
+
+async def add_household(
+    session: AsyncSession, actor: Actor, village: Village, body: HouseholdCreate
+) -> Household:
+    """The household the API's (or the admin page's) form describes, on the village's roll."""
+    return await create_household(
+        session,
+        actor,
+        village,
+        code=body.code,
+        head_name=body.head_name,
+        grid=body.grid,
+        address=body.address,
+        members=body.members,
+        household_class=body.household_class,
+    )
 
 
 async def add_member(session: AsyncSession, actor: Actor, household: Household, member: MemberIn) -> Member:

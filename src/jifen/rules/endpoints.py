@@ -21,22 +21,7 @@ router = APIRouter(tags=["rules"], route_class=AutoCommitRoute)
 )
 async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) -> RuleOut:
     """Add a rule (积分细则) with signed points; version 1."""
-    current = await service.create_rule(
-        session,
-        access.actor,
-        access.village,
-        code=body.code,
-        name=body.name,
-        category=body.category,
-        points=body.points,
-        cap=body.cap,
-        evidence_required=body.evidence_required,
-        review=body.review.value,
-        rectification_share=body.rectification_share,
-        escalation=body.escalation,
-        active_from=body.active_from,
-        active_until=body.active_until,
-    )
+    current = await service.add_rule(session, access.actor, access.village, body)
     return service.rule_out(current.rule.code, current.version)
 
 

@@ -16,7 +16,7 @@ from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
 from jifen.models import Period, Review, Rule, RuleVersion, Village
 from jifen.rules import repository
-from jifen.rules.schemas import Cap, CapOut, RuleOut, RulePatch
+from jifen.rules.schemas import Cap, CapOut, RuleCreate, RuleOut, RulePatch
 
 
 class InvalidRuleChange(BadRequest):
@@ -95,6 +95,26 @@ async def create_rule(
         after={"code": code, **_terms(version)},
     )
     return CurrentRule(rule=rule, version=version)
+
+
+async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
+    """The rule the API's (or the admin page's) form describes, as its version 1."""
+    return await create_rule(
+        session,
+        actor,
+        village,
+        code=body.code,
+        name=body.name,
+        category=body.category,
+        points=body.points,
+        cap=body.cap,
+        evidence_required=body.evidence_required,
+        review=body.review.value,
+        rectification_share=body.rectification_share,
+        escalation=body.escalation,
+        active_from=body.active_from,
+        active_until=body.active_until,
+    )
 
 
 async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: RulePatch) -> CurrentRule:

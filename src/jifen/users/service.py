@@ -13,12 +13,51 @@ from jifen.audit import service as audit
 from jifen.auth import repository as auth_repository
 from jifen.auth.actor import Actor
 from jifen.auth.passwords import hash_password
+from jifen.auth.schemas import RoleGrant
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.pagination import BY_TEXT, Page
 from jifen.kit.timeutil import utcnow
 from jifen.models import Role, User, UserRole
 from jifen.users import repository
-from jifen.users.schemas import RoleGrantIn, RoleRemoval
+from jifen.users.schemas import RoleGrantIn, RoleRemoval, UserOut
+
+
+def user_out(user: User, villages: set[uuid.UUID] | None = None) -> UserOut:
+    """The user with their grants (only those in `villages` when given: another village's stay hidden)."""
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        must_change_password=user.must_change_password,
+        disabled_at=user.disabled_at,
+        disabled_reason=user.disabled_reason,
+        roles=[
+            RoleGrant(
+                role=r.role,
+                village_id=r.village_id,
+                store_id=r.store_id,
+                household_id=r.household_id,
+                grid=r.grid,
+            )
+            for r in user.roles
+            if villages is None or r.village_id in villages
+        ],
+    )
+
+
+async def village_users_page(
+    session: AsyncSession, village_id: uuid.UUID, *, role: Role | None, cursor: str | None, limit: int
+) -> Page[UserOut]:
+    """The village's users by username, with the roles they hold in this village (never a password)."""
+    after = BY_TEXT.after(cursor)
+    users = await repository.village_users(
+        session, village_id, role=role, after_username=after[0] if after else None, limit=limit + 1
+    )
+    page = BY_TEXT.page(users, limit, lambda u: (u.username,))
+    return Page(items=[user_out(u, {village_id}) for u in page.items], next_cursor=page.next_cursor)
 
 
 class DuplicateUsername(Conflict):

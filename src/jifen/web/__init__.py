@@ -14,7 +14,20 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from jifen.kit.limits import BodyTooLarge
-from jifen.web import admin, clerk, money, routes, setup, staff, villager
+from jifen.web import (
+    admin,
+    admin_households,
+    admin_rules,
+    admin_stores,
+    admin_users,
+    clerk,
+    money,
+    routes,
+    setup,
+    staff,
+    town,
+    villager,
+)
 from jifen.web.context import (
     HERE,
     LoginRequired,
@@ -31,7 +44,8 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(routes.router)
 
-    for module in (villager, staff, clerk, admin, money, setup):
+    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
+    for module in (villager, staff, clerk, *admin_pages):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

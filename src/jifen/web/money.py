@@ -4,6 +4,7 @@ and when do points expire (清零 policy and who loses how much)."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -11,10 +12,18 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.expiry import service as expiry
+from jifen.expiry.auth import policy_reader, policy_setter, preview_reader
+from jifen.expiry.schemas import ExpiryPolicyIn
+from jifen.funding import service as funding
+from jifen.funding.auth import fund_keeper, funds_keeper, settlement_payer, settlement_reader
+from jifen.funding.periods import parse_period, resolve_period
+from jifen.funding.schemas import FundCreate, FundOut, FundVoid, PegSet, SettlementCreate, SettlementOut
 from jifen.kit.db import PageRoute
+from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import _admin
-from jifen.web.context import CurrentPage, Page, form_key, go
+from jifen.web.admin import admin_access, attempt, checked, form_values
+from jifen.web.context import CurrentPage, Page, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -39,20 +48,28 @@ def _last_month() -> str:
 
 
 async def _funding_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
-    village = _admin(page)
-    overview = await page.must(await page.api.get(f"/villages/{village}/funding"))
-    funds = await page.api.get(f"/villages/{village}/funds", limit=50)
-    pegs = await page.api.get(f"/villages/{village}/peg")
+    village = (await admin_access(page)).village
+    overview = await funding.village_funding(page.session, village)
+    funds = await funding.list_funds(
+        page.session,
+        village.id,
+        source=None,
+        received_from=None,
+        received_to=None,
+        include_voided=True,
+        after=None,
+        limit=50,
+    )
     values = extra.pop("values", {}) or {}
     values.setdefault("received_on", to_local(utcnow()).date().isoformat())
-    values.setdefault("fen_per_point", str(overview["peg"]["fen_per_point"]))
+    values.setdefault("fen_per_point", str(overview.peg.fen_per_point))
     return page.render(
         "admin_funding.html",
         status=status,
         title="资金与结算",
         o=overview,
-        funds=funds.body.get("items", []) if funds.ok else [],
-        pegs=pegs.body if pegs.ok else None,
+        funds=funds,
+        pegs=await funding.peg_history(page.session, village.id),
         sources=SOURCES,
         last_month=_last_month(),
         values=values,
@@ -67,20 +84,15 @@ DONE = {
     "peg": "已调整积分价值",
     "settled": "已登记向超市付款",
 }
+FUND_FIELDS = ("source", "source_name", "amount", "received_on", "note")
 
 
 @router.get("/admin/funding", response_class=HTMLResponse)
-async def funding(page: CurrentPage, done: str | None = None) -> Response:
+async def show_funding(page: CurrentPage, done: str | None = None) -> Response:
     return await _funding_page(page, flash=DONE.get(done or ""))
 
 
-@router.post("/admin/funding/funds", response_class=HTMLResponse)
-async def record_fund(page: CurrentPage) -> Response:
-    village = _admin(page)
-    form = await page.request.form()
-    values = {
-        k: str(form.get(k) or "").strip() for k in ("source", "source_name", "amount", "received_on", "note")
-    }
+def _fund_errors(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     if values["source"] not in SOURCES:
         errors["source"] = "请选择资金来源"
@@ -93,47 +105,70 @@ async def record_fund(page: CurrentPage) -> Response:
         date.fromisoformat(values["received_on"])
     except ValueError:
         errors["received_on"] = "日期格式应为 2026-11-22"
+    body = {k: values[k] for k in ("source", "source_name", "received_on")} | {"amount_fen": fen}
+    return body | ({"note": values["note"]} if values["note"] else {}), errors
+
+
+@router.post("/admin/funding/funds", response_class=HTMLResponse)
+async def record_fund(page: CurrentPage) -> Response:
+    village = (await admin_access(page)).village
+    values = form_values(page, *FUND_FIELDS)
+    wanted, errors = _fund_errors(values)
     if errors:
         return await _funding_page(page, status=422, values=values, errors=errors)
-    body: dict[str, Any] = {
-        "source": values["source"],
-        "source_name": values["source_name"],
-        "amount_fen": fen,
-        "received_on": values["received_on"],
-    }
-    if values["note"]:
-        body["note"] = values["note"]
-    result = await page.api.post(f"/villages/{village}/funds", body, key=form_key(form))
-    if result.ok:
-        return go("/admin/funding?done=fund")
-    field_errors = result.field_errors()
-    if "amount_fen" in field_errors:
-        field_errors["amount"] = field_errors.pop("amount_fen")
-    if result.error == "received_in_future":
-        field_errors["received_on"] = result.detail
+    body, errors = checked(FundCreate, wanted, FUND_FIELDS, {"amount_fen": "amount"})
+    problem = errors.pop("_", None)
+    if body is not None:
+        refused = await attempt(page, lambda: _record_fund(page, village.id, body))
+        if not isinstance(refused, JifenError):
+            return go("/admin/funding?done=fund")
+        if refused.code == "received_in_future":
+            errors["received_on"] = refused.detail
+        problem = refused.detail
     return await _funding_page(
-        page, status=422, values=values, errors=field_errors, problem=None if field_errors else result.detail
+        page, status=422, values=values, errors=errors, problem=None if errors else problem
+    )
+
+
+async def _record_fund(page: Page, village_id: uuid.UUID, body: FundCreate) -> FundOut:
+    access = await funds_keeper(village_id, page.actor, page.session)
+    return await page.once(
+        village_id,
+        body,
+        FundOut,
+        lambda: funding.record_fund(page.session, page.actor, access.village, body),
     )
 
 
 @router.post("/admin/funding/funds/{fund_id}/void", response_class=HTMLResponse)
-async def void_fund(page: CurrentPage, fund_id: str) -> Response:
-    _admin(page)
-    form = await page.request.form()
-    reason = str(form.get("reason") or "").strip()
+async def void_fund(page: CurrentPage, fund_id: uuid.UUID) -> Response:
+    await admin_access(page)
+    reason = page.field("reason").strip()
     if not reason:
         return await _funding_page(page, status=422, errors={f"void-{fund_id}": "作废时请写明原因"})
-    result = await page.api.post(f"/funds/{fund_id}/void", {"reason": reason})
-    if result.ok:
-        return go("/admin/funding?done=void")
-    return await _funding_page(page, status=409, errors={f"void-{fund_id}": result.detail})
+    body, errors = checked(FundVoid, {"reason": reason}, ())
+    if body is None:
+        return await _funding_page(page, status=422, errors={f"void-{fund_id}": errors["_"]})
+    try:
+        access = await fund_keeper(fund_id, page.actor, page.session)
+        await page.once(
+            access.village_id,
+            body,
+            FundOut,
+            lambda: funding.void_fund(
+                page.session, page.actor, access.village_id, access.fund_id, reason=body.reason
+            ),
+        )
+    except JifenError as refused:
+        await page.undo()
+        return await _funding_page(page, status=409, errors={f"void-{fund_id}": refused.detail})
+    return go("/admin/funding?done=void")
 
 
 @router.post("/admin/funding/peg", response_class=HTMLResponse)
 async def set_peg(page: CurrentPage) -> Response:
-    village = _admin(page)
-    form = await page.request.form()
-    values = {k: str(form.get(k) or "").strip() for k in ("fen_per_point", "reason")}
+    village = (await admin_access(page)).village
+    values = form_values(page, "fen_per_point", "reason")
     errors: dict[str, str] = {}
     if not re.fullmatch(r"\d{1,7}", values["fen_per_point"]) or int(values["fen_per_point"]) < 1:
         errors["fen_per_point"] = "请填每 1 积分值多少分钱（整数），例如 100 表示 1 积分 = 1 元"
@@ -141,99 +176,128 @@ async def set_peg(page: CurrentPage) -> Response:
         errors["reason"] = "请写明调整的原因"
     if errors:
         return await _funding_page(page, status=422, values=values, errors=errors)
-    result = await page.api.call(
-        "PUT",
-        f"/villages/{village}/peg",
-        json={"fen_per_point": int(values["fen_per_point"]), "reason": values["reason"]},
-    )
-    if result.ok:
-        return go("/admin/funding?done=peg")
-    field_errors = result.field_errors()
+    body, errors = checked(PegSet, values, ("fen_per_point", "reason"))
+    problem = errors.pop("_", None)
+    if body is not None:
+        refused = await attempt(page, lambda: _set_peg(page, village.id, body))
+        if not isinstance(refused, JifenError):
+            return go("/admin/funding?done=peg")
+        problem = refused.detail
     return await _funding_page(
-        page, status=422, values=values, errors=field_errors, problem=None if field_errors else result.detail
+        page, status=422, values=values, errors=errors, problem=None if errors else problem
+    )
+
+
+async def _set_peg(page: Page, village_id: uuid.UUID, body: PegSet) -> None:
+    access = await funds_keeper(village_id, page.actor, page.session)
+    await funding.set_peg(
+        page.session,
+        page.actor,
+        access.village,
+        fen_per_point=body.fen_per_point,
+        effective_from=body.effective_from,
+        reason=body.reason,
+    )
+
+
+# settlement with a store
+
+
+async def _settlement_page(
+    page: Page, store_id: uuid.UUID, period: str, *, status: int = 200, **extra: Any
+) -> Response:
+    """The store's settlement report for the period; a period nobody can read answers 422 with why."""
+    try:
+        access = await settlement_reader(store_id, page.actor, page.session)
+        report = await funding.settlement_report(
+            page.session, access.store, resolve_period(period, None, None)
+        )
+    except JifenError as refused:
+        report = None
+        status = 422 if status == 200 else status
+        extra.setdefault("problem", refused.detail)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return page.render(
+        "admin_settlement.html",
+        status=status,
+        title=f"结算 · {report.store_name}" if report and status == 200 else "结算",
+        r=report,
+        period=period,
+        store_id=store_id,
+        **extra,
     )
 
 
 @router.get("/admin/stores/{store_id}/settlement", response_class=HTMLResponse)
 async def settlement(
-    page: CurrentPage, store_id: str, period: str | None = None, done: str | None = None
+    page: CurrentPage, store_id: uuid.UUID, period: str | None = None, done: str | None = None
 ) -> Response:
-    _admin(page)
-    period = period or _last_month()
-    report = await page.api.get(f"/stores/{store_id}/settlement", period=period)
-    if not report.ok:
-        return page.render(
-            "admin_settlement.html",
-            status=422,
-            title="结算",
-            r=None,
-            period=period,
-            store_id=store_id,
-            problem=report.detail,
-            errors={},
-            values={},
-        )
-    return page.render(
-        "admin_settlement.html",
-        title=f"结算 · {report.body['store_name']}",
-        r=report.body,
-        period=period,
-        store_id=store_id,
-        flash=DONE.get(done or ""),
-        errors={},
-        values={},
-    )
+    await admin_access(page)
+    return await _settlement_page(page, store_id, period or _last_month(), flash=DONE.get(done or ""))
 
 
 @router.post("/admin/stores/{store_id}/settlement", response_class=HTMLResponse)
-async def settle(page: CurrentPage, store_id: str) -> Response:
-    _admin(page)
-    form = await page.request.form()
-    period = str(form.get("period") or "").strip()
-    note = str(form.get("note") or "").strip()
-    amount = str(form.get("amount") or "").strip()
+async def settle(page: CurrentPage, store_id: uuid.UUID) -> Response:
+    await admin_access(page)
+    period, note, amount = (page.field(name).strip() for name in ("period", "note", "amount"))
     errors: dict[str, str] = {}
-    body: dict[str, Any] = {"period": period, "note": note or f"{period} 结算付款"}
+    wanted: dict[str, Any] = {"period": period, "note": note or f"{period} 结算付款"}
     if amount:
-        fen = _fen(amount)
-        if fen is None:
+        wanted["amount_fen"] = _fen(amount)
+        if wanted["amount_fen"] is None:
             errors["amount"] = "金额请填大于 0 的数字，最多两位小数；不填则按报表金额"
-        body["amount_fen"] = fen
-    if not errors:
-        result = await page.api.post(f"/stores/{store_id}/settlements", body)
-        if result.ok:
+    body, invalid = (None, {}) if errors else checked(SettlementCreate, wanted, ())
+    errors |= {"amount": invalid["_"]} if invalid else {}
+    if body is not None:
+        try:
+            await _record_settlement(page, store_id, body)
             return go(f"/admin/stores/{store_id}/settlement?period={period}&done=settled")
-        errors = {"amount": result.detail} if result.status == 422 else {"_": result.detail}
-    report = await page.api.get(f"/stores/{store_id}/settlement", period=period)
-    return page.render(
-        "admin_settlement.html",
+        except JifenError as refused:
+            await page.undo()
+            errors = {"amount": refused.detail} if refused.status == 422 else {"_": refused.detail}
+    return await _settlement_page(
+        page,
+        store_id,
+        period,
         status=422 if "amount" in errors else 409,
-        title="结算",
-        r=report.body if report.ok else None,
-        period=period,
-        store_id=store_id,
         problem=errors.get("_"),
         errors=errors,
         values={"amount": amount, "note": note},
     )
 
 
+async def _record_settlement(page: Page, store_id: uuid.UUID, body: SettlementCreate) -> SettlementOut:
+    access = await settlement_payer(store_id, page.actor, page.session)
+    period = parse_period(body.period)
+    return await page.once(
+        access.store.village_id,
+        body,
+        SettlementOut,
+        lambda: funding.settle(
+            page.session, page.actor, access.store, period, amount_fen=body.amount_fen, note=body.note
+        ),
+    )
+
+
 # expiry (清零)
 
 MODES = {"none": "不清零", "yearly": "每年固定日期清零", "rolling": "滚动有效期（先得先用）"}
+EXPIRY_FIELDS = ("mode", "clearing_date", "carry_over_cap", "months", "reason")
 
 
 async def _expiry_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
-    village = _admin(page)
-    policy = await page.must(await page.api.get(f"/villages/{village}/expiry-policy"))
-    until = (to_local(utcnow()).date() + timedelta(days=60)).isoformat()
-    preview = await page.api.get(f"/villages/{village}/expiry/preview", until=until, limit=200)
-    items = preview.body.get("items", []) if preview.ok else []
+    village_id = (await admin_access(page)).village.id
+    await policy_reader(village_id, page.actor, page.session)
+    policy = expiry.policy_out(village_id, await expiry.current_policy(page.session, village_id))
+    until = to_local(utcnow()).date() + timedelta(days=60)
+    await preview_reader(village_id, page.actor, page.session)
+    items = (await expiry.preview_page(page.session, village_id, until, None, 200)).items
     values = extra.pop("values", None) or {
-        "mode": policy["mode"],
-        "clearing_date": policy.get("clearing_date") or "12-31",
-        "carry_over_cap": "" if policy.get("carry_over_cap") is None else str(policy["carry_over_cap"]),
-        "months": str(policy.get("months") or 12),
+        "mode": str(policy.mode),
+        "clearing_date": policy.clearing_date or "12-31",
+        "carry_over_cap": "" if policy.carry_over_cap is None else str(policy.carry_over_cap),
+        "months": str(policy.months or 12),
     }
     return page.render(
         "admin_expiry.html",
@@ -241,8 +305,8 @@ async def _expiry_page(page: Page, *, status: int = 200, **extra: Any) -> Respon
         title="积分清零",
         policy=policy,
         items=items,
-        total=sum(i["amount"] for i in items),
-        until=until,
+        total=sum(i.amount for i in items),
+        until=until.isoformat(),
         modes=MODES,
         values=values,
         errors=extra.pop("errors", {}) or {},
@@ -251,18 +315,11 @@ async def _expiry_page(page: Page, *, status: int = 200, **extra: Any) -> Respon
 
 
 @router.get("/admin/expiry", response_class=HTMLResponse)
-async def expiry(page: CurrentPage, done: str | None = None) -> Response:
+async def show_expiry(page: CurrentPage, done: str | None = None) -> Response:
     return await _expiry_page(page, flash="已保存清零规则" if done else None)
 
 
-@router.post("/admin/expiry", response_class=HTMLResponse)
-async def set_expiry(page: CurrentPage) -> Response:
-    village = _admin(page)
-    form = await page.request.form()
-    values = {
-        k: str(form.get(k) or "").strip()
-        for k in ("mode", "clearing_date", "carry_over_cap", "months", "reason")
-    }
+def _expiry_body(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     body: dict[str, Any] = {"mode": values["mode"], "reason": values["reason"]}
     if values["mode"] not in MODES:
@@ -271,22 +328,43 @@ async def set_expiry(page: CurrentPage) -> Response:
         errors["reason"] = "请写明原因（例如村民代表大会决议）"
     if values["mode"] == "yearly":
         body["clearing_date"] = values["clearing_date"]
-        if values["carry_over_cap"]:
-            if not values["carry_over_cap"].isdigit():
-                errors["carry_over_cap"] = "结转上限请填整数，不填表示全部清零"
-            else:
-                body["carry_over_cap"] = int(values["carry_over_cap"])
+        if values["carry_over_cap"] and not values["carry_over_cap"].isdigit():
+            errors["carry_over_cap"] = "结转上限请填整数，不填表示全部清零"
+        elif values["carry_over_cap"]:
+            body["carry_over_cap"] = int(values["carry_over_cap"])
     if values["mode"] == "rolling":
         if not values["months"].isdigit():
             errors["months"] = "有效期请填 1 到 120 的整数（月）"
         else:
             body["months"] = int(values["months"])
+    return body, errors
+
+
+@router.post("/admin/expiry", response_class=HTMLResponse)
+async def set_expiry(page: CurrentPage) -> Response:
+    village_id = (await admin_access(page)).village.id
+    values = form_values(page, *EXPIRY_FIELDS)
+    wanted, errors = _expiry_body(values)
     if errors:
         return await _expiry_page(page, status=422, values=values, errors=errors)
-    result = await page.api.call("PUT", f"/villages/{village}/expiry-policy", json=body)
-    if result.ok:
-        return go("/admin/expiry?done=1")
-    field_errors = result.field_errors()
+    body, errors = checked(ExpiryPolicyIn, wanted, EXPIRY_FIELDS)
+    problem = errors.pop("_", None)
+    if body is not None:
+        refused = await attempt(page, lambda: _set_policy(page, village_id, body))
+        if not isinstance(refused, JifenError):
+            return go("/admin/expiry?done=1")
+        problem = refused.detail
     return await _expiry_page(
-        page, status=422, values=values, errors=field_errors, problem=None if field_errors else result.detail
+        page, status=422, values=values, errors=errors, problem=None if errors else problem
     )
+
+
+async def _set_policy(page: Page, village_id: uuid.UUID, body: ExpiryPolicyIn) -> None:
+    access = await policy_setter(village_id, page.actor, page.session)
+    change = expiry.PolicyChange(
+        mode=body.mode,
+        clearing_date=body.clearing_date,
+        carry_over_cap=body.carry_over_cap,
+        months=body.months,
+    )
+    await expiry.set_policy(page.session, page.actor, access.village.id, change, reason=body.reason)

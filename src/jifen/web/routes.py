@@ -258,8 +258,8 @@ async def object_to(page: CurrentPage, award_id: uuid.UUID) -> Response:
         items=await _board(page),
         grid=None,
         problem=problem,
-        errors={str(award_id): errors.get("reason") or problem or ""},
-        values={str(award_id): reason},
+        errors={award_id: errors.get("reason") or problem or ""},
+        values={award_id: reason},
     )
 
 

@@ -1,0 +1,75 @@
+"""The town admin's overview of every village side by side, and setting up a new village."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from jifen.auth.dependencies import require_town_admin
+from jifen.kit.db import PageRoute
+from jifen.kit.errors import JifenError
+from jifen.kit.timeutil import this_month
+from jifen.town import service as town
+from jifen.villages import service as villages
+from jifen.villages.schemas import VillageCreate
+from jifen.web.admin import attempt, beside, checked, form_values
+from jifen.web.admin_households import code_error
+from jifen.web.context import CurrentPage, Page, go
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+VILLAGE_FIELDS = ("code", "name")
+FIGURES = ("households", "taking_part", "issued", "deducted", "redeemed", "outstanding")
+
+
+async def _town(page: Page, period: str | None, *, status: int = 200, **extra: Any) -> Response:
+    page.need("town_admin")
+    require_town_admin(page.actor)
+    period = (period or "").strip() or this_month()
+    try:
+        overview = await town.overview(page.session, period)
+    except JifenError as refused:  # a period nobody can read: this month instead, and why
+        extra.setdefault("problem", refused.detail)
+        status = 422
+        overview = await town.overview(page.session, this_month())
+    extra.setdefault("values", {})
+    extra.setdefault("errors", {})
+    return page.render(
+        "town.html",
+        status=status,
+        title="全镇概况",
+        period=period,
+        shown=overview.period,
+        villages=overview.villages,
+        totals={key: sum(getattr(v, key) for v in overview.villages) for key in FIGURES},
+        **extra,
+    )
+
+
+@router.get("/town", response_class=HTMLResponse)
+async def overview(page: CurrentPage, period: str | None = None, done: str | None = None) -> Response:
+    return await _town(page, period, flash=f"已新建村：{done}" if done else None)
+
+
+@router.post("/town/villages", response_class=HTMLResponse)
+async def create_village(page: CurrentPage) -> Response:
+    page.need("town_admin")
+    values = form_values(page, *VILLAGE_FIELDS)
+    errors: dict[str, str] = {}
+    if problem := code_error(values["code"], "村编号"):
+        errors["code"] = problem
+    if not values["name"]:
+        errors["name"] = "请填写村名"
+    body, errors = (None, errors) if errors else checked(VillageCreate, values, VILLAGE_FIELDS)
+    status = 422
+    if body is not None:
+        actor = require_town_admin(page.actor)
+        made = await attempt(
+            page, lambda: villages.create_village(page.session, actor, code=body.code, name=body.name)
+        )
+        if not isinstance(made, JifenError):
+            return go(f"/town?done={values['name']}")
+        errors, status = beside(made, {"duplicate_code": "code"})
+    return await _town(page, None, status=status, values=values, errors=errors, problem=errors.get("_"))
