@@ -72,8 +72,8 @@ async def change_village_settings(
     body: VillageSettings, access: VillageAdmin, session: Session
 ) -> VillageOut:
     """The village's settings: days of public notice (公示), how long a clerk may cancel a sale, how many days
-    a pickup code (预约兑换) stays valid, the yearly points for one to five stars (星级文明户), the grids (网格)
-    a roll import accepts."""
+    a pickup code (预约兑换) stays valid, the yearly points for one to five stars (星级文明户), the grids
+    (网格) a roll import accepts."""
     village = await service.change_settings(
         session, access.actor, access.village, changes=body.model_dump(exclude_unset=True, exclude_none=True)
     )
