@@ -1,5 +1,5 @@
-"""`make bench` (python -m bench): the ledger scenarios, then every page; `python -m bench pages` for the
-pages alone;
+"""`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import;
+`python -m bench pages` for the pages alone; `python -m bench roll` for the roll import alone;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
@@ -13,11 +13,17 @@ elif sys.argv[1:] == ["pages"]:
     from bench.pages import standalone
 
     standalone()
+elif sys.argv[1:] == ["roll"]:
+    from bench.roll import run
+
+    run()
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 
     sys.exit(scale(sys.argv[2:]))
 else:
     from bench.ledger import run
+    from bench.roll import run as run_roll
 
     run()
+    run_roll()

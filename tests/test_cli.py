@@ -65,6 +65,35 @@ async def _admin_create_prints_the_id_and_refuses_a_taken_name(
     assert [r["role"] for r in me.json()["roles"]] == ["town_admin"]
 
 
+async def _village_create_then_roll_import(env: dict[str, str], client: AsyncClient) -> None:
+    """A real village from the command line, its admin signs in with the one-time password; the sample roll
+    (GBK CSV) as a dry run, applied, and applied again."""
+    roll = str(ROOT / "docs" / "samples" / "roll-500-gbk.csv")
+    created = await _run(
+        str(JIFEN), "village", "create", "--code", "CLI", "--name", "命令村", "--admin", "cliadmin", env=env
+    )
+    dry = await _run(str(JIFEN), "import", "households", roll, "--village", "CLI", env=env)
+    applied = await _run(str(JIFEN), "import", "households", roll, "--village", "CLI", "--apply", env=env)
+    again = await _run(str(JIFEN), "import", "households", roll, "--village", "CLI", "--apply", env=env)
+    unknown = await _run(str(JIFEN), "import", "households", roll, "--village", "NOPE", env=env)
+
+    assert created.returncode == 0, created.stderr
+    password = created.stdout.split("one-time password: ")[1].split()[0]
+    token = await login(client, "cliadmin", password)
+    assert token.status_code == 200, token.text
+    assert token.json()["must_change_password"] is True
+    assert dry.returncode == 0, dry.stderr
+    assert "refuse  CSV row    42  -  缺少户号" in dry.stdout
+    assert "504 rows: 499 to add, 0 to change, 0 unchanged, 5 refused" in dry.stdout
+    assert "dry run: nothing written" in dry.stdout
+    assert applied.returncode == 0, applied.stderr
+    assert "applied: the good rows are written" in applied.stdout
+    assert "0 to add, 0 to change, 499 unchanged" in again.stdout
+    assert "nothing to change" in again.stdout
+    assert unknown.returncode == 1
+    assert "找不到编号为 NOPE 的村" in unknown.stderr
+
+
 async def _db_upgrade_is_safe_to_run_again(env: dict[str, str]) -> None:
     first = await _run(str(JIFEN), "db", "upgrade", env=env)
     second = await _run(str(JIFEN), "db", "upgrade", env=env)
@@ -87,6 +116,7 @@ async def test_the_command_line(settings: Settings, client: AsyncClient, tmp_pat
         _admin_create_prints_the_id_and_refuses_a_taken_name(env, client),
         _db_upgrade_is_safe_to_run_again(env),
         _committed_openapi_spec_is_current(env),
+        _village_create_then_roll_import(env, client),
     )
 
     # the configured server was used, none was started (the data dir may hold this install's signing key)

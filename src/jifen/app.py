@@ -31,6 +31,7 @@ from jifen.expiry.endpoints import router as expiry_router
 from jifen.funding.endpoints import router as funding_router
 from jifen.health.endpoints import router as health_router
 from jifen.households.endpoints import router as households_router
+from jifen.imports.endpoints import router as imports_router
 from jifen.kit import faults, validation
 from jifen.kit import spec as openapi_spec
 from jifen.kit.control import ControlCharacterMiddleware
@@ -356,5 +357,6 @@ def _include_routers(app: FastAPI) -> None:
         rule_sets_router,
         rule_imports_router,
         item_imports_router,
+        imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

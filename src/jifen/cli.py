@@ -436,3 +436,130 @@ def restore_command(ctx: click.Context, file: Path) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def village() -> None:
+    """Villages."""
+
+
+@village.command("create")
+@click.option("--code", required=True, help="the village's code, e.g. XF")
+@click.option("--name", required=True, help="the village's name, e.g. 幸福村")
+@click.option("--admin", "admin_username", required=True, help="the first village admin's user name")
+@click.option("--display-name", default=None, help="the admin's name as shown (default: <village>管理员)")
+def village_create(code: str, name: str, admin_username: str, display_name: str | None) -> None:
+    """A real (non-demo) village with its first village admin; prints a one-time password, which the admin
+    must change at the first sign-in. Exit 1 if the code or the user name is taken."""
+    from pydantic import ValidationError
+
+    from jifen.auth.actor import console_actor
+    from jifen.kit.errors import JifenError
+    from jifen.villages.onboarding import NewVillage, create_village_with_admin
+    from jifen.villages.schemas import VillageCreate
+
+    try:
+        body = VillageCreate(
+            code=code, name=name, admin_username=admin_username, admin_display_name=display_name
+        )
+    except ValidationError as exc:
+        click.echo(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        sys.exit(1)
+    assert body.admin_username is not None
+    settings = get_settings()
+    _prepare_database(settings)
+
+    async def work(session: AsyncSession) -> NewVillage:
+        return await create_village_with_admin(
+            session,
+            console_actor(),
+            code=body.code,
+            name=body.name,
+            admin_username=body.admin_username or "",
+            admin_display_name=body.admin_display_name,
+        )
+
+    try:
+        created = _run_in_session(settings, work)
+    except JifenError as exc:
+        click.echo(f"error: {exc.code}: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"village {created.village.code} {created.village.name}: {created.village.id}")
+    click.echo(f"village admin: {created.admin.username}")
+    click.echo(f"one-time password: {created.one_time_password}")
+    click.echo("(shown once; the admin must choose their own password at the first sign-in)")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Imports from spreadsheets."""
+
+
+@import_group.command("households")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--village", "village_code", required=True, help="the village's code")
+@click.option("--apply", is_flag=True, help="write the good rows (without it: a dry run that writes nothing)")
+@click.option("--columns", default=None, help='column choices as JSON, e.g. \'{"C": "phone", "F": ""}\'')
+def import_households_command(file: Path, village_code: str, apply: bool, columns: str | None) -> None:
+    """A household roll (.xlsx, or .csv in UTF-8 or GBK): lists the rows to add, change and refuse (row
+    number and reason); with --apply writes every good row at once. The same file twice changes nothing."""
+    from sqlalchemy import select
+
+    from jifen.auth.actor import console_actor
+    from jifen.imports.endpoints import parse_columns
+    from jifen.imports.schemas import ImportResult
+    from jifen.imports.service import import_households
+    from jifen.kit.errors import JifenError, NotFound
+    from jifen.models import Village
+
+    settings = get_settings()
+    _prepare_database(settings)
+    data = file.read_bytes()
+
+    async def work(session: AsyncSession) -> ImportResult:
+        found = (await session.execute(select(Village).where(Village.code == village_code))).scalar()
+        if found is None:
+            raise NotFound(f"找不到编号为 {village_code} 的村")
+        return await import_households(
+            session,
+            console_actor(),
+            found,
+            data=data,
+            file_name=file.name,
+            overrides=parse_columns(columns),
+            apply=apply,
+        )
+
+    try:
+        result = _run_in_session(settings, work)
+    except JifenError as exc:
+        click.echo(f"error: {exc.code}: {exc.detail}", err=True)
+        sys.exit(1)
+    _print_import(result)
+
+
+def _print_import(result: Any) -> None:
+    for table in result.tables:
+        picked = [f"{c.column}={c.label}{'' if c.sure else '?'}" for c in table.columns if c.field]
+        understood = ", ".join(picked)
+        click.echo(f"sheet {table.sheet} (header on row {table.header_row}, {table.kind}): {understood}")
+        if table.missing:
+            click.echo(f"  missing columns: {'、'.join(table.missing)} (pick them with --columns)")
+    for line in result.add:
+        click.echo(f"add     row {line.row:>5}  {line.code}  {line.head_name}  {line.grid or ''}")
+    for change in result.change:
+        click.echo(f"change  row {change.row:>5}  {change.code}  {'; '.join(change.changes)}")
+    for bad in result.refused:
+        click.echo(f"refuse  {bad.sheet} row {bad.row:>5}  {bad.code or '-'}  {'; '.join(bad.reasons)}")
+    counts = result.counts
+    click.echo(
+        f"{counts.rows} rows: {counts.add} to add, {counts.change} to change, {counts.unchanged} unchanged,"
+        f" {counts.refused} refused"
+    )
+    click.echo(f"sha256 {result.sha256}")
+    if result.applied:
+        click.echo("applied: the good rows are written")
+    elif counts.add or counts.change:
+        click.echo("dry run: nothing written (add --apply to write the good rows)")
+    else:
+        click.echo("nothing to change")

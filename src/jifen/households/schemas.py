@@ -29,6 +29,7 @@ class MemberOut(BaseModel):
     id: uuid.UUID
     name: str
     phone: str | None
+    relation: str | None = Field(default=None, description="与户主关系 as the roll says: 户主, 配偶, 子 …")
 
 
 class HouseholdSummary(BaseModel):
@@ -41,6 +42,7 @@ class HouseholdSummary(BaseModel):
     grid: str | None
     address: str | None
     household_class: str | None = None
+    population: int | None = Field(default=None, description="人口: the number of people the roll gives")
 
 
 class HouseholdOut(HouseholdSummary):

@@ -3,7 +3,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
@@ -17,6 +24,7 @@ class Household(Base):
         UniqueConstraint("village_id", "code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
+        CheckConstraint("population BETWEEN 1 AND 99", name="population"),
     )
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
@@ -27,6 +35,8 @@ class Household(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     # a class the village ranks apart (e.g. 党员户); "class" in the database
     household_class: Mapped[str | None] = mapped_column("class", String(32))
+    # 人口: the number of people the roll gives the household (not necessarily its members on record)
+    population: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
 
     # loaded only where shown (`households.repository.members_of`); most requests never need them
@@ -45,4 +55,6 @@ class Member(Base):
     household_id: Mapped[uuid.UUID] = uuid_col()
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
+    # 与户主关系 as the roll says it: 户主, 配偶, 子, 女, 父, 母 …
+    relation: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()

@@ -42,6 +42,10 @@ class Village(Base):
     star_thresholds: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), default=lambda: list(DEFAULT_STAR_THRESHOLDS), server_default="{100,200,300,400,500}"
     )
+    # the grids (网格) the village has fixed; empty: any grid name is accepted
+    grids: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default=text("'{}'::character varying[]")
+    )
     created_at: Mapped[datetime] = created_at()
 
 

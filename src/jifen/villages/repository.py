@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.sql import Sql
 from jifen.models import Village
 
 
@@ -37,3 +39,33 @@ async def save_village(session: AsyncSession, village: Village) -> None:
 
 async def any_village(session: AsyncSession) -> bool:
     return (await session.execute(select(Village.id).limit(1))).first() is not None
+
+
+@dataclass(frozen=True)
+class SetupDone:
+    """Which of the steps from a new village to its first redemption have happened (see onboarding.py)."""
+
+    households: bool
+    rules: bool
+    store: bool
+    staff: bool
+    award: bool
+    redemption: bool
+
+
+_SETUP_DONE = """
+SELECT EXISTS (SELECT 1 FROM households WHERE village_id = $1) AS households,
+       EXISTS (SELECT 1 FROM rules WHERE village_id = $1) AS rules,
+       EXISTS (SELECT 1 FROM items WHERE village_id = $1) AS store,
+       EXISTS (SELECT 1 FROM user_roles
+                WHERE village_id = $1 AND role IN ('cadre', 'reviewer', 'clerk')) AS staff,
+       EXISTS (SELECT 1 FROM awards WHERE village_id = $1) AS award,
+       EXISTS (SELECT 1 FROM redemptions WHERE village_id = $1) AS redemption
+"""
+
+
+async def setup_done(session: AsyncSession, village_id: uuid.UUID) -> SetupDone:
+    """One query: each step done or not."""
+    done = await Sql(session).row(SetupDone, _SETUP_DONE, village_id)
+    assert done is not None  # EXISTS always answers one row
+    return done

@@ -23,6 +23,7 @@ from jifen.web import (
     clerk,
     money,
     routes,
+    setup,
     sheets,
     staff,
     town,
@@ -44,7 +45,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(routes.router)
 
-    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town)
+    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
     for module in (villager, staff, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 

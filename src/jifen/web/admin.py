@@ -33,6 +33,7 @@ from jifen.rules.auth import village_user
 from jifen.town.charts import village_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageSettings
+from jifen.web import setup
 from jifen.web.context import CurrentPage, Page, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -181,6 +182,7 @@ async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
         verdict=verdict,
         charts=await village_charts(page.session, village),
         month=this_month(),
+        checklist=await setup.checklist(page),
         **extra,
     )
 
