@@ -293,20 +293,11 @@ async def _verify(
                 break
             expected_seq += 1
             stored_link = bytes(row["link_hash"])
-            if row["seq"] != expected_seq:
-                broken(row, "reordered: the chain's links are out of order")
-            elif row["now_hash"] is None:
-                broken(row, "deleted: the linked record no longer exists")
-            elif (row["now_kind"], row["now_key"]) != (row["record_kind"], row["record_key"]):
-                broken(row, "replaced: another record stands in this record's place")
-            elif bytes(row["now_hash"]) != bytes(row["record_hash"]):
-                broken(row, "changed: the record's content differs from what was linked")
-            else:
-                recomputed = next_link(previous, bytes(row["now_hash"]), row["seq"])
-                if recomputed != stored_link:
-                    broken(row, "link altered: the chain's hash does not follow from the previous link")
-                elif digest is not None and recomputed == digest:
-                    verdict.digest_found = True
+            problem = _link_problem(row, expected_seq, previous)
+            if problem is not None:
+                broken(row, problem)
+            elif digest is not None and stored_link == digest:
+                verdict.digest_found = True
             if row["seq"] in sealed and sealed[row["seq"]] != stored_link:
                 broken(row, "checkpoint mismatch: the chain differs from a sealed checkpoint")
             previous = stored_link
@@ -317,18 +308,38 @@ async def _verify(
         verdict.head = previous.hex() if expected_seq else None
         if mark is not None and verdict.checked == 0:
             verdict.last_chain_id = mark.chain_id
-        verdict.pending = await conn.fetchval(
-            "SELECT count(*) FROM jifen_chain_records($1, $2, 9223372036854775807)", scope, watermark
-        )
-        # in the same snapshot: the balances must be what the (verified) postings and the holds say
-        reconciliation = await balances.reconcile(
-            conn, scope, since_chain_id=after_chain_id if mark is not None else None
-        )
-        verdict.accounts_checked = reconciliation.checked
-        if reconciliation.first_bad is not None:
-            verdict.ok = False
-            verdict.first_bad_account = reconciliation.first_bad
+        await _pending_and_balances(conn, verdict, watermark, after_chain_id if mark is not None else None)
     return verdict
+
+
+def _link_problem(row: Any, expected_seq: int, previous: bytes) -> str | None:
+    """What is wrong with one linked record, checked against the link before it; None when it holds."""
+    if row["seq"] != expected_seq:
+        return "reordered: the chain's links are out of order"
+    if row["now_hash"] is None:
+        return "deleted: the linked record no longer exists"
+    if (row["now_kind"], row["now_key"]) != (row["record_kind"], row["record_key"]):
+        return "replaced: another record stands in this record's place"
+    if bytes(row["now_hash"]) != bytes(row["record_hash"]):
+        return "changed: the record's content differs from what was linked"
+    if next_link(previous, bytes(row["now_hash"]), row["seq"]) != bytes(row["link_hash"]):
+        return "link altered: the chain's hash does not follow from the previous link"
+    return None
+
+
+async def _pending_and_balances(
+    conn: asyncpg.Connection, verdict: Verdict, watermark: int, since_chain_id: int | None
+) -> None:
+    """In the verification's snapshot: what is still to be linked, and whether the balances are what the
+    (verified) postings and the holds say."""
+    verdict.pending = await conn.fetchval(
+        "SELECT count(*) FROM jifen_chain_records($1, $2, 9223372036854775807)", verdict.scope, watermark
+    )
+    reconciliation = await balances.reconcile(conn, verdict.scope, since_chain_id=since_chain_id)
+    verdict.accounts_checked = reconciliation.checked
+    if reconciliation.first_bad is not None:
+        verdict.ok = False
+        verdict.first_bad_account = reconciliation.first_bad
 
 
 _MARK = """

@@ -34,7 +34,7 @@ from jifen.town.charts import village_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageSettings
 from jifen.web import setup
-from jifen.web.context import CurrentPage, Page, field_errors, go
+from jifen.web.context import CurrentPage, PageContext, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -43,15 +43,15 @@ T = TypeVar("T")
 PERIODS = ("day", "week", "month", "quarter", "year")
 
 
-async def admin_access(page: Page) -> VillageAccess:
+async def admin_access(page: PageContext) -> VillageAccess:
     """The village the admin manages, as the API's village-admin check sees it (the page refuses anyone
     else in words first)."""
     page.need("village_admin")
     return await village_admin(page.village_id, page.actor, page.session)
 
 
-async def attempt(page: Page, act: Callable[[], Awaitable[T]]) -> T | JifenError:
-    """The form's change, or its refusal: then nothing of the attempt stays (`Page.undo`)."""
+async def attempt(page: PageContext, act: Callable[[], Awaitable[T]]) -> T | JifenError:
+    """The form's change, or its refusal: then nothing of the attempt stays (`PageContext.undo`)."""
     try:
         return await act()
     except JifenError as refused:
@@ -68,7 +68,7 @@ class Refused:
 
 
 async def submit(
-    page: Page,
+    page: PageContext,
     checked_body: tuple[M | None, dict[str, str]],
     act: Callable[[M], Awaitable[T]],
     fields: Mapping[str, str] | None = None,
@@ -86,7 +86,7 @@ async def submit(
 
 
 async def press(
-    page: Page,
+    page: PageContext,
     act: Callable[[], Awaitable[T]],
     show: Callable[..., Awaitable[Response]],
     done: Callable[[T], str],
@@ -108,7 +108,7 @@ def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, st
     return {field: refused.detail}, 409 if refused.status == 409 else 422
 
 
-def form_values(page: Page, *names: str) -> dict[str, str]:
+def form_values(page: PageContext, *names: str) -> dict[str, str]:
     return {name: page.field(name).strip() for name in names}
 
 
@@ -167,7 +167,7 @@ def failed(exc: JifenError) -> int:
 SETTINGS = ("notice_days", "cancel_window_minutes", "reservation_days")
 
 
-async def _home(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _home(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     await village_auditor(page.actor, page.session, village.id)
     checkpoints = await audit_repository.checkpoints(page.session, village.id)
@@ -222,7 +222,7 @@ async def seal(page: CurrentPage) -> Response:
     )
 
 
-async def _seal(page: Page, village_id: uuid.UUID) -> None:
+async def _seal(page: PageContext, village_id: uuid.UUID) -> None:
     await village_auditor(page.actor, page.session, village_id)
     await audit.seal_checkpoint(page.request.app.state.engine, village_id, page.actor.user_id)
 

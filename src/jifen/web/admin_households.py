@@ -16,7 +16,7 @@ from jifen.households.schemas import HouseholdCreate, MemberIn
 from jifen.kit.db import PageRoute
 from jifen.kit.pagination import BY_TEXT
 from jifen.web.admin import Refused, admin_access, checked, form_values, submit
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -56,7 +56,7 @@ def _members(text: str) -> tuple[list[dict[str, str]], str | None]:
 
 
 async def _households(
-    page: Page, q: str | None, grid: str | None, cursor: str | None, *, status: int = 200, **extra: Any
+    page: PageContext, q: str | None, grid: str | None, cursor: str | None, *, status: int = 200, **extra: Any
 ) -> Response:
     village_id = (await admin_access(page)).village.id
     after = BY_TEXT.after(cursor)
@@ -135,7 +135,9 @@ async def create_household(page: CurrentPage) -> Response:
     )
 
 
-async def _household(page: Page, household_id: uuid.UUID, *, status: int = 200, **extra: Any) -> Response:
+async def _household(
+    page: PageContext, household_id: uuid.UUID, *, status: int = 200, **extra: Any
+) -> Response:
     await admin_access(page)
     access = await read_household(household_id, page.actor, page.session)
     household = await households.household_out(page.session, access)
@@ -176,6 +178,6 @@ async def add_member(page: CurrentPage, household_id: uuid.UUID) -> Response:
     )
 
 
-async def _add_member(page: Page, household_id: uuid.UUID, body: MemberIn) -> None:
+async def _add_member(page: PageContext, household_id: uuid.UUID, body: MemberIn) -> None:
     access = await household_admin(household_id, page.actor, page.session)
     await households.add_member(page.session, page.actor, access.household, body)

@@ -27,7 +27,7 @@ from jifen.web.admin import (
     submit,
 )
 from jifen.web.admin_households import code_error
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -134,7 +134,7 @@ def _groups(items: list[RuleOut]) -> dict[str, list[RuleOut]]:
     return dict(groups)
 
 
-async def _rules(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _rules(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     items = await rules.rules_out(page.session, village)
     extra.setdefault("values", {"review": "none"})
@@ -174,14 +174,14 @@ async def create_rule(page: CurrentPage) -> Response:
     )
 
 
-async def _versions(page: Page, rule_id: uuid.UUID) -> list[RuleOut]:
+async def _versions(page: PageContext, rule_id: uuid.UUID) -> list[RuleOut]:
     """Every version of the rule, newest first."""
     access = await rule_reader(rule_id, page.actor, page.session)
     versions = await rule_versions.versions(page.session, access.rule)
     return [rules.rule_out(access.rule.code, v) for v in versions]
 
 
-async def _rule(page: Page, rule_id: uuid.UUID, *, status: int = 200, **extra: Any) -> Response:
+async def _rule(page: PageContext, rule_id: uuid.UUID, *, status: int = 200, **extra: Any) -> Response:
     await admin_access(page)
     versions = await _versions(page, rule_id)
     current = versions[0]
@@ -206,7 +206,7 @@ async def show_rule(page: CurrentPage, rule_id: uuid.UUID, done: str | None = No
     return await _rule(page, rule_id, flash=flash)
 
 
-async def _change(page: Page, rule_id: uuid.UUID, patch: RulePatch) -> None:
+async def _change(page: PageContext, rule_id: uuid.UUID, patch: RulePatch) -> None:
     """A new version of the rule (or the same rule retired or restored)."""
     access = await rule_admin(rule_id, page.actor, page.session)
     await rules.change_rule(page.session, page.actor, access.rule, patch)

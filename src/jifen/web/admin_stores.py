@@ -24,7 +24,7 @@ from jifen.web.admin import (
     press,
     submit,
 )
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -32,7 +32,7 @@ ITEM_FIELDS = ("name", "unit", "category", "price_points", "stock", "limit_count
 LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}
 
 
-async def _stores(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _stores(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     stores = [StoreOut.model_validate(s) for s in await store.list_stores(page.session, village)]
     return page.render_form("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
@@ -70,12 +70,14 @@ async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
     )
 
 
-async def _pause(page: Page, store_id: uuid.UUID, active: bool) -> None:
+async def _pause(page: PageContext, store_id: uuid.UUID, active: bool) -> None:
     access = await store_admin(store_id, page.actor, page.session)
     await store.change_store(page.session, page.actor, access.store, name=None, active=active)
 
 
-async def _store(page: Page, store_id: uuid.UUID | None, *, status: int = 200, **extra: Any) -> Response:
+async def _store(
+    page: PageContext, store_id: uuid.UUID | None, *, status: int = 200, **extra: Any
+) -> Response:
     await admin_access(page)
     if store_id is None:
         raise NotFound("找不到这个积分超市")
@@ -147,12 +149,12 @@ async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     )
 
 
-async def _create_item(page: Page, store_id: uuid.UUID, body: ItemCreate) -> ItemOut:
+async def _create_item(page: PageContext, store_id: uuid.UUID, body: ItemCreate) -> ItemOut:
     access = await store_admin(store_id, page.actor, page.session)
     return await store.create_item(page.session, page.actor, access.store, body)
 
 
-def _store_of_form(page: Page) -> uuid.UUID | None:
+def _store_of_form(page: PageContext) -> uuid.UUID | None:
     """The store whose page a form on an item came from (to show it again when the form is refused)."""
     try:
         return uuid.UUID(page.field("store_id"))
@@ -172,7 +174,7 @@ async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
     )
 
 
-async def _item_on_sale(page: Page, item_id: uuid.UUID, active: bool) -> ItemOut:
+async def _item_on_sale(page: PageContext, item_id: uuid.UUID, active: bool) -> ItemOut:
     access = await item_admin(item_id, page.actor, page.session)
     return await store.change_item(page.session, page.actor, access.store, item_id, ItemPatch(active=active))
 
@@ -210,7 +212,7 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
     )
 
 
-async def _restock(page: Page, item_id: uuid.UUID, body: Restock) -> ItemOut:
+async def _restock(page: PageContext, item_id: uuid.UUID, body: Restock) -> ItemOut:
     """Goods onto the shelf once per rendered form: a double tap or a reload restocks once."""
     access = await item_stocker(item_id, page.actor, page.session)
     return await page.once(

@@ -21,7 +21,7 @@ from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
 from jifen.web.admin import Refused, admin_access, checked, failed, form_values, submit
-from jifen.web.context import CurrentPage, Page, field_errors, go
+from jifen.web.context import CurrentPage, PageContext, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -35,7 +35,7 @@ GRANT_FIELDS = {
 }
 
 
-async def _users(page: Page, cursor: str | None, *, status: int = 200, **extra: Any) -> Response:
+async def _users(page: PageContext, cursor: str | None, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     listed = await users.village_users_page(page.session, village.id, role=None, cursor=cursor, limit=100)
     stores = await store.list_stores(page.session, village)
@@ -72,13 +72,17 @@ async def list_users(
     return await _users(page, cursor, flash=flash)
 
 
-async def _beside_user(page: Page, user_id: uuid.UUID, status: int, message: str) -> Response:
+async def _beside_user(page: PageContext, user_id: uuid.UUID, status: int, message: str) -> Response:
     """The list again, with why the form about this user was refused next to them."""
     return await _users(page, None, status=status, errors={f"u-{user_id}": message}, failed=user_id)
 
 
 async def _manage(
-    page: Page, user_id: uuid.UUID, did: str, act: Callable[[], Awaitable[User]], missing: str = "请写明原因"
+    page: PageContext,
+    user_id: uuid.UUID,
+    did: str,
+    act: Callable[[], Awaitable[User]],
+    missing: str = "请写明原因",
 ) -> Response:
     """One management form (disable, enable, remove a role): done → the list with a note; refused → the list
     with the reason next to that user."""
@@ -161,14 +165,16 @@ async def reset_password(page: CurrentPage, user_id: uuid.UUID) -> Response:
     return response
 
 
-async def _household_by_code(page: Page, village_id: uuid.UUID, code: str) -> uuid.UUID | None:
+async def _household_by_code(page: PageContext, village_id: uuid.UUID, code: str) -> uuid.UUID | None:
     found = await households.find_households(
         page.session, village_id, q=code, grid=None, grids=None, after_code=None, limit=20
     )
     return next((h.id for h in found if h.code.lower() == code.lower()), None)
 
 
-async def _grant(page: Page, village_id: uuid.UUID, values: dict[str, str], errors: dict[str, str]) -> Any:
+async def _grant(
+    page: PageContext, village_id: uuid.UUID, values: dict[str, str], errors: dict[str, str]
+) -> Any:
     """The role the form grants, in the village; what is missing for it goes into `errors`."""
     grant: dict[str, Any] = {"role": values["role"], "village_id": village_id}
     role = values["role"]
@@ -222,6 +228,6 @@ async def create_user(page: CurrentPage) -> Response:
     )
 
 
-async def _create_user(page: Page, body: UserCreate) -> User:
+async def _create_user(page: PageContext, body: UserCreate) -> User:
     actor = require_user_admin(page.actor)
     return await users.add_user(page.session, actor, body)

@@ -27,7 +27,7 @@ from jifen.store.auth import (
     store_staff,
 )
 from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOut, ReservationRedeem
-from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
+from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
 from jifen.web.staff import village_of
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 CLERKS = ("clerk", "village_admin")
 
 
-async def _store(page: Page) -> Store:
+async def _store(page: PageContext) -> Store:
     """The clerk's own store; a village admin at the counter uses the first open store (or ?store=)."""
     page.need(*CLERKS)
     stores = await store_service.list_stores(page.session, await village_of(page))
@@ -79,7 +79,7 @@ async def counter(page: CurrentPage, code: str | None = None) -> Response:
 
 
 async def _basket_page(
-    page: Page,
+    page: PageContext,
     household_id: uuid.UUID,
     *,
     status: int = 200,
@@ -113,7 +113,7 @@ async def basket(page: CurrentPage, household_id: uuid.UUID) -> Response:
     return await _basket_page(page, household_id)
 
 
-def _lines(page: Page) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
+def _lines(page: PageContext) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """The basket's lines, what was typed for each item, and the quantities that are not a count."""
     lines: list[dict[str, Any]] = []
     values: dict[str, str] = {}
@@ -170,7 +170,7 @@ async def confirm(page: CurrentPage, household_id: uuid.UUID) -> Response:
     return go(f"/counter/receipts/{sold.id}")
 
 
-async def _receipt(page: Page, redemption_id: uuid.UUID) -> RedemptionOut:
+async def _receipt(page: PageContext, redemption_id: uuid.UUID) -> RedemptionOut:
     access = await redemption_reader(redemption_id, page.actor, page.session)
     balance = await store_service.household_balance(page.session, access.redemption)
     return await store_service.redemption_out(page.session, access.redemption, balance)

@@ -135,7 +135,7 @@ class PageRefused(Exception):
 
 
 @dataclass
-class Page:
+class PageContext:
     """One page request: the signed-in actor, the request's session and the villages the actor may see."""
 
     request: Request
@@ -268,11 +268,11 @@ def _path(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-async def _page(request: Request, actor: Actor, session: AsyncSession) -> Page:
+async def _page(request: Request, actor: Actor, session: AsyncSession) -> PageContext:
     web = websession.read(request.app.state.settings, request)
     if web is None:  # signed in with a bearer token on a page: pages go by the cookie alone
         raise LoginRequired(_path(request))
-    page = Page(
+    page = PageContext(
         request=request,
         actor=actor,
         session=session,
@@ -287,17 +287,17 @@ async def _page(request: Request, actor: Actor, session: AsyncSession) -> Page:
     return page
 
 
-async def current_page(request: Request, actor: CurrentActor, session: Session) -> Page:
+async def current_page(request: Request, actor: CurrentActor, session: Session) -> PageContext:
     return await _page(request, actor, session)
 
 
-async def signed_in_page(request: Request, actor: SignedInActor, session: Session) -> Page:
+async def signed_in_page(request: Request, actor: SignedInActor, session: Session) -> PageContext:
     """The page of a signed-in user even while a reset password waits to be changed (that page, sign-out)."""
     return await _page(request, actor, session)
 
 
-CurrentPage = Annotated[Page, Depends(current_page)]
-SignedInPage = Annotated[Page, Depends(signed_in_page)]
+CurrentPage = Annotated[PageContext, Depends(current_page)]
+SignedInPage = Annotated[PageContext, Depends(signed_in_page)]
 
 
 def login_redirect(next_path: str) -> RedirectResponse:

@@ -24,7 +24,7 @@ from jifen.kit.errors import JifenError
 from jifen.kit.periods import parse_period, resolve_period
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.web.admin import M, admin_access, attempt, checked, form_values
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -44,7 +44,7 @@ def _fen(text: str) -> int | None:
 
 
 async def _submit(
-    page: Page,
+    page: PageContext,
     render: Callable[..., Awaitable[Response]],
     values: dict[str, str],
     invalid: dict[str, str],
@@ -77,7 +77,7 @@ def _last_month() -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-async def _funding_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _funding_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     overview = await funding.village_funding(page.session, village)
     funds = await funding.list_funds(
@@ -156,7 +156,7 @@ async def record_fund(page: CurrentPage) -> Response:
     )
 
 
-async def _record_fund(page: Page, village_id: uuid.UUID, body: FundCreate) -> FundOut:
+async def _record_fund(page: PageContext, village_id: uuid.UUID, body: FundCreate) -> FundOut:
     access = await funds_keeper(village_id, page.actor, page.session)
     return await page.once(
         village_id,
@@ -211,7 +211,7 @@ async def set_peg(page: CurrentPage) -> Response:
     )
 
 
-async def _set_peg(page: Page, village_id: uuid.UUID, body: PegSet) -> None:
+async def _set_peg(page: PageContext, village_id: uuid.UUID, body: PegSet) -> None:
     access = await funds_keeper(village_id, page.actor, page.session)
     await funding.set_peg(
         page.session,
@@ -227,7 +227,7 @@ async def _set_peg(page: Page, village_id: uuid.UUID, body: PegSet) -> None:
 
 
 async def _settlement_page(
-    page: Page, store_id: uuid.UUID, period: str, *, status: int = 200, **extra: Any
+    page: PageContext, store_id: uuid.UUID, period: str, *, status: int = 200, **extra: Any
 ) -> Response:
     """The store's settlement report for the period; a period nobody can read answers 422 with why."""
     try:
@@ -288,7 +288,7 @@ async def settle(page: CurrentPage, store_id: uuid.UUID) -> Response:
     )
 
 
-async def _record_settlement(page: Page, store_id: uuid.UUID, body: SettlementCreate) -> SettlementOut:
+async def _record_settlement(page: PageContext, store_id: uuid.UUID, body: SettlementCreate) -> SettlementOut:
     access = await settlement_payer(store_id, page.actor, page.session)
     period = parse_period(body.period)
     return await page.once(
@@ -307,7 +307,7 @@ MODES = {"none": "不清零", "yearly": "每年固定日期清零", "rolling": "
 EXPIRY_FIELDS = ("mode", "clearing_date", "carry_over_cap", "months", "reason")
 
 
-async def _expiry_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _expiry_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village_id = (await admin_access(page)).village.id
     await policy_reader(village_id, page.actor, page.session)
     policy = expiry.policy_out(village_id, await expiry.current_policy(page.session, village_id))
@@ -377,7 +377,7 @@ async def set_expiry(page: CurrentPage) -> Response:
     )
 
 
-async def _set_policy(page: Page, village_id: uuid.UUID, body: ExpiryPolicyIn) -> None:
+async def _set_policy(page: PageContext, village_id: uuid.UUID, body: ExpiryPolicyIn) -> None:
     access = await policy_setter(village_id, page.actor, page.session)
     change = expiry.PolicyChange(
         mode=body.mode,

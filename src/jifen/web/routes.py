@@ -25,7 +25,7 @@ from jifen.rules.auth import village_user
 from jifen.users import sessions as auth
 from jifen.web.context import (
     CurrentPage,
-    Page,
+    PageContext,
     PageRefused,
     SignedInPage,
     go,
@@ -36,7 +36,7 @@ from jifen.web.context import (
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-def nav(page: Page) -> list[tuple[str, str]]:
+def nav(page: PageContext) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
 
     def add(href: str, label: str) -> None:
@@ -162,7 +162,7 @@ async def logout(page: SignedInPage) -> Response:
     return response
 
 
-def _password_page(page: Page, next_path: str, *, status: int = 200, **extra: object) -> Response:
+def _password_page(page: PageContext, next_path: str, *, status: int = 200, **extra: object) -> Response:
     return page.render(
         "password.html",
         status=status,
@@ -231,7 +231,7 @@ async def notices(page: CurrentPage, grid: str | None = None, done: str | None =
     )
 
 
-async def _board(page: Page, grid: str | None = None) -> list[BoardAward]:
+async def _board(page: PageContext, grid: str | None = None) -> list[BoardAward]:
     """公示栏: what is on public notice in the page's village, through the API's check."""
     access = await village_user(page.village_id, page.actor, page.session)
     return await board(page.session, access.village.id, AwardStatus.public_notice, grid, 500)

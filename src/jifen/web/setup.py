@@ -31,7 +31,7 @@ from jifen.models import Role, Village
 from jifen.settings import Settings
 from jifen.villages import onboarding
 from jifen.villages.schemas import VillageCreate
-from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
+from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -41,7 +41,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _village_admin = village_role(Role.village_admin, town_admin=False)
 
 
-async def checklist(page: Page) -> list[onboarding.Step] | None:
+async def checklist(page: PageContext) -> list[onboarding.Step] | None:
     """The village admin's checklist until every step is done (None then, and for anyone else)."""
     if not page.has("village_admin") or page.village is None:
         return None
@@ -53,7 +53,7 @@ async def checklist(page: Page) -> list[onboarding.Step] | None:
 
 
 def _village_form(
-    page: Page, values: dict[str, str], errors: dict[str, str], *, status: int = 200
+    page: PageContext, values: dict[str, str], errors: dict[str, str], *, status: int = 200
 ) -> Response:
     return page.render("setup_village.html", status=status, title="开通新村", errors=errors, values=values)
 
@@ -101,19 +101,19 @@ async def create_village(page: CurrentPage) -> Response:
 # ------------------------------------------------------------------ the village admin: the roll
 
 
-async def _village(page: Page) -> Village:
+async def _village(page: PageContext) -> Village:
     page.need("village_admin")
     return (await _village_admin(page.village_id, page.actor, page.session)).village
 
 
-def _waiting(page: Page, village: Village, sha256: str) -> Path:
+def _waiting(page: PageContext, village: Village, sha256: str) -> Path:
     settings: Settings = page.request.app.state.settings
     if not _SHA.match(sha256):
         raise PageRefused(404, "找不到这次上传的文件，请重新上传")
     return settings.data_dir / "imports" / str(village.id) / f"{sha256}.roll"
 
 
-def _keep(page: Page, village: Village, result: ImportResult, data: bytes) -> None:
+def _keep(page: PageContext, village: Village, result: ImportResult, data: bytes) -> None:
     """Keep the upload for its confirm; uploads left unconfirmed for a day are dropped."""
     path = _waiting(page, village, result.sha256)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -126,7 +126,7 @@ def _keep(page: Page, village: Village, result: ImportResult, data: bytes) -> No
         path.chmod(0o600)
 
 
-def _picked(page: Page) -> dict[str, str]:
+def _picked(page: PageContext) -> dict[str, str]:
     """The column picker's choices: `col:<table>:<letter>` fields, or the hidden JSON of an earlier pick."""
     form = page.form
     chosen: dict[str, str] = {}
@@ -145,7 +145,7 @@ def _picked(page: Page) -> dict[str, str]:
 
 
 def _preview(
-    page: Page,
+    page: PageContext,
     result: ImportResult,
     columns: dict[str, str],
     *,
@@ -164,7 +164,7 @@ def _preview(
     )
 
 
-async def _import_page(page: Page, *, status: int = 200, **extra: Any) -> Response:
+async def _import_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     return page.render(
         "setup_import.html", status=status, title="导入花名册", checklist=await checklist(page), **extra
     )
@@ -203,7 +203,7 @@ async def upload(page: CurrentPage) -> Response:
     return _preview(page, result, {})
 
 
-async def _stored(page: Page, village: Village) -> tuple[bytes, str, str]:
+async def _stored(page: PageContext, village: Village) -> tuple[bytes, str, str]:
     sha256 = page.field("sha256")
     path = _waiting(page, village, sha256)
     if not path.exists():

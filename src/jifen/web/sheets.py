@@ -48,7 +48,7 @@ from jifen.town import service as town
 from jifen.town import sheets as town_sheets
 from jifen.web.cards import sheets as card_sheets
 from jifen.web.cards import village_cards, village_grids
-from jifen.web.context import CurrentPage, Page, PageRefused, go
+from jifen.web.context import CurrentPage, PageContext, PageRefused, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -177,7 +177,7 @@ def _integer(text: str) -> int:
     return int(text.strip().replace("＋", "+").replace("－", "-").replace("−", "-"))
 
 
-def _admin(page: Page) -> None:
+def _admin(page: PageContext) -> None:
     page.need("village_admin")
 
 
@@ -253,7 +253,7 @@ class ImportPage:
 
 
 async def _import_page(
-    page: Page,
+    page: PageContext,
     shown: ImportPage,
     table_of: Callable[[str, bytes], Table],
     plan: Callable[[Table], Awaitable[Plan[Any, Any]]],

@@ -38,7 +38,7 @@ from jifen.models import AwardStatus, Village
 from jifen.rules import service as rules
 from jifen.rules.auth import village_user
 from jifen.rules.schemas import RuleOut
-from jifen.web.context import CurrentPage, Page, go, parse
+from jifen.web.context import CurrentPage, PageContext, go, parse
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -46,7 +46,7 @@ SearchText = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 GridText = Annotated[str | None, Query(max_length=32, pattern=NO_NUL)]
 
 
-async def village_of(page: Page) -> Village:
+async def village_of(page: PageContext) -> Village:
     """The page's village, through the API's check for anyone of the village."""
     return (await village_user(page.village_id, page.actor, page.session)).village
 
@@ -69,7 +69,7 @@ def _by_category(all_rules: list[RuleOut]) -> dict[str, list[RuleOut]]:
     return dict(groups)
 
 
-async def _rule_groups(page: Page) -> dict[str, list[RuleOut]]:
+async def _rule_groups(page: PageContext) -> dict[str, list[RuleOut]]:
     return _by_category(await rules.rules_out(page.session, await village_of(page)))
 
 
@@ -81,7 +81,7 @@ async def households_list(page: CurrentPage, q: SearchText = None, grid: GridTex
     return page.render("staff_households.html", title="找农户", items=found.items, q=q or "", grid=grid or "")
 
 
-async def _history(page: Page, household_id: uuid.UUID) -> HouseholdAccess | None:
+async def _history(page: PageContext, household_id: uuid.UUID) -> HouseholdAccess | None:
     """The household's history, for those who may read it (a reviewer reads its summary only)."""
     try:
         return await read_household_history(household_id, page.actor, page.session)
@@ -90,7 +90,7 @@ async def _history(page: Page, household_id: uuid.UUID) -> HouseholdAccess | Non
 
 
 async def _household_page(
-    page: Page,
+    page: PageContext,
     household_id: uuid.UUID,
     *,
     status: int = 200,
@@ -170,7 +170,7 @@ def _today() -> str:
     return to_local(utcnow()).date().isoformat()
 
 
-async def _grids(page: Page) -> list[str]:
+async def _grids(page: PageContext) -> list[str]:
     access = await household_lister(page.village_id, page.actor, page.session)
     grids = set(await households.household_grids(page.session, access))
     for grant in page.grants("cadre"):
@@ -180,7 +180,7 @@ async def _grids(page: Page) -> list[str]:
 
 
 async def _inspection_form(
-    page: Page,
+    page: PageContext,
     *,
     status: int = 200,
     values: dict[str, str],
@@ -239,7 +239,7 @@ async def open_inspection(page: CurrentPage) -> Response:
     return await _inspection_form(page, status=422, values=values, chosen=chosen, errors=errors)
 
 
-async def _sheet(page: Page, inspection_id: uuid.UUID) -> forms.SheetOut:
+async def _sheet(page: PageContext, inspection_id: uuid.UUID) -> forms.SheetOut:
     await inspection_reader(inspection_id, page.actor, page.session)
     return await inspections.read_sheet(page.session, inspection_id)
 
@@ -257,7 +257,9 @@ async def sheet(page: CurrentPage, inspection_id: uuid.UUID, done: str | None = 
     )
 
 
-def _scores(page: Page, found: forms.SheetOut) -> tuple[list[forms.AwardItem], dict[str, str], list[str]]:
+def _scores(
+    page: PageContext, found: forms.SheetOut
+) -> tuple[list[forms.AwardItem], dict[str, str], list[str]]:
     """The sheet's cells as awards, what was typed in each, and the cells that are not a count."""
     scores: list[forms.AwardItem] = []
     values: dict[str, str] = {}
@@ -303,7 +305,7 @@ async def submit_sheet(page: CurrentPage, inspection_id: uuid.UUID) -> Response:
 # review queue
 
 
-async def _queue(page: Page, **extra: Any) -> Response:
+async def _queue(page: PageContext, **extra: Any) -> Response:
     access = await award_lister(page.village_id, page.actor, page.session)
     queue = await board.board(
         page.session, access.village.id, AwardStatus.pending_review, None, 200, grids=access.grids

@@ -17,7 +17,7 @@ from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
 from jifen.web.admin import Refused, checked, form_values, submit
 from jifen.web.admin_households import code_error
-from jifen.web.context import CurrentPage, Page, go
+from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -25,7 +25,7 @@ VILLAGE_FIELDS = ("code", "name")
 FIGURES = ("households", "taking_part", "issued", "deducted", "redeemed", "outstanding")
 
 
-async def _town(page: Page, period: str | None, *, status: int = 200, **extra: Any) -> Response:
+async def _town(page: PageContext, period: str | None, *, status: int = 200, **extra: Any) -> Response:
     page.need("town_admin")
     require_town_admin(page.actor)
     period = (period or "").strip() or this_month()

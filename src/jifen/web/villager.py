@@ -44,12 +44,12 @@ from jifen.store import service as store_service
 from jifen.store.auth import reservation_reader, reserver
 from jifen.store.schemas import ReservationCreate, ReservationOut
 from jifen.town.charts import household_chart
-from jifen.web.context import CurrentPage, Page, PageRefused, go, parse
+from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-async def _household(page: Page, *, history: bool = False) -> HouseholdAccess:
+async def _household(page: PageContext, *, history: bool = False) -> HouseholdAccess:
     """The villager's own household, read through the API's own check."""
     page.need("villager")
     household_id = page.household_id
@@ -64,7 +64,7 @@ def qr_svg(text: str, title: str, scale: int = 6) -> Markup:
     return Markup(qr.qr_svg(text, scale=scale, inline=True, title=title))
 
 
-async def _rank(page: Page, household_id: uuid.UUID) -> dict[str, int] | None:
+async def _rank(page: PageContext, household_id: uuid.UUID) -> dict[str, int] | None:
     ranked = await rankings.ranking_out(page.session, page.village_id, this_month())
     for entry in ranked.items:
         if entry.household_id == household_id:
@@ -101,7 +101,7 @@ async def history(page: CurrentPage, cursor: str | None = None) -> Response:
 
 
 async def _store_page(
-    page: Page, access: HouseholdAccess, *, status: int = 200, errors: dict[str, str] | None = None
+    page: PageContext, access: HouseholdAccess, *, status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
     catalogue = []
     for store in await store_service.list_stores(page.session, await _village(page)):
@@ -120,7 +120,7 @@ async def _store_page(
     )
 
 
-async def _village(page: Page) -> Village:
+async def _village(page: PageContext) -> Village:
     """The page's village, through the API's check for anyone of the village."""
     return (await village_user(page.village_id, page.actor, page.session)).village
 
@@ -187,7 +187,7 @@ async def card(page: CurrentPage) -> Response:
 
 
 async def _report_page(
-    page: Page,
+    page: PageContext,
     household: HouseholdOut | HouseholdAccess,
     *,
     status: int = 200,
@@ -228,7 +228,7 @@ def report_limit(settings: Settings) -> BodyLimit:
     )
 
 
-def _report_values(page: Page) -> tuple[dict[str, str], dict[str, str], list[UploadFile]]:
+def _report_values(page: PageContext) -> tuple[dict[str, str], dict[str, str], list[UploadFile]]:
     values = {k: page.field(k) for k in ("rule_id", "note")}
     errors: dict[str, str] = {}
     if not values["rule_id"]:
@@ -242,7 +242,7 @@ def _report_values(page: Page) -> tuple[dict[str, str], dict[str, str], list[Upl
     return values, errors, uploads
 
 
-async def _read_photos(page: Page, uploads: list[UploadFile]) -> list[tuple[str, bytes]]:
+async def _read_photos(page: PageContext, uploads: list[UploadFile]) -> list[tuple[str, bytes]]:
     limit = page.request.app.state.settings.upload_max_bytes
     read = []
     for upload in uploads:
@@ -253,7 +253,7 @@ async def _read_photos(page: Page, uploads: list[UploadFile]) -> list[tuple[str,
     return read
 
 
-async def _store_photos(page: Page, files: list[tuple[str, bytes]]) -> list[uuid.UUID]:
+async def _store_photos(page: PageContext, files: list[tuple[str, bytes]]) -> list[uuid.UUID]:
     """The report's photos, in the page's transaction: refused with the report, kept with it."""
     settings: Settings = page.request.app.state.settings
     uploader = await photo_uploader(page.village_id, page.actor, page.session)
@@ -322,7 +322,7 @@ class _Invalid(Exception):
 
 
 async def _file_report(
-    page: Page, reporter: HouseholdVillager, values: dict[str, str], files: list[tuple[str, bytes]]
+    page: PageContext, reporter: HouseholdVillager, values: dict[str, str], files: list[tuple[str, bytes]]
 ) -> AwardOut:
     """The photos, then the report that names them: one transaction, so both or neither."""
     photo_ids = await _store_photos(page, files)
