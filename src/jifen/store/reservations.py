@@ -29,6 +29,7 @@ from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import Store
 from jifen.store import basket, repository
+from jifen.store.repository import LineRow
 from jifen.store.repository import reservations as reservation_rows
 from jifen.store.repository.reservations import ReservationRow
 from jifen.store.schemas import (
@@ -117,7 +118,10 @@ def qr_payload(row: ReservationRow) -> str:
 
 
 async def reservation_out(session: AsyncSession, row: ReservationRow) -> ReservationOut:
-    lines = await reservation_rows.lines(session, row.village_id, row.id)
+    return _out(row, await reservation_rows.lines(session, row.village_id, row.id))
+
+
+def _out(row: ReservationRow, lines: list[LineRow]) -> ReservationOut:
     return ReservationOut(
         id=row.id,
         code=row.code,

@@ -325,6 +325,42 @@ async def lines_of(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ParentLineRow:
+    """A line as `LineRow`, with the sale or reservation it belongs to."""
+
+    parent_id: uuid.UUID
+    item_id: uuid.UUID
+    name: str
+    quantity: int
+    price_points: int
+    line_points: int
+
+
+async def lines_of_many(
+    session: AsyncSession,
+    of: Literal["redemption", "reservation"],
+    village_id: uuid.UUID,
+    parent_ids: list[uuid.UUID],
+) -> dict[uuid.UUID, list[LineRow]]:
+    """The lines of several sales or reservations in one statement (a list page), by parent."""
+    rows = await Sql(session).rows(
+        ParentLineRow,
+        f"""
+        SELECT rl.{of}_id AS parent_id, rl.item_id, i.name, rl.quantity, rl.price_points, rl.line_points
+          FROM {of}_lines rl JOIN items i ON i.village_id = rl.village_id AND i.id = rl.item_id
+         WHERE rl.village_id = $1 AND rl.{of}_id = ANY($2::uuid[])
+         ORDER BY rl.{of}_id, rl.item_id
+        """,
+        village_id,
+        parent_ids,
+    )
+    out: dict[uuid.UUID, list[LineRow]] = {parent: [] for parent in parent_ids}
+    for r in rows:
+        out[r.parent_id].append(LineRow(r.item_id, r.name, r.quantity, r.price_points, r.line_points))
+    return out
+
+
 async def set_store(session: AsyncSession, store: Store, *, name: str, active: bool) -> None:
     await Sql(session).execute(
         "UPDATE stores SET name = $3, active = $4 WHERE village_id = $1 AND id = $2",
