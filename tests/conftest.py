@@ -64,11 +64,6 @@ def settings(template: TestCluster, database: str) -> Settings:
     return app_settings(template, database)
 
 
-def settings_for(cluster: TestCluster, database: str) -> Settings:
-    """The settings a test's application runs with, on `database` of the test cluster."""
-    return app_settings(cluster, database)
-
-
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)

@@ -20,7 +20,7 @@ from jifen.app import create_app
 from jifen.imports.samples import GRIDS, SampleHousehold, households, roll_csv, roll_xlsx
 from jifen.models import Village
 from tests import db
-from tests.conftest import settings_for
+from tests.conftest import app_settings
 from tests.factories import Person, World
 from tests.helpers import assert_error
 from tests.role_matrix import Operation, build_scene, check_matrix
@@ -36,7 +36,7 @@ SAMPLE_GOOD = 499
 @pytest.fixture(scope="module")
 async def world(template: db.TestCluster) -> AsyncIterator[World]:
     database = await template.create_database()
-    settings = settings_for(template, database)
+    settings = app_settings(template, database)
     application = create_app(settings)
     async with (
         LifespanManager(application),
