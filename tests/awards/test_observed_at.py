@@ -1,13 +1,16 @@
 """Awards scored offline carry `observed_at`, when the deed was seen: the server takes it up to
 JIFEN_OBSERVED_MAX_AGE_DAYS old (3 here) and a few minutes ahead of its own clock, counts caps in the local
 period it was observed in (a rule with a daily cap: yesterday's deed uses yesterday's cap), records both the
-observed and the received time in the audit trail, and refuses it to whoever may not award at all.
+observed and the received time in the audit trail, and refuses it to whoever may not award at all. The
+pages' forms take it as well, and /staff/offline.json gives the phone a cadre's grid and the rules to keep.
 
 One database for the module (each test has its own village).
 """
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +28,7 @@ from tests.conftest import app_settings
 from tests.factories import Person, VillageSetup, World
 from tests.helpers import assert_error
 from tests.ledger.helpers import balance, key, make_rule
+from tests.web.test_admin_pages import browser
 
 MAX_AGE_DAYS = 3
 
@@ -207,3 +211,53 @@ async def test_an_observed_award_is_refused_to_whoever_may_not_award(world: Worl
     )
     assert unauthenticated.status_code == 401
     assert await _posted(world, setup, household) == 0
+
+
+async def test_the_pages_take_observed_at_and_keep_the_cadres_grid_for_offline(world: World) -> None:
+    """The award form's hidden `observed_at` (the outbox script fills it in) follows the same rules, the
+    refusal in the page's alert where the outbox reads it; /staff/offline.json is the cadre's grid and the
+    rules, for the cadre and the admin only; the service worker is served from the root, never cached."""
+    setup = await world.setup_village(households=4)
+    household = setup.households[1]  # 二组
+    rule = await make_rule(world, setup, 5)
+    cadre = await world.person(RoleGrantIn(role=Role.cadre, village_id=setup.village.id, grid="二组"))
+    form = {"rule_id": rule["id"], "quantity": "1", "note": ""}
+
+    def once(**fields: str) -> dict[str, str]:
+        return {**form, **fields, "idempotency_key": uuid.uuid4().hex}
+
+    path = f"/staff/households/{household.id}/award"
+    async with browser(world.app, cadre) as phone:
+        await phone.get(f"/staff/households/{household.id}")
+        seen = ago(hours=2)
+        posted = await phone.post(path, once(observed_at=seen.isoformat()))
+        assert posted.status_code == 303, posted.text
+        old = await phone.post(path, once(observed_at=ago(days=MAX_AGE_DAYS + 1).isoformat()))
+        assert old.status_code == 409
+        assert re.search(r'role="alert">这条评分记录于 [0-9: -]+，已超过 3 天的补录期限', old.text), old.text
+        garbled = await phone.post(path, once(observed_at="昨天下午"))
+        assert garbled.status_code == 422
+        assert "评分时间格式不正确" in garbled.text
+
+        kit = (await phone.get("/staff/offline.json")).json()
+        assert [h["code"] for h in kit["households"]] == [
+            h.code for h in setup.households if h.grid == "二组"
+        ]
+        assert [r["id"] for r in kit["rules"]] == [rule["id"]]
+        assert kit["pages"] == [
+            "/staff/households",
+            *(f"/staff/households/{h['id']}" for h in kit["households"]),
+        ]
+
+        worker = await phone.get("/sw.js")
+        assert worker.headers["content-type"].startswith("text/javascript")
+        assert worker.headers["cache-control"] == "no-cache"
+        assert (await phone.get("/manifest.webmanifest")).json()["start_url"] == "/"
+    awards = (
+        await world.call("GET", f"/villages/{setup.village.id}/awards", setup.people["village_admin"])
+    ).json()
+    assert [datetime.fromisoformat(a["observed_at"]) for a in awards["items"]] == [seen]
+
+    for name in ("reviewer", "villager", "clerk"):
+        async with browser(world.app, setup.people[name]) as other:
+            assert (await other.get("/staff/offline.json")).status_code == 403, name
