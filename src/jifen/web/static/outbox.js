@@ -233,7 +233,9 @@ if (box) {
     });
     navigator.serviceWorker.startMessages();
     navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready).then((registration) => {
-      if (navigator.onLine && registration.active) registration.active.postMessage({ type: 'prime' });
+      // the scoring pages ask for the grid's pages to be kept; the admin's other pages do not
+      const scoring = window.location.pathname.startsWith('/staff/');
+      if (scoring && navigator.onLine && registration.active) registration.active.postMessage({ type: 'prime' });
     }).catch(() => {});  // no service worker (plain http on a LAN address): pages still work online
   }
 }
