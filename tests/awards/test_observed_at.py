@@ -16,18 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient, Response
 
-from jifen.app import create_app
 from jifen.kit.timeutil import to_local
 from jifen.models import Role
 from jifen.users.schemas import RoleGrantIn
 from tests import db
-from tests.conftest import app_settings
-from tests.factories import Person, VillageSetup, World
+from tests.conftest import own_world
+from tests.factories import VillageSetup, World
 from tests.helpers import assert_error
-from tests.ledger.helpers import balance, key, make_rule
+from tests.ledger.helpers import award, balance, key, make_rule, open_sheet
 from tests.web.test_admin_pages import browser
 
 MAX_AGE_DAYS = 3
@@ -35,35 +32,28 @@ MAX_AGE_DAYS = 3
 
 @pytest.fixture(scope="module")
 async def world(template: db.TestCluster) -> AsyncIterator[World]:
-    database = await template.create_database()
-    settings = app_settings(template, database, observed_max_age_days=MAX_AGE_DAYS)
-    application = create_app(settings)
-    async with (
-        LifespanManager(application),
-        AsyncClient(transport=ASGITransport(app=application), base_url="http://jifen.test") as client,
-    ):
-        yield World(app=application, client=client)
-    await template.drop_database(database)
+    async with own_world(template, observed_max_age_days=MAX_AGE_DAYS) as world:
+        yield world
 
 
 def ago(**delta: float) -> datetime:
     return datetime.now(UTC) - timedelta(**delta)
 
 
-async def observed_award(
-    world: World, who: Person, household: Any, rule: dict[str, Any], seen: datetime, quantity: int = 1
-) -> Response:
-    body = {
-        "household_id": str(household.id),
-        "rule_id": rule["id"],
-        "quantity": quantity,
-        "observed_at": seen.isoformat(),
-    }
-    return await world.call("POST", "/awards", who, json=body, headers=key())
-
-
 async def _posted(world: World, setup: VillageSetup, household: Any) -> int:
     return (await balance(world, setup.people["village_admin"], household.id))["posted"]
+
+
+async def _submitted(world: World, setup: VillageSetup, award_id: str) -> dict[str, Any]:
+    """What the audit trail recorded of the award's submission."""
+    events = await world.call(
+        "GET",
+        "/audit",
+        setup.people["village_admin"],
+        params={"village_id": str(setup.village.id), "record_id": award_id},
+    )
+    [event] = [e for e in events.json()["items"] if e["action"] == "award.submit"]
+    return event["after"]  # type: ignore[no-any-return]
 
 
 async def test_an_award_observed_within_the_limit_posts_and_an_older_or_future_one_is_refused(
@@ -74,14 +64,14 @@ async def test_an_award_observed_within_the_limit_posts_and_an_older_or_future_o
     rule = await make_rule(world, setup, 5)
 
     seen = ago(days=MAX_AGE_DAYS, minutes=-5)  # just inside the limit
-    made = await observed_award(world, cadre, household, rule, seen)
+    made = await award(world, cadre, household.id, rule, observed_at=seen)
     assert made.status_code == 201, made.text
     assert made.json()["status"] == "posted"
     assert datetime.fromisoformat(made.json()["observed_at"]) == seen
     assert datetime.fromisoformat(made.json()["created_at"]) > seen + timedelta(days=MAX_AGE_DAYS - 1)
 
     too_old = ago(days=MAX_AGE_DAYS, minutes=5)
-    refused = await observed_award(world, cadre, household, rule, too_old)
+    refused = await award(world, cadre, household.id, rule, observed_at=too_old)
     assert_error(refused, 409, "observed_too_long_ago")
     local = to_local(too_old).strftime("%Y-%m-%d %H:%M")
     assert refused.json()["detail"] == (
@@ -89,8 +79,8 @@ async def test_an_award_observed_within_the_limit_posts_and_an_older_or_future_o
     )
 
     # a phone's clock a few minutes fast is fine; a deed seen tomorrow is a wrong clock
-    assert (await observed_award(world, cadre, household, rule, ago(minutes=-5))).status_code == 201
-    future = await observed_award(world, cadre, household, rule, ago(hours=-2))
+    assert (await award(world, cadre, household.id, rule, observed_at=ago(minutes=-5))).status_code == 201
+    future = await award(world, cadre, household.id, rule, observed_at=ago(hours=-2))
     assert_error(future, 400, "observed_in_future")
     assert "请检查手机的日期和时间" in future.json()["detail"]
 
@@ -106,18 +96,12 @@ async def test_caps_count_in_the_local_day_the_deed_was_observed(world: World) -
     rule = await make_rule(world, setup, 10, cap={"count": 10, "period": "day"})
     yesterday = ago(days=1)
 
-    assert (await observed_award(world, cadre, household, rule, yesterday)).status_code == 201
+    assert (await award(world, cadre, household.id, rule, observed_at=yesterday)).status_code == 201
     # today's cap is untouched by yesterday's deed
-    today = await world.call(
-        "POST",
-        "/awards",
-        cadre,
-        json={"household_id": str(household.id), "rule_id": rule["id"]},
-        headers=key(),
-    )
+    today = await award(world, cadre, household.id, rule)
     assert today.status_code == 201, today.text
     # a second deed seen yesterday meets yesterday's cap, and says which day
-    refused = await observed_award(world, cadre, household, rule, yesterday + timedelta(minutes=1))
+    refused = await award(world, cadre, household.id, rule, observed_at=yesterday + timedelta(minutes=1))
     assert_error(refused, 409, "cap_exceeded")
     day = to_local(yesterday).strftime("%Y-%m-%d")
     assert refused.json()["detail"] == f"超出“门前三包”的上限：{day} 所在的天最多 10 分，还可得 0 分"
@@ -127,17 +111,7 @@ async def test_caps_count_in_the_local_day_the_deed_was_observed(world: World) -
 
     # an inspection sheet scored offline: its scores count in the day they were seen, as one batch
     other = setup.households[0]  # 一组, like households[2]
-    sheet = await world.call(
-        "POST",
-        f"/villages/{setup.village.id}/inspections",
-        cadre,
-        json={
-            "grid": "一组",
-            "inspected_on": to_local(yesterday).date().isoformat(),
-            "rule_ids": [rule["id"]],
-            "judges": ["网格员"],
-        },
-    )
+    sheet = await open_sheet(world, setup, cadre, [rule], day=to_local(yesterday).date().isoformat())
     assert sheet.status_code == 201, sheet.text
     scores = [
         {"household_id": str(h.id), "rule_id": rule["id"], "observed_at": yesterday.isoformat()}
@@ -155,32 +129,17 @@ async def test_caps_count_in_the_local_day_the_deed_was_observed(world: World) -
 
 async def test_the_audit_trail_records_when_the_deed_was_seen_and_when_it_arrived(world: World) -> None:
     setup = await world.setup_village()
-    cadre, admin, household = setup.people["cadre"], setup.people["village_admin"], setup.households[1]
+    cadre, household = setup.people["cadre"], setup.households[1]
     rule = await make_rule(world, setup, 5)
     seen = ago(hours=20)
-    made = (await observed_award(world, cadre, household, rule, seen)).json()
+    made = (await award(world, cadre, household.id, rule, observed_at=seen)).json()
 
-    events = await world.call(
-        "GET", "/audit", admin, params={"village_id": str(setup.village.id), "record_id": made["id"]}
-    )
-    [event] = [e for e in events.json()["items"] if e["action"] == "award.submit"]
-    after = event["after"]
+    after = await _submitted(world, setup, made["id"])
     assert datetime.fromisoformat(after["observed_at"]) == seen
     assert datetime.fromisoformat(after["received_at"]) == datetime.fromisoformat(made["created_at"])
     # an award made online has neither: it was seen when it arrived
-    online = await world.call(
-        "POST",
-        "/awards",
-        cadre,
-        json={"household_id": str(household.id), "rule_id": rule["id"]},
-        headers=key(),
-    )
-    events = await world.call(
-        "GET", "/audit", admin, params={"village_id": str(setup.village.id), "record_id": online.json()["id"]}
-    )
-    [event] = [e for e in events.json()["items"] if e["action"] == "award.submit"]
-    assert "observed_at" not in event["after"]
-    assert "received_at" not in event["after"]
+    online = (await award(world, cadre, household.id, rule)).json()
+    assert {"observed_at", "received_at"}.isdisjoint(await _submitted(world, setup, online["id"]))
 
 
 async def test_an_observed_award_is_refused_to_whoever_may_not_award(world: World) -> None:
@@ -199,7 +158,7 @@ async def test_an_observed_award_is_refused_to_whoever_may_not_award(world: Worl
     }
     seen = ago(hours=1)
     answers = {
-        name: (await observed_award(world, who, household, rule, seen)).status_code
+        name: (await award(world, who, household.id, rule, observed_at=seen)).status_code
         for name, (who, _) in refusals.items()
     }
     assert answers == {name: status for name, (_, status) in refusals.items()}
