@@ -128,6 +128,7 @@ async function send(item) {
   try {
     response = await fetch(item.action, { method: 'POST', body, credentials: 'same-origin' });
   } catch (lost) {
+    message = '网络不稳定：稍后自动重新上传';
     retryLater();  // no answer: it may have arrived, and the same key makes the resend safe
     return 'stop';
   }
@@ -141,6 +142,7 @@ async function send(item) {
     return 'next';
   }
   if (response.status >= 500 || response.status === 429) {
+    message = '服务器暂时忙：稍后自动重新上传';
     retryLater();
     return 'stop';
   }
