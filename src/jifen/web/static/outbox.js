@@ -7,16 +7,13 @@
 // were observed. Posting an item again after an answer was lost is safe: the server replays the first
 // answer to the same key. An item the server refuses stays listed with its reason until the cadre removes
 // it. Without JavaScript the forms work as before; this module only adds to them.
+//
+// The sending half also runs in the service worker (static/sw.js imports it): on Background Sync it posts
+// what waits even when no page is open.
 
 const DB_NAME = 'jifen-outbox';
 const STORE = 'items';
-const box = document.getElementById('outbox');
-let waiting = 0;
-let flushing = false;
-let message = '';
-let retryTimer = 0;
-let retryDelay = 2000;
-let lastKept = { signature: '', at: 0 };
+export const SYNC_TAG = 'jifen-outbox';
 
 // ---------------------------------------------------------------------------------------------- storage
 
@@ -39,16 +36,79 @@ async function inStore(mode, work) {
   });
 }
 
-// this user's items, oldest first (another person's, on a shared phone, are neither shown nor sent)
-async function mine() {
+// the items, oldest first: one user's (another person's, on a shared phone, are neither shown nor sent)
+async function itemsOf(user) {
   const all = await inStore('readonly', (items) => items.getAll());
-  return all.filter((item) => item.user === box.dataset.user);
+  return user ? all.filter((item) => item.user === user) : all;
 }
 const add = (item) => inStore('readwrite', (items) => items.add(item));
 const save = (item) => inStore('readwrite', (items) => items.put(item));
 const drop = (seq) => inStore('readwrite', (items) => items.delete(seq));
 
-// ---------------------------------------------------------------------------------------------- keeping
+// ---------------------------------------------------------------------------------------------- sending
+
+const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#34;': '"', '&quot;': '"', '&#39;': "'" };
+
+// the refusal as the page says it: its alert, the first field's error, or the refusal page's sentence
+function reasonIn(html, status) {
+  const said = /role="alert">([^<]+)</.exec(html) || /class="error"[^>]*>([^<]+)</.exec(html) || /<\/h1>\s*<p>([^<]+)</.exec(html);
+  const text = said ? said[1].replace(/&(amp|lt|gt|#34|quot|#39);/g, (entity) => ENTITIES[entity]).trim() : '';
+  return text || `服务器没有接受这条记录（${status}）`;
+}
+
+// posted; refused (kept with the reason); or why it waits: 'offline' (no answer), 'busy', 'login', 'session'
+async function send(item, csrf, inWorker) {
+  const body = new URLSearchParams(item.fields);
+  body.set('csrf_token', csrf || item.csrf);
+  body.set('idempotency_key', item.key);
+  let response;
+  try {
+    response = await fetch(item.action, { method: 'POST', body, credentials: 'same-origin' });
+  } catch (lost) {
+    return 'offline';  // no answer: it may have arrived, and the same key makes the resend safe
+  }
+  const landed = new URL(response.url).pathname;
+  if (response.redirected && (landed === '/login' || landed === '/password')) return 'login';
+  if (response.ok) {
+    await drop(item.seq);
+    return 'posted';
+  }
+  if (response.status >= 500 || response.status === 429) return 'busy';
+  // the worker sends with the page's token of when the item was made: a refused token (signed in again
+  // since) waits for a page, which sends with its own
+  if (inWorker && response.status === 403) return 'session';
+  item.state = 'refused';
+  item.reason = reasonIn(await response.text(), response.status);
+  await save(item);
+  return 'refused';
+}
+
+// Send what waits, in order, one sender at a time (the pages of every tab and the worker); stops at the
+// first item that cannot be answered now and says why. `user` and `csrf`: a page's; none: the worker's.
+export async function sendWaiting({ user = null, csrf = null, progress = () => {} } = {}) {
+  const inWorker = !user;
+  const run = async () => {
+    for (const item of await itemsOf(user)) {
+      if (item.state !== 'waiting') continue;
+      progress();
+      const outcome = await send(item, csrf, inWorker);
+      if (outcome !== 'posted' && outcome !== 'refused') return outcome;
+    }
+    return 'done';
+  };
+  if (!navigator.locks) return run();
+  return navigator.locks.request(SYNC_TAG, inWorker ? {} : { ifAvailable: true }, (lock) => (lock ? run() : 'busy'));
+}
+
+// ---------------------------------------------------------------------------------------------- the page
+
+const box = typeof document === 'undefined' ? null : document.getElementById('outbox');
+let waiting = 0;
+let flushing = false;
+let message = '';
+let retryTimer = 0;
+let retryDelay = 2000;
+let lastKept = { signature: '', at: 0 };
 
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -74,9 +134,9 @@ function fieldsOf(form) {
     .map(([name, value]) => [name, value]);
 }
 
-document.addEventListener('submit', (event) => {
+function keep(event) {
   const form = event.target;
-  if (!box || !(form instanceof HTMLFormElement) || !form.hasAttribute('data-offline')) return;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-offline')) return;
   const observedAt = new Date().toISOString();
   const observed = form.querySelector('input[name=observed_at]');
   if (observed) observed.value = observedAt;
@@ -89,6 +149,7 @@ document.addEventListener('submit', (event) => {
   waiting += 1;
   const item = {
     user: box.dataset.user,
+    csrf: box.dataset.csrf,
     action: new URL(form.action).pathname,
     fields,
     key: newKey(),
@@ -101,82 +162,42 @@ document.addEventListener('submit', (event) => {
     form.reset();
     message = navigator.onLine ? '已保存，正在上传…' : '已存到这部手机上，联网后自动上传';
     window.scrollTo(0, 0);
+    askForSync();
     return render();
   }).then(flush);
-});
-
-// ---------------------------------------------------------------------------------------------- sending
-
-function reasonIn(html, status) {
-  const page = new DOMParser().parseFromString(html, 'text/html');
-  const said = page.querySelector('main [role=alert]') || page.querySelector('main .error') || page.querySelector('main h1 + p');
-  return (said && said.textContent.trim()) || `服务器没有接受这条记录（${status}）`;
 }
 
-function retryLater() {
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(flush, retryDelay);
-  retryDelay = Math.min(retryDelay * 2, 60000);
+// Background Sync: the worker sends when the connection returns, even with every page closed
+function askForSync() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.ready.then((registration) => registration.sync && registration.sync.register(SYNC_TAG)).catch(() => {});
 }
 
-// 'next': answered (posted, or refused and kept with the reason); 'stop': try again later, in order
-async function send(item) {
-  const body = new URLSearchParams(item.fields);
-  body.set('csrf_token', box.dataset.csrf);
-  body.set('idempotency_key', item.key);
-  let response;
-  try {
-    response = await fetch(item.action, { method: 'POST', body, credentials: 'same-origin' });
-  } catch (lost) {
-    message = '网络不稳定：稍后自动重新上传';
-    retryLater();  // no answer: it may have arrived, and the same key makes the resend safe
-    return 'stop';
-  }
-  const landed = new URL(response.url).pathname;
-  if (response.redirected && (landed === '/login' || landed === '/password')) {
-    message = '请先重新登录，登录后自动上传';
-    return 'stop';
-  }
-  if (response.ok) {
-    await drop(item.seq);
-    return 'next';
-  }
-  if (response.status >= 500 || response.status === 429) {
-    message = '服务器暂时忙：稍后自动重新上传';
-    retryLater();
-    return 'stop';
-  }
-  item.state = 'refused';
-  item.reason = reasonIn(await response.text(), response.status);
-  await save(item);
-  return 'next';
-}
-
-async function sendAll() {
-  for (const item of await mine()) {
-    if (item.state !== 'waiting') continue;
-    message = '正在上传…';
-    await render();
-    if ((await send(item)) === 'stop') return;
-  }
-  message = '';
-  retryDelay = 2000;
-}
+const WAITS = {
+  offline: '网络不稳定：稍后自动重新上传',
+  busy: '服务器暂时忙：稍后自动重新上传',
+  login: '请先重新登录，登录后自动上传',
+};
 
 async function flush() {
   if (!box || flushing || !navigator.onLine) return;
   flushing = true;
   try {
-    // one sender at a time, across this user's open tabs
-    if (navigator.locks) await navigator.locks.request('jifen-outbox', { ifAvailable: true }, (lock) => lock && sendAll());
-    else await sendAll();
+    const progress = () => { message = '正在上传…'; render(); };
+    const outcome = await sendWaiting({ user: box.dataset.user, csrf: box.dataset.csrf, progress });
+    message = WAITS[outcome] || '';
+    clearTimeout(retryTimer);
+    if (outcome === 'offline' || outcome === 'busy') {
+      retryTimer = setTimeout(flush, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 60000);
+    } else {
+      retryDelay = 2000;
+    }
   } finally {
     flushing = false;
     await render();
   }
 }
-
-// ---------------------------------------------------------------------------------------------- showing
 
 const WHEN = { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false, timeZone: 'Asia/Shanghai' };
 
@@ -205,7 +226,7 @@ function row(item) {
 }
 
 async function render() {
-  const items = await mine();
+  const items = await itemsOf(box.dataset.user);
   waiting = items.filter((item) => item.state === 'waiting').length;
   const offline = !navigator.onLine;
   box.hidden = items.length === 0 && !offline && !message;
@@ -220,6 +241,7 @@ async function render() {
 }
 
 if (box) {
+  document.addEventListener('submit', keep);
   box.addEventListener('click', (event) => {
     const remove = event.target instanceof Element && event.target.closest('[data-remove]');
     if (remove) drop(Number(remove.dataset.remove)).then(render);
@@ -230,11 +252,13 @@ if (box) {
 
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.addEventListener('message', (event) => {
+      if (!event.data) return;
       const ready = document.getElementById('offline-ready');
-      if (event.data && event.data.type === 'primed' && event.data.ready && ready) ready.hidden = false;
+      if (event.data.type === 'primed' && event.data.ready && ready) ready.hidden = false;
+      if (event.data.type === 'sent') render();  // the worker sent what waited
     });
     navigator.serviceWorker.startMessages();
-    navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready).then((registration) => {
+    navigator.serviceWorker.register('/sw.js', { type: 'module' }).then(() => navigator.serviceWorker.ready).then((registration) => {
       // the scoring pages ask for the grid's pages to be kept; the admin's other pages do not
       const scoring = window.location.pathname.startsWith('/staff/');
       if (scoring && navigator.onLine && registration.active) registration.active.postMessage({ type: 'prime' });

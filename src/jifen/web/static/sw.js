@@ -1,10 +1,11 @@
-// jifen's service worker: keeps the pages a cadre scores on, so they open without signal.
+// jifen's service worker: keeps the pages a cadre scores on, so they open without signal, and posts the
+// outbox when the connection returns even with every page closed (Background Sync).
 //
 // Pages are fetched from the network first and kept when they load; without a connection the kept copy
 // is shown. Only the staff's scoring pages, /staff/offline.json and the static files are kept, and all of
 // them are dropped when the user signs out. Forms are never answered from here: an award made offline is
-// kept by the page's outbox (static/outbox.js) and posted by it when the connection returns.
-'use strict';
+// kept by the page's outbox (static/outbox.js), which this worker imports to send what waits.
+import { SYNC_TAG, sendWaiting } from '/static/outbox.js?v=2';
 
 var CACHE = 'jifen-offline-v1';
 var KEPT = /^\/(staff\/households(\/[0-9a-f-]{36})?|staff\/inspections(\/[0-9a-f-]{36})?|staff\/offline\.json|static\/.+)$/;
@@ -92,6 +93,19 @@ self.addEventListener('message', function (event) {
       if (source) source.postMessage({ type: 'primed', ready: ready });
     }).catch(function () {
       if (source) source.postMessage({ type: 'primed', ready: false });
+    })
+  );
+});
+
+// the connection is back (Background Sync, Chromium): send what waits, in order; a throw asks the browser
+// to try again later
+self.addEventListener('sync', function (event) {
+  if (event.tag !== SYNC_TAG) return;
+  event.waitUntil(
+    sendWaiting().then(async function (outcome) {
+      var pages = await self.clients.matchAll({ type: 'window' });
+      pages.forEach(function (page) { page.postMessage({ type: 'sent' }); });
+      if (outcome === 'offline' || outcome === 'busy') throw new Error('the outbox waits: ' + outcome);
     })
   );
 });
