@@ -3,13 +3,16 @@ an inspection sheet with signal, loses it, scores 5 households, one award beyond
 sheet, closes the page and opens it again (the 7 items are still 待上传), and gets signal back: the 25 good
 awards post once each (the server's awards and ledger say so) and the one beyond the cap stays listed with
 the server's reason until the cadre removes it. Then again with the connection cut after the server
-committed the sheet but before the phone heard back: the resend is replayed, nothing posts twice.
+committed the sheet but before the phone heard back: the resend is replayed, nothing posts twice. And an
+award kept while the page is closed goes out by itself (the service worker's Background Sync).
 
-One world (the demo village, 10 more households in 第一网格, two rules) for the module.
+One world (the demo village, 10 more households in 第一网格, two rules) for the module. The three tests take
+about 30 s together after the live server's start.
 Screenshots: test-artifacts/screenshots/offline_scoring/."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -228,3 +231,25 @@ async def test_an_upload_cut_after_the_server_committed_is_replayed_not_posted_t
     assert Counter(a["household_id"] for a in new[1:-1]) == Counter(h["id"] for h in households)
     assert len({a["created_at"] for a in new[1:-1]}) == 1
     assert new[0]["created_at"] < new[1]["created_at"] < new[-1]["created_at"]
+
+
+async def test_what_waits_is_sent_when_the_signal_returns_with_every_page_closed(
+    phone: Phone, field: Field
+) -> None:
+    """Background Sync: the service worker posts the outbox by itself."""
+    household = field.households[8]
+    before = {a["id"] for a in await field.awards(field.plain)}
+    page = await _ready_offline(phone, await field.open_sheet(days_ago=3))
+    await _award(page, phone.base, household, field.plain)
+    await expect(page.locator("#outbox-count")).to_have_text("1")
+    await page.close()
+    await phone.context.set_offline(False)
+    for _ in range(50):
+        new = [a for a in await field.awards(field.plain) if a["id"] not in before]
+        if new:
+            break
+        await asyncio.sleep(0.2)
+    assert [a["household_id"] for a in new] == [household["id"]]
+    phone.page = page = await phone.context.new_page()
+    await page.goto(f"{phone.base}/staff/households")
+    await expect(page.locator("#outbox")).to_be_hidden()
