@@ -104,7 +104,7 @@ async def test_caps_count_in_the_local_day_the_deed_was_observed(world: World) -
     refused = await award(world, cadre, household.id, rule, observed_at=yesterday + timedelta(minutes=1))
     assert_error(refused, 409, "cap_exceeded")
     day = to_local(yesterday).strftime("%Y-%m-%d")
-    assert refused.json()["detail"] == f"超出“门前三包”的上限：{day} 所在的天最多 10 分，还可得 0 分"
+    assert refused.json()["detail"] == f"超出“门前三包”的上限：{day} 当天最多 10 分，还可得 0 分"
     # the caps the household page shows are today's
     caps = (await world.call("GET", f"/households/{household.id}/caps", admin)).json()["items"]
     assert [(c["used"], c["left"]) for c in caps] == [(10, 0)]

@@ -295,7 +295,8 @@ def _item_points(
             name = PERIOD_NAMES[version.cap_period]
             period = name.this
             if start != period_start(version.cap_period, batch.now):  # scored offline, an earlier period
-                period = f"{to_local(moment):%Y-%m-%d} 所在的{name.unit}"
+                day = f"{to_local(moment):%Y-%m-%d}"
+                period = f"{day} 当天" if version.cap_period == "day" else f"{day} 所在的{name.unit}"
             raise CapExceeded(
                 f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
                 left=left,
