@@ -7,7 +7,7 @@ import hashlib
 import os
 import secrets
 import stat
-from datetime import time
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     backup_at: time = time(2, 30)
     # the town the villages belong to, as its people name it: the town admin's pages and exports carry it
     town_name: str = Field(default="本镇", min_length=1, max_length=32)
+    # how old an award scored offline (its observed_at) may be when it reaches the server, in days
+    observed_max_age_days: int = Field(default=7, ge=0, le=90)
 
     @field_validator("backup_dir", mode="before")
     @classmethod
@@ -189,6 +191,10 @@ class Settings(BaseSettings):
         """The key tokens and session cookies are signed with (always resolved by the validator)."""
         assert self.secret_key is not None
         return self.secret_key.get_secret_value()
+
+    @property
+    def observed_max_age(self) -> timedelta:
+        return timedelta(days=self.observed_max_age_days)
 
     @property
     def docs_visible(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.factories import World
 from tests.helpers import assert_error
-from tests.ledger.helpers import balance, key, make_rule
+from tests.ledger.helpers import balance, key, make_rule, open_sheet
 
 
 async def test_a_grid_inspection_is_opened_scored_and_submitted_once(world: World) -> None:
@@ -16,16 +16,8 @@ async def test_a_grid_inspection_is_opened_scored_and_submitted_once(world: Worl
     clean = await make_rule(world, setup, 15)
     sort = await make_rule(world, setup, 10)
     mess = await make_rule(world, setup, -5)
-    sheet = await world.call(
-        "POST",
-        f"/villages/{setup.village.id}/inspections",
-        cadre,
-        json={
-            "grid": "一组",
-            "inspected_on": "2026-11-20",
-            "rule_ids": [clean["id"], sort["id"], mess["id"]],
-            "judges": ["张三", "李四", "王五"],
-        },
+    sheet = await open_sheet(
+        world, setup, cadre, [clean, sort, mess], day="2026-11-20", judges=("张三", "李四", "王五")
     )
     assert sheet.status_code == 201, sheet.text
     body = sheet.json()
@@ -126,19 +118,7 @@ async def test_an_inspection_of_500_households_posts_in_one_request(world: World
     clean = await make_rule(world, setup, 15)
     sort = await make_rule(world, setup, 10)
     cadre = setup.people["cadre"]
-    sheet = (
-        await world.call(
-            "POST",
-            f"/villages/{setup.village.id}/inspections",
-            cadre,
-            json={
-                "grid": "大网格",
-                "inspected_on": "2026-11-22",
-                "rule_ids": [clean["id"], sort["id"]],
-                "judges": ["评委"],
-            },
-        )
-    ).json()
+    sheet = (await open_sheet(world, setup, cadre, [clean, sort], day="2026-11-22", grid="大网格")).json()
     assert len(sheet["households"]) == 500
     scores = [{"household_id": h["id"], "rule_id": clean["id"]} for h in sheet["households"]]
     scores += [{"household_id": h["id"], "rule_id": sort["id"]} for h in sheet["households"][::2]]

@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import Response
 
-from jifen.app import create_app
 from jifen.imports.samples import GRIDS, SampleHousehold, households, roll_csv, roll_xlsx
 from jifen.models import Village
 from tests import db
-from tests.conftest import app_settings
+from tests.conftest import own_world
 from tests.factories import Person, World
 from tests.helpers import assert_error
 from tests.role_matrix import Operation, build_scene, check_matrix
@@ -35,15 +33,8 @@ SAMPLE_GOOD = 499
 
 @pytest.fixture(scope="module")
 async def world(template: db.TestCluster) -> AsyncIterator[World]:
-    database = await template.create_database()
-    settings = app_settings(template, database)
-    application = create_app(settings)
-    async with (
-        LifespanManager(application),
-        AsyncClient(transport=ASGITransport(app=application), base_url="http://jifen.test") as client,
-    ):
-        yield World(app=application, client=client)
-    await template.drop_database(database)
+    async with own_world(template) as world:
+        yield world
 
 
 async def _admin(world: World) -> tuple[Village, Person]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from tests.factories import Person, VillageSetup, World
@@ -39,14 +40,30 @@ async def award(
     quantity: int = 1,
     *,
     idempotency_key: str | None = None,
+    observed_at: datetime | None = None,
 ) -> Any:
+    """`POST /awards`; `observed_at`: scored offline, the deed seen then."""
+    body = {"household_id": str(household_id), "rule_id": rule["id"], "quantity": quantity}
+    if observed_at is not None:
+        body["observed_at"] = observed_at.isoformat()
     return await world.call(
-        "POST",
-        "/awards",
-        who,
-        json={"household_id": str(household_id), "rule_id": rule["id"], "quantity": quantity},
-        headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex},
+        "POST", "/awards", who, json=body, headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
     )
+
+
+async def open_sheet(
+    world: World,
+    setup: VillageSetup,
+    who: Person,
+    rules: list[dict[str, Any]],
+    *,
+    day: str,
+    grid: str = "一组",
+    judges: tuple[str, ...] = ("评委",),
+) -> Any:
+    """`POST /villages/{id}/inspections`: a grid's inspection sheet for a local day."""
+    body = {"grid": grid, "inspected_on": day, "rule_ids": [r["id"] for r in rules], "judges": list(judges)}
+    return await world.call("POST", f"/villages/{setup.village.id}/inspections", who, json=body)
 
 
 async def balance(world: World, who: Person, household_id: uuid.UUID) -> dict[str, int]:

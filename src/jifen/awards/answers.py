@@ -23,6 +23,8 @@ AWARD_ERRORS = (
     service.InvalidMember,
     service.EvidenceRequired,
     UnknownPhoto,
+    service.ObservedTooLongAgo,
+    service.ObservedInFuture,
 )
 
 

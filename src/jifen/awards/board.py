@@ -19,7 +19,7 @@ from jifen.awards.repository import board as board_repository
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
-from jifen.kit.periods import period_start
+from jifen.kit.periods import window
 from jifen.kit.timeutil import utcnow
 from jifen.models import AwardStatus, Household
 
@@ -138,8 +138,8 @@ async def household_caps(session: AsyncSession, household: Household) -> CapsOut
     used: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
     for period in {r.cap_period for r in rules}:
         ids = [r.rule_id for r in rules if r.cap_period == period]
-        used |= await repository.counts_since(
-            session, "points", household.village_id, [household.id], ids, period_start(period, now)
+        used |= await repository.counts_within(
+            session, "points", household.village_id, [household.id], ids, window(period, now)
         )
     items = []
     for r in rules:

@@ -56,8 +56,12 @@ async def create_award(
     session: Session,
     key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> AwardOut:
-    """Award or deduct points under a rule: posted at once when the rule needs no review."""
-    [result] = await service.submit(session, access.actor, access, [body])
+    """Award or deduct points under a rule: posted at once when the rule needs no review. An award scored
+    offline carries `observed_at` (when the deed was seen): its cap and period follow that moment, and it
+    is refused when older than `JIFEN_OBSERVED_MAX_AGE_DAYS` (409 `observed_too_long_ago`) or in the future
+    (400 `observed_in_future`); the audit event records both the observed and the received time."""
+    max_age = request.app.state.settings.observed_max_age
+    [result] = await service.submit(session, access.actor, access, [body], max_age=max_age)
     return service.award_out(result)
 
 
@@ -77,7 +81,8 @@ async def create_award_batch(
     key: Annotated[CallerKey, Depends(idempotency_key)],
 ) -> AwardBatchOut:
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
-    results = await service.submit(session, access.actor, access, body.items)
+    max_age = request.app.state.settings.observed_max_age
+    results = await service.submit(session, access.actor, access, body.items, max_age=max_age)
     return AwardBatchOut(items=[service.award_out(r) for r in results])
 
 

@@ -58,5 +58,9 @@ async def submit_inspection(
     access: InspectionScorer,
     session: Session,
 ) -> InspectionResult:
-    """Submit the sheet's scores once: they post (or enter review) as one batch, all or nothing."""
-    return await inspections.submit_scores(session, access.actor, access.award_id, body.scores)
+    """Submit the sheet's scores once: they post (or enter review) as one batch, all or nothing. Scores
+    made offline carry `observed_at`, as on `POST /awards`."""
+    max_age = request.app.state.settings.observed_max_age
+    return await inspections.submit_scores(
+        session, access.actor, access.award_id, body.scores, max_age=max_age
+    )

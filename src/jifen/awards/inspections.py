@@ -5,7 +5,7 @@ as one batch, all or nothing, through the ledger's batch path."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,7 +116,11 @@ async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut
 
 
 async def submit_sheet(
-    session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
+    session: AsyncSession,
+    actor: Actor,
+    inspection_id: uuid.UUID,
+    scores: list[AwardItem],
+    max_age: timedelta = service.OBSERVED_MAX_AGE,
 ) -> tuple[SheetOut, list[service.AwardResult]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
     row = await sheets.inspection(session, inspection_id, lock=True)
@@ -138,11 +142,21 @@ async def submit_sheet(
             raise InvalidScore(f"第 {index + 1} 项：该细则不在这张检查表上", index=index)
     note = f"{grid} {row.inspected_on} 检查（评委：{'、'.join(row.judges)}）"
     items = [
-        AwardItem(household_id=s.household_id, rule_id=s.rule_id, quantity=s.quantity, note=s.note or note)
+        AwardItem(
+            household_id=s.household_id,
+            rule_id=s.rule_id,
+            quantity=s.quantity,
+            note=s.note or note,
+            observed_at=s.observed_at,
+        )
         for s in scores
     ]
     submission = Submission(actor=actor, village_id=village_id, households=households)
-    results = await service.submit(session, actor, submission, items, batch_id=inspection_id) if items else []
+    results = (
+        await service.submit(session, actor, submission, items, batch_id=inspection_id, max_age=max_age)
+        if items
+        else []
+    )
     await sheets.mark_submitted(session, village_id, inspection_id, actor.user_id, len(results))
     await audit.record(
         session,
@@ -164,10 +178,14 @@ async def read_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOu
 
 
 async def submit_scores(
-    session: AsyncSession, actor: Actor, inspection_id: uuid.UUID, scores: list[AwardItem]
+    session: AsyncSession,
+    actor: Actor,
+    inspection_id: uuid.UUID,
+    scores: list[AwardItem],
+    max_age: timedelta = service.OBSERVED_MAX_AGE,
 ) -> InspectionResult:
     """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
-    sheet, results = await submit_sheet(session, actor, inspection_id, scores)
+    sheet, results = await submit_sheet(session, actor, inspection_id, scores, max_age)
     return InspectionResult(inspection=sheet, awards=[service.award_out(r) for r in results])
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
 from jifen.models import AwardStatus
@@ -18,6 +18,16 @@ PhotoIds = Annotated[
     Field(max_length=MAX_PHOTOS, description="evidence photos (证据照片) uploaded to the village first"),
 ]
 
+ObservedAt = Annotated[
+    AwareDatetime | None,
+    Field(
+        description="when the deed was seen, for an award scored offline and sent later (with its offset); "
+        "caps and periods follow it. At most `JIFEN_OBSERVED_MAX_AGE_DAYS` (7) days old, else 409 "
+        "`observed_too_long_ago`; later than now (beyond a few minutes of clock skew): 400 "
+        "`observed_in_future`. Absent: when the server receives it"
+    ),
+]
+
 
 class AwardItem(InputModel):
     household_id: uuid.UUID
@@ -26,6 +36,7 @@ class AwardItem(InputModel):
     member_id: uuid.UUID | None = None
     note: Note | None = None
     photo_ids: PhotoIds = Field(default_factory=list)
+    observed_at: ObservedAt = None
 
 
 class AwardCreate(AwardItem):
@@ -52,6 +63,7 @@ class AwardOut(BaseModel):
     photo_ids: list[uuid.UUID] = []
     self_report: bool = False  # 自主申报: filed by a villager of the household
     submitted_by: uuid.UUID | None = None
+    observed_at: datetime | None = None  # scored offline: when the deed was seen (created_at: received)
 
 
 class SelfReportCreate(InputModel):

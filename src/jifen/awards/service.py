@@ -4,6 +4,7 @@ ledger's set-based path, one award or ten thousand in one database round trip.""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
-from jifen.kit.periods import PERIOD_NAMES, period_start
+from jifen.kit.periods import PERIOD_NAMES, period_start, window
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -64,6 +65,22 @@ class NotSelfReportable(Conflict):
     default_detail = "自主申报只能申报加分项目，扣分项目由村干部登记"
 
 
+class ObservedTooLongAgo(Conflict):
+    code = "observed_too_long_ago"
+    default_detail = "这条评分记录的时间太久远，已超过补录期限"
+
+
+class ObservedInFuture(BadRequest):
+    code = "observed_in_future"
+    default_detail = "评分时间晚于现在，请检查手机的日期和时间"
+
+
+# how far a phone's clock may run ahead of the server's. SQL twin: 0019_observed_at.py
+# ck_awards_observed_before_received (the caps' count relies on it)
+CLOCK_SKEW = timedelta(minutes=10)
+OBSERVED_MAX_AGE = timedelta(days=7)  # the setting's default (JIFEN_OBSERVED_MAX_AGE_DAYS)
+
+
 class InvalidMember(BadRequest):
     code = "invalid_member"
     default_detail = "该家庭成员不属于这一户"
@@ -87,6 +104,7 @@ class AwardResult:
     photo_ids: list[uuid.UUID] = field(default_factory=list)
     self_report: bool = False
     submitted_by: uuid.UUID | None = None
+    observed_at: datetime | None = None
 
 
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
@@ -116,9 +134,10 @@ class _Submission:
     members: dict[uuid.UUID, uuid.UUID]
     accounts: dict[AccountKind, uuid.UUID]
     photos: dict[uuid.UUID, str]
-    used: dict[tuple[uuid.UUID, uuid.UUID], int]
-    repeats: dict[tuple[uuid.UUID, uuid.UUID], int]
+    used: dict[tuple[uuid.UUID, uuid.UUID, datetime], int]
+    repeats: dict[tuple[uuid.UUID, uuid.UUID, datetime], int]
     notice_until: datetime | None
+    max_age: timedelta
     drafts: list[ledger.Draft] = field(default_factory=list)
     draft_item: list[int] = field(default_factory=list)
 
@@ -135,12 +154,16 @@ async def submit(
     *,
     batch_id: uuid.UUID | None = None,
     self_report: bool = False,
+    max_age: timedelta = OBSERVED_MAX_AGE,
 ) -> list[AwardResult]:
     """Apply rules to households, all or nothing. Items under a rule without review post at once.
 
     A self-report (自主申报, `self_report=True`) is filed by a villager for their own household (the caller
-    checked that): only a deed, and always into review — single review when the rule needs none."""
-    batch = await _load_submission(session, actor, submission, items, self_report)
+    checked that): only a deed, and always into review — single review when the rule needs none.
+
+    An item scored offline carries its `observed_at`: at most `max_age` old and not in the future; its cap
+    and escalation count in the local period it was observed in, and its rule must have been in force then."""
+    batch = await _load_submission(session, actor, submission, items, self_report, max_age)
     results = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
     if batch.drafts:
         try:
@@ -152,7 +175,12 @@ async def submit(
 
 
 async def _load_submission(
-    session: AsyncSession, actor: Actor, submission: Submission, items: Sequence[AwardItem], self_report: bool
+    session: AsyncSession,
+    actor: Actor,
+    submission: Submission,
+    items: Sequence[AwardItem],
+    self_report: bool,
+    max_age: timedelta,
 ) -> _Submission:
     """The rules, members, accounts and photos the items name, and what the households already used."""
     village_id = submission.village_id
@@ -171,14 +199,12 @@ async def _load_submission(
         else {}
     )
     now = utcnow()
-    # what each capped (household, rule) pair has used in its current local period, under lock
-    capped = _pairs(items, rules, lambda rule: rule.cap_count is not None)
-    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, "points", now)
+    # what each capped (household, rule) pair has used in the local period of the item, under lock
+    capped = _pairs(items, rules, lambda rule: rule.cap_count is not None, now)
+    used = await _per_period(session, village_id, capped, lambda r: r.cap_period, "points")
     # how many deductions each (household, escalating rule) pair already has in the rule's period
-    escalating = _pairs(items, rules, lambda rule: rule.escalation)
-    repeats = await _per_period(
-        session, village_id, escalating, lambda r: r.cap_period or "month", "times", now
-    )
+    escalating = _pairs(items, rules, lambda rule: rule.escalation, now)
+    repeats = await _per_period(session, village_id, escalating, _escalation_period, "times")
     notice_days = await repository.notice_days(session, village_id)
     return _Submission(
         actor=actor,
@@ -193,17 +219,42 @@ async def _load_submission(
         used=used,
         repeats=repeats,
         notice_until=now + timedelta(days=notice_days) if notice_days else None,
+        max_age=max_age,
     )
 
 
-def _checked_rule(batch: _Submission, household: HouseholdRef, item: AwardItem) -> RuleSnapshot:
-    """The item's rule, when it is in force and the item may use it (its member, photos, evidence)."""
+def _escalation_period(rule: RuleSnapshot) -> str:
+    return rule.cap_period or "month"
+
+
+def _check_observed(batch: _Submission, observed: datetime | None) -> None:
+    """An offline item's observed moment: not later than now (a fast clock allowed for), not too old."""
+    if observed is None:
+        return
+    seen = to_local(observed).strftime("%Y-%m-%d %H:%M")
+    if observed > batch.now + CLOCK_SKEW:
+        raise ObservedInFuture(
+            f"评分时间 {seen} 晚于现在（{to_local(batch.now):%Y-%m-%d %H:%M}），"
+            "请检查手机的日期和时间后重新评分"
+        )
+    if observed < batch.now - batch.max_age:
+        raise ObservedTooLongAgo(
+            f"这条评分记录于 {seen}，已超过 {batch.max_age.days} 天的补录期限，不能再上传；"
+            "如情况仍在，请现场重新评分"
+        )
+
+
+def _checked_rule(
+    batch: _Submission, household: HouseholdRef, item: AwardItem, moment: datetime
+) -> RuleSnapshot:
+    """The item's rule, when it is in force (on the local day of `moment`, when the deed was seen) and the
+    item may use it (its member, photos, evidence)."""
     version = batch.rules.get(item.rule_id)
     if version is None:
         raise NotFound("找不到该积分细则")
     if not version.active:
         raise RuleRetired(f"积分细则“{version.name}”已停用")
-    today = to_local(batch.now).date()
+    today = to_local(moment).date()
     if (version.active_from and today < version.active_from) or (
         version.active_until and today > version.active_until
     ):
@@ -223,20 +274,29 @@ def _checked_rule(batch: _Submission, household: HouseholdRef, item: AwardItem) 
     return version
 
 
-def _item_points(batch: _Submission, household_id: uuid.UUID, version: RuleSnapshot, item: AwardItem) -> int:
-    """The item's points: escalated for a repeated deduction, and within the rule's cap (else CapExceeded)."""
-    key = (household_id, version.rule_id)
+def _item_points(
+    batch: _Submission, household_id: uuid.UUID, version: RuleSnapshot, item: AwardItem, moment: datetime
+) -> int:
+    """The item's points: escalated for a repeated deduction, and within the rule's cap (else CapExceeded),
+    both counted in the local period holding `moment`."""
     points = version.points * item.quantity
     if version.escalation:
         # the n-th deduction in the period takes escalation[n] points (the last step for any later one)
+        key = (household_id, version.rule_id, period_start(_escalation_period(version), moment))
         done = batch.repeats.get(key, 0)
         steps = version.escalation
         points = -sum(steps[min(done + i, len(steps) - 1)] for i in range(item.quantity))
         batch.repeats[key] = done + item.quantity
     if version.cap_count is not None and version.cap_period is not None:
+        start = period_start(version.cap_period, moment)
+        key = (household_id, version.rule_id, start)
         left = max(version.cap_count - batch.used.get(key, 0), 0)
         if abs(points) > left:
-            period = PERIOD_NAMES[version.cap_period].this
+            name = PERIOD_NAMES[version.cap_period]
+            period = name.this
+            if start != period_start(version.cap_period, batch.now):  # scored offline, an earlier period
+                day = f"{to_local(moment):%Y-%m-%d}"
+                period = f"{day} 当天" if version.cap_period == "day" else f"{day} 所在的{name.unit}"
             raise CapExceeded(
                 f"超出“{version.name}”的上限：{period}最多 {version.cap_count} 分，还可得 {left} 分",
                 left=left,
@@ -249,9 +309,11 @@ async def _place_item(session: AsyncSession, batch: _Submission, index: int, ite
     """One item checked and priced, then into review, on public notice (a deduction holds its points) or
     drafted to post with the batch; a refusal names the item's index."""
     household = batch.submission.households[item.household_id]
+    moment = item.observed_at or batch.now
     try:
-        version = _checked_rule(batch, household, item)
-        points = _item_points(batch, household.id, version, item)
+        _check_observed(batch, item.observed_at)
+        version = _checked_rule(batch, household, item, moment)
+        points = _item_points(batch, household.id, version, item, moment)
     except JifenError as error:
         raise _at(error, index, batch.many) from None
     award_id = uuid.uuid4()
@@ -290,6 +352,7 @@ async def _place_item(session: AsyncSession, batch: _Submission, index: int, ite
         photo_ids=list(dict.fromkeys(item.photo_ids)),
         self_report=batch.self_report,
         submitted_by=batch.actor.user_id,
+        observed_at=item.observed_at,
     )
 
 
@@ -317,6 +380,7 @@ async def _record_awards(
             "notice_until": [r.notice_until for r in results],
             "holds": [r.hold_id for r in results],
             "self_report": batch.self_report,
+            "observed": [r.observed_at for r in results],
         },
     )
     for result in results:
@@ -332,11 +396,11 @@ async def _record_awards(
         village_id=batch.village_id,
         action="award.submit",
         record_type="award",
-        changes=[(r.id, None, _audit_of(r, batch.photos)) for r in results],
+        changes=[(r.id, None, _audit_of(r, batch.photos, batch.now)) for r in results],
     )
 
 
-def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str]) -> dict[str, Any]:
+def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str], received: datetime) -> dict[str, Any]:
     return {
         "household_id": result.household_id,
         "rule_id": result.rule_id,
@@ -349,46 +413,56 @@ def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str]) -> dict[str, An
         # the evidence by content hash: the chained audit trail pins the very bytes
         **({"photos": [photos[p] for p in result.photo_ids]} if result.photo_ids else {}),
         **({"self_report": True} if result.self_report else {}),
+        # scored offline: when the deed was seen and when the server received it
+        **({"observed_at": result.observed_at, "received_at": received} if result.observed_at else {}),
     }
 
 
-_Counts = dict[tuple[uuid.UUID, uuid.UUID], int]
+# (household, rule, start of the local period counted in) → points or times
+_Counts = dict[tuple[uuid.UUID, uuid.UUID, datetime], int]
+_Pair = tuple[uuid.UUID, RuleSnapshot, datetime]  # household, rule, when the deed was seen
 
 
 async def _per_period(
     session: AsyncSession,
     village_id: uuid.UUID,
-    pairs: list[tuple[uuid.UUID, RuleSnapshot]],
+    pairs: list[_Pair],
     period_of: Callable[[RuleSnapshot], str | None],
     counted: repository.Counted,
-    now: datetime,
 ) -> _Counts:
-    """What is `counted` for each (household, rule) pair since the start of the rule's current local period,
-    with the households locked first."""
+    """What is `counted` for each (household, rule) pair in the rule's local period holding the moment the
+    deed was seen, with the households locked first: one query per period (all of them now's, online)."""
     if not pairs:
         return {}
-    await repository.lock_households(session, village_id, sorted({h for h, _ in pairs}))
+    await repository.lock_households(session, village_id, sorted({h for h, _, _ in pairs}))
+    periods: dict[tuple[datetime, datetime], list[_Pair]] = defaultdict(list)
+    for pair in pairs:
+        kind = period_of(pair[1])
+        if kind is not None:
+            periods[window(kind, pair[2])].append(pair)
     found: _Counts = {}
-    for period in {period_of(rule) for _, rule in pairs} - {None}:
-        assert period is not None
-        in_period = [(h, rule) for h, rule in pairs if period_of(rule) == period]
-        found |= await repository.counts_since(
+    for period, in_period in periods.items():
+        counts = await repository.counts_within(
             session,
             counted,
             village_id,
-            sorted({h for h, _ in in_period}),
-            sorted({rule.rule_id for _, rule in in_period}),
-            period_start(period, now),
+            sorted({h for h, _, _ in in_period}),
+            sorted({rule.rule_id for _, rule, _ in in_period}),
+            period,
         )
+        found |= {(h, rule_id, period[0]): n for (h, rule_id), n in counts.items()}
     return found
 
 
 def _pairs(
-    items: Sequence[AwardItem], rules: dict[uuid.UUID, RuleSnapshot], wanted: Callable[[RuleSnapshot], object]
-) -> list[tuple[uuid.UUID, RuleSnapshot]]:
-    """The (household, rule) of each item whose rule is `wanted`."""
+    items: Sequence[AwardItem],
+    rules: dict[uuid.UUID, RuleSnapshot],
+    wanted: Callable[[RuleSnapshot], object],
+    now: datetime,
+) -> list[_Pair]:
+    """The (household, rule, moment seen) of each item whose rule is `wanted`."""
     return [
-        (item.household_id, rules[item.rule_id])
+        (item.household_id, rules[item.rule_id], item.observed_at or now)
         for item in items
         if item.rule_id in rules and wanted(rules[item.rule_id])
     ]
@@ -497,6 +571,7 @@ def result_of(
         hold_id=row.hold_id,
         self_report=row.self_report,
         submitted_by=row.submitted_by,
+        observed_at=row.observed_at,
     )
 
 
@@ -704,6 +779,7 @@ def award_out(result: AwardResult) -> AwardOut:
         photo_ids=result.photo_ids,
         self_report=result.self_report,
         submitted_by=result.submitted_by,
+        observed_at=result.observed_at,
     )
 
 

@@ -53,6 +53,9 @@ class Award(Base):
         ),
         CheckConstraint("(status = 'public_notice') <= (notice_until IS NOT NULL)", name="notice"),
         CheckConstraint("NOT self_report OR points > 0", name="self_report_deed"),
+        # an award scored offline was seen before the server received it (a phone's clock a little fast
+        # allowed for): caps count by the observed moment, found from the period's start less this skew
+        CheckConstraint("observed_at <= created_at + interval '10 minutes'", name="observed_before_received"),
         Index("ix_awards_id", "id"),
         Index("ix_awards_village_id_household_id", "village_id", "household_id"),
         Index("ix_awards_household_created", "village_id", "household_id", "created_at"),
@@ -82,6 +85,8 @@ class Award(Base):
     # 自主申报: filed by a villager (submitted_by) for their own household; always reviewed
     self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()
+    # when the deed was seen, for an award scored offline and sent later; None: when it was received
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AwardDecision(Base):

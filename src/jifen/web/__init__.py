@@ -22,6 +22,7 @@ from jifen.web import (
     admin_users,
     clerk,
     money,
+    offline,
     routes,
     setup,
     sheets,
@@ -46,7 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes.router)
 
     admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
-    for module in (villager, staff, clerk, *admin_pages, sheets):
+    for module in (villager, staff, offline, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

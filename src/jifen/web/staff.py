@@ -6,10 +6,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from jifen.auth.households import (
     HouseholdAccess,
@@ -44,6 +46,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SearchText = Annotated[str | None, Query(max_length=64, pattern=NO_NUL)]
 GridText = Annotated[str | None, Query(max_length=32, pattern=NO_NUL)]
+OBSERVED = TypeAdapter(AwareDatetime)
 
 
 async def village_of(page: PageContext) -> Village:
@@ -130,12 +133,26 @@ async def household(page: CurrentPage, household_id: uuid.UUID, done: str | None
 
 
 AWARD_WORDS = {"rule_id": "请选择一条积分细则", "quantity": "次数请填 1 到 1000 的整数"}
+BAD_OBSERVED = "评分时间格式不正确，请刷新页面后重新评分"
+
+
+def _observed(page: PageContext) -> tuple[datetime | None, str | None]:
+    """The form's `observed_at` (set by the offline outbox script when the deed was scored; empty without
+    it): the moment, or the sentence saying it is no moment."""
+    raw = page.field("observed_at").strip()
+    if not raw:
+        return None, None
+    try:
+        return OBSERVED.validate_python(raw), None
+    except ValidationError:
+        return None, BAD_OBSERVED
 
 
 @router.post("/staff/households/{household_id}/award", response_class=HTMLResponse)
 async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
     page.need("cadre", "village_admin")
     values = {k: page.field(k) for k in ("rule_id", "quantity", "note")}
+    observed, bad_observed = _observed(page)
     body, errors = parse(
         forms.AwardCreate,
         {
@@ -143,16 +160,22 @@ async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
             "rule_id": values["rule_id"],
             "quantity": values["quantity"].strip() or "1",
             "note": values["note"].strip() or None,
+            "observed_at": observed,
         },
     )
-    if body is None:
+    if body is None or bad_observed:
         errors = in_words(errors, AWARD_WORDS)
-        return await _household_page(page, household_id, status=422, errors=errors, values=values)
+        return await _household_page(
+            page, household_id, status=422, errors=errors, values=values, problem=bad_observed
+        )
+    max_age = page.request.app.state.settings.observed_max_age
     try:
         submission = await award_submitter(body, page.actor, page.session)
 
         async def produce() -> forms.AwardOut:
-            [result] = await awards.submit(page.session, submission.actor, submission, [body])
+            [result] = await awards.submit(
+                page.session, submission.actor, submission, [body], max_age=max_age
+            )
             return awards.award_out(result)
 
         made = await page.once(submission.village_id, body, forms.AwardOut, produce)
@@ -258,9 +281,10 @@ async def sheet(page: CurrentPage, inspection_id: uuid.UUID, done: str | None = 
 
 
 def _scores(
-    page: PageContext, found: forms.SheetOut
+    page: PageContext, found: forms.SheetOut, observed: datetime | None
 ) -> tuple[list[forms.AwardItem], dict[str, str], list[str]]:
-    """The sheet's cells as awards, what was typed in each, and the cells that are not a count."""
+    """The sheet's cells as awards (seen at `observed`, when scored offline), what was typed in each, and
+    the cells that are not a count."""
     scores: list[forms.AwardItem] = []
     values: dict[str, str] = {}
     bad: list[str] = []
@@ -274,7 +298,11 @@ def _scores(
             if not raw.isdigit() or int(raw) > 100:
                 bad.append(f"{household.code} {household.head_name}：{rule.name}")
                 continue
-            scores.append(forms.AwardItem(household_id=household.id, rule_id=rule.id, quantity=int(raw)))
+            scores.append(
+                forms.AwardItem(
+                    household_id=household.id, rule_id=rule.id, quantity=int(raw), observed_at=observed
+                )
+            )
     return scores, values, bad
 
 
@@ -282,18 +310,20 @@ def _scores(
 async def submit_sheet(page: CurrentPage, inspection_id: uuid.UUID) -> Response:
     page.need("cadre", "village_admin")
     found = await _sheet(page, inspection_id)
-    scores, values, bad = _scores(page, found)
+    observed, bad_observed = _observed(page)
+    scores, values, bad = _scores(page, found, observed)
     sheet_page: dict[str, Any] = {"title": "网格评分表", "sheet": found, "values": values}
-    if bad:
-        problem = "次数请填 0 到 100 的整数：" + "；".join(bad[:5])
+    if bad or bad_observed:
+        problem = bad_observed or "次数请填 0 到 100 的整数：" + "；".join(bad[:5])
         return page.render("inspection_sheet.html", status=422, problem=problem, **sheet_page)
+    max_age = page.request.app.state.settings.observed_max_age
     try:
         access = await inspection_scorer(inspection_id, page.actor, page.session)
         await page.once(
             access.village_id,
             forms.InspectionScores(scores=scores),
             forms.InspectionResult,
-            lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores),
+            lambda: inspections.submit_scores(page.session, access.actor, inspection_id, scores, max_age),
         )
     except JifenError as refused:
         await page.undo()

@@ -14,7 +14,7 @@ from jifen.models import Hold
 
 _AWARD = """a.village_id, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points, a.member_id,
        a.note, a.status, a.transaction_id, a.batch_id, a.submitted_by, a.notice_until, a.hold_id,
-       a.self_report, a.created_at"""
+       a.self_report, a.created_at, a.observed_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class AwardRow:
     hold_id: uuid.UUID | None
     self_report: bool
     created_at: datetime
+    observed_at: datetime | None
 
     @property
     def posting(self) -> uuid.UUID:
@@ -66,13 +67,14 @@ T = TypeVar("T")
 _INSERT_AWARDS = """
 INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
                     status, transaction_id, batch_id, submitted_by, created_at, notice_until, hold_id,
-                    self_report)
+                    self_report, observed_at)
 SELECT $1, a.id, a.household_id, a.rule_id, a.rule_version, a.quantity, a.points,
-       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id, $17::boolean
+       a.member_id, a.note, a.status, a.transaction_id, $2, $3, $14, a.notice_until, a.hold_id, $17::boolean,
+       a.observed_at
   FROM unnest($4::uuid[], $5::uuid[], $6::uuid[], $7::integer[], $8::integer[], $9::bigint[], $10::uuid[],
-              $11::text[], $12::text[], $13::uuid[], $15::timestamptz[], $16::uuid[])
+              $11::text[], $12::text[], $13::uuid[], $15::timestamptz[], $16::uuid[], $18::timestamptz[])
     AS a(id, household_id, rule_id, rule_version, quantity, points, member_id, note, status, transaction_id,
-         notice_until, hold_id)
+         notice_until, hold_id, observed_at)
 RETURNING created_at
 """
 _AWARD_COLUMNS = (
@@ -102,6 +104,7 @@ async def insert_awards(session: AsyncSession, params: dict[str, Any]) -> dateti
         params["notice_until"],
         params["holds"],
         params.get("self_report", False),
+        params["observed"],
     )
     return _one(created_at)
 
@@ -146,7 +149,8 @@ _CAP_USED = """
 SELECT household_id, rule_id, coalesce(sum(abs(points)), 0)::bigint AS count
   FROM awards
  WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])
-   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4
+   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4::timestamptz - interval '10 minutes'
+   AND coalesce(observed_at, created_at) >= $4 AND coalesce(observed_at, created_at) < $5
  GROUP BY household_id, rule_id
 """
 
@@ -168,19 +172,24 @@ class _PairCount:
 Counted = Literal["points", "times"]
 
 
-async def counts_since(
+async def counts_within(
     session: AsyncSession,
     counted: Counted,
     village_id: uuid.UUID,
     household_ids: Sequence[uuid.UUID],
     rule_ids: Sequence[uuid.UUID],
-    since: datetime,
+    period: tuple[datetime, datetime],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """Per (household, rule) since `since`, of the awards not rejected or revoked (pending ones count too):
-    the points they carry (`points`, for caps) or how many times the rule was applied (`times`, for
-    escalating deductions)."""
+    """Per (household, rule), of the awards not rejected or revoked (pending ones count too) seen within the
+    [start, end) of `period` (an award scored offline by when it was observed): the points they carry
+    (`points`, for caps) or how many times the rule was applied (`times`, for escalating deductions)."""
+    # an award is never observed more than 10 minutes after it was received, so the cap index's created_at
+    # finds every award of the period. SQL twin: 0019_observed_at.py ck_awards_observed_before_received
     query = _CAP_USED if counted == "points" else _REPEATS
-    rows = await Sql(session).rows(_PairCount, query, village_id, list(household_ids), list(rule_ids), since)
+    start, end = period
+    rows = await Sql(session).rows(
+        _PairCount, query, village_id, list(household_ids), list(rule_ids), start, end
+    )
     return {(row.household_id, row.rule_id): row.count for row in rows}
 
 
@@ -334,7 +343,8 @@ _REPEATS = """
 SELECT household_id, rule_id, sum(quantity)::bigint AS count
   FROM awards
  WHERE village_id = $1 AND household_id = ANY($2::uuid[]) AND rule_id = ANY($3::uuid[])
-   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4
+   AND status NOT IN ('rejected', 'revoked') AND created_at >= $4::timestamptz - interval '10 minutes'
+   AND coalesce(observed_at, created_at) >= $4 AND coalesce(observed_at, created_at) < $5
  GROUP BY household_id, rule_id
 """
 
