@@ -3,6 +3,7 @@ accessibility checks (axe-core and what an older villager trips over) run on eve
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,7 +15,8 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from jifen.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
+# where the journeys' screenshots go (git ignores the default; `make screenshots` sets docs/screenshots)
+SHOTS = Path(os.environ.get("JIFEN_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -67,14 +69,14 @@ class Phone:
         await expect(self.page).not_to_have_url(re.compile(r"/login"))
         return self.page
 
-    async def shot(self, name: str, *, check: bool = True) -> Path:
-        """A full-page screenshot of what the phone shows, after checking it (see `check`)."""
+    async def shot(self, name: str, *, check: bool = True, full_page: bool = True) -> Path:
+        """A screenshot of what the phone shows (the whole page, or what is in view), after checking it."""
         self.shots += 1
         path = SHOTS / self.journey / f"{self.shots:02d}-{name}.png"
         await self.page.wait_for_load_state("networkidle")  # photos and the like are in the picture
         if check:
             await self.check(name)
-        await self.page.screenshot(path=str(path), full_page=True)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     async def check(self, name: str) -> None:
