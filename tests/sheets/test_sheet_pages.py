@@ -139,12 +139,12 @@ async def test_import_a_store_catalogue_on_the_page(app: FastAPI, world: World) 
 async def test_charts_where_people_look(app: FastAPI, scene: Scene) -> None:
     async with browser(app, scene.town) as town:
         page = await town.get("/town")
-        assert page.text.count('<svg class="chart"') == 4
+        assert page.text.count('<svg class="chart chart-wide"') == 4
         assert "幸福镇" in page.text.split("</header>")[0], "the town's name in the header"
     async with browser(app, scene.setup.people["village_admin"]) as admin:
         page = await admin.get("/admin")
-        assert page.text.count('<svg class="chart"') == 3
+        assert page.text.count('<svg class="chart chart-wide"') == 3
     async with browser(app, scene.setup.people["villager"]) as villager:
         page = await villager.get("/me")
-        assert page.text.count('<svg class="chart"') == 1
+        assert page.text.count('<svg class="chart chart-wide"') == 1
         assert "积分余额" in page.text

@@ -100,7 +100,8 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 NARROW = {"width": 320, "height": 640}  # the narrowest phone still sold: nothing may scroll sideways
 TAP = 44  # px, a fingertip (WCAG 2.5.5): tabs, buttons, 退出, links in lists and tables
 
-# layout_checks.js: tap targets, <h1>, 16 px table headers and badges, legible disabled buttons, the tab bar.
+# layout_checks.js: tap targets, <h1>, 16 px table headers and badges, legible disabled buttons, the tab bar,
+# chart text of at least 14 px as the chart is scaled to its box.
 # The tap-target rule: every visible a[href], button, input[type=submit], summary and select is at least
 # 44×44 px, except an inline link inside running text (an `a` displayed inline whose nearest <p> has words
 # besides the link — WCAG 2.5.8's inline exception); a link alone in its paragraph, in a list item or a table
