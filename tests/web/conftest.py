@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.db import TestCluster
-from tests.live import JIFEN, ROOT, free_port, wait_until_serving
+from tests.live import JIFEN, ROOT, free_port, run_jifen, wait_until_serving
 
 CHROMIUM = os.environ.get("JIFEN_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -39,15 +39,7 @@ async def serving(template: TestCluster, data_dir: Path, *first: list[str]) -> A
     database = await template.create_database()
     env = server_env(template, database, data_dir)
     for command in first:
-        done = subprocess.run(
-            [str(JIFEN), *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        done = await run_jifen(*command, env=env, timeout=180)
         assert done.returncode == 0, done.stderr
     port = free_port()
     log = (data_dir / "server.log").open("w")
