@@ -167,3 +167,13 @@ def test_the_narrow_drawing_fits_a_phone() -> None:
     assert len({t.get("y") for t in legend}) >= 2, "the legend wraps onto a second row"
     wide = parsed(markup)
     assert len([t for t in wide.iter(f"{NS}text") if t.text in months]) == 12, "a desk shows every month"
+
+
+def test_the_axis_counts_in_round_steps() -> None:
+    """Gridlines at 0, 50, … 250 for a peak of 230 (not 62.5, 187.5), and never a fraction of a point."""
+    markup = str(svg.bar_chart("各村每月兑换积分", ["11月", "12月"], [svg.Series("幸福村", [230, 70])]))
+    for layout in ("wide", "narrow"):
+        axis = [t.text for t in parsed(markup, layout).iter(f"{NS}text") if t.get("text-anchor") == "end"]
+        assert axis == ["0", "50", "100", "150", "200", "250"]
+    few = parsed(str(svg.bar_chart("一户", ["12月"], [svg.Series("发放", [3])])))
+    assert [t.text for t in few.iter(f"{NS}text") if t.get("text-anchor") == "end"] == ["0", "1", "2", "3"]

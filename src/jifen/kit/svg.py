@@ -56,19 +56,19 @@ def _fit(text: str, font: float, room: float) -> str:
     return text + "…"
 
 
-def _nice_top(value: float) -> float:
-    """A round axis maximum at or above `value` (1, 2, 2.5 or 5 times a power of ten)."""
-    if value <= 0:
-        return 1
-    power = 1.0
-    while power * 10 <= value:
+def _ticks(value: float, percent: bool = False) -> list[float]:
+    """The axis' gridlines from 0 up to the first at or above `value`: a round step (1, 2, 2.5 or 5 times a
+    power of ten, at least 1 for counts) and at most five of them above 0; shares (0–1) in quarters."""
+    if percent and value <= 1:
+        return [step / 4 for step in range(5)]
+    value = max(value, 1)
+    power = 10.0 ** (math.floor(math.log10(value)) - 1)
+    while True:
+        for multiple in (1, 2, 2.5, 5):
+            step = multiple * power
+            if step * 5 >= value and (percent or step >= 1):
+                return [i * step for i in range(math.ceil(value / step - 1e-9) + 1)]
         power *= 10
-    while power > value:
-        power /= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power
 
 
 def _number(value: float, percent: bool = False) -> str:
@@ -106,12 +106,13 @@ def _legend(series: Sequence[Series], top: float, layout: Layout) -> tuple[list[
     return out, (y - top + line) if series else 0
 
 
-def _axis(top: float, plot: tuple[float, float, float, float], percent: bool, layout: Layout) -> list[str]:
+def _axis(
+    ticks: list[float], plot: tuple[float, float, float, float], percent: bool, layout: Layout
+) -> list[str]:
     left, upper, right, lower = plot
     out = []
-    for step in range(5):
-        value = top * step / 4
-        y = lower - (lower - upper) * step / 4
+    for value in ticks:
+        y = lower - (lower - upper) * value / ticks[-1]
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(
             f'<text x="{left - 6}" y="{y + layout.font * 0.35:.1f}" text-anchor="end" fill="#444">'
@@ -136,10 +137,14 @@ class _Frame:
 
     layout: Layout
     plot: tuple[float, float, float, float]  # left, upper, right, lower
-    top: float
+    ticks: list[float]
     every: int  # label every n-th category, counted back from the last
     legend: list[str]
     height: float
+
+    @property
+    def top(self) -> float:
+        return self.ticks[-1]
 
 
 def _frame(
@@ -153,15 +158,15 @@ def _frame(
 ) -> _Frame:
     f = layout.font
     peak = max((v for s in series for v in s.values), default=0)
-    top = 1.0 if percent and peak <= 1 else _nice_top(peak)
-    left = 10 + max(text_width(_number(top * step / 4, percent), f) for step in range(5))
+    ticks = _ticks(peak, percent)
+    left = 10 + max(text_width(_number(tick, percent), f) for tick in ticks)
     right = layout.width - (f * 1.5 if points else 10)  # room for the last label under a point
     lower = 20 + f * 15
     spacing = (right - left) / max(len(categories) - (1 if points else 0), 1)
     widest = max((text_width(c, f) for c in categories), default=0)
     every = max(every, math.ceil((widest + f * 0.6) / spacing)) if spacing else every
     legend, legend_height = _legend(series, lower + f * 2.4, layout)
-    return _Frame(layout, (left, 20, right, lower), top, every, legend, lower + f * 2.4 + legend_height)
+    return _Frame(layout, (left, 20, right, lower), ticks, every, legend, lower + f * 2.4 + legend_height)
 
 
 def _category_labels(frame: _Frame, categories: Sequence[str], x_of: Callable[[int], float]) -> list[str]:
@@ -187,7 +192,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Series], *
     def draw(layout: Layout) -> list[str]:
         frame = _frame(categories, series, layout, percent=False, points=False, every=1)
         left, upper, right, lower = frame.plot
-        out = [*_open(title, desc, frame.height, layout), *_axis(frame.top, frame.plot, False, layout)]
+        out = [*_open(title, desc, frame.height, layout), *_axis(frame.ticks, frame.plot, False, layout)]
         group = (right - left) / max(len(categories), 1)
         bar = min(28.0, (group - 4) / max(len(series), 1))
         for ci, category in enumerate(categories):
@@ -240,7 +245,7 @@ def line_chart(
     def draw(layout: Layout) -> list[str]:
         frame = _frame(categories, series, layout, percent=percent, points=True, every=every)
         left, upper, right, lower = frame.plot
-        out = [*_open(title, desc, frame.height, layout), *_axis(frame.top, frame.plot, percent, layout)]
+        out = [*_open(title, desc, frame.height, layout), *_axis(frame.ticks, frame.plot, percent, layout)]
         step = (right - left) / max(len(categories) - 1, 1)
         out += _category_labels(frame, categories, lambda ci: left + ci * step)
         for si, s in enumerate(series):
@@ -263,7 +268,7 @@ def hbar_chart(title: str, rows: Sequence[tuple[str, float]], *, unit: str = "�
     """Horizontal bars, one per labelled row (a rule), the value at the end of each bar: the label beside
     the bar when the chart is wide, above it when it is narrow."""
     desc = f"单位：{unit}。" + "；".join(f"{label} {_number(v)}" for label, v in rows) + "。"
-    top = _nice_top(max((abs(v) for _, v in rows), default=0))
+    top = _ticks(max((abs(v) for _, v in rows), default=0))[-1]
 
     def draw(layout: Layout) -> list[str]:
         f = layout.font
