@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test lint format typecheck pytest migrate openapi openapi-check bench clean
+.PHONY: help install browser run test lint format typecheck pytest migrate openapi openapi-check bench screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,10 @@ openapi-check: install ## fail when openapi/openapi.json is stale
 
 bench: install ## benchmarks with ratios against a raw-SQL baseline (see docs/benchmarks.md)
 	$(BIN)/python -m bench
+
+screenshots: install browser ## the README's walkthrough pictures: the setup journey, into docs/screenshots/
+	JIFEN_SCREENSHOTS=$(abspath docs/screenshots) $(BIN)/pytest tests/web/test_setup_journey.py -q -p no:cacheprovider
+	rm -f docs/screenshots/village_goes_live/server-timing.txt
 
 clean: ## remove the virtual environments (keeps var/, the demo data)
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 JIFEN = Path(sys.executable).with_name("jifen")
 
 
+async def run_jifen(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`jifen ARGS…` in a thread (the event loop carries on), its output captured as text."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(JIFEN), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ roll-500.xlsx      500 made-up households in 6 grids (a merged title row above t
                    no phone, a population written in words
 roll-500-gbk.csv   the same households as Excel on Chinese Windows saves a CSV (GBK), with other header names
 template.xlsx      the template the import page offers, with three example households
+catalogue.xlsx     three items for the points supermarket (商品名称, 兑换积分, 库存, 单位, 类别)
 """
 
 from pathlib import Path

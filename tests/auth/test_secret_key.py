@@ -9,8 +9,6 @@ import multiprocessing
 import os
 import secrets
 import stat
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -30,9 +28,9 @@ from jifen.settings import Settings
 from jifen.users.schemas import RoleGrantIn
 from tests.factories import World
 from tests.helpers import assert_error, bearer
+from tests.live import run_jifen
 
 ROOT = Path(__file__).resolve().parents[2]
-JIFEN = Path(sys.executable).with_name("jifen")
 
 # every key string that ever was in jifen's source or its tests: none may sign for a keyless install
 PUBLISHED_KEYS = (
@@ -190,25 +188,13 @@ def _prod_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     }
 
 
-async def _jifen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [str(JIFEN), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_the_demo_village_is_refused_in_prod(settings: Settings, tmp_path: Path) -> None:
     env = _prod_env(settings, tmp_path)
 
     demo, serve = await asyncio.gather(
-        _jifen(env, "demo", "load"),
-        _jifen(env, "serve", "--port", "1", "--load-demo"),  # refused before it would bind the port
+        run_jifen("demo", "load", env=env, timeout=60),
+        # refused before it would bind the port
+        run_jifen("serve", "--port", "1", "--load-demo", env=env, timeout=60),
     )
 
     for result in (demo, serve):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -15,9 +12,6 @@ from jifen.audit import chain
 from jifen.demo import load_demo
 from jifen.kit.db import normalise_url
 from jifen.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-JIFEN = Path(sys.executable).with_name("jifen")
 
 
 def driver_url(url: str) -> str:
@@ -51,16 +45,3 @@ def jifen_env(
     if owner_url:
         env["JIFEN_MIGRATE_DATABASE_URL"] = owner_url
     return env
-
-
-async def run_jifen(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [str(JIFEN), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )

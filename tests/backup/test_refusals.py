@@ -16,7 +16,8 @@ from jifen.backup import archive
 from jifen.backup.errors import ArchiveDamaged, TargetNotEmpty, VerificationFailed
 from jifen.backup.service import RestoreReport, backup, restore, verify_restored
 from jifen.settings import Settings
-from tests.backup.helpers import driver_url, jifen_env, load_demo_village, run_jifen
+from tests.backup.helpers import driver_url, jifen_env, load_demo_village
+from tests.live import run_jifen
 
 if TYPE_CHECKING:
     from tests.db import TestCluster

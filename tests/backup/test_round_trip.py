@@ -19,8 +19,9 @@ from jifen.app import create_app
 from jifen.demo import DEMO_PASSWORD
 from jifen.kit.embedded import describe, start_embedded
 from jifen.settings import Settings
-from tests.backup.helpers import driver_url, jifen_env, link_chain, load_demo_village, run_jifen
+from tests.backup.helpers import driver_url, jifen_env, link_chain, load_demo_village
 from tests.helpers import bearer, login
+from tests.live import run_jifen
 
 pytestmark = pytest.mark.backup
 

@@ -3,6 +3,7 @@ named and described image a screen reader can read."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -46,15 +47,19 @@ async def scene(world: World) -> Scene:
     return Scene(setup, await world.setup_village(households=2), await world.town_admin())
 
 
-def parsed(markup: str) -> ET.Element:
-    root = ET.fromstring(markup)
-    assert root.tag == f"{NS}svg"
-    assert root.get("role") == "img"
-    ids = (root.get("aria-labelledby") or "").split()
-    named = {el.get("id"): (el.text or "") for el in root if el.tag in (f"{NS}title", f"{NS}desc")}
-    assert len(ids) == 2
-    assert all(named.get(i) for i in ids), "the chart is named and described"
-    return root
+def parsed(markup: str, layout: str = "wide") -> ET.Element:
+    """One drawing of the chart (each chart is drawn wide and narrow, both named and described alike)."""
+    drawings = list(ET.fromstring(f"<drawings>{markup}</drawings>"))
+    assert [d.get("class") for d in drawings] == ["chart chart-wide", "chart chart-narrow"]
+    for root in drawings:
+        assert root.tag == f"{NS}svg"
+        assert root.get("role") == "img"
+        ids = (root.get("aria-labelledby") or "").split()
+        named = {el.get("id"): (el.text or "") for el in root if el.tag in (f"{NS}title", f"{NS}desc")}
+        assert len(ids) == 2
+        assert all(named.get(i) for i in ids), "the chart is named and described"
+    assert drawings[0].find(f"{NS}desc").text == drawings[1].find(f"{NS}desc").text  # type: ignore[union-attr]
+    return drawings[0 if layout == "wide" else 1]
 
 
 def desc(root: ET.Element) -> str:
@@ -141,3 +146,34 @@ def test_svg_escapes_names_and_handles_no_data() -> None:
     root = parsed(str(markup))
     assert "a&b" in texts(root)
     assert svg.line_chart("空", [], []).startswith("<svg")
+
+
+def test_the_narrow_drawing_fits_a_phone() -> None:
+    """Drawn for a phone, text is 16 units in a 340-unit picture (≥ 15 px on a 390-px screen); the month
+    labels do not run into each other, the current month is labelled, and a long legend wraps inside."""
+    months = [f"{m}月" for m in (12, *range(1, 12))]
+    names = ["幸福村", "新风村", "和平村", "东方红村", "向阳村", "团结村", "全镇"]
+    markup = str(svg.bar_chart("各村每月发放积分", months, [svg.Series(n, [10] * 12) for n in names]))
+    narrow = parsed(markup, "narrow")
+    assert (narrow.get("font-size"), (narrow.get("viewBox") or "").split()[2]) == ("16", "340")
+    labels = [t for t in narrow.iter(f"{NS}text") if t.text in months]
+    assert labels[-1].text == "11月"
+    xs = [float(t.get("x") or 0) for t in labels]
+    assert len(xs) >= 4
+    assert min(b - a for a, b in itertools.pairwise(xs)) > svg.text_width("12月", 16)
+    legend = [t for t in narrow.iter(f"{NS}text") if t.text in names]
+    assert [t.text for t in legend] == names
+    assert all(float(t.get("x") or 0) + svg.text_width(t.text or "", 16) <= 340 for t in legend)
+    assert len({t.get("y") for t in legend}) >= 2, "the legend wraps onto a second row"
+    wide = parsed(markup)
+    assert len([t for t in wide.iter(f"{NS}text") if t.text in months]) == 12, "a desk shows every month"
+
+
+def test_the_axis_counts_in_round_steps() -> None:
+    """Gridlines at 0, 50, … 250 for a peak of 230 (not 62.5, 187.5), and never a fraction of a point."""
+    markup = str(svg.bar_chart("各村每月兑换积分", ["11月", "12月"], [svg.Series("幸福村", [230, 70])]))
+    for layout in ("wide", "narrow"):
+        axis = [t.text for t in parsed(markup, layout).iter(f"{NS}text") if t.get("text-anchor") == "end"]
+        assert axis == ["0", "50", "100", "150", "200", "250"]
+    few = parsed(str(svg.bar_chart("一户", ["12月"], [svg.Series("发放", [3])])))
+    assert [t.text for t in few.iter(f"{NS}text") if t.get("text-anchor") == "end"] == ["0", "1", "2", "3"]

@@ -85,6 +85,33 @@ async def test_downloads_behind_the_tables(
         assert book.worksheets[0].max_row >= 2
 
 
+RANKED = re.compile(
+    r"<tr[^>]*><td>(\d+)</td><td>(\S+) ([^<]*)</td><td>([^<]*)</td><td class=\"num\">([^<]+)</td></tr>"
+)
+
+
+async def test_the_ranking_download_is_the_ranking_page(app: FastAPI, scene: Scene) -> None:
+    """The villager's 排行榜 page and the spreadsheet behind its download button list the same households
+    in the same order with the same points."""
+    async with browser(app, scene.setup.people["villager"]) as villager:
+        page = await villager.get("/rankings")
+        shown = [
+            (int(rank), code, head, int(points.replace("+", "").replace("−", "-")))
+            for rank, code, head, _, points in RANKED.findall(page.text)
+        ]
+        link = re.search(r'href="(/rankings\.xlsx\?period=[^"]+)"', page.text)
+        assert link, "a download button beside the table"
+        response = await villager.http.get(link.group(1))
+    assert response.headers["content-type"] == XLSX_MEDIA_TYPE
+    sheet = load_workbook(io.BytesIO(response.content))["排行榜"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = next(i for i, row in enumerate(rows) if row[0] == "名次")
+    downloaded = [(r[0], r[1], r[2], r[4]) for r in rows[header + 1 :] if r[0] is not None]
+    assert len(shown) == len(scene.setup.households)
+    assert sum(points for *_, points in shown) == 40
+    assert downloaded == shown
+
+
 async def test_pick_a_rule_set_on_the_page(app: FastAPI, world: World) -> None:
     setup = await world.setup_village(households=1)
     async with browser(app, setup.people["village_admin"]) as admin:
@@ -139,12 +166,12 @@ async def test_import_a_store_catalogue_on_the_page(app: FastAPI, world: World) 
 async def test_charts_where_people_look(app: FastAPI, scene: Scene) -> None:
     async with browser(app, scene.town) as town:
         page = await town.get("/town")
-        assert page.text.count('<svg class="chart"') == 4
+        assert page.text.count('<svg class="chart chart-wide"') == 4
         assert "幸福镇" in page.text.split("</header>")[0], "the town's name in the header"
     async with browser(app, scene.setup.people["village_admin"]) as admin:
         page = await admin.get("/admin")
-        assert page.text.count('<svg class="chart"') == 3
+        assert page.text.count('<svg class="chart chart-wide"') == 3
     async with browser(app, scene.setup.people["villager"]) as villager:
         page = await villager.get("/me")
-        assert page.text.count('<svg class="chart"') == 1
+        assert page.text.count('<svg class="chart chart-wide"') == 1
         assert "积分余额" in page.text

@@ -3,6 +3,7 @@ accessibility checks (axe-core and what an older villager trips over) run on eve
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,7 +15,8 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 from jifen.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
+# where the journeys' screenshots go (git ignores the default; `make screenshots` sets docs/screenshots)
+SHOTS = Path(os.environ.get("JIFEN_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -67,14 +69,14 @@ class Phone:
         await expect(self.page).not_to_have_url(re.compile(r"/login"))
         return self.page
 
-    async def shot(self, name: str, *, check: bool = True) -> Path:
-        """A full-page screenshot of what the phone shows, after checking it (see `check`)."""
+    async def shot(self, name: str, *, check: bool = True, full_page: bool = True) -> Path:
+        """A screenshot of what the phone shows (the whole page, or what is in view), after checking it."""
         self.shots += 1
         path = SHOTS / self.journey / f"{self.shots:02d}-{name}.png"
         await self.page.wait_for_load_state("networkidle")  # photos and the like are in the picture
         if check:
             await self.check(name)
-        await self.page.screenshot(path=str(path), full_page=True)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     async def check(self, name: str) -> None:
@@ -98,7 +100,8 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 NARROW = {"width": 320, "height": 640}  # the narrowest phone still sold: nothing may scroll sideways
 TAP = 44  # px, a fingertip (WCAG 2.5.5): tabs, buttons, 退出, links in lists and tables
 
-# layout_checks.js: tap targets, <h1>, 16 px table headers and badges, legible disabled buttons, the tab bar.
+# layout_checks.js: tap targets, <h1>, 16 px table headers and badges, legible disabled buttons, the tab bar,
+# chart text of at least 14 px as the chart is scaled to its box.
 # The tap-target rule: every visible a[href], button, input[type=submit], summary and select is at least
 # 44×44 px, except an inline link inside running text (an `a` displayed inline whose nearest <p> has words
 # besides the link — WCAG 2.5.8's inline exception); a link alone in its paragraph, in a list item or a table

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.db import TestCluster
-from tests.live import JIFEN, ROOT, free_port, wait_until_serving
+from tests.live import JIFEN, ROOT, free_port, run_jifen, wait_until_serving
 
 CHROMIUM = os.environ.get("JIFEN_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -31,21 +32,15 @@ def server_env(cluster: TestCluster, database: str, data_dir: Path) -> dict[str,
     }
 
 
-@pytest.fixture(scope="module")
-async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+@asynccontextmanager
+async def serving(template: TestCluster, data_dir: Path, *first: list[str]) -> AsyncIterator[str]:
+    """`jifen serve` on a database of its own, after running each `first` command (`jifen demo load` …)
+    against it; yields the server's URL."""
     database = await template.create_database()
-    data_dir = tmp_path_factory.mktemp("live")
     env = server_env(template, database, data_dir)
-    loaded = subprocess.run(
-        [str(JIFEN), "demo", "load"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert loaded.returncode == 0, loaded.stderr
+    for command in first:
+        done = await run_jifen(*command, env=env, timeout=180)
+        assert done.returncode == 0, done.stderr
     port = free_port()
     log = (data_dir / "server.log").open("w")
     process = subprocess.Popen(
@@ -67,6 +62,13 @@ async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFa
         await template.drop_database(database)
     # a page that failed inside the server shows up here even when the browser saw a friendly page
     assert "Traceback" not in server_log, server_log
+
+
+@pytest.fixture(scope="module")
+async def live_server(template: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The demo village, served."""
+    async with serving(template, tmp_path_factory.mktemp("live"), ["demo", "load"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -57,5 +57,14 @@
       problems.push(`current tab should be ${name(mine)}, marked: [${marked.map(name).join(', ')}]`);
     if (!mine && marked.length) problems.push(`no tab owns ${path}, marked: [${marked.map(name).join(', ')}]`);
   }
+  // chart text as it shows: an SVG is scaled to its box, so its font size times the scale is what one reads
+  for (const chart of document.querySelectorAll('svg.chart')) {
+    const box = visible(chart);
+    if (!box || !chart.viewBox.baseVal || !chart.viewBox.baseVal.width) continue;
+    const scale = box.width / chart.viewBox.baseVal.width;
+    const smallest = Math.min(...[...chart.querySelectorAll('text')].map((t) => parseFloat(getComputedStyle(t).fontSize)));
+    if (smallest * scale < 14 - 0.05)
+      problems.push(`chart text ${(smallest * scale).toFixed(1)} px (< 14): ${chart.querySelector('title')?.textContent}`);
+  }
   return problems;
 }

@@ -362,7 +362,9 @@ async def test_the_accessibility_checks_catch_what_they_look_for(phone: Phone) -
         <main><h2>没有一级标题</h2><img src="/x.png"><ul><li><a href="/h/1">XF-001</a></li></ul>
         <p>正文里的 <a href="/rules">细则</a> 链接可以矮一些。</p>
         <table><tr><th>名次</th></tr></table><button disabled>预约</button>
-        <div style="width:400px">宽</div></main></body></html>"""
+        <div style="width:400px">宽</div>
+        <svg class="chart" viewBox="0 0 640 40" width="100%" font-size="14"><title>小字的图</title>
+        <text x="0" y="20">1月</text></svg></main></body></html>"""
     )
     found = "\n".join(await accessibility_problems(phone.page))
     assert "axe image-alt" in found
@@ -374,3 +376,4 @@ async def test_the_accessibility_checks_catch_what_they_look_for(phone: Phone) -
     assert "faint disabled button" in found
     assert "tab off screen: 户卡" in found
     assert "scrolls sideways at 320 px" in found
+    assert "chart text 8." in found, "a chart drawn 640 wide shows 14-unit text at about 8 px on a phone"

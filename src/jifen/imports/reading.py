@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 from jifen.kit.errors import BadRequest
 
@@ -73,14 +73,14 @@ def read_sheets(data: bytes, file_name: str) -> list[Sheet]:
     return [_read_csv(data)]
 
 
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_MAIN = "{" + _MAIN_NS + "}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_CELL_REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
 
 
 def _read_xlsx(data: bytes) -> list[Sheet]:
-    """The workbook's sheets. The sheet XML is streamed with ElementTree (about twice as fast as
+    """The workbook's sheets. The sheet XML is streamed with expat (about three times as fast as
     openpyxl's reader, which a 20,000-household roll notices); a workbook laid out in a way this reader
     does not know is read by openpyxl instead."""
     try:
@@ -93,7 +93,15 @@ def _read_xlsx(data: bytes) -> list[Sheet]:
         return _stream_xlsx(archive)
     except (TooManyRows, UnsupportedFile):
         raise
-    except (KeyError, ValueError, IndexError, ElementTree.ParseError, zipfile.BadZipFile, OSError):
+    except (
+        KeyError,
+        ValueError,
+        IndexError,
+        ElementTree.ParseError,
+        expat.ExpatError,
+        zipfile.BadZipFile,
+        OSError,
+    ):
         return _openpyxl_xlsx(data)
 
 
@@ -110,12 +118,12 @@ def _damaged() -> UnsupportedFile:
 
 def _stream_xlsx(archive: zipfile.ZipFile) -> list[Sheet]:
     names = set(archive.namelist())
-    shared: list[str] = []
+    shared: list[str | None] = []
     if "xl/sharedStrings.xml" in names:
         with archive.open("xl/sharedStrings.xml") as stream:
             for _, element in ElementTree.iterparse(stream):
                 if element.tag == _MAIN + "si":
-                    shared.append("".join(t.text or "" for t in element.iter(_MAIN + "t")))
+                    shared.append(_text("".join(t.text or "" for t in element.iter(_MAIN + "t"))))
                     element.clear()
     targets = {
         rel.get("Id"): rel.get("Target", "")
@@ -128,47 +136,93 @@ def _stream_xlsx(archive: zipfile.ZipFile) -> list[Sheet]:
         target = targets[entry.get(_REL + "id")].lstrip("/")
         path = target if target.startswith("xl/") else "xl/" + target
         with archive.open(path) as stream:
-            sheets.append(Sheet(name=entry.get("name", ""), rows=_stream_rows(stream, shared)))
+            sheets.append(Sheet(name=entry.get("name", ""), rows=_SheetRows(shared).read(stream)))
     return sheets
 
 
-def _stream_rows(stream: IO[bytes], shared: list[str]) -> list[tuple[int, list[str | None]]]:
-    rows: list[tuple[int, list[str | None]]] = []
-    number = 0
-    for _, element in ElementTree.iterparse(stream):
-        if element.tag != _MAIN + "row":
-            continue
-        number = int(element.get("r") or number + 1)
-        if number > MAX_ROWS + 20:
-            raise TooManyRows()
-        cells: list[str | None] = []
-        for cell in element.iter(_MAIN + "c"):
-            ref = _CELL_REF.match(cell.get("r") or "")
-            index = _column_index(ref.group(1)) if ref else len(cells)
-            if index >= MAX_COLUMNS:
-                continue
-            kind = cell.get("t")
-            if kind == "inlineStr":
-                value: object = "".join(t.text or "" for t in cell.iter(_MAIN + "t"))
-            else:
-                v = cell.find(_MAIN + "v")
-                raw = v.text if v is not None else None
-                if raw is None:
-                    value = None
-                elif kind == "s":
-                    value = shared[int(raw)]
-                elif kind in ("str", "e"):
-                    value = raw
-                elif kind == "b":
-                    value = raw == "1"
-                else:
-                    value = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
-            cells.extend([None] * (index - len(cells)))
-            cells.append(_text(value))
-        element.clear()
-        if any(cells):
-            rows.append((number, cells))
-    return rows
+class _SheetRows:
+    """One worksheet's rows from expat's callbacks: no element objects are built, which makes a
+    20,000-row sheet read in about 60% of the time ElementTree's iterparse takes."""
+
+    _ROW, _CELL, _VALUE, _TEXT = (_MAIN_NS + " " + tag for tag in ("row", "c", "v", "t"))
+
+    def __init__(self, shared: list[str | None]) -> None:
+        self.shared = shared
+        self.rows: list[tuple[int, list[str | None]]] = []
+        self.number = 0
+        self.cells: list[str | None] = []
+        self.index = 0
+        self.kind: str | None = None
+        self.text: list[str] = []
+        self.collecting = False
+
+    def read(self, stream: IO[bytes]) -> list[tuple[int, list[str | None]]]:
+        parser = expat.ParserCreate(namespace_separator=" ")
+        parser.buffer_text = True
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._characters
+        parser.ParseFile(stream)
+        return self.rows
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        if name == self._CELL:
+            ref = attributes.get("r")
+            self.index = _column_of(ref) if ref else len(self.cells)
+            self.kind = attributes.get("t")
+            self.text.clear()
+        elif name in (self._VALUE, self._TEXT):
+            self.collecting = True
+        elif name == self._ROW:
+            self.number = int(attributes.get("r") or self.number + 1)
+            if self.number > MAX_ROWS + 20:
+                raise TooManyRows()
+            self.cells = []
+
+    def _characters(self, data: str) -> None:
+        if self.collecting:
+            self.text.append(data)
+
+    def _end(self, name: str) -> None:
+        if name in (self._VALUE, self._TEXT):
+            self.collecting = False
+        elif name == self._CELL:
+            if 0 <= self.index < MAX_COLUMNS:
+                self.cells.extend([None] * (self.index - len(self.cells)))
+                self.cells.append(self._value("".join(self.text) if self.text else None))
+        elif name == self._ROW and any(self.cells):
+            self.rows.append((self.number, self.cells))
+
+    def _value(self, raw: str | None) -> str | None:
+        kind = self.kind
+        if kind == "inlineStr":
+            return _text(raw or "")
+        if raw is None:
+            return None
+        if kind == "s":
+            return self.shared[int(raw)]  # already through _text
+        if kind in ("str", "e"):
+            return _text(raw)
+        if kind == "b":
+            return _text(raw == "1")
+        if raw.isdigit() and raw.isascii():
+            return raw.lstrip("0") or "0"
+        return _text(float(raw) if any(ch in raw for ch in ".eE") else int(raw))
+
+
+_COLUMNS: dict[str, int] = {}
+
+
+def _column_of(ref: str) -> int:
+    """ "C12" → 2; -1 for a reference that is none."""
+    letters = ref.rstrip("0123456789")
+    index = _COLUMNS.get(letters)
+    if index is None:
+        valid = 1 <= len(letters) <= 3 and letters.isascii() and letters.isalpha() and letters.isupper()
+        index = _column_index(letters) if valid else -1
+        if len(_COLUMNS) < 1000:
+            _COLUMNS[letters] = index
+    return index
 
 
 def _openpyxl_xlsx(data: bytes) -> list[Sheet]:

@@ -393,8 +393,14 @@ def read_roll(tables: list[Table], *, fixed_grids: frozenset[str] = frozenset())
                 member_rows.append((member, code, row))
     bad_heads |= _refuse_duplicates(roll, seen_heads)
     _attach_members(roll, member_rows, bad_heads)
-    roll.bad.sort(key=lambda b: (b.sheet != tables[0].sheet if tables else False, b.sheet, b.row))
+    sort_refused(roll.bad, tables)
     return roll
+
+
+def sort_refused(bad: list[BadRow], tables: list[Table]) -> None:
+    """The first sheet's rows first (the households), then the other sheets', each by row number."""
+    first = tables[0].sheet if tables else ""
+    bad.sort(key=lambda b: (b.sheet != first, b.sheet, b.row))
 
 
 def _refuse_duplicates(roll: Roll, seen: dict[str, list[tuple[str, int]]]) -> set[str]:

@@ -1,7 +1,7 @@
 """Made-up household rolls shaped like the ones villages keep: the downloadable template, the sample roll of
-`docs/samples/` (500 households in 6 grids, with a few deliberate bad rows), and the 20,000-household roll
-the benchmark imports. Every name is invented; every phone number is in the 170-0000-xxxx range, which no
-real subscriber of the roll is given here (a test range, clearly fake).
+`docs/samples/` (500 households in 6 grids, with a few deliberate bad rows), the 20,000-household roll
+the benchmark imports, and a store catalogue of three items. Every name is invented; every phone number is
+in the 170-0000-xxxx range, which no real subscriber of the roll is given here (a test range, clearly fake).
 
 `python docs/samples/make_samples.py` writes the sample files again.
 """
@@ -174,6 +174,30 @@ def template_xlsx() -> bytes:
     return roll_xlsx(examples, title="××村户籍花名册（示例：请删除示例行后填写本村各户）")
 
 
+# the store catalogue of the README's walkthrough: name, points, stock, unit, category
+CATALOGUE = (
+    ("香皂", 5, 100, "块", "日用品"),
+    ("洗衣粉", 10, 50, "袋", "日用品"),
+    ("食用油 5L", 85, 20, "桶", "粮油"),
+)
+
+
+def catalogue_xlsx() -> bytes:
+    """Three items for the points supermarket, as `从 Excel 导入商品` reads them."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "商品"
+    sheet.append(["商品名称", "兑换积分", "库存", "单位", "类别"])
+    for item in CATALOGUE:
+        sheet.append(list(item))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
 SAMPLE_COUNT = 500
 
 
@@ -184,6 +208,7 @@ def write_samples(directory: Path) -> list[Path]:
         "roll-500.xlsx": roll_xlsx(rows, title="幸福村户籍花名册（示例数据：姓名、电话均为虚构）"),
         "roll-500-gbk.csv": roll_csv(rows),
         "template.xlsx": template_xlsx(),
+        "catalogue.xlsx": catalogue_xlsx(),
     }
     written = []
     for name, data in files.items():

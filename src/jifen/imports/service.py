@@ -21,7 +21,16 @@ from jifen.auth.actor import Actor
 from jifen.imports import repository
 from jifen.imports.reading import read_sheets
 from jifen.imports.repository import StoredHousehold, StoredMember
-from jifen.imports.roll import LABELS, BadRow, HouseholdRow, MemberRow, Roll, find_tables, read_roll
+from jifen.imports.roll import (
+    LABELS,
+    BadRow,
+    HouseholdRow,
+    MemberRow,
+    Roll,
+    find_tables,
+    read_roll,
+    sort_refused,
+)
 from jifen.imports.schemas import (
     ChangeLine,
     ColumnOut,
@@ -119,7 +128,7 @@ def plan(roll: Roll, stored: dict[str, StoredHousehold]) -> Plan:
             result.change.append(change)
         else:
             result.unchanged.append(household)
-    result.bad.sort(key=lambda b: (b.sheet, b.row))
+    sort_refused(result.bad, roll.tables)
     return result
 
 
