@@ -19,6 +19,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, Forbidden, NotFound
+from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.store import basket, repository
@@ -98,21 +99,7 @@ async def change_store(
 
 def item_out(row: ItemRow) -> ItemOut:
     limit = None if row.limit is None else ItemLimit(count=row.limit[0], period=Period(row.limit[1]))
-    return ItemOut(
-        id=row.id,
-        store_id=row.store_id,
-        name=row.name,
-        price_points=row.price_points,
-        stock=row.on_hand,
-        reserved=row.reserved,
-        available=row.on_hand - row.reserved,
-        active=row.active,
-        unit=row.unit,
-        category=row.category,
-        limit=limit,
-        picture_url=row.picture_url,
-        created_at=row.created_at,
-    )
+    return out_of(ItemOut, row, stock=row.on_hand, available=row.on_hand - row.reserved, limit=limit)
 
 
 def _item_record(row: ItemRow) -> dict[str, Any]:
@@ -322,16 +309,7 @@ async def completed_sale(
 
 
 def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
-    return [
-        RedemptionLineOut(
-            item_id=line.item_id,
-            name=line.name,
-            quantity=line.quantity,
-            price_points=line.price_points,
-            line_points=line.line_points,
-        )
-        for line in lines
-    ]
+    return [out_of(RedemptionLineOut, line) for line in lines]
 
 
 def receipt_number(receipt_no: int) -> str:
@@ -342,22 +320,13 @@ async def redemption_out(
     session: AsyncSession, redemption: RedemptionRow, balance_after: int
 ) -> RedemptionOut:
     lines = await repository.redemption_lines(session, redemption.village_id, redemption.id)
-    return RedemptionOut(
-        id=redemption.id,
+    return out_of(
+        RedemptionOut,
+        redemption,
         receipt_no=receipt_number(redemption.receipt_no),
         status=RedemptionStatus(redemption.status),
-        store_id=redemption.store_id,
-        household_id=redemption.household_id,
-        household_code=redemption.household_code,
-        total_points=redemption.total_points,
-        lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
-        transaction_id=redemption.transaction_id,
+        lines=[out_of(RedemptionLineOut, line) for line in lines],
         balance_after=balance_after,
-        clerk_id=redemption.clerk_id,
-        created_at=redemption.created_at,
-        cancel_transaction_id=redemption.cancel_transaction_id,
-        cancelled_at=redemption.cancelled_at,
-        cancel_reason=redemption.cancel_reason,
     )
 
 
