@@ -303,7 +303,9 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
     ]
     sales, cancelled = await settlements.period_counts(session, village_id, store.id, starts_at, ends_at)
     total_fen = sum(line.amount_fen for line in lines)
-    settled = await settlements.exact_settlement(session, village_id, store.id, starts_at, ends_at)
+    settled = await settlements.settlement_over(
+        session, village_id, store.id, starts_at, ends_at, exactly=True
+    )
     return SettlementReport(
         store_id=store.id,
         store_name=store.name,
@@ -354,8 +356,8 @@ async def settle(
     await settlements.lock_store(session, village_id, store.id)
     # a store is settled once for any moment. SQL twin: migrations/versions/0010_funding.py
     # jifen_settlement_no_overlap (ex_store_settlements_overlap)
-    earlier = await settlements.overlapping_settlement(
-        session, village_id, store.id, period.starts_at, period.ends_at
+    earlier = await settlements.settlement_over(
+        session, village_id, store.id, period.starts_at, period.ends_at, exactly=False
     )
     if earlier is not None:
         raise AlreadySettled(

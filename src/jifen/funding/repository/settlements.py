@@ -143,36 +143,30 @@ async def lock_store(session: AsyncSession, village_id: uuid.UUID, store_id: uui
     )
 
 
-async def overlapping_settlement(
-    session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
+async def settlement_over(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    store_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    exactly: bool,
 ) -> SettlementRow | None:
+    """The store's earliest settlement overlapping [starts_at, ends_at), or (`exactly`) the one settling
+    exactly that span."""
     return await Sql(session).row(
         SettlementRow,
         f"""
         SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
          WHERE village_id = $1 AND store_id = $2 AND starts_at < $4 AND $3 < ends_at
+           AND (NOT $5 OR (starts_at = $3 AND ends_at = $4))
          ORDER BY starts_at LIMIT 1
         """,
         village_id,
         store_id,
         starts_at,
         ends_at,
-    )
-
-
-async def exact_settlement(
-    session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> SettlementRow | None:
-    return await Sql(session).row(
-        SettlementRow,
-        f"""
-        SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
-         WHERE village_id = $1 AND store_id = $2 AND starts_at = $3 AND ends_at = $4
-        """,
-        village_id,
-        store_id,
-        starts_at,
-        ends_at,
+        exactly,
     )
 
 
