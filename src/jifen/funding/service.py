@@ -292,9 +292,7 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
         out_of(
             SettlementCancellation,
             row,
-            redemption_id=row.id,
             receipt_no=receipt_number(row.receipt_no),
-            reason=row.cancel_reason,
             points=-row.total_points,
             amount_fen=-row.fen,
             amount=yuan(-row.fen),
@@ -431,13 +429,7 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     points = await overview.household_points(session, village.id)
     received = await overview.funds_received(session, village.id)
     stores = [
-        out_of(
-            StoreFunding,
-            row,
-            store_id=row.id,
-            unsettled=yuan(row.unsettled_fen),
-            last_settled_period=row.last_period,
-        )
+        out_of(StoreFunding, row, unsettled=yuan(row.unsettled_fen))
         for row in await overview.store_funding(session, village.id)
     ]
     spent = sum(s.settled_fen for s in stores)

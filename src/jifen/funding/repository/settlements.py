@@ -83,13 +83,13 @@ async def period_counts(
 
 @dataclass(frozen=True, slots=True)
 class CancellationRow:
-    id: uuid.UUID
+    redemption_id: uuid.UUID
     receipt_no: int
     household_code: str
     sold_at: datetime
     cancelled_at: datetime
     sold_in_period: bool
-    cancel_reason: str | None
+    reason: str | None
     total_points: int
     fen: int
 
@@ -100,9 +100,9 @@ async def cancellations(
     return await Sql(session).rows(
         CancellationRow,
         """
-        SELECT r.id, r.receipt_no, h.code AS household_code, r.created_at AS sold_at, r.cancelled_at,
-               r.created_at >= $3 AS sold_in_period, r.cancel_reason, r.total_points,
-               r.total_points * jifen_peg_at(r.village_id, r.created_at) AS fen
+        SELECT r.id AS redemption_id, r.receipt_no, h.code AS household_code, r.created_at AS sold_at,
+               r.cancelled_at, r.created_at >= $3 AS sold_in_period, r.cancel_reason AS reason,
+               r.total_points, r.total_points * jifen_peg_at(r.village_id, r.created_at) AS fen
           FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
          WHERE r.village_id = $1 AND r.store_id = $2 AND r.status = 'cancelled'
            AND r.cancelled_at >= $3 AND r.cancelled_at < $4
