@@ -15,12 +15,7 @@ from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
 from jifen.awards.repository import inspections as sheets
-from jifen.awards.schemas import (
-    AwardItem,
-    InspectionCreate,
-    InspectionResult,
-    SheetOut,
-)
+from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.schemas import out_of

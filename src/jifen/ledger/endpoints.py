@@ -11,10 +11,7 @@ from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.idempotency import (
-    CallerKey,
-    idempotent,
-)
+from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.kit.schemas import out_of
 from jifen.ledger import repository, service

@@ -6,27 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Date,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    created_at,
-    identity_key,
-    scoped_fk,
-    text500,
-    uuid_key,
-    village_key,
-)
+from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_key, village_key
 
 
 class VillagePeg(Base):
