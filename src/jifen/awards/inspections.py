@@ -17,7 +17,7 @@ from jifen.awards.repository import HouseholdRef
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import violated_constraint
-from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound, found
 from jifen.kit.schemas import out_of
 from jifen.models import Role
 
@@ -106,9 +106,7 @@ async def submit_sheet(
     max_age: timedelta = service.OBSERVED_MAX_AGE,
 ) -> tuple[SheetOut, list[service.AwardResult]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
-    row = await sheets.inspection(session, inspection_id, lock=True)
-    if row is None:
-        raise NotFound("找不到该检查表")
+    row = found(await sheets.inspection(session, inspection_id, lock=True), "找不到该检查表")
     if row.status != "open":
         raise InspectionSubmitted()
     village_id, grid = row.village_id, row.grid

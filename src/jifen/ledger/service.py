@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
-from jifen.kit.errors import Conflict, JifenError, NotFound
+from jifen.kit.errors import Conflict, JifenError, NotFound, found
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.kit.schemas import out_of
@@ -154,9 +154,7 @@ async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store
 
 
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
-    account = await repository.household_account(session, household_id)
-    if account is None:
-        raise NotFound("找不到该户的积分账户")
+    account = found(await repository.household_account(session, household_id), "找不到该户的积分账户")
     return out_of(BalanceOut, account, household_id=household_id, available=account.posted - account.held)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit import timeutil
-from jifen.kit.errors import Conflict, Forbidden, NotFound
+from jifen.kit.errors import Conflict, Forbidden, found
 from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
@@ -229,9 +229,10 @@ async def change_item(
 async def find_household(
     session: AsyncSession, store: Store, *, household_id: uuid.UUID | None, code: str | None
 ) -> HouseholdRef:
-    household = await repository.household(session, store.village_id, household_id=household_id, code=code)
-    if household is None:
-        raise NotFound(f"找不到编号为 {code} 的户" if code else "找不到该户")
+    household = found(
+        await repository.household(session, store.village_id, household_id=household_id, code=code),
+        f"找不到编号为 {code} 的户" if code else "找不到该户",
+    )
     return household
 
 
