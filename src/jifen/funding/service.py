@@ -40,6 +40,7 @@ from jifen.funding.schemas import (
     SettlementReport,
     SettlementTotals,
     StoreFunding,
+    with_yuan,
     yuan,
 )
 from jifen.kit import timeutil
@@ -283,9 +284,7 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
     peg in force when it was made, and the cancellations made in the period."""
     village_id, starts_at, ends_at = store.village_id, period.starts_at, period.ends_at
     lines = [
-        out_of(
-            SettlementLine, row, quantity=row.sold - row.cancelled, amount_fen=row.fen, amount=yuan(row.fen)
-        )
+        out_of(SettlementLine, row, quantity=row.sold - row.cancelled, **with_yuan(amount=row.fen))
         for row in await settlements.settlement_lines(session, village_id, store.id, starts_at, ends_at)
     ]
     cancellations = [
@@ -294,8 +293,7 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
             row,
             receipt_no=receipt_number(row.receipt_no),
             points=-row.total_points,
-            amount_fen=-row.fen,
-            amount=yuan(-row.fen),
+            **with_yuan(amount=-row.fen),
         )
         for row in await settlements.cancellations(session, village_id, store.id, starts_at, ends_at)
     ]
@@ -437,25 +435,24 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     outstanding = points.posted * peg.fen_per_point
     cash = received - spent
     surplus = cash - unsettled - outstanding
-    return FundingOverview(
-        village_id=village.id,
-        as_of=now,
-        peg=peg,
-        households=points.households,
-        points_outstanding=points.posted,
-        points_held=points.held,
-        outstanding_fen=outstanding,
-        outstanding=yuan(outstanding),
-        funds_received_fen=received,
-        funds_received=yuan(received),
-        funds_spent_fen=spent,
-        funds_spent=yuan(spent),
-        cash_fen=cash,
-        cash=yuan(cash),
-        unsettled_fen=unsettled,
-        unsettled=yuan(unsettled),
-        surplus_fen=surplus,
-        surplus=yuan(surplus),
-        funded=surplus >= 0,
-        stores=stores,
+    amounts = with_yuan(
+        outstanding=outstanding,
+        funds_received=received,
+        funds_spent=spent,
+        cash=cash,
+        unsettled=unsettled,
+        surplus=surplus,
+    )
+    return FundingOverview.model_validate(
+        {
+            "village_id": village.id,
+            "as_of": now,
+            "peg": peg,
+            "households": points.households,
+            "points_outstanding": points.posted,
+            "points_held": points.held,
+            "funded": surplus >= 0,
+            "stores": stores,
+        }
+        | amounts
     )
