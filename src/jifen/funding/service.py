@@ -49,7 +49,7 @@ from jifen.kit.errors import BadRequest, Conflict, NotFound
 from jifen.kit.periods import LocalPeriod, local_today
 from jifen.kit.schemas import out_of
 from jifen.models import Store, Village
-from jifen.store.service import receipt_number
+from jifen.store.schemas import receipt_number
 
 DEFAULT_FEN_PER_POINT = 100
 

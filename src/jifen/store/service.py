@@ -34,6 +34,7 @@ from jifen.store.schemas import (
     RedemptionLineIn,
     RedemptionLineOut,
     RedemptionOut,
+    receipt_number,
 )
 
 
@@ -313,10 +314,6 @@ def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
     return [out_of(RedemptionLineOut, line) for line in lines]
 
 
-def receipt_number(receipt_no: int) -> str:
-    return f"{receipt_no:08d}"
-
-
 async def redemption_out(
     session: AsyncSession, redemption: RedemptionRow, balance_after: int
 ) -> RedemptionOut:
@@ -324,7 +321,6 @@ async def redemption_out(
     return out_of(
         RedemptionOut,
         redemption,
-        receipt_no=receipt_number(redemption.receipt_no),
         status=RedemptionStatus(redemption.status),
         lines=[out_of(RedemptionLineOut, line) for line in lines],
         balance_after=balance_after,
