@@ -44,6 +44,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 T = TypeVar("T")
+K = TypeVar("K")
 V = TypeVar("V")
 
 
@@ -108,6 +109,16 @@ class Sql:
             value = checked(kind, next(iter(record.values())))
             if value is not None:
                 out.append(value)
+        return out
+
+    async def pairs(self, key: type[K], value: type[V], query: str, *args: object) -> dict[K, V]:
+        """The first column of every row mapped to its second (a row with a NULL in either is left out)."""
+        out: dict[K, V] = {}
+        for record in await self._records(query, args):
+            columns = iter(record.values())
+            k, v = checked(key, next(columns)), checked(value, next(columns))
+            if k is not None and v is not None:
+                out[k] = v
         return out
 
     async def cursor(
