@@ -61,6 +61,12 @@ def shape_row(shape: type[T], row: Mapping[str, Any]) -> T:
         raise RowShapeError(f"{shape.__name__}{fields} cannot hold columns {list(row)}: {exc}") from exc
 
 
+def present(row: T | None) -> T:
+    """The row a statement always returns: an INSERT … RETURNING, a row the caller locked or just wrote."""
+    assert row is not None
+    return row
+
+
 def checked(kind: type[V], value: object) -> V | None:
     """A scalar as the type the repository declared (None stays None)."""
     if value is None or isinstance(value, kind):
@@ -96,6 +102,10 @@ class Sql:
     async def row(self, shape: type[T], query: str, *args: object) -> T | None:
         found = await self._records(query, args)
         return shape_row(shape, found[0]) if found else None
+
+    async def one(self, shape: type[T], query: str, *args: object) -> T:
+        """The row the statement always returns (an INSERT … RETURNING, a row the caller has locked)."""
+        return present(await self.row(shape, query, *args))
 
     async def value(self, kind: type[V], query: str, *args: object) -> V | None:
         """The first column of the first row (None when there is no row)."""

@@ -39,7 +39,7 @@ async def insert_photo(
     height: int,
     uploaded_by: uuid.UUID,
 ) -> Photo:
-    photo = await Sql(session).row(
+    return await Sql(session).one(
         Photo,
         "INSERT INTO photos (village_id, id, sha256, content_type, size, width, height, uploaded_by)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_PHOTO}",
@@ -52,8 +52,6 @@ async def insert_photo(
         height,
         uploaded_by,
     )
-    assert photo is not None
-    return photo
 
 
 async def get_photo(session: AsyncSession, photo_id: uuid.UUID) -> Photo | None:

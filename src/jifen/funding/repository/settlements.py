@@ -171,7 +171,7 @@ async def settlement_over(
 
 
 async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> SettlementRow:
-    row = await Sql(session).row(
+    return await Sql(session).one(
         SettlementRow,
         f"""
         INSERT INTO store_settlements (village_id, id, store_id, period, starts_at, ends_at, report_points,
@@ -191,8 +191,6 @@ async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> Se
         values["note"],
         values["actor_id"],
     )
-    assert row is not None
-    return row
 
 
 async def list_settlements(

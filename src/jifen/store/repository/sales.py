@@ -10,8 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.sql import Sql
-from jifen.store.repository import present
+from jifen.kit.sql import Sql, present
 from jifen.store.schemas import SaleOut
 
 _RECORD_SALE = """
