@@ -19,6 +19,7 @@ from jifen.awards.schemas import BoardAward
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
+from jifen.kit.pagination import GridFilter
 from jifen.kit.periods import window
 from jifen.kit.timeutil import utcnow
 from jifen.models import AwardStatus, Household
@@ -53,7 +54,7 @@ async def board(
 async def list_notices(
     access: VillageUsers,
     session: Session,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Board:
     """公示栏: the awards on public notice now, ending soonest first; every villager of the village may read
@@ -69,7 +70,7 @@ async def list_notices(
 async def review_queue(
     access: AwardLister,
     session: Session,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Board:
     """The awards waiting for review, oldest first, with who submitted them and who has approved so far."""
