@@ -93,7 +93,7 @@ class Award(Base):
     self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()
     # when the deed was seen, for an award scored offline and sent later; None: when it was received
-    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime | None]
 
 
 class AwardDecision(Base):
