@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit.schemas import AuditEventOut, CheckpointOut
+from jifen.kit.schemas import out_of
 from jifen.kit.sql import Sql
 
 TOWN_SCOPE = uuid.UUID(int=0)  # what belongs to no village: town administrators, logins
@@ -137,21 +138,12 @@ async def events(
 
 
 def event_out(row: EventRow) -> AuditEventOut:
-    return AuditEventOut(
-        id=row.id,
+    return out_of(
+        AuditEventOut,
+        row,
         village_id=None if row.scope == TOWN_SCOPE else row.scope,
-        occurred_at=row.occurred_at,
-        actor_id=row.actor_id,
-        actor_name=row.actor_name,
-        actor_roles=row.actor_roles,
-        action=row.action,
-        record_type=row.record_type,
-        record_id=row.record_id,
         before=json.loads(row.before) if row.before is not None else None,
         after=json.loads(row.after) if row.after is not None else None,
-        reason=row.reason,
-        request_id=row.request_id,
-        client_addr=row.client_addr,
     )
 
 
@@ -172,14 +164,4 @@ async def checkpoints(session: AsyncSession, scope: uuid.UUID) -> list[Checkpoin
         " ORDER BY id DESC",
         scope,
     )
-    return [
-        CheckpointOut(
-            id=row.id,
-            village_id=row.scope,
-            seq=row.seq,
-            digest=bytes(row.digest).hex(),
-            records=row.records,
-            sealed_at=row.sealed_at,
-        )
-        for row in rows
-    ]
+    return [out_of(CheckpointOut, row, village_id=row.scope, digest=bytes(row.digest).hex()) for row in rows]

@@ -21,22 +21,18 @@ from jifen.kit.db import raw_connection
 from jifen.kit.errors import NotFound
 from jifen.kit.imports import Plan
 from jifen.kit.logging import REQUEST
+from jifen.kit.schemas import out_of
 from jifen.kit.timeutil import utcnow
 
 __all__ = ["TOWN_SCOPE", "record", "record_many", "seal_checkpoint", "verify_chain", "verify_out"]
 
 
 def verify_out(verdict: chain.Verdict) -> VerifyOut:
-    return VerifyOut(
-        ok=verdict.ok,
-        checked=verdict.checked,
-        head=verdict.head,
-        pending=verdict.pending,
-        checkpoints=verdict.checkpoints,
+    return out_of(
+        VerifyOut,
+        verdict,
         first_bad=BrokenRecord(**verdict.first_bad) if verdict.first_bad else None,
-        digest_found=verdict.digest_found,
         village_id=None if verdict.scope == TOWN_SCOPE else verdict.scope,
-        accounts_checked=verdict.accounts_checked,
         first_bad_account=BadAccount(**verdict.first_bad_account) if verdict.first_bad_account else None,
     )
 
@@ -67,14 +63,7 @@ async def seal_checkpoint(engine: AsyncEngine, village_id: uuid.UUID, sealed_by:
         checkpoint = await chain.seal(conn, village_id, sealed_by)
     if checkpoint is None:
         raise NotFound("该村还没有任何记录可以封存")
-    return CheckpointOut(
-        id=checkpoint.id,
-        village_id=checkpoint.scope,
-        seq=checkpoint.seq,
-        digest=checkpoint.digest,
-        records=checkpoint.records,
-        sealed_at=checkpoint.sealed_at,
-    )
+    return out_of(CheckpointOut, checkpoint, village_id=checkpoint.scope)
 
 
 def _json(value: Any) -> str | None:

@@ -10,61 +10,32 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import jwt
 from fastapi import Request, Response
 
-from jifen.auth.tokens import VERSION_CLAIM
-from jifen.kit.timeutil import utcnow
+from jifen.auth.tokens import TokenSubject, sign, verified
 from jifen.settings import Settings
 
 COOKIE = "jifen_session"
 LOGIN_CSRF_COOKIE = "jifen_login_csrf"
-ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True)
-class WebSession:
-    user_id: uuid.UUID
-    credential_version: int
+class WebSession(TokenSubject):
     csrf: str
 
 
-def _secret(settings: Settings) -> str:
-    return settings.signing_key
-
-
 def issue(settings: Settings, user_id: uuid.UUID, credential_version: int) -> str:
-    now = utcnow()
-    claims = {
-        "sub": str(user_id),
-        VERSION_CLAIM: credential_version,
-        "iat": now,
-        "exp": now + timedelta(hours=settings.web_session_hours),
-        "typ": "web",
-        "csrf": secrets.token_urlsafe(24),
-    }
-    return jwt.encode(claims, _secret(settings), algorithm=ALGORITHM)
+    lifetime = timedelta(hours=settings.web_session_hours)
+    return sign(settings, user_id, credential_version, "web", lifetime, csrf=secrets.token_urlsafe(24))
 
 
 def read(settings: Settings, request: Request) -> WebSession | None:
     token = request.cookies.get(COOKIE)
-    if not token:
+    found = verified(settings, token, "web", "csrf") if token else None
+    if found is None:
         return None
-    try:
-        claims = jwt.decode(
-            token,
-            _secret(settings),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "csrf", VERSION_CLAIM]},
-        )
-        version = claims[VERSION_CLAIM]
-        if claims.get("typ") != "web" or type(version) is not int:
-            return None
-        return WebSession(
-            user_id=uuid.UUID(str(claims["sub"])), credential_version=version, csrf=str(claims["csrf"])
-        )
-    except (jwt.PyJWTError, ValueError):
-        return None
+    subject, claims = found
+    return WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
 
 
 def _secure(settings: Settings, request: Request) -> bool:

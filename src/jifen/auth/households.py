@@ -24,7 +24,7 @@ from jifen.auth.scope import (
     sees_pickup_code,
 )
 from jifen.kit.db import Session
-from jifen.kit.errors import Forbidden, NotFound
+from jifen.kit.errors import Forbidden, found
 from jifen.models import Household, Role, Village
 
 village_admin = village_role(Role.village_admin)  # the village admin (and the town admin)
@@ -48,9 +48,7 @@ class HouseholdAccess:
 
 
 async def _household(household_id: uuid.UUID, session: Session) -> Household:
-    household = await repository.household(session, household_id)
-    if household is None:
-        raise NotFound("找不到该户")
+    household = found(await repository.household(session, household_id), "找不到该户")
     return household
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jwt
 
@@ -23,31 +24,53 @@ class TokenSubject:
     credential_version: int
 
 
-def issue_token(settings: Settings, user_id: uuid.UUID, credential_version: int) -> tuple[str, int]:
+def sign(
+    settings: Settings,
+    user_id: uuid.UUID,
+    credential_version: int,
+    typ: str,
+    lifetime: timedelta,
+    **extra: object,
+) -> str:
+    """A token of type `typ` naming the user and their credential version, valid for `lifetime`."""
     now = utcnow()
-    ttl = settings.token_ttl_seconds
     claims = {
         "sub": str(user_id),
         "iat": now,
-        "exp": now + timedelta(seconds=ttl),
-        "typ": "access",
+        "exp": now + lifetime,
+        "typ": typ,
         VERSION_CLAIM: credential_version,
+        **extra,
     }
-    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM), ttl
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
 
 
-def read_token(settings: Settings, token: str) -> TokenSubject | None:
-    """The user and version a valid, unexpired token names; None for anything else."""
+def verified(
+    settings: Settings, token: str, typ: str, *required: str
+) -> tuple[TokenSubject, dict[str, Any]] | None:
+    """Who a valid, unexpired token of type `typ` names, with its claims (the `required` ones among them);
+    None for anything else."""
     try:
         claims = jwt.decode(
             token,
             settings.signing_key,
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat", VERSION_CLAIM]},
+            options={"require": ["sub", "exp", VERSION_CLAIM, *required]},
         )
         version = claims[VERSION_CLAIM]
-        if claims.get("typ") != "access" or type(version) is not int:
+        if claims.get("typ") != typ or type(version) is not int:
             return None
-        return TokenSubject(uuid.UUID(str(claims["sub"])), version)
+        return TokenSubject(uuid.UUID(str(claims["sub"])), version), claims
     except (jwt.PyJWTError, ValueError):
         return None
+
+
+def issue_token(settings: Settings, user_id: uuid.UUID, credential_version: int) -> tuple[str, int]:
+    ttl = settings.token_ttl_seconds
+    return sign(settings, user_id, credential_version, "access", timedelta(seconds=ttl)), ttl
+
+
+def read_token(settings: Settings, token: str) -> TokenSubject | None:
+    """The user and version a valid, unexpired token names; None for anything else."""
+    found = verified(settings, token, "access", "iat")
+    return None if found is None else found[0]

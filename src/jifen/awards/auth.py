@@ -15,7 +15,7 @@ from jifen.awards import repository
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session
-from jifen.kit.errors import BadRequest, Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
@@ -68,9 +68,7 @@ class AwardAccess:
 
 
 async def _award(award_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, uuid.UUID]:
-    row = await repository.award_village(session, award_id)
-    if row is None:
-        raise NotFound("找不到该评定")
+    row = found(await repository.award_village(session, award_id), "找不到该评定")
     return row.village_id, row.household_id
 
 
@@ -125,9 +123,7 @@ AwardObjector = Annotated[AwardAccess, Depends(award_objector)]
 
 
 async def _inspection(inspection_id: uuid.UUID, session: Session) -> tuple[uuid.UUID, str]:
-    row = await sheets.place(session, inspection_id)
-    if row is None:
-        raise NotFound("找不到该检查表")
+    row = found(await sheets.place(session, inspection_id), "找不到该检查表")
     return row.village_id, row.grid
 
 
@@ -160,9 +156,9 @@ class HouseholdVillager:
 
 async def self_reporter(household_id: uuid.UUID, actor: CurrentActor, session: Session) -> HouseholdVillager:
     """自主申报 is for a villager of the household itself; staff score households through `POST /awards`."""
-    household = (await repository.households_by_id(session, [household_id])).get(household_id)
-    if household is None:
-        raise NotFound("找不到该户")
+    household = found(
+        (await repository.households_by_id(session, [household_id])).get(household_id), "找不到该户"
+    )
     own = {g.household_id for g in actor.grants_in(household.village_id) if g.role is Role.villager}
     if household_id in own:
         return HouseholdVillager(actor=actor, household=household)

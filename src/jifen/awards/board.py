@@ -4,7 +4,6 @@ each with the household, the rule and who submitted it by name."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -16,9 +15,11 @@ from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.auth.households import AwardLister, HouseholdHistoryReader
 from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
+from jifen.awards.schemas import BoardAward
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
+from jifen.kit.pagination import GridFilter
 from jifen.kit.periods import window
 from jifen.kit.timeutil import utcnow
 from jifen.models import AwardStatus, Household
@@ -26,31 +27,6 @@ from jifen.models import AwardStatus, Household
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
 VillageUsers = Annotated[VillageAccess, Depends(village_role(*VILLAGE_USERS))]
-
-
-class BoardAward(BaseModel):
-    id: uuid.UUID
-    status: AwardStatus
-    points: int
-    quantity: int
-    note: str | None
-    household_id: uuid.UUID
-    household_code: str
-    head_name: str
-    grid: str | None
-    rule_id: uuid.UUID
-    rule_code: str
-    rule_name: str
-    rule_category: str
-    review: str
-    submitted_by: uuid.UUID
-    submitted_by_name: str
-    approvals: list[str]
-    open_objections: int
-    photo_ids: list[uuid.UUID]
-    self_report: bool
-    created_at: datetime
-    notice_until: datetime | None
 
 
 class Board(BaseModel):
@@ -67,8 +43,7 @@ async def board(
     grids: frozenset[str] | None = None,
 ) -> list[BoardAward]:
     """`grids`: only households of these grids (a cadre's review queue); None for the whole village."""
-    rows = await board_repository.board_awards(session, village_id, status, grid, limit, grids=grids)
-    return [BoardAward.model_validate(row, from_attributes=True) for row in rows]
+    return await board_repository.board_awards(session, village_id, status, grid, limit, grids=grids)
 
 
 @router.get(
@@ -79,7 +54,7 @@ async def board(
 async def list_notices(
     access: VillageUsers,
     session: Session,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Board:
     """公示栏: the awards on public notice now, ending soonest first; every villager of the village may read
@@ -95,7 +70,7 @@ async def list_notices(
 async def review_queue(
     access: AwardLister,
     session: Session,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Board:
     """The awards waiting for review, oldest first, with who submitted them and who has approved so far."""

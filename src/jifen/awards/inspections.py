@@ -15,16 +15,10 @@ from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
 from jifen.awards.repository import inspections as sheets
-from jifen.awards.schemas import (
-    AwardItem,
-    InspectionCreate,
-    InspectionResult,
-    SheetHousehold,
-    SheetOut,
-    SheetRule,
-)
+from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import violated_constraint
-from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound, found
+from jifen.kit.schemas import out_of
 from jifen.models import Role
 
 
@@ -101,18 +95,7 @@ async def get_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut
         return None
     rules = await sheets.sheet_rules(session, row.village_id, row.rule_ids)
     households = await sheets.grid_households(session, row.village_id, row.grid)
-    return SheetOut(
-        id=row.id,
-        village_id=row.village_id,
-        grid=row.grid,
-        inspected_on=row.inspected_on,
-        judges=list(row.judges),
-        status=row.status,
-        rules=[SheetRule.model_validate(r, from_attributes=True) for r in rules],
-        households=[SheetHousehold.model_validate(h, from_attributes=True) for h in households],
-        awards=row.awards,
-        submitted_at=row.submitted_at,
-    )
+    return out_of(SheetOut, row, judges=list(row.judges), rules=rules, households=households)
 
 
 async def submit_sheet(
@@ -123,9 +106,7 @@ async def submit_sheet(
     max_age: timedelta = service.OBSERVED_MAX_AGE,
 ) -> tuple[SheetOut, list[service.AwardResult]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
-    row = await sheets.inspection(session, inspection_id, lock=True)
-    if row is None:
-        raise NotFound("找不到该检查表")
+    row = found(await sheets.inspection(session, inspection_id, lock=True), "找不到该检查表")
     if row.status != "open":
         raise InspectionSubmitted()
     village_id, grid = row.village_id, row.grid

@@ -22,7 +22,7 @@ from jifen.awards import repository
 from jifen.awards.repository import AwardRow, LockedAward, objections
 from jifen.awards.schemas import AwardItem
 from jifen.awards.service import ConflictOfInterest, award_draft, compensate_award, rule_of
-from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, found
 from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
@@ -75,9 +75,7 @@ async def objection_window(session: AsyncSession, row: AwardRow) -> datetime | N
 async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, reason: str) -> Objection:
     """异议: a challenge to an award on public notice, or to a posted one within the objection period after
     its posting; a posted award already compensated (reversed, rectified, revised) takes no more."""
-    row = await repository.lock_award(session, award_id)
-    if row is None:
-        raise NotFound("找不到该评定")
+    row = found(await repository.lock_award(session, award_id), "找不到该评定")
     until = await objection_window(session, row)
     if until is None or utcnow() >= until:
         raise NoticeClosed()
@@ -185,9 +183,7 @@ async def resolve(
     the submitter, an approver nor an objector. Under a `double` rule the first resolution is recorded as
     pending (proposed) and a second, different resolver who agrees (same outcome and points) completes it;
     one who disagrees replaces the proposal with theirs, which in turn waits for someone to agree."""
-    row = await repository.lock_award(session, award_id)
-    if row is None:
-        raise NotFound("找不到该评定")
+    row = found(await repository.lock_award(session, award_id), "找不到该评定")
     await _check_duties(session, actor, row)
     open_rows = await objections.open_objections(session, row.village_id, award_id)
     status = row.status

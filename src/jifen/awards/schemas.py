@@ -132,3 +132,29 @@ class InspectionScores(InputModel):
 class InspectionResult(BaseModel):
     inspection: SheetOut
     awards: list[AwardOut]
+
+
+# an award as the notice board and the review queue show it, with the household, the rule and the submitter
+class BoardAward(BaseModel):
+    id: uuid.UUID
+    status: AwardStatus
+    points: int
+    quantity: int
+    note: str | None
+    household_id: uuid.UUID
+    household_code: str
+    head_name: str
+    grid: str | None
+    rule_id: uuid.UUID
+    rule_code: str
+    rule_name: str
+    rule_category: str
+    review: str
+    submitted_by: uuid.UUID
+    submitted_by_name: str
+    approvals: list[str]
+    open_objections: int
+    photo_ids: list[uuid.UUID]
+    self_report: bool
+    created_at: datetime
+    notice_until: datetime | None

@@ -8,12 +8,7 @@ from fastapi import APIRouter, Query
 from jifen.auth.households import HouseholdHistoryReader
 from jifen.expiry import service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
-from jifen.expiry.schemas import (
-    ExpiringOut,
-    ExpiryPolicyIn,
-    ExpiryPolicyOut,
-    HouseholdExpiringOut,
-)
+from jifen.expiry.schemas import ExpiringOut, ExpiryPolicyIn, ExpiryPolicyOut, HouseholdExpiringOut
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses

@@ -252,14 +252,6 @@ async def insert_run(
 # ------------------------------------------------------------------------------------------- preview
 
 
-@dataclass(frozen=True, slots=True)
-class Amount:
-    """Points per household."""
-
-    household_id: uuid.UUID
-    points: int
-
-
 async def pending_due(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -269,8 +261,9 @@ async def pending_due(
     household_id: uuid.UUID | None,
 ) -> dict[uuid.UUID, int]:
     """What the due job would expire now (without locking): due > 0 per household."""
-    rows = await Sql(session).rows(
-        Amount,
+    return await Sql(session).pairs(
+        uuid.UUID,
+        int,
         """
         WITH recent AS (
             SELECT p.account_id, sum(p.amount) AS credits
@@ -289,14 +282,14 @@ async def pending_due(
         cap,
         household_id,
     )
-    return {row.household_id: row.points for row in rows}
 
 
 async def availability(
     session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID | None
 ) -> dict[uuid.UUID, int]:
-    rows = await Sql(session).rows(
-        Amount,
+    return await Sql(session).pairs(
+        uuid.UUID,
+        int,
         """
         SELECT id AS household_id, (posted - held)::bigint AS points FROM accounts
          WHERE village_id = $1 AND kind = 'household' AND posted - held > 0
@@ -305,7 +298,6 @@ async def availability(
         village_id,
         household_id,
     )
-    return {row.household_id: row.points for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

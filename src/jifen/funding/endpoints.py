@@ -35,10 +35,7 @@ from jifen.funding.schemas import (
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import error_responses
-from jifen.kit.idempotency import (
-    CallerKey,
-    idempotent,
-)
+from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted

@@ -27,6 +27,11 @@ def yuan(fen: int) -> str:
     return f"{sign}¥{whole:,}.{cents:02d}"
 
 
+def with_yuan(**fen: int) -> dict[str, int | str]:
+    """Each amount in fen as `<name>_fen`, and beside it `<name>` in yuan as a person reads it."""
+    return {key: value for name, f in fen.items() for key, value in ((f"{name}_fen", f), (name, yuan(f)))}
+
+
 # ---------------------------------------------------------------------------------------------- the peg
 
 

@@ -40,14 +40,16 @@ from jifen.funding.schemas import (
     SettlementReport,
     SettlementTotals,
     StoreFunding,
+    with_yuan,
     yuan,
 )
 from jifen.kit import timeutil
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, NotFound
 from jifen.kit.periods import LocalPeriod, local_today
+from jifen.kit.schemas import out_of
 from jifen.models import Store, Village
-from jifen.store.service import receipt_number
+from jifen.store.schemas import receipt_number
 
 DEFAULT_FEN_PER_POINT = 100
 
@@ -95,14 +97,7 @@ def peg_out(row: PegRow | None) -> PegOut:
             actor_id=None,
             created_at=None,
         )
-    return PegOut(
-        fen_per_point=row.fen_per_point,
-        yuan_per_point=yuan(row.fen_per_point),
-        effective_from=row.effective_from,
-        reason=row.reason,
-        actor_id=row.actor_id,
-        created_at=row.created_at,
-    )
+    return out_of(PegOut, row, yuan_per_point=yuan(row.fen_per_point))
 
 
 async def current_peg(session: AsyncSession, village_id: uuid.UUID, at: datetime | None = None) -> PegOut:
@@ -177,19 +172,7 @@ def fund_out(row: FundRow | None) -> FundOut:
         if row.voided_at is not None
         else None
     )
-    return FundOut(
-        id=row.id,
-        village_id=row.village_id,
-        source=FundSource(row.source),
-        source_name=row.source_name,
-        amount_fen=row.amount_fen,
-        amount=yuan(row.amount_fen),
-        received_on=row.received_on,
-        note=row.note,
-        actor_id=row.actor_id,
-        created_at=row.created_at,
-        voided=voided,
-    )
+    return out_of(FundOut, row, source=FundSource(row.source), amount=yuan(row.amount_fen), voided=voided)
 
 
 async def record_fund(session: AsyncSession, actor: Actor, village: Village, body: FundCreate) -> FundOut:
@@ -291,20 +274,8 @@ async def void_fund(
 
 
 def settlement_out(row: SettlementRow) -> SettlementOut:
-    return SettlementOut(
-        id=row.id,
-        store_id=row.store_id,
-        period=row.period,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        report_points=row.report_points,
-        report_fen=row.report_fen,
-        amount_fen=row.amount_fen,
-        amount=yuan(row.amount_fen),
-        difference_fen=row.amount_fen - row.report_fen,
-        note=row.note,
-        actor_id=row.actor_id,
-        created_at=row.created_at,
+    return out_of(
+        SettlementOut, row, amount=yuan(row.amount_fen), difference_fen=row.amount_fen - row.report_fen
     )
 
 
@@ -313,37 +284,24 @@ async def settlement_report(session: AsyncSession, store: Store, period: LocalPe
     peg in force when it was made, and the cancellations made in the period."""
     village_id, starts_at, ends_at = store.village_id, period.starts_at, period.ends_at
     lines = [
-        SettlementLine(
-            item_id=row.item_id,
-            name=row.name,
-            unit=row.unit,
-            sold=row.sold,
-            cancelled=row.cancelled,
-            quantity=row.sold - row.cancelled,
-            points=row.points,
-            amount_fen=row.fen,
-            amount=yuan(row.fen),
-        )
+        out_of(SettlementLine, row, quantity=row.sold - row.cancelled, **with_yuan(amount=row.fen))
         for row in await settlements.settlement_lines(session, village_id, store.id, starts_at, ends_at)
     ]
     cancellations = [
-        SettlementCancellation(
-            redemption_id=row.id,
+        out_of(
+            SettlementCancellation,
+            row,
             receipt_no=receipt_number(row.receipt_no),
-            household_code=row.household_code,
-            sold_at=row.sold_at,
-            cancelled_at=row.cancelled_at,
-            sold_in_period=row.sold_in_period,
-            reason=row.cancel_reason,
             points=-row.total_points,
-            amount_fen=-row.fen,
-            amount=yuan(-row.fen),
+            **with_yuan(amount=-row.fen),
         )
         for row in await settlements.cancellations(session, village_id, store.id, starts_at, ends_at)
     ]
     sales, cancelled = await settlements.period_counts(session, village_id, store.id, starts_at, ends_at)
     total_fen = sum(line.amount_fen for line in lines)
-    settled = await settlements.exact_settlement(session, village_id, store.id, starts_at, ends_at)
+    settled = await settlements.settlement_over(
+        session, village_id, store.id, starts_at, ends_at, exactly=True
+    )
     return SettlementReport(
         store_id=store.id,
         store_name=store.name,
@@ -394,8 +352,8 @@ async def settle(
     await settlements.lock_store(session, village_id, store.id)
     # a store is settled once for any moment. SQL twin: migrations/versions/0010_funding.py
     # jifen_settlement_no_overlap (ex_store_settlements_overlap)
-    earlier = await settlements.overlapping_settlement(
-        session, village_id, store.id, period.starts_at, period.ends_at
+    earlier = await settlements.settlement_over(
+        session, village_id, store.id, period.starts_at, period.ends_at, exactly=False
     )
     if earlier is not None:
         raise AlreadySettled(
@@ -469,15 +427,7 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     points = await overview.household_points(session, village.id)
     received = await overview.funds_received(session, village.id)
     stores = [
-        StoreFunding(
-            store_id=row.id,
-            name=row.name,
-            settled_fen=row.settled_fen,
-            unsettled_points=row.unsettled_points,
-            unsettled_fen=row.unsettled_fen,
-            unsettled=yuan(row.unsettled_fen),
-            last_settled_period=row.last_period,
-        )
+        out_of(StoreFunding, row, unsettled=yuan(row.unsettled_fen))
         for row in await overview.store_funding(session, village.id)
     ]
     spent = sum(s.settled_fen for s in stores)
@@ -485,25 +435,24 @@ async def village_funding(session: AsyncSession, village: Village) -> FundingOve
     outstanding = points.posted * peg.fen_per_point
     cash = received - spent
     surplus = cash - unsettled - outstanding
-    return FundingOverview(
-        village_id=village.id,
-        as_of=now,
-        peg=peg,
-        households=points.households,
-        points_outstanding=points.posted,
-        points_held=points.held,
-        outstanding_fen=outstanding,
-        outstanding=yuan(outstanding),
-        funds_received_fen=received,
-        funds_received=yuan(received),
-        funds_spent_fen=spent,
-        funds_spent=yuan(spent),
-        cash_fen=cash,
-        cash=yuan(cash),
-        unsettled_fen=unsettled,
-        unsettled=yuan(unsettled),
-        surplus_fen=surplus,
-        surplus=yuan(surplus),
-        funded=surplus >= 0,
-        stores=stores,
+    amounts = with_yuan(
+        outstanding=outstanding,
+        funds_received=received,
+        funds_spent=spent,
+        cash=cash,
+        unsettled=unsettled,
+        surplus=surplus,
+    )
+    return FundingOverview.model_validate(
+        {
+            "village_id": village.id,
+            "as_of": now,
+            "peg": peg,
+            "households": points.households,
+            "points_outstanding": points.posted,
+            "points_held": points.held,
+            "funded": surplus >= 0,
+            "stores": stores,
+        }
+        | amounts
     )

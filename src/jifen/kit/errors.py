@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
@@ -65,6 +65,16 @@ class Conflict(JifenError):
 class DuplicateCode(Conflict):
     code = "duplicate_code"
     default_detail = "编号已存在"
+
+
+T = TypeVar("T")
+
+
+def found(value: T | None, detail: str) -> T:
+    """`value`, or a 404 saying what was not found (找不到…)."""
+    if value is None:
+        raise NotFound(detail)
+    return value
 
 
 def error_responses(*errors: type[JifenError]) -> dict[int | str, dict[str, Any]]:

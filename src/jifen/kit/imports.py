@@ -16,7 +16,7 @@ from fastapi import File, Query, UploadFile
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from jifen.kit.errors import BadRequest
+from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
 from jifen.kit.tables import MissingColumns, Table, UnreadableFile, read_table
 
 MAX_UPLOAD = 1024 * 1024  # a catalogue of 5,000 rows is well under this
@@ -54,7 +54,9 @@ class ImportResult(BaseModel):
 
 
 IMPORT_ERRORS = (UnreadableFile, MissingColumns, TooLarge)
+IMPORT_RESPONSES = error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS)
 
+M = TypeVar("M", bound=BaseModel)
 Row = TypeVar("Row")  # a row as the model it describes
 Existing = TypeVar("Existing")  # the record it is matched with
 
@@ -64,6 +66,10 @@ class Change(Generic[Row, Existing]):
     current: Existing
     row: Row
     fields: list[str]  # the terms that differ
+
+    def patch(self, model: type[M]) -> M:
+        """The differing terms as the catalogue's patch model."""
+        return model.model_validate({k: getattr(self.row, k) for k in self.fields})
 
 
 @dataclass
@@ -86,6 +92,8 @@ class Matcher(Generic[Row, Existing]):
     """How one catalogue's rows are read and matched: `parse` a row (raising BadRow), its `key` and `name`,
     its terms compared with an existing record's, and `notes` on an unchanged term worth telling."""
 
+    synonyms: Mapping[str, tuple[str, ...]]  # field → the headers it goes by
+    required: tuple[str, ...]  # the fields a header row must name
     field_names: Mapping[str, str]  # field → its Chinese name
     term_names: Mapping[str, str]  # compared term → its Chinese name
     parse: Callable[[Table, list[str]], Row]
@@ -95,6 +103,12 @@ class Matcher(Generic[Row, Existing]):
     record_terms: Callable[[Existing], dict[str, object]]
     duplicate: Callable[[str, int], str]  # the reason for a key seen before on row n
     notes: Callable[[Existing, Row], list[str]] = lambda current, row: []
+
+    def read(self, filename: str, content: bytes) -> Table:
+        return read_table(filename, content, self.synonyms, self.required)
+
+    async def upload(self, file: StarletteUpload) -> Table:
+        return self.read(*await read_upload(file))
 
     def plan(self, table: Table, existing: Mapping[str, Existing]) -> Plan[Row, Existing]:
         """Every row sorted into add, change, unchanged or refused; nothing is written."""
@@ -144,13 +158,6 @@ class Matcher(Generic[Row, Existing]):
         return planned
 
 
-async def upload_table(
-    file: StarletteUpload, synonyms: Mapping[str, tuple[str, ...]], required: tuple[str, ...]
-) -> Table:
-    filename, content = await read_upload(file)
-    return read_table(filename, content, synonyms, required)
-
-
 async def read_upload(file: StarletteUpload) -> tuple[str, bytes]:
     content = await file.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
@@ -178,6 +185,20 @@ def parse_int(text: str, what: str) -> int:
         return int(cleaned)
     except ValueError:
         raise BadRow(f"{what}“{text}”不是整数，请填写如 10 或 -5") from None
+
+
+def limit_of(
+    table: Table, cells: list[str], count: str, period: str, names: Mapping[str, str]
+) -> dict[str, object] | None:
+    """A count per period (a rule's cap, an item's limit) from its two columns; the period defaults to a
+    month; None when the count is left empty. `names`: field → its Chinese name, for the reasons."""
+    if not table.value(cells, count):
+        return None
+    period_text = table.value(cells, period) or "月"
+    found = PERIODS.get(period_text.lower())
+    if found is None:
+        raise BadRow(f"{names[period]}“{period_text}”无法识别，请填写 日、周、月、季 或 年")
+    return {"count": parse_int(table.value(cells, count), names[count]), "period": found}
 
 
 # ------------------------------------------------------------------------------------------ the pages' stash

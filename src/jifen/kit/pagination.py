@@ -20,6 +20,7 @@ T = TypeVar("T")
 MAX_LIMIT = 200
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many items per page (≤ 200)")]
 Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")]
+GridFilter = Annotated[str | None, Query(max_length=32)]  # only the households of this grid
 
 
 class Page(BaseModel, Generic[T]):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -27,6 +27,18 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0
 Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=PRINTABLE)
 ]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def out_of(model: type[M], row: object, **computed: object) -> M:
+    """`row` (a repository's row, an ORM object) as the answer `model`: every field the two share by name is
+    read from the row; `computed` gives the others, or replaces one the row has under that name."""
+    shared = {
+        name: getattr(row, name) for name in model.model_fields if name not in computed and hasattr(row, name)
+    }
+    return model.model_validate(shared | computed)
 
 
 class InputModel(BaseModel):

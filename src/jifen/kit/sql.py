@@ -44,6 +44,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 T = TypeVar("T")
+K = TypeVar("K")
 V = TypeVar("V")
 
 
@@ -58,6 +59,12 @@ def shape_row(shape: type[T], row: Mapping[str, Any]) -> T:
     except TypeError as exc:
         fields = [f.name for f in dataclasses.fields(shape)] if dataclasses.is_dataclass(shape) else "?"
         raise RowShapeError(f"{shape.__name__}{fields} cannot hold columns {list(row)}: {exc}") from exc
+
+
+def present(row: T | None) -> T:
+    """The row a statement always returns: an INSERT … RETURNING, a row the caller locked or just wrote."""
+    assert row is not None
+    return row
 
 
 def checked(kind: type[V], value: object) -> V | None:
@@ -96,6 +103,10 @@ class Sql:
         found = await self._records(query, args)
         return shape_row(shape, found[0]) if found else None
 
+    async def one(self, shape: type[T], query: str, *args: object) -> T:
+        """The row the statement always returns (an INSERT … RETURNING, a row the caller has locked)."""
+        return present(await self.row(shape, query, *args))
+
     async def value(self, kind: type[V], query: str, *args: object) -> V | None:
         """The first column of the first row (None when there is no row)."""
         found = await self._records(query, args)
@@ -108,6 +119,16 @@ class Sql:
             value = checked(kind, next(iter(record.values())))
             if value is not None:
                 out.append(value)
+        return out
+
+    async def pairs(self, key: type[K], value: type[V], query: str, *args: object) -> dict[K, V]:
+        """The first column of every row mapped to its second (a row with a NULL in either is left out)."""
+        out: dict[K, V] = {}
+        for record in await self._records(query, args):
+            columns = iter(record.values())
+            k, v = checked(key, next(columns)), checked(value, next(columns))
+            if k is not None and v is not None:
+                out[k] = v
         return out
 
     async def cursor(

@@ -10,7 +10,7 @@ from jifen.auth.actor import VILLAGE_STAFF, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
 from jifen.auth.scope import HouseholdView, household_view, refusal
 from jifen.kit.db import Session
-from jifen.kit.errors import NotFound
+from jifen.kit.errors import found
 from jifen.ledger import repository
 from jifen.models import LedgerTransaction, Role
 
@@ -22,9 +22,7 @@ class TransactionAccess:
 
 
 async def _transaction(transaction_id: uuid.UUID, session: Session) -> LedgerTransaction:
-    transaction = await repository.get_transaction(session, transaction_id)
-    if transaction is None:
-        raise NotFound("找不到该笔交易")
+    transaction = found(await repository.get_transaction(session, transaction_id), "找不到该笔交易")
     return transaction
 
 

@@ -11,11 +11,9 @@ from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.idempotency import (
-    CallerKey,
-    idempotent,
-)
+from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.schemas import out_of
 from jifen.ledger import repository, service
 from jifen.ledger.auth import TransactionReader, TransactionReverser
 from jifen.ledger.schemas import (
@@ -59,9 +57,9 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
     compensations = await repository.compensations_of(session, transaction.village_id, transaction.id)
     made_by = await repository.compensation_made_by(session, transaction.village_id, transaction.id)
     kinds = await repository.account_kinds(session, transaction.village_id, [p.account_id for p in postings])
-    return TransactionOut(
-        id=transaction.id,
-        village_id=transaction.village_id,
+    return out_of(
+        TransactionOut,
+        transaction,
         kind=TransactionKind(transaction.kind),
         postings=[
             PostingOut(
@@ -72,27 +70,10 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
             )
             for p in postings
         ],
-        memo=transaction.memo,
-        rule_id=transaction.rule_id,
-        rule_version=transaction.rule_version,
-        source_type=transaction.source_type,
-        source_id=transaction.source_id,
-        reason=transaction.reason,
-        created_at=transaction.created_at,
-        actor_id=transaction.actor_id,
         reverses=transaction.reverses_id,
         reversed_by=await repository.reversal_of(session, transaction.village_id, transaction.id),
         compensated_by=service.compensation_ref(compensations[0] if compensations else None),
-        compensations=[
-            CompensationOut(
-                kind=c.kind,
-                transaction_id=c.transaction_id,
-                amount=c.amount,
-                actor_id=c.actor_id,
-                created_at=c.created_at,
-            )
-            for c in compensations
-        ],
+        compensations=[out_of(CompensationOut, c) for c in compensations],
         compensates=None
         if made_by is None
         else CompensationRef(kind=made_by.kind, transaction_id=made_by.source_id),

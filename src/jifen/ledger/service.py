@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
-from jifen.kit.errors import Conflict, JifenError, NotFound
+from jifen.kit.errors import Conflict, JifenError, NotFound, found
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
+from jifen.kit.schemas import out_of
 from jifen.ledger import repository
 from jifen.ledger.schemas import BalanceOut, CompensationRef, EntryOut
 from jifen.models import (
@@ -153,16 +154,8 @@ async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store
 
 
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
-    account = await repository.household_account(session, household_id)
-    if account is None:
-        raise NotFound("找不到该户的积分账户")
-    return BalanceOut(
-        household_id=household_id,
-        posted=account.posted,
-        held=account.held,
-        available=account.posted - account.held,
-        lifetime_earned=account.lifetime_earned,
-    )
+    account = found(await repository.household_account(session, household_id), "找不到该户的积分账户")
+    return out_of(BalanceOut, account, household_id=household_id, available=account.posted - account.held)
 
 
 def _check_balanced(drafts: Sequence[Draft]) -> None:
@@ -517,16 +510,10 @@ async def entries_page(
         session, household.village_id, [row.transaction_id for row in shown]
     )
     items = [
-        EntryOut(
-            transaction_id=row.transaction_id,
+        out_of(
+            EntryOut,
+            row,
             kind=TransactionKind(row.kind),
-            amount=row.amount,
-            balance_after=row.balance_after,
-            memo=row.memo,
-            rule_code=row.rule_code,
-            rule_version=row.rule_version,
-            created_at=row.created_at,
-            actor_id=row.actor_id,
             reverses=row.reverses_id,
             compensated_by=compensation_ref(compensated.get(row.transaction_id)),
         )

@@ -11,18 +11,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Identity,
     Index,
     LargeBinary,
     String,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, identity_key, partial_index, text500, uuid_col, uuid_key
+from jifen.models.base import Base, identity_key, partial_index, server_now, text500, uuid_key
 from jifen.models.ledger import chain_id_column
 
 
@@ -57,8 +55,8 @@ class AuditEvent(Base):
     scope: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[int] = identity_key()
     chain_id: Mapped[int] = chain_id_column()
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor_id: Mapped[uuid.UUID | None] = uuid_col()
+    occurred_at: Mapped[datetime] = server_now()
+    actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str | None] = mapped_column(String(64))
     actor_roles: Mapped[str | None] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(48))
@@ -87,7 +85,7 @@ class ChainLink(Base):
     record_key: Mapped[str] = mapped_column(String(100))
     record_hash: Mapped[bytes] = mapped_column(LargeBinary)
     link_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    linked_at: Mapped[datetime] = server_now()
 
 
 class Checkpoint(Base):
@@ -102,8 +100,8 @@ class Checkpoint(Base):
     chain_id: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[bytes] = mapped_column(LargeBinary)
     records: Mapped[int] = mapped_column(BigInteger)
-    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    sealed_by: Mapped[uuid.UUID | None] = uuid_col()
+    sealed_at: Mapped[datetime] = server_now()
+    sealed_by: Mapped[uuid.UUID | None]
 
 
 class AuditVerification(Base):
@@ -124,4 +122,4 @@ class AuditVerification(Base):
     accounts_checked: Mapped[int] = mapped_column(BigInteger)
     first_bad: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     first_bad_account: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    verified_at: Mapped[datetime] = server_now()

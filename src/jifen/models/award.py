@@ -9,8 +9,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -20,7 +18,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, text500, uuid_col, uuid_key, uuid_pk
+from jifen.models.base import (
+    Base,
+    created_at,
+    partial_index,
+    scoped_fk,
+    text500,
+    uuid_key,
+    uuid_pk,
+    village_key,
+)
 
 
 class AwardStatus(enum.StrEnum):
@@ -69,24 +76,24 @@ class Award(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_pk()
-    household_id: Mapped[uuid.UUID] = uuid_col()
-    rule_id: Mapped[uuid.UUID] = uuid_col()
+    household_id: Mapped[uuid.UUID]
+    rule_id: Mapped[uuid.UUID]
     rule_version: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
-    member_id: Mapped[uuid.UUID | None] = uuid_col()
+    member_id: Mapped[uuid.UUID | None]
     note: Mapped[str | None] = text500()
     status: Mapped[AwardStatus] = mapped_column(String(16))
-    transaction_id: Mapped[uuid.UUID | None] = uuid_col()
-    batch_id: Mapped[uuid.UUID | None] = uuid_col()
-    submitted_by: Mapped[uuid.UUID] = uuid_col()
-    notice_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    hold_id: Mapped[uuid.UUID | None] = uuid_col()
+    transaction_id: Mapped[uuid.UUID | None]
+    batch_id: Mapped[uuid.UUID | None]
+    submitted_by: Mapped[uuid.UUID]
+    notice_until: Mapped[datetime | None]
+    hold_id: Mapped[uuid.UUID | None]
     # 自主申报: filed by a villager (submitted_by) for their own household; always reviewed
     self_report: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()
     # when the deed was seen, for an award scored offline and sent later; None: when it was received
-    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime | None]
 
 
 class AwardDecision(Base):
@@ -110,9 +117,9 @@ class AwardDecision(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_key()
-    award_id: Mapped[uuid.UUID] = uuid_col()
+    award_id: Mapped[uuid.UUID]
     decision: Mapped[str] = mapped_column(String(8))
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     reason: Mapped[str | None] = text500()
     created_at: Mapped[datetime] = created_at()
 
@@ -143,19 +150,19 @@ class Objection(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_key()
-    award_id: Mapped[uuid.UUID] = uuid_col()
-    raised_by: Mapped[uuid.UUID] = uuid_col()
+    award_id: Mapped[uuid.UUID]
+    raised_by: Mapped[uuid.UUID]
     reason: Mapped[str] = text500()
     status: Mapped[str] = mapped_column(String(10), server_default="open")
     outcome: Mapped[str | None] = mapped_column(String(10))
-    resolved_by: Mapped[uuid.UUID | None] = uuid_col()
+    resolved_by: Mapped[uuid.UUID | None]
     resolution: Mapped[str | None] = text500()
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     proposed_outcome: Mapped[str | None] = mapped_column(String(10))
     proposed_points: Mapped[int | None] = mapped_column(BigInteger)
-    proposed_by: Mapped[uuid.UUID | None] = uuid_col()
-    proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    proposed_by: Mapped[uuid.UUID | None]
+    proposed_at: Mapped[datetime | None]
 
 
 class Inspection(Base):
@@ -173,17 +180,17 @@ class Inspection(Base):
         Index("ix_inspections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     grid: Mapped[str] = mapped_column(String(32))
     inspected_on: Mapped[date] = mapped_column(Date)
     rule_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
     judges: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     status: Mapped[str] = mapped_column(String(10), server_default="open")
-    created_by: Mapped[uuid.UUID] = uuid_col()
+    created_by: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
-    submitted_by: Mapped[uuid.UUID | None] = uuid_col()
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_by: Mapped[uuid.UUID | None]
+    submitted_at: Mapped[datetime | None]
     awards: Mapped[int | None] = mapped_column(Integer)
 
 

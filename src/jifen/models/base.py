@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    ForeignKey,
     ForeignKeyConstraint,
     Identity,
     Index,
@@ -31,6 +32,12 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # a column declared by its annotation alone (`household_id: Mapped[uuid.UUID | None]`): a UUID, or a
+    # moment with its time zone; nullable when the annotation says `| None`
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        uuid.UUID: UUID(as_uuid=True),
+        datetime: DateTime(timezone=True),
+    }
 
 
 def uuid_pk(**kwargs: Any) -> Mapped[uuid.UUID]:
@@ -43,18 +50,23 @@ def identity_key() -> Mapped[int]:
     return mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
+def server_now() -> Mapped[datetime]:
+    """A moment PostgreSQL writes (now()) into a row inserted without it."""
+    return mapped_column(server_default=func.now())
+
+
 def created_at() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    return server_now()
+
+
+def village_key() -> MappedColumn[Any]:
+    """`village_id` as the first part of a village's row key, referencing the village."""
+    return mapped_column(ForeignKey("villages.id"), primary_key=True)
 
 
 def uuid_key() -> MappedColumn[Any]:
     """A UUID part of a composite primary key (`village_id` and the row's own id, no default)."""
     return mapped_column(UUID(as_uuid=True), primary_key=True)
-
-
-def uuid_col() -> MappedColumn[Any]:
-    """A UUID column; nullable when its `Mapped[...]` says `| None`."""
-    return mapped_column(UUID(as_uuid=True))
 
 
 def text500() -> MappedColumn[Any]:

@@ -6,20 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_key, village_key
 
 
 class ExpiryPolicy(Base):
@@ -47,7 +37,7 @@ class ExpiryPolicy(Base):
         Index("ix_expiry_policies_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     seq: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(8))
@@ -55,9 +45,9 @@ class ExpiryPolicy(Base):
     clearing_day: Mapped[int | None] = mapped_column(SmallInteger)
     carry_over_cap: Mapped[int | None] = mapped_column(BigInteger)
     months: Mapped[int | None] = mapped_column(SmallInteger)
-    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    effective_at: Mapped[datetime]
     reason: Mapped[str] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -77,11 +67,11 @@ class Expiry(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     household_id: Mapped[uuid.UUID] = uuid_key()
-    cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    cutoff: Mapped[datetime] = mapped_column(primary_key=True)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    policy_id: Mapped[uuid.UUID] = uuid_col()
+    policy_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
-    transaction_id: Mapped[uuid.UUID] = uuid_col()
+    transaction_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -96,10 +86,10 @@ class ExpiryRun(Base):
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()
-    cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    cutoff: Mapped[datetime] = mapped_column(primary_key=True)
     # "pass" in the database (a Python keyword)
     pass_: Mapped[int] = mapped_column("pass", Integer, primary_key=True, autoincrement=False)
-    policy_id: Mapped[uuid.UUID] = uuid_col()
+    policy_id: Mapped[uuid.UUID]
     households: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_at()

@@ -6,21 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-    text,
-)
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_key, village_key
 
 
 class VillagePeg(Base):
@@ -34,12 +23,12 @@ class VillagePeg(Base):
         Index("ix_village_pegs_effective", "village_id", text("effective_from DESC"), text("id DESC")),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[int] = identity_key()
-    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    effective_from: Mapped[datetime]
     fen_per_point: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -54,14 +43,14 @@ class VillageFund(Base):
         Index("ix_village_funds_received", "village_id", text("received_on DESC"), text("id DESC")),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     source: Mapped[str] = mapped_column(String(12))
     source_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     received_on: Mapped[date] = mapped_column(Date)
     note: Mapped[str | None] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -74,7 +63,7 @@ class VillageFundVoid(Base):
     village_id: Mapped[uuid.UUID] = uuid_key()
     fund_id: Mapped[uuid.UUID] = uuid_key()
     reason: Mapped[str] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -95,13 +84,13 @@ class StoreSettlement(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_key()
-    store_id: Mapped[uuid.UUID] = uuid_col()
+    store_id: Mapped[uuid.UUID]
     period: Mapped[str] = mapped_column(String(32))
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
     report_points: Mapped[int] = mapped_column(BigInteger)
     report_fen: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()

@@ -3,17 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
+from jifen.models.base import Base, created_at, scoped_fk, uuid_key, uuid_pk, village_key
 
 
 class Household(Base):
@@ -27,7 +20,7 @@ class Household(Base):
         CheckConstraint("population BETWEEN 1 AND 99", name="population"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_pk(index=True)
     code: Mapped[str] = mapped_column(String(32))
     head_name: Mapped[str] = mapped_column(String(64))
@@ -52,7 +45,7 @@ class Member(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_pk()
-    household_id: Mapped[uuid.UUID] = uuid_col()
+    household_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
     # 与户主关系 as the roll says it: 户主, 配偶, 子, 女, 父, 母 …

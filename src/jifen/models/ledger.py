@@ -7,8 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
-    ForeignKey,
     Index,
     Integer,
     Sequence,
@@ -27,9 +25,9 @@ from jifen.models.base import (
     partial_index,
     scoped_fk,
     text500,
-    uuid_col,
     uuid_key,
     uuid_pk,
+    village_key,
 )
 
 
@@ -98,11 +96,11 @@ class Account(Base):
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[AccountKind] = mapped_column(String(16))
-    household_id: Mapped[uuid.UUID | None] = uuid_col()
-    store_id: Mapped[uuid.UUID | None] = uuid_col()
+    household_id: Mapped[uuid.UUID | None]
+    store_id: Mapped[uuid.UUID | None]
     posted: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     held: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
@@ -156,12 +154,12 @@ class LedgerTransaction(Base):
     id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[TransactionKind] = mapped_column(String(24))
     memo: Mapped[str | None] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
-    rule_id: Mapped[uuid.UUID | None] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
+    rule_id: Mapped[uuid.UUID | None]
     rule_version: Mapped[int | None] = mapped_column(Integer)
     source_type: Mapped[str | None] = mapped_column(String(24))
-    source_id: Mapped[uuid.UUID | None] = uuid_col()
-    reverses_id: Mapped[uuid.UUID | None] = uuid_col()
+    source_id: Mapped[uuid.UUID | None]
+    reverses_id: Mapped[uuid.UUID | None]
     reason: Mapped[str | None] = text500()
     created_at: Mapped[datetime] = created_at()
     chain_id: Mapped[int] = chain_id_column()
@@ -192,8 +190,8 @@ class Posting(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[int] = identity_key()
-    transaction_id: Mapped[uuid.UUID] = uuid_col()
-    account_id: Mapped[uuid.UUID] = uuid_col()
+    transaction_id: Mapped[uuid.UUID]
+    account_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int | None] = mapped_column(BigInteger)
     account_version: Mapped[int | None] = mapped_column(BigInteger)
@@ -220,16 +218,16 @@ class Hold(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_pk()
-    account_id: Mapped[uuid.UUID] = uuid_col()
+    account_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
     memo: Mapped[str | None] = text500()
     source_type: Mapped[str | None] = mapped_column(String(24))
-    source_id: Mapped[uuid.UUID | None] = uuid_col()
-    transaction_id: Mapped[uuid.UUID | None] = uuid_col()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    source_id: Mapped[uuid.UUID | None]
+    transaction_id: Mapped[uuid.UUID | None]
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None]
 
 
 class Compensation(Base):
@@ -259,11 +257,11 @@ class Compensation(Base):
     village_id: Mapped[uuid.UUID] = uuid_key()
     source_id: Mapped[uuid.UUID] = uuid_key()
     step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
-    transaction_id: Mapped[uuid.UUID] = uuid_col()
+    transaction_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(16))
     # what the compensating transaction moved on the household's account (signed)
     amount: Mapped[int] = mapped_column(BigInteger)
-    actor_id: Mapped[uuid.UUID] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -272,7 +270,7 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_keys"
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     caller_id: Mapped[uuid.UUID] = uuid_key()
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))

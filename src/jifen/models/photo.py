@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, uuid_key, village_key
 
 
 class Photo(Base):
@@ -22,12 +22,12 @@ class Photo(Base):
         Index("ix_photos_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    uploaded_by: Mapped[uuid.UUID] = uuid_col()
+    uploaded_by: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()

@@ -4,20 +4,11 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, uuid_col, uuid_key, uuid_pk
+from jifen.models.base import Base, created_at, scoped_fk, uuid_key, uuid_pk, village_key
 
 
 class Review(enum.StrEnum):
@@ -40,7 +31,7 @@ class Rule(Base):
     __tablename__ = "rules"
     __table_args__ = (UniqueConstraint("village_id", "code"), Index("ix_rules_id", "id"))
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -90,5 +81,5 @@ class RuleVersion(Base):
     active_until: Mapped[date | None] = mapped_column(Date)
     review: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[uuid.UUID] = uuid_col()
+    created_by: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()

@@ -9,8 +9,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Constraint,
-    DateTime,
-    ForeignKey,
     Index,
     Integer,
     Sequence,
@@ -27,9 +25,9 @@ from jifen.models.base import (
     partial_index,
     scoped_fk,
     text500,
-    uuid_col,
     uuid_key,
     uuid_pk,
+    village_key,
 )
 
 # Receipt numbers run across every village (printed on the slip); the constraint is per village
@@ -42,7 +40,7 @@ class Store(Base):
 
     __tablename__ = "stores"
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_pk(index=True)
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
@@ -86,7 +84,7 @@ class Item(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_pk()
-    store_id: Mapped[uuid.UUID] = uuid_col()
+    store_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(32))
@@ -146,16 +144,16 @@ class Redemption(Base):
     receipt_no: Mapped[int] = mapped_column(
         BigInteger, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
-    store_id: Mapped[uuid.UUID] = uuid_col()
-    household_id: Mapped[uuid.UUID] = uuid_col()
+    store_id: Mapped[uuid.UUID]
+    household_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(String(10), server_default=RedemptionStatus.completed.value)
     total_points: Mapped[int] = mapped_column(BigInteger)
-    transaction_id: Mapped[uuid.UUID] = uuid_col()
-    clerk_id: Mapped[uuid.UUID] = uuid_col()
+    transaction_id: Mapped[uuid.UUID]
+    clerk_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
-    cancel_transaction_id: Mapped[uuid.UUID | None] = uuid_col()
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancelled_by: Mapped[uuid.UUID | None] = uuid_col()
+    cancel_transaction_id: Mapped[uuid.UUID | None]
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[uuid.UUID | None]
     cancel_reason: Mapped[str | None] = text500()
 
 
@@ -221,13 +219,13 @@ class StockMovement(Base):
 
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[int] = identity_key()
-    item_id: Mapped[uuid.UUID] = uuid_col()
+    item_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
     on_hand_after: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = text500()
-    actor_id: Mapped[uuid.UUID] = uuid_col()
-    redemption_id: Mapped[uuid.UUID | None] = uuid_col()
+    actor_id: Mapped[uuid.UUID]
+    redemption_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -263,18 +261,18 @@ class Reservation(Base):
     village_id: Mapped[uuid.UUID] = uuid_key()
     id: Mapped[uuid.UUID] = uuid_key()
     code: Mapped[str] = mapped_column(String(6))
-    store_id: Mapped[uuid.UUID] = uuid_col()
-    household_id: Mapped[uuid.UUID] = uuid_col()
+    store_id: Mapped[uuid.UUID]
+    household_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(String(10), server_default="active")
     total_points: Mapped[int] = mapped_column(BigInteger)
-    hold_id: Mapped[uuid.UUID] = uuid_col()
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[uuid.UUID] = uuid_col()
+    hold_id: Mapped[uuid.UUID]
+    expires_at: Mapped[datetime]
+    created_by: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_by: Mapped[uuid.UUID | None] = uuid_col()
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[uuid.UUID | None]
     end_reason: Mapped[str | None] = text500()
-    redemption_id: Mapped[uuid.UUID | None] = uuid_col()
+    redemption_id: Mapped[uuid.UUID | None]
 
 
 class ReservationLine(PricedLine, Base):

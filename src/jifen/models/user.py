@@ -8,18 +8,16 @@ from sqlalchemy import (
     CHAR,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_col, uuid_pk
+from jifen.models.base import Base, created_at, scoped_fk, server_now, text500, uuid_pk
 
 
 class Role(enum.StrEnum):
@@ -49,7 +47,7 @@ class User(Base):
     credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # set by an administrator's password reset: the user must choose their own before anything else
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = text500()
 
     roles: Mapped[list[UserRole]] = relationship(
@@ -95,8 +93,8 @@ class UserRole(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(String(16))
     village_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("villages.id"), index=True)
-    store_id: Mapped[uuid.UUID | None] = uuid_col()
-    household_id: Mapped[uuid.UUID | None] = uuid_col()
+    store_id: Mapped[uuid.UUID | None]
+    household_id: Mapped[uuid.UUID | None]
     grid: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = created_at()
 
@@ -118,6 +116,6 @@ class LoginThrottle(Base):
     name_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_addr: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' when unknown
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
-    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None]
     refused: Mapped[bool] = mapped_column(Boolean, server_default="false")  # what the last claim decided
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = server_now()

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, uuid_pk
+from jifen.models.base import Base, created_at, server_now, uuid_pk, village_key
 
 DEFAULT_STAR_THRESHOLDS = (100, 200, 300, 400, 500)
 
@@ -55,7 +55,7 @@ class VillagePeriodFigures(Base):
 
     __tablename__ = "village_period_figures"
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     taking_part: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     issued: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
@@ -79,9 +79,9 @@ class VillageRollupMark(Base):
 
     __tablename__ = "village_rollup_marks"
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     chain_id: Mapped[int] = mapped_column(BigInteger)
-    rolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    rolled_at: Mapped[datetime] = server_now()
 
 
 class VillageHouseholds(Base):
@@ -89,5 +89,5 @@ class VillageHouseholds(Base):
 
     __tablename__ = "village_households"
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     households: Mapped[int] = mapped_column(BigInteger)

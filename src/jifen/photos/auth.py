@@ -11,7 +11,7 @@ from fastapi import Depends
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.kit.db import Session
-from jifen.kit.errors import NotFound
+from jifen.kit.errors import NotFound, found
 from jifen.photos import service
 
 photo_uploader = village_role(*VILLAGE_USERS, town_admin=False)
@@ -25,9 +25,7 @@ class PhotoAccess:
 
 
 async def photo_reader(photo_id: uuid.UUID, actor: CurrentActor, session: Session) -> PhotoAccess:
-    photo = await service.get_photo(session, photo_id)
-    if photo is None:
-        raise NotFound("找不到该照片")
+    photo = found(await service.get_photo(session, photo_id), "找不到该照片")
     try:
         authorize(actor, photo.village_id, VILLAGE_USERS, town_admin=True)
     except NotFound:

@@ -39,7 +39,7 @@ async def insert_photo(
     height: int,
     uploaded_by: uuid.UUID,
 ) -> Photo:
-    photo = await Sql(session).row(
+    return await Sql(session).one(
         Photo,
         "INSERT INTO photos (village_id, id, sha256, content_type, size, width, height, uploaded_by)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_PHOTO}",
@@ -52,31 +52,23 @@ async def insert_photo(
         height,
         uploaded_by,
     )
-    assert photo is not None
-    return photo
 
 
 async def get_photo(session: AsyncSession, photo_id: uuid.UUID) -> Photo | None:
     return await Sql(session).row(Photo, f"SELECT {_PHOTO} FROM photos WHERE id = $1", photo_id)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hash:
-    id: uuid.UUID
-    sha256: str
-
-
 async def village_photo_hashes(
     session: AsyncSession, village_id: uuid.UUID, photo_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     """The hashes of those photos that belong to the village (another village's photo is not found)."""
-    rows = await Sql(session).rows(
-        _Hash,
+    return await Sql(session).pairs(
+        uuid.UUID,
+        str,
         "SELECT id, sha256 FROM photos WHERE village_id = $1 AND id = ANY($2::uuid[])",
         village_id,
         list(photo_ids),
     )
-    return {row.id: row.sha256 for row in rows}
 
 
 async def link_award_photos(

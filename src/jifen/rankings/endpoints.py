@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
+from jifen.kit.pagination import GridFilter
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.rankings import service, sheets
@@ -29,7 +30,7 @@ async def get_rankings(
     period: Annotated[
         str | None, Query(max_length=20, description="2026-11 (a month) or 2026 (a year)")
     ] = None,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
     household_class: Annotated[str | None, Query(max_length=32, description="rank one class apart")] = None,
 ) -> RankingOut | Response:
     """Households by the points they earned in a month or year of village time (or all time), best first;
@@ -75,7 +76,7 @@ async def get_star_households(
     year: Annotated[
         int | None, Query(ge=2000, le=2100, description="a year of village time; default: this one")
     ] = None,
-    grid: Annotated[str | None, Query(max_length=32)] = None,
+    grid: GridFilter = None,
 ) -> StarsOut:
     """星级文明户: every household's stars (0–5) for a year, from the points it earned in that year of village
     time against the village's thresholds (`PATCH /villages/{id}` `star_thresholds`); most points first."""

@@ -9,7 +9,7 @@ from fastapi import Depends
 from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
 from jifen.kit.db import Session
-from jifen.kit.errors import NotFound
+from jifen.kit.errors import found
 from jifen.models import Role, Rule
 from jifen.rules import repository
 
@@ -24,17 +24,13 @@ class RuleAccess:
 
 
 async def rule_admin(rule_id: uuid.UUID, actor: CurrentActor, session: Session) -> RuleAccess:
-    rule = await repository.get_rule(session, rule_id)
-    if rule is None:
-        raise NotFound("找不到该积分细则")
+    rule = found(await repository.get_rule(session, rule_id), "找不到该积分细则")
     authorize(actor, rule.village_id, {Role.village_admin}, town_admin=True)
     return RuleAccess(actor=actor, rule=rule)
 
 
 async def rule_reader(rule_id: uuid.UUID, actor: CurrentActor, session: Session) -> RuleAccess:
-    rule = await repository.get_rule(session, rule_id)
-    if rule is None:
-        raise NotFound("找不到该积分细则")
+    rule = found(await repository.get_rule(session, rule_id), "找不到该积分细则")
     authorize(actor, rule.village_id, VILLAGE_USERS, town_admin=True)
     return RuleAccess(actor=actor, rule=rule)
 

@@ -12,18 +12,7 @@ from jifen.auth.actor import Actor
 from jifen.auth.households import VillageAdmin
 from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.imports import (
-    IMPORT_ERRORS,
-    PERIODS,
-    Apply,
-    BadRow,
-    ImportResult,
-    Matcher,
-    Upload,
-    parse_int,
-    upload_table,
-)
+from jifen.kit.imports import BadRow, ImportResult, parse_int
 from jifen.kit.tables import Table
 from jifen.models import Review, RuleVersion, Village
 from jifen.rules import repository, service
@@ -77,13 +66,7 @@ def parse_row(table: Table, cells: list[str]) -> RuleCreate:
         raise BadRow("缺少分值")
     if points == 0:
         raise BadRow("分值不能为 0")
-    cap = None
-    if value(cells, "cap"):
-        period_text = value(cells, "cap_period") or "月"
-        period = PERIODS.get(period_text.lower())
-        if period is None:
-            raise BadRow(f"上限周期“{period_text}”无法识别，请填写 日、周、月、季 或 年")
-        cap = {"count": parse_int(value(cells, "cap"), "上限"), "period": period}
+    cap = imports.limit_of(table, cells, "cap", "cap_period", FIELD_NAMES)
     review = REVIEWS.get(value(cells, "review").lower())
     if review is None:
         raise BadRow(f"审核“{value(cells, 'review')}”无法识别，请填写 无、一人 或 两人")
@@ -148,7 +131,9 @@ CHANGE_NAMES = {
 }
 
 
-MATCHER: Matcher[RuleCreate, RuleVersion] = Matcher(
+MATCHER: imports.Matcher[RuleCreate, RuleVersion] = imports.Matcher(
+    synonyms=SYNONYMS,
+    required=REQUIRED,
     field_names=FIELD_NAMES,
     term_names=CHANGE_NAMES,
     parse=parse_row,
@@ -174,8 +159,7 @@ async def apply_plan(session: AsyncSession, actor: Actor, village: Village, plan
     for change in planned.changes:
         loaded = await repository.get_rule(session, change.current.rule_id)
         assert loaded is not None
-        patch = RulePatch.model_validate({k: getattr(change.row, k) for k in change.fields})
-        await service.change_rule(session, actor, loaded, patch)
+        await service.change_rule(session, actor, loaded, change.patch(RulePatch))
     await audit.record_import(session, actor, planned, (village.id, "rule.import", "village", village.id))
     return planned.done()
 
@@ -183,13 +167,13 @@ async def apply_plan(session: AsyncSession, actor: Actor, village: Village, plan
 @router.post(
     "/villages/{village_id}/imports/rules",
     response_model=ImportResult,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS),
+    responses=imports.IMPORT_RESPONSES,
 )
 async def import_rules(
-    file: Upload, access: VillageAdmin, session: Session, apply: Apply = False
+    file: imports.Upload, access: VillageAdmin, session: Session, apply: imports.Apply = False
 ) -> ImportResult:
     """积分细则 from an Excel or CSV file (columns 编号, 名称, 类别, 分值, 上限, 上限周期, 审核, 需要照片,
     整改返还): without `apply` a preview that writes nothing; with `apply=true` every good row at once (bad
     rows are listed and skipped). Matched by 编号: the same file twice changes nothing the second time."""
-    planned = await plan(session, access.village, await upload_table(file, SYNONYMS, REQUIRED))
+    planned = await plan(session, access.village, await MATCHER.upload(file))
     return await apply_plan(session, access.actor, access.village, planned) if apply else planned.result

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from jifen.kit.schemas import Code, InputModel, Name
 from jifen.models import Period, Review
@@ -15,7 +15,22 @@ Escalation = Annotated[
     list[Annotated[int, Field(ge=1, le=100000)]],
     Field(min_length=1, max_length=10, description="points taken by the 1st, 2nd, 3rd… repeat deduction"),
 ]
-Points = Annotated[int, Field(ge=-100000, le=100000, description="signed points per unit; not 0")]
+
+
+def _not_zero(points: int) -> int:
+    if points == 0:
+        raise ValueError("分值不能为 0")
+    return points
+
+
+def _in_order(active_from: date | None, active_until: date | None) -> None:
+    if active_from and active_until and active_from > active_until:
+        raise ValueError("启用日期不能晚于停用日期")
+
+
+Points = Annotated[
+    int, Field(ge=-100000, le=100000, description="signed points per unit; not 0"), AfterValidator(_not_zero)
+]
 
 
 class Cap(InputModel):
@@ -36,21 +51,13 @@ class RuleCreate(InputModel):
     active_from: date | None = None
     active_until: date | None = None
 
-    @field_validator("points")
-    @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("分值不能为 0")
-        return value
-
     @model_validator(mode="after")
     def _share_for_deductions(self) -> RuleCreate:
         if self.rectification_share is not None and self.points > 0:
             raise ValueError("整改返还比例只适用于扣分细则（负分）")
         if self.escalation is not None and self.points > 0:
             raise ValueError("累进扣分只适用于扣分细则（负分）")
-        if self.active_from and self.active_until and self.active_from > self.active_until:
-            raise ValueError("启用日期不能晚于停用日期")
+        _in_order(self.active_from, self.active_until)
         return self
 
 
@@ -67,17 +74,9 @@ class RulePatch(InputModel):
     active_until: date | None = None
     active: bool | None = None
 
-    @field_validator("points")
-    @classmethod
-    def _not_zero(cls, value: int | None) -> int | None:
-        if value == 0:
-            raise ValueError("分值不能为 0")
-        return value
-
     @model_validator(mode="after")
     def _period_in_order(self) -> RulePatch:
-        if self.active_from and self.active_until and self.active_from > self.active_until:
-            raise ValueError("启用日期不能晚于停用日期")
+        _in_order(self.active_from, self.active_until)
         return self
 
 

@@ -14,6 +14,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import violated_constraint
 from jifen.kit.errors import BadRequest, DuplicateCode
+from jifen.kit.schemas import out_of
 from jifen.models import Period, Review, Rule, RuleVersion, Village
 from jifen.rules import repository
 from jifen.rules.schemas import Cap, CapOut, RuleCreate, RuleOut, RulePatch
@@ -194,27 +195,17 @@ async def village_rules(session: AsyncSession, village: Village) -> Sequence[Cur
 
 
 def rule_out(code: str, version: RuleVersion) -> RuleOut:
-    return RuleOut(
+    return out_of(
+        RuleOut,
+        version,
         id=version.rule_id,
-        village_id=version.village_id,
         code=code,
-        version=version.version,
-        name=version.name,
-        category=version.category,
-        points=version.points,
         cap=(
             CapOut(count=version.cap_count, period=Period(version.cap_period))
             if version.cap_count is not None and version.cap_period is not None
             else None
         ),
-        evidence_required=version.evidence_required,
         review=Review(version.review),
-        rectification_share=version.rectification_share,
-        escalation=version.escalation,
-        active_from=version.active_from,
-        active_until=version.active_until,
-        active=version.active,
-        created_at=version.created_at,
     )
 
 

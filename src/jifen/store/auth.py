@@ -14,7 +14,7 @@ from jifen.auth.actor import VILLAGE_USERS, Actor
 from jifen.auth.dependencies import CurrentActor, authorize
 from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
-from jifen.kit.errors import BadRequest, Forbidden, NotFound
+from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
 from jifen.store.repository import sales as sale_rows
@@ -67,9 +67,7 @@ def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> No
 
 async def load_store(session: Session, store_id: uuid.UUID) -> Store:
     """The store, or 404 (找不到该积分超市)."""
-    store = await repository.get_store(session, store_id)
-    if store is None:
-        raise NotFound("找不到该积分超市")
+    store = found(await repository.get_store(session, store_id), "找不到该积分超市")
     return store
 
 
@@ -81,13 +79,12 @@ class _InStore(Protocol):
 InStore = TypeVar("InStore", bound=_InStore)
 
 
-async def _with_store(session: Session, found: InStore | None, missing: str) -> tuple[InStore, Store]:
+async def _with_store(session: Session, record: InStore | None, missing: str) -> tuple[InStore, Store]:
     """A record of a store (an item, a sale) and its store, or 404 saying what is `missing`."""
-    if found is None:
-        raise NotFound(missing)
-    store = await repository.get_store(session, found.store_id)
+    record = found(record, missing)
+    store = await repository.get_store(session, record.store_id)
     assert store is not None  # a record's store is never deleted
-    return found, store
+    return record, store
 
 
 async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:

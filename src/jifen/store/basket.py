@@ -135,10 +135,12 @@ async def check_out(
     if windows:
         await _check_limits(session, store.village_id, household_id, items, basket, windows, now, pickup)
     total = sum(line.line_points for line in lines)
+    taking = _Taking(store, household_id, basket, lines, total)
     if isinstance(path, NewReservation):
-        hold = await _set_aside(session, actor, store, household_id, basket, lines, total, path)
-        return CheckedOut(lines=lines, total=total, sale=None, hold=hold)
-    sale = await _sell(session, actor, store, household_id, basket, lines, total, now, pickup)
+        return CheckedOut(
+            lines=lines, total=total, sale=None, hold=await _set_aside(session, actor, taking, path)
+        )
+    sale = await _sell(session, actor, taking, now, pickup)
     return CheckedOut(lines=lines, total=total, sale=sale, hold=None)
 
 
@@ -216,50 +218,48 @@ def _summary(lines: list[BasketLine]) -> str:
     return "、".join(f"{line.name}×{line.quantity}" for line in lines)
 
 
-async def _set_aside(
-    session: AsyncSession,
-    actor: Actor,
-    store: Store,
-    household_id: uuid.UUID,
-    basket: dict[uuid.UUID, int],
-    lines: list[BasketLine],
-    total: int,
-    path: NewReservation,
-) -> Hold:
+@dataclass(frozen=True)
+class _Taking:
+    """A checked basket, about to be taken: the store, the household, units by item, its lines and total."""
+
+    store: Store
+    household_id: uuid.UUID
+    basket: dict[uuid.UUID, int]
+    lines: list[BasketLine]
+    total: int
+
+
+async def _set_aside(session: AsyncSession, actor: Actor, taking: _Taking, path: NewReservation) -> Hold:
     """Step 3 for a reservation: the points held (the ledger refuses below zero), the units set aside."""
     hold = await ledger.place_hold(
         session,
         actor,
-        village_id=store.village_id,
-        household_id=household_id,
-        amount=total,
-        memo=f"预约兑换：{_summary(lines)}"[:500],
+        village_id=taking.store.village_id,
+        household_id=taking.household_id,
+        amount=taking.total,
+        memo=f"预约兑换：{_summary(taking.lines)}"[:500],
         source_type="reservation",
         source_id=path.reservation_id,
     )
-    await _stock(repository.set_reserved(session, store.village_id, list(basket), list(basket.values())))
+    await _stock(
+        repository.set_reserved(
+            session, taking.store.village_id, list(taking.basket), list(taking.basket.values())
+        )
+    )
     return hold
 
 
 async def _sell(
-    session: AsyncSession,
-    actor: Actor,
-    store: Store,
-    household_id: uuid.UUID,
-    basket: dict[uuid.UUID, int],
-    lines: list[BasketLine],
-    total: int,
-    now: datetime,
-    pickup: Pickup | None,
+    session: AsyncSession, actor: Actor, taking: _Taking, now: datetime, pickup: Pickup | None
 ) -> Sale:
     """Step 3 for a sale: the points posted to the store (a pickup captures its hold and releases its
     set-aside units), then the sale and its stock movements recorded."""
-    village_id = store.village_id
+    village_id = taking.store.village_id
     redemption_id = uuid.uuid4()
     draft = ledger.Draft(
         kind=TransactionKind.redemption,
-        lines=[ledger.Line(household_id, -total), ledger.Line(store.id, total)],
-        memo=(f"预约兑换核销：{_summary(lines)}" if pickup else f"积分超市兑换：{_summary(lines)}")[:500],
+        lines=[ledger.Line(taking.household_id, -taking.total), ledger.Line(taking.store.id, taking.total)],
+        memo=f"{'预约兑换核销' if pickup else '积分超市兑换'}：{_summary(taking.lines)}"[:500],
         source_type="redemption",
         source_id=redemption_id,
     )
@@ -267,7 +267,9 @@ async def _sell(
         held = await repository.hold(session, village_id, pickup.hold_id)
         await ledger.capture_hold(session, actor, held, draft)
         await _stock(
-            repository.set_reserved(session, village_id, list(basket), [-q for q in basket.values()])
+            repository.set_reserved(
+                session, village_id, list(taking.basket), [-q for q in taking.basket.values()]
+            )
         )
     else:
         await ledger.post(session, actor, village_id, [draft])
@@ -277,15 +279,15 @@ async def _sell(
             {
                 "village_id": village_id,
                 "id": redemption_id,
-                "store_id": store.id,
-                "household_id": household_id,
-                "total_points": total,
+                "store_id": taking.store.id,
+                "household_id": taking.household_id,
+                "total_points": taking.total,
                 "transaction_id": draft.id,
                 "clerk_id": actor.user_id,
                 "created_at": now,
-                "item_ids": [line.item_id for line in lines],
-                "quantities": [line.quantity for line in lines],
-                "prices": [line.price_points for line in lines],
+                "item_ids": [line.item_id for line in taking.lines],
+                "quantities": [line.quantity for line in taking.lines],
+                "prices": [line.price_points for line in taking.lines],
             },
         )
     )

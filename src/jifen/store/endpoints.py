@@ -9,10 +9,7 @@ from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import BadRequest, error_responses
-from jifen.kit.idempotency import (
-    CallerKey,
-    idempotent,
-)
+from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser

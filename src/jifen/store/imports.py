@@ -13,18 +13,7 @@ from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.imports import (
-    IMPORT_ERRORS,
-    PERIODS,
-    Apply,
-    BadRow,
-    ImportResult,
-    Matcher,
-    Upload,
-    parse_int,
-    upload_table,
-)
+from jifen.kit.imports import BadRow, ImportResult, parse_int
 from jifen.kit.tables import Table
 from jifen.models import Store
 from jifen.store import service
@@ -68,13 +57,7 @@ def parse_row(table: Table, cells: list[str]) -> ItemCreate:
     stock = parse_int(value(cells, "stock"), "库存") if value(cells, "stock") else 0
     if stock < 0:
         raise BadRow("库存不能为负数")
-    limit = None
-    if value(cells, "limit"):
-        period_text = value(cells, "limit_period") or "月"
-        period = PERIODS.get(period_text.lower())
-        if period is None:
-            raise BadRow(f"限购周期“{period_text}”无法识别，请填写 日、周、月、季 或 年")
-        limit = {"count": parse_int(value(cells, "limit"), "每户限购"), "period": period}
+    limit = imports.limit_of(table, cells, "limit", "limit_period", FIELD_NAMES)
     body = {
         "name": name,
         "price_points": price,
@@ -114,7 +97,9 @@ def _stock_note(current: ItemOut, item: ItemCreate) -> list[str]:
     return [f"库存 {current.stock} 不变（表中 {item.stock}）：已上架商品请用补货调整库存"]
 
 
-MATCHER: Matcher[ItemCreate, ItemOut] = Matcher(
+MATCHER: imports.Matcher[ItemCreate, ItemOut] = imports.Matcher(
+    synonyms=SYNONYMS,
+    required=REQUIRED,
     field_names=FIELD_NAMES,
     term_names=CHANGE_NAMES,
     parse=parse_row,
@@ -136,8 +121,7 @@ async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned:
     for item in planned.adds:
         await service.create_item(session, actor, store, item)
     for change in planned.changes:
-        patch = ItemPatch.model_validate({k: getattr(change.row, k) for k in change.fields})
-        await service.change_item(session, actor, store, change.current.id, patch)
+        await service.change_item(session, actor, store, change.current.id, change.patch(ItemPatch))
     await audit.record_import(session, actor, planned, (store.village_id, "item.import", "store", store.id))
     return planned.done()
 
@@ -145,13 +129,13 @@ async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned:
 @router.post(
     "/stores/{store_id}/imports/items",
     response_model=ImportResult,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS),
+    responses=imports.IMPORT_RESPONSES,
 )
 async def import_items(
-    file: Upload, access: StoreAdmin, session: Session, apply: Apply = False
+    file: imports.Upload, access: StoreAdmin, session: Session, apply: imports.Apply = False
 ) -> ImportResult:
     """商品目录 from an Excel or CSV file (columns 商品名称, 兑换积分, 库存, 单位, 类别, 每户限购, 限购周期):
     without `apply` a preview that writes nothing; with `apply=true` every good row at once (bad rows are
     listed and skipped). Matched by name: the same file twice changes nothing the second time."""
-    planned = await plan(session, access.store, await upload_table(file, SYNONYMS, REQUIRED))
+    planned = await plan(session, access.store, await MATCHER.upload(file))
     return await apply_plan(session, access.actor, access.store, planned) if apply else planned.result

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
 from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
-from jifen.models import RedemptionStatus, Store
+from jifen.models import Store
 from jifen.store.auth import StoreStaff
 from jifen.store.repository import sales as sale_rows
-from jifen.store.service import receipt_number
+from jifen.store.schemas import SaleOut
 
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
-
-
-class SaleOut(BaseModel):
-    id: uuid.UUID
-    receipt_no: str
-    status: RedemptionStatus
-    household_id: uuid.UUID
-    household_code: str
-    head_name: str
-    total_points: int
-    lines: int
-    created_at: datetime
-    cancelled_at: datetime | None
 
 
 @router.get(
@@ -60,8 +44,4 @@ async def sales_page(
         session, store.village_id, store.id, BY_TIME_ID.after(cursor), since, limit + 1
     )
     page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
-    items = [
-        SaleOut.model_validate({**dataclasses.asdict(row), "receipt_no": receipt_number(row.receipt_no)})
-        for row in page.items
-    ]
-    return Page(items=items, next_cursor=page.next_cursor)
+    return Page(items=page.items, next_cursor=page.next_cursor)

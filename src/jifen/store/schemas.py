@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from jifen.kit.schemas import Code, InputModel, Name, Reason
 from jifen.models import Period, RedemptionStatus
@@ -18,6 +18,14 @@ PictureUrl = Annotated[
 PricePoints = Annotated[int, Field(ge=1, le=1_000_000, description="price of one unit in points")]
 StockQuantity = Annotated[int, Field(ge=0, le=1_000_000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+def receipt_number(receipt_no: int) -> str:
+    return f"{receipt_no:08d}"
+
+
+# a receipt's number as printed, eight digits; a row's integer is written so on the way in
+ReceiptNo = Annotated[str, BeforeValidator(lambda n: receipt_number(n) if isinstance(n, int) else n)]
 
 
 class StoreCreate(InputModel):
@@ -121,7 +129,7 @@ class RedemptionLineOut(BaseModel):
 
 class RedemptionOut(BaseModel):
     id: uuid.UUID
-    receipt_no: str = Field(description="the number printed on the receipt")
+    receipt_no: ReceiptNo = Field(description="the number printed on the receipt")
     status: RedemptionStatus
     store_id: uuid.UUID
     household_id: uuid.UUID
@@ -185,3 +193,16 @@ class ReservationOut(BaseModel):
     ended_at: datetime | None = None
     end_reason: str | None = None
     redemption_id: uuid.UUID | None = None
+
+
+class SaleOut(BaseModel):
+    id: uuid.UUID
+    receipt_no: ReceiptNo
+    status: RedemptionStatus
+    household_id: uuid.UUID
+    household_code: str
+    head_name: str
+    total_points: int
+    lines: int
+    created_at: datetime
+    cancelled_at: datetime | None

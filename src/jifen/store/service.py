@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit import timeutil
-from jifen.kit.errors import Conflict, Forbidden, NotFound
+from jifen.kit.errors import Conflict, Forbidden, found
+from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.store import basket, repository
@@ -33,6 +34,7 @@ from jifen.store.schemas import (
     RedemptionLineIn,
     RedemptionLineOut,
     RedemptionOut,
+    receipt_number,
 )
 
 
@@ -98,21 +100,7 @@ async def change_store(
 
 def item_out(row: ItemRow) -> ItemOut:
     limit = None if row.limit is None else ItemLimit(count=row.limit[0], period=Period(row.limit[1]))
-    return ItemOut(
-        id=row.id,
-        store_id=row.store_id,
-        name=row.name,
-        price_points=row.price_points,
-        stock=row.on_hand,
-        reserved=row.reserved,
-        available=row.on_hand - row.reserved,
-        active=row.active,
-        unit=row.unit,
-        category=row.category,
-        limit=limit,
-        picture_url=row.picture_url,
-        created_at=row.created_at,
-    )
+    return out_of(ItemOut, row, stock=row.on_hand, available=row.on_hand - row.reserved, limit=limit)
 
 
 def _item_record(row: ItemRow) -> dict[str, Any]:
@@ -242,9 +230,10 @@ async def change_item(
 async def find_household(
     session: AsyncSession, store: Store, *, household_id: uuid.UUID | None, code: str | None
 ) -> HouseholdRef:
-    household = await repository.household(session, store.village_id, household_id=household_id, code=code)
-    if household is None:
-        raise NotFound(f"找不到编号为 {code} 的户" if code else "找不到该户")
+    household = found(
+        await repository.household(session, store.village_id, household_id=household_id, code=code),
+        f"找不到编号为 {code} 的户" if code else "找不到该户",
+    )
     return household
 
 
@@ -322,42 +311,19 @@ async def completed_sale(
 
 
 def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
-    return [
-        RedemptionLineOut(
-            item_id=line.item_id,
-            name=line.name,
-            quantity=line.quantity,
-            price_points=line.price_points,
-            line_points=line.line_points,
-        )
-        for line in lines
-    ]
-
-
-def receipt_number(receipt_no: int) -> str:
-    return f"{receipt_no:08d}"
+    return [out_of(RedemptionLineOut, line) for line in lines]
 
 
 async def redemption_out(
     session: AsyncSession, redemption: RedemptionRow, balance_after: int
 ) -> RedemptionOut:
     lines = await repository.redemption_lines(session, redemption.village_id, redemption.id)
-    return RedemptionOut(
-        id=redemption.id,
-        receipt_no=receipt_number(redemption.receipt_no),
+    return out_of(
+        RedemptionOut,
+        redemption,
         status=RedemptionStatus(redemption.status),
-        store_id=redemption.store_id,
-        household_id=redemption.household_id,
-        household_code=redemption.household_code,
-        total_points=redemption.total_points,
-        lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
-        transaction_id=redemption.transaction_id,
+        lines=[out_of(RedemptionLineOut, line) for line in lines],
         balance_after=balance_after,
-        clerk_id=redemption.clerk_id,
-        created_at=redemption.created_at,
-        cancel_transaction_id=redemption.cancel_transaction_id,
-        cancelled_at=redemption.cancelled_at,
-        cancel_reason=redemption.cancel_reason,
     )
 
 

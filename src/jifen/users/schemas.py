@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field, StringConstraints
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.auth.schemas import RoleGrant
 from jifen.kit.schemas import Grid, InputModel, Name, Reason
-from jifen.models import Role
 
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
@@ -17,11 +16,7 @@ Username = Annotated[
 Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=128)]
 
 
-class RoleGrantIn(InputModel):
-    role: Role
-    village_id: uuid.UUID | None = None
-    store_id: uuid.UUID | None = None
-    household_id: uuid.UUID | None = None
+class RoleGrantIn(InputModel, RoleGrant):
     grid: Grid | None = None
 
 

@@ -16,6 +16,7 @@ from jifen.auth.schemas import RoleGrant
 from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from jifen.kit.pagination import BY_TEXT, Page
+from jifen.kit.schemas import out_of
 from jifen.kit.timeutil import utcnow
 from jifen.models import Role, User, UserRole
 from jifen.users import repository
@@ -24,15 +25,9 @@ from jifen.users.schemas import RoleGrantIn, RoleRemoval, UserCreate, UserOut
 
 def user_out(user: User, villages: set[uuid.UUID] | None = None) -> UserOut:
     """The user with their grants (only those in `villages` when given: another village's stay hidden)."""
-    return UserOut(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        is_active=user.is_active,
-        created_at=user.created_at,
-        must_change_password=user.must_change_password,
-        disabled_at=user.disabled_at,
-        disabled_reason=user.disabled_reason,
+    return out_of(
+        UserOut,
+        user,
         roles=[
             RoleGrant.model_validate(r, from_attributes=True)
             for r in user.roles

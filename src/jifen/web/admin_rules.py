@@ -16,16 +16,7 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import (
-    PERIODS,
-    Refused,
-    admin_access,
-    checked,
-    form_values,
-    number,
-    press,
-    submit,
-)
+from jifen.web.admin import PERIODS, Refused, admin_access, checked, form_values, number, press, submit
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, PageContext, go
 

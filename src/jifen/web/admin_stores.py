@@ -14,16 +14,7 @@ from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import (
-    PERIODS,
-    Refused,
-    admin_access,
-    checked,
-    form_values,
-    number,
-    press,
-    submit,
-)
+from jifen.web.admin import PERIODS, Refused, admin_access, checked, form_values, number, press, submit
 from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)

@@ -13,8 +13,8 @@ from jifen.auth import browser as websession
 from jifen.auth.passwords import MIN_PASSWORD_LENGTH
 from jifen.awards import notice
 from jifen.awards.auth import award_objector
-from jifen.awards.board import BoardAward, board
-from jifen.awards.schemas import ObjectionIn
+from jifen.awards.board import board
+from jifen.awards.schemas import BoardAward, ObjectionIn
 from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import JifenError
 from jifen.kit.logging import REQUEST

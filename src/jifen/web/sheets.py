@@ -33,7 +33,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.imports import ImportResult, Plan
 from jifen.kit.periods import LocalPeriod, parse_period, resolve_period, this_month
-from jifen.kit.tables import Table, read_table
+from jifen.kit.tables import Table
 from jifen.ledger.sheets import ledger_xlsx
 from jifen.models import Role
 from jifen.rankings import service as rankings
@@ -300,7 +300,7 @@ async def import_rules(page: CurrentPage) -> Response:
     return await _import_page(
         page,
         shown,
-        lambda name, content: read_table(name, content, rule_imports.SYNONYMS, rule_imports.REQUIRED),
+        rule_imports.MATCHER.read,
         lambda table: rule_imports.plan(page.session, village, table),
         lambda planned: rule_imports.apply_plan(page.session, page.actor, village, planned),
     )
@@ -320,7 +320,7 @@ async def import_items(page: CurrentPage, store_id: uuid.UUID) -> Response:
     return await _import_page(
         page,
         shown,
-        lambda name, content: read_table(name, content, item_imports.SYNONYMS, item_imports.REQUIRED),
+        item_imports.MATCHER.read,
         lambda table: item_imports.plan(page.session, store, table),
         lambda planned: item_imports.apply_plan(page.session, page.actor, store, planned),
     )

@@ -4,39 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.awards.schemas import BoardAward
 from jifen.kit.sql import Sql
 from jifen.models import AwardStatus
-
-
-@dataclass(frozen=True, slots=True)
-class BoardRow:
-    id: uuid.UUID
-    status: str
-    points: int
-    quantity: int
-    note: str | None
-    household_id: uuid.UUID
-    household_code: str
-    head_name: str
-    grid: str | None
-    rule_id: uuid.UUID
-    rule_code: str
-    rule_name: str
-    rule_category: str
-    review: str
-    submitted_by: uuid.UUID
-    submitted_by_name: str
-    approvals: list[str]
-    open_objections: int
-    photo_ids: list[uuid.UUID]
-    self_report: bool
-    created_at: datetime
-    notice_until: datetime | None
-
 
 _BOARD = """
 SELECT a.id, a.status, a.points, a.quantity, a.note, a.household_id, h.code AS household_code, h.head_name,
@@ -72,12 +45,12 @@ async def board_awards(
     limit: int,
     *,
     grids: frozenset[str] | None,
-) -> list[BoardRow]:
+) -> list[BoardAward]:
     """The village's awards in `status` with names: on public notice ending soonest first, otherwise
     oldest first; only `grid`'s households, or those of `grids` (a cadre's queue) when given."""
     order = "a.notice_until, a.created_at" if status is AwardStatus.public_notice else "a.created_at, a.id"
     return await Sql(session).rows(
-        BoardRow,
+        BoardAward,
         _BOARD.replace("__ORDER__", order),
         village_id,
         status.value,

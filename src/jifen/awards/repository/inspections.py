@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.awards.schemas import SheetHousehold, SheetRule
 from jifen.kit.sql import Sql
 
 
@@ -26,23 +27,6 @@ class InspectionRow:
 
 
 _INSPECTION = "id, village_id, grid, inspected_on, rule_ids, judges, status, awards, submitted_at"
-
-
-@dataclass(frozen=True, slots=True)
-class SheetRule:
-    id: uuid.UUID
-    code: str
-    name: str
-    category: str
-    points: int
-    review: str
-
-
-@dataclass(frozen=True, slots=True)
-class GridHousehold:
-    id: uuid.UUID
-    code: str
-    head_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +61,9 @@ async def village_rule_count(
     return count or 0
 
 
-async def grid_households(session: AsyncSession, village_id: uuid.UUID, grid: str) -> list[GridHousehold]:
+async def grid_households(session: AsyncSession, village_id: uuid.UUID, grid: str) -> list[SheetHousehold]:
     return await Sql(session).rows(
-        GridHousehold,
+        SheetHousehold,
         "SELECT id, code, head_name FROM households WHERE village_id = $1 AND grid = $2 ORDER BY code",
         village_id,
         grid,

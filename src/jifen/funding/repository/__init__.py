@@ -85,7 +85,7 @@ async def insert_peg(
     reason: str,
     actor_id: uuid.UUID,
 ) -> PegRow:
-    row = await Sql(session).row(
+    return await Sql(session).one(
         PegRow,
         f"""
         INSERT INTO village_pegs (village_id, effective_from, fen_per_point, reason, actor_id)
@@ -98,8 +98,6 @@ async def insert_peg(
         reason,
         actor_id,
     )
-    assert row is not None
-    return row
 
 
 async def lock_village(session: AsyncSession, village_id: uuid.UUID) -> None:

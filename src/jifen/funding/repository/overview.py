@@ -68,7 +68,8 @@ WITH moved AS (
       FROM store_settlements s WHERE s.village_id = $1
      GROUP BY s.store_id
 )
-SELECT st.id, st.name, coalesce(settled.fen, 0)::bigint AS settled_fen, settled.last_period,
+SELECT st.id AS store_id, st.name, coalesce(settled.fen, 0)::bigint AS settled_fen,
+       settled.last_period AS last_settled_period,
        coalesce(unsettled.points, 0)::bigint AS unsettled_points,
        coalesce(unsettled.fen, 0)::bigint AS unsettled_fen
   FROM stores st
@@ -81,10 +82,10 @@ SELECT st.id, st.name, coalesce(settled.fen, 0)::bigint AS settled_fen, settled.
 
 @dataclass(frozen=True, slots=True)
 class StoreFundingRow:
-    id: uuid.UUID
+    store_id: uuid.UUID
     name: str
     settled_fen: int
-    last_period: str | None
+    last_settled_period: str | None
     unsettled_points: int
     unsettled_fen: int
 

@@ -83,13 +83,13 @@ async def period_counts(
 
 @dataclass(frozen=True, slots=True)
 class CancellationRow:
-    id: uuid.UUID
+    redemption_id: uuid.UUID
     receipt_no: int
     household_code: str
     sold_at: datetime
     cancelled_at: datetime
     sold_in_period: bool
-    cancel_reason: str | None
+    reason: str | None
     total_points: int
     fen: int
 
@@ -100,9 +100,9 @@ async def cancellations(
     return await Sql(session).rows(
         CancellationRow,
         """
-        SELECT r.id, r.receipt_no, h.code AS household_code, r.created_at AS sold_at, r.cancelled_at,
-               r.created_at >= $3 AS sold_in_period, r.cancel_reason, r.total_points,
-               r.total_points * jifen_peg_at(r.village_id, r.created_at) AS fen
+        SELECT r.id AS redemption_id, r.receipt_no, h.code AS household_code, r.created_at AS sold_at,
+               r.cancelled_at, r.created_at >= $3 AS sold_in_period, r.cancel_reason AS reason,
+               r.total_points, r.total_points * jifen_peg_at(r.village_id, r.created_at) AS fen
           FROM redemptions r JOIN households h ON h.village_id = r.village_id AND h.id = r.household_id
          WHERE r.village_id = $1 AND r.store_id = $2 AND r.status = 'cancelled'
            AND r.cancelled_at >= $3 AND r.cancelled_at < $4
@@ -143,41 +143,35 @@ async def lock_store(session: AsyncSession, village_id: uuid.UUID, store_id: uui
     )
 
 
-async def overlapping_settlement(
-    session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
+async def settlement_over(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    store_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    exactly: bool,
 ) -> SettlementRow | None:
+    """The store's earliest settlement overlapping [starts_at, ends_at), or (`exactly`) the one settling
+    exactly that span."""
     return await Sql(session).row(
         SettlementRow,
         f"""
         SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
          WHERE village_id = $1 AND store_id = $2 AND starts_at < $4 AND $3 < ends_at
+           AND (NOT $5 OR (starts_at = $3 AND ends_at = $4))
          ORDER BY starts_at LIMIT 1
         """,
         village_id,
         store_id,
         starts_at,
         ends_at,
-    )
-
-
-async def exact_settlement(
-    session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID, starts_at: datetime, ends_at: datetime
-) -> SettlementRow | None:
-    return await Sql(session).row(
-        SettlementRow,
-        f"""
-        SELECT {SETTLEMENT_COLUMNS} FROM store_settlements
-         WHERE village_id = $1 AND store_id = $2 AND starts_at = $3 AND ends_at = $4
-        """,
-        village_id,
-        store_id,
-        starts_at,
-        ends_at,
+        exactly,
     )
 
 
 async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> SettlementRow:
-    row = await Sql(session).row(
+    return await Sql(session).one(
         SettlementRow,
         f"""
         INSERT INTO store_settlements (village_id, id, store_id, period, starts_at, ends_at, report_points,
@@ -197,8 +191,6 @@ async def insert_settlement(session: AsyncSession, values: dict[str, Any]) -> Se
         values["note"],
         values["actor_id"],
     )
-    assert row is not None
-    return row
 
 
 async def list_settlements(

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, present
 from jifen.models import Hold, Item, Store
 
 T = TypeVar("T")
@@ -57,11 +57,6 @@ class LineRow:
     quantity: int
     price_points: int
     line_points: int
-
-
-def present(row: T | None) -> T:
-    assert row is not None  # the caller locked or just wrote the row: it is there
-    return row
 
 
 async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store | None:
@@ -373,6 +368,4 @@ async def set_store(session: AsyncSession, store: Store, *, name: str, active: b
 
 async def hold(session: AsyncSession, village_id: uuid.UUID, hold_id: uuid.UUID) -> Hold:
     """A reservation's hold (the reservation, locked first, names it: it is there)."""
-    held = await session.get(Hold, (village_id, hold_id))
-    assert held is not None
-    return held
+    return present(await session.get(Hold, (village_id, hold_id)))

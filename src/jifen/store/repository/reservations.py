@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, present
 from jifen.store.repository import LineRow, lines_of
 
 _COLUMNS = """r.village_id, r.id, r.code, r.store_id, r.household_id, r.status, r.total_points, r.hold_id,
@@ -128,7 +128,7 @@ async def end(
     reason: str | None,
     redemption_id: uuid.UUID | None,
 ) -> ReservationRow:
-    ended = await Sql(session).row(
+    return await Sql(session).one(
         ReservationRow,
         f"""
         UPDATE reservations r SET status = $3, ended_at = $4, ended_by = $5, end_reason = $6,
@@ -144,14 +144,12 @@ async def end(
         reason,
         redemption_id,
     )
-    assert ended is not None
-    return ended
 
 
 async def reservation_days(session: AsyncSession, village_id: uuid.UUID) -> int:
-    days = await Sql(session).value(int, "SELECT reservation_days FROM villages WHERE id = $1", village_id)
-    assert days is not None
-    return days
+    return present(
+        await Sql(session).value(int, "SELECT reservation_days FROM villages WHERE id = $1", village_id)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +213,8 @@ async def insert_lines(
 
 
 async def household_code(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> str:
-    code = await Sql(session).value(
-        str, "SELECT code FROM households WHERE village_id = $1 AND id = $2", village_id, household_id
+    return present(
+        await Sql(session).value(
+            str, "SELECT code FROM households WHERE village_id = $1 AND id = $2", village_id, household_id
+        )
     )
-    assert code is not None
-    return code

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.kit.sql import Sql
-from jifen.store.repository import present
+from jifen.kit.sql import Sql, present
+from jifen.store.schemas import SaleOut
 
 _RECORD_SALE = """
 WITH redemption AS (
@@ -154,20 +154,6 @@ async def cancel_window_minutes(session: AsyncSession, village_id: uuid.UUID) ->
     return present(minutes)
 
 
-@dataclass(frozen=True, slots=True)
-class SaleRow:
-    id: uuid.UUID
-    receipt_no: int
-    status: str
-    household_id: uuid.UUID
-    household_code: str
-    head_name: str
-    total_points: int
-    lines: int
-    created_at: datetime
-    cancelled_at: datetime | None
-
-
 _SALES = """
 SELECT r.id, r.receipt_no, r.status, r.household_id, h.code AS household_code, h.head_name, r.total_points,
        (SELECT count(*) FROM redemption_lines rl
@@ -190,7 +176,7 @@ async def sales(
     before: tuple[datetime, uuid.UUID] | None,
     since: datetime | None,
     limit: int,
-) -> list[SaleRow]:
+) -> list[SaleOut]:
     """A store's sales, newest first: those before `before` (a page's last), at or after `since`."""
     created_at, sale_id = before if before is not None else (None, None)
-    return await Sql(session).rows(SaleRow, _SALES, village_id, store_id, created_at, sale_id, since, limit)
+    return await Sql(session).rows(SaleOut, _SALES, village_id, store_id, created_at, sale_id, since, limit)
