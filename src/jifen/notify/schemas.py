@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field, HttpUrl
+
+
+class WebhookIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, description="what the admin calls it (e.g. 村务群机器人)")
+    url: HttpUrl = Field(description="where events are POSTed (http or https)")
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="the HMAC-SHA256 signing secret; omitted: jifen makes one and answers it once",
+    )
+    enabled: bool = True
+
+
+class WebhookChange(BaseModel):
+    enabled: bool
+
+
+class WebhookOut(BaseModel):
+    id: uuid.UUID
+    village_id: uuid.UUID
+    name: str
+    url: str
+    enabled: bool
+    created_at: datetime
+    secret: str | None = Field(default=None, description="only in the answer that created the webhook")
+
+
+class DeadLetterOut(BaseModel):
+    event_id: uuid.UUID
+    channel_id: uuid.UUID
+    channel_name: str
+    kind: str
+    household_code: str | None
+    attempts: int
+    last_error: str | None
+    dead_at: datetime
+    created_at: datetime
+
+
+class RetryOut(BaseModel):
+    event_id: uuid.UUID
+    channel_id: uuid.UUID
+    status: str = Field(description="`waiting`: due again now, with a fresh count of attempts")

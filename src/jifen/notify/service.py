@@ -1,0 +1,166 @@
+"""Webhooks and dead letters (village admin), reminders (the due job), the printed weekly notice, and a
+household's SMS preferences."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jifen.audit import service as audit
+from jifen.auth.actor import Actor
+from jifen.expiry import service as expiry
+from jifen.kit.errors import NotFound
+from jifen.kit.pagination import BY_TIME_ID, Page
+from jifen.kit.periods import period_start
+from jifen.kit.timeutil import to_local, utcnow
+from jifen.notify import messages, repository
+from jifen.notify.schemas import DeadLetterOut, RetryOut, WebhookIn, WebhookOut
+
+WEBHOOK = "webhook"
+SMS = "sms"
+PICKUP_REMINDER = timedelta(hours=24)
+EXPIRY_REMINDER_DAYS = 7
+
+
+def _out(row: repository.ChannelRow, secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        id=row.id,
+        village_id=row.village_id,
+        name=row.name,
+        url=row.url,
+        enabled=row.enabled,
+        created_at=row.created_at,
+        secret=secret,
+    )
+
+
+async def add_webhook(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: WebhookIn
+) -> WebhookOut:
+    secret = body.secret or secrets.token_urlsafe(32)
+    row = await repository.insert_channel(
+        session,
+        village_id,
+        kind=WEBHOOK,
+        name=body.name,
+        url=str(body.url),
+        secret=secret,
+        config={},
+        actor_id=actor.user_id,
+    )
+    if not body.enabled:
+        row = await _set_enabled(session, village_id, row.id, False)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="webhook.create",
+        record_type="webhook",
+        record_id=row.id,
+        after={"name": row.name, "url": row.url, "enabled": row.enabled},
+    )
+    return _out(row, secret)
+
+
+async def webhooks(session: AsyncSession, village_id: uuid.UUID) -> list[WebhookOut]:
+    return [_out(row) for row in await repository.channels(session, village_id, WEBHOOK)]
+
+
+async def _set_enabled(
+    session: AsyncSession, village_id: uuid.UUID, webhook_id: uuid.UUID, enabled: bool
+) -> repository.ChannelRow:
+    row = await repository.set_enabled(session, village_id, webhook_id, WEBHOOK, enabled)
+    if row is None:
+        raise NotFound("找不到该推送地址")
+    return row
+
+
+async def change_webhook(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, webhook_id: uuid.UUID, *, enabled: bool
+) -> WebhookOut:
+    row = await _set_enabled(session, village_id, webhook_id, enabled)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="webhook.change",
+        record_type="webhook",
+        record_id=webhook_id,
+        after={"enabled": enabled},
+    )
+    return _out(row)
+
+
+async def dead_letters(
+    session: AsyncSession, village_id: uuid.UUID, cursor: str | None, limit: int
+) -> Page[DeadLetterOut]:
+    rows = await repository.dead_letters(session, village_id, BY_TIME_ID.after(cursor), limit + 1)
+    page = BY_TIME_ID.page(rows, limit, lambda r: (r.dead_at, r.event_id))
+    return Page(
+        items=[DeadLetterOut.model_validate(r, from_attributes=True) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+async def retry(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, event_id: uuid.UUID, channel_id: uuid.UUID
+) -> RetryOut:
+    """立即重试: a dead letter due again now."""
+    if not await repository.retry(session, village_id, event_id, channel_id):
+        raise NotFound("找不到该条发送失败的通知（可能已在重试或已送达）")
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="notify.retry",
+        record_type="outbox_event",
+        record_id=event_id,
+        after={"channel_id": channel_id},
+    )
+    return RetryOut(event_id=event_id, channel_id=channel_id, status="waiting")
+
+
+async def remind(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
+    """Reminders, each once: pickup codes expiring within a day, points to be cleared within a week."""
+    moment = now or utcnow()
+    async with sessionmaker() as session, session.begin():
+        written = await repository.remind_pickups(session, moment, moment + PICKUP_REMINDER)
+        until = to_local(moment).date() + timedelta(days=EXPIRY_REMINDER_DAYS)
+        for village_id in await expiry.villages_expiring(session):
+            found = await expiry.expiring(session, village_id, until=until, now=moment)
+            if found:
+                await repository.remind_expiring(
+                    session,
+                    village_id,
+                    [e.household_id for e in found],
+                    [e.amount for e in found],
+                    [e.expires_at for e in found],
+                )
+                written += len(found)
+    return written
+
+
+@dataclass(frozen=True)
+class WeekNotice:
+    since: datetime
+    until: datetime
+    grid: str | None
+    lines: list[repository.WeekLine]
+
+    @staticmethod
+    def masked(name: str) -> str:
+        return messages.mask_name(name)
+
+
+async def week_notice(
+    session: AsyncSession, village_id: uuid.UUID, grid: str | None, *, now: datetime | None = None
+) -> WeekNotice:
+    """本周积分变动: this local week (Monday 00:00 to now), per household of the grid that moved."""
+    moment = now or utcnow()
+    since = period_start("week", moment)
+    lines = await repository.week_lines(session, village_id, grid, since, moment)
+    return WeekNotice(since=since, until=moment, grid=grid, lines=lines)
