@@ -8,8 +8,8 @@ from jifen.kit.timeutil import to_local
 from jifen.outbox.repository import Kind
 
 TEMPLATES: dict[str, str] = {
-    Kind.award_posted: "{name}户：因“{rule}”加 {points} 分，已入账。",
-    Kind.deduction_posted: "{name}户：因“{rule}”扣分（{points} 分），已入账。",
+    Kind.award_posted: "{name}户：因“{rule}”加 {amount} 分，已入账。",
+    Kind.deduction_posted: "{name}户：因“{rule}”扣 {amount} 分，已入账。",
     Kind.notice_opened: "{name}户：“{rule}” {points} 分正在公示，至 {until} 止；如有异议，请在此前提出。",
     Kind.notice_ended: "{name}户：“{rule}”公示期满，{points} 分已入账。",
     Kind.objection_resolved: "{name}户：对“{rule}”的异议已处理，结果：{outcome}（{points} 分）。",
@@ -50,6 +50,7 @@ def params(kind: str, payload: dict[str, Any], head_name: str | None) -> dict[st
         "name": mask_name(head_name),
         "rule": str(payload.get("rule", "")),
         "points": f"{points:+d}" if isinstance(points, int) else "",
+        "amount": str(abs(points)) if isinstance(points, int) else "",
         "until": _when(payload.get("notice_until") or payload.get("expires_at")),
         "outcome": OUTCOMES.get(str(payload.get("outcome")), str(payload.get("outcome", ""))),
         "store": str(payload.get("store", "")),
