@@ -12,3 +12,5 @@ from jifen.models import Role
 
 notify_admin = village_role(Role.village_admin, town_admin=False)
 NotifyAdmin = Annotated[VillageAccess, Depends(notify_admin)]
+# the printed 本周积分变动 (names masked, for the village's notice boards): the admin and the grid workers
+notice_reader = village_role(Role.village_admin, Role.cadre, town_admin=False)

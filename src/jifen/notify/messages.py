@@ -20,6 +20,20 @@ TEMPLATES: dict[str, str] = {
     Kind.sale_cancelled: "{name}户：{store}小票 {receipt} 的兑换已取消，{total} 分已退回。",
 }
 
+# what each kind is called on the admin's pages
+KIND_NAMES = {
+    Kind.award_posted: "加分入账",
+    Kind.deduction_posted: "扣分入账",
+    Kind.notice_opened: "开始公示",
+    Kind.notice_ended: "公示期满入账",
+    Kind.objection_resolved: "异议处理结果",
+    Kind.pickup_issued: "取货码",
+    Kind.pickup_expiring: "取货码将过期",
+    Kind.points_expiring: "积分将清零",
+    Kind.sale_completed: "兑换",
+    Kind.sale_cancelled: "取消兑换",
+}
+
 OUTCOMES = {"upheld": "维持原评定", "revised": "修改分值", "revoked": "撤销", "posted": "入账"}
 
 

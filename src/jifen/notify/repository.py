@@ -300,3 +300,74 @@ SELECT h.id AS household_id, h.code, h.head_name, h.grid,
         since,
         until,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPhone:
+    id: uuid.UUID
+    name: str
+    phone: str | None
+    sms_consent: bool
+
+
+async def sms_enabled(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> bool:
+    return bool(
+        await Sql(session).value(
+            bool,
+            "SELECT sms_enabled FROM households WHERE village_id = $1 AND id = $2",
+            village_id,
+            household_id,
+        )
+    )
+
+
+async def member_phones(
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID
+) -> list[MemberPhone]:
+    return await Sql(session).rows(
+        MemberPhone,
+        "SELECT id, name, phone, sms_consent FROM members WHERE village_id = $1 AND household_id = $2"
+        " ORDER BY created_at, id",
+        village_id,
+        household_id,
+    )
+
+
+async def set_sms(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    enabled: bool,
+    consenting: list[uuid.UUID],
+) -> None:
+    """The household's SMS switch, and exactly `consenting` of its members allowing their phone."""
+    sql = Sql(session)
+    await sql.execute(
+        "UPDATE households SET sms_enabled = $3 WHERE village_id = $1 AND id = $2",
+        village_id,
+        household_id,
+        enabled,
+    )
+    await sql.execute(
+        "UPDATE members SET sms_consent = (id = ANY($3::uuid[])) WHERE village_id = $1 AND household_id = $2",
+        village_id,
+        household_id,
+        consenting,
+    )
+
+
+async def give_up(
+    session: AsyncSession, village_id: uuid.UUID, channel_id: uuid.UUID, limit: int, error: str
+) -> int:
+    """The demo village's dead letters: the channel's `limit` oldest waiting deliveries, given up after
+    their attempts (as the worker would have after `notify_max_attempts` failures)."""
+    return await Sql(session).execute(
+        "UPDATE outbox_deliveries d SET attempts = 12, last_error = $4, dead_at = now() FROM ("
+        " SELECT event_id FROM outbox_deliveries WHERE village_id = $1 AND channel_id = $2"
+        " AND delivered_at IS NULL AND dead_at IS NULL ORDER BY next_attempt_at, event_id LIMIT $3) x"
+        " WHERE d.village_id = $1 AND d.channel_id = $2 AND d.event_id = x.event_id",
+        village_id,
+        channel_id,
+        limit,
+        error,
+    )

@@ -164,3 +164,44 @@ async def week_notice(
     since = period_start("week", moment)
     lines = await repository.week_lines(session, village_id, grid, since, moment)
     return WeekNotice(since=since, until=moment, grid=grid, lines=lines)
+
+
+@dataclass(frozen=True)
+class SmsPreferences:
+    enabled: bool
+    members: list[repository.MemberPhone]
+
+
+async def sms_preferences(
+    session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID
+) -> SmsPreferences:
+    return SmsPreferences(
+        enabled=await repository.sms_enabled(session, village_id, household_id),
+        members=await repository.member_phones(session, village_id, household_id),
+    )
+
+
+async def set_sms_preferences(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: uuid.UUID,
+    household_id: uuid.UUID,
+    *,
+    enabled: bool,
+    consenting: list[uuid.UUID],
+) -> None:
+    """The household turns SMS on or off; a member's phone is used only when ticked (they allowed it)."""
+    before = await sms_preferences(session, village_id, household_id)
+    known = {m.id for m in before.members if m.phone}
+    chosen = [m for m in consenting if m in known]
+    await repository.set_sms(session, village_id, household_id, enabled, chosen)
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action="household.sms_preferences",
+        record_type="household",
+        record_id=household_id,
+        before={"sms_enabled": before.enabled, "consenting": [m.id for m in before.members if m.sms_consent]},
+        after={"sms_enabled": enabled, "consenting": chosen},
+    )

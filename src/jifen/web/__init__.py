@@ -22,6 +22,7 @@ from jifen.web import (
     admin_users,
     clerk,
     money,
+    notify,
     routes,
     setup,
     sheets,
@@ -45,7 +46,17 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(routes.router)
 
-    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
+    admin_pages = (
+        admin,
+        admin_households,
+        admin_users,
+        admin_rules,
+        admin_stores,
+        money,
+        town,
+        setup,
+        notify,
+    )
     for module in (villager, staff, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 
