@@ -73,6 +73,15 @@ def _percent(value: str) -> str:
     return urllib.parse.quote(value, safe="-_.~")
 
 
+def rpc_signature(secret: str, method: str, params: Mapping[str, str]) -> str:
+    """Alibaba Cloud's RPC signature (version 1.0): HMAC-SHA1 with `secret&` over
+    `METHOD&%2F&percent(sorted, percent-encoded query)`, in Base64."""
+    canonical = "&".join(f"{_percent(k)}={_percent(v)}" for k, v in sorted(params.items()))
+    to_sign = f"{method}&%2F&{_percent(canonical)}"
+    mac = hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(mac).decode()
+
+
 @dataclass
 class AliyunSms:
     """Alibaba Cloud SMS (dysmsapi SendSms): a sign name, a template code and its params as JSON."""
@@ -101,10 +110,7 @@ class AliyunSms:
             "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": "2017-05-25",
         }
-        canonical = "&".join(f"{_percent(k)}={_percent(v)}" for k, v in sorted(query.items()))
-        to_sign = "POST&%2F&" + _percent(canonical)
-        mac = hmac.new((self.access_key_secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
-        return {**query, "Signature": base64.b64encode(mac).decode()}
+        return {**query, "Signature": rpc_signature(self.access_key_secret, "POST", query)}
 
     async def send(self, phones: Sequence[str], template_code: str, params: Mapping[str, str]) -> None:
         form = self.signed_params(phones, template_code, params)
