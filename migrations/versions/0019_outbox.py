@@ -36,7 +36,6 @@ CREATE TABLE outbox_events (
     CONSTRAINT fk_outbox_events_village_id_household_id_households
         FOREIGN KEY (village_id, household_id) REFERENCES households (village_id, id)
 );
-CREATE INDEX ix_outbox_events_village_id_created_at ON outbox_events (village_id, created_at);
 
 CREATE TABLE notify_channels (
     village_id uuid NOT NULL CONSTRAINT fk_notify_channels_village_id_villages REFERENCES villages (id),

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,10 +18,8 @@ class OutboxEvent(Base):
     """One thing that happened (an award posted, a sale cancelled …); never updated."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (
-        scoped_fk("household_id", "households"),
-        Index("ix_outbox_events_village_id_created_at", "village_id", "created_at"),
-    )
+    # no index beyond the key: every read goes through a delivery row's key, so an award pays for one index
+    __table_args__ = (scoped_fk("household_id", "households"),)
 
     village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     id: Mapped[uuid.UUID] = uuid_key()

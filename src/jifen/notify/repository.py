@@ -238,7 +238,8 @@ _PICKUP_REMINDERS = fan_out(
 
 
 async def remind_pickups(session: AsyncSession, now: datetime, until: datetime) -> int:
-    return await Sql(session).execute(_PICKUP_REMINDERS, now, until)
+    """Reminders of the active pickup codes expiring in (now, until]; how many were new."""
+    return await Sql(session).value(int, _PICKUP_REMINDERS, now, until) or 0
 
 
 _EXPIRY_REMINDERS = fan_out(
@@ -256,8 +257,9 @@ async def remind_expiring(
     households: list[uuid.UUID],
     amounts: list[int],
     at: list[datetime],
-) -> None:
-    await Sql(session).execute(_EXPIRY_REMINDERS, village_id, households, amounts, at)
+) -> int:
+    """Reminders of points to be cleared; how many were new."""
+    return await Sql(session).value(int, _EXPIRY_REMINDERS, village_id, households, amounts, at) or 0
 
 
 @dataclass(frozen=True, slots=True)

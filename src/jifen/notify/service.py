@@ -125,7 +125,8 @@ async def retry(
 
 
 async def remind(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
-    """Reminders, each once: pickup codes expiring within a day, points to be cleared within a week."""
+    """Reminders, each once: pickup codes expiring within a day, points to be cleared within a week; how
+    many were new."""
     moment = now or utcnow()
     async with sessionmaker() as session, session.begin():
         written = await repository.remind_pickups(session, moment, moment + PICKUP_REMINDER)
@@ -133,14 +134,13 @@ async def remind(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetim
         for village_id in await expiry.villages_expiring(session):
             found = await expiry.expiring(session, village_id, until=until, now=moment)
             if found:
-                await repository.remind_expiring(
+                written += await repository.remind_expiring(
                     session,
                     village_id,
                     [e.household_id for e in found],
                     [e.amount for e in found],
                     [e.expires_at for e in found],
                 )
-                written += len(found)
     return written
 
 

@@ -49,17 +49,18 @@ def posted(household_id: uuid.UUID, points: int, payload: dict[str, Any]) -> Eve
 
 def fan_out(source: str) -> str:
     """The statement that inserts the events `source` selects (village_id, id, kind, household_id, payload)
-    and a delivery row for each enabled channel that takes them."""
+    and a delivery row for each enabled channel that takes them; it answers how many events were new."""
     return f"""
 WITH src AS ({source}),
      e AS (INSERT INTO outbox_events (village_id, id, kind, household_id, payload)
            SELECT village_id, id, kind, household_id, payload FROM src
            ON CONFLICT DO NOTHING
-           RETURNING village_id, id, household_id)
-INSERT INTO outbox_deliveries (village_id, event_id, channel_id)
-SELECT e.village_id, e.id, c.id
-  FROM e JOIN notify_channels c ON c.village_id = e.village_id AND c.enabled
-   AND (c.kind = 'webhook' OR e.household_id IS NOT NULL)
+           RETURNING village_id, id, household_id),
+     d AS (INSERT INTO outbox_deliveries (village_id, event_id, channel_id)
+           SELECT e.village_id, e.id, c.id
+             FROM e JOIN notify_channels c ON c.village_id = e.village_id AND c.enabled
+              AND (c.kind = 'webhook' OR e.household_id IS NOT NULL))
+SELECT count(*) AS new FROM e
 """
 
 
