@@ -188,6 +188,18 @@ async def test_only_the_village_admin_manages_webhooks(world: World) -> None:
         [
             Operation("add a webhook", "POST", "/villages/{village_a}/webhooks", admin_only, lambda s: body),
             Operation("list webhooks", "GET", "/villages/{village_a}/webhooks", admin_only),
+            Operation(
+                "add an SMS account",
+                "POST",
+                "/villages/{village_a}/sms-channels",
+                admin_only,
+                lambda s: {
+                    "access_key_id": "id",
+                    "access_key_secret": "secret",
+                    "sign_name": "甲村",
+                    "template_code": "SMS_1",
+                },
+            ),
             Operation("dead letters", "GET", "/villages/{village_a}/dead-letters", admin_only),
             Operation(
                 "retry a dead letter",

@@ -10,7 +10,15 @@ from jifen.kit.errors import error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.notify import service
 from jifen.notify.auth import NotifyAdmin
-from jifen.notify.schemas import DeadLetterOut, RetryOut, WebhookChange, WebhookIn, WebhookOut
+from jifen.notify.schemas import (
+    DeadLetterOut,
+    RetryOut,
+    SmsChannelIn,
+    SmsChannelOut,
+    WebhookChange,
+    WebhookIn,
+    WebhookOut,
+)
 
 router = APIRouter(tags=["notify"], route_class=AutoCommitRoute)
 
@@ -26,6 +34,18 @@ async def create_webhook(body: WebhookIn, access: NotifyAdmin, session: Session)
     sha256=<hex>` over `<X-Jifen-Timestamp>.<raw body>`), deduplicated by `X-Jifen-Event-Id`. The answer
     carries the secret once."""
     return await service.add_webhook(session, access.actor, access.village.id, body)
+
+
+@router.post(
+    "/villages/{village_id}/sms-channels",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SmsChannelOut,
+    responses=error_responses(*READ_ERRORS),
+)
+async def create_sms_channel(body: SmsChannelIn, access: NotifyAdmin, session: Session) -> SmsChannelOut:
+    """The village's SMS account (Alibaba Cloud SMS: sign name, template code, key). Each household event
+    is sent to the phones of the members who allowed it (the villager's 短信通知 page), never to others."""
+    return await service.add_sms_channel(session, access.actor, access.village.id, body)
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from jifen.kit.timeutil import to_local
@@ -49,8 +50,6 @@ def mask_name(name: str | None) -> str:
 
 
 def _when(value: Any) -> str:
-    from datetime import datetime
-
     if not value:
         return ""
     moment = datetime.fromisoformat(str(value))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
+from jifen.notify.schemas import DeadLetterOut
 from jifen.outbox.repository import fan_out
 
 
@@ -159,24 +160,11 @@ async def phones(session: AsyncSession, village_id: uuid.UUID, household_id: uui
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    event_id: uuid.UUID
-    channel_id: uuid.UUID
-    channel_name: str
-    kind: str
-    household_code: str | None
-    attempts: int
-    last_error: str | None
-    dead_at: datetime
-    created_at: datetime
-
-
 async def dead_letters(
     session: AsyncSession, village_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
-) -> list[DeadLetter]:
+) -> list[DeadLetterOut]:
     return await Sql(session).rows(
-        DeadLetter,
+        DeadLetterOut,
         "SELECT d.event_id, d.channel_id, c.name AS channel_name, e.kind, h.code AS household_code,"
         " d.attempts, d.last_error, d.dead_at, e.created_at"
         " FROM outbox_deliveries d"

@@ -48,3 +48,31 @@ class RetryOut(BaseModel):
     event_id: uuid.UUID
     channel_id: uuid.UUID
     status: str = Field(description="`waiting`: due again now, with a fresh count of attempts")
+
+
+class SmsChannelIn(BaseModel):
+    """An Alibaba Cloud SMS account (短信服务): the sign name and template approved there."""
+
+    name: str = Field(default="短信通知", min_length=1, max_length=64)
+    access_key_id: str = Field(min_length=1, max_length=100)
+    access_key_secret: str = Field(min_length=1, max_length=200)
+    sign_name: str = Field(min_length=1, max_length=32, description="短信签名, as approved by the provider")
+    template_code: str = Field(
+        min_length=1,
+        max_length=32,
+        description="the template used for every kind of notice; its params: name (the masked head), "
+        "content (the whole Chinese text), rule, points, amount, until, outcome, store, code, total, "
+        "receipt, balance",
+    )
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="a template code per event kind (e.g. `pickup.issued`), if approved"
+    )
+    endpoint: HttpUrl = HttpUrl("https://dysmsapi.aliyuncs.com/")
+
+
+class SmsChannelOut(BaseModel):
+    id: uuid.UUID
+    village_id: uuid.UUID
+    name: str
+    enabled: bool
+    created_at: datetime

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,7 @@ from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.periods import period_start
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.notify import messages, repository
-from jifen.notify.schemas import DeadLetterOut, RetryOut, WebhookIn, WebhookOut
+from jifen.notify.schemas import DeadLetterOut, RetryOut, SmsChannelIn, SmsChannelOut, WebhookIn, WebhookOut
 
 WEBHOOK = "webhook"
 SMS = "sms"
@@ -27,14 +28,21 @@ EXPIRY_REMINDER_DAYS = 7
 
 
 def _out(row: repository.ChannelRow, secret: str | None = None) -> WebhookOut:
-    return WebhookOut(
-        id=row.id,
-        village_id=row.village_id,
-        name=row.name,
-        url=row.url,
-        enabled=row.enabled,
-        created_at=row.created_at,
-        secret=secret,
+    return WebhookOut.model_validate(row, from_attributes=True).model_copy(update={"secret": secret})
+
+
+async def _audit(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, action: str, record_id: uuid.UUID, after: Any
+) -> None:
+    """The audit event of a change to the village's channels, or of a dead letter retried."""
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action=action,
+        record_type="outbox_event" if action == "notify.retry" else "notify_channel",
+        record_id=record_id,
+        after=after,
     )
 
 
@@ -54,16 +62,47 @@ async def add_webhook(
     )
     if not body.enabled:
         row = await _set_enabled(session, village_id, row.id, False)
-    await audit.record(
+    await _audit(
         session,
         actor,
-        village_id=village_id,
-        action="webhook.create",
-        record_type="webhook",
-        record_id=row.id,
-        after={"name": row.name, "url": row.url, "enabled": row.enabled},
+        village_id,
+        "webhook.create",
+        row.id,
+        {"name": row.name, "url": row.url, "enabled": row.enabled},
     )
     return _out(row, secret)
+
+
+async def add_sms_channel(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: SmsChannelIn
+) -> SmsChannelOut:
+    """The village's SMS account: every household event goes to the phones its members allowed."""
+    config = {
+        "provider": "aliyun",
+        "access_key_id": body.access_key_id,
+        "sign_name": body.sign_name,
+        "template_code": body.template_code,
+        "templates": body.templates,
+    }
+    row = await repository.insert_channel(
+        session,
+        village_id,
+        kind=SMS,
+        name=body.name,
+        url=str(body.endpoint),
+        secret=body.access_key_secret,
+        config=config,
+        actor_id=actor.user_id,
+    )
+    await _audit(
+        session,
+        actor,
+        village_id,
+        "notify.sms_channel_create",
+        row.id,
+        {"name": row.name, "sign": body.sign_name},
+    )
+    return SmsChannelOut.model_validate(row, from_attributes=True)
 
 
 async def webhooks(session: AsyncSession, village_id: uuid.UUID) -> list[WebhookOut]:
@@ -83,15 +122,7 @@ async def change_webhook(
     session: AsyncSession, actor: Actor, village_id: uuid.UUID, webhook_id: uuid.UUID, *, enabled: bool
 ) -> WebhookOut:
     row = await _set_enabled(session, village_id, webhook_id, enabled)
-    await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="webhook.change",
-        record_type="webhook",
-        record_id=webhook_id,
-        after={"enabled": enabled},
-    )
+    await _audit(session, actor, village_id, "webhook.change", webhook_id, {"enabled": enabled})
     return _out(row)
 
 
@@ -100,10 +131,7 @@ async def dead_letters(
 ) -> Page[DeadLetterOut]:
     rows = await repository.dead_letters(session, village_id, BY_TIME_ID.after(cursor), limit + 1)
     page = BY_TIME_ID.page(rows, limit, lambda r: (r.dead_at, r.event_id))
-    return Page(
-        items=[DeadLetterOut.model_validate(r, from_attributes=True) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page
 
 
 async def retry(
@@ -112,15 +140,7 @@ async def retry(
     """立即重试: a dead letter due again now."""
     if not await repository.retry(session, village_id, event_id, channel_id):
         raise NotFound("找不到该条发送失败的通知（可能已在重试或已送达）")
-    await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="notify.retry",
-        record_type="outbox_event",
-        record_id=event_id,
-        after={"channel_id": channel_id},
-    )
+    await _audit(session, actor, village_id, "notify.retry", event_id, {"channel_id": channel_id})
     return RetryOut(event_id=event_id, channel_id=channel_id, status="waiting")
 
 

@@ -72,6 +72,8 @@ _RECORD = fan_out(
 
 async def record(session: AsyncSession, village_id: uuid.UUID, events: Sequence[Event]) -> None:
     """The events, in the caller's transaction (one statement however many)."""
+    # SQL twin: migrations/versions/0019_outbox.py outbox_events_append_only, pk_outbox_events
+    # (docs/invariants.md, an event is written with its change)
     if not events:
         return
     await Sql(session).execute(
