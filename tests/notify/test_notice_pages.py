@@ -44,7 +44,7 @@ async def test_admin_pages_and_the_weekly_notice(world: World) -> None:
         assert retried.status_code == 303
         assert "没有发送失败的通知" in (await page.get("/admin/notify?done=retried")).text
 
-        weekly = await page.get("/admin/weekly-notice?grid=一组")
+        weekly = await page.get("/staff/weekly-notice?grid=一组")
         assert weekly.status_code == 200, weekly.text
         assert "户*0" in weekly.text
         assert "户*2" in weekly.text
@@ -54,10 +54,10 @@ async def test_admin_pages_and_the_weekly_notice(world: World) -> None:
 
     for role in ("villager", "clerk", "reviewer"):
         async with browser(world.app, setup.people[role]) as other:
-            assert (await other.get("/admin/weekly-notice")).status_code == 403, role
+            assert (await other.get("/staff/weekly-notice")).status_code == 403, role
             assert (await other.get("/admin/notify")).status_code == 403, role
     async with browser(world.app, setup.people["cadre"]) as cadre:
-        assert (await cadre.get("/admin/weekly-notice")).status_code == 200
+        assert (await cadre.get("/staff/weekly-notice")).status_code == 200
 
 
 async def test_a_public_notice_and_its_objection_are_told(world: World) -> None:

@@ -125,17 +125,21 @@ class AliyunSms:
 
 @dataclass
 class FakeSms:
-    """Remembers every message instead of sending it; `fail` makes the next N sends fail."""
+    """Remembers the messages instead of sending them (the newest `keep`, when set); `fail` makes the next N
+    sends fail."""
 
     sent: list[tuple[tuple[str, ...], str, dict[str, str]]] = field(default_factory=list)
     fail: int = 0
+    keep: int | None = None
 
     async def send(self, phones: Sequence[str], template_code: str, params: Mapping[str, str]) -> None:
         if self.fail > 0:
             self.fail -= 1
             raise SendFailed("模拟短信平台故障")
         self.sent.append((tuple(phones), template_code, dict(params)))
+        if self.keep is not None and len(self.sent) > self.keep:
+            del self.sent[0]
 
 
 # the demo village's SMS channel (provider "fake"): shows delivered rows without sending anything
-DEMO_SMS = FakeSms()
+DEMO_SMS = FakeSms(keep=200)

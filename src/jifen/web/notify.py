@@ -80,7 +80,7 @@ async def retry(page: CurrentPage) -> Response:
     )
 
 
-@router.get("/admin/weekly-notice", response_class=HTMLResponse)
+@router.get("/staff/weekly-notice", response_class=HTMLResponse)
 async def weekly_notice(page: CurrentPage, grid: str | None = None) -> Response:
     """本周积分变动: printed and posted per grid, names masked."""
     page.need("village_admin", "cadre")
