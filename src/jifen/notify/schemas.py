@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, UrlConstraints
+
+# the column holds 500 characters
+Url = Annotated[HttpUrl, UrlConstraints(max_length=500)]
 
 
 class WebhookIn(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="what the admin calls it (e.g. 村务群机器人)")
-    url: HttpUrl = Field(description="where events are POSTed (http or https)")
+    url: Url = Field(description="where events are POSTed (http or https)")
     secret: str | None = Field(
         default=None,
         min_length=16,
@@ -64,10 +68,12 @@ class SmsChannelIn(BaseModel):
         "content (the whole Chinese text), rule, points, amount, until, outcome, store, code, total, "
         "receipt, balance",
     )
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="a template code per event kind (e.g. `pickup.issued`), if approved"
+    templates: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="a template code per event kind (e.g. `pickup.issued`), if approved",
     )
-    endpoint: HttpUrl = HttpUrl("https://dysmsapi.aliyuncs.com/")
+    endpoint: Url = HttpUrl("https://dysmsapi.aliyuncs.com/")
 
 
 class SmsChannelOut(BaseModel):
