@@ -21,6 +21,7 @@ class Receiver:
         self.fail_next = 0
         self.down_after_failing = False  # go down once the failures are used up
         self.delay = 0.0
+        self.arrived = 0  # requests that reached the handler (counted before its delay)
         self.requests: Counter[str] = Counter()  # every request by event id, repeats included
         self.events: dict[str, dict[str, Any]] = {}  # what the receiver kept: one per event id
         self.bad_signatures = 0
@@ -44,6 +45,8 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.arrived += 1
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
