@@ -18,6 +18,7 @@ from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.models import Household, Period, Role, Store, Village
 from jifen.notify import repository as notify_repository
+from jifen.notify.repository import NewChannel
 from jifen.rules import repository as rules_repository
 from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
@@ -126,27 +127,18 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
 async def _load_channels(session: AsyncSession, village: Village) -> uuid.UUID:
     """Before anything happens: an SMS channel that only pretends to send (provider `fake`), whose
     deliveries the server's background loop completes, and a webhook to a receiver that is not there."""
-    await notify_repository.insert_channel(
-        session,
-        village.id,
-        kind="sms",
-        name="演示短信（不真发送）",
-        url="https://dysmsapi.aliyuncs.com/",
-        secret="demo",
-        config={"provider": "fake", "template_code": "SMS_DEMO"},
-        actor_id=_SYSTEM.user_id,
-    )
-    hook = await notify_repository.insert_channel(
-        session,
-        village.id,
-        kind="webhook",
-        name="村务群机器人（演示）",
-        url="http://127.0.0.1:9/jifen-demo",
-        secret="demo-webhook-secret-0123456789",
-        config={},
-        actor_id=_SYSTEM.user_id,
-    )
-    return hook.id
+    sms = {"provider": "fake", "template_code": "SMS_DEMO"}
+    channels = [
+        NewChannel("sms", "演示短信（不真发送）", "https://dysmsapi.aliyuncs.com/", "demo", sms),
+        NewChannel(
+            "webhook", "村务群机器人（演示）", "http://127.0.0.1:9/jifen-demo", "demo-webhook-0123456789", {}
+        ),
+    ]
+    rows = [
+        await notify_repository.insert_channel(session, village.id, c, actor_id=_SYSTEM.user_id)
+        for c in channels
+    ]
+    return rows[-1].id
 
 
 async def _load_notices(

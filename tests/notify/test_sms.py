@@ -66,15 +66,10 @@ async def test_only_members_who_allowed_it_get_an_sms(world: World) -> None:
     setup = await world.setup_village(households=2)
     village_id = setup.village.id
     async with world.session() as session, session.begin():
+        sms = {"provider": "fake", "template_code": "SMS_T"}
+        channel = repository.NewChannel("sms", "短信", "https://dysmsapi.aliyuncs.com/", "s", sms)
         await repository.insert_channel(
-            session,
-            village_id,
-            kind="sms",
-            name="短信",
-            url="https://dysmsapi.aliyuncs.com/",
-            secret="s",
-            config={"provider": "fake", "template_code": "SMS_T"},
-            actor_id=setup.people["village_admin"].id,
+            session, village_id, channel, actor_id=setup.people["village_admin"].id
         )
     fake = FakeSms()
     policy = Policy(retry_seconds=(0.0,), max_attempts=3, sms={"fake": fake})

@@ -30,28 +30,31 @@ class ChannelRow:
 _CHANNEL_COLUMNS = "village_id, id, kind, name, url, enabled, created_at"
 
 
+@dataclass(frozen=True, slots=True)
+class NewChannel:
+    kind: str
+    name: str
+    url: str
+    secret: str
+    config: dict[str, Any]
+    enabled: bool = True
+
+
 async def insert_channel(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    *,
-    kind: str,
-    name: str,
-    url: str,
-    secret: str,
-    config: dict[str, Any],
-    actor_id: uuid.UUID,
+    session: AsyncSession, village_id: uuid.UUID, channel: NewChannel, *, actor_id: uuid.UUID
 ) -> ChannelRow:
     row = await Sql(session).row(
         ChannelRow,
-        "INSERT INTO notify_channels (village_id, id, kind, name, url, secret, config, created_by)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8) RETURNING {_CHANNEL_COLUMNS}",
+        "INSERT INTO notify_channels (village_id, id, kind, name, url, secret, config, enabled, created_by)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9) RETURNING {_CHANNEL_COLUMNS}",
         village_id,
         uuid.uuid4(),
-        kind,
-        name,
-        url,
-        secret,
-        json.dumps(config, ensure_ascii=False),
+        channel.kind,
+        channel.name,
+        channel.url,
+        channel.secret,
+        json.dumps(channel.config, ensure_ascii=False),
+        channel.enabled,
         actor_id,
     )
     assert row is not None

@@ -46,31 +46,21 @@ async def _audit(
     )
 
 
+async def _add_channel(
+    session: AsyncSession, actor: Actor, village_id: uuid.UUID, channel: repository.NewChannel
+) -> repository.ChannelRow:
+    row = await repository.insert_channel(session, village_id, channel, actor_id=actor.user_id)
+    after = {"kind": row.kind, "name": row.name, "url": row.url, "enabled": row.enabled}
+    await _audit(session, actor, village_id, "notify.channel_create", row.id, after)
+    return row
+
+
 async def add_webhook(
     session: AsyncSession, actor: Actor, village_id: uuid.UUID, body: WebhookIn
 ) -> WebhookOut:
     secret = body.secret or secrets.token_urlsafe(32)
-    row = await repository.insert_channel(
-        session,
-        village_id,
-        kind=WEBHOOK,
-        name=body.name,
-        url=str(body.url),
-        secret=secret,
-        config={},
-        actor_id=actor.user_id,
-    )
-    if not body.enabled:
-        row = await _set_enabled(session, village_id, row.id, False)
-    await _audit(
-        session,
-        actor,
-        village_id,
-        "webhook.create",
-        row.id,
-        {"name": row.name, "url": row.url, "enabled": row.enabled},
-    )
-    return _out(row, secret)
+    channel = repository.NewChannel(WEBHOOK, body.name, str(body.url), secret, {}, body.enabled)
+    return _out(await _add_channel(session, actor, village_id, channel), secret)
 
 
 async def add_sms_channel(
@@ -84,24 +74,8 @@ async def add_sms_channel(
         "template_code": body.template_code,
         "templates": body.templates,
     }
-    row = await repository.insert_channel(
-        session,
-        village_id,
-        kind=SMS,
-        name=body.name,
-        url=str(body.endpoint),
-        secret=body.access_key_secret,
-        config=config,
-        actor_id=actor.user_id,
-    )
-    await _audit(
-        session,
-        actor,
-        village_id,
-        "notify.sms_channel_create",
-        row.id,
-        {"name": row.name, "sign": body.sign_name},
-    )
+    channel = repository.NewChannel(SMS, body.name, str(body.endpoint), body.access_key_secret, config)
+    row = await _add_channel(session, actor, village_id, channel)
     return SmsChannelOut.model_validate(row, from_attributes=True)
 
 
