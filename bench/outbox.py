@@ -40,14 +40,14 @@ async def measure(app_url: str) -> None:
     from asgi_lifespan import LifespanManager
 
     from jifen.app import create_app
-    from jifen.awards import service
+    from jifen.outbox import repository as outbox
     from jifen.settings import Settings
 
     settings = Settings(
         env="test", database_url=app_url, log_level="WARNING", log_requests=False, chain_interval_seconds=0
     )
     app = create_app(settings)
-    record = service.outbox.record
+    record = outbox.record
     async with (
         LifespanManager(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://b") as http,
@@ -92,11 +92,11 @@ async def measure(app_url: str) -> None:
                     headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
                 )
                 assert answer.status_code == 201, answer.text
-                if service.outbox.record is timed_record:
+                if outbox.record is timed_record:
                     spent["requests"] += time.perf_counter() - started
 
         async def round_(on: bool, n: int) -> float:
-            service.outbox.record = timed_record if on else _no_outbox  # type: ignore[method-assign]
+            outbox.record = timed_record if on else _no_outbox
             started = time.perf_counter()
             await asyncio.gather(*(client(n // CLIENTS, k * 7) for k in range(CLIENTS)))
             return n / (time.perf_counter() - started)
@@ -108,7 +108,7 @@ async def measure(app_url: str) -> None:
         for r in range(ROUNDS):
             for on in (True, False) if r % 2 == 0 else (False, True):
                 results[on].append(await round_(on, AWARDS))
-        service.outbox.record = record  # type: ignore[method-assign]
+        outbox.record = record
     with_, without = statistics.median(results[True]), statistics.median(results[False])
     print(
         f"award throughput, {CLIENTS} clients, {ROUNDS} rounds x {AWARDS} awards, POST /api/v1/awards in process"
