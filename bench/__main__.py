@@ -1,6 +1,7 @@
 """`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import;
 `python -m bench pages` for the pages alone; `python -m bench roll` for the roll import alone;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
+`python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
@@ -13,6 +14,10 @@ elif sys.argv[1:] == ["pages"]:
     from bench.pages import standalone
 
     standalone()
+elif sys.argv[1:] == ["outbox"]:
+    from bench.outbox import run as outbox
+
+    outbox()
 elif sys.argv[1:] == ["roll"]:
     from bench.roll import run
 

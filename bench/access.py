@@ -25,7 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,17 +286,22 @@ def report(results: dict[str, list[tuple[float, float, float]]]) -> None:
 
 
 def standalone() -> None:
+    on_demo(measure, "access")
+
+
+def on_demo(work: Callable[[str], Awaitable[None]], name: str) -> None:
+    """`work(app_url)` against a fresh embedded PostgreSQL, migrated, with the demo village loaded."""
     from jifen.kit.embedded import APP_ROLE, describe, ensure_database, start_embedded
     from jifen.kit.migrate import upgrade
 
-    tmp = Path(tempfile.mkdtemp(prefix="jifen-bench-access-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"jifen-bench-{name}-"))
     server = start_embedded(tmp, cleanup_mode="delete")
     try:
         ensure_database(server)
         db: Any = describe(server)
         upgrade(db.owner_url)
         asyncio.run(_load_demo(db.app_url, tmp))
-        asyncio.run(measure(db.url(APP_ROLE)))
+        asyncio.run(work(db.url(APP_ROLE)))
     finally:
         server.cleanup()  # type: ignore[attr-defined]
         shutil.rmtree(tmp, ignore_errors=True)

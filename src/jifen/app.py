@@ -46,6 +46,7 @@ from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.ledger.sheets import router as ledger_sheets_router
 from jifen.metrics.endpoints import router as metrics_router
+from jifen.notify.endpoints import router as notify_router
 from jifen.photos.endpoints import router as photos_router
 from jifen.rankings.endpoints import router as rankings_router
 from jifen.rules.endpoints import router as rules_router
@@ -358,5 +359,6 @@ def _include_routers(app: FastAPI) -> None:
         rule_imports_router,
         item_imports_router,
         imports_router,
+        notify_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -14,15 +14,22 @@ from jifen.kit.jobs import Job
 
 def due_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:
     """Awards whose public notice (公示) ended, reservations (预约兑换) that expired unclaimed, due clearings
-    (清零). Each is safe in several processes at once: every record is claimed under a row lock."""
+    (清零), reminders (a pickup code or points about to lapse) and the outbox's deliveries. Each is safe
+    in several processes at once: every record is claimed under a row lock."""
     from jifen.awards import notice
     from jifen.expiry import service as expiry
+    from jifen.notify import delivery
+    from jifen.notify import service as notify
+    from jifen.settings import get_settings
     from jifen.store import reservations
 
+    policy = delivery.Policy.of(get_settings())
     return [
         Job("notice", lambda: notice.run_due(sessionmaker)),
         Job("reservations", lambda: reservations.release_expired(sessionmaker)),
         Job("expiry", lambda: expiry.run_due(sessionmaker)),
+        Job("reminders", lambda: notify.remind(sessionmaker)),
+        Job("deliveries", lambda: delivery.deliver_due(sessionmaker, policy)),
     ]
 
 

@@ -228,7 +228,8 @@ def jobs() -> None:
 @jobs.command("run")
 def jobs_run() -> None:
     """Run due work now: post awards whose public notice (公示) ended without an open objection; release
-    pickup-code reservations (预约兑换) that expired unclaimed; post due clearings (清零)."""
+    pickup-code reservations (预约兑换) that expired unclaimed; post due clearings (清零); write reminders and
+    deliver the outbox's notices (webhooks, SMS)."""
     settings = get_settings()
     _use_metrics_dir(settings, fresh=False)  # a running server's /metrics then counts this run too
     from jifen.background import due_jobs
@@ -248,6 +249,7 @@ def jobs_run() -> None:
     report = asyncio.run(run())
     click.echo(f"expired reservations released: {report.records.get('reservations', 0)}")
     click.echo(f"expiry transactions posted (清零): {report.records.get('expiry', 0)}")
+    click.echo(f"notices delivered (webhooks, SMS): {report.records.get('deliveries', 0)}")
     # the awards' line stays last: scripts read its number
     click.echo(f"awards posted after their public notice: {report.records.get('notice', 0)}")
     if report.failed:

@@ -17,6 +17,8 @@ from jifen.auth.actor import Actor, console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.models import Household, Period, Role, Store, Village
+from jifen.notify import repository as notify_repository
+from jifen.notify.repository import NewChannel
 from jifen.rules import repository as rules_repository
 from jifen.store.service import create_store
 from jifen.users.schemas import RoleGrantIn
@@ -63,6 +65,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
     rng = random.Random(seed)
     village = await create_village(session, _SYSTEM, code="XF", name="幸福村")
     store = await create_store(session, _SYSTEM, village, name="幸福村积分超市")
+    demo_hook = await _load_channels(session, village)
     households: list[Household] = []
     for number in range(1, 31):
         surname = SURNAMES[number - 1]
@@ -117,7 +120,39 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, data_dir: Path |
     await _load_store(session, store, households)
     await _load_funding(session, village, store)
     await _load_expiry(session, village)
+    await _load_notices(session, village, households, demo_hook)
     return village
+
+
+async def _load_channels(session: AsyncSession, village: Village) -> uuid.UUID:
+    """Before anything happens: an SMS channel that only pretends to send (provider `fake`), whose
+    deliveries the server's background loop completes, and a webhook to a receiver that is not there."""
+    sms = {"provider": "fake", "template_code": "SMS_DEMO"}
+    channels = [
+        NewChannel("sms", "演示短信（不真发送）", "https://dysmsapi.aliyuncs.com/", "demo", sms),
+        NewChannel(
+            "webhook", "村务群机器人（演示）", "http://127.0.0.1:9/jifen-demo", "demo-webhook-0123456789", {}
+        ),
+    ]
+    rows = [
+        await notify_repository.insert_channel(session, village.id, c, actor_id=_SYSTEM.user_id)
+        for c in channels
+    ]
+    return rows[-1].id
+
+
+async def _load_notices(
+    session: AsyncSession, village: Village, households: list[Household], hook_id: uuid.UUID
+) -> None:
+    """The first twenty households let their head receive SMS; the demo webhook, whose receiver never
+    answered, is switched off with five of its notices in the dead-letter view (立即重试 on /admin/notify)."""
+    for household in households[:20]:
+        members = await notify_repository.member_phones(session, village.id, household.id)
+        await notify_repository.set_sms(session, village.id, household.id, True, [members[0].id])
+    await notify_repository.give_up(
+        session, village.id, hook_id, 5, "ConnectError: 无法连接 127.0.0.1:9（演示用的接收地址，并不存在）"
+    )
+    await notify_repository.set_enabled(session, village.id, hook_id, "webhook", False)
 
 
 async def _load_expiry(session: AsyncSession, village: Village) -> None:

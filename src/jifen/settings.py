@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     town_name: str = Field(default="本镇", min_length=1, max_length=32)
     # how old an award scored offline (its observed_at) may be when it reaches the server, in days
     observed_max_age_days: int = Field(default=7, ge=0, le=90)
+    # notices (webhooks, SMS): seconds before the 1st, 2nd … retry of a failed delivery (the last repeats);
+    # after `notify_max_attempts` failed tries a delivery is a dead letter until an admin retries it
+    notify_retry_seconds: list[float] = Field(default=[10, 60, 300, 1800, 7200, 21600], min_length=1)
+    notify_max_attempts: int = Field(default=12, ge=1, le=100)
+    # how long one webhook or SMS request may take
+    notify_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("backup_dir", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from tests.factories import World
 from tests.ledger.helpers import award, make_rule
 from tests.test_cli import JIFEN, _env, _run
 
-JOBS = {"notice", "reservations", "expiry", "chain_link", "chain_seal"}
+JOBS = {"notice", "reservations", "expiry", "reminders", "deliveries", "chain_link", "chain_seal"}
 
 
 def _json_lines(output: str) -> list[dict[str, Any]]:

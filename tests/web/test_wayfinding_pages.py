@@ -21,7 +21,7 @@ async def test_every_admin_page_marks_village_admin_and_leads_back_to_the_dashbo
     setup = await world.setup_village()
     rule = await _rule(world, setup)
     await _item(world, setup)
-    paths = [*_admin_paths(setup, rule), "/admin/funding", "/admin/expiry"]
+    paths = [*_admin_paths(setup, rule), "/admin/funding", "/admin/expiry", "/admin/notify"]
 
     async with browser(app, setup.people["village_admin"]) as admin:
         for path in paths:

@@ -3,7 +3,6 @@ the change itself, append-only and chained (see audit/chain.py)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from jifen.auth.actor import Actor
 from jifen.kit.db import raw_connection
 from jifen.kit.errors import NotFound
 from jifen.kit.imports import Plan
+from jifen.kit.jsonutil import compact_json
 from jifen.kit.logging import REQUEST
 from jifen.kit.schemas import out_of
 from jifen.kit.timeutil import utcnow
@@ -64,20 +64,6 @@ async def seal_checkpoint(engine: AsyncEngine, village_id: uuid.UUID, sealed_by:
     if checkpoint is None:
         raise NotFound("该村还没有任何记录可以封存")
     return out_of(CheckpointOut, checkpoint, village_id=checkpoint.scope)
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, default=_plain, separators=(",", ":"))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | datetime):
-        return str(value)
-    if hasattr(value, "value"):
-        return value.value
-    raise TypeError(f"cannot record {type(value).__name__}")
 
 
 def _roles(actor: Actor, scope: uuid.UUID) -> str:
@@ -139,8 +125,8 @@ async def record_many(
         session,
         head,
         [None if rid is None else str(rid) for rid, _, _ in changes],
-        [_json(before) for _, before, _ in changes],
-        [_json(after) for _, _, after in changes],
+        [compact_json(before) for _, before, _ in changes],
+        [compact_json(after) for _, _, after in changes],
     )
 
 

@@ -28,6 +28,7 @@ from jifen.kit.timeutil import utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
+from jifen.outbox import repository as outbox
 
 OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
@@ -216,6 +217,12 @@ async def resolve(
         },
         reason=reason,
     )
+    payload = {"award_id": award_id, "rule": row.rule_name, "outcome": outcome, "points": final_points}
+    await outbox.record_one(
+        session,
+        row.village_id,
+        outbox.Event(outbox.Kind.objection_resolved, row.household_id, {**payload, "reason": reason}),
+    )
     return await repository.lock_award_for_read(session, award_id)
 
 
@@ -304,6 +311,10 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
             record_type="award",
             record_id=row.id,
             after={"status": "posted", "transaction_id": transaction_id},
+        )
+        payload = {"award_id": row.id, "rule": row.rule_name, "points": row.points, "outcome": "posted"}
+        await outbox.record_one(
+            session, row.village_id, outbox.Event(outbox.Kind.notice_ended, row.household_id, payload)
         )
         return True
 

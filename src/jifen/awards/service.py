@@ -29,6 +29,7 @@ from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
 from jifen.models import AccountKind, AwardStatus, Review, TransactionKind
+from jifen.outbox import repository as outbox
 from jifen.photos import repository as photos_repository
 from jifen.photos.service import UnknownPhoto
 from jifen.rules import repository as rules_repository
@@ -171,7 +172,21 @@ async def submit(
         except ledger.InsufficientPoints as error:
             raise _at(error, batch.draft_item[error.draft_index], batch.many) from None
     await _record_awards(session, batch, results, batch_id)
+    await outbox.record(
+        session, batch.village_id, [e for r in results if (e := award_event(r, batch.rules[r.rule_id].name))]
+    )
     return results
+
+
+def award_event(result: AwardResult, rule_name: str) -> outbox.Event | None:
+    """What the household hears of an award just placed or decided: posted, or on public notice (公示)."""
+    about = {"award_id": result.id, "rule": rule_name, "transaction_id": result.transaction_id}
+    if result.status is AwardStatus.posted:
+        return outbox.posted(result.household_id, result.points, about)
+    if result.status is AwardStatus.public_notice:
+        payload = {**about, "points": result.points, "notice_until": result.notice_until}
+        return outbox.Event(outbox.Kind.notice_opened, result.household_id, payload)
+    return None
 
 
 async def _load_submission(
@@ -631,9 +646,8 @@ async def decide(
             hold_id = await _hold_for(
                 session, actor, village_id, row.household_id, award_id, -row.points, rule_for_hold
             )
-        await repository.start_notice(
-            session, village_id, award_id, utcnow() + timedelta(days=notice_days), hold_id
-        )
+        notice_until = utcnow() + timedelta(days=notice_days)
+        await repository.start_notice(session, village_id, award_id, notice_until, hold_id)
     elif len(approvers) + 1 >= needed:
         accounts = await ledger.system_accounts(session, village_id)
         rule = rule_of(row)
@@ -653,7 +667,13 @@ async def decide(
         after={"status": status, "approvals": len(approvers) + 1, "transaction_id": transaction_id},
         reason=reason,
     )
-    return result_of(row, status.value, transaction_id)
+    decided = result_of(row, status.value, transaction_id)
+    if status is AwardStatus.public_notice:
+        decided.notice_until = notice_until
+    event = award_event(decided, row.rule_name)
+    if event is not None:
+        await outbox.record_one(session, village_id, event)
+    return decided
 
 
 class NotRectifiable(Conflict):

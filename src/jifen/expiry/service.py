@@ -265,6 +265,11 @@ async def expiring(
     return found
 
 
+async def villages_expiring(session: AsyncSession) -> list[uuid.UUID]:
+    """The villages whose current policy clears points."""
+    return [row.village_id for row in await repository.villages_with_expiry(session)]
+
+
 async def next_clearing(session: AsyncSession, village_id: uuid.UUID) -> datetime | None:
     row = await repository.current_policy(session, village_id)
     return None if row is None else next_cutoff(row.policy(), utcnow())

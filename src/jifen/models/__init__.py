@@ -20,6 +20,7 @@ from jifen.models.ledger import (
     Posting,
     TransactionKind,
 )
+from jifen.models.outbox import NotifyChannel, OutboxDelivery, OutboxEvent
 from jifen.models.photo import Photo
 from jifen.models.rule import Period, Review, Rule, RuleVersion
 from jifen.models.store import (
@@ -67,7 +68,10 @@ __all__ = [
     "LedgerTransaction",
     "LoginThrottle",
     "Member",
+    "NotifyChannel",
     "Objection",
+    "OutboxDelivery",
+    "OutboxEvent",
     "Period",
     "Photo",
     "Posting",

@@ -3,7 +3,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jifen.models.base import Base, created_at, scoped_fk, uuid_key, uuid_pk, village_key
@@ -30,6 +38,8 @@ class Household(Base):
     household_class: Mapped[str | None] = mapped_column("class", String(32))
     # 人口: the number of people the roll gives the household (not necessarily its members on record)
     population: Mapped[int | None] = mapped_column(Integer)
+    # the household may turn SMS notices off (on its /me pages)
+    sms_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
 
     # loaded only where shown (`households.repository.members_of`); most requests never need them
@@ -50,4 +60,6 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     # 与户主关系 as the roll says it: 户主, 配偶, 子, 女, 父, 母 …
     relation: Mapped[str | None] = mapped_column(String(16))
+    # a member's phone receives SMS notices only when the member allowed it
+    sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at()

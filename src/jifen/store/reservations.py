@@ -28,6 +28,7 @@ from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
 from jifen.models import Store
+from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
 from jifen.store.repository import LineRow
 from jifen.store.repository import reservations as reservation_rows
@@ -208,7 +209,21 @@ async def reserve(
             "lines": [[str(i), q, p] for i, q, p in zip(item_ids, quantities, prices, strict=True)],
         },
     )
-    return await reservation_out(session, reservation)
+    out = await reservation_out(session, reservation)
+    await outbox.record_one(session, village_id, pickup_issued(out, store.name))
+    return out
+
+
+def pickup_issued(reservation: ReservationOut, store_name: str) -> outbox.Event:
+    """A pickup code issued: the household's to read, with its code."""
+    payload = {
+        "reservation_id": reservation.id,
+        "code": reservation.code,
+        "store": store_name,
+        "total_points": reservation.total_points,
+        "expires_at": reservation.expires_at,
+    }
+    return outbox.Event(outbox.Kind.pickup_issued, reservation.household_id, payload)
 
 
 async def _insert_with_fresh_code(

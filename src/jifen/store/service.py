@@ -22,6 +22,7 @@ from jifen.kit.errors import Conflict, Forbidden, found
 from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
+from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
 from jifen.store.repository import HouseholdRef, ItemRow
 from jifen.store.repository import sales as sale_rows
@@ -307,7 +308,21 @@ async def completed_sale(
         record_id=sale.redemption_id,
         after=after,
     )
+    await outbox.record_one(session, store.village_id, sale_event(outbox.Kind.sale_completed, out, store))
     return out
+
+
+def sale_event(kind: outbox.Kind, sale: RedemptionOut, store: Store) -> outbox.Event:
+    """A sale or its cancellation, as the household hears of it."""
+    payload = {
+        "redemption_id": sale.id,
+        "receipt_no": sale.receipt_no,
+        "store": store.name,
+        "total_points": sale.total_points,
+        "balance_after": sale.balance_after,
+        "lines": [[line.name, line.quantity] for line in sale.lines],
+    }
+    return outbox.Event(kind, sale.household_id, payload)
 
 
 def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
@@ -393,7 +408,9 @@ async def cancel(
     )
     cancelled = await sale_rows.get_redemption(session, redemption_id)
     assert cancelled is not None
-    return await redemption_out(session, cancelled, balance_after)
+    out = await redemption_out(session, cancelled, balance_after)
+    await outbox.record_one(session, village_id, sale_event(outbox.Kind.sale_cancelled, out, store))
+    return out
 
 
 async def household_balance(session: AsyncSession, redemption: RedemptionRow) -> int:

@@ -23,6 +23,7 @@ from jifen.web import (
     clerk,
     money,
     offline,
+    notify,
     routes,
     setup,
     sheets,
@@ -48,6 +49,18 @@ def install(app: FastAPI) -> None:
 
     admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
     for module in (villager, staff, offline, clerk, *admin_pages, sheets):
+    admin_pages = (
+        admin,
+        admin_households,
+        admin_users,
+        admin_rules,
+        admin_stores,
+        money,
+        town,
+        setup,
+        notify,
+    )
+    for module in (villager, staff, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

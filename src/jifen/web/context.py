@@ -26,9 +26,11 @@ from jifen.kit import validation
 from jifen.kit.db import Session
 from jifen.kit.errors import JifenError
 from jifen.kit.idempotency import CallerKey, request_fingerprint, run_once
+from jifen.kit.logging import mask_phone
 from jifen.kit.periods import PERIOD_NAMES
 from jifen.kit.timeutil import to_local
 from jifen.models import Village
+from jifen.notify.messages import KIND_NAMES as NOTICE_KINDS
 from jifen.villages import service as villages
 
 M = TypeVar("M", bound=BaseModel)
@@ -111,6 +113,8 @@ templates.env.filters.update(
     role=named(ROLE_NAMES),
     per=named({kind: name.every for kind, name in PERIOD_NAMES.items()}),
     review=named(REVIEW_NAMES),
+    notice_kind=named({str(kind): name for kind, name in NOTICE_KINDS.items()}),
+    mask_phone=mask_phone,
 )
 
 
