@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, func, text
+from sqlalchemy import Boolean, CheckConstraint, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, uuid_col, uuid_key
+from jifen.models.base import Base, created_at, partial_index, scoped_fk, server_now, uuid_key, village_key
 
 
 class OutboxEvent(Base):
@@ -21,10 +21,10 @@ class OutboxEvent(Base):
     # no index beyond the key: every read goes through a delivery row's key, so an award pays for one index
     __table_args__ = (scoped_fk("household_id", "households"),)
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[str] = mapped_column(String(40))
-    household_id: Mapped[uuid.UUID | None] = uuid_col()
+    household_id: Mapped[uuid.UUID | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at()
 
@@ -35,7 +35,7 @@ class NotifyChannel(Base):
     __tablename__ = "notify_channels"
     __table_args__ = (CheckConstraint("kind IN ('webhook', 'sms')", name="kind"),)
 
-    village_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(64))
@@ -43,7 +43,7 @@ class NotifyChannel(Base):
     secret: Mapped[str] = mapped_column(String(200))
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_by: Mapped[uuid.UUID] = uuid_col()
+    created_by: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = created_at()
 
 
@@ -65,7 +65,7 @@ class OutboxDelivery(Base):
     event_id: Mapped[uuid.UUID] = uuid_key()
     channel_id: Mapped[uuid.UUID] = uuid_key()
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = server_now()
+    delivered_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -22,8 +22,8 @@ from jifen.web import (
     admin_users,
     clerk,
     money,
-    offline,
     notify,
+    offline,
     routes,
     setup,
     sheets,
@@ -47,8 +47,6 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(routes.router)
 
-    admin_pages = (admin, admin_households, admin_users, admin_rules, admin_stores, money, town, setup)
-    for module in (villager, staff, offline, clerk, *admin_pages, sheets):
     admin_pages = (
         admin,
         admin_households,
@@ -60,7 +58,7 @@ def install(app: FastAPI) -> None:
         setup,
         notify,
     )
-    for module in (villager, staff, clerk, *admin_pages, sheets):
+    for module in (villager, staff, offline, clerk, *admin_pages, sheets):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
