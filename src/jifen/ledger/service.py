@@ -153,7 +153,7 @@ async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store
 
 
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
-    account = await repository.household_account(session, household_id)
+    account = await repository.household_balance(session, household_id)
     if account is None:
         raise NotFound("找不到该户的积分账户")
     return BalanceOut(
@@ -513,9 +513,6 @@ async def entries_page(
         session, household.village_id, household.id, before=after[0] if after else None, limit=limit + 1
     )
     shown = rows[:limit]
-    compensated = await repository.compensated_sources(
-        session, household.village_id, [row.transaction_id for row in shown]
-    )
     items = [
         EntryOut(
             transaction_id=row.transaction_id,
@@ -528,7 +525,11 @@ async def entries_page(
             created_at=row.created_at,
             actor_id=row.actor_id,
             reverses=row.reverses_id,
-            compensated_by=compensation_ref(compensated.get(row.transaction_id)),
+            compensated_by=(
+                None
+                if row.compensation_id is None or row.compensation_kind is None
+                else CompensationRef(kind=row.compensation_kind, transaction_id=row.compensation_id)
+            ),
         )
         for row in shown
     ]

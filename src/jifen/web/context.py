@@ -28,8 +28,8 @@ from jifen.kit.errors import JifenError
 from jifen.kit.idempotency import CallerKey, request_fingerprint, run_once
 from jifen.kit.periods import PERIOD_NAMES
 from jifen.kit.timeutil import to_local
-from jifen.models import Village
 from jifen.villages import service as villages
+from jifen.villages.repository import VillageName
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -142,7 +142,7 @@ class PageContext:
     actor: Actor
     session: AsyncSession
     csrf: str
-    villages: list[Village] = field(default_factory=list)
+    villages: list[VillageName] = field(default_factory=list)
     form: FormData | None = None  # a POST's fields (the CSRF token already checked)
     savepoint: AsyncSessionTransaction | None = None  # a POST's: what `undo` goes back to
 
@@ -169,7 +169,7 @@ class PageContext:
         return [g for g in self.actor.grants if g.role.value == role]
 
     @property
-    def village(self) -> Village | None:
+    def village(self) -> VillageName | None:
         wanted = self.request.query_params.get("v")
         for v in self.villages:
             if wanted and str(v.id) == wanted:
@@ -277,7 +277,7 @@ async def _page(request: Request, actor: Actor, session: AsyncSession) -> PageCo
         actor=actor,
         session=session,
         csrf=web.csrf,
-        villages=list(await villages.visible_villages(session, actor, after_code=None, limit=200)),
+        villages=await villages.visible_village_names(session, actor, limit=200),
     )
     if request.method == "POST":
         page.form = await request.form()

@@ -65,10 +65,10 @@ def qr_svg(text: str, title: str, scale: int = 6) -> Markup:
 
 
 async def _rank(page: PageContext, household_id: uuid.UUID) -> dict[str, int] | None:
-    ranked = await rankings.ranking_out(page.session, page.village_id, this_month())
-    for entry in ranked.items:
+    ranked = await rankings.ranking(page.session, page.village_id, rankings.parse_period(this_month()), None)
+    for entry in ranked:
         if entry.household_id == household_id:
-            return {"rank": entry.rank, "of": len(ranked.items), "points": entry.points}
+            return {"rank": entry.rank, "of": len(ranked), "points": entry.points}
     return None
 
 
@@ -78,7 +78,9 @@ async def me(page: CurrentPage) -> Response:
     household = await households.household_out(page.session, access)
     entries = await ledger.entries_page(page.session, access.household, None, 5)
     reserved = await reservations.household_reservations_page(page.session, access, None, 5)
-    expiring = await expiry.household_expiring(page.session, access.household, None)
+    expiring = await expiry.household_expiring(
+        page.session, access.household, None, available=household.balance.available
+    )
     return page.render(
         "me.html",
         title="我的积分",
