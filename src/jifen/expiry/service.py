@@ -232,10 +232,10 @@ async def expiring_under(
 ) -> list[Expiring]:
     """`expiring` under the village's current policy `row` as the caller has read it; `available`: the one
     household's available points, when the caller has just read them (not read again)."""
-    if row is None or row.mode == ExpiryMode.none.value:
-        return []
     moment = now or utcnow()
     end = _until_instant(until, moment)
+    if row is None or row.mode == ExpiryMode.none.value:
+        return []
     policy = row.policy()
     found: list[Expiring] = []
     cutoff = latest_cutoff(policy, moment)

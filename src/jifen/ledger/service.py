@@ -155,13 +155,21 @@ async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
     account = await repository.household_balance(session, household_id)
     if account is None:
-        raise NotFound("找不到该户的积分账户")
+        raise NoAccount()
+    return balance_out(household_id, account.posted, account.held, account.lifetime_earned)
+
+
+class NoAccount(NotFound):
+    default_detail = "找不到该户的积分账户"
+
+
+def balance_out(household_id: uuid.UUID, posted: int, held: int, lifetime_earned: int) -> BalanceOut:
     return BalanceOut(
         household_id=household_id,
-        posted=account.posted,
-        held=account.held,
-        available=account.posted - account.held,
-        lifetime_earned=account.lifetime_earned,
+        posted=posted,
+        held=held,
+        available=posted - held,
+        lifetime_earned=lifetime_earned,
     )
 
 

@@ -39,7 +39,7 @@ class Household(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
 
-    # loaded only where shown (`households.repository.members_of`); most requests never need them
+    # loaded only where shown (`households.repository.members_and_balance`); most requests never need them
     members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
 
 

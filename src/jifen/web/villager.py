@@ -7,6 +7,7 @@ checks, the same service functions, one transaction committed before the answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from typing import Any
@@ -59,8 +60,10 @@ async def _household(page: PageContext, *, history: bool = False) -> HouseholdAc
     return await reader(household_id, page.actor, page.session)
 
 
+@functools.lru_cache(maxsize=4096)
 def qr_svg(text: str, title: str, scale: int = 6) -> Markup:
-    """A QR code as inline SVG (no image request, prints sharp), named for screen readers."""
+    """A QR code as inline SVG (no image request, prints sharp), named for screen readers. Drawing one takes
+    milliseconds and a household's code never changes: each is drawn once per process."""
     return Markup(qr.qr_svg(text, scale=scale, inline=True, title=title))
 
 
