@@ -429,11 +429,22 @@ def policy_out(village_id: uuid.UUID, row: repository.PolicyRow | None) -> Expir
 
 
 async def preview_page(
-    session: AsyncSession, village_id: uuid.UUID, until: date | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    until: date | None,
+    cursor: str | None,
+    limit: int,
+    *,
+    policy: repository.PolicyRow | None = None,
 ) -> Page[ExpiringOut]:
-    """Who loses how many points, and when, up to the end of local day `until` (a year from today)."""
+    """Who loses how many points, and when, up to the end of local day `until` (a year from today);
+    `policy`: the village's current policy, when the caller has just read it."""
     today = local_date(utcnow())
-    found = await expiring(session, village_id, until=until or today + timedelta(days=365))
+    end = until or today + timedelta(days=365)
+    if policy is None:
+        found = await expiring(session, village_id, until=end)
+    else:
+        found = await expiring_under(session, policy, village_id, until=end)
     key = decode_cursor(cursor, 2)
     if key is not None:
         after = (key[0], key[1])
