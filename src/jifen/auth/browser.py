@@ -30,8 +30,22 @@ def issue(settings: Settings, user_id: uuid.UUID, credential_version: int) -> st
 
 
 def read(settings: Settings, request: Request) -> WebSession | None:
+    """The request's session cookie, checked; decoded once per request (the actor's loader and the page both
+    ask)."""
     token = request.cookies.get(COOKIE)
-    found = verified(settings, token, "web", "csrf") if token else None
+    if not token:
+        return None
+    known = getattr(request.state, "web_session", None)
+    if known is not None and known[0] == token:
+        session: WebSession | None = known[1]
+        return session
+    session = _decode(settings, token)
+    request.state.web_session = (token, session)
+    return session
+
+
+def _decode(settings: Settings, token: str) -> WebSession | None:
+    found = verified(settings, token, "web", "csrf")
     if found is None:
         return None
     subject, claims = found

@@ -216,9 +216,24 @@ async def expiring(
     """What will expire by the end of local day `until` if nothing else happens (no new points, no
     spending, held points spent): per household and cutoff, soonest first. A cutoff already passed whose
     clearing the due job has not posted yet is listed with its own (past) time."""
+    row = await repository.current_policy(session, village_id)
+    return await expiring_under(session, row, village_id, until=until, household_id=household_id, now=now)
+
+
+async def expiring_under(
+    session: AsyncSession,
+    row: repository.PolicyRow | None,
+    village_id: uuid.UUID,
+    *,
+    until: date,
+    household_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+    available: int | None = None,
+) -> list[Expiring]:
+    """`expiring` under the village's current policy `row` as the caller has read it; `available`: the one
+    household's available points, when the caller has just read them (not read again)."""
     moment = now or utcnow()
     end = _until_instant(until, moment)
-    row = await repository.current_policy(session, village_id)
     if row is None or row.mode == ExpiryMode.none.value:
         return []
     policy = row.policy()
@@ -235,8 +250,11 @@ async def expiring(
         if future:
             # after the first future clearing at most the cap is left, so later ones clear nothing more
             cap = policy.carry_over_cap or 0
-            available = await repository.availability(session, village_id, household_id)
-            for h, points in available.items():
+            if available is not None and household_id is not None:
+                points_of = {household_id: available} if available > 0 else {}
+            else:
+                points_of = await repository.availability(session, village_id, household_id)
+            for h, points in points_of.items():
                 amount = points - pending.get(h, 0) - cap
                 if amount > 0:
                     found.append(Expiring(h, amount, future[0]))
@@ -416,11 +434,22 @@ def policy_out(village_id: uuid.UUID, row: repository.PolicyRow | None) -> Expir
 
 
 async def preview_page(
-    session: AsyncSession, village_id: uuid.UUID, until: date | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    until: date | None,
+    cursor: str | None,
+    limit: int,
+    *,
+    policy: repository.PolicyRow | None = None,
 ) -> Page[ExpiringOut]:
-    """Who loses how many points, and when, up to the end of local day `until` (a year from today)."""
+    """Who loses how many points, and when, up to the end of local day `until` (a year from today);
+    `policy`: the village's current policy, when the caller has just read it."""
     today = local_date(utcnow())
-    found = await expiring(session, village_id, until=until or today + timedelta(days=365))
+    end = until or today + timedelta(days=365)
+    if policy is None:
+        found = await expiring(session, village_id, until=end)
+    else:
+        found = await expiring_under(session, policy, village_id, until=end)
     key = decode_cursor(cursor, 2)
     if key is not None:
         after = (key[0], key[1])
@@ -474,14 +503,20 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
 
 
 async def household_expiring(
-    session: AsyncSession, household: Household, until: date | None
+    session: AsyncSession, household: Household, until: date | None, *, available: int | None = None
 ) -> HouseholdExpiringOut:
-    """The household's points that will expire (清零) by `until` (a year from today), soonest first."""
+    """The household's points that will expire (清零) by `until` (a year from today), soonest first
+    (`available`: its available points, when the caller has just read them)."""
     today = local_date(utcnow())
-    found = await expiring(
-        session, household.village_id, until=until or today + timedelta(days=365), household_id=household.id
-    )
     row = await current_policy(session, household.village_id)
+    found = await expiring_under(
+        session,
+        row,
+        household.village_id,
+        until=until or today + timedelta(days=365),
+        household_id=household.id,
+        available=available,
+    )
     return HouseholdExpiringOut(
         household_id=household.id,
         policy=describe(row.policy() if row else Policy(mode=ExpiryMode.none)),

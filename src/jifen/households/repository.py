@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.sql import Sql
 from jifen.models import Household, Member
 
 
@@ -13,13 +15,35 @@ async def get_household(session: AsyncSession, household_id: uuid.UUID) -> House
     return (await session.execute(select(Household).where(Household.id == household_id))).scalar_one_or_none()
 
 
-async def members_of(session: AsyncSession, household: Household) -> Sequence[Member]:
-    query = (
-        select(Member)
-        .where(Member.village_id == household.village_id, Member.household_id == household.id)
-        .order_by(Member.created_at, Member.name)
-    )
-    return (await session.execute(query)).scalars().all()
+@dataclass(frozen=True, slots=True)
+class MemberLine:
+    """One member of a household with the household's balance (a household without members: one line with
+    no member)."""
+
+    posted: int
+    held: int
+    lifetime_earned: int
+    id: uuid.UUID | None
+    name: str | None
+    phone: str | None
+    relation: str | None
+
+
+_MEMBERS_AND_BALANCE = """
+SELECT a.posted, a.held, a.lifetime_earned, m.id, m.name, m.phone, m.relation
+  FROM accounts a
+  LEFT JOIN members m ON $2 AND m.village_id = a.village_id AND m.household_id = a.id
+ WHERE a.id = $1 AND a.kind = 'household'
+ ORDER BY m.created_at, m.name
+"""
+
+
+async def members_and_balance(
+    session: AsyncSession, household: Household, *, members: bool
+) -> list[MemberLine]:
+    """The household's balance as it is now and (when `members`) its members, in one statement; no line:
+    the household has no account."""
+    return await Sql(session).rows(MemberLine, _MEMBERS_AND_BALANCE, household.id, members)
 
 
 async def code_taken(session: AsyncSession, village_id: uuid.UUID, code: str) -> bool:

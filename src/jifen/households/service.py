@@ -139,14 +139,27 @@ def household_summary(household: Household, view: HouseholdView | None) -> House
 
 async def household_out(session: AsyncSession, access: HouseholdAccess) -> HouseholdOut:
     household = access.household
+    with_members = access.view > HouseholdView.counter
+    lines = await repository.members_and_balance(session, household, members=with_members)
+    if not lines:
+        raise ledger.NoAccount()
     members: list[MemberOut] | None = None
-    if access.view > HouseholdView.counter:
-        members = [MemberOut.model_validate(m) for m in await repository.members_of(session, household)]
-        if not access.phones_in_full:
-            members = [m.model_copy(update={"phone": mask_phone(m.phone)}) for m in members]
+    if with_members:
+        full = access.phones_in_full
+        members = [
+            MemberOut(
+                id=m.id,
+                name=m.name or "",
+                phone=m.phone if full else mask_phone(m.phone),
+                relation=m.relation,
+            )
+            for m in lines
+            if m.id is not None
+        ]
+    first = lines[0]
     return HouseholdOut(
         **household_summary(household, access.view).model_dump(),
         members=members,
         created_at=household.created_at,
-        balance=await ledger.balance(session, household.id),
+        balance=ledger.balance_out(household.id, first.posted, first.held, first.lifetime_earned),
     )

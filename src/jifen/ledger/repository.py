@@ -130,15 +130,21 @@ async def system_accounts(session: AsyncSession, village_id: uuid.UUID) -> dict[
     return {AccountKind(kind): account_id for kind, account_id in rows.all()}
 
 
-async def household_account(session: AsyncSession, household_id: uuid.UUID) -> Account | None:
-    return (
-        await session.execute(
-            select(Account)
-            .where(Account.id == household_id, Account.kind == AccountKind.household.value)
-            # balances move through ledger_post() behind the ORM's back: never trust a cached row
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class Balance:
+    posted: int
+    held: int
+    lifetime_earned: int
+
+
+async def household_balance(session: AsyncSession, household_id: uuid.UUID) -> Balance | None:
+    """The household account's balance as it is now (read past the ORM: balances move through
+    ledger_post(), so no cached row may answer)."""
+    return await Sql(session).row(
+        Balance,
+        "SELECT posted, held, lifetime_earned FROM accounts WHERE id = $1 AND kind = 'household'",
+        household_id,
+    )
 
 
 async def get_transaction(session: AsyncSession, transaction_id: uuid.UUID) -> LedgerTransaction | None:
@@ -199,14 +205,18 @@ class Entry:
     created_at: datetime
     actor_id: uuid.UUID
     reverses_id: uuid.UUID | None
+    compensation_kind: str | None  # the transaction's first compensation (step 1), if it has one
+    compensation_id: uuid.UUID | None
 
 
 _ENTRIES = """
 SELECT p.transaction_id, t.kind, p.amount, p.balance_after, p.account_version, t.memo, r.code AS rule_code,
-       t.rule_version, t.created_at, t.actor_id, t.reverses_id
+       t.rule_version, t.created_at, t.actor_id, t.reverses_id,
+       c.kind AS compensation_kind, c.transaction_id AS compensation_id
   FROM postings p
   JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
   LEFT JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
+  LEFT JOIN compensations c ON c.village_id = p.village_id AND c.source_id = p.transaction_id AND c.step = 1
  WHERE p.village_id = $1 AND p.account_id = $2 AND p.account_version IS NOT NULL
    AND ($3::bigint IS NULL OR p.account_version < $3::bigint)
  ORDER BY p.account_version DESC
@@ -277,20 +287,6 @@ async def compensations_of(
         village_id,
         source_id,
     )
-
-
-async def compensated_sources(
-    session: AsyncSession, village_id: uuid.UUID, source_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, CompensationRow]:
-    """The first compensation of each of the transactions that have one."""
-    rows = await Sql(session).rows(
-        CompensationRow,
-        f"SELECT {_COMPENSATION_COLUMNS} FROM compensations"
-        " WHERE village_id = $1 AND source_id = ANY($2::uuid[]) AND step = 1",
-        village_id,
-        list(source_ids),
-    )
-    return {row.source_id: row for row in rows}
 
 
 async def compensation_made_by(

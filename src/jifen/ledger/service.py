@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
 from jifen.kit.db import error_detail, sqlstate, violated_constraint
-from jifen.kit.errors import Conflict, JifenError, NotFound, found
+from jifen.kit.errors import Conflict, JifenError, NotFound
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.kit.schemas import out_of
@@ -154,8 +154,24 @@ async def open_store_account(session: AsyncSession, village_id: uuid.UUID, store
 
 
 async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
-    account = found(await repository.household_account(session, household_id), "找不到该户的积分账户")
-    return out_of(BalanceOut, account, household_id=household_id, available=account.posted - account.held)
+    account = await repository.household_balance(session, household_id)
+    if account is None:
+        raise NoAccount()
+    return balance_out(household_id, account.posted, account.held, account.lifetime_earned)
+
+
+class NoAccount(NotFound):
+    default_detail = "找不到该户的积分账户"
+
+
+def balance_out(household_id: uuid.UUID, posted: int, held: int, lifetime_earned: int) -> BalanceOut:
+    return BalanceOut(
+        household_id=household_id,
+        posted=posted,
+        held=held,
+        available=posted - held,
+        lifetime_earned=lifetime_earned,
+    )
 
 
 def _check_balanced(drafts: Sequence[Draft]) -> None:
@@ -506,16 +522,17 @@ async def entries_page(
         session, household.village_id, household.id, before=after[0] if after else None, limit=limit + 1
     )
     shown = rows[:limit]
-    compensated = await repository.compensated_sources(
-        session, household.village_id, [row.transaction_id for row in shown]
-    )
     items = [
         out_of(
             EntryOut,
             row,
             kind=TransactionKind(row.kind),
             reverses=row.reverses_id,
-            compensated_by=compensation_ref(compensated.get(row.transaction_id)),
+            compensated_by=(
+                None
+                if row.compensation_id is None or row.compensation_kind is None
+                else CompensationRef(kind=row.compensation_kind, transaction_id=row.compensation_id)
+            ),
         )
         for row in shown
     ]

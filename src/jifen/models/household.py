@@ -41,7 +41,7 @@ class Household(Base):
     sms_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
 
-    # loaded only where shown (`households.repository.members_of`); most requests never need them
+    # loaded only where shown (`households.repository.members_and_balance`); most requests never need them
     members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
 
 

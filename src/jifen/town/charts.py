@@ -8,7 +8,9 @@ households with at least one award or deduction in the month."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -111,9 +113,9 @@ async def monthly(
     return out
 
 
-def town_total(villages: dict[uuid.UUID, list[Month]]) -> list[Month]:
+def town_total(villages: Iterable[Sequence[Month]]) -> list[Month]:
     """The villages' months added up, month by month."""
-    series = list(villages.values())
+    series = list(villages)
     if not series:
         return []
     return [
@@ -223,14 +225,24 @@ def _moves(months: list[Month]) -> list[Series]:
     ]
 
 
-async def town_charts(session: AsyncSession, town_name: str) -> list[Chart]:
+async def town_charts(
+    session: AsyncSession, town_name: str, names: Mapping[uuid.UUID, str] | None = None
+) -> list[Chart]:
     """Points issued, deducted and redeemed per village per month, and the share of households taking
-    part, over the last 12 months."""
+    part, over the last 12 months (`names`: the villages' names, when the caller has them)."""
     by_village = await monthly(session)
-    names = {v: name for v, name in (await session.execute(select(Village.id, Village.name))).all()}
-    villages = [(names.get(v, "?"), months) for v, months in by_village.items()]
-    months = last_months()
-    labels = [f"{m.month}月" for m in months]
+    if names is None or any(v not in names for v in by_village):
+        names = {v: name for v, name in (await session.execute(select(Village.id, Village.name))).all()}
+    villages = tuple((names.get(v, "?"), tuple(months)) for v, months in by_village.items())
+    return list(_town_charts(town_name, tuple(f"{m.month}月" for m in last_months()), villages))
+
+
+# the drawing is a pure function of the figures: drawn again only when a figure changed (the figures
+# themselves are read every time)
+@functools.lru_cache(maxsize=64)
+def _town_charts(
+    town_name: str, labels: tuple[str, ...], villages: tuple[tuple[str, tuple[Month, ...]], ...]
+) -> tuple[Chart, ...]:
     charts = []
     for heading, measure in (
         ("各村每月发放积分", "issued"),
@@ -239,7 +251,7 @@ async def town_charts(session: AsyncSession, town_name: str) -> list[Chart]:
     ):
         series = [Series(name, [getattr(m, measure) for m in ms]) for name, ms in villages]
         charts.append(Chart(heading, bar_chart(f"{town_name}{heading}（近12个月）", labels, series)))
-    total = town_total(by_village)
+    total = town_total(ms for _, ms in villages)
     share = [Series(name, [m.share for m in ms]) for name, ms in villages]
     if len(villages) > 1:
         share.append(Series("全镇", [m.share for m in total]))
@@ -249,24 +261,29 @@ async def town_charts(session: AsyncSession, town_name: str) -> list[Chart]:
             line_chart(f"{town_name}各村参与积分的农户占比（近12个月）", labels, share, percent=True),
         )
     )
-    return charts
+    return tuple(charts)
 
 
 async def village_charts(session: AsyncSession, village: Village) -> list[Chart]:
     """The village's points issued, deducted and redeemed per month, its households taking part, and the
     rules used most, over the last 12 months."""
     months = (await monthly(session, village.id)).get(village.id, [])
-    labels = [m.label for m in months]
     rules = await top_rules(session, village.id)
-    return [
+    return list(_village_charts(village.name, tuple(months), tuple(rules)))
+
+
+@functools.lru_cache(maxsize=256)
+def _village_charts(name: str, months: tuple[Month, ...], rules: tuple[RuleFigure, ...]) -> tuple[Chart, ...]:
+    labels = [m.label for m in months]
+    return (
         Chart(
             "每月积分",
-            bar_chart(f"{village.name}每月发放、扣减、兑换积分（近12个月）", labels, _moves(months)),
+            bar_chart(f"{name}每月发放、扣减、兑换积分（近12个月）", labels, _moves(list(months))),
         ),
         Chart(
             "参与农户占比",
             line_chart(
-                f"{village.name}参与积分的农户占比（近12个月）",
+                f"{name}参与积分的农户占比（近12个月）",
                 labels,
                 [Series("参与户占比", [m.share for m in months])],
                 percent=True,
@@ -275,19 +292,24 @@ async def village_charts(session: AsyncSession, village: Village) -> list[Chart]
         Chart(
             "用得最多的积分项目",
             hbar_chart(
-                f"{village.name}近12个月用得最多的积分项目（次数）",
+                f"{name}近12个月用得最多的积分项目（次数）",
                 [(f"{r.name}（{r.points:+d}分）", r.awards) for r in rules],
             ),
         ),
-    ]
+    )
 
 
 async def household_chart(session: AsyncSession, village_id: uuid.UUID, household_id: uuid.UUID) -> Chart:
     """The household's balance through this year: one point per month's end (today for this month)."""
     today = to_local(utcnow()).date()
     opening, points = await balance_over_year(session, village_id, household_id, today.year)
+    return _household_chart(today.year, today.month, opening, tuple(points))
+
+
+@functools.lru_cache(maxsize=4096)
+def _household_chart(year: int, this_month: int, opening: int, points: tuple[BalancePoint, ...]) -> Chart:
     labels, values, balance = [], [], opening
-    for month in range(1, today.month + 1):
+    for month in range(1, this_month + 1):
         for point in points:
             if point.day.month == month:
                 balance = point.balance
@@ -295,5 +317,5 @@ async def household_chart(session: AsyncSession, village_id: uuid.UUID, househol
         values.append(balance)
     return Chart(
         "今年的积分余额",
-        line_chart(f"{today.year}年每月底的积分余额", labels, [Series("积分余额", values)], unit="分"),
+        line_chart(f"{year}年每月底的积分余额", labels, [Series("积分余额", values)], unit="分"),
     )

@@ -26,6 +26,27 @@ async def list_villages(
     return (await session.execute(query)).scalars().all()
 
 
+@dataclass(frozen=True, slots=True)
+class VillageName:
+    """What a page's header and village switcher show of a village: it never changes once the village
+    exists (there is no renaming and no deleting a village)."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+_VILLAGE_NAMES = """
+SELECT id, code, name FROM villages WHERE $1::uuid[] IS NULL OR id = ANY($1::uuid[]) ORDER BY code LIMIT $2
+"""
+
+
+async def village_names(
+    session: AsyncSession, *, only: Sequence[uuid.UUID] | None, limit: int
+) -> list[VillageName]:
+    return await Sql(session).rows(VillageName, _VILLAGE_NAMES, None if only is None else list(only), limit)
+
+
 async def add_village(session: AsyncSession, village: Village) -> None:
     """Insert the village (IntegrityError on a taken code)."""
     session.add(village)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,10 @@ from jifen.kit.errors import DuplicateCode
 from jifen.ledger import service as ledger
 from jifen.models import Village
 from jifen.villages import repository
+from jifen.villages.repository import VillageName
+
+# a village's id, code and name never change (repository.VillageName): this process keeps those it has read
+_NAMES: dict[uuid.UUID, VillageName] = {}
 
 
 async def create_village(session: AsyncSession, actor: Actor, *, code: str, name: str) -> Village:
@@ -39,6 +44,21 @@ async def visible_villages(
 ) -> Sequence[Village]:
     only = None if actor.is_town_admin else actor.village_ids()
     return await repository.list_villages(session, only=only, after_code=after_code, limit=limit)
+
+
+async def visible_village_names(session: AsyncSession, actor: Actor, *, limit: int) -> list[VillageName]:
+    """The villages the actor may see (by code), as every page's header needs them: read once per process
+    for an actor of given villages; for the town admin every time, so a village created a moment ago
+    (perhaps by another process) is there at once."""
+    if actor.is_town_admin:
+        found = await repository.village_names(session, only=None, limit=limit)
+        _NAMES.update((v.id, v) for v in found)
+        return found
+    ids = actor.village_ids()
+    missing = [i for i in ids if i not in _NAMES]
+    if missing:
+        _NAMES.update((v.id, v) for v in await repository.village_names(session, only=missing, limit=limit))
+    return sorted((_NAMES[i] for i in ids if i in _NAMES), key=lambda v: v.code)[:limit]
 
 
 async def change_settings(

@@ -44,6 +44,8 @@ from jifen.web.context import (
 
 def install(app: FastAPI) -> None:
     """Mount the pages, their static files and the handlers that turn refusals into pages."""
+    # templates are compiled once; only a developer editing them wants each page to look for changes
+    templates.env.auto_reload = app.state.settings.env == "dev"
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(routes.router)
 

@@ -16,7 +16,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.orm import QueryContext
 from starlette.datastructures import FormData
 
 from jifen.auth import browser as websession
@@ -32,6 +34,7 @@ from jifen.kit.timeutil import to_local
 from jifen.models import Village
 from jifen.notify.messages import KIND_NAMES as NOTICE_KINDS
 from jifen.villages import service as villages
+from jifen.villages.repository import VillageName
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -146,7 +149,7 @@ class PageContext:
     actor: Actor
     session: AsyncSession
     csrf: str
-    villages: list[Village] = field(default_factory=list)
+    villages: list[VillageName] = field(default_factory=list)
     form: FormData | None = None  # a POST's fields (the CSRF token already checked)
     savepoint: AsyncSessionTransaction | None = None  # a POST's: what `undo` goes back to
 
@@ -173,7 +176,7 @@ class PageContext:
         return [g for g in self.actor.grants if g.role.value == role]
 
     @property
-    def village(self) -> Village | None:
+    def village(self) -> VillageName | None:
         wanted = self.request.query_params.get("v")
         for v in self.villages:
             if wanted and str(v.id) == wanted:
@@ -272,7 +275,20 @@ def _path(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+@event.listens_for(Village, "load")
+def _keep_village(village: Village, context: QueryContext) -> None:
+    """A page's session keeps the villages it loaded: the identity map holds objects weakly, so the village
+    one access check loaded would otherwise be read again by the page's next check of the same village."""
+    kept = context.session.info.get(_KEPT) if context.session is not None else None
+    if kept is not None:
+        kept.append(village)
+
+
+_KEPT = "page_villages"
+
+
 async def _page(request: Request, actor: Actor, session: AsyncSession) -> PageContext:
+    session.info[_KEPT] = []
     web = websession.read(request.app.state.settings, request)
     if web is None:  # signed in with a bearer token on a page: pages go by the cookie alone
         raise LoginRequired(_path(request))
@@ -281,7 +297,7 @@ async def _page(request: Request, actor: Actor, session: AsyncSession) -> PageCo
         actor=actor,
         session=session,
         csrf=web.csrf,
-        villages=list(await villages.visible_villages(session, actor, after_code=None, limit=200)),
+        villages=await villages.visible_village_names(session, actor, limit=200),
     )
     if request.method == "POST":
         page.form = await request.form()

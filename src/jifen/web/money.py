@@ -310,10 +310,11 @@ EXPIRY_FIELDS = ("mode", "clearing_date", "carry_over_cap", "months", "reason")
 async def _expiry_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village_id = (await admin_access(page)).village.id
     await policy_reader(village_id, page.actor, page.session)
-    policy = expiry.policy_out(village_id, await expiry.current_policy(page.session, village_id))
+    row = await expiry.current_policy(page.session, village_id)
+    policy = expiry.policy_out(village_id, row)
     until = to_local(utcnow()).date() + timedelta(days=60)
     await preview_reader(village_id, page.actor, page.session)
-    items = (await expiry.preview_page(page.session, village_id, until, None, 200)).items
+    items = (await expiry.preview_page(page.session, village_id, until, None, 200, policy=row)).items
     values = extra.pop("values", None) or {
         "mode": str(policy.mode),
         "clearing_date": policy.clearing_date or "12-31",

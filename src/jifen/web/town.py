@@ -43,7 +43,11 @@ async def _town(page: PageContext, period: str | None, *, status: int = 200, **e
         shown=overview.period,
         villages=overview.villages,
         totals={key: sum(getattr(v, key) for v in overview.villages) for key in FIGURES},
-        charts=await town_charts(page.session, page.request.app.state.settings.town_name),
+        charts=await town_charts(
+            page.session,
+            page.request.app.state.settings.town_name,
+            {v.id: v.name for v in page.villages},
+        ),
         **extra,
     )
 

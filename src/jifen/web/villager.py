@@ -7,6 +7,7 @@ checks, the same service functions, one transaction committed before the answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from typing import Any
@@ -59,16 +60,18 @@ async def _household(page: PageContext, *, history: bool = False) -> HouseholdAc
     return await reader(household_id, page.actor, page.session)
 
 
+@functools.lru_cache(maxsize=4096)
 def qr_svg(text: str, title: str, scale: int = 6) -> Markup:
-    """A QR code as inline SVG (no image request, prints sharp), named for screen readers."""
+    """A QR code as inline SVG (no image request, prints sharp), named for screen readers. Drawing one takes
+    milliseconds and a household's code never changes: each is drawn once per process."""
     return Markup(qr.qr_svg(text, scale=scale, inline=True, title=title))
 
 
 async def _rank(page: PageContext, household_id: uuid.UUID) -> dict[str, int] | None:
-    ranked = await rankings.ranking_out(page.session, page.village_id, this_month())
-    for entry in ranked.items:
+    ranked = await rankings.ranking(page.session, page.village_id, rankings.parse_period(this_month()), None)
+    for entry in ranked:
         if entry.household_id == household_id:
-            return {"rank": entry.rank, "of": len(ranked.items), "points": entry.points}
+            return {"rank": entry.rank, "of": len(ranked), "points": entry.points}
     return None
 
 
@@ -78,7 +81,9 @@ async def me(page: CurrentPage) -> Response:
     household = await households.household_out(page.session, access)
     entries = await ledger.entries_page(page.session, access.household, None, 5)
     reserved = await reservations.household_reservations_page(page.session, access, None, 5)
-    expiring = await expiry.household_expiring(page.session, access.household, None)
+    expiring = await expiry.household_expiring(
+        page.session, access.household, None, available=household.balance.available
+    )
     return page.render(
         "me.html",
         title="我的积分",
