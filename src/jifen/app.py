@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jifen.audit.endpoints import router as audit_router
+from jifen.auth import actor_cache
 from jifen.auth.dependencies import is_page
 from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import router as awards_router
@@ -314,6 +315,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_visible else None,
     )
     app.state.settings = settings
+    actor_cache.configure(settings.actor_cache_seconds, size=4096)
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
     # inside the body limit: it scans what the limit lets through, as it streams in
