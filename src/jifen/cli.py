@@ -128,6 +128,10 @@ def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool)
         host=host,
         port=port,
         workers=workers,
+        # uvloop's event loop and httptools' parser (both come with uvicorn[standard]), named so that a
+        # missing one fails at start rather than silently serving on the slower pure-Python defaults
+        loop="uvloop",
+        http="httptools",
         log_level="warning",
         access_log=False,
         proxy_headers=True,
