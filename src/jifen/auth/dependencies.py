@@ -123,15 +123,19 @@ def village_role(
     return dependency
 
 
+# the header as sent (checked by valid_key): for an endpoint that looks at it itself (awards/endpoints.py)
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1–200 printable characters; a retry with the same key and body changes nothing",
+    ),
+]
+
+
 async def idempotency_key(
     actor: CurrentActor,  # authentication is checked first: 401 before 400
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="1–200 printable characters; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
+    key: IdempotencyHeader = None,
 ) -> CallerKey:
     return CallerKey(actor.user_id, valid_key(key))
 

@@ -20,6 +20,7 @@ from jifen.awards.auth import (
     AwardSubmitter,
     BatchSubmitter,
     MixedVillages,
+    SubmitterKey,
 )
 from jifen.awards.repository import objections
 from jifen.awards.schemas import (
@@ -48,16 +49,12 @@ router = APIRouter(prefix="/awards", tags=["awards"], route_class=AutoCommitRout
     response_model=AwardOut,
     responses=error_responses(*AWARD_ERRORS),
 )
-@idempotent(lambda access: access.village_id)
+@idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award(
-    request: Request,
-    body: AwardCreate,
-    access: AwardSubmitter,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: AwardCreate, access: AwardSubmitter, session: Session, key: SubmitterKey
 ) -> AwardOut:
     """Award or deduct points under a rule: posted at once when the rule needs no review."""
-    [result] = await service.submit(session, access.actor, access, [body])
+    [result] = await service.submit(session, access.actor, access.submission, [body])
     return service.award_out(result)
 
 
@@ -68,16 +65,12 @@ async def create_award(
     responses=error_responses(*AWARD_ERRORS, MixedVillages),
 )
 @body_limit(batch_limit)
-@idempotent(lambda access: access.village_id)
+@idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award_batch(
-    request: Request,
-    body: AwardBatchCreate,
-    access: BatchSubmitter,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: AwardBatchCreate, access: BatchSubmitter, session: Session, key: SubmitterKey
 ) -> AwardBatchOut:
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
-    results = await service.submit(session, access.actor, access, body.items)
+    results = await service.submit(session, access.actor, access.submission, body.items)
     return AwardBatchOut(items=[service.award_out(r) for r in results])
 
 
