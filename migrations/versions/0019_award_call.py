@@ -15,7 +15,7 @@ re-checked too (SQLSTATE JF007, answered 401 invalid_token), so points never mov
 a removed role.
 
 The answer (the JSON the endpoint sends, AwardOut or {"items": [...]}) is built here, stored with the
-idempotency claim and returned: a replay sends the very same bytes.
+idempotency claim and returned with the number of transactions posted: a replay sends the very same bytes.
 
 Revision ID: 0019
 Revises: 0018
@@ -61,8 +61,11 @@ CREATE FUNCTION award_submit(
     p_households uuid[],     -- the items
     p_rules uuid[],
     p_quantities integer[],
-    p_notes text[]
-) RETURNS text LANGUAGE plpgsql {PINNED} AS $$
+    p_notes text[],
+    OUT answer_json text,    -- the answer; NULL: nothing written, the general path runs
+    OUT awarded integer,     -- the transactions posted, by kind (jifen_ledger_transactions_total)
+    OUT deducted integer
+) RETURNS record LANGUAGE plpgsql {PINNED} AS $$
 DECLARE
     n integer := cardinality(p_households);
     v_village uuid;
@@ -112,7 +115,7 @@ BEGIN
       INTO found_households, villages, v_village
       FROM unnest(p_households) AS x(id) LEFT JOIN households h ON h.id = x.id;
     IF found_households <> n OR villages <> 1 THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
     -- who may award here (awards/auth.py SUBMITTERS, auth/scope.py check_grid), and the roles the audit
@@ -127,13 +130,13 @@ BEGIN
       INTO is_admin, is_cadre, whole_village, grids, own, roles
       FROM user_roles r WHERE r.user_id = p_actor;
     IF NOT (is_admin OR is_cadre) OR p_households && own THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     IF NOT is_admin AND NOT whole_village AND EXISTS (
         SELECT 1 FROM households h
          WHERE h.village_id = v_village AND h.id = ANY (p_households)
            AND (h.grid IS NULL OR NOT h.grid = ANY (grids))) THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
     SELECT v.notice_days INTO notice FROM villages v WHERE v.id = v_village;
@@ -150,7 +153,7 @@ BEGIN
          WHERE rv.rule_id IS NULL OR NOT rv.active OR rv.cap_count IS NOT NULL OR rv.escalation IS NOT NULL
             OR rv.evidence_required OR today < rv.active_from OR today > rv.active_until
             OR (rv.review = 'none' AND notice > 0 AND rv.points < 0)) THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
     SELECT a.id INTO issuing FROM accounts a WHERE a.village_id = v_village AND a.kind = 'issuing';
@@ -163,6 +166,8 @@ BEGIN
            array_agg(x.note ORDER BY x.ord), array_agg(x.status ORDER BY x.ord),
            array_agg(x.transaction_id ORDER BY x.ord), array_agg(x.memo ORDER BY x.ord),
            coalesce(bool_or(x.status = 'posted' AND x.points < 0), false),
+           count(*) FILTER (WHERE x.status = 'posted' AND x.points > 0),
+           count(*) FILTER (WHERE x.status = 'posted' AND x.points < 0),
            string_agg(
                '{{"id":"' || x.id || '","status":"' || x.status || '","points":' || x.points
                || ',"transaction_id":' || coalesce('"' || x.transaction_id || '"', 'null')
@@ -175,7 +180,7 @@ BEGIN
                || ',"photo_ids":[],"self_report":false,"submitted_by":"' || p_actor || '"}}',
                ',' ORDER BY x.ord)
       INTO a_ids, a_households, a_rules, a_versions, a_quantities, a_points, a_notes, a_statuses, a_transactions,
-           a_memos, deducting, answer
+           a_memos, deducting, awarded, deducted, answer
       FROM (SELECT i.ord, gen_random_uuid() AS id, i.household_id, i.rule_id, rv.version, i.quantity,
                    rv.points * i.quantity AS points, i.note, s.status,
                    CASE WHEN s.status = 'posted' THEN gen_random_uuid() END AS transaction_id,
@@ -202,7 +207,9 @@ BEGIN
                                               deductions, a_ids, a_households, a_rules, a_versions, a_points,
                                               a_statuses, a_transactions, a_memos);
         EXCEPTION WHEN SQLSTATE 'JF001' THEN
-            RETURN NULL;
+            awarded := NULL;
+            deducted := NULL;
+            RETURN;
         END;
     ELSE
         claimed := jifen_award_claim_post(v_village, p_actor, p_key, p_request_hash, answer, issuing,
@@ -210,7 +217,9 @@ BEGIN
                                           a_statuses, a_transactions, a_memos);
     END IF;
     IF NOT claimed THEN
-        RETURN NULL;
+        awarded := NULL;
+        deducted := NULL;
+        RETURN;
     END IF;
 
     INSERT INTO awards (village_id, id, household_id, rule_id, rule_version, quantity, points, member_id, note,
@@ -234,7 +243,7 @@ BEGIN
       FROM unnest(a_ids, a_households, a_rules, a_versions, a_quantities, a_points, a_notes, a_statuses,
                   a_transactions) AS a(id, household_id, rule_id, rule_version, quantity, points, note, status,
                                        transaction_id);
-    RETURN answer;
+    answer_json := answer;
 END
 $$;
 

@@ -24,6 +24,7 @@ from jifen.kit.db import sqlstate, violated_constraint
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, InvalidToken, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
 from jifen.kit.logging import REQUEST
+from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.periods import PERIOD_NAMES, period_start
 from jifen.kit.timeutil import to_local, utcnow
@@ -199,7 +200,10 @@ async def submit_in_one_call(
         if sqlstate(exc) == STALE_CREDENTIAL:
             raise InvalidToken() from None
         raise
-    return None if answer is None else answer.encode()
+    if answer.answer_json is None:
+        return None
+    count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
+    return answer.answer_json.encode()
 
 
 async def _load_submission(

@@ -372,8 +372,9 @@ async def lock_due_notices(session: AsyncSession, moment: datetime) -> list[uuid
 
 
 _SUBMIT = (
-    "SELECT award_submit($1::uuid, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::text,"
-    " $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[], $13::text[])"
+    "SELECT answer_json, awarded, deducted FROM award_submit($1::uuid, $2::integer, $3::text, $4::text,"
+    " $5::text, $6::text, $7::text, $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[],"
+    " $13::text[])"
 )
 
 
@@ -396,7 +397,15 @@ class OneCall:
     notes: list[str | None]
 
 
-async def submit_in_one_call(session: AsyncSession, call: OneCall) -> str | None:
-    """The whole award (or batch) in one statement: its answer as JSON, or None when the general path must
-    run (nothing was written)."""
-    return await Sql(session).value(str, _SUBMIT, *(getattr(call, f.name) for f in fields(call)))
+@dataclass(frozen=True, slots=True)
+class OneCallAnswer:
+    answer_json: str | None  # None: nothing was written, the general path must run
+    awarded: int | None  # the transactions posted, by kind
+    deducted: int | None
+
+
+async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAnswer:
+    """The whole award (or batch) in one statement: its answer as JSON, and what it posted."""
+    found = await Sql(session).row(OneCallAnswer, _SUBMIT, *(getattr(call, f.name) for f in fields(call)))
+    assert found is not None  # a function returning a record returns one row
+    return found
