@@ -143,6 +143,9 @@ def serve(host: str, port: int, workers: int, server: str, upgrade_db: bool, loa
             loop=Loops.uvloop,
             log_level=LogLevels.warning,
             log_access=False,
+            # a worker that dies (killed, out of memory) is replaced, as uvicorn's supervisor does
+            respawn_failed_workers=True,
+            respawn_interval=0.5,
         ).serve()
         return
     import uvicorn
