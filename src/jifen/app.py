@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import asyncpg
 import structlog
@@ -20,8 +22,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from jifen.audit.endpoints import router as audit_router
+from jifen.auth import actor_cache
 from jifen.auth.dependencies import is_page
 from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import router as awards_router
@@ -315,6 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_visible else None,
     )
     app.state.settings = settings
+    actor_cache.configure(settings.actor_cache_seconds, size=4096)
     _install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
     # inside the body limit: it scans what the limit lets through, as it streams in
@@ -330,6 +335,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_pages(app)
     openapi_spec.install(app)
     return app
+
+
+def create_served_app() -> ASGIApp:
+    """The app as `jifen serve` runs it under granian: behind uvicorn's proxy-headers middleware, which takes
+    the client's address from X-Forwarded-For only from the addresses in FORWARDED_ALLOW_IPS (127.0.0.1
+    unless set), exactly as `uvicorn --proxy-headers` does."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    app: Any = create_app()  # uvicorn types an ASGI app its own way; FastAPI is one
+    served: Any = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
+    return served  # type: ignore[no-any-return]
 
 
 def _include_routers(app: FastAPI) -> None:

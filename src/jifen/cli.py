@@ -104,12 +104,18 @@ def db_upgrade() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "uvicorn"]),
+    default="uvicorn",
+    show_default=True,
+    help="the HTTP server: granian measured faster but does not yet pass the kill -9 fault test "
+    "(docs/benchmarks.md)",
+)
 @click.option("--upgrade-db", is_flag=True, help="migrate the database first")
 @click.option("--load-demo", is_flag=True, help="load the demo village when the database is empty")
-def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool) -> None:
+def serve(host: str, port: int, workers: int, server: str, upgrade_db: bool, load_demo: bool) -> None:
     """Serve the API and the web pages."""
-    import uvicorn
-
     settings = get_settings()
     _use_metrics_dir(settings, fresh=True)  # before anything imports prometheus_client
     if load_demo:
@@ -122,12 +128,39 @@ def serve(host: str, port: int, workers: int, upgrade_db: bool, load_demo: bool)
     if load_demo:
         _load_demo(settings, if_empty=True)
     click.echo(f"jifen is serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+
+        # the app behind uvicorn's proxy-headers middleware (FORWARDED_ALLOW_IPS), as uvicorn serves it
+        Granian(
+            "jifen.app:create_served_app",
+            factory=True,
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            loop=Loops.uvloop,
+            log_level=LogLevels.warning,
+            log_access=False,
+            # a worker that dies (killed, out of memory) is replaced, as uvicorn's supervisor does
+            respawn_failed_workers=True,
+            respawn_interval=0.5,
+        ).serve()
+        return
+    import uvicorn
+
     uvicorn.run(
         "jifen.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        # uvloop's event loop and httptools' parser (both come with uvicorn[standard]), named so that a
+        # missing one fails at start rather than silently serving on the slower pure-Python defaults
+        loop="uvloop",
+        http="httptools",
         log_level="warning",
         access_log=False,
         proxy_headers=True,

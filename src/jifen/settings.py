@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # before the request is answered 503 busy and its transaction (with every lock it held) rolls back
     statement_timeout_ms: int = Field(default=15000, ge=100, le=3_600_000)
     lock_timeout_ms: int = Field(default=5000, ge=50, le=3_600_000)
+    # how long a server process keeps a signed-in user's roles without asking the database again (0: never);
+    # another process sees a sign-out or a removed role this much later (the award re-checks in the database)
+    actor_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     log_level: str = "INFO"
     log_requests: bool = True
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off

@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from jifen.auth import browser, repository
 from jifen.auth.actor import Actor
+from jifen.auth.actor_cache import ACTORS
 from jifen.auth.tokens import TokenSubject, read_token
 from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
@@ -52,11 +53,15 @@ async def get_signed_in_actor(
 ) -> Actor:
     """The user a valid token (or, on a page, the session cookie) names, at its credential version, even one
     who must change their password (for the calls on their own account only). Pages and the API share this
-    one loader, so a sign-out, a password change or a disabling ends both at once."""
+    one loader, so a sign-out, a password change or a disabling ends both at once. Kept a few seconds per
+    process (`actor_cache.py`): no query for it on most requests."""
     subject = _subject(request, token)
-    actor = await repository.load_actor(session, subject.user_id, subject.credential_version)
+    actor = ACTORS.get(subject.user_id, subject.credential_version)
     if actor is None:
-        raise InvalidToken()
+        actor = await repository.load_actor(session, subject.user_id, subject.credential_version)
+        if actor is None:
+            raise InvalidToken()
+        ACTORS.put(actor)
     structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
     return actor
 
@@ -118,15 +123,19 @@ def village_role(
     return dependency
 
 
+# the header as sent (checked by valid_key): for an endpoint that looks at it itself (awards/endpoints.py)
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1–200 printable characters; a retry with the same key and body changes nothing",
+    ),
+]
+
+
 async def idempotency_key(
     actor: CurrentActor,  # authentication is checked first: 401 before 400
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="1–200 printable characters; a retry with the same key and body changes nothing",
-        ),
-    ] = None,
+    key: IdempotencyHeader = None,
 ) -> CallerKey:
     return CallerKey(actor.user_id, valid_key(key))
 

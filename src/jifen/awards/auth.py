@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
-from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, village_role
+from jifen.auth.dependencies import CurrentActor, IdempotencyHeader, VillageAccess, authorize, village_role
 from jifen.auth.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.awards import repository
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
+from jifen.kit.idempotency import CallerKey, valid_key
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
@@ -34,7 +36,7 @@ class Submission:
     households: dict[uuid.UUID, repository.HouseholdRef]
 
 
-async def _submission(actor: Actor, session: Session, household_ids: list[uuid.UUID]) -> Submission:
+async def submission(actor: Actor, session: Session, household_ids: list[uuid.UUID]) -> Submission:
     households = await repository.households_by_id(session, list(set(household_ids)))
     for index, household_id in enumerate(household_ids):
         if household_id not in households:
@@ -49,15 +51,58 @@ async def _submission(actor: Actor, session: Session, household_ids: list[uuid.U
 
 
 async def award_submitter(body: AwardCreate, actor: CurrentActor, session: Session) -> Submission:
-    return await _submission(actor, session, [body.household_id])
+    return await submission(actor, session, [body.household_id])
 
 
-async def batch_submitter(body: AwardBatchCreate, actor: CurrentActor, session: Session) -> Submission:
-    return await _submission(actor, session, [item.household_id for item in body.items])
+@dataclass
+class PendingSubmission:
+    """POST /awards and /awards/batch: who may submit is checked only when the one-call award
+    (`award_submit`, which checks it in the database) did not answer; then before the key, as always."""
+
+    actor: Actor
+    session: AsyncSession
+    household_ids: list[uuid.UUID]
+    header: str | None
+    checked: Submission | None = None
+
+    async def village_id(self) -> uuid.UUID:
+        self.checked = await submission(self.actor, self.session, self.household_ids)
+        valid_key(self.header)  # 404 and 403 before 400
+        return self.checked.village_id
+
+    @property
+    def submission(self) -> Submission:
+        assert self.checked is not None, "village_id() checks the access first"
+        return self.checked
 
 
-AwardSubmitter = Annotated[Submission, Depends(award_submitter)]
-BatchSubmitter = Annotated[Submission, Depends(batch_submitter)]
+async def _pending(
+    body: AwardCreate | AwardBatchCreate, actor: Actor, session: AsyncSession, header: str | None
+) -> PendingSubmission:
+    items = body.items if isinstance(body, AwardBatchCreate) else [body]
+    return PendingSubmission(actor, session, [item.household_id for item in items], header)
+
+
+async def pending_award(
+    body: AwardCreate, actor: CurrentActor, session: Session, key: IdempotencyHeader = None
+) -> PendingSubmission:
+    return await _pending(body, actor, session, key)
+
+
+async def pending_batch(
+    body: AwardBatchCreate, actor: CurrentActor, session: Session, key: IdempotencyHeader = None
+) -> PendingSubmission:
+    return await _pending(body, actor, session, key)
+
+
+async def any_idempotency_key(actor: CurrentActor, key: IdempotencyHeader = None) -> CallerKey:
+    """The key as sent, checked by PendingSubmission (after the access) or by the one-call award."""
+    return CallerKey(actor.user_id, key or "")
+
+
+AwardSubmitter = Annotated[PendingSubmission, Depends(pending_award)]
+BatchSubmitter = Annotated[PendingSubmission, Depends(pending_batch)]
+SubmitterKey = Annotated[CallerKey, Depends(any_idempotency_key)]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from jifen.awards.auth import (
     AwardSubmitter,
     BatchSubmitter,
     MixedVillages,
+    SubmitterKey,
 )
 from jifen.awards.repository import objections
 from jifen.awards.schemas import (
@@ -48,20 +49,16 @@ router = APIRouter(prefix="/awards", tags=["awards"], route_class=AutoCommitRout
     response_model=AwardOut,
     responses=error_responses(*AWARD_ERRORS),
 )
-@idempotent(lambda access: access.village_id)
+@idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award(
-    request: Request,
-    body: AwardCreate,
-    access: AwardSubmitter,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: AwardCreate, access: AwardSubmitter, session: Session, key: SubmitterKey
 ) -> AwardOut:
     """Award or deduct points under a rule: posted at once when the rule needs no review. An award scored
     offline carries `observed_at` (when the deed was seen): its cap and period follow that moment, and it
     is refused when older than `JIFEN_OBSERVED_MAX_AGE_DAYS` (409 `observed_too_long_ago`) or in the future
     (400 `observed_in_future`); the audit event records both the observed and the received time."""
     max_age = request.app.state.settings.observed_max_age
-    [result] = await service.submit(session, access.actor, access, [body], max_age=max_age)
+    [result] = await service.submit(session, access.actor, access.submission, [body], max_age=max_age)
     return service.award_out(result)
 
 
@@ -72,17 +69,13 @@ async def create_award(
     responses=error_responses(*AWARD_ERRORS, MixedVillages),
 )
 @body_limit(batch_limit)
-@idempotent(lambda access: access.village_id)
+@idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award_batch(
-    request: Request,
-    body: AwardBatchCreate,
-    access: BatchSubmitter,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: AwardBatchCreate, access: BatchSubmitter, session: Session, key: SubmitterKey
 ) -> AwardBatchOut:
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
     max_age = request.app.state.settings.observed_max_age
-    results = await service.submit(session, access.actor, access, body.items, max_age=max_age)
+    results = await service.submit(session, access.actor, access.submission, body.items, max_age=max_age)
     return AwardBatchOut(items=[service.award_out(r) for r in results])
 
 

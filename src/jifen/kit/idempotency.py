@@ -51,8 +51,12 @@ class CallerKey:
     key: str
 
 
+def is_valid_key(value: str | None) -> bool:
+    return value is not None and 1 <= len(value) <= 200 and all(" " <= ch <= "~" for ch in value)
+
+
 def valid_key(value: str | None) -> str:
-    if value is None or not 1 <= len(value) <= 200 or not all(" " <= ch <= "~" for ch in value):
+    if value is None or not is_valid_key(value):
         raise IdempotencyKeyRequired()
     return value
 
@@ -122,7 +126,7 @@ async def keep_answer(
     )
 
 
-async def _answer_once(
+async def answer_once(
     session: AsyncSession,
     *,
     village_id: uuid.UUID,
@@ -148,15 +152,24 @@ async def _answer_once(
 _NEEDS = ("request", "key", "session", "access")
 
 
+# one database call that does the whole request, its key and answer included: (the endpoint's arguments
+# and the request's fingerprint) → the answer's JSON, or None (nothing written: the endpoint runs as usual)
+AtOnce = Callable[..., Awaitable[bytes | None]]
+
+
 def idempotent(
-    village: Callable[[Any], uuid.UUID],
+    village: Callable[[Any], uuid.UUID | Awaitable[uuid.UUID]],
+    *,
+    at_once: AtOnce | None = None,
 ) -> Callable[[Callable[P, Awaitable[BaseModel]]], Callable[P, Awaitable[Response]]]:
     """A money-moving POST once per Idempotency-Key: the endpoint body just returns its model.
 
     The endpoint declares the parameters `request`, `key` (a `CallerKey`, or `CallerKey | None` where the
-    key is optional), `session` and `access`; `village(access)` is the village the key belongs to, and the
-    parsed `body` (when there is one) is the request's fingerprint. The status is the route's own
-    (`status_code=` on the route decorator; 200 without one), so the OpenAPI document is unchanged."""
+    key is optional), `session` and `access`; `village(access)` is the village the key belongs to (it may
+    be awaited: an access check run only when needed), and the parsed `body` (when there is one) is the
+    request's fingerprint. The status is the route's own (`status_code=` on the route decorator; 200
+    without one), so the OpenAPI document is unchanged. `at_once`, tried first, may answer the whole
+    request in one database call (awards/endpoints.py)."""
 
     def wrap(endpoint: Callable[P, Awaitable[BaseModel]]) -> Callable[P, Awaitable[Response]]:
         missing = [name for name in _NEEDS if name not in inspect.signature(endpoint).parameters]
@@ -176,11 +189,17 @@ def idempotent(
                     media_type="application/json",
                 )
             body: BaseModel | None = kwargs.get("body")  # type: ignore[assignment]
-            return await _answer_once(
+            fingerprint = request_fingerprint(request, body)
+            if at_once is not None:
+                answer = await at_once(fingerprint=fingerprint, **kwargs)
+                if answer is not None:
+                    return Response(answer, status_code=status_code, media_type="application/json")
+            village_id = village(kwargs["access"])
+            return await answer_once(
                 kwargs["session"],  # type: ignore[arg-type]
-                village_id=village(kwargs["access"]),
+                village_id=village_id if isinstance(village_id, uuid.UUID) else await village_id,
                 key=key,
-                fingerprint=request_fingerprint(request, body),
+                fingerprint=fingerprint,
                 status_code=status_code,
                 produce=lambda: endpoint(*args, **kwargs),
             )

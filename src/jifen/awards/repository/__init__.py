@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -379,3 +379,43 @@ async def lock_due_notices(session: AsyncSession, moment: datetime) -> list[uuid
         """,
         moment,
     )
+
+
+_SUBMIT = (
+    "SELECT answer_json, awarded, deducted FROM award_submit($1::uuid, $2::integer, $3::text, $4::text,"
+    " $5::text, $6::text, $7::text, $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[],"
+    " $13::text[])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OneCall:
+    """What `award_submit` (migration 0021) is called with: the caller, the key, the items."""
+
+    actor_id: uuid.UUID
+    credential_version: int
+    actor_name: str
+    request_id: str | None
+    client_addr: str | None
+    key: str
+    request_hash: str
+    many: bool
+    now: datetime
+    households: list[uuid.UUID]
+    rules: list[uuid.UUID]
+    quantities: list[int]
+    notes: list[str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OneCallAnswer:
+    answer_json: str | None  # None: nothing was written, the general path must run
+    awarded: int | None  # the transactions posted, by kind
+    deducted: int | None
+
+
+async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAnswer:
+    """The whole award (or batch) in one statement: its answer as JSON, and what it posted."""
+    found = await Sql(session).row(OneCallAnswer, _SUBMIT, *(getattr(call, f.name) for f in fields(call)))
+    assert found is not None  # a function returning a record returns one row
+    return found
