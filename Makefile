@@ -54,8 +54,9 @@ format: install ## apply ruff's fixes and formatting
 typecheck: install ## mypy (strict)
 	$(BIN)/mypy
 
-pytest: install browser ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set)
-	$(BIN)/pytest
+TEST_WORKERS ?= 2
+pytest: install browser ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set), TEST_WORKERS processes
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 migrate: install ## migrate the configured (or embedded) database to the newest revision
 	$(BIN)/jifen db upgrade
