@@ -79,7 +79,9 @@ async def _refused_quickly(world: World, path: str, flood: Flood, headers: dict[
     assert "1 MB" in detail  # the person is told the limit
     assert flood.sent <= 2 * 1024 * 1024, flood.sent  # the rest of the 50 MB was never read
     assert peak < 16 * 1024 * 1024, peak
-    assert elapsed < 5, elapsed
+    # refused as soon as the limit is passed (flood.sent above), not after 50 MB: seconds, not minutes,
+    # even on a loaded machine with every allocation traced
+    assert elapsed < 15, elapsed
     assert _open_temp_files() <= open_before
     assert _temp_dir_entries() <= entries_before
 
