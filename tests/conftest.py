@@ -22,19 +22,6 @@ from jifen.settings import Settings
 from tests.db import TestCluster, start_test_cluster
 from tests.factories import World
 
-# The tests that load the machine on purpose (kill -9 under load, a backup under load, servers with several
-# workers, the fuzzer): under pytest-xdist they share one worker and run one after another.
-HEAVY_MARKS = ("faults", "backup", "live_server", "fuzz")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs two pytest-xdist workers with `--dist loadgroup`: a module's tests stay together on
-    one worker (they share the module's world), and the heavy ones above share a worker of their own, so
-    neither a module's fixtures nor a load test's timings are doubled by the split."""
-    for item in items:
-        heavy = any(item.get_closest_marker(mark) for mark in HEAVY_MARKS)
-        item.add_marker(pytest.mark.xdist_group("heavy" if heavy else item.nodeid.split("::", 1)[0]))
-
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[TestCluster]:

@@ -11,6 +11,7 @@ var CACHE = 'jifen-offline-v1';
 var KEPT = /^\/(staff\/households(\/[0-9a-f-]{36})?|staff\/inspections(\/[0-9a-f-]{36})?|staff\/offline\.json|static\/.+)$/;
 var PRIME_EVERY_MS = 5 * 60 * 1000;
 var lastPrimed = 0;
+var generation = 0;  // counts sign-outs: a keeping pass that began before one keeps nothing after it
 
 self.addEventListener('install', function () {
   self.skipWaiting();
@@ -63,22 +64,28 @@ async function networkFirst(request) {
 // The outbox asks for the cadre's pages to be kept (at most every few minutes): the household list of their
 // grid, each household's award page not kept yet, and the households and rules as JSON. One at a time, so a
 // village's server is not flooded.
+// Never follows a redirect: signed out, the server sends every page to the sign-in page, and loading that
+// page in the background would hand the phone a new sign-in token under the form the person is filling.
 async function prime() {
+  var mine = generation;
   var cache = await caches.open(CACHE);
-  var response = await fetch('/staff/offline.json', { credentials: 'same-origin' });
-  if (!keepable(response)) return false;
+  var manual = { credentials: 'same-origin', redirect: 'manual' };
+  var response = await fetch('/staff/offline.json', manual);
+  if (!keepable(response) || mine !== generation) return false;
   await cache.put('/staff/offline.json', response.clone());
   var kit = await response.json();
   for (var i = 0; i < kit.pages.length; i++) {
     var path = kit.pages[i];
     if (i > 0 && (await cache.match(path))) continue;  // the list is fetched afresh, a household page once
-    var page = await fetch(path, { credentials: 'same-origin' });
+    var page = await fetch(path, manual);
+    if (page.type === 'opaqueredirect' || mine !== generation) return false;  // signed out meanwhile: stop
     if (keepable(page)) await cache.put(path, page);
   }
   return true;
 }
 
 async function forget() {
+  generation += 1;
   await caches.delete(CACHE);
   lastPrimed = 0;
 }
