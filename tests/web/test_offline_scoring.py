@@ -162,6 +162,7 @@ async def test_awards_scored_offline_post_once_each_when_the_signal_returns(
         await _award(page, base, household, field.plain)
         await expect(page.locator("#outbox-count")).to_have_text(str(n))
     await _award(page, base, households[5], field.capped, quantity=2)  # 10 > the cap of 5 a day
+    await expect(page.locator("#outbox-count")).to_have_text("6")  # kept before the cadre walks on
     await _score_sheet(page, base, sheet_id)
     await expect(page.locator("#outbox-count")).to_have_text("7")
     await expect(page.locator("#outbox")).to_contain_text("现在没有网络")
