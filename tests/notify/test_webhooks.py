@@ -1,20 +1,27 @@
 """Webhooks end to end: every event an award, a 公示, a sale and its cancellation write reaches a real HTTP
 receiver that fails, goes down and comes back; none lost, repeats only by retry (dropped by event id), every
-signature valid; a worker cancelled mid-send loses nothing; dead letters and 立即重试; who may manage them."""
+signature valid; a worker cancelled mid-send, or its process killed, loses nothing; dead letters and
+立即重试; who may manage them."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from jifen.notify.delivery import Policy, deliver_due
+from jifen.settings import Settings
 from tests.factories import VillageSetup, World
 from tests.ledger.helpers import award, make_rule
+from tests.live import JIFEN, ROOT
 from tests.notify.receiver import Receiver
 from tests.role_matrix import Operation, build_scene, check_matrix
 from tests.store.helpers import cancel, make_item, redeem
@@ -212,3 +219,42 @@ async def test_only_the_village_admin_manages_webhooks(world: World) -> None:
             ),
         ],
     )
+
+
+async def test_a_jobs_run_killed_mid_send_loses_nothing(
+    world: World, receiver: Receiver, settings: Settings, tmp_path: Path
+) -> None:
+    """`jifen jobs run` (the delivery worker as its own process) killed with SIGKILL while its requests are in
+    flight: the outbox keeps every delivery until one is answered, so the next pass sends what was cut."""
+    setup = await world.setup_village(households=3)
+    await _webhook(world, setup, receiver)
+    await _events(world, setup)
+    events = await _outbox(world)
+    receiver.delay = 3.0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    assert settings.database_url
+    env = clean | {
+        "JIFEN_ENV": "test",
+        "JIFEN_DATABASE_URL": settings.database_url,
+        "JIFEN_DATA_DIR": str(tmp_path),
+        "JIFEN_LOG_LEVEL": "WARNING",
+        "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"),
+    }
+    worker = subprocess.Popen([str(JIFEN), "jobs", "run"], env=env, cwd=ROOT)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not receiver.arrived and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert receiver.arrived, "the worker never sent"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    assert worker.returncode == -signal.SIGKILL
+    assert await _undelivered(world) == len(events)  # nothing marked delivered by the killed process
+
+    receiver.delay = 0
+    await _until_delivered(world, FAST, seconds=30)
+    assert set(receiver.events) == set(events)  # none lost
+    assert max(receiver.requests.values()) <= 2  # a repeat only by the retry, and the receiver kept one
+    assert receiver.bad_signatures == 0

@@ -122,21 +122,24 @@ async def _ready_offline(phone: Phone, sheet_id: str) -> Page:
 
 
 async def _award(
-    page: Page, base: str, household: dict[str, Any], rule: dict[str, Any], quantity: int = 1
+    page: Page, base: str, household: dict[str, Any], rule: dict[str, Any], *, kept: int, quantity: int = 1
 ) -> None:
+    """Score one household offline; the cadre sees it counted (`kept` waiting) before moving on."""
     await page.goto(f"{base}/staff/households/{household['id']}")
     await page.get_by_label("积分细则").select_option(value=rule["id"])
     await page.get_by_label("次数").fill(str(quantity))
     await page.get_by_role("button", name="提交").click()
+    await expect(page.locator("#outbox-count")).to_have_text(str(kept))
 
 
-async def _score_sheet(page: Page, base: str, sheet_id: str) -> None:
+async def _score_sheet(page: Page, base: str, sheet_id: str, *, kept: int) -> None:
     await page.goto(f"{base}/staff/inspections/{sheet_id}")
     cells = page.locator("input.qty")
     assert await cells.count() == 20
     for index in range(20):
         await cells.nth(index).fill("1")
     await page.get_by_role("button", name="提交整张表").click()
+    await expect(page.locator("#outbox-count")).to_have_text(str(kept))
 
 
 async def _posted_once(field: Field, expected: Counter[str]) -> list[dict[str, Any]]:
@@ -159,12 +162,9 @@ async def test_awards_scored_offline_post_once_each_when_the_signal_returns(
     page = await _ready_offline(phone, sheet_id)
 
     for n, household in enumerate(households[:5], start=1):
-        await _award(page, base, household, field.plain)
-        await expect(page.locator("#outbox-count")).to_have_text(str(n))
-    await _award(page, base, households[5], field.capped, quantity=2)  # 10 > the cap of 5 a day
-    await expect(page.locator("#outbox-count")).to_have_text("6")  # kept before the cadre walks on
-    await _score_sheet(page, base, sheet_id)
-    await expect(page.locator("#outbox-count")).to_have_text("7")
+        await _award(page, base, household, field.plain, kept=n)
+    await _award(page, base, households[5], field.capped, kept=6, quantity=2)  # 10 > the cap of 5 a day
+    await _score_sheet(page, base, sheet_id, kept=7)
     await expect(page.locator("#outbox")).to_contain_text("现在没有网络")
     await phone.shot("seven-waiting-offline")
 
@@ -201,10 +201,9 @@ async def test_an_upload_cut_after_the_server_committed_is_replayed_not_posted_t
     before = {a["id"] for a in await field.awards(field.plain)}
     sheet_id = await field.open_sheet(days_ago=2)
     page = await _ready_offline(phone, sheet_id)
-    await _award(page, base, households[6], field.plain)
-    await _score_sheet(page, base, sheet_id)
-    await _award(page, base, households[7], field.plain)
-    await expect(page.locator("#outbox-count")).to_have_text("3")
+    await _award(page, base, households[6], field.plain, kept=1)
+    await _score_sheet(page, base, sheet_id, kept=2)
+    await _award(page, base, households[7], field.plain, kept=3)
 
     cut: list[int] = []
 
@@ -241,8 +240,7 @@ async def test_what_waits_is_sent_when_the_signal_returns_with_every_page_closed
     household = field.households[8]
     before = {a["id"] for a in await field.awards(field.plain)}
     page = await _ready_offline(phone, await field.open_sheet(days_ago=3))
-    await _award(page, phone.base, household, field.plain)
-    await expect(page.locator("#outbox-count")).to_have_text("1")
+    await _award(page, phone.base, household, field.plain, kept=1)
     await page.close()
     await phone.context.set_offline(False)
     for _ in range(50):
