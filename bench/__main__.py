@@ -1,4 +1,5 @@
-"""`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import;
+"""`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import,
+then the outbox's cost to awards;
 `python -m bench pages` for the pages alone; `python -m bench roll` for the roll import alone;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
 `python -m bench outbox` for what the outbox costs award throughput;
@@ -28,7 +29,9 @@ elif sys.argv[1:2] == ["scale"]:
     sys.exit(scale(sys.argv[2:]))
 else:
     from bench.ledger import run
+    from bench.outbox import run as run_outbox
     from bench.roll import run as run_roll
 
     run()
     run_roll()
+    run_outbox()

@@ -105,6 +105,8 @@ async def measure(app_url: str) -> None:
         rule = made.json()
 
         spent = {"outbox": 0.0, "requests": 0.0}
+        posted = {True: 0, False: 0}
+        events_before = await owner.fetchval("SELECT count(*) FROM outbox_events")
 
         async def timed_record(*args: Any, **kwargs: Any) -> None:
             started = time.perf_counter()
@@ -129,6 +131,7 @@ async def measure(app_url: str) -> None:
             await owner.execute("UPDATE bench_outbox_switch SET off = $1", not on)
             started = time.perf_counter()
             await asyncio.gather(*(client(n // CLIENTS, k * 7) for k in range(CLIENTS)))
+            posted[on] += n // CLIENTS * CLIENTS
             return n / (time.perf_counter() - started)
 
         await round_(True, 100)
@@ -139,6 +142,7 @@ async def measure(app_url: str) -> None:
             for on in (True, False) if r % 2 == 0 else (False, True):
                 results[on].append(await round_(on, AWARDS))
         outbox.record = record
+        events = await owner.fetchval("SELECT count(*) FROM outbox_events") - events_before
     await owner.close()
     with_, without = statistics.median(results[True]), statistics.median(results[False])
     print(
@@ -147,6 +151,7 @@ async def measure(app_url: str) -> None:
     print(f"  outbox on : {' '.join(f'{x:.0f}' for x in results[True])} awards/s, median {with_:.0f}")
     print(f"  outbox off: {' '.join(f'{x:.0f}' for x in results[False])} awards/s, median {without:.0f}")
     print(f"  cost of the outbox: {(1 - with_ / without) * 100:.1f}% of throughput")
+    print(f"  events written: {events} for the {posted[True]} awards posted with the outbox on (off: none)")
     if spent["outbox"]:  # the general path's separate statement (awards the one call does not cover)
         share = spent["outbox"] / spent["requests"]  # both summed over the requests with the outbox on
         print(f"  time inside the outbox write: {share * 100:.1f}% of an award request's time (outbox on)")
