@@ -39,11 +39,15 @@ async def _refusals(world: World, who: Person, method: str, path: str, cases: li
     for case in cases:
         response: Response = await world.call(method, case.path or path, who, **_kwargs(case))
         try:
-            assert_error(response, case.status)
+            body = assert_error(response, case.status)
         except AssertionError:
             wrong.append(
                 f"{case.name}: expected {case.status}, got {response.status_code} {response.text[:300]}"
             )
+            continue
+        said = [(tuple(e["loc"]), e["type"]) for e in body.get("errors", [])]
+        if len(said) != len(set(said)):  # a person reads one sentence per mistake
+            wrong.append(f"{case.name}: the same error twice: {body['detail']}")
     return wrong
 
 
@@ -226,3 +230,21 @@ async def test_a_cursor_with_a_nul_character_is_refused(world: World) -> None:
     response = await world.call("GET", "/villages", town_admin, params={"cursor": encode_cursor("A\x00")})
 
     assert_error(response, 400, "invalid_cursor")
+
+
+async def test_a_bad_award_is_refused_with_each_mistake_said_once(world: World) -> None:
+    """The award's body is read by its endpoint and by its access dependency; the refusal says each mistake
+    once."""
+    setup = await world.setup_village(households=1)
+    award = {"household_id": str(setup.households[0].id), "rule_id": UNKNOWN_ID}
+    cases = [
+        Bad("no times", {**award, "quantity": 0}),
+        Bad("a note too long", {**award, "note": "长" * 501}),
+        Bad("no household", {"rule_id": UNKNOWN_ID}),
+    ]
+    cadre = setup.people["cadre"]
+    wrong = await _refusals(world, cadre, "POST", "/awards", cases)
+    wrong += await _refusals(
+        world, cadre, "POST", "/awards/batch", [Bad("no times", {"items": [{**award, "quantity": 0}]})]
+    )
+    assert wrong == []

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -126,8 +126,21 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}:{route.name}"
 
 
+def _once_each(errors: Sequence[Any]) -> list[Any]:
+    """The errors, each once: a body model read by the endpoint and by its access dependency (awards) is
+    validated twice, and a person should read one sentence per field, not two."""
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for err in errors:
+        mark = (str(err.get("type")), repr(err.get("loc")), str(err.get("msg")))
+        if mark not in seen:
+            seen.add(mark)
+            kept.append(err)
+    return kept
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    raw = exc.errors()
+    raw = _once_each(exc.errors())
     if is_page(request):  # a page's address or query a person edited by hand
         return refusal(request, 422, validation.summary(raw))
     if any(err.get("type") == "json_invalid" for err in raw):
