@@ -146,16 +146,40 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
             reason="上架初始库存",
             actor_id=actor.user_id,
         )
+    await _audit_item(
+        session,
+        actor,
+        store,
+        item_id,
+        "item.create",
+        after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
+    )
+    return item_out(row)
+
+
+async def _audit_item(
+    session: AsyncSession,
+    actor: Actor,
+    store: Store,
+    item_id: uuid.UUID,
+    action: str,
+    *,
+    before: Any = None,
+    after: Any,
+    reason: str | None = None,
+) -> None:
+    """One audit event of a store's item."""
     await audit.record(
         session,
         actor,
         village_id=store.village_id,
-        action="item.create",
+        action=action,
         record_type="item",
         record_id=item_id,
-        after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
+        before=before,
+        after=after,
+        reason=reason,
     )
-    return item_out(row)
 
 
 async def list_items(
@@ -179,13 +203,12 @@ async def restock(
         reason=note,
         actor_id=actor.user_id,
     )
-    await audit.record(
+    await _audit_item(
         session,
         actor,
-        village_id=store.village_id,
-        action="item.restock",
-        record_type="item",
-        record_id=item_id,
+        store,
+        item_id,
+        "item.restock",
         before={"stock": row.on_hand - quantity},
         after={"stock": row.on_hand, "quantity": quantity},
         reason=note,
@@ -212,13 +235,12 @@ async def change_item(
     if before == after:
         return item_out(current)
     row = await repository.update_item(session, store.village_id, item_id, changed)
-    await audit.record(
+    await _audit_item(
         session,
         actor,
-        village_id=store.village_id,
-        action="item.change",
-        record_type="item",
-        record_id=item_id,
+        store,
+        item_id,
+        "item.change",
         before={k: v for k, v in before.items() if after[k] != v},
         after={k: v for k, v in after.items() if before[k] != v},
     )
