@@ -137,15 +137,7 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
         },
     )
     if body.stock > 0:
-        row = await repository.move_stock(
-            session,
-            village_id=store.village_id,
-            item_id=item_id,
-            quantity=body.stock,
-            kind="restock",
-            reason="上架初始库存",
-            actor_id=actor.user_id,
-        )
+        row = await _restock(session, actor, store, item_id, body.stock, "上架初始库存")
     await _audit_item(
         session,
         actor,
@@ -155,6 +147,21 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
         after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
     )
     return item_out(row)
+
+
+async def _restock(
+    session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, quantity: int, reason: str | None
+) -> ItemRow:
+    """Add to an item's stock, with the movement that says so."""
+    return await repository.move_stock(
+        session,
+        village_id=store.village_id,
+        item_id=item_id,
+        quantity=quantity,
+        kind="restock",
+        reason=reason,
+        actor_id=actor.user_id,
+    )
 
 
 async def _audit_item(
@@ -194,15 +201,7 @@ async def list_items(
 async def restock(
     session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, *, quantity: int, note: str | None
 ) -> ItemOut:
-    row = await repository.move_stock(
-        session,
-        village_id=store.village_id,
-        item_id=item_id,
-        quantity=quantity,
-        kind="restock",
-        reason=note,
-        actor_id=actor.user_id,
-    )
+    row = await _restock(session, actor, store, item_id, quantity, note)
     await _audit_item(
         session,
         actor,
