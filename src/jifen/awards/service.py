@@ -21,7 +21,7 @@ from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
-from jifen.kit.db import sqlstate, violated_constraint
+from jifen.kit.db import sqlstate, unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, InvalidToken, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
 from jifen.kit.logging import REQUEST
@@ -810,12 +810,8 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         memo=f"整改返还 {share}%：{row.rule_name}",
         same_path=AlreadyRectified,
     )
-    try:
+    with unique_or(AlreadyRectified(), "uq_ledger_transactions_rectification"):
         await ledger.post(session, actor, village_id, [draft])
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        if violated_constraint(exc) == "uq_ledger_transactions_rectification":
-            raise AlreadyRectified() from exc
-        raise
     await audit.record(
         session,
         actor,
