@@ -56,15 +56,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
     store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
-    await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="store.create",
-        record_type="store",
-        record_id=store.id,
-        after={"name": name},
-    )
+    await _audit(session, actor, village.id, "store.create", store.id, after={"name": name})
     return store
 
 
@@ -82,16 +74,7 @@ async def change_store(
     after = {"name": new_name, "active": new_active}
     if after != before:
         await repository.set_store(session, store, name=new_name, active=new_active)
-        await audit.record(
-            session,
-            actor,
-            village_id=store.village_id,
-            action="store.change",
-            record_type="store",
-            record_id=store.id,
-            before=before,
-            after=after,
-        )
+        await _audit(session, actor, store.village_id, "store.change", store.id, before=before, after=after)
         await session.refresh(store)
     return store
 
@@ -138,12 +121,12 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
     )
     if body.stock > 0:
         row = await _restock(session, actor, store, item_id, body.stock, "上架初始库存")
-    await _audit_item(
+    await _audit(
         session,
         actor,
-        store,
-        item_id,
+        store.village_id,
         "item.create",
+        item_id,
         after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
     )
     return item_out(row)
@@ -164,25 +147,27 @@ async def _restock(
     )
 
 
-async def _audit_item(
+async def _audit(
     session: AsyncSession,
     actor: Actor,
-    store: Store,
-    item_id: uuid.UUID,
+    village_id: uuid.UUID,
     action: str,
+    record_id: uuid.UUID,
     *,
     before: Any = None,
     after: Any,
     reason: str | None = None,
 ) -> None:
-    """One audit event of a store's item."""
+    """One audit event of the store's records: an action `store.…`, `item.…`, `redemption.…` is about a
+    record of that type."""
+    record_type = action.partition(".")[0]
     await audit.record(
         session,
         actor,
-        village_id=store.village_id,
+        village_id=village_id,
         action=action,
-        record_type="item",
-        record_id=item_id,
+        record_type=record_type,
+        record_id=record_id,
         before=before,
         after=after,
         reason=reason,
@@ -202,12 +187,12 @@ async def restock(
     session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, *, quantity: int, note: str | None
 ) -> ItemOut:
     row = await _restock(session, actor, store, item_id, quantity, note)
-    await _audit_item(
+    await _audit(
         session,
         actor,
-        store,
-        item_id,
+        store.village_id,
         "item.restock",
+        item_id,
         before={"stock": row.on_hand - quantity},
         after={"stock": row.on_hand, "quantity": quantity},
         reason=note,
@@ -234,12 +219,12 @@ async def change_item(
     if before == after:
         return item_out(current)
     row = await repository.update_item(session, store.village_id, item_id, changed)
-    await _audit_item(
+    await _audit(
         session,
         actor,
-        store,
-        item_id,
+        store.village_id,
         "item.change",
+        item_id,
         before={k: v for k, v in before.items() if after[k] != v},
         after={k: v for k, v in after.items() if before[k] != v},
     )
@@ -320,15 +305,7 @@ async def completed_sale(
     if reservation_id is not None:
         after["reservation_id"] = reservation_id
     after["lines"] = [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines]
-    await audit.record(
-        session,
-        actor,
-        village_id=store.village_id,
-        action="redemption.complete",
-        record_type="redemption",
-        record_id=sale.redemption_id,
-        after=after,
-    )
+    await _audit(session, actor, store.village_id, "redemption.complete", sale.redemption_id, after=after)
     await outbox.record_one(session, store.village_id, sale_event(outbox.Kind.sale_completed, out, store))
     return out
 
@@ -416,13 +393,12 @@ async def cancel(
         reason=reason,
         at=now,
     )
-    await audit.record(
+    await _audit(
         session,
         actor,
-        village_id=village_id,
-        action="redemption.cancel",
-        record_type="redemption",
-        record_id=redemption_id,
+        village_id,
+        "redemption.cancel",
+        redemption_id,
         before={"status": "completed"},
         after={"status": "cancelled", "cancel_transaction_id": draft.id, "total_points": total},
         reason=reason,
