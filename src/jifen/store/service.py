@@ -160,13 +160,12 @@ async def _audit(
 ) -> None:
     """One audit event of the store's records: an action `store.…`, `item.…`, `redemption.…` is about a
     record of that type."""
-    record_type = action.partition(".")[0]
     await audit.record(
         session,
         actor,
         village_id=village_id,
         action=action,
-        record_type=record_type,
+        record_type=action.partition(".")[0],
         record_id=record_id,
         before=before,
         after=after,
