@@ -16,7 +16,7 @@ from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound, found
 from jifen.kit.schemas import out_of
 from jifen.models import Role
@@ -62,7 +62,8 @@ async def open_sheet(
     if not await sheets.grid_households(session, village_id, grid):
         raise NotFound(f"本村没有“{grid}”这个网格的户")
     inspection_id = uuid.uuid4()
-    try:
+    taken = DuplicateInspection(f"{grid} 在 {inspected_on} 已经有一张检查表")
+    with unique_or(taken, "uq_inspections_grid_day"):
         await sheets.insert(
             session,
             village_id=village_id,
@@ -73,10 +74,6 @@ async def open_sheet(
             judges=judges,
             created_by=actor.user_id,
         )
-    except Exception as exc:
-        if violated_constraint(exc) == "uq_inspections_grid_day":
-            raise DuplicateInspection(f"{grid} 在 {inspected_on} 已经有一张检查表") from exc
-        raise
     await audit.record(
         session,
         actor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
-from jifen.kit.db import sqlstate, violated_constraint
+from jifen.kit.db import sqlstate, unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, InvalidToken, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
 from jifen.kit.logging import REQUEST
@@ -622,26 +622,18 @@ def rule_of(row: LockedAward) -> RuleSnapshot:
     )
 
 
+# the columns of an award's row that its result carries as they are (status and transaction are given)
+_GIVEN = ("status", "transaction_id", "photo_ids")
+_ROW_FIELDS = tuple(f.name for f in fields(AwardResult) if f.name not in _GIVEN)
+
+
 def result_of(
     row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None
 ) -> AwardResult:
     return AwardResult(
-        id=row.id,
         status=AwardStatus(status or row.status),
-        points=row.points,
         transaction_id=transaction_id or row.transaction_id,
-        household_id=row.household_id,
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-        quantity=row.quantity,
-        member_id=row.member_id,
-        note=row.note,
-        created_at=row.created_at,
-        notice_until=row.notice_until,
-        hold_id=row.hold_id,
-        self_report=row.self_report,
-        submitted_by=row.submitted_by,
-        observed_at=row.observed_at,
+        **{name: getattr(row, name) for name in _ROW_FIELDS},
     )
 
 
@@ -818,12 +810,8 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
         memo=f"整改返还 {share}%：{row.rule_name}",
         same_path=AlreadyRectified,
     )
-    try:
+    with unique_or(AlreadyRectified(), "uq_ledger_transactions_rectification"):
         await ledger.post(session, actor, village_id, [draft])
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        if violated_constraint(exc) == "uq_ledger_transactions_rectification":
-            raise AlreadyRectified() from exc
-        raise
     await audit.record(
         session,
         actor,
@@ -838,24 +826,7 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
 
 def award_out(result: AwardResult) -> AwardOut:
     # built from values the service just wrote: no need to validate them again (10,000 in a batch)
-    return AwardOut.model_construct(
-        id=result.id,
-        status=result.status,
-        points=result.points,
-        transaction_id=result.transaction_id,
-        household_id=result.household_id,
-        rule_id=result.rule_id,
-        rule_version=result.rule_version,
-        quantity=result.quantity,
-        member_id=result.member_id,
-        note=result.note,
-        created_at=result.created_at,
-        notice_until=result.notice_until,
-        photo_ids=result.photo_ids,
-        self_report=result.self_report,
-        submitted_by=result.submitted_by,
-        observed_at=result.observed_at,
-    )
+    return AwardOut.model_construct(**{name: getattr(result, name) for name in AwardOut.model_fields})
 
 
 async def award_page(

@@ -17,8 +17,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -44,7 +42,7 @@ from jifen.funding.schemas import (
     yuan,
 )
 from jifen.kit import timeutil
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, NotFound
 from jifen.kit.periods import LocalPeriod, local_today
 from jifen.kit.schemas import out_of
@@ -249,13 +247,8 @@ async def void_fund(
         raise FundNotFound()
     if row.voided_at is not None:
         raise AlreadyVoided(f"该笔资金记录已于 {timeutil.to_local(row.voided_at):%Y-%m-%d %H:%M} 作废")
-    try:
+    with unique_or(AlreadyVoided(), "pk_village_fund_voids"):  # voided by a concurrent request first
         await repository.insert_void(session, village_id, fund_id, reason=reason, actor_id=actor.user_id)
-    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
-        # voided by a concurrent request that committed first
-        if violated_constraint(exc) == "pk_village_fund_voids":
-            raise AlreadyVoided() from exc
-        raise
     await audit.record(
         session,
         actor,
@@ -364,7 +357,8 @@ async def settle(
     report = await settlement_report(session, store, period)
     settlement_id = uuid.uuid4()
     paid = report.totals.amount_fen if amount_fen is None else amount_fen
-    try:
+    # the last line; the store's lock makes it unreachable
+    with unique_or(AlreadySettled(), "uq_store_settlements_period", "ex_store_settlements_overlap"):
         row = await settlements.insert_settlement(
             session,
             {
@@ -381,11 +375,6 @@ async def settle(
                 "actor_id": actor.user_id,
             },
         )
-    except (DBAPIError, asyncpg.IntegrityConstraintViolationError) as exc:
-        # the last line; the store's lock makes it unreachable
-        if violated_constraint(exc) in ("uq_store_settlements_period", "ex_store_settlements_overlap"):
-            raise AlreadySettled() from exc
-        raise
     await audit.record(
         session,
         actor,

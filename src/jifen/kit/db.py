@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
@@ -156,13 +157,15 @@ def error_detail(exc: BaseException) -> str | None:
 
 
 @contextlib.contextmanager
-def unique_or(refusal: Exception, constraint: str) -> Iterator[None]:
-    """Inserts that may lose a race for a unique value: breaking `constraint` raises `refusal` (what the
-    caller's check before the insert would have said); any other database error stays as it is."""
+def unique_or(refusal: Exception, *constraints: str) -> Iterator[None]:
+    """Writes that may lose a race for a unique value (or break a constraint the caller's locks guard):
+    breaking one of `constraints` raises `refusal` (what the caller's check before the write would have
+    said); any other error stays as it is. Both ways a statement fails are caught: SQLAlchemy's wrapped
+    error and asyncpg's own (`Sql` raises either, by where the transaction is)."""
     try:
         yield
-    except IntegrityError as exc:
-        if violated_constraint(exc) == constraint:
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if violated_constraint(exc) in constraints:
             raise refusal from exc
         raise
 

@@ -89,6 +89,11 @@ class Keyset(Generic[K]):
         return Page(items=items, next_cursor=encode_cursor(*key(items[-1])) if more else None)
 
 
+def key_args(key: tuple[Any, ...] | None, parts: int = 2) -> tuple[Any, ...]:
+    """A keyset key as a statement's arguments: its parts, or as many NULLs on the first page."""
+    return key if key is not None else (None,) * parts
+
+
 BY_TEXT: Keyset[tuple[str]] = Keyset((str,))
 BY_TEXT_ID: Keyset[tuple[str, uuid.UUID]] = Keyset((str, uuid.UUID))
 BY_TIME_ID: Keyset[tuple[datetime, uuid.UUID]] = Keyset((datetime, uuid.UUID))

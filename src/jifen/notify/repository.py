@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql
 from jifen.notify.schemas import DeadLetterOut
 from jifen.outbox.repository import fan_out
@@ -178,8 +179,7 @@ async def dead_letters(
         " AND ($2::timestamptz IS NULL OR (d.dead_at, d.event_id) < ($2, $3))"
         " ORDER BY d.dead_at DESC, d.event_id DESC LIMIT $4",
         village_id,
-        after[0] if after else None,
-        after[1] if after else None,
+        *key_args(after),
         limit,
     )
 

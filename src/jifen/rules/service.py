@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, DuplicateCode
 from jifen.kit.schemas import out_of
 from jifen.models import Period, Review, Rule, RuleVersion, Village
@@ -61,12 +60,8 @@ async def create_rule(
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
     rule = Rule(village_id=village.id, code=code, current_version=1)
-    try:
+    with unique_or(DuplicateCode(f"细则编号 {code} 在本村已存在"), "uq_rules_village_id_code"):
         await repository.add_rule(session, rule)
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_rules_village_id_code":
-            raise DuplicateCode(f"细则编号 {code} 在本村已存在") from exc
-        raise
     version = RuleVersion(
         village_id=village.id,
         rule_id=rule.id,

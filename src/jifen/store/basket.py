@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor
-from jifen.kit.db import violated_constraint
+from jifen.kit.db import unique_or
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.periods import PERIOD_NAMES, window
 from jifen.ledger import service as ledger
@@ -296,9 +294,5 @@ async def _sell(
 
 async def _stock(write: Awaitable[T]) -> T:
     """The shelf's CHECK constraints are the last line: never reached while the items are locked."""
-    try:
+    with unique_or(OutOfStock(), "ck_items_on_hand", "ck_items_reserved"):
         return await write
-    except (DBAPIError, asyncpg.PostgresError) as exc:  # `Sql` raises either, by where the transaction is
-        if violated_constraint(exc) in ("ck_items_on_hand", "ck_items_reserved"):
-            raise OutOfStock() from exc
-        raise

@@ -279,19 +279,12 @@ async def redeem_code(session: AsyncSession, actor: Actor, store: Store, code: s
         reason=None,
         redemption_id=sale.redemption_id,
     )
-    await audit.record(
+    await _audit_ended(
         session,
         actor,
-        village_id=row.village_id,
-        action="reservation.redeem",
-        record_type="reservation",
-        record_id=row.id,
-        before={"status": "active"},
-        after={
-            "status": "redeemed",
-            "redemption_id": sale.redemption_id,
-            "transaction_id": sale.transaction_id,
-        },
+        row,
+        "reservation.redeem",
+        {"status": "redeemed", "redemption_id": sale.redemption_id, "transaction_id": sale.transaction_id},
     )
     household_code = await reservation_rows.household_code(session, village_id, row.household_id)
     return await completed_sale(
@@ -318,21 +311,18 @@ async def _release(
     await ledger.release_hold(session, actor, await repository.hold(session, row.village_id, row.hold_id))
     await repository.set_reserved(session, row.village_id, item_ids, [-line.quantity for line in lines])
     ended = await _end(session, row, status=status, actor=actor, at=at, reason=reason)
-    await audit.record(
+    await _audit_ended(
         session,
         actor,
-        village_id=row.village_id,
-        action=f"reservation.{'cancel' if status is ReservationStatus.cancelled else 'expire'}",
-        record_type="reservation",
-        record_id=row.id,
-        before={"status": "active"},
-        after={
+        row,
+        f"reservation.{'cancel' if status is ReservationStatus.cancelled else 'expire'}",
+        {
             "status": status.value,
             "hold_id": row.hold_id,
             "total_points": row.total_points,
             "lines": [[str(line.item_id), line.quantity] for line in lines],
         },
-        reason=reason,
+        reason,
     )
     return ended
 
@@ -397,3 +387,25 @@ async def household_reservations_page(
         for row in page.items
     ]
     return Page(items=items, next_cursor=page.next_cursor)
+
+
+async def _audit_ended(
+    session: AsyncSession,
+    actor: Actor,
+    row: ReservationRow,
+    action: str,
+    after: dict[str, object],
+    reason: str | None = None,
+) -> None:
+    """The audit event of an active reservation that ended (redeemed, cancelled, expired)."""
+    await audit.record(
+        session,
+        actor,
+        village_id=row.village_id,
+        action=action,
+        record_type="reservation",
+        record_id=row.id,
+        before={"status": "active"},
+        after=after,
+        reason=reason,
+    )

@@ -56,15 +56,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
     store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
-    await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="store.create",
-        record_type="store",
-        record_id=store.id,
-        after={"name": name},
-    )
+    await _audit(session, actor, village.id, "store.create", store.id, after={"name": name})
     return store
 
 
@@ -82,16 +74,7 @@ async def change_store(
     after = {"name": new_name, "active": new_active}
     if after != before:
         await repository.set_store(session, store, name=new_name, active=new_active)
-        await audit.record(
-            session,
-            actor,
-            village_id=store.village_id,
-            action="store.change",
-            record_type="store",
-            record_id=store.id,
-            before=before,
-            after=after,
-        )
+        await _audit(session, actor, store.village_id, "store.change", store.id, before=before, after=after)
         await session.refresh(store)
     return store
 
@@ -137,25 +120,57 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
         },
     )
     if body.stock > 0:
-        row = await repository.move_stock(
-            session,
-            village_id=store.village_id,
-            item_id=item_id,
-            quantity=body.stock,
-            kind="restock",
-            reason="上架初始库存",
-            actor_id=actor.user_id,
-        )
-    await audit.record(
+        row = await _restock(session, actor, store, item_id, body.stock, "上架初始库存")
+    await _audit(
         session,
         actor,
-        village_id=store.village_id,
-        action="item.create",
-        record_type="item",
-        record_id=item_id,
+        store.village_id,
+        "item.create",
+        item_id,
         after={**_item_record(row), "store_id": store.id, "stock": row.on_hand},
     )
     return item_out(row)
+
+
+async def _restock(
+    session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, quantity: int, reason: str | None
+) -> ItemRow:
+    """Add to an item's stock, with the movement that says so."""
+    return await repository.move_stock(
+        session,
+        village_id=store.village_id,
+        item_id=item_id,
+        quantity=quantity,
+        kind="restock",
+        reason=reason,
+        actor_id=actor.user_id,
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: uuid.UUID,
+    action: str,
+    record_id: uuid.UUID,
+    *,
+    before: Any = None,
+    after: Any,
+    reason: str | None = None,
+) -> None:
+    """One audit event of the store's records: an action `store.…`, `item.…`, `redemption.…` is about a
+    record of that type."""
+    await audit.record(
+        session,
+        actor,
+        village_id=village_id,
+        action=action,
+        record_type=action.partition(".")[0],
+        record_id=record_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
 
 
 async def list_items(
@@ -170,22 +185,13 @@ async def list_items(
 async def restock(
     session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, *, quantity: int, note: str | None
 ) -> ItemOut:
-    row = await repository.move_stock(
-        session,
-        village_id=store.village_id,
-        item_id=item_id,
-        quantity=quantity,
-        kind="restock",
-        reason=note,
-        actor_id=actor.user_id,
-    )
-    await audit.record(
+    row = await _restock(session, actor, store, item_id, quantity, note)
+    await _audit(
         session,
         actor,
-        village_id=store.village_id,
-        action="item.restock",
-        record_type="item",
-        record_id=item_id,
+        store.village_id,
+        "item.restock",
+        item_id,
         before={"stock": row.on_hand - quantity},
         after={"stock": row.on_hand, "quantity": quantity},
         reason=note,
@@ -212,13 +218,12 @@ async def change_item(
     if before == after:
         return item_out(current)
     row = await repository.update_item(session, store.village_id, item_id, changed)
-    await audit.record(
+    await _audit(
         session,
         actor,
-        village_id=store.village_id,
-        action="item.change",
-        record_type="item",
-        record_id=item_id,
+        store.village_id,
+        "item.change",
+        item_id,
         before={k: v for k, v in before.items() if after[k] != v},
         after={k: v for k, v in after.items() if before[k] != v},
     )
@@ -299,15 +304,7 @@ async def completed_sale(
     if reservation_id is not None:
         after["reservation_id"] = reservation_id
     after["lines"] = [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines]
-    await audit.record(
-        session,
-        actor,
-        village_id=store.village_id,
-        action="redemption.complete",
-        record_type="redemption",
-        record_id=sale.redemption_id,
-        after=after,
-    )
+    await _audit(session, actor, store.village_id, "redemption.complete", sale.redemption_id, after=after)
     await outbox.record_one(session, store.village_id, sale_event(outbox.Kind.sale_completed, out, store))
     return out
 
@@ -395,13 +392,12 @@ async def cancel(
         reason=reason,
         at=now,
     )
-    await audit.record(
+    await _audit(
         session,
         actor,
-        village_id=village_id,
-        action="redemption.cancel",
-        record_type="redemption",
-        record_id=redemption_id,
+        village_id,
+        "redemption.cancel",
+        redemption_id,
         before={"status": "completed"},
         after={"status": "cancelled", "cancel_transaction_id": draft.id, "total_points": total},
         reason=reason,

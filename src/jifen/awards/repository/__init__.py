@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql
 from jifen.ledger import repository as ledger_repository
 from jifen.models import Hold
@@ -281,8 +282,7 @@ async def village_awards(
         village_id,
         status,
         limit,
-        before[0] if before else None,
-        before[1] if before else None,
+        *key_args(before),
         self_report,
         household_id,
         sorted(grids) if grids is not None else None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql
 
 # ---------------------------------------------------------------------------------------------- pegs
@@ -199,7 +200,6 @@ async def list_funds(
         received_from,
         received_to,
         include_voided,
-        after[0] if after else None,
-        after[1] if after else None,
+        *key_args(after),
         limit,
     )

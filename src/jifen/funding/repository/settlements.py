@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql
 
 # ---------------------------------------------------------------------------------------------- settlement
@@ -213,7 +214,6 @@ async def list_settlements(
         """,
         village_id,
         store_id,
-        after[0] if after else None,
-        after[1] if after else None,
+        *key_args(after),
         limit,
     )

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql, present
 from jifen.models import Hold, Item, Store
 
@@ -127,8 +128,7 @@ async def list_items(
         """,
         village_id,
         store_id,
-        after[0] if after else None,
-        after[1] if after else None,
+        *key_args(after),
         active_only,
         limit,
     )

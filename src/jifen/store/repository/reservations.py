@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql, present
 from jifen.store.repository import LineRow, lines_of
 
@@ -65,8 +66,7 @@ async def of_household(
         village_id,
         household_id,
         status,
-        after[0] if after else None,
-        after[1] if after else None,
+        *key_args(after),
         limit,
         sorted(store_ids) if store_ids is not None else None,
     )
