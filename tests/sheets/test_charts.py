@@ -8,11 +8,15 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 
+from jifen.audit import chain
 from jifen.kit import svg
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.town import charts as figures
+from jifen.town import repository as town
+from tests.audit.test_chain import service_db  # noqa: F401 (the fixture)
 from tests.factories import Person, VillageSetup, World
 from tests.ledger.helpers import award, balance, make_rule
 from tests.store.helpers import make_item, redeem
@@ -177,3 +181,84 @@ def test_the_axis_counts_in_round_steps() -> None:
         assert axis == ["0", "50", "100", "150", "200", "250"]
     few = parsed(str(svg.bar_chart("一户", ["12月"], [svg.Series("发放", [3])])))
     assert [t.text for t in few.iter(f"{NS}text") if t.get("text-anchor") == "end"] == ["0", "1", "2", "3"]
+
+
+# the months as they were computed before the roll-ups: every posting of the twelve months, every household
+DIRECT = """
+WITH months AS (
+    SELECT m::date AS month
+      FROM generate_series($1::date, $2::date, interval '1 month') AS m
+), moves AS (
+    SELECT p.village_id, p.account_id, t.kind, p.amount,
+           date_trunc('month', p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month
+      FROM postings p
+      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+      JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+     WHERE p.created_at >= $3 AND p.created_at < $4 AND ($5::uuid IS NULL OR p.village_id = $5)
+), figures AS (
+    SELECT village_id, month,
+           count(DISTINCT account_id) FILTER (WHERE kind IN ('award', 'deduction')) AS taking_part,
+           coalesce(sum(amount) FILTER (WHERE kind IN ('award', 'rectification') AND amount > 0), 0)
+             AS issued,
+           coalesce(-sum(amount) FILTER (WHERE kind = 'deduction'), 0) AS deducted,
+           coalesce(-sum(amount) FILTER (WHERE kind IN ('redemption', 'redemption_cancel')), 0) AS redeemed
+      FROM moves GROUP BY village_id, month
+)
+SELECT v.id AS village_id, m.month,
+       (SELECT count(*) FROM households h
+         WHERE h.village_id = v.id
+           AND h.created_at < ((m.month + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai'))
+         AS households,
+       coalesce(f.taking_part, 0) AS taking_part, coalesce(f.issued, 0)::bigint AS issued,
+       coalesce(f.deducted, 0)::bigint AS deducted, coalesce(f.redeemed, 0)::bigint AS redeemed
+  FROM villages v CROSS JOIN months m
+  LEFT JOIN figures f ON f.village_id = v.id AND f.month = m.month
+ WHERE $5::uuid IS NULL OR v.id = $5
+ ORDER BY v.code, m.month
+"""
+
+
+async def test_monthly_figures_agree_with_the_ledger_before_and_after_each_roll_up(
+    world: World,
+    service_db: asyncpg.Connection,  # noqa: F811 (the fixture imported above)
+) -> None:
+    setup = await world.setup_village(households=3)
+    admin = setup.people["village_admin"]
+    days = figures.last_months()
+    window = (days[0], days[-1], figures._start(days[0]), figures._start(figures._next_month(days[-1])))
+
+    async def agree() -> figures.Month:
+        async with world.session() as session, session.begin():
+            answered = [m for months in (await figures.monthly(session)).values() for m in months]
+            one = await figures.monthly(session, setup.village.id)
+        direct = [figures.Month(**row) for row in await service_db.fetch(DIRECT, *window, None)]
+        assert sorted(answered, key=repr) == sorted(direct, key=repr)
+        assert one == {setup.village.id: [m for m in direct if m.village_id == setup.village.id]}
+        return one[setup.village.id][-1]
+
+    async def roll_up() -> None:
+        upto = await chain.horizon(service_db)
+        assert upto is not None
+        assert await town.roll_up(service_db, upto, villages=10_000) >= 1
+
+    plus = await make_rule(world, setup, 10)
+    for household in setup.households[:2]:
+        assert (await award(world, admin, household.id, plus)).status_code == 201
+    soap = await make_item(world, setup, "肥皂", 4, 10)
+    sale = await redeem(
+        world, setup.people["clerk"], setup.store.id, setup.households[0].id, [(soap["id"], 2)]
+    )
+    assert sale.status_code == 201, sale.text
+    this = await agree()  # nothing of this village rolled up yet: all of it read after the mark
+    assert (this.issued, this.deducted, this.redeemed, this.taking_part, this.households) == (20, 0, 8, 2, 3)
+    await roll_up()
+    assert await agree() == this
+
+    # after the roll-up: the same household again (taking part once), a deduction, a newcomer
+    minus = await make_rule(world, setup, -3)
+    assert (await award(world, admin, setup.households[1].id, minus)).status_code == 201
+    assert (await award(world, admin, setup.households[2].id, plus)).status_code == 201
+    this = await agree()
+    assert (this.issued, this.deducted, this.redeemed, this.taking_part) == (30, 3, 8, 3)
+    await roll_up()
+    assert await agree() == this

@@ -431,7 +431,7 @@ async def test_settings_and_checkpoint_on_the_dashboard_and_the_printable_board(
     setup = await world.setup_village()
 
     async with browser(app, setup.people["village_admin"]) as admin:
-        await admin.get("/admin")
+        home = await admin.get("/admin")
         bad = await admin.post(
             "/admin/settings", {"notice_days": "99", "cancel_window_minutes": "60", "reservation_days": "7"}
         )
@@ -441,6 +441,10 @@ async def test_settings_and_checkpoint_on_the_dashboard_and_the_printable_board(
         sealed = await admin.post("/admin/checkpoints", {"back": "board"})
         board = await admin.get("/admin/notice-board")
 
+    assert home.status_code == 200
+    assert "✓ 记录完整" in home.text, "the audit verdict, read beside the charts"
+    assert "每月积分" in home.text
+    assert "用得最多的积分项目" in home.text
     assert bad.status_code == 422
     assert '<p class="error" id="e-notice_days">请填写 0 到 30 之间的整数</p>' in bad.text
     assert 'value="99"' in bad.text

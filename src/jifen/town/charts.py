@@ -64,37 +64,62 @@ def _next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
+# Each month is its roll-up (`village_period_figures`, migration 0017; see `town/repository.py`) plus the
+# village's household postings after its roll-up mark, as the town overview reads them: exact whenever it is
+# asked, and its cost follows the villages and what is not rolled up yet, not twelve months of postings.
+# The households on the roll at a month's end are today's count less those added since.
 _MONTHLY = """
 WITH months AS (
-    SELECT m::date AS month
+    SELECT m::date AS month, to_char(m, 'YYYY-MM') AS period
       FROM generate_series($1::date, $2::date, interval '1 month') AS m
-), moves AS (
-    SELECT p.village_id, p.account_id, t.kind, p.amount,
-           date_trunc('month', p.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month
-      FROM postings p
-      JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
-      JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
-     WHERE p.created_at >= $3 AND p.created_at < $4 AND ($5::uuid IS NULL OR p.village_id = $5)
-), figures AS (
-    SELECT village_id, month,
-           count(DISTINCT account_id) FILTER (WHERE kind IN ('award', 'deduction')) AS taking_part,
+), chosen AS (
+    SELECT v.id, v.code, coalesce(k.chain_id, 0) AS mark
+      FROM villages v LEFT JOIN village_rollup_marks k ON k.village_id = v.id
+     WHERE $5::uuid IS NULL OR v.id = $5
+), tail AS (
+    SELECT c.id AS village_id, x.*
+      FROM chosen c
+     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index)
+     CROSS JOIN LATERAL (
+           SELECT p.account_id, t.kind, p.amount,
+                  to_char(t.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period
+             FROM postings p
+             JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+            WHERE p.village_id = c.id AND p.chain_id > c.mark AND p.account_version IS NOT NULL
+              AND t.created_at >= $3 AND t.created_at < $4
+           OFFSET 0) x
+), recent AS (
+    SELECT village_id, period,
+           count(DISTINCT account_id) FILTER (
+               WHERE kind IN ('award', 'deduction')
+                 AND NOT EXISTS (SELECT 1 FROM village_period_participants x
+                                  WHERE x.village_id = tail.village_id AND x.period = tail.period
+                                    AND x.account_id = tail.account_id)) AS taking_part,
            coalesce(sum(amount) FILTER (WHERE kind IN ('award', 'rectification') AND amount > 0), 0)
              AS issued,
            coalesce(-sum(amount) FILTER (WHERE kind = 'deduction'), 0) AS deducted,
            coalesce(-sum(amount) FILTER (WHERE kind IN ('redemption', 'redemption_cancel')), 0) AS redeemed
-      FROM moves GROUP BY village_id, month
+      FROM tail GROUP BY village_id, period
+), joined AS (  -- households added per month since the window opened
+    SELECT h.village_id, date_trunc('month', h.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month,
+           count(*) AS added
+      FROM households h
+     WHERE h.created_at >= $3 AND ($5::uuid IS NULL OR h.village_id = $5)
+     GROUP BY 1, 2
 )
-SELECT v.id AS village_id, m.month,
-       (SELECT count(*) FROM households h
-         WHERE h.village_id = v.id
-           AND h.created_at < ((m.month + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai'))
-         AS households,
-       coalesce(f.taking_part, 0) AS taking_part, coalesce(f.issued, 0)::bigint AS issued,
-       coalesce(f.deducted, 0)::bigint AS deducted, coalesce(f.redeemed, 0)::bigint AS redeemed
-  FROM villages v CROSS JOIN months m
-  LEFT JOIN figures f ON f.village_id = v.id AND f.month = m.month
- WHERE $5::uuid IS NULL OR v.id = $5
- ORDER BY v.code, m.month
+SELECT c.id AS village_id, m.month,
+       (coalesce(n.households, 0)
+         - (SELECT coalesce(sum(j.added), 0) FROM joined j WHERE j.village_id = c.id AND j.month > m.month)
+       )::bigint AS households,
+       coalesce(f.taking_part, 0) + coalesce(r.taking_part, 0) AS taking_part,
+       (coalesce(f.issued, 0) + coalesce(r.issued, 0))::bigint AS issued,
+       (coalesce(f.deducted, 0) + coalesce(r.deducted, 0))::bigint AS deducted,
+       (coalesce(f.redeemed, 0) + coalesce(r.redeemed, 0))::bigint AS redeemed
+  FROM chosen c CROSS JOIN months m
+  LEFT JOIN village_households n ON n.village_id = c.id
+  LEFT JOIN village_period_figures f ON f.village_id = c.id AND f.period = m.period
+  LEFT JOIN recent r ON r.village_id = c.id AND r.period = m.period
+ ORDER BY c.code, m.month
 """
 
 
@@ -140,15 +165,17 @@ class RuleFigure:
     awards: int  # how many awards or deductions
 
 
+# the period's transactions from the (village_id, created_at) index (a posting's `created_at` is its
+# transaction's); a household's posting is one with an `account_version` (town/repository.py)
 _TOP_RULES = """
 SELECT r.code, rv.name, sum(p.amount)::bigint AS points, count(DISTINCT t.id) AS awards
-  FROM postings p
-  JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
-  JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id AND a.kind = 'household'
+  FROM ledger_transactions t
+  JOIN postings p
+    ON p.village_id = t.village_id AND p.transaction_id = t.id AND p.account_version IS NOT NULL
   JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
   JOIN rule_versions rv
          ON rv.village_id = r.village_id AND rv.rule_id = r.id AND rv.version = r.current_version
- WHERE p.village_id = $1 AND p.created_at >= $2 AND p.created_at < $3 AND t.kind IN ('award', 'deduction')
+ WHERE t.village_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND t.kind IN ('award', 'deduction')
  GROUP BY r.code, rv.name
  ORDER BY count(DISTINCT t.id) DESC, abs(sum(p.amount)) DESC, r.code
  LIMIT $4
