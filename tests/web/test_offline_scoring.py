@@ -176,6 +176,8 @@ async def test_awards_scored_offline_post_once_each_when_the_signal_returns(
 
     await phone.context.set_offline(False)
     await expect(page.locator("#outbox-count")).to_have_text("0")
+    # the page loaded before the upload: the cadre is told what went and to look again
+    await expect(page.locator("#outbox-sent")).to_contain_text("已上传 6 条评分。刷新本页 可看到最新积分。")
     refused = page.locator("#outbox li")
     await expect(refused).to_have_count(1)
     await expect(refused).to_contain_text("XF-006 杨志强：每日巡查 +5分 ×2")

@@ -199,6 +199,28 @@ async function flush() {
   }
 }
 
+// What the server took since this page loaded (sent by this page or by the service worker): the page itself
+// still shows the points as they were when it loaded, so the cadre is told to look again. A waiting item
+// leaves the list only by being sent; a refused one stays listed with its reason until the cadre removes it.
+let seen = null;
+let posted = 0;
+
+function told(waiting, refused) {
+  if (seen && navigator.onLine) posted += Math.max(0, seen.waiting - waiting - Math.max(0, refused - seen.refused));
+  seen = { waiting, refused };
+  if (posted === 0) return;
+  let note = document.getElementById('outbox-sent');
+  if (!note) {
+    note = element('p', 'card');
+    note.id = 'outbox-sent';
+    note.setAttribute('role', 'status');
+    box.after(note);
+  }
+  const again = element('a', '', '刷新本页');
+  again.href = window.location.pathname + window.location.search;
+  note.replaceChildren(`已上传 ${posted} 条评分。`, again, ' 可看到最新积分。');
+}
+
 const WHEN = { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false, timeZone: 'Asia/Shanghai' };
 
 function element(tag, className, text) {
@@ -228,6 +250,7 @@ function row(item) {
 async function render() {
   const items = await itemsOf(box.dataset.user);
   waiting = items.filter((item) => item.state === 'waiting').length;
+  told(waiting, items.filter((item) => item.state === 'refused').length);
   const offline = !navigator.onLine;
   box.hidden = items.length === 0 && !offline && !message;
   const heading = element('h2', '', '待上传 ');

@@ -5,7 +5,7 @@
 // is shown. Only the staff's scoring pages, /staff/offline.json and the static files are kept, and all of
 // them are dropped when the user signs out. Forms are never answered from here: an award made offline is
 // kept by the page's outbox (static/outbox.js), which this worker imports to send what waits.
-import { SYNC_TAG, sendWaiting } from '/static/outbox.js?v=2';
+import { SYNC_TAG, sendWaiting } from '/static/outbox.js?v=3';
 
 var CACHE = 'jifen-offline-v1';
 var KEPT = /^\/(staff\/households(\/[0-9a-f-]{36})?|staff\/inspections(\/[0-9a-f-]{36})?|staff\/offline\.json|static\/.+)$/;
