@@ -50,6 +50,8 @@ def posted(household_id: uuid.UUID, points: int, payload: dict[str, Any]) -> Eve
 def fan_out(source: str) -> str:
     """The statement that inserts the events `source` selects (village_id, id, kind, household_id, payload)
     and a delivery row for each enabled channel that takes them; it answers how many events were new."""
+    # SQL twin: migrations/versions/0021_award_call.py award_submit writes an award's events and their
+    # deliveries inside its one call the same way; a change to which channel takes what changes both
     return f"""
 WITH src AS ({source}),
      e AS (INSERT INTO outbox_events (village_id, id, kind, household_id, payload)
