@@ -104,8 +104,7 @@ async def deliver_due(
 ) -> int:
     """Send what is due now, a claimed batch at a time (its sends at once, so one slow receiver costs a
     batch one timeout, not one each); the number of deliveries that succeeded."""
-    own = client is None
-    http = client or httpx.AsyncClient(timeout=policy.timeout_seconds)
+    http = client
     delivered = 0
     try:
         while True:
@@ -113,6 +112,9 @@ async def deliver_due(
                 due = await repository.claim_due(session, utcnow(), CLAIM_BATCH)
                 if not due:
                     return delivered
+                # made only when something is due: a client builds its TLS context (tens of ms), and most
+                # passes of the background loop find nothing to send
+                http = http or httpx.AsyncClient(timeout=policy.timeout_seconds)
                 phones = [
                     None
                     if row.channel_kind == "webhook" or row.household_id is None
@@ -126,5 +128,5 @@ async def deliver_due(
                     await repository.mark(session, row, delivered=ok, error=note, retry_at=retry_at)
                     delivered += ok
     finally:
-        if own:
+        if http is not None and client is None:
             await http.aclose()
