@@ -239,7 +239,18 @@ class Bench:
             "JIFEN_CHAIN_INTERVAL_SECONDS": str(chain_interval),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jifen", "serve", "--port", str(self.port), "--workers", WORKERS, "--server", SERVER],
+            [
+                sys.executable,
+                "-m",
+                "jifen",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                WORKERS,
+                "--server",
+                SERVER,
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
