@@ -5,6 +5,7 @@ process's cache, the answer built and stored by the call — and a credential re
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -125,3 +126,31 @@ async def test_the_one_call_award_answers_and_tells_the_household_as_the_general
     assert one_call.keys() == general.keys()
     assert (one_call["points"], one_call["rule"]) == (general["points"], general["rule"]) == (5, plus["name"])
     assert one_call["transaction_id"] == quick.json()["transaction_id"]
+
+
+async def test_an_award_on_public_notice_tells_its_end_in_one_format_whichever_path_wrote_it(
+    world: World,
+) -> None:
+    """A webhook receiver parses `notice_until` the same way whether the one call (SQL's to_jsonb) or the
+    general path (an award scored offline) wrote the event: ISO 8601 with a `T` and the offset."""
+    setup = await world.setup_village(households=2)
+    admin, cadre = setup.people["village_admin"], setup.people["cadre"]
+    first, second = setup.households
+    plus = await make_rule(world, setup, 5)
+    patched = await world.call("PATCH", f"/villages/{setup.village.id}", admin, json={"notice_days": 2})
+    assert patched.status_code == 200, patched.text
+
+    quick = await award(world, cadre, first.id, plus)
+    offline = await award(world, cadre, second.id, plus, observed_at=utcnow())
+    assert quick.status_code == offline.status_code == 201
+    assert quick.json()["notice_until"]
+    assert offline.json()["notice_until"]
+
+    async with world.session() as session:
+        rows = (await session.execute(text("SELECT payload FROM outbox_events"))).scalars().all()
+    ends = {payload["award_id"]: payload["notice_until"] for payload in rows}
+    for answer in (quick, offline):
+        written = ends[answer.json()["id"]]
+        assert "T" in written, written
+        assert written[-6] in "+-", written
+        assert datetime.fromisoformat(written) == datetime.fromisoformat(answer.json()["notice_until"])

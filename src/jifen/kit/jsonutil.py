@@ -1,5 +1,6 @@
-"""Compact JSON text of what services record (audit events, outbox events): UUIDs and times as strings,
-enums by value, Chinese as is."""
+"""Compact JSON text of what services record (audit events, outbox events): UUIDs as strings, times in
+ISO 8601 as PostgreSQL's `to_jsonb(timestamptz)` writes them (the one-call award writes its events in SQL,
+and a webhook receiver must see one format whichever path wrote the event), enums by value, Chinese as is."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def compact_json(value: Any) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | datetime):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
         return str(value)
     if hasattr(value, "value"):
         return value.value
