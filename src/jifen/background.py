@@ -34,17 +34,22 @@ def due_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:
 
 
 def chain_jobs(engine: AsyncEngine) -> list[Job]:
-    """Link new records into their villages' chains (then roll the town's figures up); seal a checkpoint a
-    day. One process at a time (the chainer lock): in the others these jobs are skipped."""
+    """Link new records into their villages' chains (then roll the town's figures up and verify what was
+    linked); seal a checkpoint a day. One process at a time (the chainer lock): in the others these jobs
+    are skipped."""
     from jifen.audit import chain
+    from jifen.audit import service as audit
     from jifen.town import repository as town
 
     async def link_then_roll_up(conn: asyncpg.Connection) -> int:
-        """Link, then add what is final to the town overview's figures (town/repository.py)."""
+        """Link, then add what is final to the town overview's figures (town/repository.py), then verify
+        what was linked (the verdict the admin page reads, audit/service.py verify_behind). Counts the
+        records linked."""
         linked = await chain.link_all(conn)
         upto = await chain.horizon(conn)
         if upto is not None:
             await town.roll_up(conn, upto)
+        await audit.verify_behind(conn)
         return linked
 
     async def under_chainer_lock(work: Callable[[asyncpg.Connection], Awaitable[int]]) -> int | None:
