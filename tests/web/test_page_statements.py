@@ -64,3 +64,18 @@ async def test_the_rankings_page_reads_the_ranking_once_for_the_table_and_the_li
     assert village_wide == 1, "the table and the red and black lists from one read"
     assert grid.status_code == 200
     assert one_grid == 2, "a grid's table, and the village's lists"
+
+
+async def test_the_funding_page_reads_the_pegs_once(world: World, app: FastAPI) -> None:
+    setup = await world.setup_village(households=2)
+    async with browser(app, setup.people["village_admin"]) as admin:
+        await admin.get("/admin/funding")
+        sent = _statements(app)
+        page = await admin.get("/admin/funding")
+        await asyncio.sleep(0)
+
+    assert page.status_code == 200
+    assert _count(sent, "FROM village_pegs") == 1, "the peg in force and the history from one read"
+    money = [statement for statement in sent if "FROM village_funds" in statement]
+    assert len(money) == 2, "the funds received (beside the points) and the list of funds"
+    assert any("FROM accounts" in statement for statement in money), "the points and the funds in one read"
