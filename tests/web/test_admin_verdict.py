@@ -37,15 +37,21 @@ async def test_the_page_shows_the_kept_verdict_and_verifies_only_a_little_itself
 ) -> None:
     setup = await history(world)
     village = setup.village.id
-    linked = await chain.link(conn, village, 10**12)
-    monkeypatch.setattr(audit, "PAGE_VERIFY_LIMIT", linked - 1)
+    monkeypatch.setattr(audit, "PAGE_VERIFY_LIMIT", 3)
 
     async with browser(app, setup.people["village_admin"]) as admin:
+        # nothing linked yet, but more waits to be linked than the page would hash while it answers
+        unlinked = await admin.get("/admin")
+        assert "尚未核验（由后台核验，请稍后刷新本页）：已入链 0 条记录，另有" in unlinked.text
+        assert await _marks(conn, village) == 0
+
+        linked = await chain.link(conn, village, 10**12)
+        monkeypatch.setattr(audit, "PAGE_VERIFY_LIMIT", linked - 1)
         never = await admin.get("/admin")
         assert never.status_code == 200
         # too long to verify while answering: not verified, and the page says so
         assert "✓ 记录完整" not in never.text
-        assert f"尚未核验：已入链的 {linked} 条记录由后台核验" in never.text
+        assert f"尚未核验（由后台核验，请稍后刷新本页）：已入链 {linked} 条记录" in never.text
         assert await _marks(conn, village) == 0
 
         # the background loop's chain job verifies it in full and keeps the verdict the page then shows

@@ -250,11 +250,12 @@ async def page_verdict(
     engine: AsyncEngine, village_id: uuid.UUID, state: repository.VerificationState
 ) -> PageVerdict:
     """The admin page's verdict from `state` (read with the page's other reads): the kept one, unless what is
-    new since it is at most PAGE_VERIFY_LIMIT links (or, never verified, the whole chain is): then verified
-    now, on a connection of its own (`verdict_out`). More than that waits for the background loop
-    (`verify_behind`), and the page says how much is not verified yet."""
+    new since it is at most PAGE_VERIFY_LIMIT links (or, never verified, the whole chain is) and as many
+    wait to be linked: then verified now, on a connection of its own (`verdict_out`). More than that waits
+    for the background loop (`verify_behind`), and the page says how much is not verified yet."""
     new = state.linked - (state.mark_seq or 0)
-    small = new <= PAGE_VERIFY_LIMIT
+    # a verification also counts what waits to be linked, hashing it (chain._pending_and_balances)
+    small = new <= PAGE_VERIFY_LIMIT and state.pending <= PAGE_VERIFY_LIMIT
     if (state.mark_seq is None and small) or (state.mark_ok and 0 < new and small):
         fresh = await verdict_out(engine, village_id)
         problem = _problem(
