@@ -9,15 +9,18 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from jifen.audit import chain
 from jifen.audit import service as audit
+from jifen.background import chain_now
+from jifen.demo import DEMO_PASSWORD, load_demo
 from jifen.settings import Settings
 from tests.audit.test_chain import history
 from tests.db import _asyncpg_url
 from tests.factories import World
 from tests.ledger.helpers import award, make_rule
-from tests.web.test_admin_pages import browser
+from tests.web.test_admin_pages import CSRF, browser
 
 
 @pytest.fixture
@@ -97,3 +100,28 @@ async def test_the_page_shows_the_kept_verdict_and_verifies_only_a_little_itself
         shown = await admin.get("/admin")
         assert "✗ 发现记录被改动：changed: test" in shown.text
         assert await audit.verify_behind(conn) == 0
+
+
+async def test_the_demo_is_linked_and_verified_once_it_is_loaded(app: FastAPI) -> None:
+    """What `jifen demo load` does after loading (cli._chain_now): the chain job once."""
+    async with app.state.sessionmaker() as session, session.begin():
+        village = await load_demo(session)
+    assert await chain_now(app.state.engine) is not None
+
+    async with browser(app) as anyone:
+        login = await anyone.http.get("/login")
+        token = CSRF.search(login.text)
+        assert token
+        done = await anyone.http.post(
+            "/login", data={"username": "admin", "password": DEMO_PASSWORD, "csrf_token": token.group(1)}
+        )
+        assert done.status_code == 303
+        home = await anyone.get("/admin")
+    assert "✓ 记录完整</span> 已核对至第" in home.text
+    assert "尚未核验" not in home.text
+    assert "等待入链" not in home.text
+    async with app.state.sessionmaker() as session:
+        marks = await session.execute(
+            text("SELECT count(*) FROM audit_verifications WHERE scope = :v AND full_scan"), {"v": village.id}
+        )
+        assert marks.scalar_one() == 1
