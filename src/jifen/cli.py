@@ -247,10 +247,28 @@ def _load_demo(settings: Settings, *, if_empty: bool) -> None:
         return True
 
     loaded = _run_in_session(settings, work)
+    if loaded:
+        _chain_now(settings)
     click.echo("demo village loaded: 幸福村 (XF)" if loaded else "database already has data; demo not loaded")
     click.echo(f"demo logins (password for all: {DEMO_PASSWORD}):")
     for login in DEMO_LOGINS:
         click.echo(f"  {login.username:<10} {login.role:<14} {login.note}")
+
+
+def _chain_now(settings: Settings) -> None:
+    """Link, roll up and verify what was just written (the background loop's chain job, once)."""
+    from jifen.background import chain_now
+    from jifen.kit.db import create_engine
+
+    async def main() -> None:
+        assert settings.database_url
+        engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+        try:
+            await chain_now(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
 
 
 @main.group()

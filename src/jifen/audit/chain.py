@@ -406,6 +406,24 @@ def mark_of(verdict: Verdict, *, full_scan: bool, verified_at: datetime) -> Mark
     )
 
 
+# the villages whose chain is linked beyond their newest verification (or that were never verified), furthest
+# behind first; a broken verdict stays until a full verification (`jifen audit verify`), so not those
+_BEHIND = """
+SELECT v.id FROM villages v
+ CROSS JOIN LATERAL (SELECT seq FROM chain_links l WHERE l.scope = v.id ORDER BY seq DESC LIMIT 1) h
+  LEFT JOIN LATERAL (SELECT seq, ok FROM audit_verifications a
+                      WHERE a.scope = v.id ORDER BY id DESC LIMIT 1) m ON true
+ WHERE coalesce(m.ok, true) AND h.seq > coalesce(m.seq, 0)
+ ORDER BY h.seq - coalesce(m.seq, 0) DESC, v.code
+ LIMIT $1
+"""
+
+
+async def behind(conn: asyncpg.Connection, villages: int) -> list[uuid.UUID]:
+    """Up to `villages` villages with linked records no verification has checked yet."""
+    return [row["id"] for row in await conn.fetch(_BEHIND, villages)]
+
+
 async def seal_daily(conn: asyncpg.Connection) -> int:
     """Seal a checkpoint for every village whose newest one is a day old (or that has none)."""
     due = await conn.fetch(

@@ -157,11 +157,90 @@ class CheckpointRow:
     sealed_at: datetime
 
 
-async def checkpoints(session: AsyncSession, scope: uuid.UUID) -> list[CheckpointOut]:
+def checkpoint_out(row: CheckpointRow) -> CheckpointOut:
+    return out_of(CheckpointOut, row, village_id=row.scope, digest=bytes(row.digest).hex())
+
+
+async def checkpoints(
+    session: AsyncSession, scope: uuid.UUID, limit: int | None = None
+) -> list[CheckpointOut]:
+    """The scope's checkpoints, newest first (the newest `limit` of them)."""
     rows = await Sql(session).rows(
         CheckpointRow,
         "SELECT id, scope, seq, digest, records, sealed_at FROM checkpoints WHERE scope = $1"
-        " ORDER BY id DESC",
+        " ORDER BY id DESC LIMIT $2",
         scope,
+        limit,
     )
-    return [out_of(CheckpointOut, row, village_id=row.scope, digest=bytes(row.digest).hex()) for row in rows]
+    return [checkpoint_out(row) for row in rows]
+
+
+PENDING_CAP = 10_000  # what the admin page counts of the records not yet linked, at most
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationState:
+    """What the admin page shows of a village's chain, read in one statement: its newest verification (the
+    verified-up-to mark, audit_verifications; None when never verified), how far the chain is linked, how many
+    records wait to be linked (up to PENDING_CAP), and its newest checkpoint."""
+
+    linked: int  # the chain's last link (seq)
+    pending: int
+    mark_seq: int | None
+    mark_ok: bool | None
+    mark_first_bad: str | None  # JSON
+    mark_first_bad_account: str | None  # JSON
+    verified_at: datetime | None
+    checkpoint_id: int | None
+    checkpoint_seq: int | None
+    checkpoint_digest: bytes | None
+    checkpoint_records: int | None
+    checkpoint_sealed_at: datetime | None
+
+    def checkpoint(self, scope: uuid.UUID) -> CheckpointOut | None:
+        if self.checkpoint_id is None:
+            return None
+        assert self.checkpoint_seq is not None
+        assert self.checkpoint_digest is not None
+        assert self.checkpoint_records is not None
+        assert self.checkpoint_sealed_at is not None
+        return checkpoint_out(
+            CheckpointRow(
+                self.checkpoint_id,
+                scope,
+                self.checkpoint_seq,
+                self.checkpoint_digest,
+                self.checkpoint_records,
+                self.checkpoint_sealed_at,
+            )
+        )
+
+
+# each part one probe of a primary key or a (scope, chain_id) index; what waits to be linked is what has a
+# chain_id beyond the last link's (the chainer links in chain_id order), counted up to a cap
+_STATE = """
+WITH mark AS (
+    SELECT seq, ok, first_bad::text AS first_bad, first_bad_account::text AS first_bad_account, verified_at
+      FROM audit_verifications WHERE scope = $1 ORDER BY id DESC LIMIT 1
+), head AS (
+    SELECT coalesce(max(seq), 0) AS seq, coalesce(max(chain_id), 0) AS chain_id
+      FROM (SELECT seq, chain_id FROM chain_links WHERE scope = $1 ORDER BY seq DESC LIMIT 1) l
+), cp AS (
+    SELECT id, seq, digest, records, sealed_at FROM checkpoints WHERE scope = $1 ORDER BY id DESC LIMIT 1
+)
+SELECT head.seq AS linked,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM ledger_transactions t WHERE t.village_id = $1 AND t.chain_id > head.chain_id
+            UNION ALL SELECT 1 FROM postings p WHERE p.village_id = $1 AND p.chain_id > head.chain_id
+            UNION ALL SELECT 1 FROM audit_events a WHERE a.scope = $1 AND a.chain_id > head.chain_id
+            LIMIT $2) x) AS pending,
+       mark.seq AS mark_seq, mark.ok AS mark_ok, mark.first_bad AS mark_first_bad,
+       mark.first_bad_account AS mark_first_bad_account, mark.verified_at,
+       cp.id AS checkpoint_id, cp.seq AS checkpoint_seq, cp.digest AS checkpoint_digest,
+       cp.records AS checkpoint_records, cp.sealed_at AS checkpoint_sealed_at
+  FROM head LEFT JOIN mark ON true LEFT JOIN cp ON true
+"""
+
+
+async def verification_state(session: AsyncSession, scope: uuid.UUID) -> VerificationState:
+    return await Sql(session).one(VerificationState, _STATE, scope, PENDING_CAP)

@@ -3,6 +3,7 @@ the change itself, append-only and chained (see audit/chain.py)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,6 +204,74 @@ async def verdict_out(engine: AsyncEngine, village_id: uuid.UUID) -> VerdictOut:
         base_verified_at=cached.base.verified_at,
         base_full_scan=cached.base.full_scan,
         last_full_verification_at=cached.last_full_at,
+    )
+
+
+VILLAGES_PER_PASS = 10  # a first verification of many large villages spreads over several passes
+
+
+async def verify_behind(conn: asyncpg.Connection, villages: int = VILLAGES_PER_PASS) -> int:
+    """The background loop's verification (after linking): each village with linked records beyond its newest
+    verification is verified, in full the first time, then only what is new (`cached_verdict`), and the
+    verdict kept as its mark. So the admin page reads a kept verdict instead of verifying. Returns how many
+    villages were verified."""
+    done = 0
+    for scope in await chain.behind(conn, villages):
+        await cached_verdict(conn, scope)
+        done += 1
+    return done
+
+
+PAGE_VERIFY_LIMIT = 500  # links the admin page verifies itself at most (bounded work while it answers)
+
+
+@dataclass(frozen=True)
+class PageVerdict:
+    """What the admin page says of the village's chain: the newest verdict kept (or one the page made itself
+    when what was new was small), how far it reached and when, and what it has not checked yet."""
+
+    ok: bool | None  # None: never verified (the background loop will)
+    problem: str | None  # the first broken record's problem, or the first balance that disagrees
+    upto: int  # links verified
+    verified_at: datetime | None
+    unverified: int  # links after the verdict's, not verified yet
+    pending: int  # records not linked yet (at most repository.PENDING_CAP)
+
+
+def _problem(first_bad: dict[str, Any] | None, first_bad_account: dict[str, Any] | None) -> str | None:
+    if first_bad is not None:
+        return str(first_bad.get("problem") or "")
+    if first_bad_account is not None:
+        return f"户 {first_bad_account.get('household_code') or ''} 的积分余额与流水不符"
+    return None
+
+
+async def page_verdict(
+    engine: AsyncEngine, village_id: uuid.UUID, state: repository.VerificationState
+) -> PageVerdict:
+    """The admin page's verdict from `state` (read with the page's other reads): the kept one, unless what is
+    new since it is at most PAGE_VERIFY_LIMIT links (or, never verified, the whole chain is) and as many
+    wait to be linked: then verified now, on a connection of its own (`verdict_out`). More than that waits
+    for the background loop (`verify_behind`), and the page says how much is not verified yet."""
+    new = state.linked - (state.mark_seq or 0)
+    # a verification also counts what waits to be linked, hashing it (chain._pending_and_balances)
+    small = new <= PAGE_VERIFY_LIMIT and state.pending <= PAGE_VERIFY_LIMIT
+    if (state.mark_seq is None and small) or (state.mark_ok and 0 < new and small):
+        fresh = await verdict_out(engine, village_id)
+        problem = _problem(
+            fresh.first_bad.model_dump() if fresh.first_bad else None,
+            fresh.first_bad_account.model_dump(mode="json") if fresh.first_bad_account else None,
+        )
+        upto = fresh.verified_since_seq + fresh.checked
+        return PageVerdict(fresh.ok, problem, upto, utcnow(), max(state.linked - upto, 0), state.pending)
+    if state.mark_seq is None:
+        return PageVerdict(None, None, 0, None, state.linked, state.pending)
+    problem = _problem(
+        None if state.mark_first_bad is None else json.loads(state.mark_first_bad),
+        None if state.mark_first_bad_account is None else json.loads(state.mark_first_bad_account),
+    )
+    return PageVerdict(
+        bool(state.mark_ok), problem, state.mark_seq, state.verified_at, max(new, 0), state.pending
     )
 
 

@@ -104,10 +104,14 @@ async def current_peg(session: AsyncSession, village_id: uuid.UUID, at: datetime
 
 
 async def peg_history(session: AsyncSession, village_id: uuid.UUID) -> PegHistory:
+    """Every peg, the latest first, and the one in force now: the first of them in force now (the order of
+    `repository.peg_at`), from the one read."""
+    rows = await repository.pegs(session, village_id)
+    now = timeutil.utcnow()
     return PegHistory(
         village_id=village_id,
-        current=await current_peg(session, village_id),
-        history=[peg_out(row) for row in await repository.pegs(session, village_id)],
+        current=peg_out(next((row for row in rows if row.effective_from <= now), None)),
+        history=[peg_out(row) for row in rows],
     )
 
 
@@ -408,13 +412,16 @@ async def list_settlements(
 # ---------------------------------------------------------------------------------------------- overview
 
 
-async def village_funding(session: AsyncSession, village: Village) -> FundingOverview:
+async def village_funding(
+    session: AsyncSession, village: Village, peg: PegOut | None = None
+) -> FundingOverview:
     """Is the store funded? Money in hand (received - spent) against what is owed: redemptions the stores
-    have not been paid for, and every point the households still hold, at the current peg."""
+    have not been paid for, and every point the households still hold, at the current peg (`peg`, when the
+    caller read it already)."""
     now = timeutil.utcnow()
-    peg = await current_peg(session, village.id, now)
+    peg = peg or await current_peg(session, village.id, now)
     points = await overview.household_points(session, village.id)
-    received = await overview.funds_received(session, village.id)
+    received = points.received
     stores = [
         out_of(StoreFunding, row, unsettled=yuan(row.unsettled_fen))
         for row in await overview.store_funding(session, village.id)

@@ -22,6 +22,7 @@ __all__ = [
     "StarRating",
     "parse_period",
     "ranking",
+    "ranking_and_lists",
     "ranking_out",
     "red_black_lists",
     "star_ratings",
@@ -115,7 +116,25 @@ async def red_black_lists(
     """红黑榜: the period's best (red list, who earned points) and worst (black list, lowest first);
     households tied at the edge join the list."""
     ranked = await ranking(session, village_id, parse_period(period), None, household_class)
-    entries = [RankingEntry.model_validate(r, from_attributes=True) for r in ranked]
+    return _lists([RankingEntry.model_validate(r, from_attributes=True) for r in ranked], period, size)
+
+
+async def ranking_and_lists(
+    session: AsyncSession,
+    village_id: uuid.UUID,
+    period: str,
+    grid: str | None = None,
+    household_class: str | None = None,
+) -> tuple[RankingOut, RedBlackOut]:
+    """The ranking (`ranking_out`) and the village's red and black lists (`red_black_lists`) of one period:
+    the whole village's ranking is read once for both; a grid's ranking needs the village's for the lists."""
+    shown = await ranking_out(session, village_id, period, grid, household_class)
+    if grid is not None:
+        return shown, await red_black_lists(session, village_id, period, household_class=household_class)
+    return shown, _lists(shown.items, period, 5)
+
+
+def _lists(entries: list[RankingEntry], period: str, size: int) -> RedBlackOut:
     if not entries:
         return RedBlackOut(period=period, red=[], black=[])
     red_edge = entries[min(size, len(entries)) - 1].points

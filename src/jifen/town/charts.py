@@ -168,16 +168,20 @@ class RuleFigure:
 # the period's transactions from the (village_id, created_at) index (a posting's `created_at` is its
 # transaction's); a household's posting is one with an `account_version` (town/repository.py)
 _TOP_RULES = """
-SELECT r.code, rv.name, sum(p.amount)::bigint AS points, count(DISTINCT t.id) AS awards
-  FROM ledger_transactions t
-  JOIN postings p
-    ON p.village_id = t.village_id AND p.transaction_id = t.id AND p.account_version IS NOT NULL
-  JOIN rules r ON r.village_id = t.village_id AND r.id = t.rule_id
+WITH used AS (  -- per rule first, then its code and name (a rule is one code, its current version one name)
+    SELECT t.rule_id, sum(p.amount)::bigint AS points, count(DISTINCT t.id) AS awards
+      FROM ledger_transactions t
+      JOIN postings p
+        ON p.village_id = t.village_id AND p.transaction_id = t.id AND p.account_version IS NOT NULL
+     WHERE t.village_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND t.kind IN ('award', 'deduction')
+     GROUP BY t.rule_id
+)
+SELECT r.code, rv.name, u.points, u.awards
+  FROM used u
+  JOIN rules r ON r.village_id = $1 AND r.id = u.rule_id
   JOIN rule_versions rv
          ON rv.village_id = r.village_id AND rv.rule_id = r.id AND rv.version = r.current_version
- WHERE t.village_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND t.kind IN ('award', 'deduction')
- GROUP BY r.code, rv.name
- ORDER BY count(DISTINCT t.id) DESC, abs(sum(p.amount)) DESC, r.code
+ ORDER BY u.awards DESC, abs(u.points) DESC, r.code
  LIMIT $4
 """
 

@@ -171,11 +171,11 @@ SETTINGS = ("notice_days", "cancel_window_minutes", "reservation_days")
 async def _home(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     await village_auditor(page.actor, page.session, village.id)
+    state = await audit_repository.verification_state(page.session, village.id)
     async with asyncio.TaskGroup() as group:
-        # the verdict is read on a connection of its own (audit.verdict_out): it runs while the page's
-        # session reads the rest, instead of before it
-        verdict = group.create_task(audit.verdict_out(page.request.app.state.engine, village.id))
-        checkpoints = await audit_repository.checkpoints(page.session, village.id)
+        # the kept verdict, or (when little is new) one verified on a connection of its own while the page's
+        # session reads the rest (audit.page_verdict)
+        verdict = group.create_task(audit.page_verdict(page.request.app.state.engine, village.id, state))
         charts = await village_charts(page.session, village)
         checklist = await setup.checklist(page)
     extra.setdefault("values", {name: str(getattr(village, name)) for name in SETTINGS})
@@ -184,8 +184,9 @@ async def _home(page: PageContext, *, status: int = 200, **extra: Any) -> Respon
         status=status,
         title="村务管理",
         village=village,
-        checkpoint=checkpoints[0] if checkpoints else None,
+        checkpoint=state.checkpoint(village.id),
         verdict=verdict.result(),
+        pending_cap=audit_repository.PENDING_CAP,
         charts=charts,
         month=this_month(),
         checklist=checklist,
@@ -241,7 +242,7 @@ async def notice_board(page: CurrentPage, done: str | None = None) -> Response:
     village = (await admin_access(page)).village
     await village_user(village.id, page.actor, page.session)
     month = this_month()
-    checkpoints = await audit_repository.checkpoints(page.session, village.id)
+    checkpoints = await audit_repository.checkpoints(page.session, village.id, limit=1)
     return page.render(
         "admin_notice_board.html",
         title="公示栏（打印）",

@@ -79,7 +79,8 @@ def _last_month() -> str:
 
 async def _funding_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
-    overview = await funding.village_funding(page.session, village)
+    pegs = await funding.peg_history(page.session, village.id)
+    overview = await funding.village_funding(page.session, village, pegs.current)
     funds = await funding.list_funds(
         page.session,
         village.id,
@@ -99,7 +100,7 @@ async def _funding_page(page: PageContext, *, status: int = 200, **extra: Any) -
         title="资金与结算",
         o=overview,
         funds=funds,
-        pegs=await funding.peg_history(page.session, village.id),
+        pegs=pegs,
         sources=SOURCES,
         last_month=_last_month(),
         values=values,

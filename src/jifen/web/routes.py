@@ -268,7 +268,7 @@ async def rankings(page: CurrentPage, period: str | None = None, grid: str | Non
     period = period or this_month()
     access = await village_user(page.village_id, page.actor, page.session)
     try:
-        ranked = await ranking.ranking_out(page.session, access.village.id, period, grid)
+        ranked, lists = await ranking.ranking_and_lists(page.session, access.village.id, period, grid)
     except JifenError as refused:
         return page.render(
             "rankings.html",
@@ -284,7 +284,7 @@ async def rankings(page: CurrentPage, period: str | None = None, grid: str | Non
         "rankings.html",
         title="排行榜",
         items=ranked.items,
-        lists=await ranking.red_black_lists(page.session, access.village.id, period),
+        lists=lists,
         period=period,
         grid=grid,
     )

@@ -142,8 +142,7 @@ async def audit_download(page: CurrentPage, period: str | None = None) -> Respon
 async def rankings_download(page: CurrentPage, period: str | None = None) -> Response:
     access = await village_role(*VILLAGE_USERS)(page.village_id, page.actor, page.session)
     shown = _period(period).label
-    ranking = await rankings.ranking_out(page.session, access.village.id, shown)
-    lists = await rankings.red_black_lists(page.session, access.village.id, shown)
+    ranking, lists = await rankings.ranking_and_lists(page.session, access.village.id, shown)
     return await ranking_sheets.ranking_xlsx(access.village.name, ranking, lists)
 
 

@@ -14,36 +14,28 @@ from jifen.kit.sql import Sql
 
 @dataclass(frozen=True, slots=True)
 class HouseholdPoints:
+    """The households' points and the funds received (not voided), read together."""
+
     households: int
     posted: int
     held: int
+    received: int  # fen
 
 
 async def household_points(session: AsyncSession, village_id: uuid.UUID) -> HouseholdPoints:
-    row = await Sql(session).row(
+    return await Sql(session).one(
         HouseholdPoints,
         """
         SELECT count(*) AS households, coalesce(sum(posted), 0)::bigint AS posted,
-               coalesce(sum(held), 0)::bigint AS held
+               coalesce(sum(held), 0)::bigint AS held,
+               (SELECT coalesce(sum(f.amount_fen), 0)::bigint FROM village_funds f
+                 WHERE f.village_id = $1
+                   AND NOT EXISTS (SELECT 1 FROM village_fund_voids v
+                                    WHERE v.village_id = $1 AND v.fund_id = f.id)) AS received
           FROM accounts WHERE village_id = $1 AND kind = 'household'
         """,
         village_id,
     )
-    assert row is not None  # an aggregate always answers one row
-    return row
-
-
-async def funds_received(session: AsyncSession, village_id: uuid.UUID) -> int:
-    total = await Sql(session).value(
-        int,
-        """
-        SELECT coalesce(sum(f.amount_fen), 0)::bigint FROM village_funds f
-         WHERE f.village_id = $1
-           AND NOT EXISTS (SELECT 1 FROM village_fund_voids v WHERE v.village_id = $1 AND v.fund_id = f.id)
-        """,
-        village_id,
-    )
-    return total or 0
 
 
 _STORES = """
