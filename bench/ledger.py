@@ -228,9 +228,12 @@ class Bench:
         await owner.execute("VACUUM ANALYZE")
         await owner.close()
 
-    def serve(self, chain_interval: float = 5.0) -> None:
+    def serve(
+        self, chain_interval: float = 5.0, *, server: str = SERVER, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
+            **(extra_env or {}),
             "JIFEN_ENV": "prod",
             "JIFEN_SECRET_KEY": self.secret,
             "JIFEN_DATABASE_URL": self.app_url,
@@ -239,7 +242,7 @@ class Bench:
             "JIFEN_CHAIN_INTERVAL_SECONDS": str(chain_interval),
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jifen", "serve", "--port", str(self.port), "--workers", WORKERS, "--server", SERVER],
+            [sys.executable, "-m", "jifen", "serve", "--port", str(self.port), "--workers", WORKERS, "--server", server],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
