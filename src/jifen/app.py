@@ -48,6 +48,7 @@ from jifen.kit.jobs import run_jobs
 from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
+from jifen.kit.workers import mark_ready
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.ledger.sheets import router as ledger_sheets_router
 from jifen.metrics.endpoints import router as metrics_router
@@ -294,6 +295,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             from jifen.backup.nightly import run_nightly
 
             nightly = asyncio.create_task(run_nightly(settings))
+        mark_ready()  # under granian: a death from now on is not a crash loop (kit/workers.py)
         try:
             yield
         finally:
