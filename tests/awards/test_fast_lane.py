@@ -1,5 +1,5 @@
-"""The one-call award's ASGI lane (awards/fast_lane.py): it answers the common award as the endpoint would, and
-anything it is not sure of — an error included — goes on to the router, which answers as before."""
+"""The one-call award's ASGI lane (awards/fast_lane.py): it answers the common award as the endpoint would,
+and anything it is not sure of — an error included — goes on to the router, which answers as before."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ async def test_the_lane_answers_as_the_endpoint_does_and_a_replay_is_the_same_by
 
     quick = await award(world, cadre, second.id, plus, idempotency_key="lane-1")
     assert quick.status_code == 201, quick.text
-    assert len(lane_calls) == 1 and lane_calls[0] is not None
+    assert len(lane_calls) == 1
+    assert lane_calls[0] is not None
     assert quick.json().keys() == general.json().keys()
     assert quick.json()["status"] == "posted"
     # the same headers as the endpoint's answer (the request id and timing differ by value only)

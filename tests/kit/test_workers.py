@@ -28,7 +28,11 @@ def test_a_killed_or_started_worker_is_no_crash_loop_one_that_failed_to_start_is
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ready = fresh_dir(tmp_path / "workers")
-    workers = [Worker(Process(101, -signal.SIGKILL)), Worker(Process(102, 1)), Worker(Process(os.getpid(), 1))]
+    workers = [
+        Worker(Process(101, -signal.SIGKILL)),
+        Worker(Process(102, 1)),
+        Worker(Process(os.getpid(), 1)),
+    ]
     respawned = StartedWorkers(workers, ready)
     respawned.update({0: 10.0, 1: 20.0, 2: 30.0})
     monkeypatch.setenv(READY_DIR_ENV, str(ready))
