@@ -39,7 +39,7 @@ from jifen.kit.migrate import upgrade
 HOUSEHOLDS = 10_000
 DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
-SERVER = os.environ.get("BENCH_SERVER", "uvicorn")  # BENCH_SERVER=granian: `jifen serve --server granian`
+SERVER = os.environ.get("BENCH_SERVER", "granian")  # as `jifen serve`; BENCH_SERVER=uvicorn: `--server uvicorn`
 PASSWORD = "bench-password-1"
 STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
 # the counter's measurements are shorter, so that the whole `make bench` stays within 5 minutes
@@ -228,9 +228,12 @@ class Bench:
         await owner.execute("VACUUM ANALYZE")
         await owner.close()
 
-    def serve(self, chain_interval: float = 5.0) -> None:
+    def serve(
+        self, chain_interval: float = 5.0, *, server: str = SERVER, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
+            **(extra_env or {}),
             "JIFEN_ENV": "prod",
             "JIFEN_SECRET_KEY": self.secret,
             "JIFEN_DATABASE_URL": self.app_url,
@@ -249,7 +252,7 @@ class Bench:
                 "--workers",
                 WORKERS,
                 "--server",
-                SERVER,
+                server,
             ],
             env=env,
             stdout=subprocess.DEVNULL,

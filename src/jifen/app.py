@@ -29,6 +29,7 @@ from jifen.auth import actor_cache
 from jifen.auth.dependencies import is_page
 from jifen.awards.board import router as board_router
 from jifen.awards.endpoints import router as awards_router
+from jifen.awards.fast_lane import OneCallAwardLane
 from jifen.awards.inspection_endpoints import router as inspection_router
 from jifen.awards.village_endpoints import router as village_awards_router
 from jifen.expiry.endpoints import router as expiry_router
@@ -47,6 +48,7 @@ from jifen.kit.jobs import run_jobs
 from jifen.kit.limits import BodyLimitMiddleware
 from jifen.kit.logging import RequestContextMiddleware, configure_logging
 from jifen.kit.metrics import MetricsMiddleware, set_pool_capacity
+from jifen.kit.workers import mark_ready
 from jifen.ledger.endpoints import router as ledger_router
 from jifen.ledger.sheets import router as ledger_sheets_router
 from jifen.metrics.endpoints import router as metrics_router
@@ -293,6 +295,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             from jifen.backup.nightly import run_nightly
 
             nightly = asyncio.create_task(run_nightly(settings))
+        mark_ready()  # under granian: a death from now on is not a crash loop (kit/workers.py)
         try:
             yield
         finally:
@@ -334,6 +337,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     actor_cache.configure(settings.actor_cache_seconds, size=4096)
     _install_error_handlers(app)
+    # innermost: the one-call award answered before the router when it is sure; the rest goes on
+    app.add_middleware(OneCallAwardLane, state=app.state)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
     # inside the body limit: it scans what the limit lets through, as it streams in
     app.add_middleware(ControlCharacterMiddleware)

@@ -107,10 +107,9 @@ def db_upgrade() -> None:
 @click.option(
     "--server",
     type=click.Choice(["granian", "uvicorn"]),
-    default="uvicorn",
+    default="granian",
     show_default=True,
-    help="the HTTP server: granian measured faster but does not yet pass the kill -9 fault test "
-    "(docs/benchmarks.md)",
+    help="the HTTP server: granian (measured faster, docs/benchmarks.md) or uvicorn",
 )
 @click.option("--upgrade-db", is_flag=True, help="migrate the database first")
 @click.option("--load-demo", is_flag=True, help="load the demo village when the database is empty")
@@ -129,25 +128,7 @@ def serve(host: str, port: int, workers: int, server: str, upgrade_db: bool, loa
         _load_demo(settings, if_empty=True)
     click.echo(f"jifen is serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces, Loops
-        from granian.log import LogLevels
-
-        # the app behind uvicorn's proxy-headers middleware (FORWARDED_ALLOW_IPS), as uvicorn serves it
-        Granian(
-            "jifen.app:create_served_app",
-            factory=True,
-            address=host,
-            port=port,
-            workers=workers,
-            interface=Interfaces.ASGI,
-            loop=Loops.uvloop,
-            log_level=LogLevels.warning,
-            log_access=False,
-            # a worker that dies (killed, out of memory) is replaced, as uvicorn's supervisor does
-            respawn_failed_workers=True,
-            respawn_interval=0.5,
-        ).serve()
+        _serve_granian(settings, host, port, workers)
         return
     import uvicorn
 
@@ -165,6 +146,35 @@ def serve(host: str, port: int, workers: int, server: str, upgrade_db: bool, loa
         access_log=False,
         proxy_headers=True,
     )
+
+
+def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    from jifen.kit.workers import READY_DIR_ENV, StartedWorkers, fresh_dir
+
+    ready = fresh_dir(settings.data_dir / "workers")  # each worker marks itself there once serving
+    os.environ[READY_DIR_ENV] = str(ready)
+    # the app behind uvicorn's proxy-headers middleware (FORWARDED_ALLOW_IPS), as uvicorn serves it
+    server = Granian(
+        "jifen.app:create_served_app",
+        factory=True,
+        address=host,
+        port=port,
+        workers=workers,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        log_level=LogLevels.warning,
+        log_access=False,
+        # a worker that dies (killed, out of memory) is replaced, as uvicorn's supervisor does; its crash-loop
+        # guard (a worker dead within 5.5 s of its respawn stops the server) only for workers that never
+        # started serving (kit/workers.py)
+        respawn_failed_workers=True,
+    )
+    server.respawned_wrks = StartedWorkers(server.wrks, ready)
+    server.serve()
 
 
 @main.group()
