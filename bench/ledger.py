@@ -39,7 +39,9 @@ from jifen.kit.migrate import upgrade
 HOUSEHOLDS = 10_000
 DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
-SERVER = os.environ.get("BENCH_SERVER", "granian")  # as `jifen serve`; BENCH_SERVER=uvicorn: `--server uvicorn`
+SERVER = os.environ.get(
+    "BENCH_SERVER", "granian"
+)  # as `jifen serve`; BENCH_SERVER=uvicorn: `--server uvicorn`
 PASSWORD = "bench-password-1"
 STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
 # the counter's measurements are shorter, so that the whole `make bench` stays within 5 minutes
