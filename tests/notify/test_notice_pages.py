@@ -87,3 +87,50 @@ async def test_a_public_notice_and_its_objection_are_told(world: World) -> None:
         ).all()
     assert [kind for kind, _ in rows] == ["notice.opened", "objection.resolved"]
     assert (rows[1][1]["outcome"], rows[1][1]["points"]) == ("revised", 10)
+
+
+async def test_a_switched_off_webhook_is_not_counted_as_waiting(world: World) -> None:
+    """「等待发送」 counts what will be sent: a switched-off webhook's deliveries are shown apart, and the
+    admin can switch it off and on again from the page."""
+    setup = await world.setup_village(households=1)
+    admin = setup.people["village_admin"]
+    plus = await make_rule(world, setup, 15)
+    async with browser(world.app, admin) as page:
+        assert "还没有推送地址" in (await page.get("/admin/notify")).text
+        made = await page.post("/admin/notify/webhooks", {"name": "村务群", "url": "http://127.0.0.1:9/x"})
+        assert made.status_code == 200, made.text
+        assert (await award(world, admin, setup.households[0].id, plus)).status_code == 201
+        async with world.session() as session:
+            webhook_id = (await session.execute(text("SELECT id FROM notify_channels"))).scalar_one()
+
+        def waiting(html: str) -> str:
+            return html.split('等待发送</div><div class="stat">', 1)[1].split("<", 1)[0]
+
+        assert waiting((await page.get("/admin/notify")).text) == "1"
+        off = await page.post(f"/admin/notify/webhooks/{webhook_id}/switch", {"enabled": "false"})
+        assert off.status_code == 303, off.text
+        shown = (await page.get(off.headers["location"])).text
+        assert waiting(shown) == "0"
+        assert "另有 1 条通知属于已停用的推送地址" in shown
+        assert "已停用推送地址" in shown
+        # nothing is sent over it while it is off
+        await deliver_due(world.app.state.sessionmaker, Policy(retry_seconds=(0.0,), max_attempts=1))
+        async with world.session() as session:
+            tried = (await session.execute(text("SELECT attempts FROM outbox_deliveries"))).scalar_one()
+        assert tried == 0
+        on = await page.post(f"/admin/notify/webhooks/{webhook_id}/switch", {"enabled": "true"})
+        assert on.status_code == 303
+        shown = (await page.get("/admin/notify")).text
+        assert waiting(shown) == "1"
+        assert "已停用的推送地址" not in shown
+        async with world.session() as session:
+            changes = (
+                await session.execute(
+                    text("SELECT count(*) FROM audit_events WHERE action = 'webhook.change'")
+                )
+            ).scalar_one()
+        assert changes == 2
+    async with browser(world.app, setup.people["cadre"]) as cadre:
+        await cadre.get("/staff/weekly-notice")
+        refused = await cadre.post(f"/admin/notify/webhooks/{webhook_id}/switch", {"enabled": "false"})
+        assert refused.status_code == 403

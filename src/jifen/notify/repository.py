@@ -200,7 +200,8 @@ async def retry(
 
 @dataclass(frozen=True, slots=True)
 class DeliveryCounts:
-    waiting: int
+    waiting: int  # due or to be retried, over a channel that is on
+    paused: int  # not sent yet, over a channel that is switched off (sent once it is on again)
     delivered: int
     dead: int
 
@@ -208,10 +209,14 @@ class DeliveryCounts:
 async def counts(session: AsyncSession, village_id: uuid.UUID) -> DeliveryCounts:
     row = await Sql(session).row(
         DeliveryCounts,
-        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS waiting,"
-        " count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,"
-        " count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead"
-        " FROM outbox_deliveries WHERE village_id = $1",
+        "SELECT count(*) FILTER (WHERE d.delivered_at IS NULL AND d.dead_at IS NULL AND c.enabled)"
+        " AS waiting,"
+        " count(*) FILTER (WHERE d.delivered_at IS NULL AND d.dead_at IS NULL AND NOT c.enabled) AS paused,"
+        " count(*) FILTER (WHERE d.delivered_at IS NOT NULL) AS delivered,"
+        " count(*) FILTER (WHERE d.dead_at IS NOT NULL) AS dead"
+        " FROM outbox_deliveries d JOIN notify_channels c"
+        " ON c.village_id = d.village_id AND c.id = d.channel_id"
+        " WHERE d.village_id = $1",
         village_id,
     )
     assert row is not None

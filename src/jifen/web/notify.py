@@ -45,9 +45,12 @@ async def _notify_page(page: PageContext, *, status: int = 200, **extra: Any) ->
     )
 
 
+_DONE = {"retried": "已安排立即重试", "enabled": "已重新启用推送地址", "disabled": "已停用推送地址"}
+
+
 @router.get("/admin/notify", response_class=HTMLResponse)
 async def notify_page(page: CurrentPage, done: str | None = None) -> Response:
-    return await _notify_page(page, flash={"retried": "已安排立即重试"}.get(done or ""))
+    return await _notify_page(page, flash=_DONE.get(done or ""))
 
 
 @router.post("/admin/notify/webhooks", response_class=HTMLResponse)
@@ -63,6 +66,19 @@ async def add_webhook(page: CurrentPage) -> Response:
         return await _notify_page(page, status=made.status, values=values, errors=made.errors)
     # the secret is shown this once, on this answer (no redirect carries it)
     return await _notify_page(page, created=made)
+
+
+@router.post("/admin/notify/webhooks/{webhook_id}/switch", response_class=HTMLResponse)
+async def switch_webhook(page: CurrentPage, webhook_id: uuid.UUID) -> Response:
+    """停用 / 重新启用 a webhook: nothing is sent over it while it is off; what waits goes once it is on."""
+    village_id = (await _admin(page)).village.id
+    enabled = page.field("enabled") == "true"
+    return await press(
+        page,
+        lambda: service.change_webhook(page.session, page.actor, village_id, webhook_id, enabled=enabled),
+        lambda **extra: _notify_page(page, **extra),
+        lambda _: f"/admin/notify?done={'enabled' if enabled else 'disabled'}",
+    )
 
 
 @router.post("/admin/notify/retry", response_class=HTMLResponse)
