@@ -184,7 +184,14 @@ AWARD_SUBMIT = _replaced(
     ),
     ("|| jifen_json_time(now_)", "|| created_json"),
     ("THEN jifen_json_time(notice_until)", "THEN notice_json"),
-    ("gen_random_uuid()", "uuidv7()"),
+    ("    notice_json text;\n", "    notice_json text;\n    ids uuid := uuidv7();\n"),
+    ("SELECT i.ord, gen_random_uuid() AS id,", "SELECT i.ord, jifen_uuid_add(ids, i.ord) AS id,"),
+    (
+        "THEN gen_random_uuid() END AS transaction_id",
+        "THEN jifen_uuid_add(ids, n + i.ord) END AS transaction_id",
+    ),
+    ("batch := gen_random_uuid();", "batch := ids;"),
+    ("SELECT v_village, gen_random_uuid(),", "SELECT v_village, jifen_uuid_add(a.id, 2 * n),"),
 )
 
 OUTBOX_FOREIGN_KEYS = (
@@ -200,8 +207,20 @@ AWARDS_REFERENCES_TRIGGER = (
     " FOR EACH STATEMENT {when}EXECUTE FUNCTION jifen_awards_references();\n"
 )
 
+# Time-ordered ids for a whole call from one uuidv7(): the id with k added to its last 48 bits. (This
+# PostgreSQL reads /dev/urandom afresh, an open and a close, for every random uuid: three per award.) An
+# award's ids are uuidv7() + its item number, its transaction's + n more, its event's + 2n more: distinct
+# within the call, and another call draws another uuidv7(). No SET clause, so that it is inlined.
+UUID_ADD = r"""
+CREATE FUNCTION jifen_uuid_add(id uuid, k bigint) RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (pg_catalog.left(id::text, 24) || pg_catalog.lpad(pg_catalog.to_hex(
+        (('x' || pg_catalog.right(id::text, 12))::bit(48)::bigint + k) & 281474976710655), 12, '0'))::uuid
+$$;
+REVOKE EXECUTE ON FUNCTION jifen_uuid_add(uuid, bigint) FROM PUBLIC;
+"""
+
 UPGRADE = rf"""
-{_general_head_of_0016()}{GENERAL_TAIL}
+{UUID_ADD}{_general_head_of_0016()}{GENERAL_TAIL}
 {AWARD_SUBMIT}
 {AWARDS_REFERENCES_TRIGGER.format(when="WHEN (current_user = session_user) ")}
 -- The outbox events' references, for the whole statement: the village, and the household when there is one.
@@ -246,4 +265,5 @@ def downgrade() -> None:
         + _AWARD_SUBMIT_OF_0021
         + _general_head_of_0016()
         + _0016._BATCH_PATH_OF_0013
+        + "DROP FUNCTION jifen_uuid_add(uuid, bigint);\n"
     )
