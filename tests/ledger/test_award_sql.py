@@ -18,7 +18,10 @@ from tests.ledger.test_lean_posting import POST
 
 __all__ = ["app_db", "owner_db"]
 
-EVENT = "INSERT INTO outbox_events (village_id, id, kind, household_id, payload) VALUES ($1, $2, 'test', $3, '{}')"
+EVENT = (
+    "INSERT INTO outbox_events (village_id, id, kind, household_id, payload)"
+    " VALUES ($1, $2, 'test', $3, '{}')"
+)
 
 
 async def test_an_outbox_event_naming_what_does_not_exist_is_refused(
@@ -81,7 +84,8 @@ async def test_a_batch_in_one_call_writes_time_ordered_ids_that_reference_what_e
     assert len(set(award_ids + transaction_ids)) == 2 * len(items)
     rows = await owner_db.fetch(
         "SELECT a.id, a.batch_id, t.id AS tx, e.id AS event, e.household_id = a.household_id AS same"
-        "  FROM awards a JOIN ledger_transactions t ON t.village_id = a.village_id AND t.id = a.transaction_id"
+        "  FROM awards a"
+        "  JOIN ledger_transactions t ON t.village_id = a.village_id AND t.id = a.transaction_id"
         "  JOIN outbox_events e ON e.village_id = a.village_id AND (e.payload->>'award_id')::uuid = a.id"
         " WHERE a.village_id = $1 AND a.id = ANY ($2::uuid[])",
         setup.village.id,
