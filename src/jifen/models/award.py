@@ -64,7 +64,6 @@ class Award(Base):
         # allowed for): caps count by the observed moment, found from the period's start less this skew
         CheckConstraint("observed_at <= created_at + interval '10 minutes'", name="observed_before_received"),
         Index("ix_awards_id", "id"),
-        Index("ix_awards_village_id_household_id", "village_id", "household_id"),
         Index("ix_awards_household_created", "village_id", "household_id", "created_at"),
         # caps: what a household has under a rule since the start of a period
         Index("ix_awards_cap", "village_id", "household_id", "rule_id", "created_at"),
