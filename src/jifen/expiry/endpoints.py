@@ -12,7 +12,7 @@ from jifen.expiry.schemas import ExpiringOut, ExpiryPolicyIn, ExpiryPolicyOut, H
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor, list_route
 
 router = APIRouter(tags=["expiry"], route_class=AutoCommitRoute)
 
@@ -56,11 +56,7 @@ async def get_expiry_policy(access: PolicyReader, session: Session) -> ExpiryPol
     return service.policy_out(access.village.id, await service.current_policy(session, access.village.id))
 
 
-@router.get(
-    "/villages/{village_id}/expiry-policy/history",
-    response_model=Page[ExpiryPolicyOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/expiry-policy/history", Page[ExpiryPolicyOut])
 async def expiry_policy_history(
     access: PolicyReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[ExpiryPolicyOut]:
@@ -79,11 +75,7 @@ async def expiry_policy_history(
     return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None)
 
 
-@router.get(
-    "/villages/{village_id}/expiry/preview",
-    response_model=Page[ExpiringOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor, service.InvalidPreviewRange),
-)
+@list_route(router, "/villages/{village_id}/expiry/preview", Page[ExpiringOut], service.InvalidPreviewRange)
 async def preview_expiry(
     access: PreviewReader, session: Session, until: Until = None, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[ExpiringOut]:

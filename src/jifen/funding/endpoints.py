@@ -36,7 +36,7 @@ from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
-from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
+from jifen.kit.pagination import BY_TIME_ID, Cursor, Keyset, Limit, Page, list_route
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
 from jifen.store.reservations import ReservationNotFound
@@ -105,11 +105,7 @@ async def record_fund(
     return await service.record_fund(session, access.actor, access.village, body)
 
 
-@router.get(
-    "/villages/{village_id}/funds",
-    response_model=Page[FundOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/funds", Page[FundOut])
 async def list_funds(
     access: FundsReader,
     session: Session,
@@ -207,11 +203,7 @@ async def record_settlement(
     )
 
 
-@router.get(
-    "/stores/{store_id}/settlements",
-    response_model=Page[SettlementOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/stores/{store_id}/settlements", Page[SettlementOut])
 async def list_settlements(
     access: SettlementReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[SettlementOut]:

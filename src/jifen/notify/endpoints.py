@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.notify import service
 from jifen.notify.auth import NotifyAdmin
 from jifen.notify.schemas import (
@@ -72,11 +72,7 @@ async def change_webhook(
     )
 
 
-@router.get(
-    "/villages/{village_id}/dead-letters",
-    response_model=Page[DeadLetterOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/dead-letters", Page[DeadLetterOut])
 async def list_dead_letters(
     access: NotifyAdmin, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[DeadLetterOut]:

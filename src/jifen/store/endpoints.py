@@ -10,7 +10,7 @@ from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
 from jifen.kit.errors import BadRequest, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
-from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
+from jifen.kit.pagination import BY_TEXT_ID, Cursor, Limit, Page, list_route
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
 from jifen.store import basket, reservations, service
@@ -92,11 +92,7 @@ async def create_item(body: ItemCreate, access: StoreAdmin, session: Session) ->
     return await service.create_item(session, access.actor, access.store, body)
 
 
-@router.get(
-    "/stores/{store_id}/items",
-    response_model=Page[ItemOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/stores/{store_id}/items", Page[ItemOut])
 async def list_items(
     access: StoreReader,
     session: Session,
@@ -290,11 +286,7 @@ async def cancel_reservation(
     return await reservations.cancel(session, access.actor, access.reservation, reason=body.reason)
 
 
-@router.get(
-    "/households/{household_id}/reservations",
-    response_model=Page[ReservationOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/households/{household_id}/reservations", Page[ReservationOut])
 async def list_household_reservations(
     access: HouseholdReservationsReader,
     session: Session,
