@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import AwardLister, HouseholdHistoryReader
@@ -14,7 +14,7 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import SelfReporter
 from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import error_responses
+from jifen.kit.errors import create_route
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.models import AwardStatus
@@ -77,11 +77,8 @@ async def list_household_awards(
     )
 
 
-@router.post(
-    "/households/{household_id}/self-reports",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AwardOut,
-    responses=error_responses(*AWARD_ERRORS, service.NotSelfReportable),
+@create_route(
+    router, "/households/{household_id}/self-reports", AwardOut, *AWARD_ERRORS, service.NotSelfReportable
 )
 @idempotent(lambda access: access.household.village_id)
 async def create_self_report(

@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import HouseholdReader
@@ -34,7 +34,7 @@ from jifen.funding.schemas import (
 )
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.errors import create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TIME_ID, Cursor, Keyset, Limit, Page, list_route
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
@@ -87,12 +87,7 @@ async def set_peg(body: PegSet, access: FundsKeeper, session: Session) -> PegHis
 # ---------------------------------------------------------------------------------------------- funds
 
 
-@router.post(
-    "/villages/{village_id}/funds",
-    status_code=status.HTTP_201_CREATED,
-    response_model=FundOut,
-    responses=error_responses(*MONEY_ERRORS, service.ReceivedInFuture),
-)
+@create_route(router, "/villages/{village_id}/funds", FundOut, *MONEY_ERRORS, service.ReceivedInFuture)
 @idempotent(lambda access: access.village.id)
 async def record_fund(
     request: Request,
@@ -177,11 +172,14 @@ async def settlement_report(
     return await reports.settlement_xlsx(report) if xlsx else report
 
 
-@router.post(
+@create_route(
+    router,
     "/stores/{store_id}/settlements",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SettlementOut,
-    responses=error_responses(*MONEY_ERRORS, InvalidPeriod, service.AlreadySettled, service.PeriodNotEnded),
+    SettlementOut,
+    *MONEY_ERRORS,
+    InvalidPeriod,
+    service.AlreadySettled,
+    service.PeriodNotEnded,
 )
 @idempotent(lambda access: access.store.village_id)
 async def record_settlement(

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.errors import create_route, error_responses
 from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.notify import service
 from jifen.notify.auth import NotifyAdmin
@@ -23,12 +23,7 @@ from jifen.notify.schemas import (
 router = APIRouter(tags=["notify"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/webhooks",
-    status_code=status.HTTP_201_CREATED,
-    response_model=WebhookOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/webhooks", WebhookOut, *READ_ERRORS)
 async def create_webhook(body: WebhookIn, access: NotifyAdmin, session: Session) -> WebhookOut:
     """A webhook every event of the village is POSTed to, signed with HMAC-SHA256 (`X-Jifen-Signature:
     sha256=<hex>` over `<X-Jifen-Timestamp>.<raw body>`), deduplicated by `X-Jifen-Event-Id`. The answer
@@ -36,12 +31,7 @@ async def create_webhook(body: WebhookIn, access: NotifyAdmin, session: Session)
     return await service.add_webhook(session, access.actor, access.village.id, body)
 
 
-@router.post(
-    "/villages/{village_id}/sms-channels",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SmsChannelOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/sms-channels", SmsChannelOut, *READ_ERRORS)
 async def create_sms_channel(body: SmsChannelIn, access: NotifyAdmin, session: Session) -> SmsChannelOut:
     """The village's SMS account (Alibaba Cloud SMS: sign name, template code, key). Each household event
     is sent to the phones of the members who allowed it (the villager's 短信通知 page), never to others."""

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import DuplicateCode, error_responses
+from jifen.kit.errors import DuplicateCode, create_route, error_responses
 from jifen.kit.pagination import Page
 from jifen.rules import repository, service
 from jifen.rules.auth import RuleAdmin, RuleReader, VillageUser
@@ -14,12 +14,7 @@ from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
 router = APIRouter(tags=["rules"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/rules",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RuleOut,
-    responses=error_responses(*READ_ERRORS, DuplicateCode),
-)
+@create_route(router, "/villages/{village_id}/rules", RuleOut, *READ_ERRORS, DuplicateCode)
 async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) -> RuleOut:
     """Add a rule (积分细则) with signed points; version 1."""
     current = await service.add_rule(session, access.actor, access.village, body)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
 from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import BadRequest, error_responses
+from jifen.kit.errors import BadRequest, create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TEXT_ID, Cursor, Limit, Page, list_route
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
@@ -49,12 +49,7 @@ from jifen.store.schemas import (
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/stores",
-    status_code=status.HTTP_201_CREATED,
-    response_model=StoreOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/stores", StoreOut, *READ_ERRORS)
 async def create_store(body: StoreCreate, access: VillageAdmin, session: Session) -> StoreOut:
     """Open a points supermarket (积分超市) in the village."""
     store = await service.create_store(session, access.actor, access.village, name=body.name)
@@ -81,12 +76,7 @@ async def change_store(body: StorePatch, access: StoreAdmin, session: Session) -
     return StoreOut.model_validate(store)
 
 
-@router.post(
-    "/stores/{store_id}/items",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ItemOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/stores/{store_id}/items", ItemOut, *READ_ERRORS)
 async def create_item(body: ItemCreate, access: StoreAdmin, session: Session) -> ItemOut:
     """Put an item on the store's shelf, with its opening stock."""
     return await service.create_item(session, access.actor, access.store, body)
@@ -129,19 +119,17 @@ async def restock_item(
     )
 
 
-@router.post(
+@create_route(
+    router,
     "/redemptions",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RedemptionOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        BadRequest,
-        InsufficientPoints,
-        basket.OutOfStock,
-        basket.LimitExceeded,
-        basket.StorePaused,
-        basket.ItemInactive,
-    ),
+    RedemptionOut,
+    *MONEY_ERRORS,
+    BadRequest,
+    InsufficientPoints,
+    basket.OutOfStock,
+    basket.LimitExceeded,
+    basket.StorePaused,
+    basket.ItemInactive,
 )
 @idempotent(lambda access: access.store.village_id)
 async def create_redemption(
@@ -209,19 +197,17 @@ RESERVATION_ERRORS = (
 )
 
 
-@router.post(
+@create_route(
+    router,
     "/reservations",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ReservationOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        BadRequest,
-        InsufficientPoints,
-        basket.OutOfStock,
-        basket.LimitExceeded,
-        basket.StorePaused,
-        basket.ItemInactive,
-    ),
+    ReservationOut,
+    *MONEY_ERRORS,
+    BadRequest,
+    InsufficientPoints,
+    basket.OutOfStock,
+    basket.LimitExceeded,
+    basket.StorePaused,
+    basket.ItemInactive,
 )
 @idempotent(lambda access: access.store.village_id)
 async def create_reservation(
@@ -236,13 +222,15 @@ async def create_reservation(
     return await reservations.reserve(session, access.actor, access.store, access.household_id, body.lines)
 
 
-@router.post(
+@create_route(
+    router,
     "/reservations/redeem",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RedemptionOut,
-    responses=error_responses(
-        *MONEY_ERRORS, *RESERVATION_ERRORS, basket.StorePaused, basket.OutOfStock, basket.LimitExceeded
-    ),
+    RedemptionOut,
+    *MONEY_ERRORS,
+    *RESERVATION_ERRORS,
+    basket.StorePaused,
+    basket.OutOfStock,
+    basket.LimitExceeded,
 )
 @idempotent(lambda access: access.store.village_id)
 async def redeem_reservation(

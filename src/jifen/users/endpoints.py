@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, create_route, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.models import Role
 from jifen.users import service
@@ -17,13 +17,8 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=AutoCommitRoute)
 village_router = APIRouter(tags=["users"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
-    responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, service.DuplicateUsername, service.InvalidRole
-    ),
+@create_route(
+    router, "", UserOut, NotAuthenticated, Forbidden, NotFound, service.DuplicateUsername, service.InvalidRole
 )
 async def create_user(body: UserCreate, actor: UserAdmin, session: Session) -> UserOut:
     """Create a user with scoped roles: a town admin anywhere, a village admin within their village."""

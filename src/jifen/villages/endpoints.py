@@ -1,11 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from jifen.auth.dependencies import CurrentActor, TownAdmin
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.errors import (
+    DuplicateCode,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    create_route,
+    error_responses,
+)
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.users.service import DuplicateUsername
 from jifen.villages import service
@@ -23,12 +30,7 @@ from jifen.villages.schemas import (
 router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=VillageCreated,
-    responses=error_responses(NotAuthenticated, Forbidden, DuplicateCode, DuplicateUsername),
-)
+@create_route(router, "", VillageCreated, NotAuthenticated, Forbidden, DuplicateCode, DuplicateUsername)
 async def create_village(body: VillageCreate, actor: TownAdmin, session: Session) -> VillageCreated:
     """Set up a new village (town admin); with `admin_username`, also its first village admin, whose
     one-time password comes back once (they must change it at the first sign-in)."""
