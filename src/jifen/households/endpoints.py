@@ -17,6 +17,7 @@ from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.households.sheets import roll_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import (
     DuplicateCode,
     Forbidden,
@@ -38,9 +39,7 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad inpu
     router,
     "/villages/{village_id}/households",
     HouseholdOut,
-    NotAuthenticated,
-    Forbidden,
-    NotFound,
+    *READ_ERRORS,
     DuplicateCode,
 )
 async def create_household(body: HouseholdCreate, access: VillageAdmin, session: Session) -> HouseholdOut:
@@ -52,7 +51,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
 @router.get(
     "/villages/{village_id}/households",
     response_model=Page[HouseholdSummary],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor) | XLSX_RESPONSE,
+    responses=error_responses(*READ_ERRORS, InvalidCursor) | XLSX_RESPONSE,
 )
 async def list_households(
     access: HouseholdLister,
@@ -91,7 +90,7 @@ async def get_household(access: HouseholdReader, session: Session) -> HouseholdO
     return await service.household_out(session, access)
 
 
-@create_route(router, "/households/{household_id}/members", MemberOut, NotAuthenticated, Forbidden, NotFound)
+@create_route(router, "/households/{household_id}/members", MemberOut, *READ_ERRORS)
 async def add_member(body: MemberIn, access: HouseholdAdmin, session: Session) -> MemberOut:
     """Add a family member to a household."""
     member = await service.add_member(session, access.actor, access.household, body)

@@ -14,11 +14,10 @@ from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import (
     DuplicateCode,
-    Forbidden,
     NotAuthenticated,
-    NotFound,
     create_route,
     error_responses,
 )
@@ -111,9 +110,7 @@ async def rule_templates(actor: CurrentActor) -> RuleSetsOut:
     router,
     "/villages/{village_id}/rules/batch",
     RulesOut,
-    NotAuthenticated,
-    Forbidden,
-    NotFound,
+    *READ_ERRORS,
     DuplicateCode,
 )
 async def create_rule_batch(body: RuleBatch, access: VillageAdmin, session: Session) -> RulesOut:

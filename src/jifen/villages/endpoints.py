@@ -5,11 +5,11 @@ from fastapi import APIRouter
 from jifen.auth.dependencies import CurrentActor, TownAdmin
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import (
     DuplicateCode,
     Forbidden,
     NotAuthenticated,
-    NotFound,
     create_route,
     error_responses,
 )
@@ -68,7 +68,7 @@ async def list_villages(
 @router.patch(
     "/{village_id}",
     response_model=VillageOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def change_village_settings(
     body: VillageSettings, access: VillageAdmin, session: Session
@@ -85,7 +85,7 @@ async def change_village_settings(
 @router.get(
     "/{village_id}/checklist",
     response_model=ChecklistOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def village_checklist(access: VillageAdmin, session: Session) -> ChecklistOut:
     """开通清单: the steps from a new village to its first redemption (households imported, rules chosen,
