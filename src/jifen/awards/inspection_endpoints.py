@@ -12,8 +12,8 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import InspectionReader, InspectionScorer, VillageScorer
 from jifen.awards.schemas import InspectionCreate, InspectionResult, InspectionScores, SheetOut
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import create_route, error_responses
+from jifen.kit.error_sets import READ_ERRORS, read_route
+from jifen.kit.errors import create_route
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.limits import batch_limit, body_limit
 
@@ -28,11 +28,7 @@ async def open_inspection(body: InspectionCreate, access: VillageScorer, session
     return await inspections.open_inspection(session, access.actor, access.village.id, body)
 
 
-@router.get(
-    "/inspections/{inspection_id}",
-    response_model=SheetOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/inspections/{inspection_id}", SheetOut)
 async def get_inspection(access: InspectionReader, session: Session) -> SheetOut:
     """An inspection sheet and where it stands."""
     return await inspections.read_sheet(session, access.award_id)

@@ -10,7 +10,7 @@ from jifen.expiry import service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
 from jifen.expiry.schemas import ExpiringOut, ExpiryPolicyIn, ExpiryPolicyOut, HouseholdExpiringOut
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor, list_route
 
@@ -46,11 +46,7 @@ async def set_expiry_policy(body: ExpiryPolicyIn, access: PolicySetter, session:
     return service.policy_out(access.village.id, row)
 
 
-@router.get(
-    "/villages/{village_id}/expiry-policy",
-    response_model=ExpiryPolicyOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/expiry-policy", ExpiryPolicyOut)
 async def get_expiry_policy(access: PolicyReader, session: Session) -> ExpiryPolicyOut:
     """The village's current expiry policy and its next clearing."""
     return service.policy_out(access.village.id, await service.current_policy(session, access.village.id))
@@ -84,11 +80,7 @@ async def preview_expiry(
     return await service.preview_page(session, access.village.id, until, cursor, limit)
 
 
-@router.get(
-    "/households/{household_id}/expiring",
-    response_model=HouseholdExpiringOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPreviewRange),
-)
+@read_route(router, "/households/{household_id}/expiring", HouseholdExpiringOut, service.InvalidPreviewRange)
 async def household_expiring(
     access: HouseholdHistoryReader, session: Session, until: Until = None
 ) -> HouseholdExpiringOut:

@@ -33,12 +33,12 @@ from jifen.funding.schemas import (
     SettlementReport,
 )
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS, read_route
 from jifen.kit.errors import create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TIME_ID, Cursor, Keyset, Limit, Page, list_route
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
-from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.kit.xlsx import XlsxWanted
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
@@ -147,11 +147,7 @@ async def void_fund(
 # ---------------------------------------------------------------------------------------------- settlement
 
 
-@router.get(
-    "/stores/{store_id}/settlement",
-    response_model=SettlementReport,
-    responses=error_responses(*READ_ERRORS, InvalidPeriod) | XLSX_RESPONSE,
-)
+@read_route(router, "/stores/{store_id}/settlement", SettlementReport, InvalidPeriod, xlsx=True)
 async def settlement_report(
     access: SettlementReader,
     session: Session,
@@ -215,11 +211,7 @@ async def list_settlements(
 # ---------------------------------------------------------------------------------------------- overview
 
 
-@router.get(
-    "/villages/{village_id}/funding",
-    response_model=FundingOverview,
-    responses=error_responses(*READ_ERRORS) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/funding", FundingOverview, xlsx=True)
 async def funding_overview(
     access: FundsReader, session: Session, xlsx: XlsxWanted
 ) -> FundingOverview | Response:

@@ -17,7 +17,7 @@ from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.households.sheets import roll_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import (
     DuplicateCode,
     Forbidden,
@@ -27,7 +27,7 @@ from jifen.kit.errors import (
     error_responses,
 )
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
-from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.kit.xlsx import XlsxWanted
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
@@ -48,11 +48,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
     return await service.household_out(session, HouseholdAccess(actor=access.actor, household=household))
 
 
-@router.get(
-    "/villages/{village_id}/households",
-    response_model=Page[HouseholdSummary],
-    responses=error_responses(*READ_ERRORS, InvalidCursor) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/households", Page[HouseholdSummary], InvalidCursor, xlsx=True)
 async def list_households(
     access: HouseholdLister,
     session: Session,

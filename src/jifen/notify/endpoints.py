@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import create_route, error_responses
 from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.notify import service
@@ -38,11 +38,7 @@ async def create_sms_channel(body: SmsChannelIn, access: NotifyAdmin, session: S
     return await service.add_sms_channel(session, access.actor, access.village.id, body)
 
 
-@router.get(
-    "/villages/{village_id}/webhooks",
-    response_model=Page[WebhookOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/webhooks", Page[WebhookOut])
 async def list_webhooks(access: NotifyAdmin, session: Session) -> Page[WebhookOut]:
     """The village's webhooks (without their secrets)."""
     return Page(items=await service.webhooks(session, access.village.id))

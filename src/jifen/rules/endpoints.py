@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import DuplicateCode, create_route, error_responses
 from jifen.kit.pagination import Page
 from jifen.rules import repository, service
@@ -21,11 +21,7 @@ async def create_rule(body: RuleCreate, access: VillageAdmin, session: Session) 
     return service.rule_out(current.rule.code, current.version)
 
 
-@router.get(
-    "/villages/{village_id}/rules",
-    response_model=Page[RuleOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/rules", Page[RuleOut])
 async def list_rules(access: VillageUser, session: Session) -> Page[RuleOut]:
     """The current version of every rule of the village, by category."""
     return Page(items=await service.rules_out(session, access.village))
@@ -47,11 +43,7 @@ async def change_rule(body: RulePatch, access: RuleAdmin, session: Session) -> R
     return service.rule_out(current.rule.code, current.version)
 
 
-@router.get(
-    "/rules/{rule_id}/versions",
-    response_model=Page[RuleOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/rules/{rule_id}/versions", Page[RuleOut])
 async def list_rule_versions(access: RuleReader, session: Session) -> Page[RuleOut]:
     """Every version of a rule, newest first."""
     versions = await repository.versions(session, access.rule)

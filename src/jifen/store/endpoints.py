@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
 from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS, read_route
 from jifen.kit.errors import BadRequest, create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TEXT_ID, Cursor, Limit, Page, list_route
@@ -56,11 +56,7 @@ async def create_store(body: StoreCreate, access: VillageAdmin, session: Session
     return StoreOut.model_validate(store)
 
 
-@router.get(
-    "/villages/{village_id}/stores",
-    response_model=Page[StoreOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/stores", Page[StoreOut])
 async def list_stores(access: VillageUser, session: Session) -> Page[StoreOut]:
     """The village's stores."""
     stores = await service.list_stores(session, access.village)
@@ -244,11 +240,7 @@ async def redeem_reservation(
     return await reservations.redeem_code(session, access.actor, access.store, body.code)
 
 
-@router.get(
-    "/reservations/{reservation_id}",
-    response_model=ReservationOut,
-    responses=error_responses(*READ_ERRORS, reservations.ReservationNotFound),
-)
+@read_route(router, "/reservations/{reservation_id}", ReservationOut, reservations.ReservationNotFound)
 async def get_reservation(access: ReservationReader, session: Session) -> ReservationOut:
     """A reservation, its code (for the household and the store's staff only) and how it ended."""
     return reservations.without_code(

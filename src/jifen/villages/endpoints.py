@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from jifen.auth.dependencies import CurrentActor, TownAdmin
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import (
     DuplicateCode,
     Forbidden,
@@ -82,11 +82,7 @@ async def change_village_settings(
     return VillageOut.model_validate(village)
 
 
-@router.get(
-    "/{village_id}/checklist",
-    response_model=ChecklistOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/{village_id}/checklist", ChecklistOut)
 async def village_checklist(access: VillageAdmin, session: Session) -> ChecklistOut:
     """开通清单: the steps from a new village to its first redemption (households imported, rules chosen,
     store and catalogue, staff, first award, first redemption), each done or not, computed from the data."""
