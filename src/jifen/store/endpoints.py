@@ -115,10 +115,8 @@ async def restock_item(
     )
 
 
-@create_route(
-    router,
-    "/redemptions",
-    RedemptionOut,
+# the refusals of a basket taken from the shelf: a sale at the counter, or goods set aside for a pickup code
+BASKET_ERRORS = (
     *MONEY_ERRORS,
     BadRequest,
     InsufficientPoints,
@@ -127,6 +125,9 @@ async def restock_item(
     basket.StorePaused,
     basket.ItemInactive,
 )
+
+
+@create_route(router, "/redemptions", RedemptionOut, *BASKET_ERRORS)
 @idempotent(lambda access: access.store.village_id)
 async def create_redemption(
     request: Request,
@@ -193,18 +194,7 @@ RESERVATION_ERRORS = (
 )
 
 
-@create_route(
-    router,
-    "/reservations",
-    ReservationOut,
-    *MONEY_ERRORS,
-    BadRequest,
-    InsufficientPoints,
-    basket.OutOfStock,
-    basket.LimitExceeded,
-    basket.StorePaused,
-    basket.ItemInactive,
-)
+@create_route(router, "/reservations", ReservationOut, *BASKET_ERRORS)
 @idempotent(lambda access: access.store.village_id)
 async def create_reservation(
     request: Request,
