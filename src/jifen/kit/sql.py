@@ -61,6 +61,11 @@ def shape_row(shape: type[T], row: Mapping[str, Any]) -> T:
         raise RowShapeError(f"{shape.__name__}{fields} cannot hold columns {list(row)}: {exc}") from exc
 
 
+def columns_of(shape: type[Any]) -> str:
+    """The select list a row dataclass is read from: its fields, in order, comma-separated."""
+    return ", ".join(f.name for f in dataclasses.fields(shape))
+
+
 def present(row: T | None) -> T:
     """The row a statement always returns: an INSERT … RETURNING, a row the caller locked or just wrote."""
     assert row is not None

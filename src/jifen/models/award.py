@@ -20,13 +20,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
+    VillageChildRow,
+    VillageRow,
     created_at,
     partial_index,
     scoped_fk,
     text500,
     uuid_key,
     uuid_pk,
-    village_key,
 )
 
 
@@ -95,7 +96,7 @@ class Award(Base):
     observed_at: Mapped[datetime | None]
 
 
-class AwardDecision(Base):
+class AwardDecision(VillageChildRow, Base):
     """A reviewer's approval or rejection of an award; append-only. A double review needs two approvers."""
 
     __tablename__ = "award_decisions"
@@ -114,8 +115,6 @@ class AwardDecision(Base):
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     award_id: Mapped[uuid.UUID]
     decision: Mapped[str] = mapped_column(String(8))
     actor_id: Mapped[uuid.UUID]
@@ -123,7 +122,7 @@ class AwardDecision(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class Objection(Base):
+class Objection(VillageChildRow, Base):
     """An objection (异议) to an award on public notice or recently posted: upheld, revised or revoked; a
     `double` rule's resolution is proposed by one resolver and completed by a second."""
 
@@ -147,8 +146,6 @@ class Objection(Base):
         Index("ix_objections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     award_id: Mapped[uuid.UUID]
     raised_by: Mapped[uuid.UUID]
     reason: Mapped[str] = text500()
@@ -164,7 +161,7 @@ class Objection(Base):
     proposed_at: Mapped[datetime | None]
 
 
-class Inspection(Base):
+class Inspection(VillageRow, Base):
     """A grid inspection sheet: rules for one grid on one day, judged by named people, submitted once."""
 
     __tablename__ = "inspections"
@@ -179,8 +176,6 @@ class Inspection(Base):
         Index("ix_inspections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     grid: Mapped[str] = mapped_column(String(32))
     inspected_on: Mapped[date] = mapped_column(Date)
     rule_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))

@@ -13,17 +13,19 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
+    VillageChildRow,
     created_at,
     identity_key,
+    once_per_village,
     partial_index,
     scoped_fk,
+    scoped_fks,
     text500,
     uuid_key,
     uuid_pk,
@@ -67,10 +69,9 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        scoped_fk("household_id", "households"),
-        scoped_fk("store_id", "stores"),
-        UniqueConstraint("village_id", "household_id"),
-        UniqueConstraint("village_id", "store_id"),
+        *scoped_fks(household_id="households", store_id="stores"),
+        once_per_village("household_id"),
+        once_per_village("store_id"),
         # one text[] constant, cheaper for PostgreSQL to read on every write than a list of literals (0016)
         CheckConstraint(
             "kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])", name="kind"
@@ -108,7 +109,7 @@ class Account(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class LedgerTransaction(Base):
+class LedgerTransaction(VillageChildRow, Base):
     """Append-only; its village and rule version are checked by a statement trigger, not foreign keys."""
 
     __tablename__ = "ledger_transactions"
@@ -150,8 +151,6 @@ class LedgerTransaction(Base):
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[TransactionKind] = mapped_column(String(24))
     memo: Mapped[str | None] = text500()
     actor_id: Mapped[uuid.UUID]
@@ -204,8 +203,7 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        scoped_fk("account_id", "accounts"),
-        scoped_fk("transaction_id", "ledger_transactions"),
+        *scoped_fks(account_id="accounts", transaction_id="ledger_transactions"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
         CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
@@ -245,7 +243,7 @@ class Compensation(Base):
             deferrable=True,
             initially="DEFERRED",
         ),
-        UniqueConstraint("village_id", "transaction_id"),
+        once_per_village("transaction_id"),
         CheckConstraint(
             "kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')", name="kind"
         ),
