@@ -9,19 +9,42 @@ award re-checks the credential version inside the database, so points never move
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 
 from jifen.auth.actor import Actor
+from jifen.kit.db import sqlstate
+from jifen.kit.errors import InvalidToken
 from jifen.models import User, UserRole
 
 _FORGET = "jifen_forget_actors"
+
+# SQL twin: migrations/versions/0021_award_call.py award_submit and 0022_sale_call.py sale_submit raise it
+# when the token's credential version is no longer the user's (a sign-out, a password change, a disabling
+# another server process has not seen)
+STALE_CREDENTIAL = "JF007"
+
+
+@contextlib.contextmanager
+def credential_rechecked() -> Iterator[None]:
+    """Around a one-call path's database call, which re-checks the cached actor's credential: a credential
+    no longer valid is answered 401 invalid_token, as a token read anew would be."""
+    try:
+        yield
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if sqlstate(exc) == STALE_CREDENTIAL:
+            raise InvalidToken() from None
+        raise
 
 
 class ActorCache:

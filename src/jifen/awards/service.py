@@ -10,19 +10,18 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.actor_cache import credential_rechecked
 from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
-from jifen.kit.db import sqlstate, unique_or
-from jifen.kit.errors import BadRequest, Conflict, Forbidden, InvalidToken, JifenError, NotFound
+from jifen.kit.db import unique_or
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
 from jifen.kit.logging import REQUEST
 from jifen.kit.metrics import count_posted
@@ -192,11 +191,6 @@ def award_event(result: AwardResult, rule_name: str) -> outbox.Event | None:
     return None
 
 
-# SQL twin: migrations/versions/0021_award_call.py award_submit raises it when the token's credential version
-# is no longer the user's (a sign-out, a password change, a disabling another server process has not seen)
-STALE_CREDENTIAL = "JF007"
-
-
 async def submit_in_one_call(
     *,
     key: CallerKey,
@@ -232,12 +226,8 @@ async def submit_in_one_call(
         quantities=[item.quantity for item in items],
         notes=[item.note for item in items],
     )
-    try:
+    with credential_rechecked():
         answer = await repository.submit_in_one_call(session, call)
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        if sqlstate(exc) == STALE_CREDENTIAL:
-            raise InvalidToken() from None
-        raise
     if answer.answer_json is None:
         return None
     count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
