@@ -4,6 +4,7 @@ then the outbox's cost to awards;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
 `python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench award-cpu` for the server's CPU per single award (docs in bench/award_cpu.py);
+`python -m bench sale` for counter sales, the one-call sale against the Python path, alternating;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
@@ -28,6 +29,10 @@ elif sys.argv[1:2] == ["award-cpu"]:
     from bench.award_cpu import run as award_cpu
 
     award_cpu(sys.argv[2:])
+elif sys.argv[1:] == ["sale"]:
+    from bench.sale import run as sale
+
+    sale()
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 

@@ -1,6 +1,7 @@
 """One database call per counter sale: sale_submit() does, in one statement, what `POST /redemptions` took
-eight for — the store and who may sell there, the household, the idempotency claim with its answer, the items
-locked, the limits, the posting, the sale with its lines and stock movements, its audit and outbox events.
+about ten for — the store and who may sell there, the household, the idempotency claim with its answer, the
+items locked, the limits, the points, the posting, the sale with its lines and stock movements, its audit and
+outbox events.
 
 It covers the counter sale as store/basket.py `check_out` (path CounterSale) takes it: the store open, the
 clerk of this store or the village admin, each item of this store, on sale and in stock, within the
@@ -13,10 +14,12 @@ message exactly as before.
 Who may sell is read here from `user_roles`, and the credential version is re-checked (SQLSTATE JF007,
 answered 401 invalid_token), as in 0021: a process's cached actor may be a few seconds old.
 
-Points are checked before anything is written, on the household's account row locked FOR UPDATE (the row
-ledger_post then moves; the store's account is a system account that it never locks), so ledger_post cannot
-refuse with JF001 afterwards and no subtransaction is needed. The answer (RedemptionOut's JSON, byte for byte)
-is stored with the claim and returned: a replay sends the very same bytes.
+The key is claimed before any row is locked, as the Python path claims it (so a retry racing either path
+queues on the key, never deadlocks on the items); a refusal found after the claim deletes it again. Points are
+checked on the household's account row locked FOR UPDATE (the row ledger_post moves next; the store's account
+is a system account it never locks), so ledger_post cannot refuse with JF001 afterwards and no subtransaction
+is needed. The answer (RedemptionOut's JSON, byte for byte) is stored with the claim and returned: a replay
+sends the very same bytes.
 
 Revision ID: 0022
 Revises: 0021
