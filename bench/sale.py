@@ -15,9 +15,7 @@ import subprocess
 import uuid
 
 from bench.ledger import (
-    HOUSEHOLDS,
     REDEEM_SECONDS,
-    STORE_ITEMS,
     Bench,
     _free_port,
     machine,
@@ -34,18 +32,7 @@ async def _sales(bench: Bench, port: int, clients: int) -> float:
     counter = iter(range(10**9))
 
     async def op(client: int, i: int) -> bool:
-        n = next(counter)
-        status, _ = await conns[client].request(
-            "POST",
-            "/api/v1/redemptions",
-            body={
-                "store_id": str(bench.store_id),
-                "household_id": str(bench.households[n % HOUSEHOLDS]),
-                "lines": [{"item_id": str(bench.items[n % STORE_ITEMS]), "quantity": 1}],
-            },
-            headers=bench.auth(f"s-{uuid.uuid4().hex}", bench.clerk_token),
-        )
-        return status == 201
+        return await bench.sell_one(conns[client], next(counter), f"s-{uuid.uuid4().hex}")
 
     result = await timed_clients(clients, op, duration=REDEEM_SECONDS)
     for c in conns:

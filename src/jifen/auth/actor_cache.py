@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session as OrmSession
 from jifen.auth.actor import Actor
 from jifen.kit.db import sqlstate
 from jifen.kit.errors import InvalidToken
+from jifen.kit.idempotency import CallerKey
+from jifen.kit.logging import REQUEST
 from jifen.models import User, UserRole
 
 _FORGET = "jifen_forget_actors"
@@ -33,6 +36,36 @@ _FORGET = "jifen_forget_actors"
 # when the token's credential version is no longer the user's (a sign-out, a password change, a disabling
 # another server process has not seen)
 STALE_CREDENTIAL = "JF007"
+
+
+@dataclass(frozen=True, slots=True)
+class OneCallCaller:
+    """Who calls a one-call path's database function (award_submit, sale_submit: their first seven
+    arguments): the cached actor with the credential version to re-check, the request, the key."""
+
+    actor_id: uuid.UUID
+    credential_version: int
+    actor_name: str  # for the audit events
+    request_id: str | None
+    client_addr: str | None
+    key: str  # the Idempotency-Key and the request's fingerprint (kit/idempotency.py)
+    request_hash: str
+
+    def args(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+def one_call_caller(actor: Actor, key: CallerKey, fingerprint: str) -> OneCallCaller:
+    info = REQUEST.get()
+    return OneCallCaller(
+        actor.user_id,
+        actor.credential_version,
+        actor.username,
+        info.request_id,
+        info.client_addr,
+        key.key,
+        fingerprint,
+    )
 
 
 @contextlib.contextmanager

@@ -8,10 +8,9 @@ from __future__ import annotations
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jifen.auth.actor_cache import credential_rechecked
+from jifen.auth.actor_cache import credential_rechecked, one_call_caller
 from jifen.kit import timeutil
 from jifen.kit.idempotency import CallerKey, is_valid_key
-from jifen.kit.logging import REQUEST
 from jifen.kit.metrics import count_posted
 from jifen.models import TransactionKind
 from jifen.store.auth import PendingCashier
@@ -35,16 +34,9 @@ async def sell_in_one_call(
     written, and the endpoint runs `redeem` as before (its refusals, codes and messages unchanged)."""
     if not request.app.state.settings.sale_in_one_call or not is_valid_key(key.key):
         return None  # no usable key: refused after the access checks (PendingCashier)
-    actor, info = access.actor, REQUEST.get()
     wanted = basket_of(body.lines)
     call = sale_rows.OneCall(
-        actor_id=actor.user_id,
-        credential_version=actor.credential_version,
-        actor_name=actor.username,
-        request_id=info.request_id,
-        client_addr=info.client_addr,
-        key=key.key,
-        request_hash=fingerprint,
+        caller=one_call_caller(access.actor, key, fingerprint),
         now=timeutil.utcnow(),
         store_id=body.store_id,
         household_id=body.household_id,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth.actor_cache import OneCallCaller
 from jifen.kit.sql import Sql, present
 from jifen.store.schemas import SaleOut
 
@@ -76,13 +77,7 @@ _SUBMIT = (
 class OneCall:
     """What `sale_submit` (migration 0022) is called with: the caller, the key, the basket."""
 
-    actor_id: uuid.UUID
-    credential_version: int
-    actor_name: str
-    request_id: str | None
-    client_addr: str | None
-    key: str
-    request_hash: str
+    caller: OneCallCaller
     now: datetime
     store_id: uuid.UUID
     household_id: uuid.UUID | None
@@ -93,7 +88,8 @@ class OneCall:
 
 async def submit_in_one_call(session: AsyncSession, call: OneCall) -> str | None:
     """The whole counter sale in one statement: its answer as JSON, or None (nothing written)."""
-    return await Sql(session).value(str, _SUBMIT, *(getattr(call, f.name) for f in fields(call)))
+    basket = (getattr(call, f.name) for f in fields(call)[1:])
+    return await Sql(session).value(str, _SUBMIT, *call.caller.args(), *basket)
 
 
 @dataclass(frozen=True, slots=True)
