@@ -9,12 +9,10 @@ import asyncio
 import uuid
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
 
-from jifen.kit.db import normalise_url
 from jifen.store.schemas import RedemptionOut
-from tests.awards.test_one_call import _count_statements
+from tests.awards.test_one_call import _count_statements, sign_out_elsewhere
 from tests.factories import VillageSetup, World
 from tests.store.helpers import fund, make_item, redeem
 
@@ -145,14 +143,7 @@ async def test_a_sale_is_begin_one_call_commit_and_a_replay_moves_nothing(world:
 
     # another server process signs the clerk out: this process still has the clerk cached, the database
     # refuses the sale all the same
-    database = normalise_url(world.app.state.settings.database_url).replace("+asyncpg", "")
-    connection = await asyncpg.connect(database)
-    try:
-        await connection.execute(
-            "UPDATE users SET credential_version = credential_version + 1 WHERE id = $1", clerk.id
-        )
-    finally:
-        await connection.close()
+    await sign_out_elsewhere(world, clerk.id)
     refused = await redeem(world, clerk, setup.store.id, household.id, [(soap["id"], 1)])
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
     async with world.session() as session:
