@@ -23,24 +23,31 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
+from jifen.rankings.repository import COUNTS
 
 ALL_TIME = "*"
 
-# one village's household postings after its mark, up to `upto`, added to its figures
-_ROLL_UP = """
+# one village's household postings after its mark, up to `upto`, added to its figures and to its households'
+# ranking points
+_ROLL_UP = f"""
 WITH mark AS (
     SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0) AS chain_id
 ), moves AS (
-    SELECT p.account_id, p.amount, t.kind,
+    SELECT p.account_id, p.amount, t.kind, {COUNTS} AS ranked,
            to_char(t.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
      WHERE p.village_id = $1 AND p.account_version IS NOT NULL
        AND p.chain_id > (SELECT chain_id FROM mark) AND p.chain_id <= $2
 ), keyed AS (
-    SELECT month AS period, account_id, amount, kind FROM moves
-    UNION ALL SELECT left(month, 4), account_id, amount, kind FROM moves
-    UNION ALL SELECT '*', account_id, amount, kind FROM moves
+    SELECT month AS period, account_id, amount, kind, ranked FROM moves
+    UNION ALL SELECT left(month, 4), account_id, amount, kind, ranked FROM moves
+    UNION ALL SELECT '*', account_id, amount, kind, ranked FROM moves
+), points AS (
+    -- each household's ranking points (migration 0022): executed whether or not anything reads it
+    INSERT INTO household_period_points AS h (village_id, period, account_id, points)
+    SELECT $1, period, account_id, sum(amount) FROM keyed WHERE ranked GROUP BY period, account_id
+    ON CONFLICT (village_id, period, account_id) DO UPDATE SET points = h.points + excluded.points
 ), joined AS (
     INSERT INTO village_period_participants (village_id, period, account_id)
     SELECT DISTINCT $1::uuid, period, account_id FROM keyed
