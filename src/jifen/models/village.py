@@ -84,6 +84,7 @@ class HouseholdPeriodPoints(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     points: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    earned: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # lifetime_earned's rule
 
 
 class VillageRollupMark(Base):
