@@ -553,6 +553,11 @@ async def measure(url: str, rounds: int) -> list[Read]:
         median, p95 = await _timed(rounds, await session_op(body))
         reads.append(Read(name, median, p95))
 
+    median, p95 = await _verify_after_writes(url, conn, villages, rounds, rng)
+    reads.append(
+        Read(f"cached audit verdict after {NEW_RECORDS} new awards (incremental verify)", median, p95)
+    )
+
     async def full_verify(i: int) -> Any:
         return await chain.verify(conn, village(i))
 
@@ -561,6 +566,61 @@ async def measure(url: str, rounds: int) -> list[Read]:
     await conn.close()
     await engine.dispose()
     return reads
+
+
+NEW_RECORDS = 100  # awards written between two verifications
+
+
+async def _verify_after_writes(
+    url: str, conn: asyncpg.Connection, villages: list[uuid.UUID], rounds: int, rng: random.Random
+) -> tuple[float, float]:
+    """The admin page's cached verdict with records written since the village's last verification: each
+    round writes NEW_RECORDS awards to a random village's households (jifen's ledger service, one
+    transaction each), links them (the background pass), then times `cached_verdict` alone."""
+    from jifen.audit import chain
+    from jifen.audit import service as audit_service
+    from jifen.auth.actor import console_actor
+    from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.ledger import service as ledger
+    from jifen.models import AccountKind, TransactionKind
+
+    engine = create_engine(url, pool_size=1, max_overflow=0, metered=False)
+    sessions = create_sessionmaker(engine)
+    actor = console_actor("county")
+    timings = []
+    try:
+        for i in range(rounds + 1):
+            village_id = villages[rng.randrange(len(villages))]
+            households = [
+                r["id"]
+                for r in await conn.fetch("SELECT id FROM households WHERE village_id = $1", village_id)
+            ]
+            await audit_service.cached_verdict(conn, village_id)  # verified up to now
+            async with sessions() as session, session.begin():
+                accounts = await ledger.system_accounts(session, village_id)
+                for _ in range(NEW_RECORDS):
+                    household = households[rng.randrange(len(households))]
+                    line = ledger.Line(household, 5, earned=5)
+                    draft = ledger.Draft(
+                        kind=TransactionKind.award,
+                        lines=[line, ledger.Line(accounts[AccountKind.issuing], -5)],
+                        memo="县域压测",
+                    )
+                    await ledger.post(session, actor, village_id, [draft])
+            upto = await chain.horizon(conn)
+            assert upto is not None
+            await chain.link(conn, village_id, upto)
+            started = time.perf_counter()
+            cached = await audit_service.cached_verdict(conn, village_id)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert cached.verdict.ok, cached.verdict
+            assert cached.verdict.checked >= NEW_RECORDS, cached.verdict
+            if i:  # the first round warms up
+                timings.append(elapsed)
+    finally:
+        await engine.dispose()
+    timings.sort()
+    return statistics.median(timings), timings[max(0, int(len(timings) * 0.95) - 1)]
 
 
 # ------------------------------------------------------------------------------------------------ running
