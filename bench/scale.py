@@ -483,8 +483,8 @@ async def measure(url: str, rounds: int) -> list[Read]:
     from jifen.audit import repository as audit_repository
     from jifen.audit import service as audit_service
     from jifen.funding import service as funding
-    from jifen.kit.periods import parse_period as local_period
     from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.kit.periods import parse_period as local_period
     from jifen.ledger import repository as ledger_repository
     from jifen.models import Store, Village
     from jifen.rankings import service as rankings
