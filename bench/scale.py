@@ -349,7 +349,9 @@ async def roll_up(url: str) -> None:
         assert upto is not None
         while await town.roll_up(conn, upto):
             pass
-        await conn.execute("VACUUM ANALYZE village_period_figures, village_period_participants")
+        await conn.execute(
+            "VACUUM ANALYZE village_period_figures, village_period_participants, household_period_points"
+        )
     finally:
         await conn.close()
 
