@@ -28,15 +28,14 @@ COUNTS = """(t.kind IN ('award', 'deduction', 'rectification', 'reversal')
 
 # the households' points rolled up to the village's mark (household_period_points, migration 0022, by the
 # chainer's background pass: town/repository.py roll_up) plus the household postings after it, so exact
-# whenever asked; $6 the period's key ('YYYY-MM', 'YYYY' or '*'), {period}: its condition on the new ones
+# whenever asked; $6 the period's key ('YYYY-MM', 'YYYY' or '*'), $7 the mark, {period}: the period's
+# condition
 _RANKING = f"""
-WITH mark AS (
-    SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0) AS chain_id
-), recent AS (
+WITH recent AS MATERIALIZED (
     SELECT p.account_id, p.amount AS points
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
-     WHERE p.village_id = $1 AND p.chain_id > (SELECT chain_id FROM mark) AND p.account_version IS NOT NULL
+     WHERE p.village_id = $1 AND p.chain_id > $7 AND p.account_version IS NOT NULL
        AND {COUNTS}
        {{period}}
 ), earned AS (
@@ -58,6 +57,7 @@ SELECT rank() OVER (ORDER BY coalesce(e.points, 0) DESC)::int AS rank, h.id AS h
 """
 
 ALL_TIME = "*"
+_MARK = "SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0)"
 
 
 async def ranking(
@@ -80,7 +80,10 @@ async def ranking(
         sql = _RANKING.format(period="AND t.created_at >= $2 AND t.created_at < $3")
     db = Sql(session)
     await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    return await db.rows(Ranked, sql, village_id, start, end, grid, household_class, key)
+    # the mark as a value, not a subquery, so the plan knows that little comes after it (the (village_id,
+    # chain_id) index), rather than walking the period's transactions (measured 40 ms against 5 for a month)
+    mark = await db.value(int, _MARK, village_id)
+    return await db.rows(Ranked, sql, village_id, start, end, grid, household_class, key, mark)
 
 
 async def star_thresholds(session: AsyncSession, village_id: uuid.UUID) -> list[int]:
