@@ -575,12 +575,13 @@ NEW_RECORDS = 100  # awards written between two verifications
 
 async def write_awards(url: str, conn: asyncpg.Connection, village_id: uuid.UUID, rng: random.Random) -> None:
     """NEW_RECORDS awards of 5 points to random households of the village, through jifen's ledger service
-    (one transaction each), then linked as the background pass links them."""
+    (one transaction each), then linked and rolled up as the background pass does before it verifies."""
     from jifen.audit import chain
     from jifen.auth.actor import console_actor
     from jifen.kit.db import create_engine, create_sessionmaker
     from jifen.ledger import service as ledger
     from jifen.models import AccountKind, TransactionKind
+    from jifen.town import repository as town
 
     households = [
         r["id"] for r in await conn.fetch("SELECT id FROM households WHERE village_id = $1", village_id)
@@ -599,6 +600,7 @@ async def write_awards(url: str, conn: asyncpg.Connection, village_id: uuid.UUID
     upto = await chain.horizon(conn)
     assert upto is not None
     await chain.link(conn, village_id, upto)
+    await town.roll_up(conn, upto)
 
 
 async def _verify_after_writes(
