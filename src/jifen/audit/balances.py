@@ -88,14 +88,12 @@ WITH new AS (
                           AND b.account_version = n.account_version - 1
      WHERE n.balance_after <> coalesce(b.balance_after, 0) + n.amount
      ORDER BY n.account_id, n.account_version
-), rolled AS (
-    SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0) AS chain_id
 ), since_rolled AS (
     SELECT p.account_id, {_EARNED} AS earned
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
       LEFT JOIN ledger_transactions r ON r.village_id = t.village_id AND r.id = t.reverses_id
-     WHERE p.village_id = $1 AND p.chain_id > (SELECT chain_id FROM rolled) AND p.account_version IS NOT NULL
+     WHERE p.village_id = $1 AND p.chain_id > $3 AND p.account_version IS NOT NULL
      GROUP BY p.account_id
 ), earned AS (
     SELECT x.account_id, coalesce(e.earned, 0) + coalesce(s.earned, 0) AS earned
@@ -122,6 +120,9 @@ WITH new AS (
 """
 
 
+_ROLLED = "SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0)"
+
+
 @dataclass
 class Reconciliation:
     checked: int
@@ -139,7 +140,10 @@ async def reconcile(
     if since_chain_id is None:
         row = await conn.fetchrow(_RECONCILE + _FIRST_BAD, village_id)
     else:
-        row = await conn.fetchrow(_RECONCILE_SINCE + _FIRST_BAD, village_id, since_chain_id)
+        # the roll-up's mark as a value, so the plan knows how little follows it (as a subquery it was
+        # planned as a third of the village's postings)
+        rolled = await conn.fetchval(_ROLLED, village_id)
+        row = await conn.fetchrow(_RECONCILE_SINCE + _FIRST_BAD, village_id, since_chain_id, rolled)
     assert row is not None
     if row["id"] is None:
         return Reconciliation(checked=row["checked"], first_bad=None)
