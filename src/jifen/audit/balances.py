@@ -73,7 +73,7 @@ SELECT (SELECT count(*) FROM compared) AS checked, bad.*
 # postings before the mark verified, the newest balance is then what all the postings sum to; where it does
 # not follow, the row is compared with what it should have been there); and the
 # accounts with new postings' lifetime earned against what the background pass rolled up for them (all time,
-# household_period_points, migration 0022) plus what they earned after its mark. A change made beside the
+# household_period_points, migration 0024) plus what they earned after its mark. A change made beside the
 # roll-up and the row together, or to a record verified before the mark, is found by the full verification.
 _RECONCILE_SINCE = f"""
 WITH new AS (

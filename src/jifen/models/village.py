@@ -76,7 +76,7 @@ class VillagePeriodParticipant(Base):
 
 class HouseholdPeriodPoints(Base):
     """What counts in a ranking, summed for one household account and a local month, year or all time ('*'),
-    rolled up by the background pass up to the village's mark (migration 0022). Derived data."""
+    rolled up by the background pass up to the village's mark (migration 0024). Derived data."""
 
     __tablename__ = "household_period_points"
 

@@ -26,7 +26,7 @@ class Ranked:
 COUNTS = """(t.kind IN ('award', 'deduction', 'rectification', 'reversal')
             OR (t.kind = 'adjustment' AND t.source_type = 'award'))"""
 
-# the households' points rolled up to the village's mark (household_period_points, migration 0022, by the
+# the households' points rolled up to the village's mark (household_period_points, migration 0024, by the
 # chainer's background pass: town/repository.py roll_up) plus the household postings after it, so exact
 # whenever asked; $6 the period's key ('YYYY-MM', 'YYYY' or '*'), $7 the mark, {period}: the period's
 # condition

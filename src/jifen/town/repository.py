@@ -46,7 +46,7 @@ WITH mark AS (
     UNION ALL SELECT left(month, 4), account_id, amount, kind, ranked, earned FROM moves
     UNION ALL SELECT '*', account_id, amount, kind, ranked, earned FROM moves
 ), points AS (
-    -- each household's ranking points and what it earned (migration 0022): executed whether or not
+    -- each household's ranking points and what it earned (migration 0024): executed whether or not
     -- anything reads it
     INSERT INTO household_period_points AS h (village_id, period, account_id, points, earned)
     SELECT $1, period, account_id, coalesce(sum(amount) FILTER (WHERE ranked), 0), sum(earned)

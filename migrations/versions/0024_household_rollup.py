@@ -11,15 +11,15 @@
   the mark, not against all its postings. Derived data: filled here from the postings up to each village's
   existing mark.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-02
 """
 
 from jifen.kit.migrate import APP_ROLE, execute_script
 
-revision = "0022"
-down_revision = "0021"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
