@@ -13,9 +13,10 @@ from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TEXT_ID, Cursor, Limit, Page, list_route
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
-from jifen.store import basket, reservations, service
+from jifen.store import basket, one_call, reservations, service
 from jifen.store.auth import (
     Cashier,
+    CashierKey,
     CodeRedeemer,
     ItemAdmin,
     ItemStocker,
@@ -128,13 +129,9 @@ BASKET_ERRORS = (
 
 
 @create_route(router, "/redemptions", RedemptionOut, *BASKET_ERRORS)
-@idempotent(lambda access: access.store.village_id)
+@idempotent(lambda access: access.village_id(), at_once=one_call.sell_in_one_call)
 async def create_redemption(
-    request: Request,
-    body: RedemptionCreate,
-    access: Cashier,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: RedemptionCreate, access: Cashier, session: Session, key: CashierKey
 ) -> RedemptionOut:
     """Sell a basket at the counter: the household's points go to the store and the goods off the shelf,
     together or not at all. The answer is the receipt."""
