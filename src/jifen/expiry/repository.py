@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.expiry.policy import ExpiryMode, Policy
-from jifen.kit.sql import Sql, columns_of
+from jifen.kit.sql import Sql, columns_of, unnest_args
 from jifen.ledger import repository as ledger_repository
 
 
@@ -220,10 +220,7 @@ async def insert_expiries(
         village_id,
         cutoff,
         policy_id,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
+        *unnest_args(rows, 4),
     )
 
 

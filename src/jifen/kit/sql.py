@@ -72,6 +72,11 @@ def present(row: T | None) -> T:
     return row
 
 
+def unnest_args(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
+    """Rows turned into `width` columns, one array each: the arguments of `unnest($n::…[], …)`."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
 def checked(kind: type[V], value: object) -> V | None:
     """A scalar as the type the repository declared (None stays None)."""
     if value is None or isinstance(value, kind):

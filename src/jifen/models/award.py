@@ -23,6 +23,7 @@ from jifen.models.base import (
     VillageChildRow,
     VillageRow,
     created_at,
+    once_per_village_where,
     partial_index,
     scoped_fk,
     text500,
@@ -105,13 +106,8 @@ class AwardDecision(VillageChildRow, Base):
         CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
         CheckConstraint("decision <> 'reject' OR reason IS NOT NULL", name="reject_reason"),
         # one approval per person per award
-        partial_index(
-            "uq_award_decisions_one_approval_each",
-            "village_id",
-            "award_id",
-            "actor_id",
-            where="decision = 'approve'",
-            unique=True,
+        once_per_village_where(
+            "uq_award_decisions_one_approval_each", "award_id", "actor_id", where="decision = 'approve'"
         ),
     )
 

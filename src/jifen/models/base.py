@@ -109,3 +109,8 @@ class VillageChildRow:
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
     """An index (unique when asked) over only the rows `where` holds for."""
     return Index(name, *columns, unique=unique, postgresql_where=text(where))
+
+
+def once_per_village_where(name: str, *columns: str, where: str) -> Index:
+    """`columns` are unique within a village among the rows `where` holds for (a partial unique index)."""
+    return partial_index(name, "village_id", *columns, where=where, unique=True)

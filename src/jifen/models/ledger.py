@@ -23,6 +23,7 @@ from jifen.models.base import (
     created_at,
     identity_key,
     once_per_village,
+    once_per_village_where,
     partial_index,
     scoped_fk,
     scoped_fks,
@@ -87,12 +88,8 @@ class Account(Base):
             "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
             name="system_row_untouched",
         ),
-        partial_index(
-            "uq_accounts_village_system_kind",
-            "village_id",
-            "kind",
-            where="kind IN ('issuing', 'deductions', 'expiry')",
-            unique=True,
+        once_per_village_where(
+            "uq_accounts_village_system_kind", "kind", where="kind IN ('issuing', 'deductions', 'expiry')"
         ),
         {"postgresql_with": {"fillfactor": 80}},
     )
@@ -134,20 +131,12 @@ class LedgerTransaction(VillageChildRow, Base):
             postgresql_include=["id", "kind", "source_type"],
         ),
         # a transaction is reversed at most once
-        partial_index(
-            "uq_ledger_transactions_village_id_reverses_id",
-            "village_id",
-            "reverses_id",
-            where="reverses_id IS NOT NULL",
-            unique=True,
+        once_per_village_where(
+            "uq_ledger_transactions_village_id_reverses_id", "reverses_id", where="reverses_id IS NOT NULL"
         ),
         # one rectification per deduction
-        partial_index(
-            "uq_ledger_transactions_rectification",
-            "village_id",
-            "source_id",
-            where="kind = 'rectification'",
-            unique=True,
+        once_per_village_where(
+            "uq_ledger_transactions_rectification", "source_id", where="kind = 'rectification'"
         ),
     )
 
@@ -174,13 +163,11 @@ class Posting(Base):
         CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
         CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
         Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
-        partial_index(
+        once_per_village_where(
             "uq_postings_account_history",
-            "village_id",
             "account_id",
             "account_version",
             where="account_version IS NOT NULL",
-            unique=True,
         ),
         Index("ix_postings_chain_id", "chain_id"),
         Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),

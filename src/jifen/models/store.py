@@ -23,6 +23,7 @@ from jifen.models.base import (
     created_at,
     identity_key,
     once_per_village,
+    once_per_village_where,
     partial_index,
     scoped_fk,
     scoped_fks,
@@ -206,13 +207,8 @@ class StockMovement(Base):
         CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
-        partial_index(
-            "uq_stock_movements_cancel",
-            "village_id",
-            "redemption_id",
-            "item_id",
-            where="kind = 'cancel'",
-            unique=True,
+        once_per_village_where(
+            "uq_stock_movements_cancel", "redemption_id", "item_id", where="kind = 'cancel'"
         ),
     )
 
@@ -248,9 +244,7 @@ class Reservation(VillageChildRow, Base):
         CheckConstraint("expires_at > created_at", name="expires"),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
-        partial_index(
-            "uq_reservations_active_code", "village_id", "code", where="status = 'active'", unique=True
-        ),
+        once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
         Index("ix_reservations_code", "village_id", "code", "created_at"),
         partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
         Index("ix_reservations_household", "village_id", "household_id", "created_at"),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.pagination import key_args
-from jifen.kit.sql import Sql, columns_of, present
+from jifen.kit.sql import Sql, columns_of, present, unnest_args
 from jifen.models import Hold, Item, Store
 
 T = TypeVar("T")
@@ -267,9 +267,7 @@ async def taken_by_household(
         _TAKEN,
         village_id,
         household_id,
-        [w[0] for w in windows],
-        [w[1] for w in windows],
-        [w[2] for w in windows],
+        *unnest_args(windows, 3),
         now,
         except_reservation,
     )
