@@ -37,7 +37,7 @@ def _count(sent: list[str], marker: str) -> int:
     return sum(1 for statement in sent if marker in statement)
 
 
-RANKING = "WITH earned AS"
+RANKING = "WITH recent AS MATERIALIZED"  # rankings/repository.py _RANKING
 
 
 async def test_the_rankings_page_reads_the_ranking_once_for_the_table_and_the_lists(
