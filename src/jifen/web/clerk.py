@@ -18,13 +18,13 @@ from jifen.models import Store
 from jifen.store import reservations, sales
 from jifen.store import service as store_service
 from jifen.store.auth import (
+    authorize_store_staff,
     cashier,
     code_redeemer,
     is_village_admin,
     redemption_canceller,
     redemption_reader,
     store_reader,
-    store_staff,
 )
 from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOut, ReservationRedeem
 from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
@@ -263,7 +263,8 @@ async def redeem_pickup(page: CurrentPage) -> Response:
 @router.get("/counter/sales", response_class=HTMLResponse)
 async def sales_today(page: CurrentPage, cursor: str | None = None) -> Response:
     store = await _store(page)
-    access = await store_staff(store.id, page.actor, page.session)
+    # the store is loaded: the sales list's own check on it, without reading it again
+    authorize_store_staff(page.actor, store, town_admin=False)
     midnight = to_local(utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
-    found = await sales.sales_page(page.session, access.store, midnight, cursor, 50)
+    found = await sales.sales_page(page.session, store, midnight, cursor, 50)
     return page.render("sales.html", title="今日兑换", store=store, items=found.items, next=found.next_cursor)
