@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jifen.auth import tokens
+from jifen.auth import browser, tokens
 from jifen.settings import Settings
 
 
@@ -46,3 +46,31 @@ def test_a_verified_token_is_remembered_until_it_expires_and_only_under_its_key(
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 61)
     assert tokens.read_token(settings, token) is None  # expired, remembered or not
+
+
+def test_a_verified_session_cookie_is_remembered_until_it_expires_and_only_under_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path, "k" * 48)
+    other = _settings(tmp_path, "o" * 48)
+    user = uuid.uuid4()
+    cookie = tokens.sign(settings, user, 2, "web", timedelta(seconds=60), csrf="c")
+    assert browser._decode(settings, cookie) == browser.WebSession(user, 2, "c")
+    assert browser._decode(other, cookie) is None  # another key: verified anew, and refused
+    access = tokens.sign(settings, user, 2, "access", timedelta(seconds=60), csrf="c")
+    assert browser._decode(settings, access) is None  # not a session cookie
+
+    checked: list[str] = []
+    verify = browser.verified
+
+    def counted(*args: Any) -> Any:
+        checked.append("verified")
+        return verify(*args)
+
+    monkeypatch.setattr(browser, "verified", counted)
+    assert browser._decode(settings, cookie) == browser.WebSession(user, 2, "c")
+    assert checked == []  # remembered: no second signature check
+
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    assert browser._decode(settings, cookie) is None  # expired, remembered or not
