@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.auth.actor import VILLAGE_USERS
+from jifen.auth.dependencies import authorize
 from jifen.auth.households import household_lister, read_household
 from jifen.households import service as households
 from jifen.kit.db import PageRoute
@@ -28,7 +30,6 @@ from jifen.store.auth import (
 )
 from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOut, ReservationRedeem
 from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
-from jifen.web.staff import village_of
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -38,7 +39,10 @@ CLERKS = ("clerk", "village_admin")
 async def _store(page: PageContext) -> Store:
     """The clerk's own store; a village admin at the counter uses the first open store (or ?store=)."""
     page.need(*CLERKS)
-    stores = await store_service.list_stores(page.session, await village_of(page))
+    # the API's check for anyone of the village, without reading the village: the counter needs its id only
+    # (one of the villages the page's header lists)
+    authorize(page.actor, page.village_id, VILLAGE_USERS, town_admin=True)
+    stores = await store_service.list_stores(page.session, page.village_id)
     mine = {g.store_id for g in page.grants("clerk")}
     wanted = page.request.query_params.get("store")
     candidates = [s for s in stores if s.id in mine or page.has("village_admin")]
