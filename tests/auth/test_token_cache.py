@@ -19,6 +19,19 @@ def _settings(tmp_path: Path, secret: str) -> Settings:
     return Settings(_env_file=None, env="test", data_dir=tmp_path, secret_key=secret)
 
 
+def _count_checks(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
+    """Every signature check `module` makes from now on."""
+    checked: list[str] = []
+    verify = module.verified
+
+    def counted(*args: Any) -> Any:
+        checked.append("verified")
+        return verify(*args)
+
+    monkeypatch.setattr(module, "verified", counted)
+    return checked
+
+
 def test_a_verified_token_is_remembered_until_it_expires_and_only_under_its_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -29,14 +42,7 @@ def test_a_verified_token_is_remembered_until_it_expires_and_only_under_its_key(
     assert tokens.read_token(settings, token) == tokens.TokenSubject(user, 3)
     assert tokens.read_token(other, token) is None  # another key: verified anew, and refused
 
-    checked: list[str] = []
-    verify = tokens.verified
-
-    def counted(*args: Any) -> Any:
-        checked.append("verified")
-        return verify(*args)
-
-    monkeypatch.setattr(tokens, "verified", counted)
+    checked = _count_checks(monkeypatch, tokens)
     assert tokens.read_token(settings, token) == tokens.TokenSubject(user, 3)
     assert checked == []  # remembered: no second signature check
 
@@ -60,14 +66,7 @@ def test_a_verified_session_cookie_is_remembered_until_it_expires_and_only_under
     access = tokens.sign(settings, user, 2, "access", timedelta(seconds=60), csrf="c")
     assert browser._decode(settings, access) is None  # not a session cookie
 
-    checked: list[str] = []
-    verify = browser.verified
-
-    def counted(*args: Any) -> Any:
-        checked.append("verified")
-        return verify(*args)
-
-    monkeypatch.setattr(browser, "verified", counted)
+    checked = _count_checks(monkeypatch, browser)
     assert browser._decode(settings, cookie) == browser.WebSession(user, 2, "c")
     assert checked == []  # remembered: no second signature check
 

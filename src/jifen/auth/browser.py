@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request, Response
 
-from jifen.auth.tokens import TokenSubject, sign, verified
+from jifen.auth.tokens import TokenSubject, VerifiedTokens, sign, verified
 from jifen.settings import Settings
 
 COOKIE = "jifen_session"
@@ -45,30 +44,22 @@ def read(settings: Settings, request: Request) -> WebSession | None:
     return session
 
 
-# session cookies this process has verified, until they expire: a browser sends the same cookie with every
-# page, and checking its signature was a tenth of a small page's Python time. Keyed by the signing key too,
-# as tokens.py's access tokens; the credential version is still checked on every request (the actor's
-# loader), so a sign-out or a password change ends a cached session as it ends any other.
-_VERIFIED: dict[tuple[str, str], tuple[WebSession, float]] = {}
-_VERIFIED_MAX = 4096
+# session cookies this process has verified (a browser sends the same cookie with every page); the credential
+# version is still checked on every request by the actor's loader, so a sign-out or a password change ends a
+# remembered session as it ends any other
+_VERIFIED: VerifiedTokens[WebSession] = VerifiedTokens()
 
 
 def _decode(settings: Settings, token: str) -> WebSession | None:
-    cache_key = (settings.signing_key, token)
-    known = _VERIFIED.get(cache_key)
-    if known is not None:
-        if time.time() < known[1]:  # as PyJWT: expired once `exp` is reached
-            return known[0]
-        del _VERIFIED[cache_key]
-        return None
+    seen, known = _VERIFIED.lookup(settings, token)
+    if seen:
+        return known
     found = verified(settings, token, "web", "csrf")
     if found is None:
         return None
     subject, claims = found
     session = WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.clear()
-    _VERIFIED[cache_key] = (session, float(claims["exp"]))
+    _VERIFIED.remember(settings, token, session, claims)
     return session
 
 
