@@ -4,6 +4,8 @@ then the outbox's cost to awards;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
 `python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench award-cpu` for the server's CPU per single award (docs in bench/award_cpu.py);
+`python -m bench award-sql [ROUNDS] [BEFORE]` for a 10,000-award call before and after a migration, one server;
+`python -m bench sale` for counter sales, the one-call sale against the Python path, alternating;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
@@ -28,6 +30,14 @@ elif sys.argv[1:2] == ["award-cpu"]:
     from bench.award_cpu import run as award_cpu
 
     award_cpu(sys.argv[2:])
+elif sys.argv[1:2] == ["award-sql"]:
+    from bench.award_sql import run as award_sql
+
+    award_sql(sys.argv[2:])
+elif sys.argv[1:] == ["sale"]:
+    from bench.sale import run as sale
+
+    sale()
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 

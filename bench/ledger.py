@@ -576,6 +576,20 @@ class Bench:
         self.clerk = await owner.fetchval("SELECT id FROM users WHERE username = 'bench-clerk'")
         await owner.close()
 
+    async def sell_one(self, conn: Connection, n: int, key: str) -> bool:
+        """The n-th counter sale: one unit of one of the catalogue's items, to the n-th household."""
+        status, _ = await conn.request(
+            "POST",
+            "/api/v1/redemptions",
+            body={
+                "store_id": str(self.store_id),
+                "household_id": str(self.households[n % HOUSEHOLDS]),
+                "lines": [{"item_id": str(self.items[n % STORE_ITEMS]), "quantity": 1}],
+            },
+            headers=self.auth(key, self.clerk_token),
+        )
+        return status == 201
+
     async def counter_redemptions(self, clients: int) -> None:
         """Sales at the counter: each a basket of one unit of one of the catalogue's items, to a different
         household each time; the baseline writes the same rows (item lock, stock, movement, redemption,
@@ -584,18 +598,7 @@ class Bench:
         counter = iter(range(10**9))
 
         async def op(client: int, i: int) -> bool:
-            n = next(counter)
-            status, _ = await conns[client].request(
-                "POST",
-                "/api/v1/redemptions",
-                body={
-                    "store_id": str(self.store_id),
-                    "household_id": str(self.households[n % HOUSEHOLDS]),
-                    "lines": [{"item_id": str(self.items[n % STORE_ITEMS]), "quantity": 1}],
-                },
-                headers=self.auth(f"r{clients}-{client}-{i}", self.clerk_token),
-            )
-            return status == 201
+            return await self.sell_one(conns[client], next(counter), f"r{clients}-{client}-{i}")
 
         jifen = await timed_clients(clients, op, duration=REDEEM_SECONDS)
         for c in conns:

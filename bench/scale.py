@@ -349,7 +349,9 @@ async def roll_up(url: str) -> None:
         assert upto is not None
         while await town.roll_up(conn, upto):
             pass
-        await conn.execute("VACUUM ANALYZE village_period_figures, village_period_participants")
+        await conn.execute(
+            "VACUUM ANALYZE village_period_figures, village_period_participants, household_period_points"
+        )
     finally:
         await conn.close()
 
@@ -483,8 +485,8 @@ async def measure(url: str, rounds: int) -> list[Read]:
     from jifen.audit import repository as audit_repository
     from jifen.audit import service as audit_service
     from jifen.funding import service as funding
-    from jifen.funding.periods import parse_period as local_period
     from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.kit.periods import parse_period as local_period
     from jifen.ledger import repository as ledger_repository
     from jifen.models import Store, Village
     from jifen.rankings import service as rankings
@@ -553,6 +555,11 @@ async def measure(url: str, rounds: int) -> list[Read]:
         median, p95 = await _timed(rounds, await session_op(body))
         reads.append(Read(name, median, p95))
 
+    median, p95 = await _verify_after_writes(url, conn, villages, rounds, rng)
+    reads.append(
+        Read(f"cached audit verdict after {NEW_RECORDS} new awards (incremental verify)", median, p95)
+    )
+
     async def full_verify(i: int) -> Any:
         return await chain.verify(conn, village(i))
 
@@ -561,6 +568,65 @@ async def measure(url: str, rounds: int) -> list[Read]:
     await conn.close()
     await engine.dispose()
     return reads
+
+
+NEW_RECORDS = 100  # awards written between two verifications
+
+
+async def write_awards(url: str, conn: asyncpg.Connection, village_id: uuid.UUID, rng: random.Random) -> None:
+    """NEW_RECORDS awards of 5 points to random households of the village, through jifen's ledger service
+    (one transaction each), then linked and rolled up as the background pass does before it verifies."""
+    from jifen.audit import chain
+    from jifen.auth.actor import console_actor
+    from jifen.kit.db import create_engine, create_sessionmaker
+    from jifen.ledger import service as ledger
+    from jifen.models import AccountKind, TransactionKind
+    from jifen.town import repository as town
+
+    households = [
+        r["id"] for r in await conn.fetch("SELECT id FROM households WHERE village_id = $1", village_id)
+    ]
+    engine = create_engine(url, pool_size=1, max_overflow=0, metered=False)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            issuing = (await ledger.system_accounts(session, village_id))[AccountKind.issuing]
+            for _ in range(NEW_RECORDS):
+                household = households[rng.randrange(len(households))]
+                lines = [ledger.Line(household, 5, earned=5), ledger.Line(issuing, -5)]
+                draft = ledger.Draft(kind=TransactionKind.award, lines=lines, memo="县域压测")
+                await ledger.post(session, console_actor("county"), village_id, [draft])
+    finally:
+        await engine.dispose()
+    upto = await chain.horizon(conn)
+    assert upto is not None
+    await chain.link(conn, village_id, upto)
+    await town.roll_up(conn, upto)
+
+
+async def _verify_after_writes(
+    url: str, conn: asyncpg.Connection, villages: list[uuid.UUID], rounds: int, rng: random.Random
+) -> tuple[float, float]:
+    """The admin page's cached verdict with records written since the village's last verification: each
+    round writes and links NEW_RECORDS awards in a random village (`write_awards`), then times
+    `cached_verdict` alone."""
+    from jifen.audit import service as audit_service
+    from jifen.kit.logging import configure_logging
+
+    configure_logging(json=False, level="WARNING")  # not a line per award
+    timings = []
+    for i in range(rounds + 1):
+        village_id = villages[rng.randrange(len(villages))]
+        await audit_service.cached_verdict(conn, village_id)  # verified up to now
+        await write_awards(url, conn, village_id, rng)
+        started = time.perf_counter()
+        cached = await audit_service.cached_verdict(conn, village_id)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert cached.verdict.ok, cached.verdict
+        assert cached.verdict.checked >= NEW_RECORDS, cached.verdict
+        if i:  # the first round warms up
+            timings.append(elapsed)
+    timings.sort()
+    return statistics.median(timings), timings[max(0, int(len(timings) * 0.95) - 1)]
 
 
 # ------------------------------------------------------------------------------------------------ running

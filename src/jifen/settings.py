@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # how long a server process keeps a signed-in user's roles without asking the database again (0: never);
     # another process sees a sign-out or a removed role this much later (the award re-checks in the database)
     actor_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    # a counter sale (POST /redemptions) as one database call (sale_submit, migration 0023); off: the Python
+    # path for every sale (the same answers, refusals and rows)
+    sale_in_one_call: bool = True
     log_level: str = "INFO"
     log_requests: bool = True
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off

@@ -5,6 +5,7 @@ process's cache, the answer built and stored by the call — and a credential re
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,19 @@ def _count_statements(world: World) -> list[str]:
     event.listen(engine.pool, "checkout", on_checkout)
     event.listen(engine, "before_cursor_execute", on_execute)
     return sent
+
+
+async def sign_out_elsewhere(world: World, user_id: uuid.UUID) -> None:
+    """Another server process signs the user out (on a connection of its own: this process's actor cache
+    never hears of it)."""
+    database = normalise_url(world.app.state.settings.database_url).replace("+asyncpg", "")
+    other = await asyncpg.connect(database)
+    try:
+        await other.execute(
+            "UPDATE users SET credential_version = credential_version + 1 WHERE id = $1", user_id
+        )
+    finally:
+        await other.close()
 
 
 async def test_an_award_is_begin_one_call_commit_and_a_revoked_credential_moves_nothing(world: World) -> None:
@@ -77,14 +91,7 @@ async def test_an_award_is_begin_one_call_commit_and_a_revoked_credential_moves_
 
     # another server process signs the cadre out: this process still has the cadre cached, the database
     # refuses the award all the same
-    database = normalise_url(world.app.state.settings.database_url).replace("+asyncpg", "")
-    other = await asyncpg.connect(database)
-    try:
-        await other.execute(
-            "UPDATE users SET credential_version = credential_version + 1 WHERE id = $1", cadre.id
-        )
-    finally:
-        await other.close()
+    await sign_out_elsewhere(world, cadre.id)
     refused = await award(world, cadre, household.id, plus)
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_token"

@@ -235,8 +235,10 @@ async def verify(conn: asyncpg.Connection, scope: uuid.UUID, digest: bytes | Non
 async def verify_since(conn: asyncpg.Connection, scope: uuid.UUID, mark: Mark) -> Verdict:
     """Verify only what was linked after `mark` (a verification that passed): that the mark's link is still
     the chain's link at its place, then every later record and link from it, every checkpoint sealed after
-    it; and the balances: every household account against its newest posting and its active holds, and the
-    accounts with new postings against all their postings. Its cost follows what is new, not the history.
+    it; and the balances: every household account against its newest posting and its active holds, each new
+    posting's running balance against the one before it, and the lifetime earned of the accounts with new
+    postings against what was rolled up for them plus what came after (audit/balances.py _RECONCILE_SINCE).
+    Its cost follows what is new, not the history.
     A change to a record verified before the mark is found by the next full verification (`verify`)."""
     return await _verify(conn, scope, None, mark)
 

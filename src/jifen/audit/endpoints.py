@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from jifen.audit import repository, service
@@ -12,7 +12,7 @@ from jifen.audit.auth import AuditAccess, AuditReader, VillageRequired, village_
 from jifen.audit.schemas import AuditEventOut, CheckpointOut, VerdictOut, VerifyOut
 from jifen.audit.sheets import audit_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.errors import BadRequest, Forbidden, NotAuthenticated, NotFound, create_route, error_responses
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import LOCAL_TZ
 from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
@@ -121,12 +121,7 @@ async def cached_verdict(
     return await service.verdict_out(request.app.state.engine, access.village_id)
 
 
-@router.post(
-    "/villages/{village_id}/checkpoints",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CheckpointOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/checkpoints", CheckpointOut, *READ_ERRORS)
 async def seal_checkpoint(
     request: Request, access: Annotated[AuditAccess, Depends(village_auditor)]
 ) -> CheckpointOut:

@@ -9,19 +9,75 @@ award re-checks the credential version inside the database, so points never move
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 
 from jifen.auth.actor import Actor
+from jifen.kit.db import sqlstate
+from jifen.kit.errors import InvalidToken
+from jifen.kit.idempotency import CallerKey
+from jifen.kit.logging import REQUEST
 from jifen.models import User, UserRole
 
 _FORGET = "jifen_forget_actors"
+
+# SQL twin: migrations/versions/0021_award_call.py award_submit and 0023_sale_call.py sale_submit raise it
+# when the token's credential version is no longer the user's (a sign-out, a password change, a disabling
+# another server process has not seen)
+STALE_CREDENTIAL = "JF007"
+
+
+@dataclass(frozen=True, slots=True)
+class OneCallCaller:
+    """Who calls a one-call path's database function (award_submit, sale_submit: their first seven
+    arguments): the cached actor with the credential version to re-check, the request, the key."""
+
+    actor_id: uuid.UUID
+    credential_version: int
+    actor_name: str  # for the audit events
+    request_id: str | None
+    client_addr: str | None
+    key: str  # the Idempotency-Key and the request's fingerprint (kit/idempotency.py)
+    request_hash: str
+
+    def args(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+def one_call_caller(actor: Actor, key: CallerKey, fingerprint: str) -> OneCallCaller:
+    info = REQUEST.get()
+    return OneCallCaller(
+        actor.user_id,
+        actor.credential_version,
+        actor.username,
+        info.request_id,
+        info.client_addr,
+        key.key,
+        fingerprint,
+    )
+
+
+@contextlib.contextmanager
+def credential_rechecked() -> Iterator[None]:
+    """Around a one-call path's database call, which re-checks the cached actor's credential: a credential
+    no longer valid is answered 401 invalid_token, as a token read anew would be."""
+    try:
+        yield
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if sqlstate(exc) == STALE_CREDENTIAL:
+            raise InvalidToken() from None
+        raise
 
 
 class ActorCache:

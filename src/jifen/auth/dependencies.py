@@ -10,6 +10,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel
 
 from jifen.auth import browser, repository
 from jifen.auth.actor import Actor
@@ -17,7 +18,7 @@ from jifen.auth.actor_cache import ACTORS
 from jifen.auth.tokens import TokenSubject, read_token
 from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
-from jifen.kit.idempotency import CallerKey, valid_key
+from jifen.kit.idempotency import CallerKey, IdempotencyKeyRequired, is_valid_key, valid_key
 from jifen.models import Role, Village
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -138,6 +139,31 @@ async def idempotency_key(
     key: IdempotencyHeader = None,
 ) -> CallerKey:
     return CallerKey(actor.user_id, valid_key(key))
+
+
+async def deferred_idempotency_key(actor: CurrentActor, key: IdempotencyHeader = None) -> CallerKey:
+    """The key as sent, not yet checked: a one-call path (`@idempotent(at_once=...)`) takes only a valid one,
+    and the endpoint's access checks it with `valid_key` after its own checks (404 and 403 before 400)."""
+    return CallerKey(actor.user_id, key or "")
+
+
+DeferredKey = Annotated[CallerKey, Depends(deferred_idempotency_key)]
+
+
+def deferred_idempotency_key_of(body_model: type[BaseModel]) -> Callable[..., Awaitable[CallerKey]]:
+    """`deferred_idempotency_key` for an endpoint whose access check reads its body (`body_model`): a missing
+    or unusable key is refused at once when that body is refused too (the access check never runs, and the
+    key's 400 comes before the body's 422, as with `idempotency_key`), else after the access check."""
+
+    async def deferred(request: Request, actor: CurrentActor, key: IdempotencyHeader = None) -> CallerKey:
+        if not is_valid_key(key):
+            try:
+                body_model.model_validate_json(await request.body())
+            except ValueError:  # pydantic's ValidationError, or not JSON at all
+                raise IdempotencyKeyRequired() from None
+        return CallerKey(actor.user_id, key or "")
+
+    return deferred
 
 
 async def optional_idempotency_key(

@@ -10,14 +10,21 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import VILLAGE_STAFF, Actor
-from jifen.auth.dependencies import CurrentActor, IdempotencyHeader, VillageAccess, authorize, village_role
+from jifen.auth.dependencies import (
+    CurrentActor,
+    DeferredKey,
+    IdempotencyHeader,
+    VillageAccess,
+    authorize,
+    village_role,
+)
 from jifen.auth.scope import HouseholdView, check_grid, grid_scope, household_view, refusal
 from jifen.awards import repository
 from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
-from jifen.kit.idempotency import CallerKey, valid_key
+from jifen.kit.idempotency import valid_key
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
@@ -95,14 +102,9 @@ async def pending_batch(
     return await _pending(body, actor, session, key)
 
 
-async def any_idempotency_key(actor: CurrentActor, key: IdempotencyHeader = None) -> CallerKey:
-    """The key as sent, checked by PendingSubmission (after the access) or by the one-call award."""
-    return CallerKey(actor.user_id, key or "")
-
-
 AwardSubmitter = Annotated[PendingSubmission, Depends(pending_award)]
 BatchSubmitter = Annotated[PendingSubmission, Depends(pending_batch)]
-SubmitterKey = Annotated[CallerKey, Depends(any_idempotency_key)]
+SubmitterKey = DeferredKey  # checked by PendingSubmission (after the access) or by the one-call award
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from jifen.awards import repository
 from jifen.awards.repository import board as board_repository
 from jifen.awards.schemas import BoardAward
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.error_sets import read_route
 from jifen.kit.pagination import GridFilter
 from jifen.kit.periods import window
 from jifen.kit.timeutil import utcnow
@@ -46,11 +45,7 @@ async def board(
     return await board_repository.board_awards(session, village_id, status, grid, limit, grids=grids)
 
 
-@router.get(
-    "/villages/{village_id}/notices",
-    response_model=Board,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/notices", Board)
 async def list_notices(
     access: VillageUsers,
     session: Session,
@@ -62,11 +57,7 @@ async def list_notices(
     return Board(items=await board(session, access.village.id, AwardStatus.public_notice, grid, limit))
 
 
-@router.get(
-    "/villages/{village_id}/review-queue",
-    response_model=Board,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/review-queue", Board)
 async def review_queue(
     access: AwardLister,
     session: Session,
@@ -95,11 +86,7 @@ class CapsOut(BaseModel):
     items: list[CapLeft]
 
 
-@router.get(
-    "/households/{household_id}/caps",
-    response_model=CapsOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/households/{household_id}/caps", CapsOut)
 async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut:
     """For every rule with a cap: how many points this household has used in the current local period and
     how many it may still get — shown before an award is submitted."""

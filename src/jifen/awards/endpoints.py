@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from jifen.auth.dependencies import idempotency_key
@@ -34,7 +34,7 @@ from jifen.awards.schemas import (
 )
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.errors import create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.limits import batch_limit, body_limit
 from jifen.kit.schemas import InputModel, Reason
@@ -43,12 +43,7 @@ from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 router = APIRouter(prefix="/awards", tags=["awards"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AwardOut,
-    responses=error_responses(*AWARD_ERRORS),
-)
+@create_route(router, "", AwardOut, *AWARD_ERRORS)
 @idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award(
     request: Request, body: AwardCreate, access: AwardSubmitter, session: Session, key: SubmitterKey
@@ -62,12 +57,7 @@ async def create_award(
     return service.award_out(result)
 
 
-@router.post(
-    "/batch",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AwardBatchOut,
-    responses=error_responses(*AWARD_ERRORS, MixedVillages),
-)
+@create_route(router, "/batch", AwardBatchOut, *AWARD_ERRORS, MixedVillages)
 @body_limit(batch_limit)
 @idempotent(lambda access: access.village_id(), at_once=service.submit_in_one_call)
 async def create_award_batch(
@@ -121,17 +111,15 @@ class RectifiedOut(BaseModel):
     transaction_id: uuid.UUID
 
 
-@router.post(
+@create_route(
+    router,
     "/{award_id}/rectify",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RectifiedOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        service.NotRectifiable,
-        service.AlreadyRectified,
-        AlreadyCompensated,
-        service.ConflictOfInterest,
-    ),
+    RectifiedOut,
+    *MONEY_ERRORS,
+    service.NotRectifiable,
+    service.AlreadyRectified,
+    AlreadyCompensated,
+    service.ConflictOfInterest,
 )
 @idempotent(lambda access: access.village_id)
 async def rectify_award(
@@ -181,11 +169,8 @@ class ResolutionOut(AwardOut):
     pending_resolution: PendingResolution | None = None
 
 
-@router.post(
-    "/{award_id}/objections",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ObjectionOut,
-    responses=error_responses(*READ_ERRORS, notice.NoticeClosed, AlreadyCompensated),
+@create_route(
+    router, "/{award_id}/objections", ObjectionOut, *READ_ERRORS, notice.NoticeClosed, AlreadyCompensated
 )
 async def object_to_award(body: ObjectionIn, access: AwardObjector, session: Session) -> ObjectionOut:
     """异议: anyone of the village may object, with a reason, to an award on public notice before it ends, or

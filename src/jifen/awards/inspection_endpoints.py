@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.awards import inspections, service
@@ -12,42 +12,36 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import InspectionReader, InspectionScorer, VillageScorer
 from jifen.awards.schemas import InspectionCreate, InspectionResult, InspectionScores, SheetOut
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.error_sets import READ_ERRORS, read_route
+from jifen.kit.errors import create_route
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.limits import batch_limit, body_limit
 
 router = APIRouter(tags=["inspections"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/inspections",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SheetOut,
-    responses=error_responses(*READ_ERRORS, inspections.DuplicateInspection),
+@create_route(
+    router, "/villages/{village_id}/inspections", SheetOut, *READ_ERRORS, inspections.DuplicateInspection
 )
 async def open_inspection(body: InspectionCreate, access: VillageScorer, session: Session) -> SheetOut:
     """Open a grid's inspection sheet for a day: rules to score, judges, every household of the grid."""
     return await inspections.open_inspection(session, access.actor, access.village.id, body)
 
 
-@router.get(
-    "/inspections/{inspection_id}",
-    response_model=SheetOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/inspections/{inspection_id}", SheetOut)
 async def get_inspection(access: InspectionReader, session: Session) -> SheetOut:
     """An inspection sheet and where it stands."""
     return await inspections.read_sheet(session, access.award_id)
 
 
-@router.post(
+@create_route(
+    router,
     "/inspections/{inspection_id}/submit",
-    status_code=status.HTTP_201_CREATED,
-    response_model=InspectionResult,
-    responses=error_responses(
-        *AWARD_ERRORS, inspections.InspectionSubmitted, inspections.InvalidScore, service.CapExceeded
-    ),
+    InspectionResult,
+    *AWARD_ERRORS,
+    inspections.InspectionSubmitted,
+    inspections.InvalidScore,
+    service.CapExceeded,
 )
 @body_limit(batch_limit)
 @idempotent(lambda access: access.village_id)

@@ -10,21 +10,19 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import Actor
+from jifen.auth.actor_cache import credential_rechecked, one_call_caller
 from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
-from jifen.kit.db import sqlstate, unique_or
-from jifen.kit.errors import BadRequest, Conflict, Forbidden, InvalidToken, JifenError, NotFound
+from jifen.kit.db import unique_or
+from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
-from jifen.kit.logging import REQUEST
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.periods import PERIOD_NAMES, period_start, window
@@ -192,11 +190,6 @@ def award_event(result: AwardResult, rule_name: str) -> outbox.Event | None:
     return None
 
 
-# SQL twin: migrations/versions/0021_award_call.py award_submit raises it when the token's credential version
-# is no longer the user's (a sign-out, a password change, a disabling another server process has not seen)
-STALE_CREDENTIAL = "JF007"
-
-
 async def submit_in_one_call(
     *,
     key: CallerKey,
@@ -211,20 +204,12 @@ async def submit_in_one_call(
     was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged)."""
     many = isinstance(body, AwardBatchCreate)
     items = body.items if isinstance(body, AwardBatchCreate) else [body]
-    actor = access.actor
     if not is_valid_key(key.key):
         return None  # no usable key: refused after the access checks (PendingSubmission)
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
         return None  # a member, photos, or a deed scored offline (its own period): the general path
-    info = REQUEST.get()
     call = repository.OneCall(
-        actor_id=actor.user_id,
-        credential_version=actor.credential_version,
-        actor_name=actor.username,
-        request_id=info.request_id,
-        client_addr=info.client_addr,
-        key=key.key,
-        request_hash=fingerprint,
+        caller=one_call_caller(access.actor, key, fingerprint),
         many=many,
         now=utcnow(),
         households=[item.household_id for item in items],
@@ -232,12 +217,8 @@ async def submit_in_one_call(
         quantities=[item.quantity for item in items],
         notes=[item.note for item in items],
     )
-    try:
+    with credential_rechecked():
         answer = await repository.submit_in_one_call(session, call)
-    except (DBAPIError, asyncpg.PostgresError) as exc:
-        if sqlstate(exc) == STALE_CREDENTIAL:
-            raise InvalidToken() from None
-        raise
     if answer.answer_json is None:
         return None
     count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import AwardLister, HouseholdHistoryReader
@@ -14,10 +14,9 @@ from jifen.awards.answers import AWARD_ERRORS
 from jifen.awards.auth import SelfReporter
 from jifen.awards.schemas import AwardOut, SelfReportCreate
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.errors import create_route
 from jifen.kit.idempotency import CallerKey, idempotent
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.models import AwardStatus
 
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
@@ -44,11 +43,7 @@ def award_filter(
 AwardQuery = Annotated[AwardFilter, Depends(award_filter)]
 
 
-@router.get(
-    "/villages/{village_id}/awards",
-    response_model=Page[AwardOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/awards", Page[AwardOut])
 async def list_awards(access: AwardLister, session: Session, query: AwardQuery) -> Page[AwardOut]:
     """The village's awards, newest first; `?status=pending_review` is the review queue,
     `&self_report=true` the villagers' own reports in it. A cadre assigned to grids sees their grids'."""
@@ -64,11 +59,7 @@ async def list_awards(access: AwardLister, session: Session, query: AwardQuery) 
     )
 
 
-@router.get(
-    "/households/{household_id}/awards",
-    response_model=Page[AwardOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/households/{household_id}/awards", Page[AwardOut])
 async def list_household_awards(
     access: HouseholdHistoryReader, session: Session, query: AwardQuery
 ) -> Page[AwardOut]:
@@ -86,11 +77,8 @@ async def list_household_awards(
     )
 
 
-@router.post(
-    "/households/{household_id}/self-reports",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AwardOut,
-    responses=error_responses(*AWARD_ERRORS, service.NotSelfReportable),
+@create_route(
+    router, "/households/{household_id}/self-reports", AwardOut, *AWARD_ERRORS, service.NotSelfReportable
 )
 @idempotent(lambda access: access.household.village_id)
 async def create_self_report(

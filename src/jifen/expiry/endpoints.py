@@ -10,9 +10,9 @@ from jifen.expiry import service
 from jifen.expiry.auth import PolicyReader, PolicySetter, PreviewReader
 from jifen.expiry.schemas import ExpiringOut, ExpiryPolicyIn, ExpiryPolicyOut, HouseholdExpiringOut
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.error_sets import READ_ERRORS, read_route
 from jifen.kit.errors import error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor, list_route
 
 router = APIRouter(tags=["expiry"], route_class=AutoCommitRoute)
 
@@ -46,21 +46,13 @@ async def set_expiry_policy(body: ExpiryPolicyIn, access: PolicySetter, session:
     return service.policy_out(access.village.id, row)
 
 
-@router.get(
-    "/villages/{village_id}/expiry-policy",
-    response_model=ExpiryPolicyOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/expiry-policy", ExpiryPolicyOut)
 async def get_expiry_policy(access: PolicyReader, session: Session) -> ExpiryPolicyOut:
     """The village's current expiry policy and its next clearing."""
     return service.policy_out(access.village.id, await service.current_policy(session, access.village.id))
 
 
-@router.get(
-    "/villages/{village_id}/expiry-policy/history",
-    response_model=Page[ExpiryPolicyOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/expiry-policy/history", Page[ExpiryPolicyOut])
 async def expiry_policy_history(
     access: PolicyReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[ExpiryPolicyOut]:
@@ -79,11 +71,7 @@ async def expiry_policy_history(
     return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None)
 
 
-@router.get(
-    "/villages/{village_id}/expiry/preview",
-    response_model=Page[ExpiringOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor, service.InvalidPreviewRange),
-)
+@list_route(router, "/villages/{village_id}/expiry/preview", Page[ExpiringOut], service.InvalidPreviewRange)
 async def preview_expiry(
     access: PreviewReader, session: Session, until: Until = None, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[ExpiringOut]:
@@ -92,11 +80,7 @@ async def preview_expiry(
     return await service.preview_page(session, access.village.id, until, cursor, limit)
 
 
-@router.get(
-    "/households/{household_id}/expiring",
-    response_model=HouseholdExpiringOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPreviewRange),
-)
+@read_route(router, "/households/{household_id}/expiring", HouseholdExpiringOut, service.InvalidPreviewRange)
 async def household_expiring(
     access: HouseholdHistoryReader, session: Session, until: Until = None
 ) -> HouseholdExpiringOut:

@@ -10,11 +10,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.expiry.policy import ExpiryMode, Policy
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, columns_of, unnest_args
 from jifen.ledger import repository as ledger_repository
-
-_POLICY_COLUMNS = """id, village_id, seq, mode, clearing_month, clearing_day, carry_over_cap, months,
-       effective_at, reason, actor_id, created_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +39,9 @@ class PolicyRow:
             months=self.months,
             id=self.id,
         )
+
+
+_POLICY_COLUMNS = columns_of(PolicyRow)
 
 
 async def current_policy(session: AsyncSession, village_id: uuid.UUID) -> PolicyRow | None:
@@ -220,10 +220,7 @@ async def insert_expiries(
         village_id,
         cutoff,
         policy_id,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
+        *unnest_args(rows, 4),
     )
 
 

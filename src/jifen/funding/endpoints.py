@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import HouseholdReader
@@ -33,12 +33,12 @@ from jifen.funding.schemas import (
     SettlementReport,
 )
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS, read_route
+from jifen.kit.errors import create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
-from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Keyset, Limit, Page
+from jifen.kit.pagination import BY_TIME_ID, Cursor, Keyset, Limit, Page, list_route
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
-from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.kit.xlsx import XlsxWanted
 from jifen.store.reservations import ReservationNotFound
 
 router = APIRouter(tags=["funding"], route_class=AutoCommitRoute)
@@ -87,12 +87,7 @@ async def set_peg(body: PegSet, access: FundsKeeper, session: Session) -> PegHis
 # ---------------------------------------------------------------------------------------------- funds
 
 
-@router.post(
-    "/villages/{village_id}/funds",
-    status_code=status.HTTP_201_CREATED,
-    response_model=FundOut,
-    responses=error_responses(*MONEY_ERRORS, service.ReceivedInFuture),
-)
+@create_route(router, "/villages/{village_id}/funds", FundOut, *MONEY_ERRORS, service.ReceivedInFuture)
 @idempotent(lambda access: access.village.id)
 async def record_fund(
     request: Request,
@@ -105,11 +100,7 @@ async def record_fund(
     return await service.record_fund(session, access.actor, access.village, body)
 
 
-@router.get(
-    "/villages/{village_id}/funds",
-    response_model=Page[FundOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/funds", Page[FundOut])
 async def list_funds(
     access: FundsReader,
     session: Session,
@@ -156,11 +147,7 @@ async def void_fund(
 # ---------------------------------------------------------------------------------------------- settlement
 
 
-@router.get(
-    "/stores/{store_id}/settlement",
-    response_model=SettlementReport,
-    responses=error_responses(*READ_ERRORS, InvalidPeriod) | XLSX_RESPONSE,
-)
+@read_route(router, "/stores/{store_id}/settlement", SettlementReport, InvalidPeriod, xlsx=True)
 async def settlement_report(
     access: SettlementReader,
     session: Session,
@@ -181,11 +168,14 @@ async def settlement_report(
     return await reports.settlement_xlsx(report) if xlsx else report
 
 
-@router.post(
+@create_route(
+    router,
     "/stores/{store_id}/settlements",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SettlementOut,
-    responses=error_responses(*MONEY_ERRORS, InvalidPeriod, service.AlreadySettled, service.PeriodNotEnded),
+    SettlementOut,
+    *MONEY_ERRORS,
+    InvalidPeriod,
+    service.AlreadySettled,
+    service.PeriodNotEnded,
 )
 @idempotent(lambda access: access.store.village_id)
 async def record_settlement(
@@ -207,11 +197,7 @@ async def record_settlement(
     )
 
 
-@router.get(
-    "/stores/{store_id}/settlements",
-    response_model=Page[SettlementOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/stores/{store_id}/settlements", Page[SettlementOut])
 async def list_settlements(
     access: SettlementReader, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[SettlementOut]:
@@ -225,11 +211,7 @@ async def list_settlements(
 # ---------------------------------------------------------------------------------------------- overview
 
 
-@router.get(
-    "/villages/{village_id}/funding",
-    response_model=FundingOverview,
-    responses=error_responses(*READ_ERRORS) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/funding", FundingOverview, xlsx=True)
 async def funding_overview(
     access: FundsReader, session: Session, xlsx: XlsxWanted
 ) -> FundingOverview | Response:

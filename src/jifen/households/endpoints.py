@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from jifen.auth.households import (
@@ -17,9 +17,17 @@ from jifen.households import service
 from jifen.households.schemas import HouseholdCreate, HouseholdOut, HouseholdSummary, MemberIn, MemberOut
 from jifen.households.sheets import roll_xlsx
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS, read_route
+from jifen.kit.errors import (
+    DuplicateCode,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    create_route,
+    error_responses,
+)
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
-from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.kit.xlsx import XlsxWanted
 
 router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 
@@ -27,11 +35,12 @@ router = APIRouter(tags=["households"], route_class=AutoCommitRoute)
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a database error
 
 
-@router.post(
+@create_route(
+    router,
     "/villages/{village_id}/households",
-    status_code=status.HTTP_201_CREATED,
-    response_model=HouseholdOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, DuplicateCode),
+    HouseholdOut,
+    *READ_ERRORS,
+    DuplicateCode,
 )
 async def create_household(body: HouseholdCreate, access: VillageAdmin, session: Session) -> HouseholdOut:
     """Add a household (and its members) to the village's roll."""
@@ -39,11 +48,7 @@ async def create_household(body: HouseholdCreate, access: VillageAdmin, session:
     return await service.household_out(session, HouseholdAccess(actor=access.actor, household=household))
 
 
-@router.get(
-    "/villages/{village_id}/households",
-    response_model=Page[HouseholdSummary],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/households", Page[HouseholdSummary], InvalidCursor, xlsx=True)
 async def list_households(
     access: HouseholdLister,
     session: Session,
@@ -81,12 +86,7 @@ async def get_household(access: HouseholdReader, session: Session) -> HouseholdO
     return await service.household_out(session, access)
 
 
-@router.post(
-    "/households/{household_id}/members",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MemberOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
-)
+@create_route(router, "/households/{household_id}/members", MemberOut, *READ_ERRORS)
 async def add_member(body: MemberIn, access: HouseholdAdmin, session: Session) -> MemberOut:
     """Add a family member to a household."""
     member = await service.add_member(session, access.actor, access.household, body)

@@ -14,6 +14,7 @@ from jifen.imports.reading import TooManyRows, UnsupportedFile
 from jifen.imports.samples import template_xlsx
 from jifen.imports.schemas import ImportResult
 from jifen.kit.db import AutoCommitRoute, Session
+from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import BadRequest, Forbidden, JifenError, NotAuthenticated, NotFound, error_responses
 from jifen.kit.limits import BodyLimit, body_limit, size_text
 from jifen.settings import Settings
@@ -124,7 +125,7 @@ async def import_households(
     response_class=Response,
     responses={
         200: {"content": {XLSX: {}}, "description": "the roll template with example rows"},
-        **error_responses(NotAuthenticated, Forbidden, NotFound),
+        **error_responses(*READ_ERRORS),
     },
 )
 async def household_template(access: VillageAdmin) -> Response:

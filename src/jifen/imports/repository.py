@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.imports.roll import HouseholdRow, MemberRow
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, unnest_args
 from jifen.models import AccountKind
 
 
@@ -167,7 +167,5 @@ async def update_members(
          WHERE m.village_id = $1 AND m.id = u.id
         """,
         village_id,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
+        *unnest_args(rows, 3),
     )

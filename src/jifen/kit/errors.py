@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 
@@ -89,3 +91,12 @@ def error_responses(*errors: type[JifenError]) -> dict[int | str, dict[str, Any]
         }
         for status, codes in by_status.items()
     }
+
+
+def create_route(
+    router: APIRouter, path: str, model: type[BaseModel], *errors: type[JifenError]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A POST that creates a record: 201 Created with the record as `model`, or one of `errors`."""
+    return router.post(
+        path, status_code=status.HTTP_201_CREATED, response_model=model, responses=error_responses(*errors)
+    )

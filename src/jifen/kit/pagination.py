@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
 
-from fastapi import Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from jifen.kit.errors import BadRequest
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import BadRequest, JifenError, error_responses
 
 T = TypeVar("T")
 
@@ -31,6 +32,16 @@ class Page(BaseModel, Generic[T]):
 class InvalidCursor(BadRequest):
     code = "invalid_cursor"
     default_detail = "分页游标无效，请从第一页重新开始"
+
+
+def list_route(
+    router: APIRouter, path: str, page: type[Page[Any]], *errors: type[JifenError]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A GET that answers one `page` of a list: refused as any read is, or for a cursor it did not issue,
+    and for `errors`."""
+    return router.get(
+        path, response_model=page, responses=error_responses(*READ_ERRORS, InvalidCursor, *errors)
+    )
 
 
 def encode_cursor(*key: Any) -> str:

@@ -61,10 +61,20 @@ def shape_row(shape: type[T], row: Mapping[str, Any]) -> T:
         raise RowShapeError(f"{shape.__name__}{fields} cannot hold columns {list(row)}: {exc}") from exc
 
 
+def columns_of(shape: type[Any]) -> str:
+    """The select list a row dataclass is read from: its fields, in order, comma-separated."""
+    return ", ".join(f.name for f in dataclasses.fields(shape))
+
+
 def present(row: T | None) -> T:
     """The row a statement always returns: an INSERT … RETURNING, a row the caller locked or just wrote."""
     assert row is not None
     return row
+
+
+def unnest_args(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
+    """Rows turned into `width` columns, one array each: the arguments of `unnest($n::…[], …)`."""
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 def checked(kind: type[V], value: object) -> V | None:

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import idempotency_key
 from jifen.auth.households import HouseholdHistoryReader, HouseholdReader
 from jifen.auth.scope import OutsideGrid
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import MONEY_ERRORS, read_route
+from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from jifen.kit.schemas import out_of
@@ -80,11 +80,7 @@ async def transaction_out(session: AsyncSession, transaction: LedgerTransaction)
     )
 
 
-@router.get(
-    "/transactions/{transaction_id}",
-    response_model=TransactionOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/transactions/{transaction_id}", TransactionOut)
 async def get_transaction(access: TransactionReader, session: Session) -> TransactionOut:
     """One ledger transaction with its postings, what reversed it, and how it was compensated:
     `compensated_by` names the compensation (reversal, cancellation, rectification, revision or revocation —
@@ -93,17 +89,15 @@ async def get_transaction(access: TransactionReader, session: Session) -> Transa
     return await transaction_out(session, access.transaction)
 
 
-@router.post(
+@create_route(
+    router,
     "/transactions/{transaction_id}/reverse",
-    status_code=status.HTTP_201_CREATED,
-    response_model=TransactionOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        service.AlreadyReversed,
-        service.AlreadyCompensated,
-        service.CannotReverse,
-        service.InsufficientPoints,
-    ),
+    TransactionOut,
+    *MONEY_ERRORS,
+    service.AlreadyReversed,
+    service.AlreadyCompensated,
+    service.CannotReverse,
+    service.InsufficientPoints,
 )
 @idempotent(lambda access: access.transaction.village_id)
 async def reverse_transaction(

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import VillageAccess, village_role
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import error_responses
 from jifen.kit.periods import InvalidPeriod, parse_period
 from jifen.kit.sql import Sql
 from jifen.kit.xlsx import BATCH, XLSX_MEDIA_TYPE, Column, Kind, Sheet, Writer, exported_note, feed, response
@@ -161,7 +162,7 @@ LedgerReader = Annotated[VillageAccess, Depends(village_role(Role.village_admin)
             "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
             "description": "the spreadsheet",
         },
-        **error_responses(NotAuthenticated, Forbidden, NotFound, InvalidPeriod),
+        **error_responses(*READ_ERRORS, InvalidPeriod),
     },
 )
 async def export_ledger(

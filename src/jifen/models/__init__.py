@@ -36,6 +36,7 @@ from jifen.models.store import (
 )
 from jifen.models.user import LoginThrottle, Role, User, UserRole
 from jifen.models.village import (
+    HouseholdPeriodPoints,
     Village,
     VillageHouseholds,
     VillagePeriodFigures,
@@ -62,6 +63,7 @@ __all__ = [
     "ExpiryRun",
     "Hold",
     "Household",
+    "HouseholdPeriodPoints",
     "IdempotencyKey",
     "Inspection",
     "Item",

@@ -20,13 +20,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
+    VillageChildRow,
+    VillageRow,
     created_at,
+    once_per_village_where,
     partial_index,
     scoped_fk,
     text500,
     uuid_key,
     uuid_pk,
-    village_key,
 )
 
 
@@ -64,7 +66,6 @@ class Award(Base):
         # allowed for): caps count by the observed moment, found from the period's start less this skew
         CheckConstraint("observed_at <= created_at + interval '10 minutes'", name="observed_before_received"),
         Index("ix_awards_id", "id"),
-        Index("ix_awards_village_id_household_id", "village_id", "household_id"),
         Index("ix_awards_household_created", "village_id", "household_id", "created_at"),
         # caps: what a household has under a rule since the start of a period
         Index("ix_awards_cap", "village_id", "household_id", "rule_id", "created_at"),
@@ -96,7 +97,7 @@ class Award(Base):
     observed_at: Mapped[datetime | None]
 
 
-class AwardDecision(Base):
+class AwardDecision(VillageChildRow, Base):
     """A reviewer's approval or rejection of an award; append-only. A double review needs two approvers."""
 
     __tablename__ = "award_decisions"
@@ -105,18 +106,11 @@ class AwardDecision(Base):
         CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
         CheckConstraint("decision <> 'reject' OR reason IS NOT NULL", name="reject_reason"),
         # one approval per person per award
-        partial_index(
-            "uq_award_decisions_one_approval_each",
-            "village_id",
-            "award_id",
-            "actor_id",
-            where="decision = 'approve'",
-            unique=True,
+        once_per_village_where(
+            "uq_award_decisions_one_approval_each", "award_id", "actor_id", where="decision = 'approve'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     award_id: Mapped[uuid.UUID]
     decision: Mapped[str] = mapped_column(String(8))
     actor_id: Mapped[uuid.UUID]
@@ -124,7 +118,7 @@ class AwardDecision(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class Objection(Base):
+class Objection(VillageChildRow, Base):
     """An objection (异议) to an award on public notice or recently posted: upheld, revised or revoked; a
     `double` rule's resolution is proposed by one resolver and completed by a second."""
 
@@ -148,8 +142,6 @@ class Objection(Base):
         Index("ix_objections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     award_id: Mapped[uuid.UUID]
     raised_by: Mapped[uuid.UUID]
     reason: Mapped[str] = text500()
@@ -165,7 +157,7 @@ class Objection(Base):
     proposed_at: Mapped[datetime | None]
 
 
-class Inspection(Base):
+class Inspection(VillageRow, Base):
     """A grid inspection sheet: rules for one grid on one day, judged by named people, submitted once."""
 
     __tablename__ = "inspections"
@@ -180,8 +172,6 @@ class Inspection(Base):
         Index("ix_inspections_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     grid: Mapped[str] = mapped_column(String(32))
     inspected_on: Mapped[date] = mapped_column(Date)
     rule_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
+    UniqueConstraint,
     func,
     text,
 )
@@ -59,14 +60,14 @@ def created_at() -> Mapped[datetime]:
     return server_now()
 
 
-def village_key() -> MappedColumn[Any]:
+def village_key(**kwargs: Any) -> MappedColumn[Any]:
     """`village_id` as the first part of a village's row key, referencing the village."""
-    return mapped_column(ForeignKey("villages.id"), primary_key=True)
+    return mapped_column(ForeignKey("villages.id"), primary_key=True, **kwargs)
 
 
-def uuid_key() -> MappedColumn[Any]:
+def uuid_key(**kwargs: Any) -> MappedColumn[Any]:
     """A UUID part of a composite primary key (`village_id` and the row's own id, no default)."""
-    return mapped_column(UUID(as_uuid=True), primary_key=True)
+    return mapped_column(UUID(as_uuid=True), primary_key=True, **kwargs)
 
 
 def text500() -> MappedColumn[Any]:
@@ -79,6 +80,37 @@ def scoped_fk(column: str, table: str, **kwargs: Any) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["village_id", column], [f"{table}.village_id", f"{table}.id"], **kwargs)
 
 
+def scoped_fks(**references: str) -> tuple[ForeignKeyConstraint, ...]:
+    """`scoped_fk` for each `column=table`, in the order given."""
+    return tuple(scoped_fk(column, table) for column, table in references.items())
+
+
+def once_per_village(*columns: str) -> UniqueConstraint:
+    """`columns` are unique within a village: UNIQUE (village_id, *columns)."""
+    return UniqueConstraint("village_id", *columns)
+
+
+# the key columns a mixin declares come first in the table, as if the class had declared them first
+class VillageRow:
+    """A row a village owns outright: keyed `(village_id, id)`, `village_id` referencing the village."""
+
+    village_id: Mapped[uuid.UUID] = village_key(sort_order=-2)
+    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+
+
+class VillageChildRow:
+    """A row under another of its village's rows: keyed `(village_id, id)`, the village reached through the
+    row it belongs to."""
+
+    village_id: Mapped[uuid.UUID] = uuid_key(sort_order=-2)
+    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+
+
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
     """An index (unique when asked) over only the rows `where` holds for."""
     return Index(name, *columns, unique=unique, postgresql_where=text(where))
+
+
+def once_per_village_where(name: str, *columns: str, where: str) -> Index:
+    """`columns` are unique within a village among the rows `where` holds for (a partial unique index)."""
+    return partial_index(name, "village_id", *columns, where=where, unique=True)

@@ -6,20 +6,29 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, text500, uuid_key, village_key
+from jifen.models.base import (
+    Base,
+    VillageRow,
+    created_at,
+    once_per_village,
+    scoped_fk,
+    scoped_fks,
+    text500,
+    uuid_key,
+)
 
 
-class ExpiryPolicy(Base):
+class ExpiryPolicy(VillageRow, Base):
     """`none`, `yearly` (a clearing at a local month/day, an optional carry-over cap) or `rolling` (each
     earned point valid N months); in force from `effective_at` until the next one."""
 
     __tablename__ = "expiry_policies"
     __table_args__ = (
         # the history is a sequence per village: two admins saving at once cannot both be number n
-        UniqueConstraint("village_id", "seq"),
+        once_per_village("seq"),
         CheckConstraint("mode IN ('none', 'yearly', 'rolling')", name="mode"),
         CheckConstraint(
             "(mode = 'yearly') = (clearing_month IS NOT NULL AND clearing_day IS NOT NULL)"
@@ -37,8 +46,6 @@ class ExpiryPolicy(Base):
         Index("ix_expiry_policies_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     seq: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(8))
     clearing_month: Mapped[int | None] = mapped_column(SmallInteger)
@@ -56,10 +63,10 @@ class Expiry(Base):
 
     __tablename__ = "expiries"
     __table_args__ = (
-        scoped_fk("household_id", "households"),
-        scoped_fk("policy_id", "expiry_policies"),
-        scoped_fk("transaction_id", "ledger_transactions"),
-        UniqueConstraint("village_id", "transaction_id"),
+        *scoped_fks(
+            household_id="households", policy_id="expiry_policies", transaction_id="ledger_transactions"
+        ),
+        once_per_village("transaction_id"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("part > 0", name="part"),
         Index("ix_expiries_village_id_cutoff", "village_id", "cutoff"),

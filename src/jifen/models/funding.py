@@ -9,7 +9,17 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, identity_key, scoped_fk, text500, uuid_key, village_key
+from jifen.models.base import (
+    Base,
+    VillageChildRow,
+    VillageRow,
+    created_at,
+    identity_key,
+    scoped_fk,
+    text500,
+    uuid_key,
+    village_key,
+)
 
 
 class VillagePeg(Base):
@@ -32,7 +42,7 @@ class VillagePeg(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class VillageFund(Base):
+class VillageFund(VillageRow, Base):
     """Money the village received to stock its store (collective, donor, town, other)."""
 
     __tablename__ = "village_funds"
@@ -43,8 +53,6 @@ class VillageFund(Base):
         Index("ix_village_funds_received", "village_id", text("received_on DESC"), text("id DESC")),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     source: Mapped[str] = mapped_column(String(12))
     source_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
@@ -67,7 +75,7 @@ class VillageFundVoid(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class StoreSettlement(Base):
+class StoreSettlement(VillageChildRow, Base):
     """What the village paid a store for a stretch of time; a stretch is paid once (an exact repeat by the
     unique constraint, an overlap by a trigger)."""
 
@@ -82,8 +90,6 @@ class StoreSettlement(Base):
         Index("ix_store_settlements_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     store_id: Mapped[uuid.UUID]
     period: Mapped[str] = mapped_column(String(32))
     starts_at: Mapped[datetime]

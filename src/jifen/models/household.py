@@ -9,11 +9,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
 
 
 class Household(Base):
@@ -21,7 +20,7 @@ class Household(Base):
 
     __tablename__ = "households"
     __table_args__ = (
-        UniqueConstraint("village_id", "code"),
+        once_per_village("code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
         CheckConstraint("population BETWEEN 1 AND 99", name="population"),

@@ -13,17 +13,20 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
+    VillageChildRow,
     created_at,
     identity_key,
+    once_per_village,
+    once_per_village_where,
     partial_index,
     scoped_fk,
+    scoped_fks,
     text500,
     uuid_key,
     uuid_pk,
@@ -67,10 +70,9 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        scoped_fk("household_id", "households"),
-        scoped_fk("store_id", "stores"),
-        UniqueConstraint("village_id", "household_id"),
-        UniqueConstraint("village_id", "store_id"),
+        *scoped_fks(household_id="households", store_id="stores"),
+        once_per_village("household_id"),
+        once_per_village("store_id"),
         # one text[] constant, cheaper for PostgreSQL to read on every write than a list of literals (0016)
         CheckConstraint(
             "kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])", name="kind"
@@ -86,12 +88,8 @@ class Account(Base):
             "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
             name="system_row_untouched",
         ),
-        partial_index(
-            "uq_accounts_village_system_kind",
-            "village_id",
-            "kind",
-            where="kind IN ('issuing', 'deductions', 'expiry')",
-            unique=True,
+        once_per_village_where(
+            "uq_accounts_village_system_kind", "kind", where="kind IN ('issuing', 'deductions', 'expiry')"
         ),
         {"postgresql_with": {"fillfactor": 80}},
     )
@@ -108,7 +106,7 @@ class Account(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class LedgerTransaction(Base):
+class LedgerTransaction(VillageChildRow, Base):
     """Append-only; its village and rule version are checked by a statement trigger, not foreign keys."""
 
     __tablename__ = "ledger_transactions"
@@ -133,25 +131,15 @@ class LedgerTransaction(Base):
             postgresql_include=["id", "kind", "source_type"],
         ),
         # a transaction is reversed at most once
-        partial_index(
-            "uq_ledger_transactions_village_id_reverses_id",
-            "village_id",
-            "reverses_id",
-            where="reverses_id IS NOT NULL",
-            unique=True,
+        once_per_village_where(
+            "uq_ledger_transactions_village_id_reverses_id", "reverses_id", where="reverses_id IS NOT NULL"
         ),
         # one rectification per deduction
-        partial_index(
-            "uq_ledger_transactions_rectification",
-            "village_id",
-            "source_id",
-            where="kind = 'rectification'",
-            unique=True,
+        once_per_village_where(
+            "uq_ledger_transactions_rectification", "source_id", where="kind = 'rectification'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[TransactionKind] = mapped_column(String(24))
     memo: Mapped[str | None] = text500()
     actor_id: Mapped[uuid.UUID]
@@ -175,13 +163,11 @@ class Posting(Base):
         CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
         CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
         Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
-        partial_index(
+        once_per_village_where(
             "uq_postings_account_history",
-            "village_id",
             "account_id",
             "account_version",
             where="account_version IS NOT NULL",
-            unique=True,
         ),
         Index("ix_postings_chain_id", "chain_id"),
         Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
@@ -204,8 +190,7 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        scoped_fk("account_id", "accounts"),
-        scoped_fk("transaction_id", "ledger_transactions"),
+        *scoped_fks(account_id="accounts", transaction_id="ledger_transactions"),
         CheckConstraint("amount > 0", name="amount"),
         CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
         CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
@@ -245,7 +230,7 @@ class Compensation(Base):
             deferrable=True,
             initially="DEFERRED",
         ),
-        UniqueConstraint("village_id", "transaction_id"),
+        once_per_village("transaction_id"),
         CheckConstraint(
             "kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')", name="kind"
         ),

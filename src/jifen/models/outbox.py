@@ -11,32 +11,37 @@ from sqlalchemy import Boolean, CheckConstraint, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, partial_index, scoped_fk, server_now, uuid_key, village_key
+from jifen.models.base import (
+    Base,
+    VillageChildRow,
+    VillageRow,
+    created_at,
+    partial_index,
+    scoped_fks,
+    server_now,
+    uuid_key,
+)
 
 
-class OutboxEvent(Base):
+class OutboxEvent(VillageChildRow, Base):
     """One thing that happened (an award posted, a sale cancelled …); never updated."""
 
     __tablename__ = "outbox_events"
-    # no index beyond the key: every read goes through a delivery row's key, so an award pays for one index
-    __table_args__ = (scoped_fk("household_id", "households"),)
+    # no index beyond the key: every read goes through a delivery row's key, so an award pays for one index;
+    # its village and household are checked by a statement trigger, not foreign keys (migration 0022)
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[str] = mapped_column(String(40))
     household_id: Mapped[uuid.UUID | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = created_at()
 
 
-class NotifyChannel(Base):
+class NotifyChannel(VillageRow, Base):
     """A village's webhook (url, signing secret) or SMS channel (provider endpoint, key, template)."""
 
     __tablename__ = "notify_channels"
     __table_args__ = (CheckConstraint("kind IN ('webhook', 'sms')", name="kind"),)
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(500))
@@ -52,8 +57,7 @@ class OutboxDelivery(Base):
 
     __tablename__ = "outbox_deliveries"
     __table_args__ = (
-        scoped_fk("event_id", "outbox_events"),
-        scoped_fk("channel_id", "notify_channels"),
+        *scoped_fks(event_id="outbox_events", channel_id="notify_channels"),
         CheckConstraint("attempts >= 0", name="attempts"),
         partial_index(
             "ix_outbox_deliveries_due", "next_attempt_at", where="delivered_at IS NULL AND dead_at IS NULL"

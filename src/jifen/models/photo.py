@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, uuid_key, village_key
+from jifen.models.base import Base, VillageRow, created_at
 
 
-class Photo(Base):
+class Photo(VillageRow, Base):
     """One uploaded photo (证据照片); its bytes live on disk under the data directory, named by their SHA-256.
     Append-only."""
 
@@ -22,8 +22,6 @@ class Photo(Base):
         Index("ix_photos_id", "id"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(Integer)

@@ -4,11 +4,11 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
 
 
 class Review(enum.StrEnum):
@@ -29,7 +29,7 @@ class Rule(Base):
     """A rule's identity (积分细则); what it says lives in its versions."""
 
     __tablename__ = "rules"
-    __table_args__ = (UniqueConstraint("village_id", "code"), Index("ix_rules_id", "id"))
+    __table_args__ = (once_per_village("code"), Index("ix_rules_id", "id"))
 
     village_id: Mapped[uuid.UUID] = village_key()
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -13,17 +13,20 @@ from sqlalchemy import (
     Integer,
     Sequence,
     String,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
+    VillageChildRow,
     created_at,
     identity_key,
+    once_per_village,
+    once_per_village_where,
     partial_index,
     scoped_fk,
+    scoped_fks,
     text500,
     uuid_key,
     uuid_pk,
@@ -106,16 +109,14 @@ class Redemption(Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
-        scoped_fk("household_id", "households"),
-        scoped_fk("transaction_id", "ledger_transactions"),
+        *scoped_fks(store_id="stores", household_id="households", transaction_id="ledger_transactions"),
         # the name PostgreSQL cut to 63 characters when migration 0004 created it
         scoped_fk(
             "cancel_transaction_id",
             "ledger_transactions",
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
-        UniqueConstraint("village_id", "receipt_no"),
+        once_per_village("receipt_no"),
         CheckConstraint("total_points > 0", name="total_points"),
         CheckConstraint("status IN ('completed', 'cancelled')", name="status"),
         CheckConstraint(
@@ -194,8 +195,7 @@ class StockMovement(Base):
 
     __tablename__ = "stock_movements"
     __table_args__ = (
-        scoped_fk("item_id", "items"),
-        scoped_fk("redemption_id", "redemptions"),
+        *scoped_fks(item_id="items", redemption_id="redemptions"),
         CheckConstraint("kind IN ('restock', 'sale', 'cancel', 'correction')", name="kind"),
         CheckConstraint(
             "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
@@ -207,13 +207,8 @@ class StockMovement(Base):
         CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
-        partial_index(
-            "uq_stock_movements_cancel",
-            "village_id",
-            "redemption_id",
-            "item_id",
-            where="kind = 'cancel'",
-            unique=True,
+        once_per_village_where(
+            "uq_stock_movements_cancel", "redemption_id", "item_id", where="kind = 'cancel'"
         ),
     )
 
@@ -229,16 +224,15 @@ class StockMovement(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class Reservation(Base):
+class Reservation(VillageChildRow, Base):
     """A pickup code (预约兑换): the points held and the goods set aside until the clerk redeems the code, it
     is cancelled, or it expires. It changes once, from active (a trigger says so)."""
 
     __tablename__ = "reservations"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
-        scoped_fk("household_id", "households"),
-        scoped_fk("hold_id", "holds"),
-        scoped_fk("redemption_id", "redemptions"),
+        *scoped_fks(
+            store_id="stores", household_id="households", hold_id="holds", redemption_id="redemptions"
+        ),
         CheckConstraint("code ~ '^[0-9]{6}$'", name="code"),
         CheckConstraint("total_points > 0", name="total_points"),
         CheckConstraint("status IN ('active', 'redeemed', 'cancelled', 'expired')", name="status"),
@@ -250,16 +244,12 @@ class Reservation(Base):
         CheckConstraint("expires_at > created_at", name="expires"),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
-        partial_index(
-            "uq_reservations_active_code", "village_id", "code", where="status = 'active'", unique=True
-        ),
+        once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
         Index("ix_reservations_code", "village_id", "code", "created_at"),
         partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
         Index("ix_reservations_household", "village_id", "household_id", "created_at"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_key()
     code: Mapped[str] = mapped_column(String(6))
     store_id: Mapped[uuid.UUID]
     household_id: Mapped[uuid.UUID]

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fk, server_now, text500, uuid_pk
+from jifen.models.base import Base, created_at, scoped_fks, server_now, text500, uuid_pk
 
 
 class Role(enum.StrEnum):
@@ -60,8 +60,7 @@ class UserRole(Base):
 
     __tablename__ = "user_roles"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
-        scoped_fk("household_id", "households"),
+        *scoped_fks(store_id="stores", household_id="households"),
         CheckConstraint(
             "role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')", name="role"
         ),

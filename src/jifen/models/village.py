@@ -74,6 +74,19 @@ class VillagePeriodParticipant(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
 
 
+class HouseholdPeriodPoints(Base):
+    """What counts in a ranking, summed for one household account and a local month, year or all time ('*'),
+    rolled up by the background pass up to the village's mark (migration 0024). Derived data."""
+
+    __tablename__ = "household_period_points"
+
+    village_id: Mapped[uuid.UUID] = village_key()
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    earned: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # lifetime_earned's rule
+
+
 class VillageRollupMark(Base):
     """Up to which chain_id a village's household postings are in its period figures."""
 

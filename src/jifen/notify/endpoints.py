@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.error_sets import READ_ERRORS, read_route
+from jifen.kit.errors import create_route, error_responses
+from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.notify import service
 from jifen.notify.auth import NotifyAdmin
 from jifen.notify.schemas import (
@@ -23,12 +23,7 @@ from jifen.notify.schemas import (
 router = APIRouter(tags=["notify"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/webhooks",
-    status_code=status.HTTP_201_CREATED,
-    response_model=WebhookOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/webhooks", WebhookOut, *READ_ERRORS)
 async def create_webhook(body: WebhookIn, access: NotifyAdmin, session: Session) -> WebhookOut:
     """A webhook every event of the village is POSTed to, signed with HMAC-SHA256 (`X-Jifen-Signature:
     sha256=<hex>` over `<X-Jifen-Timestamp>.<raw body>`), deduplicated by `X-Jifen-Event-Id`. The answer
@@ -36,23 +31,14 @@ async def create_webhook(body: WebhookIn, access: NotifyAdmin, session: Session)
     return await service.add_webhook(session, access.actor, access.village.id, body)
 
 
-@router.post(
-    "/villages/{village_id}/sms-channels",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SmsChannelOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/sms-channels", SmsChannelOut, *READ_ERRORS)
 async def create_sms_channel(body: SmsChannelIn, access: NotifyAdmin, session: Session) -> SmsChannelOut:
     """The village's SMS account (Alibaba Cloud SMS: sign name, template code, key). Each household event
     is sent to the phones of the members who allowed it (the villager's 短信通知 page), never to others."""
     return await service.add_sms_channel(session, access.actor, access.village.id, body)
 
 
-@router.get(
-    "/villages/{village_id}/webhooks",
-    response_model=Page[WebhookOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/webhooks", Page[WebhookOut])
 async def list_webhooks(access: NotifyAdmin, session: Session) -> Page[WebhookOut]:
     """The village's webhooks (without their secrets)."""
     return Page(items=await service.webhooks(session, access.village.id))
@@ -72,11 +58,7 @@ async def change_webhook(
     )
 
 
-@router.get(
-    "/villages/{village_id}/dead-letters",
-    response_model=Page[DeadLetterOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/villages/{village_id}/dead-letters", Page[DeadLetterOut])
 async def list_dead_letters(
     access: NotifyAdmin, session: Session, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[DeadLetterOut]:

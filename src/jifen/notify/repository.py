@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.pagination import key_args
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, columns_of
 from jifen.notify.schemas import DeadLetterOut
 from jifen.outbox.repository import fan_out
 
@@ -28,7 +28,7 @@ class ChannelRow:
     created_at: datetime
 
 
-_CHANNEL_COLUMNS = "village_id, id, kind, name, url, enabled, created_at"
+_CHANNEL_COLUMNS = columns_of(ChannelRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile, status
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile as AnyUpload
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import NotAuthenticated, NotFound, error_responses
+from jifen.kit.errors import NotAuthenticated, NotFound, create_route, error_responses
 from jifen.kit.limits import BodyLimit, body_limit
 from jifen.photos import service
 from jifen.photos.auth import PhotoReader, PhotoUploader
@@ -42,11 +42,13 @@ async def read_limited(upload: AnyUpload, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post(
+@create_route(
+    router,
     "/villages/{village_id}/photos",
-    status_code=status.HTTP_201_CREATED,
-    response_model=PhotoOut,
-    responses=error_responses(*READ_ERRORS, service.PhotoTooLarge, service.UnsupportedImage),
+    PhotoOut,
+    *READ_ERRORS,
+    service.PhotoTooLarge,
+    service.UnsupportedImage,
 )
 @body_limit(photo_limit)
 async def upload_photo(

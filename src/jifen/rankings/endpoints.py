@@ -6,11 +6,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
+from jifen.kit.error_sets import read_route
 from jifen.kit.pagination import GridFilter
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.kit.xlsx import XLSX_RESPONSE, XlsxWanted
+from jifen.kit.xlsx import XlsxWanted
 from jifen.rankings import service, sheets
 from jifen.rankings.schemas import RankingOut, RedBlackOut, StarEntry, StarsOut
 from jifen.rules.auth import VillageUser
@@ -18,11 +17,7 @@ from jifen.rules.auth import VillageUser
 router = APIRouter(tags=["rankings"], route_class=AutoCommitRoute)
 
 
-@router.get(
-    "/villages/{village_id}/rankings",
-    response_model=RankingOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPeriod) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/rankings", RankingOut, service.InvalidPeriod, xlsx=True)
 async def get_rankings(
     access: VillageUser,
     session: Session,
@@ -46,11 +41,7 @@ async def get_rankings(
     return ranking
 
 
-@router.get(
-    "/villages/{village_id}/rankings/lists",
-    response_model=RedBlackOut,
-    responses=error_responses(*READ_ERRORS, service.InvalidPeriod) | XLSX_RESPONSE,
-)
+@read_route(router, "/villages/{village_id}/rankings/lists", RedBlackOut, service.InvalidPeriod, xlsx=True)
 async def get_red_black_lists(
     access: VillageUser,
     session: Session,
@@ -65,11 +56,7 @@ async def get_red_black_lists(
     return await sheets.red_black_xlsx(access.village.name, lists) if xlsx else lists
 
 
-@router.get(
-    "/villages/{village_id}/stars",
-    response_model=StarsOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/stars", StarsOut)
 async def get_star_households(
     access: VillageUser,
     session: Session,

@@ -62,7 +62,10 @@ async def ranking(
     grid: str | None,
     household_class: str | None = None,
 ) -> list[Ranked]:
-    return await repository.ranking(session, village_id, period.start, period.end, grid, household_class)
+    if period.label is None or period.start is None or period.end is None:
+        return await repository.ranking(session, village_id, None, grid, household_class)
+    window = (period.label, period.start, period.end)
+    return await repository.ranking(session, village_id, window, grid, household_class)
 
 
 @dataclass(frozen=True)

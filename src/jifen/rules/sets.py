@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +14,13 @@ from jifen.auth.actor import Actor
 from jifen.auth.dependencies import CurrentActor
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import (
+    DuplicateCode,
+    NotAuthenticated,
+    create_route,
+    error_responses,
+)
 from jifen.kit.schemas import InputModel
 from jifen.models import Village
 from jifen.rules import repository, service
@@ -100,11 +106,12 @@ async def rule_templates(actor: CurrentActor) -> RuleSetsOut:
     return library()
 
 
-@router.post(
+@create_route(
+    router,
     "/villages/{village_id}/rules/batch",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RulesOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, DuplicateCode),
+    RulesOut,
+    *READ_ERRORS,
+    DuplicateCode,
 )
 async def create_rule_batch(body: RuleBatch, access: VillageAdmin, session: Session) -> RulesOut:
     """Create up to 200 rules at once (a picked and edited template set): all or nothing."""

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
-from jifen.auth.dependencies import CurrentActor, authorize
+from jifen.auth.dependencies import CurrentActor, IdempotencyHeader, authorize, deferred_idempotency_key_of
 from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
+from jifen.kit.idempotency import CallerKey, valid_key
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
 from jifen.store.repository import sales as sale_rows
@@ -128,6 +130,35 @@ async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session)
     return StoreAccess(actor=actor, store=store)
 
 
+@dataclass
+class PendingCashier:
+    """POST /redemptions: who may sell is checked only when the one-call sale (`sale_submit`, which checks it
+    in the database) did not answer; then before the key, as always."""
+
+    actor: Actor
+    session: AsyncSession
+    store_id: uuid.UUID
+    header: str | None
+    checked: Store | None = None
+
+    async def village_id(self) -> uuid.UUID:
+        self.checked = await load_store(self.session, self.store_id)
+        authorize_store_staff(self.actor, self.checked, town_admin=False)
+        valid_key(self.header)  # 404 and 403 before 400
+        return self.checked.village_id
+
+    @property
+    def store(self) -> Store:
+        assert self.checked is not None, "village_id() checks the access first"
+        return self.checked
+
+
+async def pending_cashier(
+    body: RedemptionCreate, actor: CurrentActor, session: Session, key: IdempotencyHeader = None
+) -> PendingCashier:
+    return PendingCashier(actor, session, body.store_id, key)
+
+
 async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
     redemption = await sale_rows.get_redemption(session, redemption_id)
     return await _with_store(session, redemption, "找不到该兑换记录")
@@ -239,7 +270,8 @@ StoreReader = Annotated[StoreAccess, Depends(store_reader)]
 StoreStaff = Annotated[StoreAccess, Depends(store_staff)]
 ItemAdmin = Annotated[ItemAccess, Depends(item_admin)]
 ItemStocker = Annotated[ItemAccess, Depends(item_stocker)]
-Cashier = Annotated[StoreAccess, Depends(cashier)]
+Cashier = Annotated[PendingCashier, Depends(pending_cashier)]
+CashierKey = Annotated[CallerKey, Depends(deferred_idempotency_key_of(RedemptionCreate))]
 RedemptionCanceller = Annotated[RedemptionAccess, Depends(redemption_canceller)]
 RedemptionReader = Annotated[RedemptionAccess, Depends(redemption_reader)]
 Reserver = Annotated[ReserverAccess, Depends(reserver)]

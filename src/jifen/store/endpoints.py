@@ -2,20 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 
 from jifen.auth.dependencies import idempotency_key, optional_idempotency_key
 from jifen.auth.households import HouseholdReservationsReader, VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS
-from jifen.kit.errors import BadRequest, error_responses
+from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS, read_route
+from jifen.kit.errors import BadRequest, create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
-from jifen.kit.pagination import BY_TEXT_ID, Cursor, InvalidCursor, Limit, Page
+from jifen.kit.pagination import BY_TEXT_ID, Cursor, Limit, Page, list_route
 from jifen.ledger.service import AlreadyCompensated, InsufficientPoints
 from jifen.rules.auth import VillageUser
-from jifen.store import basket, reservations, service
+from jifen.store import basket, one_call, reservations, service
 from jifen.store.auth import (
     Cashier,
+    CashierKey,
     CodeRedeemer,
     ItemAdmin,
     ItemStocker,
@@ -49,23 +50,14 @@ from jifen.store.schemas import (
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "/villages/{village_id}/stores",
-    status_code=status.HTTP_201_CREATED,
-    response_model=StoreOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/villages/{village_id}/stores", StoreOut, *READ_ERRORS)
 async def create_store(body: StoreCreate, access: VillageAdmin, session: Session) -> StoreOut:
     """Open a points supermarket (积分超市) in the village."""
     store = await service.create_store(session, access.actor, access.village, name=body.name)
     return StoreOut.model_validate(store)
 
 
-@router.get(
-    "/villages/{village_id}/stores",
-    response_model=Page[StoreOut],
-    responses=error_responses(*READ_ERRORS),
-)
+@read_route(router, "/villages/{village_id}/stores", Page[StoreOut])
 async def list_stores(access: VillageUser, session: Session) -> Page[StoreOut]:
     """The village's stores."""
     stores = await service.list_stores(session, access.village.id)
@@ -81,22 +73,13 @@ async def change_store(body: StorePatch, access: StoreAdmin, session: Session) -
     return StoreOut.model_validate(store)
 
 
-@router.post(
-    "/stores/{store_id}/items",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ItemOut,
-    responses=error_responses(*READ_ERRORS),
-)
+@create_route(router, "/stores/{store_id}/items", ItemOut, *READ_ERRORS)
 async def create_item(body: ItemCreate, access: StoreAdmin, session: Session) -> ItemOut:
     """Put an item on the store's shelf, with its opening stock."""
     return await service.create_item(session, access.actor, access.store, body)
 
 
-@router.get(
-    "/stores/{store_id}/items",
-    response_model=Page[ItemOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/stores/{store_id}/items", Page[ItemOut])
 async def list_items(
     access: StoreReader,
     session: Session,
@@ -133,27 +116,22 @@ async def restock_item(
     )
 
 
-@router.post(
-    "/redemptions",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RedemptionOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        BadRequest,
-        InsufficientPoints,
-        basket.OutOfStock,
-        basket.LimitExceeded,
-        basket.StorePaused,
-        basket.ItemInactive,
-    ),
+# the refusals of a basket taken from the shelf: a sale at the counter, or goods set aside for a pickup code
+BASKET_ERRORS = (
+    *MONEY_ERRORS,
+    BadRequest,
+    InsufficientPoints,
+    basket.OutOfStock,
+    basket.LimitExceeded,
+    basket.StorePaused,
+    basket.ItemInactive,
 )
-@idempotent(lambda access: access.store.village_id)
+
+
+@create_route(router, "/redemptions", RedemptionOut, *BASKET_ERRORS)
+@idempotent(lambda access: access.village_id(), at_once=one_call.sell_in_one_call)
 async def create_redemption(
-    request: Request,
-    body: RedemptionCreate,
-    access: Cashier,
-    session: Session,
-    key: Annotated[CallerKey, Depends(idempotency_key)],
+    request: Request, body: RedemptionCreate, access: Cashier, session: Session, key: CashierKey
 ) -> RedemptionOut:
     """Sell a basket at the counter: the household's points go to the store and the goods off the shelf,
     together or not at all. The answer is the receipt."""
@@ -213,20 +191,7 @@ RESERVATION_ERRORS = (
 )
 
 
-@router.post(
-    "/reservations",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ReservationOut,
-    responses=error_responses(
-        *MONEY_ERRORS,
-        BadRequest,
-        InsufficientPoints,
-        basket.OutOfStock,
-        basket.LimitExceeded,
-        basket.StorePaused,
-        basket.ItemInactive,
-    ),
-)
+@create_route(router, "/reservations", ReservationOut, *BASKET_ERRORS)
 @idempotent(lambda access: access.store.village_id)
 async def create_reservation(
     request: Request,
@@ -240,13 +205,15 @@ async def create_reservation(
     return await reservations.reserve(session, access.actor, access.store, access.household_id, body.lines)
 
 
-@router.post(
+@create_route(
+    router,
     "/reservations/redeem",
-    status_code=status.HTTP_201_CREATED,
-    response_model=RedemptionOut,
-    responses=error_responses(
-        *MONEY_ERRORS, *RESERVATION_ERRORS, basket.StorePaused, basket.OutOfStock, basket.LimitExceeded
-    ),
+    RedemptionOut,
+    *MONEY_ERRORS,
+    *RESERVATION_ERRORS,
+    basket.StorePaused,
+    basket.OutOfStock,
+    basket.LimitExceeded,
 )
 @idempotent(lambda access: access.store.village_id)
 async def redeem_reservation(
@@ -260,11 +227,7 @@ async def redeem_reservation(
     return await reservations.redeem_code(session, access.actor, access.store, body.code)
 
 
-@router.get(
-    "/reservations/{reservation_id}",
-    response_model=ReservationOut,
-    responses=error_responses(*READ_ERRORS, reservations.ReservationNotFound),
-)
+@read_route(router, "/reservations/{reservation_id}", ReservationOut, reservations.ReservationNotFound)
 async def get_reservation(access: ReservationReader, session: Session) -> ReservationOut:
     """A reservation, its code (for the household and the store's staff only) and how it ended."""
     return reservations.without_code(
@@ -290,11 +253,7 @@ async def cancel_reservation(
     return await reservations.cancel(session, access.actor, access.reservation, reason=body.reason)
 
 
-@router.get(
-    "/households/{household_id}/reservations",
-    response_model=Page[ReservationOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/households/{household_id}/reservations", Page[ReservationOut])
 async def list_household_reservations(
     access: HouseholdReservationsReader,
     session: Session,

@@ -9,9 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.error_sets import READ_ERRORS
-from jifen.kit.errors import error_responses
-from jifen.kit.pagination import BY_TIME_ID, Cursor, InvalidCursor, Limit, Page
+from jifen.kit.pagination import BY_TIME_ID, Cursor, Limit, Page, list_route
 from jifen.models import Store
 from jifen.store.auth import StoreStaff
 from jifen.store.repository import sales as sale_rows
@@ -20,11 +18,7 @@ from jifen.store.schemas import SaleOut
 router = APIRouter(tags=["store"], route_class=AutoCommitRoute)
 
 
-@router.get(
-    "/stores/{store_id}/redemptions",
-    response_model=Page[SaleOut],
-    responses=error_responses(*READ_ERRORS, InvalidCursor),
-)
+@list_route(router, "/stores/{store_id}/redemptions", Page[SaleOut])
 async def list_sales(
     access: StoreStaff,
     session: Session,

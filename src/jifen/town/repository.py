@@ -22,25 +22,37 @@ from datetime import datetime
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.audit.balances import EARNED_BY
 from jifen.kit.sql import Sql
+from jifen.rankings.repository import COUNTS
 
 ALL_TIME = "*"
 
-# one village's household postings after its mark, up to `upto`, added to its figures
-_ROLL_UP = """
+# one village's household postings after its mark, up to `upto`, added to its figures and to its households'
+# ranking points
+_ROLL_UP = f"""
 WITH mark AS (
     SELECT coalesce((SELECT chain_id FROM village_rollup_marks WHERE village_id = $1), 0) AS chain_id
 ), moves AS (
-    SELECT p.account_id, p.amount, t.kind,
+    SELECT p.account_id, p.amount, t.kind, {COUNTS} AS ranked, {EARNED_BY} AS earned,
            to_char(t.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month
       FROM postings p
       JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
+      LEFT JOIN ledger_transactions r ON r.village_id = t.village_id AND r.id = t.reverses_id
      WHERE p.village_id = $1 AND p.account_version IS NOT NULL
        AND p.chain_id > (SELECT chain_id FROM mark) AND p.chain_id <= $2
 ), keyed AS (
-    SELECT month AS period, account_id, amount, kind FROM moves
-    UNION ALL SELECT left(month, 4), account_id, amount, kind FROM moves
-    UNION ALL SELECT '*', account_id, amount, kind FROM moves
+    SELECT month AS period, account_id, amount, kind, ranked, earned FROM moves
+    UNION ALL SELECT left(month, 4), account_id, amount, kind, ranked, earned FROM moves
+    UNION ALL SELECT '*', account_id, amount, kind, ranked, earned FROM moves
+), points AS (
+    -- each household's ranking points and what it earned (migration 0024): executed whether or not
+    -- anything reads it
+    INSERT INTO household_period_points AS h (village_id, period, account_id, points, earned)
+    SELECT $1, period, account_id, coalesce(sum(amount) FILTER (WHERE ranked), 0), sum(earned)
+      FROM keyed WHERE ranked OR earned <> 0 GROUP BY period, account_id
+    ON CONFLICT (village_id, period, account_id) DO UPDATE
+       SET points = h.points + excluded.points, earned = h.earned + excluded.earned
 ), joined AS (
     INSERT INTO village_period_participants (village_id, period, account_id)
     SELECT DISTINCT $1::uuid, period, account_id FROM keyed

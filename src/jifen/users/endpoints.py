@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query
 
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import Forbidden, NotAuthenticated, NotFound, error_responses
-from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page
+from jifen.kit.error_sets import READ_ERRORS
+from jifen.kit.errors import Forbidden, NotAuthenticated, create_route, error_responses
+from jifen.kit.pagination import Cursor, Limit, Page, list_route
 from jifen.models import Role
 from jifen.users import service
 from jifen.users.auth import UserAdmin, UserManager, VillageUserAdmin
@@ -17,25 +18,14 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=AutoCommitRoute)
 village_router = APIRouter(tags=["users"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
-    responses=error_responses(
-        NotAuthenticated, Forbidden, NotFound, service.DuplicateUsername, service.InvalidRole
-    ),
-)
+@create_route(router, "", UserOut, *READ_ERRORS, service.DuplicateUsername, service.InvalidRole)
 async def create_user(body: UserCreate, actor: UserAdmin, session: Session) -> UserOut:
     """Create a user with scoped roles: a town admin anywhere, a village admin within their village."""
     user = await service.add_user(session, actor, body)
     return service.user_out(user)
 
 
-@village_router.get(
-    "/villages/{village_id}/users",
-    response_model=Page[UserOut],
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound, InvalidCursor),
-)
+@list_route(village_router, "/villages/{village_id}/users", Page[UserOut])
 async def list_village_users(
     access: VillageUserAdmin,
     session: Session,

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from jifen.auth.dependencies import CurrentActor, TownAdmin
 from jifen.auth.households import VillageAdmin
 from jifen.kit.db import AutoCommitRoute, Session
-from jifen.kit.errors import DuplicateCode, Forbidden, NotAuthenticated, NotFound, error_responses
+from jifen.kit.error_sets import READ_ERRORS, read_route
+from jifen.kit.errors import (
+    DuplicateCode,
+    Forbidden,
+    NotAuthenticated,
+    create_route,
+    error_responses,
+)
 from jifen.kit.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, encode_cursor
 from jifen.users.service import DuplicateUsername
 from jifen.villages import service
@@ -23,12 +30,7 @@ from jifen.villages.schemas import (
 router = APIRouter(prefix="/villages", tags=["villages"], route_class=AutoCommitRoute)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=VillageCreated,
-    responses=error_responses(NotAuthenticated, Forbidden, DuplicateCode, DuplicateUsername),
-)
+@create_route(router, "", VillageCreated, NotAuthenticated, Forbidden, DuplicateCode, DuplicateUsername)
 async def create_village(body: VillageCreate, actor: TownAdmin, session: Session) -> VillageCreated:
     """Set up a new village (town admin); with `admin_username`, also its first village admin, whose
     one-time password comes back once (they must change it at the first sign-in)."""
@@ -66,7 +68,7 @@ async def list_villages(
 @router.patch(
     "/{village_id}",
     response_model=VillageOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
+    responses=error_responses(*READ_ERRORS),
 )
 async def change_village_settings(
     body: VillageSettings, access: VillageAdmin, session: Session
@@ -80,11 +82,7 @@ async def change_village_settings(
     return VillageOut.model_validate(village)
 
 
-@router.get(
-    "/{village_id}/checklist",
-    response_model=ChecklistOut,
-    responses=error_responses(NotAuthenticated, Forbidden, NotFound),
-)
+@read_route(router, "/{village_id}/checklist", ChecklistOut)
 async def village_checklist(access: VillageAdmin, session: Session) -> ChecklistOut:
     """开通清单: the steps from a new village to its first redemption (households imported, rules chosen,
     store and catalogue, staff, first award, first redemption), each done or not, computed from the data."""

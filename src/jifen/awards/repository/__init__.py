@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth.actor_cache import OneCallCaller
 from jifen.kit.pagination import key_args
 from jifen.kit.sql import Sql
 from jifen.ledger import repository as ledger_repository
@@ -392,13 +393,7 @@ _SUBMIT = (
 class OneCall:
     """What `award_submit` (migration 0021) is called with: the caller, the key, the items."""
 
-    actor_id: uuid.UUID
-    credential_version: int
-    actor_name: str
-    request_id: str | None
-    client_addr: str | None
-    key: str
-    request_hash: str
+    caller: OneCallCaller
     many: bool
     now: datetime
     households: list[uuid.UUID]
@@ -416,6 +411,7 @@ class OneCallAnswer:
 
 async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAnswer:
     """The whole award (or batch) in one statement: its answer as JSON, and what it posted."""
-    found = await Sql(session).row(OneCallAnswer, _SUBMIT, *(getattr(call, f.name) for f in fields(call)))
+    items = (getattr(call, f.name) for f in fields(call)[1:])
+    found = await Sql(session).row(OneCallAnswer, _SUBMIT, *call.caller.args(), *items)
     assert found is not None  # a function returning a record returns one row
     return found

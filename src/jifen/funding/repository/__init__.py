@@ -11,11 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.pagination import key_args
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, columns_of
 
 # ---------------------------------------------------------------------------------------------- pegs
-
-PEG_COLUMNS = "id, effective_from, fen_per_point, reason, actor_id, created_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +24,9 @@ class PegRow:
     reason: str
     actor_id: uuid.UUID
     created_at: datetime
+
+
+PEG_COLUMNS = columns_of(PegRow)
 
 
 async def peg_at(session: AsyncSession, village_id: uuid.UUID, at: datetime) -> PegRow | None:

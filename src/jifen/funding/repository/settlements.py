@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.pagination import key_args
-from jifen.kit.sql import Sql
+from jifen.kit.sql import Sql, columns_of
 
 # ---------------------------------------------------------------------------------------------- settlement
 
@@ -116,12 +116,6 @@ async def cancellations(
     )
 
 
-SETTLEMENT_COLUMNS = (
-    "id, store_id, period, starts_at, ends_at, report_points, report_fen, amount_fen, note, actor_id, "
-    "created_at"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class SettlementRow:
     id: uuid.UUID
@@ -135,6 +129,9 @@ class SettlementRow:
     note: str
     actor_id: uuid.UUID
     created_at: datetime
+
+
+SETTLEMENT_COLUMNS = columns_of(SettlementRow)
 
 
 async def lock_store(session: AsyncSession, village_id: uuid.UUID, store_id: uuid.UUID) -> None:

@@ -13,15 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.pagination import key_args
-from jifen.kit.sql import Sql, present
+from jifen.kit.sql import Sql, columns_of, present, unnest_args
 from jifen.models import Hold, Item, Store
 
 T = TypeVar("T")
-
-ITEM_COLUMNS = (
-    "id, store_id, village_id, name, unit, category, price_points, on_hand, reserved, limit_count, "
-    "limit_period, active, picture_url, created_at"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +42,9 @@ class ItemRow:
         if self.limit_count is None or self.limit_period is None:
             return None
         return self.limit_count, self.limit_period
+
+
+ITEM_COLUMNS = columns_of(ItemRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +267,7 @@ async def taken_by_household(
         _TAKEN,
         village_id,
         household_id,
-        [w[0] for w in windows],
-        [w[1] for w in windows],
-        [w[2] for w in windows],
+        *unnest_args(windows, 3),
         now,
         except_reservation,
     )

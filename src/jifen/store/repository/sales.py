@@ -4,12 +4,13 @@ and cancelled."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth.actor_cache import OneCallCaller
 from jifen.kit.sql import Sql, present
 from jifen.store.schemas import SaleOut
 
@@ -64,6 +65,31 @@ async def record_sale(session: AsyncSession, params: dict[str, Any]) -> SaleReco
         params["prices"],
     )
     return present(row)
+
+
+_SUBMIT = (
+    "SELECT sale_submit($1::uuid, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::text,"
+    " $8::timestamptz, $9::uuid, $10::uuid, $11::text, $12::uuid[], $13::integer[])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OneCall:
+    """What `sale_submit` (migration 0023) is called with: the caller, the key, the basket."""
+
+    caller: OneCallCaller
+    now: datetime
+    store_id: uuid.UUID
+    household_id: uuid.UUID | None
+    household_code: str | None
+    item_ids: list[uuid.UUID]
+    quantities: list[int]
+
+
+async def submit_in_one_call(session: AsyncSession, call: OneCall) -> str | None:
+    """The whole counter sale in one statement: its answer as JSON, or None (nothing written)."""
+    basket = (getattr(call, f.name) for f in fields(call)[1:])
+    return await Sql(session).value(str, _SUBMIT, *call.caller.args(), *basket)
 
 
 @dataclass(frozen=True, slots=True)
