@@ -349,8 +349,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MetricsMiddleware, prefixes=(API_PREFIX,))
         app.include_router(metrics_router)
 
+    app.include_router(health_router)
+    # the pages before the API: see web/__init__.py PageRoutes
+    install_pages(app, api_prefix=API_PREFIX)
     _include_routers(app)
-    install_pages(app)
     openapi_spec.install(app)
     return app
 
@@ -368,7 +370,6 @@ def create_served_app() -> ASGIApp:
 
 
 def _include_routers(app: FastAPI) -> None:
-    app.include_router(health_router)
     for router in (
         auth_router,
         users_router,

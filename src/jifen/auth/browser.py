@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from fastapi import Request, Response
 
-from jifen.auth.tokens import TokenSubject, sign, verified
+from jifen.auth.tokens import TokenSubject, VerifiedTokens, sign, verified
 from jifen.settings import Settings
 
 COOKIE = "jifen_session"
@@ -44,12 +44,23 @@ def read(settings: Settings, request: Request) -> WebSession | None:
     return session
 
 
+# session cookies this process has verified (a browser sends the same cookie with every page); the credential
+# version is still checked on every request by the actor's loader, so a sign-out or a password change ends a
+# remembered session as it ends any other
+_VERIFIED: VerifiedTokens[WebSession] = VerifiedTokens()
+
+
 def _decode(settings: Settings, token: str) -> WebSession | None:
+    seen, known = _VERIFIED.lookup(settings, token)
+    if seen:
+        return known
     found = verified(settings, token, "web", "csrf")
     if found is None:
         return None
     subject, claims = found
-    return WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
+    session = WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
+    _VERIFIED.remember(settings, token, session, claims)
+    return session
 
 
 def _secure(settings: Settings, request: Request) -> bool:

@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 
@@ -71,27 +71,48 @@ def issue_token(settings: Settings, user_id: uuid.UUID, credential_version: int)
     return sign(settings, user_id, credential_version, "access", timedelta(seconds=ttl)), ttl
 
 
-# access tokens this process has verified, until they expire: a client sends the same token with every
-# request, and checking its signature was a tenth of the award's Python time (issue #13). Keyed by the
-# signing key too: a token is only ever taken as verified under the key that verified it.
-_VERIFIED: dict[tuple[str, str], tuple[TokenSubject, float]] = {}
-_VERIFIED_MAX = 4096
+T = TypeVar("T")
+
+
+class VerifiedTokens(Generic[T]):
+    """Tokens this process has verified, with what they said, until they expire: a client sends the same
+    token with every request, and checking its signature was a tenth of the award's Python time (issue
+    #13). Keyed by the signing key too: a token is only ever taken as verified under the key that verified
+    it."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._known: dict[tuple[str, str], tuple[T, float]] = {}
+        self._size = size
+
+    def lookup(self, settings: Settings, token: str) -> tuple[bool, T | None]:
+        """(True, what it said) for a token verified before, (True, None) once it has expired, (False,
+        None) for a token to verify."""
+        key = (settings.signing_key, token)
+        known = self._known.get(key)
+        if known is None:
+            return False, None
+        if time.time() < known[1]:  # as PyJWT: expired once `exp` is reached
+            return True, known[0]
+        del self._known[key]
+        return True, None
+
+    def remember(self, settings: Settings, token: str, value: T, claims: dict[str, Any]) -> None:
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[(settings.signing_key, token)] = (value, float(claims["exp"]))
+
+
+_VERIFIED: VerifiedTokens[TokenSubject] = VerifiedTokens()
 
 
 def read_token(settings: Settings, token: str) -> TokenSubject | None:
     """The user and version a valid, unexpired token names; None for anything else."""
-    cache_key = (settings.signing_key, token)
-    known = _VERIFIED.get(cache_key)
-    if known is not None:
-        if time.time() < known[1]:  # as PyJWT: expired once `exp` is reached
-            return known[0]
-        del _VERIFIED[cache_key]
-        return None
+    seen, subject = _VERIFIED.lookup(settings, token)
+    if seen:
+        return subject
     found = verified(settings, token, "access", "iat")
     if found is None:
         return None
     subject, claims = found
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.clear()
-    _VERIFIED[cache_key] = (subject, float(claims["exp"]))
+    _VERIFIED.remember(settings, token, subject, claims)
     return subject

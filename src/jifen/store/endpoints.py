@@ -60,7 +60,7 @@ async def create_store(body: StoreCreate, access: VillageAdmin, session: Session
 @read_route(router, "/villages/{village_id}/stores", Page[StoreOut])
 async def list_stores(access: VillageUser, session: Session) -> Page[StoreOut]:
     """The village's stores."""
-    stores = await service.list_stores(session, access.village)
+    stores = await service.list_stores(session, access.village.id)
     return Page(items=[StoreOut.model_validate(s) for s in stores])
 
 

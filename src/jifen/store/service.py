@@ -60,8 +60,9 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     return store
 
 
-async def list_stores(session: AsyncSession, village: Village) -> Sequence[Store]:
-    return await repository.village_stores(session, village.id)
+async def list_stores(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Store]:
+    """The village's stores (the caller has checked the village: a page needs its id only)."""
+    return await repository.village_stores(session, village_id)
 
 
 async def change_store(

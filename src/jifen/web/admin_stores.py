@@ -25,7 +25,7 @@ LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}
 
 async def _stores(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
-    stores = [StoreOut.model_validate(s) for s in await store.list_stores(page.session, village)]
+    stores = [StoreOut.model_validate(s) for s in await store.list_stores(page.session, village.id)]
     return page.render_form("admin_stores.html", status=status, title="积分超市", stores=stores, **extra)
 
 

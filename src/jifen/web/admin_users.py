@@ -38,7 +38,7 @@ GRANT_FIELDS = {
 async def _users(page: PageContext, cursor: str | None, *, status: int = 200, **extra: Any) -> Response:
     village = (await admin_access(page)).village
     listed = await users.village_users_page(page.session, village.id, role=None, cursor=cursor, limit=100)
-    stores = await store.list_stores(page.session, village)
+    stores = await store.list_stores(page.session, village.id)
     extra.setdefault("values", {"role": "villager"})
     extra.setdefault("failed", None)
     extra.setdefault("reset", None)

@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from jifen.auth.actor import VILLAGE_USERS
+from jifen.auth.dependencies import authorize
 from jifen.auth.households import household_lister, read_household
 from jifen.households import service as households
 from jifen.kit.db import PageRoute
@@ -18,17 +20,16 @@ from jifen.models import Store
 from jifen.store import reservations, sales
 from jifen.store import service as store_service
 from jifen.store.auth import (
+    authorize_store_staff,
     cashier,
     code_redeemer,
     is_village_admin,
     redemption_canceller,
     redemption_reader,
     store_reader,
-    store_staff,
 )
 from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOut, ReservationRedeem
 from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
-from jifen.web.staff import village_of
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -38,7 +39,10 @@ CLERKS = ("clerk", "village_admin")
 async def _store(page: PageContext) -> Store:
     """The clerk's own store; a village admin at the counter uses the first open store (or ?store=)."""
     page.need(*CLERKS)
-    stores = await store_service.list_stores(page.session, await village_of(page))
+    # the API's check for anyone of the village, without reading the village: the counter needs its id only
+    # (one of the villages the page's header lists)
+    authorize(page.actor, page.village_id, VILLAGE_USERS, town_admin=True)
+    stores = await store_service.list_stores(page.session, page.village_id)
     mine = {g.store_id for g in page.grants("clerk")}
     wanted = page.request.query_params.get("store")
     candidates = [s for s in stores if s.id in mine or page.has("village_admin")]
@@ -263,7 +267,8 @@ async def redeem_pickup(page: CurrentPage) -> Response:
 @router.get("/counter/sales", response_class=HTMLResponse)
 async def sales_today(page: CurrentPage, cursor: str | None = None) -> Response:
     store = await _store(page)
-    access = await store_staff(store.id, page.actor, page.session)
+    # the store is loaded: the sales list's own check on it, without reading it again
+    authorize_store_staff(page.actor, store, town_admin=False)
     midnight = to_local(utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
-    found = await sales.sales_page(page.session, access.store, midnight, cursor, 50)
+    found = await sales.sales_page(page.session, store, midnight, cursor, 50)
     return page.render("sales.html", title="今日兑换", store=store, items=found.items, next=found.next_cursor)

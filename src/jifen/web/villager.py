@@ -109,7 +109,7 @@ async def _store_page(
     page: PageContext, access: HouseholdAccess, *, status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
     catalogue = []
-    for store in await store_service.list_stores(page.session, await _village(page)):
+    for store in await store_service.list_stores(page.session, access.household.village_id):
         if store.active:
             items = await store_service.list_items(
                 page.session, store, after=None, limit=200, active_only=True
