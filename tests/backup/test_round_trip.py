@@ -120,7 +120,7 @@ async def test_backup_under_load_restores_every_balance_and_chain_head(
     assert "余额与分录一致" in restored.stdout
     print(f"backup under load {backup_seconds:.1f} s, restore and verify {restore_seconds:.1f} s")  # noqa: T201
 
-    server = start_embedded(target_dir, cleanup_mode=None)
+    server = start_embedded(target_dir, cleanup_mode="delete")
     try:
         db = describe(server)
         restored_settings = Settings(
