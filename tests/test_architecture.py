@@ -3,6 +3,7 @@ or between the modules of a package), and the check would notice if it stopped h
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -46,3 +47,24 @@ def test_a_back_reference_and_a_cycle_are_caught(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "jifen.kit is not allowed to import jifen.web" in result.stdout
     assert "No cycles are allowed in jifen.kit" in result.stdout
+
+
+LONGEST_FUNCTION = 80  # lines, decorators excluded (issue 12)
+
+
+def _long_functions(source: Path) -> list[str]:
+    found = []
+    for path in sorted(source.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > LONGEST_FUNCTION:
+                    found.append(f"{path.relative_to(source)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_in_src_is_longer_than_a_screenful(tmp_path: Path) -> None:
+    assert _long_functions(ROOT / "src") == []
+    # and the check sees one that is
+    (tmp_path / "long.py").write_text("def f() -> None:\n" + "    x = 1\n" * LONGEST_FUNCTION)
+    assert _long_functions(tmp_path) == ["long.py:1 f (81 lines)"]
