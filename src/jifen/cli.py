@@ -145,6 +145,7 @@ def serve(host: str, port: int, workers: int, server: str, upgrade_db: bool, loa
         log_level="warning",
         access_log=False,
         proxy_headers=True,
+        timeout_graceful_shutdown=settings.stop_timeout_seconds,
     )
 
 
@@ -172,6 +173,8 @@ def _serve_granian(settings: Settings, host: str, port: int, workers: int) -> No
         # guard (a worker dead within 5.5 s of its respawn stops the server) only for workers that never
         # started serving (kit/workers.py)
         respawn_failed_workers=True,
+        # told to stop, a worker that has not exited after this long is killed: the server always stops
+        workers_kill_timeout=settings.stop_timeout_seconds,
     )
     server.respawned_wrks = StartedWorkers(server.wrks, ready)
     server.serve()

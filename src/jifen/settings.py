@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     sale_in_one_call: bool = True
     log_level: str = "INFO"
     log_requests: bool = True
+    # how long `jifen serve`, told to stop, waits for a worker to finish its requests and shut down before it
+    # kills it (a worker can hang in its server's shutdown); a request cut off is rolled back, never half-done
+    stop_timeout_seconds: int = Field(default=10, ge=1, le=600)
     # how often new records are linked into the villages' tamper-evident chains; 0 turns the loop off
     chain_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
     # how long a browser stays signed in to the pages

@@ -169,7 +169,8 @@ class Load:
     started: float = field(default_factory=time.monotonic)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     unanswered: set[str] = field(default_factory=set)
-    answers: list[tuple[float, int, str]] = field(default_factory=list)  # (when, status, error code)
+    # (answered, status, error code, sent): seconds since the load started
+    answers: list[tuple[float, int, str, float]] = field(default_factory=list)
     slowest_503: float = 0.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -226,7 +227,8 @@ class Load:
                     error = ""
                     if response.headers.get("content-type", "").startswith("application/json"):
                         error = str(response.json().get("error", "")) if response.status_code >= 400 else ""
-                    self.answers.append((now - self.started, response.status_code, error))
+                    answer = (now - self.started, response.status_code, error, sent - self.started)
+                    self.answers.append(answer)
                     if response.status_code == 503:
                         self.slowest_503 = max(self.slowest_503, now - sent)
                         await asyncio.sleep(0.2)  # "try again later": nothing was written
@@ -252,11 +254,11 @@ class Load:
 
     def first_answer_after(self, moment: float) -> float | None:
         """Seconds from `moment` to the first request that was done (2xx or a 4xx refusal) after it."""
-        done = [t for t, status, _ in self.answers if t >= moment and status < 500]
+        done = [t for t, status, _, _ in self.answers if t >= moment and status < 500]
         return min(done) - moment if done else None
 
     def statuses(self) -> Counter[str]:
-        return Counter(f"{status} {error}".strip() for _, status, error in self.answers)
+        return Counter(f"{status} {error}".strip() for _, status, error, _ in self.answers)
 
     def summary(self, name: str, duplicated: int, lost: int, recoveries: list[str]) -> str:
         retried = sum(1 for o in self.outcomes.values() if o.attempts > 1)
