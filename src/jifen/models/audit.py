@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Identity,
     Index,
     LargeBinary,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, identity_key, partial_index, server_now, text500, uuid_key
+from jifen.models.base import Base, checks, identity_key, partial_index, server_now, text500, uuid_key
 from jifen.models.ledger import chain_id_column
 
 
@@ -75,7 +74,7 @@ class ChainLink(Base):
     __tablename__ = "chain_links"
     __table_args__ = (
         UniqueConstraint("scope", "chain_id"),
-        CheckConstraint("record_kind IN ('tx', 'posting', 'audit')", name="kind"),
+        *checks(kind="record_kind IN ('tx', 'posting', 'audit')"),
     )
 
     scope: Mapped[uuid.UUID] = uuid_key()
@@ -109,7 +108,7 @@ class AuditVerification(Base):
     was new since the previous one, and the verdict. Append-only; the newest row is the cached verdict."""
 
     __tablename__ = "audit_verifications"
-    __table_args__ = (CheckConstraint("seq >= 0 AND (seq = 0) = (link_hash IS NULL)", name="seq"),)
+    __table_args__ = checks(seq="seq >= 0 AND (seq = 0) = (link_hash IS NULL)")
 
     scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Date,
     Index,
     Integer,
@@ -22,13 +21,13 @@ from jifen.models.base import (
     Base,
     VillageChildRow,
     VillageRow,
+    checks,
     created_at,
     once_per_village_where,
     partial_index,
     scoped_fk,
     text500,
     uuid_key,
-    uuid_pk,
 )
 
 
@@ -41,7 +40,7 @@ class AwardStatus(enum.StrEnum):
     revoked = "revoked"
 
 
-class Award(Base):
+class Award(VillageChildRow, Base):
     """One application of a rule to a household (积分评定).
 
     Its household, rule version, member and transaction are checked by statement triggers (migration 0002),
@@ -49,22 +48,22 @@ class Award(Base):
 
     __tablename__ = "awards"
     __table_args__ = (
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint(
-            "status IN ('pending_review', 'approved', 'public_notice', 'posted', 'rejected', 'revoked')",
-            name="status",
+        *checks(
+            quantity="quantity > 0",
+            status=(
+                "status IN ('pending_review', 'approved', 'public_notice', 'posted', 'rejected', 'revoked')"
+            ),
+            # a posted award has its transaction; a revoked one may keep it (an objection to a posted award)
+            posted_has_transaction=(
+                "(status <> 'posted' OR transaction_id IS NOT NULL)"
+                " AND (transaction_id IS NULL OR status IN ('posted', 'revoked'))"
+            ),
+            notice="(status = 'public_notice') <= (notice_until IS NOT NULL)",
+            self_report_deed="NOT self_report OR points > 0",
+            # an award scored offline was seen before the server received it (a phone's clock a little fast
+            # allowed for): caps count by the observed moment, found from the period's start less this skew
+            observed_before_received="observed_at <= created_at + interval '10 minutes'",
         ),
-        # a posted award has its transaction; a revoked one may keep it (an objection to a posted award)
-        CheckConstraint(
-            "(status <> 'posted' OR transaction_id IS NOT NULL)"
-            " AND (transaction_id IS NULL OR status IN ('posted', 'revoked'))",
-            name="posted_has_transaction",
-        ),
-        CheckConstraint("(status = 'public_notice') <= (notice_until IS NOT NULL)", name="notice"),
-        CheckConstraint("NOT self_report OR points > 0", name="self_report_deed"),
-        # an award scored offline was seen before the server received it (a phone's clock a little fast
-        # allowed for): caps count by the observed moment, found from the period's start less this skew
-        CheckConstraint("observed_at <= created_at + interval '10 minutes'", name="observed_before_received"),
         Index("ix_awards_id", "id"),
         Index("ix_awards_household_created", "village_id", "household_id", "created_at"),
         # caps: what a household has under a rule since the start of a period
@@ -75,8 +74,6 @@ class Award(Base):
         partial_index("ix_awards_self_reports", "village_id", "created_at", where="self_report"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     household_id: Mapped[uuid.UUID]
     rule_id: Mapped[uuid.UUID]
     rule_version: Mapped[int] = mapped_column(Integer)
@@ -103,8 +100,10 @@ class AwardDecision(VillageChildRow, Base):
     __tablename__ = "award_decisions"
     __table_args__ = (
         scoped_fk("award_id", "awards", name="fk_award_decisions_award"),
-        CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
-        CheckConstraint("decision <> 'reject' OR reason IS NOT NULL", name="reject_reason"),
+        *checks(
+            decision="decision IN ('approve', 'reject')",
+            reject_reason="decision <> 'reject' OR reason IS NOT NULL",
+        ),
         # one approval per person per award
         once_per_village_where(
             "uq_award_decisions_one_approval_each", "award_id", "actor_id", where="decision = 'approve'"
@@ -125,18 +124,18 @@ class Objection(VillageChildRow, Base):
     __tablename__ = "objections"
     __table_args__ = (
         scoped_fk("award_id", "awards", name="fk_objections_award"),
-        CheckConstraint("status IN ('open', 'resolved')", name="status"),
-        CheckConstraint(
-            "(status = 'open' AND outcome IS NULL AND resolved_at IS NULL)"
-            " OR (status = 'resolved' AND outcome IN ('upheld', 'revised', 'revoked')"
-            " AND resolved_at IS NOT NULL)",
-            name="outcome",
-        ),
-        CheckConstraint(
-            "(proposed_outcome IS NULL) = (proposed_by IS NULL)"
-            " AND (proposed_by IS NULL) = (proposed_at IS NULL)"
-            " AND (proposed_outcome IS NULL OR proposed_outcome IN ('upheld', 'revised', 'revoked'))",
-            name="proposal",
+        *checks(
+            status="status IN ('open', 'resolved')",
+            outcome=(
+                "(status = 'open' AND outcome IS NULL AND resolved_at IS NULL)"
+                " OR (status = 'resolved' AND outcome IN ('upheld', 'revised', 'revoked')"
+                " AND resolved_at IS NOT NULL)"
+            ),
+            proposal=(
+                "(proposed_outcome IS NULL) = (proposed_by IS NULL)"
+                " AND (proposed_by IS NULL) = (proposed_at IS NULL)"
+                " AND (proposed_outcome IS NULL OR proposed_outcome IN ('upheld', 'revised', 'revoked'))"
+            ),
         ),
         partial_index("ix_objections_award", "village_id", "award_id", where="status = 'open'"),
         Index("ix_objections_id", "id"),
@@ -164,10 +163,10 @@ class Inspection(VillageRow, Base):
     __table_args__ = (
         # one sheet per grid and day: a second tap opens nothing new
         UniqueConstraint("village_id", "grid", "inspected_on", name="uq_inspections_grid_day"),
-        CheckConstraint("status IN ('open', 'submitted')", name="status"),
-        CheckConstraint("(status = 'submitted') = (submitted_at IS NOT NULL)", name="submitted"),
-        CheckConstraint(
-            "cardinality(rule_ids) BETWEEN 1 AND 50 AND cardinality(judges) BETWEEN 1 AND 9", name="sheet"
+        *checks(
+            status="status IN ('open', 'submitted')",
+            submitted="(status = 'submitted') = (submitted_at IS NOT NULL)",
+            sheet="cardinality(rule_ids) BETWEEN 1 AND 50 AND cardinality(judges) BETWEEN 1 AND 9",
         ),
         Index("ix_inspections_id", "id"),
     )
@@ -191,7 +190,7 @@ class AwardPhoto(Base):
     __table_args__ = (
         scoped_fk("award_id", "awards", name="fk_award_photos_award"),
         scoped_fk("photo_id", "photos", name="fk_award_photos_photo"),
-        CheckConstraint("position BETWEEN 0 AND 8", name="position"),
+        *checks(position="position BETWEEN 0 AND 8"),
     )
 
     village_id: Mapped[uuid.UUID] = uuid_key()

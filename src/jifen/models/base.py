@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -85,6 +86,11 @@ def scoped_fks(**references: str) -> tuple[ForeignKeyConstraint, ...]:
     return tuple(scoped_fk(column, table) for column, table in references.items())
 
 
+def checks(**conditions: str) -> tuple[CheckConstraint, ...]:
+    """A CHECK constraint for each `name=condition`, in the order given, named `ck_<table>_<name>`."""
+    return tuple(CheckConstraint(condition, name=name) for name, condition in conditions.items())
+
+
 def once_per_village(*columns: str) -> UniqueConstraint:
     """`columns` are unique within a village: UNIQUE (village_id, *columns)."""
     return UniqueConstraint("village_id", *columns)
@@ -92,18 +98,19 @@ def once_per_village(*columns: str) -> UniqueConstraint:
 
 # the key columns a mixin declares come first in the table, as if the class had declared them first
 class VillageRow:
-    """A row a village owns outright: keyed `(village_id, id)`, `village_id` referencing the village."""
+    """A row a village owns outright: keyed `(village_id, id)`, `village_id` referencing the village, the id
+    made in Python unless given."""
 
     village_id: Mapped[uuid.UUID] = village_key(sort_order=-2)
-    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+    id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
 
 
 class VillageChildRow:
     """A row under another of its village's rows: keyed `(village_id, id)`, the village reached through the
-    row it belongs to."""
+    row it belongs to, the id made in Python unless given."""
 
     village_id: Mapped[uuid.UUID] = uuid_key(sort_order=-2)
-    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+    id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
 
 
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from jifen.models.base import (
     Base,
     VillageRow,
+    checks,
     created_at,
     once_per_village,
     scoped_fk,
@@ -29,20 +30,20 @@ class ExpiryPolicy(VillageRow, Base):
     __table_args__ = (
         # the history is a sequence per village: two admins saving at once cannot both be number n
         once_per_village("seq"),
-        CheckConstraint("mode IN ('none', 'yearly', 'rolling')", name="mode"),
-        CheckConstraint(
-            "(mode = 'yearly') = (clearing_month IS NOT NULL AND clearing_day IS NOT NULL)"
-            " AND (clearing_month IS NULL) = (clearing_day IS NULL)"
-            " AND (clearing_month IS NULL"
-            " OR (clearing_month BETWEEN 1 AND 12 AND clearing_day BETWEEN 1 AND 31))",
-            name="yearly",
+        *checks(
+            mode="mode IN ('none', 'yearly', 'rolling')",
+            yearly=(
+                "(mode = 'yearly') = (clearing_month IS NOT NULL AND clearing_day IS NOT NULL)"
+                " AND (clearing_month IS NULL) = (clearing_day IS NULL)"
+                " AND (clearing_month IS NULL"
+                " OR (clearing_month BETWEEN 1 AND 12 AND clearing_day BETWEEN 1 AND 31))"
+            ),
+            cap="carry_over_cap IS NULL OR (mode = 'yearly' AND carry_over_cap >= 0)",
+            rolling=(
+                "(mode = 'rolling') = (months IS NOT NULL) AND (months IS NULL OR months BETWEEN 1 AND 120)"
+            ),
+            seq="seq > 0",
         ),
-        CheckConstraint("carry_over_cap IS NULL OR (mode = 'yearly' AND carry_over_cap >= 0)", name="cap"),
-        CheckConstraint(
-            "(mode = 'rolling') = (months IS NOT NULL) AND (months IS NULL OR months BETWEEN 1 AND 120)",
-            name="rolling",
-        ),
-        CheckConstraint("seq > 0", name="seq"),
         Index("ix_expiry_policies_id", "id"),
     )
 
@@ -67,8 +68,7 @@ class Expiry(Base):
             household_id="households", policy_id="expiry_policies", transaction_id="ledger_transactions"
         ),
         once_per_village("transaction_id"),
-        CheckConstraint("amount > 0", name="amount"),
-        CheckConstraint("part > 0", name="part"),
+        *checks(amount="amount > 0", part="part > 0"),
         Index("ix_expiries_village_id_cutoff", "village_id", "cutoff"),
     )
 

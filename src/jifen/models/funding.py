@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import (
     Base,
     VillageChildRow,
     VillageRow,
+    checks,
     created_at,
     identity_key,
     scoped_fk,
@@ -27,9 +28,11 @@ class VillagePeg(Base):
 
     __tablename__ = "village_pegs"
     __table_args__ = (
-        CheckConstraint("fen_per_point BETWEEN 1 AND 1000000", name="fen_per_point"),
-        # a few minutes of slack between the app's and the database's clocks
-        CheckConstraint("effective_from >= created_at - interval '5 minutes'", name="not_backdated"),
+        *checks(
+            fen_per_point="fen_per_point BETWEEN 1 AND 1000000",
+            # a few minutes of slack between the app's and the database's clocks
+            not_backdated="effective_from >= created_at - interval '5 minutes'",
+        ),
         Index("ix_village_pegs_effective", "village_id", text("effective_from DESC"), text("id DESC")),
     )
 
@@ -47,8 +50,10 @@ class VillageFund(VillageRow, Base):
 
     __tablename__ = "village_funds"
     __table_args__ = (
-        CheckConstraint("source IN ('collective', 'donor', 'town', 'other')", name="source"),
-        CheckConstraint("amount_fen > 0 AND amount_fen <= 100000000000", name="amount_fen"),
+        *checks(
+            source="source IN ('collective', 'donor', 'town', 'other')",
+            amount_fen="amount_fen > 0 AND amount_fen <= 100000000000",
+        ),
         Index("ix_village_funds_id", "id"),
         Index("ix_village_funds_received", "village_id", text("received_on DESC"), text("id DESC")),
     )
@@ -85,8 +90,7 @@ class StoreSettlement(VillageChildRow, Base):
         UniqueConstraint(
             "village_id", "store_id", "starts_at", "ends_at", name="uq_store_settlements_period"
         ),
-        CheckConstraint("starts_at < ends_at", name="range"),
-        CheckConstraint("abs(amount_fen) <= 100000000000", name="amount_fen"),
+        *checks(range="starts_at < ends_at", amount_fen="abs(amount_fen) <= 100000000000"),
         Index("ix_store_settlements_id", "id"),
     )
 

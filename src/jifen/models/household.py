@@ -5,29 +5,35 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    CheckConstraint,
     Index,
     Integer,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models.base import (
+    Base,
+    VillageChildRow,
+    VillageRow,
+    checks,
+    created_at,
+    once_per_village,
+    scoped_fk,
+)
 
 
-class Household(Base):
+class Household(VillageRow, Base):
     """The account holder: points are kept per household (一户一档)."""
 
     __tablename__ = "households"
     __table_args__ = (
+        Index("ix_households_id", "id"),
         once_per_village("code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
-        CheckConstraint("population BETWEEN 1 AND 99", name="population"),
+        *checks(population="population BETWEEN 1 AND 99"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     code: Mapped[str] = mapped_column(String(32))
     head_name: Mapped[str] = mapped_column(String(64))
     grid: Mapped[str | None] = mapped_column(String(32))
@@ -44,15 +50,13 @@ class Household(Base):
     members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
 
 
-class Member(Base):
+class Member(VillageChildRow, Base):
     __tablename__ = "members"
     __table_args__ = (
         scoped_fk("household_id", "households"),
         Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     household_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Index,
     Integer,
     Sequence,
@@ -20,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from jifen.models.base import (
     Base,
     VillageChildRow,
+    VillageRow,
+    checks,
     created_at,
     identity_key,
     once_per_village,
@@ -29,7 +30,6 @@ from jifen.models.base import (
     scoped_fks,
     text500,
     uuid_key,
-    uuid_pk,
     village_key,
 )
 
@@ -65,7 +65,7 @@ def chain_id_column() -> Mapped[int]:
     return mapped_column(BigInteger, server_default=text(f"nextval('{CHAIN_SEQUENCE.name}')"))
 
 
-class Account(Base):
+class Account(VillageRow, Base):
     """A ledger account. Household rows keep their balance; system rows never change (see migration 0002)."""
 
     __tablename__ = "accounts"
@@ -74,19 +74,16 @@ class Account(Base):
         once_per_village("household_id"),
         once_per_village("store_id"),
         # one text[] constant, cheaper for PostgreSQL to read on every write than a list of literals (0016)
-        CheckConstraint(
-            "kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])", name="kind"
-        ),
-        CheckConstraint(
-            "(kind = 'household') = (household_id IS NOT NULL) AND (kind = 'store') = (store_id IS NOT NULL)",
-            name="owner",
-        ),
-        CheckConstraint("held >= 0", name="held_not_negative"),
-        # the promise every villager relies on: available = posted - held never goes below zero
-        CheckConstraint("kind <> 'household' OR posted - held >= 0", name="available_not_negative"),
-        CheckConstraint(
-            "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
-            name="system_row_untouched",
+        *checks(
+            kind="kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])",
+            owner=(
+                "(kind = 'household') = (household_id IS NOT NULL)"
+                " AND (kind = 'store') = (store_id IS NOT NULL)"
+            ),
+            held_not_negative="held >= 0",
+            # the promise every villager relies on: available = posted - held never goes below zero
+            available_not_negative="kind <> 'household' OR posted - held >= 0",
+            system_row_untouched="kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
         ),
         once_per_village_where(
             "uq_accounts_village_system_kind", "kind", where="kind IN ('issuing', 'deductions', 'expiry')"
@@ -94,8 +91,6 @@ class Account(Base):
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[AccountKind] = mapped_column(String(16))
     household_id: Mapped[uuid.UUID | None]
     store_id: Mapped[uuid.UUID | None]
@@ -112,13 +107,12 @@ class LedgerTransaction(VillageChildRow, Base):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
-        CheckConstraint(
-            "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,rectification,"
-            "adjustment}'::text[])",
-            name="kind",
-        ),
-        CheckConstraint(
-            "reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)", name="reversal_has_reason"
+        *checks(
+            kind=(
+                "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,"
+                "rectification,adjustment}'::text[])"
+            ),
+            reversal_has_reason="reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)",
         ),
         Index("ix_ledger_transactions_id", "id"),
         Index("ix_ledger_transactions_chain_id", "chain_id"),
@@ -159,9 +153,11 @@ class Posting(Base):
 
     __tablename__ = "postings"
     __table_args__ = (
-        CheckConstraint("amount <> 0", name="amount_not_zero"),
-        CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
-        CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
+        *checks(
+            amount_not_zero="amount <> 0",
+            history="(balance_after IS NULL) = (account_version IS NULL)",
+            account_version_positive="account_version IS NULL OR account_version > 0",
+        ),
         Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
         once_per_village_where(
             "uq_postings_account_history",
@@ -185,24 +181,24 @@ class Posting(Base):
     chain_id: Mapped[int] = chain_id_column()
 
 
-class Hold(Base):
+class Hold(VillageChildRow, Base):
     """Points set aside; they count against `available` at once and end exactly once, posted or released."""
 
     __tablename__ = "holds"
     __table_args__ = (
         *scoped_fks(account_id="accounts", transaction_id="ledger_transactions"),
-        CheckConstraint("amount > 0", name="amount"),
-        CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
-        CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
-        CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
+        *checks(
+            amount="amount > 0",
+            status="status IN ('active', 'posted', 'released')",
+            ended="(status = 'active') = (ended_at IS NULL)",
+            posted_has_transaction="(status = 'posted') = (transaction_id IS NOT NULL)",
+        ),
         partial_index(
             "ix_holds_village_id_account_id", "village_id", "account_id", where="status = 'active'"
         ),
         partial_index("ix_holds_village_id_released", "village_id", "ended_at", where="status = 'released'"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     account_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
@@ -231,11 +227,11 @@ class Compensation(Base):
             initially="DEFERRED",
         ),
         once_per_village("transaction_id"),
-        CheckConstraint(
-            "kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')", name="kind"
+        *checks(
+            kind="kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')",
+            step="step = 1 OR (step = 2 AND kind = 'reversal')",
+            not_itself="source_id <> transaction_id",
         ),
-        CheckConstraint("step = 1 OR (step = 2 AND kind = 'reversal')", name="step"),
-        CheckConstraint("source_id <> transaction_id", name="not_itself"),
         Index("ix_compensations_village_id_transaction_id", "village_id", "transaction_id"),
     )
 

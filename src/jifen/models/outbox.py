@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, text
+from sqlalchemy import Boolean, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,6 +15,7 @@ from jifen.models.base import (
     Base,
     VillageChildRow,
     VillageRow,
+    checks,
     created_at,
     partial_index,
     scoped_fks,
@@ -40,7 +41,7 @@ class NotifyChannel(VillageRow, Base):
     """A village's webhook (url, signing secret) or SMS channel (provider endpoint, key, template)."""
 
     __tablename__ = "notify_channels"
-    __table_args__ = (CheckConstraint("kind IN ('webhook', 'sms')", name="kind"),)
+    __table_args__ = checks(kind="kind IN ('webhook', 'sms')")
 
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(64))
@@ -58,7 +59,7 @@ class OutboxDelivery(Base):
     __tablename__ = "outbox_deliveries"
     __table_args__ = (
         *scoped_fks(event_id="outbox_events", channel_id="notify_channels"),
-        CheckConstraint("attempts >= 0", name="attempts"),
+        *checks(attempts="attempts >= 0"),
         partial_index(
             "ix_outbox_deliveries_due", "next_attempt_at", where="delivered_at IS NULL AND dead_at IS NULL"
         ),

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, VillageRow, created_at
+from jifen.models.base import Base, VillageRow, checks, created_at
 
 
 class Photo(VillageRow, Base):
@@ -15,10 +15,12 @@ class Photo(VillageRow, Base):
 
     __tablename__ = "photos"
     __table_args__ = (
-        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
-        CheckConstraint("content_type IN ('image/jpeg', 'image/png', 'image/webp')", name="content_type"),
-        CheckConstraint("size > 0", name="size"),
-        CheckConstraint("width > 0 AND height > 0", name="dimensions"),
+        *checks(
+            sha256="sha256 ~ '^[0-9a-f]{64}$'",
+            content_type="content_type IN ('image/jpeg', 'image/png', 'image/webp')",
+            size="size > 0",
+            dimensions="width > 0 AND height > 0",
+        ),
         Index("ix_photos_id", "id"),
     )
 

@@ -4,11 +4,19 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String
+from sqlalchemy import Boolean, Date, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models.base import (
+    Base,
+    VillageRow,
+    checks,
+    created_at,
+    once_per_village,
+    scoped_fk,
+    uuid_key,
+)
 
 
 class Review(enum.StrEnum):
@@ -25,14 +33,12 @@ class Period(enum.StrEnum):
     year = "year"
 
 
-class Rule(Base):
+class Rule(VillageRow, Base):
     """A rule's identity (积分细则); what it says lives in its versions."""
 
     __tablename__ = "rules"
     __table_args__ = (once_per_village("code"), Index("ix_rules_id", "id"))
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = created_at()
@@ -44,25 +50,21 @@ class RuleVersion(Base):
     __tablename__ = "rule_versions"
     __table_args__ = (
         scoped_fk("rule_id", "rules"),
-        CheckConstraint("points <> 0 AND abs(points) <= 100000", name="points"),
-        CheckConstraint(
-            "(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)", name="cap"
-        ),
-        CheckConstraint("cap_period IN ('day', 'week', 'month', 'quarter', 'year')", name="cap_period"),
-        CheckConstraint("review IN ('none', 'single', 'double')", name="review"),
-        # rectification (整改): the share (percent) of a deduction that comes back once the problem is fixed
-        CheckConstraint(
-            "rectification_share IS NULL OR (points < 0 AND rectification_share BETWEEN 1 AND 100)",
-            name="rectification_share",
-        ),
-        # escalation for repeat deductions in a period: the n-th deduction takes escalation[n] points
-        CheckConstraint(
-            "escalation IS NULL OR (points < 0 AND cardinality(escalation) BETWEEN 1 AND 10"
-            " AND 0 < ALL (escalation) AND 100000 >= ALL (escalation))",
-            name="escalation",
-        ),
-        CheckConstraint(
-            "active_from IS NULL OR active_until IS NULL OR active_from <= active_until", name="active_range"
+        *checks(
+            points="points <> 0 AND abs(points) <= 100000",
+            cap="(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)",
+            cap_period="cap_period IN ('day', 'week', 'month', 'quarter', 'year')",
+            review="review IN ('none', 'single', 'double')",
+            # rectification (整改): the share (percent) of a deduction that comes back once it is fixed
+            rectification_share=(
+                "rectification_share IS NULL OR (points < 0 AND rectification_share BETWEEN 1 AND 100)"
+            ),
+            # escalation for repeat deductions in a period: the n-th deduction takes escalation[n] points
+            escalation=(
+                "escalation IS NULL OR (points < 0 AND cardinality(escalation) BETWEEN 1 AND 10"
+                " AND 0 < ALL (escalation) AND 100000 >= ALL (escalation))"
+            ),
+            active_range="active_from IS NULL OR active_until IS NULL OR active_from <= active_until",
         ),
     )
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Constraint,
     Index,
     Integer,
@@ -20,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from jifen.models.base import (
     Base,
     VillageChildRow,
+    VillageRow,
+    checks,
     created_at,
     identity_key,
     once_per_village,
@@ -29,8 +30,6 @@ from jifen.models.base import (
     scoped_fks,
     text500,
     uuid_key,
-    uuid_pk,
-    village_key,
 )
 
 # Receipt numbers run across every village (printed on the slip); the constraint is per village
@@ -38,13 +37,12 @@ from jifen.models.base import (
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
 
 
-class Store(Base):
+class Store(VillageRow, Base):
     """A village points supermarket (积分超市) or partner shop."""
 
     __tablename__ = "stores"
+    __table_args__ = (Index("ix_stores_id", "id"),)
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()
@@ -62,7 +60,7 @@ class StockMovementKind(enum.StrEnum):
     correction = "correction"
 
 
-class Item(Base):
+class Item(VillageChildRow, Base):
     """Goods on a store's shelf: a price in points, the stock on hand, an optional per-household limit.
 
     `on_hand` changes only together with a row of `stock_movements` (CHECK on_hand >= 0 in PostgreSQL)."""
@@ -70,23 +68,22 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         scoped_fk("store_id", "stores"),
-        CheckConstraint("price_points > 0 AND price_points <= 1000000", name="price_points"),
-        # the shelf is never below empty: the last line against overselling
-        CheckConstraint("on_hand >= 0", name="on_hand"),
-        # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
-        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved"),
-        CheckConstraint(
-            "(limit_count IS NULL) = (limit_period IS NULL) AND (limit_count IS NULL OR limit_count > 0)",
-            name="limit",
+        *checks(
+            price_points="price_points > 0 AND price_points <= 1000000",
+            # the shelf is never below empty: the last line against overselling
+            on_hand="on_hand >= 0",
+            # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
+            reserved="reserved >= 0 AND reserved <= on_hand",
+            limit=(
+                "(limit_count IS NULL) = (limit_period IS NULL) AND (limit_count IS NULL OR limit_count > 0)"
+            ),
+            limit_period="limit_period IN ('day', 'week', 'month', 'quarter', 'year')",
         ),
-        CheckConstraint("limit_period IN ('day', 'week', 'month', 'quarter', 'year')", name="limit_period"),
         Index("ix_items_id", "id"),
         Index("ix_items_village_id_store_id", "village_id", "store_id", "name", "id"),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     store_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
@@ -101,7 +98,7 @@ class Item(Base):
     created_at: Mapped[datetime] = created_at()
 
 
-class Redemption(Base):
+class Redemption(VillageChildRow, Base):
     """A sale at the counter (兑换/核销): points from the household to the store, goods off the shelf.
 
     It changes once, completed -> cancelled, filling in only the cancellation's columns (a trigger says
@@ -117,13 +114,14 @@ class Redemption(Base):
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
         once_per_village("receipt_no"),
-        CheckConstraint("total_points > 0", name="total_points"),
-        CheckConstraint("status IN ('completed', 'cancelled')", name="status"),
-        CheckConstraint(
-            "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
-            " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
-            " AND (status = 'cancelled') = (cancel_reason IS NOT NULL)",
-            name="cancelled",
+        *checks(
+            total_points="total_points > 0",
+            status="status IN ('completed', 'cancelled')",
+            cancelled=(
+                "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
+                " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
+                " AND (status = 'cancelled') = (cancel_reason IS NOT NULL)"
+            ),
         ),
         Index("ix_redemptions_id", "id"),
         Index("ix_redemptions_store", "village_id", "store_id", "created_at", "id"),
@@ -140,8 +138,6 @@ class Redemption(Base):
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     receipt_no: Mapped[int] = mapped_column(
         BigInteger, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
@@ -171,8 +167,7 @@ def priced_line_checks(basket_id: str, baskets: str) -> tuple[Constraint, ...]:
     return (
         scoped_fk(basket_id, baskets),
         scoped_fk("item_id", "items"),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+        *checks(quantity="quantity > 0", line_points="line_points = quantity * price_points"),
     )
 
 
@@ -196,15 +191,16 @@ class StockMovement(Base):
     __tablename__ = "stock_movements"
     __table_args__ = (
         *scoped_fks(item_id="items", redemption_id="redemptions"),
-        CheckConstraint("kind IN ('restock', 'sale', 'cancel', 'correction')", name="kind"),
-        CheckConstraint(
-            "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
-            " AND (kind <> 'cancel' OR quantity > 0)",
-            name="quantity",
+        *checks(
+            kind="kind IN ('restock', 'sale', 'cancel', 'correction')",
+            quantity=(
+                "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
+                " AND (kind <> 'cancel' OR quantity > 0)"
+            ),
+            on_hand_after="on_hand_after >= 0",
+            redemption="(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)",
+            correction_reason="kind <> 'correction' OR reason IS NOT NULL",
         ),
-        CheckConstraint("on_hand_after >= 0", name="on_hand_after"),
-        CheckConstraint("(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)", name="redemption"),
-        CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
         once_per_village_where(
@@ -233,15 +229,16 @@ class Reservation(VillageChildRow, Base):
         *scoped_fks(
             store_id="stores", household_id="households", hold_id="holds", redemption_id="redemptions"
         ),
-        CheckConstraint("code ~ '^[0-9]{6}$'", name="code"),
-        CheckConstraint("total_points > 0", name="total_points"),
-        CheckConstraint("status IN ('active', 'redeemed', 'cancelled', 'expired')", name="status"),
-        CheckConstraint(
-            "(status = 'active') = (ended_at IS NULL)"
-            " AND (status = 'redeemed') = (redemption_id IS NOT NULL)",
-            name="ended",
+        *checks(
+            code="code ~ '^[0-9]{6}$'",
+            total_points="total_points > 0",
+            status="status IN ('active', 'redeemed', 'cancelled', 'expired')",
+            ended=(
+                "(status = 'active') = (ended_at IS NULL)"
+                " AND (status = 'redeemed') = (redemption_id IS NOT NULL)"
+            ),
+            expires="expires_at > created_at",
         ),
-        CheckConstraint("expires_at > created_at", name="expires"),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
         once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),

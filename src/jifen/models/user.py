@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     CHAR,
     Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fks, server_now, text500, uuid_pk
+from jifen.models.base import Base, checks, created_at, scoped_fks, server_now, text500, uuid_pk
 
 
 class Role(enum.StrEnum):
@@ -34,7 +33,7 @@ class User(Base):
     __table_args__ = (
         # user names are unique whatever their case
         Index("uq_users_username_lower", text("lower(username)"), unique=True),
-        CheckConstraint("credential_version >= 1", name="credential_version"),
+        *checks(credential_version="credential_version >= 1"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -61,12 +60,10 @@ class UserRole(Base):
     __tablename__ = "user_roles"
     __table_args__ = (
         *scoped_fks(store_id="stores", household_id="households"),
-        CheckConstraint(
-            "role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')", name="role"
-        ),
-        # the scope each role needs, and nothing it must not have
-        CheckConstraint(
-            """CASE role
+        *checks(
+            role="role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')",
+            # the scope each role needs, and nothing it must not have
+            scope="""CASE role
               WHEN 'town_admin' THEN village_id IS NULL AND store_id IS NULL AND household_id IS NULL
                                      AND grid IS NULL
               WHEN 'clerk' THEN village_id IS NOT NULL AND store_id IS NOT NULL AND household_id IS NULL
@@ -74,7 +71,6 @@ class UserRole(Base):
               WHEN 'cadre' THEN village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL
               ELSE village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL AND grid IS NULL
             END""",
-            name="scope",
         ),
         UniqueConstraint(
             "user_id",
@@ -106,8 +102,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
     __table_args__ = (
-        CheckConstraint("kind IN ('n', 'a')", name="kind"),
-        CheckConstraint("failures >= 0", name="failures"),
+        *checks(kind="kind IN ('n', 'a')", failures="failures >= 0"),
         Index("ix_login_throttle_updated_at", "updated_at"),
     )
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, String, text
+from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, server_now, uuid_pk, village_key
+from jifen.models.base import Base, checks, created_at, server_now, uuid_pk, village_key
 
 DEFAULT_STAR_THRESHOLDS = (100, 200, 300, 400, 500)
 
@@ -16,16 +16,15 @@ class Village(Base):
     """The tenant: rules, households, stores and users' roles belong to one village."""
 
     __tablename__ = "villages"
-    __table_args__ = (
-        CheckConstraint("cancel_window_minutes BETWEEN 0 AND 525600", name="cancel_window_minutes"),
-        CheckConstraint("notice_days BETWEEN 0 AND 30", name="notice_days"),
-        CheckConstraint("reservation_days BETWEEN 1 AND 90", name="reservation_days"),
-        CheckConstraint(
+    __table_args__ = checks(
+        cancel_window_minutes="cancel_window_minutes BETWEEN 0 AND 525600",
+        notice_days="notice_days BETWEEN 0 AND 30",
+        reservation_days="reservation_days BETWEEN 1 AND 90",
+        star_thresholds=(
             "cardinality(star_thresholds) = 5 AND array_position(star_thresholds, NULL) IS NULL"
             " AND 0 < star_thresholds[1] AND star_thresholds[1] < star_thresholds[2]"
             " AND star_thresholds[2] < star_thresholds[3] AND star_thresholds[3] < star_thresholds[4]"
-            " AND star_thresholds[4] < star_thresholds[5]",
-            name="star_thresholds",
+            " AND star_thresholds[4] < star_thresholds[5]"
         ),
     )
 
