@@ -73,8 +73,8 @@ class Account(VillageRow, Base):
         *scoped_fks(household_id="households", store_id="stores"),
         once_per_village("household_id"),
         once_per_village("store_id"),
-        # one text[] constant, cheaper for PostgreSQL to read on every write than a list of literals (0016)
         *checks(
+            # one text[] constant: cheaper for PostgreSQL to read on each write than a list of literals (0016)
             kind="kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])",
             owner=(
                 "(kind = 'household') = (household_id IS NOT NULL)"
