@@ -29,7 +29,7 @@ from jifen.auth.actor import Actor, Grant, console_actor
 from jifen.awards import repository as awards_repository
 from jifen.awards import service as awards
 from jifen.awards.auth import Submission
-from jifen.awards.schemas import AwardItem
+from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.kit.errors import JifenError
@@ -160,7 +160,7 @@ async def attempt(land: Ledgerland, action: Any) -> tuple[Any, JifenError | None
 async def do_awards(land: Ledgerland, model: Model, items: list[tuple[int, int]]) -> None:
     """Awards (+n) and deductions (−n) through the award service; one item or an all-or-nothing batch."""
 
-    async def action(session: AsyncSession) -> list[awards.AwardResult]:
+    async def action(session: AsyncSession) -> list[AwardOut]:
         ids = [model.households[h] for h, _ in items]
         submission = Submission(
             actor=land.actor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,27 +88,6 @@ class InvalidMember(BadRequest):
     default_detail = "该家庭成员不属于这一户"
 
 
-@dataclass(slots=True)
-class AwardResult:
-    id: uuid.UUID
-    status: AwardStatus
-    points: int
-    transaction_id: uuid.UUID | None
-    household_id: uuid.UUID
-    rule_id: uuid.UUID
-    rule_version: int
-    quantity: int
-    member_id: uuid.UUID | None
-    note: str | None
-    created_at: datetime
-    notice_until: datetime | None = None
-    hold_id: uuid.UUID | None = None
-    photo_ids: list[uuid.UUID] = field(default_factory=list)
-    self_report: bool = False
-    submitted_by: uuid.UUID | None = None
-    observed_at: datetime | None = None
-
-
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
     """Name the item a batch failed at."""
     if many:
@@ -157,7 +136,7 @@ async def submit(
     batch_id: uuid.UUID | None = None,
     self_report: bool = False,
     max_age: timedelta = OBSERVED_MAX_AGE,
-) -> list[AwardResult]:
+) -> list[AwardOut]:
     """Apply rules to households, all or nothing. Items under a rule without review post at once.
 
     A self-report (自主申报, `self_report=True`) is filed by a villager for their own household (the caller
@@ -166,20 +145,21 @@ async def submit(
     An item scored offline carries its `observed_at`: at most `max_age` old and not in the future; its cap
     and escalation count in the local period it was observed in, and its rule must have been in force then."""
     batch = await _load_submission(session, actor, submission, items, self_report, max_age)
-    results = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
+    placed = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
+    results = [award for award, _ in placed]
     if batch.drafts:
         try:
             await ledger.post(session, actor, batch.village_id, batch.drafts)
         except ledger.InsufficientPoints as error:
             raise _at(error, batch.draft_item[error.draft_index], batch.many) from None
-    await _record_awards(session, batch, results, batch_id)
+    await _record_awards(session, batch, results, [hold for _, hold in placed], batch_id)
     await outbox.record(
         session, batch.village_id, [e for r in results if (e := award_event(r, batch.rules[r.rule_id].name))]
     )
     return results
 
 
-def award_event(result: AwardResult, rule_name: str) -> outbox.Event | None:
+def award_event(result: AwardOut, rule_name: str) -> outbox.Event | None:
     """What the household hears of an award just placed or decided: posted, or on public notice (公示)."""
     about = {"award_id": result.id, "rule": rule_name, "transaction_id": result.transaction_id}
     if result.status is AwardStatus.posted:
@@ -356,9 +336,12 @@ def _item_points(
     return points
 
 
-async def _place_item(session: AsyncSession, batch: _Submission, index: int, item: AwardItem) -> AwardResult:
+async def _place_item(
+    session: AsyncSession, batch: _Submission, index: int, item: AwardItem
+) -> tuple[AwardOut, uuid.UUID | None]:
     """One item checked and priced, then into review, on public notice (a deduction holds its points) or
-    drafted to post with the batch; a refusal names the item's index."""
+    drafted to post with the batch; a refusal names the item's index. With it: the points hold behind a
+    deduction on public notice, if any."""
     household = batch.submission.households[item.household_id]
     moment = item.observed_at or batch.now
     try:
@@ -386,31 +369,37 @@ async def _place_item(session: AsyncSession, batch: _Submission, index: int, ite
         batch.drafts.append(draft)
         batch.draft_item.append(index)
         transaction_id, status = draft.id, AwardStatus.posted
-    return AwardResult(
+    # built from values just checked: not validated again (10,000 in a batch)
+    award = AwardOut.model_construct(
         id=award_id,
         status=status,
         points=points,
         transaction_id=transaction_id,
-        household_id=household.id,
         rule_id=version.rule_id,
         rule_version=version.version,
-        quantity=item.quantity,
-        member_id=item.member_id,
-        note=item.note,
         created_at=batch.now,
         notice_until=batch.notice_until if status is AwardStatus.public_notice else None,
-        hold_id=hold_id,
         photo_ids=list(dict.fromkeys(item.photo_ids)),
         self_report=batch.self_report,
         submitted_by=batch.actor.user_id,
-        observed_at=item.observed_at,
+        **item.model_dump(include=_AS_ITEM),
     )
+    return award, hold_id
+
+
+# what an award carries of its item as it is
+_AS_ITEM = {"household_id", "quantity", "member_id", "note", "observed_at"}
 
 
 async def _record_awards(
-    session: AsyncSession, batch: _Submission, results: list[AwardResult], batch_id: uuid.UUID | None
+    session: AsyncSession,
+    batch: _Submission,
+    results: list[AwardOut],
+    holds: list[uuid.UUID | None],
+    batch_id: uuid.UUID | None,
 ) -> None:
-    """The awards written in one statement, their photos linked, and one audit record each."""
+    """The awards written in one statement (with the points holds behind them), their photos linked, and
+    one audit record each."""
     created_at = await repository.insert_awards(
         session,
         {
@@ -429,7 +418,7 @@ async def _record_awards(
             "transactions": [r.transaction_id for r in results],
             "created_at": batch.now,
             "notice_until": [r.notice_until for r in results],
-            "holds": [r.hold_id for r in results],
+            "holds": holds,
             "self_report": batch.self_report,
             "observed": [r.observed_at for r in results],
         },
@@ -451,7 +440,7 @@ async def _record_awards(
     )
 
 
-def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str], received: datetime) -> dict[str, Any]:
+def _audit_of(result: AwardOut, photos: dict[uuid.UUID, str], received: datetime) -> dict[str, Any]:
     return {
         "household_id": result.household_id,
         "rule_id": result.rule_id,
@@ -605,13 +594,11 @@ def rule_of(row: LockedAward) -> RuleSnapshot:
 
 # the columns of an award's row that its result carries as they are (status and transaction are given)
 _GIVEN = ("status", "transaction_id", "photo_ids")
-_ROW_FIELDS = tuple(f.name for f in fields(AwardResult) if f.name not in _GIVEN)
+_ROW_FIELDS = tuple(name for name in AwardOut.model_fields if name not in _GIVEN)
 
 
-def result_of(
-    row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None
-) -> AwardResult:
-    return AwardResult(
+def result_of(row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardOut:
+    return AwardOut.model_construct(
         status=AwardStatus(status or row.status),
         transaction_id=transaction_id or row.transaction_id,
         **{name: getattr(row, name) for name in _ROW_FIELDS},
@@ -619,8 +606,8 @@ def result_of(
 
 
 async def attach_photos(
-    session: AsyncSession, village_id: uuid.UUID, results: Sequence[AwardResult]
-) -> list[AwardResult]:
+    session: AsyncSession, village_id: uuid.UUID, results: Sequence[AwardOut]
+) -> list[AwardOut]:
     """Fill in the evidence photos of awards of one village read back from the database."""
     if results:
         linked = await photos_repository.award_photo_ids(session, village_id, [r.id for r in results])
@@ -631,7 +618,7 @@ async def attach_photos(
 
 async def decide(
     session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, approve: bool, reason: str | None
-) -> AwardResult:
+) -> AwardOut:
     """Approve or reject an award waiting for review. A `double` rule needs two different approvers, neither
     the submitter; the last approval posts the points."""
     row = await repository.lock_award(session, award_id)
@@ -805,9 +792,10 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     return draft.id
 
 
-def award_out(result: AwardResult) -> AwardOut:
-    # built from values the service just wrote: no need to validate them again (10,000 in a batch)
-    return AwardOut.model_construct(**{name: getattr(result, name) for name in AwardOut.model_fields})
+def award_out(result: AwardOut) -> AwardOut:
+    """The service's awards are their answers already. Kept for web/staff.py and web/villager.py; inline it
+    there."""
+    return result
 
 
 async def award_page(

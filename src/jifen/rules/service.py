@@ -95,22 +95,7 @@ async def create_rule(
 
 async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
     """The rule the API's (or the admin page's) form describes, as its version 1."""
-    return await create_rule(
-        session,
-        actor,
-        village,
-        code=body.code,
-        name=body.name,
-        category=body.category,
-        points=body.points,
-        cap=body.cap,
-        evidence_required=body.evidence_required,
-        review=body.review.value,
-        rectification_share=body.rectification_share,
-        escalation=body.escalation,
-        active_from=body.active_from,
-        active_until=body.active_until,
-    )
+    return await create_rule(session, actor, village, **{**dict(body), "review": body.review.value})
 
 
 async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: RulePatch) -> CurrentRule:

@@ -24,6 +24,7 @@ from jifen.auth.households import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
+from jifen.kit.schemas import out_of
 from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
@@ -123,22 +124,11 @@ async def reservation_out(session: AsyncSession, row: ReservationRow) -> Reserva
 
 
 def _out(row: ReservationRow, lines: list[LineRow]) -> ReservationOut:
-    return ReservationOut(
-        id=row.id,
-        code=row.code,
+    return out_of(
+        ReservationOut,
+        row,
         qr_payload=qr_payload(row),
-        status=ReservationStatus(row.status),
-        store_id=row.store_id,
-        household_id=row.household_id,
-        total_points=row.total_points,
         lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
-        hold_id=row.hold_id,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
-        redemption_id=row.redemption_id,
     )
 
 

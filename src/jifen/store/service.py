@@ -24,7 +24,7 @@ from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
-from jifen.store.repository import HouseholdRef, ItemRow
+from jifen.store.repository import HouseholdRef, ItemRow, LineRow
 from jifen.store.repository import sales as sale_rows
 from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import (
@@ -323,7 +323,7 @@ def sale_event(kind: outbox.Kind, sale: RedemptionOut, store: Store) -> outbox.E
     return outbox.Event(kind, sale.household_id, payload)
 
 
-def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
+def line_outs(lines: Sequence[LineRow]) -> list[RedemptionLineOut]:
     return [out_of(RedemptionLineOut, line) for line in lines]
 
 
