@@ -792,12 +792,6 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     return draft.id
 
 
-def award_out(result: AwardOut) -> AwardOut:
-    """The service's awards are their answers already. Kept for web/staff.py and web/villager.py; inline it
-    there."""
-    return result
-
-
 async def award_page(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -821,4 +815,4 @@ async def award_page(
     )
     page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
     results = await attach_photos(session, village_id, [result_of(row) for row in page.items])
-    return Page(items=[award_out(result) for result in results], next_cursor=page.next_cursor)
+    return Page(items=results, next_cursor=page.next_cursor)
