@@ -23,9 +23,7 @@ router = APIRouter(tags=["audit"], route_class=AutoCommitRoute)
 READ_ERRORS = (NotAuthenticated, Forbidden, NotFound, VillageRequired)
 
 
-class InvalidDigest(BadRequest):
-    code = "invalid_digest"
-    default_detail = "校验码应为 64 位十六进制字符"
+class InvalidDigest(BadRequest, code="invalid_digest", detail="校验码应为 64 位十六进制字符"): ...
 
 
 @router.get(

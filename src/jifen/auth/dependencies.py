@@ -24,10 +24,12 @@ from jifen.models import Role, Village
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-class PasswordChangeRequired(JifenError):
-    code = "password_change_required"
-    status = 403
-    default_detail = "管理员已重置您的密码，请先修改密码再继续使用"
+class PasswordChangeRequired(
+    JifenError,
+    code="password_change_required",
+    status=403,
+    detail="管理员已重置您的密码，请先修改密码再继续使用",
+): ...
 
 
 def is_page(request: Request) -> bool:

@@ -31,9 +31,7 @@ SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
 INSPECTION_READERS = frozenset({Role.cadre, Role.village_admin, Role.reviewer})
 
 
-class MixedVillages(BadRequest):
-    code = "mixed_villages"
-    default_detail = "一批评定中的所有户必须属于同一个村"
+class MixedVillages(BadRequest, code="mixed_villages", detail="一批评定中的所有户必须属于同一个村"): ...
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,13 @@ from jifen.kit.schemas import out_of
 from jifen.models import Role
 
 
-class DuplicateInspection(Conflict):
-    code = "duplicate_inspection"
-    default_detail = "这个网格当天已经有一张检查表"
+class DuplicateInspection(Conflict, code="duplicate_inspection", detail="这个网格当天已经有一张检查表"): ...
 
 
-class InspectionSubmitted(Conflict):
-    code = "inspection_submitted"
-    default_detail = "这张检查表已经提交过"
+class InspectionSubmitted(Conflict, code="inspection_submitted", detail="这张检查表已经提交过"): ...
 
 
-class InvalidScore(BadRequest):
-    code = "invalid_score"
-    default_detail = "评分不在这张检查表上"
+class InvalidScore(BadRequest, code="invalid_score", detail="评分不在这张检查表上"): ...
 
 
 def _check_grid(actor: Actor, village_id: uuid.UUID, grid: str) -> None:

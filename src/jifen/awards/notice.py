@@ -33,29 +33,29 @@ from jifen.outbox import repository as outbox
 OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
 
-class NoticeClosed(Conflict):
-    code = "notice_closed"
-    default_detail = "该评定已过公示期（异议期），不能再提出异议"
+class NoticeClosed(Conflict, code="notice_closed", detail="该评定已过公示期（异议期），不能再提出异议"): ...
 
 
-class NoOpenObjection(Conflict):
-    code = "no_open_objection"
-    default_detail = "该评定没有待处理的异议"
+class NoOpenObjection(Conflict, code="no_open_objection", detail="该评定没有待处理的异议"): ...
 
 
-class InvalidRevision(BadRequest):
-    code = "invalid_revision"
-    default_detail = "修改后的积分必须与原评定同号、不为 0，且不能超过原评定的分值"
+class InvalidRevision(
+    BadRequest, code="invalid_revision", detail="修改后的积分必须与原评定同号、不为 0，且不能超过原评定的分值"
+): ...
 
 
-class SeparationOfDuties(Forbidden):
-    code = "separation_of_duties"
-    default_detail = "提交、审核或对该评定提出异议的人不能处理它的异议，请由其他审核人处理"
+class SeparationOfDuties(
+    Forbidden,
+    code="separation_of_duties",
+    detail="提交、审核或对该评定提出异议的人不能处理它的异议，请由其他审核人处理",
+): ...
 
 
-class SecondResolverRequired(Conflict):
-    code = "second_resolver_required"
-    default_detail = "该细则需两人复核：您已提交处理意见，请由另一位审核人确认"
+class SecondResolverRequired(
+    Conflict,
+    code="second_resolver_required",
+    detail="该细则需两人复核：您已提交处理意见，请由另一位审核人确认",
+): ...
 
 
 Objection = objections.ObjectionRow

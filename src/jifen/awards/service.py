@@ -37,44 +37,34 @@ from jifen.rules import repository as rules_repository
 from jifen.rules.repository import RuleSnapshot
 
 
-class ConflictOfInterest(Forbidden):
-    code = "conflict_of_interest"
-    default_detail = "不能为自己家庭评分或扣分"
+class ConflictOfInterest(Forbidden, code="conflict_of_interest", detail="不能为自己家庭评分或扣分"): ...
 
 
-class CapExceeded(Conflict):
-    code = "cap_exceeded"
-    default_detail = "超出该细则的积分上限"
+class CapExceeded(Conflict, code="cap_exceeded", detail="超出该细则的积分上限"): ...
 
 
-class RuleOutOfRange(Conflict):
-    code = "rule_not_in_effect"
-    default_detail = "该积分细则当前不在适用期内"
+class RuleOutOfRange(Conflict, code="rule_not_in_effect", detail="该积分细则当前不在适用期内"): ...
 
 
-class RuleRetired(Conflict):
-    code = "rule_retired"
-    default_detail = "该积分细则已停用"
+class RuleRetired(Conflict, code="rule_retired", detail="该积分细则已停用"): ...
 
 
-class EvidenceRequired(Conflict):
-    code = "evidence_required"
-    default_detail = "该积分细则要求附证据照片"
+class EvidenceRequired(Conflict, code="evidence_required", detail="该积分细则要求附证据照片"): ...
 
 
-class NotSelfReportable(Conflict):
-    code = "not_self_reportable"
-    default_detail = "自主申报只能申报加分项目，扣分项目由村干部登记"
+class NotSelfReportable(
+    Conflict, code="not_self_reportable", detail="自主申报只能申报加分项目，扣分项目由村干部登记"
+): ...
 
 
-class ObservedTooLongAgo(Conflict):
-    code = "observed_too_long_ago"
-    default_detail = "这条评分记录的时间太久远，已超过补录期限"
+class ObservedTooLongAgo(
+    Conflict, code="observed_too_long_ago", detail="这条评分记录的时间太久远，已超过补录期限"
+): ...
 
 
-class ObservedInFuture(BadRequest):
-    code = "observed_in_future"
-    default_detail = "评分时间晚于现在，请检查手机的日期和时间"
+class ObservedInFuture(
+    BadRequest, code="observed_in_future", detail="评分时间晚于现在，请检查手机的日期和时间"
+): ...
 
 
 # how far a phone's clock may run ahead of the server's. SQL twin: 0019_observed_at.py
@@ -83,9 +73,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 OBSERVED_MAX_AGE = timedelta(days=7)  # the setting's default (JIFEN_OBSERVED_MAX_AGE_DAYS)
 
 
-class InvalidMember(BadRequest):
-    code = "invalid_member"
-    default_detail = "该家庭成员不属于这一户"
+class InvalidMember(BadRequest, code="invalid_member", detail="该家庭成员不属于这一户"): ...
 
 
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
@@ -559,19 +547,15 @@ def award_draft(
     )
 
 
-class AwardNotPending(Conflict):
-    code = "award_not_pending"
-    default_detail = "该评定不在待审核状态"
+class AwardNotPending(Conflict, code="award_not_pending", detail="该评定不在待审核状态"): ...
 
 
-class OwnSubmission(Forbidden):
-    code = "own_submission"
-    default_detail = "不能审核自己提交的评定"
+class OwnSubmission(Forbidden, code="own_submission", detail="不能审核自己提交的评定"): ...
 
 
-class AlreadyApproved(Conflict):
-    code = "already_approved"
-    default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
+class AlreadyApproved(
+    Conflict, code="already_approved", detail="您已经审核通过过这条评定，双人审核需要另一位审核人"
+): ...
 
 
 def rule_of(row: LockedAward) -> RuleSnapshot:
@@ -691,14 +675,10 @@ async def decide(
     return decided
 
 
-class NotRectifiable(Conflict):
-    code = "not_rectifiable"
-    default_detail = "该评定不能整改返还"
+class NotRectifiable(Conflict, code="not_rectifiable", detail="该评定不能整改返还"): ...
 
 
-class AlreadyRectified(Conflict):
-    code = "already_rectified"
-    default_detail = "该扣分已经整改返还过"
+class AlreadyRectified(Conflict, code="already_rectified", detail="该扣分已经整改返还过"): ...
 
 
 async def compensate_award(

@@ -52,16 +52,12 @@ PREVIEW_MAX_DAYS = 3 * 366
 RELEASE_LOOKBACK = timedelta(minutes=10)
 
 
-class InvalidExpiryPolicy(JifenError):
-    code = "invalid_expiry_policy"
-    status = 422
-    default_detail = "清零规则不正确"
+class InvalidExpiryPolicy(JifenError, code="invalid_expiry_policy", status=422, detail="清零规则不正确"): ...
 
 
-class InvalidPreviewRange(JifenError):
-    code = "invalid_preview_range"
-    status = 422
-    default_detail = "预览截止日期不正确"
+class InvalidPreviewRange(
+    JifenError, code="invalid_preview_range", status=422, detail="预览截止日期不正确"
+): ...
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,18 @@ M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
 
 
-class IdempotencyKeyRequired(BadRequest):
-    code = "idempotency_key_required"
-    default_detail = "此操作需要 Idempotency-Key 请求头（1–200 个可打印字符），以免重复提交"
+class IdempotencyKeyRequired(
+    BadRequest,
+    code="idempotency_key_required",
+    detail="此操作需要 Idempotency-Key 请求头（1–200 个可打印字符），以免重复提交",
+): ...
 
 
-class IdempotencyKeyReused(Conflict):
-    code = "idempotency_key_reused"
-    default_detail = "该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键"
+class IdempotencyKeyReused(
+    Conflict,
+    code="idempotency_key_reused",
+    detail="该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键",
+): ...
 
 
 @dataclass(frozen=True)

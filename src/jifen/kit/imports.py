@@ -25,9 +25,7 @@ Apply = Annotated[bool, Query(description="false (default): a dry run that write
 Upload = Annotated[UploadFile, File(description="an .xlsx or .csv file (UTF-8 or GBK)")]
 
 
-class TooLarge(BadRequest):
-    code = "file_too_large"
-    default_detail = "文件太大（最多 1 MB）"
+class TooLarge(BadRequest, code="file_too_large", detail="文件太大（最多 1 MB）"): ...
 
 
 class ImportRow(BaseModel):

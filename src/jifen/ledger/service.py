@@ -42,22 +42,15 @@ ACCOUNT_OUTSIDE_VILLAGE = "JF004"
 HOLD_NOT_ACTIVE = "JF006"
 
 
-class InsufficientPoints(Conflict):
-    code = "insufficient_points"
-    default_detail = "积分不足"
-
+class InsufficientPoints(Conflict, code="insufficient_points", detail="积分不足"):
     draft_index: int = 0  # which of the posted drafts ran out
     available: int | None = None  # what the household had available, when the ledger said
 
 
-class AlreadyReversed(Conflict):
-    code = "already_reversed"
-    default_detail = "该笔记录已经冲正过，不能重复冲正"
+class AlreadyReversed(Conflict, code="already_reversed", detail="该笔记录已经冲正过，不能重复冲正"): ...
 
 
-class CannotReverse(Conflict):
-    code = "cannot_reverse"
-    default_detail = "冲正记录本身不能再冲正"
+class CannotReverse(Conflict, code="cannot_reverse", detail="冲正记录本身不能再冲正"): ...
 
 
 class CompensationKind(enum.StrEnum):
@@ -79,9 +72,11 @@ COMPENSATED_AS = {
 }
 
 
-class AlreadyCompensated(Conflict):
-    code = "already_compensated"
-    default_detail = "该笔记录已经冲正、取消兑换、整改返还或按异议处理过，每笔记录只能补偿一次"
+class AlreadyCompensated(
+    Conflict,
+    code="already_compensated",
+    detail="该笔记录已经冲正、取消兑换、整改返还或按异议处理过，每笔记录只能补偿一次",
+): ...
 
 
 def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyCompensated:
@@ -92,9 +87,7 @@ def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyComp
     )
 
 
-class HoldNotActive(Conflict):
-    code = "hold_not_active"
-    default_detail = "该冻结已经结束"
+class HoldNotActive(Conflict, code="hold_not_active", detail="该冻结已经结束"): ...
 
 
 @dataclass(frozen=True)
@@ -160,8 +153,7 @@ async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
     return balance_out(household_id, account.posted, account.held, account.lifetime_earned)
 
 
-class NoAccount(NotFound):
-    default_detail = "找不到该户的积分账户"
+class NoAccount(NotFound, detail="找不到该户的积分账户"): ...
 
 
 def balance_out(household_id: uuid.UUID, posted: int, held: int, lifetime_earned: int) -> BalanceOut:

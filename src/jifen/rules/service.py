@@ -19,19 +19,13 @@ from jifen.rules import repository
 from jifen.rules.schemas import Cap, CapOut, RuleCreate, RuleOut, RulePatch
 
 
-class InvalidRuleChange(BadRequest):
-    code = "invalid_rule"
-    default_detail = "细则的修改不成立"
+class InvalidRuleChange(BadRequest, code="invalid_rule", detail="细则的修改不成立"): ...
 
 
-class InvalidPeriod(BadRequest):
-    code = "invalid_period"
-    default_detail = "细则的停用日期不能早于启用日期"
+class InvalidPeriod(BadRequest, code="invalid_period", detail="细则的停用日期不能早于启用日期"): ...
 
 
-class NothingToChange(BadRequest):
-    code = "nothing_to_change"
-    default_detail = "没有要修改的字段"
+class NothingToChange(BadRequest, code="nothing_to_change", detail="没有要修改的字段"): ...
 
 
 @dataclass(frozen=True)

@@ -37,24 +37,16 @@ from jifen.store.repository import sales as sale_rows
 T = TypeVar("T")
 
 
-class StorePaused(Conflict):
-    code = "store_paused"
-    default_detail = "该积分超市已暂停营业"
+class StorePaused(Conflict, code="store_paused", detail="该积分超市已暂停营业"): ...
 
 
-class ItemInactive(Conflict):
-    code = "item_inactive"
-    default_detail = "该商品已下架"
+class ItemInactive(Conflict, code="item_inactive", detail="该商品已下架"): ...
 
 
-class OutOfStock(Conflict):
-    code = "out_of_stock"
-    default_detail = "库存不足"
+class OutOfStock(Conflict, code="out_of_stock", detail="库存不足"): ...
 
 
-class LimitExceeded(Conflict):
-    code = "limit_exceeded"
-    default_detail = "超出该商品每户限购数量"
+class LimitExceeded(Conflict, code="limit_exceeded", detail="超出该商品每户限购数量"): ...
 
 
 @dataclass(frozen=True)

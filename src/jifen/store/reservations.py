@@ -44,24 +44,18 @@ from jifen.store.schemas import (
 from jifen.store.service import basket_of, completed_sale
 
 
-class ReservationNotFound(NotFound):
-    code = "reservation_not_found"
-    default_detail = "找不到该取货码对应的预约"
+class ReservationNotFound(NotFound, code="reservation_not_found", detail="找不到该取货码对应的预约"): ...
 
 
-class ReservationExpired(Conflict):
-    code = "reservation_expired"
-    default_detail = "该预约已过期，积分和商品已经（或即将）退回"
+class ReservationExpired(
+    Conflict, code="reservation_expired", detail="该预约已过期，积分和商品已经（或即将）退回"
+): ...
 
 
-class ReservationUsed(Conflict):
-    code = "reservation_used"
-    default_detail = "该取货码已经核销过"
+class ReservationUsed(Conflict, code="reservation_used", detail="该取货码已经核销过"): ...
 
 
-class ReservationCancelled(Conflict):
-    code = "reservation_cancelled"
-    default_detail = "该预约已经取消"
+class ReservationCancelled(Conflict, code="reservation_cancelled", detail="该预约已经取消"): ...
 
 
 CODE_ATTEMPTS = 30

@@ -39,14 +39,12 @@ from jifen.store.schemas import (
 )
 
 
-class AlreadyCancelled(Conflict):
-    code = "already_cancelled"
-    default_detail = "该笔兑换已经取消过"
+class AlreadyCancelled(Conflict, code="already_cancelled", detail="该笔兑换已经取消过"): ...
 
 
-class CancelWindowClosed(Forbidden):
-    code = "cancel_window_closed"
-    default_detail = "已超过店员可取消的时限，请联系村管理员"
+class CancelWindowClosed(
+    Forbidden, code="cancel_window_closed", detail="已超过店员可取消的时限，请联系村管理员"
+): ...
 
 
 # ---------------------------------------------------------------------------------------------- stores
