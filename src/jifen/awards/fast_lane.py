@@ -147,7 +147,7 @@ class OneCallAwardLane(HttpMiddleware):
         fingerprint = request_fingerprint(Request(scope), award)
         async with sessionmaker() as session:
             try:
-                access = PendingSubmission(actor, session, [award.household_id], key.key)
+                access = PendingSubmission(actor, session, key.key, [award.household_id])
                 answer = await submit_in_one_call(
                     key=key, fingerprint=fingerprint, body=award, access=access, session=session
                 )

@@ -88,10 +88,9 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
     await audit.record(
         session,
         actor,
-        village_id=row.village_id,
-        action="award.object",
-        record_type="award",
-        record_id=award_id,
+        row.village_id,
+        "award.object",
+        award_id,
         after={"objection_id": objection.id},
         reason=reason,
     )
@@ -204,10 +203,9 @@ async def resolve(
     await audit.record(
         session,
         actor,
-        village_id=row.village_id,
-        action=f"award.objection_{outcome}",
-        record_type="award",
-        record_id=award_id,
+        row.village_id,
+        f"award.objection_{outcome}",
+        award_id,
         before={"points": row.points, "status": status},
         after={
             "points": final_points,
@@ -241,15 +239,9 @@ async def _proposed_only(
     await objections.propose_resolution(
         session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
     )
+    after = {"outcome": outcome, "points": final_points, "replaces": pending and pending.outcome}
     await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="award.objection_proposed",
-        record_type="award",
-        record_id=award_id,
-        after={"outcome": outcome, "points": final_points, "replaces": pending and pending.outcome},
-        reason=reason,
+        session, actor, village_id, "award.objection_proposed", award_id, after=after, reason=reason
     )
     return True
 
@@ -303,15 +295,8 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
         if row is None or row.status != AwardStatus.public_notice.value:
             return False
         transaction_id = await _post(session, actor, row, row.points)
-        await audit.record(
-            session,
-            actor,
-            village_id=row.village_id,
-            action="award.notice_ended",
-            record_type="award",
-            record_id=row.id,
-            after={"status": "posted", "transaction_id": transaction_id},
-        )
+        after = {"status": "posted", "transaction_id": transaction_id}
+        await audit.record(session, actor, row.village_id, "award.notice_ended", row.id, after=after)
         payload = {"award_id": row.id, "rule": row.rule_name, "points": row.points, "outcome": "posted"}
         await outbox.record_one(
             session, row.village_id, outbox.Event(outbox.Kind.notice_ended, row.household_id, payload)

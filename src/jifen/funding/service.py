@@ -143,15 +143,9 @@ async def set_peg(
         reason=reason,
         actor_id=actor.user_id,
     )
+    after = {"fen_per_point": fen_per_point, "effective_from": start}
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="peg.set",
-        record_type="village_peg",
-        record_id=row.id,
-        after={"fen_per_point": fen_per_point, "effective_from": start},
-        reason=reason,
+        session, actor, village.id, "peg.set", row.id, record_type="village_peg", after=after, reason=reason
     )
     return await peg_history(session, village.id)
 

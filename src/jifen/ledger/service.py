@@ -351,10 +351,9 @@ async def reverse(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="transaction.reverse",
-        record_type="transaction",
-        record_id=transaction.id,
+        village_id,
+        "transaction.reverse",
+        transaction.id,
         after={
             "reversal_id": reversal.id,
             "postings": [(line.account_id, line.amount) for line in draft.lines],
@@ -442,28 +441,21 @@ async def place_hold(
             available = _insufficient(exc).available
             raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
         raise
-    await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="hold.place",
-        record_type="hold",
-        record_id=hold.id,
-        after={"household_id": household_id, "amount": amount, "memo": memo, "source_id": source_id},
-    )
+    after = {"household_id": household_id, "amount": amount, "memo": memo, "source_id": source_id}
+    await audit.record(session, actor, village_id, "hold.place", hold.id, after=after)
     return hold
 
 
 async def _ended(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
+    after = {"status": hold.status, "amount": hold.amount, "transaction_id": hold.transaction_id}
     await audit.record(
         session,
         actor,
-        village_id=hold.village_id,
-        action=f"hold.{hold.status}",
-        record_type="hold",
-        record_id=hold.id,
+        hold.village_id,
+        f"hold.{hold.status}",
+        hold.id,
         before={"status": "active"},
-        after={"status": hold.status, "amount": hold.amount, "transaction_id": hold.transaction_id},
+        after=after,
     )
     return hold
 

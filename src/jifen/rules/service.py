@@ -76,13 +76,7 @@ async def create_rule(
     )
     await repository.add_version(session, version)
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="rule.create",
-        record_type="rule",
-        record_id=rule.id,
-        after={"code": code, **_terms(version)},
+        session, actor, village.id, "rule.create", rule.id, after={"code": code, **_terms(version)}
     )
     return CurrentRule(rule=rule, version=version)
 
@@ -134,10 +128,9 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     await audit.record(
         session,
         actor,
-        village_id=rule.village_id,
-        action="rule.change",
-        record_type="rule",
-        record_id=rule.id,
+        rule.village_id,
+        "rule.change",
+        rule.id,
         before=_terms(previous),
         after=_terms(version),
     )
