@@ -35,7 +35,6 @@ from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +42,7 @@ from jifen.auth.actor import Actor
 from jifen.auth.actor_cache import ACTORS
 from jifen.auth.tokens import read_token
 from jifen.kit.asgi import HttpMiddleware
-from jifen.kit.idempotency import CallerKey, is_valid_key, request_fingerprint
+from jifen.kit.idempotency import CallerKey, fingerprint, is_valid_key
 
 log = structlog.get_logger(__name__)
 
@@ -187,11 +186,12 @@ class OneCallLane(HttpMiddleware, Generic[Body]):
     async def _one_call(self, scope: Scope, actor: Actor, body: Body, key: CallerKey) -> bytes | None:
         structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
         sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
-        fingerprint = request_fingerprint(Request(scope), body)
+        # request_fingerprint's: the lane's path has nothing its URL would escape
+        request_hash = fingerprint(scope["method"], scope["path"], body)
         async with sessionmaker() as session:
             try:
                 answer = await self.call(
-                    scope=scope, actor=actor, body=body, key=key, fingerprint=fingerprint, session=session
+                    scope=scope, actor=actor, body=body, key=key, fingerprint=request_hash, session=session
                 )
                 if answer is not None:
                     await session.commit()
