@@ -67,8 +67,14 @@ def valid_key(value: str | None) -> str:
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     """The request as parsed (field order fixed by the model), so spacing and key order do not matter."""
+    return fingerprint(request.method, request.url.path, body)
+
+
+def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+    """`request_fingerprint` from the method and the path as they are (an ASGI lane has no Request, and
+    building its URL costs more than the hash)."""
     canonical = body.model_dump_json().encode() if body is not None else b"null"
-    return hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
+    return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
 def render(model: BaseModel) -> bytes:
