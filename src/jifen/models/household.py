@@ -11,15 +11,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    VillageRow,
-    checks,
-    created_at,
-    once_per_village,
-    scoped_fk,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 
 class Household(VillageRow, Base):
@@ -28,10 +21,10 @@ class Household(VillageRow, Base):
     __tablename__ = "households"
     __table_args__ = (
         Index("ix_households_id", "id"),
-        once_per_village("code"),
+        base.once_per_village("code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
-        *checks(population="population BETWEEN 1 AND 99"),
+        *base.checks(population="population BETWEEN 1 AND 99"),
     )
 
     code: Mapped[str] = mapped_column(String(32))
@@ -44,7 +37,7 @@ class Household(VillageRow, Base):
     population: Mapped[int | None] = mapped_column(Integer)
     # the household may turn SMS notices off (on its /me pages)
     sms_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
     # loaded only where shown (`households.repository.members_and_balance`); most requests never need them
     members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
@@ -53,7 +46,7 @@ class Household(VillageRow, Base):
 class Member(VillageChildRow, Base):
     __tablename__ = "members"
     __table_args__ = (
-        scoped_fk("household_id", "households"),
+        base.scoped_fk("household_id", "households"),
         Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
@@ -64,4 +57,4 @@ class Member(VillageChildRow, Base):
     relation: Mapped[str | None] = mapped_column(String(16))
     # a member's phone receives SMS notices only when the member allowed it
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

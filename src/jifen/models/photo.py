@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, VillageRow, checks, created_at
+from jifen.models import base
+from jifen.models.base import Base, VillageRow
 
 
 class Photo(VillageRow, Base):
@@ -15,7 +16,7 @@ class Photo(VillageRow, Base):
 
     __tablename__ = "photos"
     __table_args__ = (
-        *checks(
+        *base.checks(
             sha256="sha256 ~ '^[0-9a-f]{64}$'",
             content_type="content_type IN ('image/jpeg', 'image/png', 'image/webp')",
             size="size > 0",
@@ -30,4 +31,4 @@ class Photo(VillageRow, Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -8,15 +8,8 @@ from sqlalchemy import Boolean, Date, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageRow,
-    checks,
-    created_at,
-    once_per_village,
-    scoped_fk,
-    uuid_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageRow
 
 
 class Review(enum.StrEnum):
@@ -37,11 +30,11 @@ class Rule(VillageRow, Base):
     """A rule's identity (积分细则); what it says lives in its versions."""
 
     __tablename__ = "rules"
-    __table_args__ = (once_per_village("code"), Index("ix_rules_id", "id"))
+    __table_args__ = (base.once_per_village("code"), Index("ix_rules_id", "id"))
 
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class RuleVersion(Base):
@@ -49,8 +42,8 @@ class RuleVersion(Base):
 
     __tablename__ = "rule_versions"
     __table_args__ = (
-        scoped_fk("rule_id", "rules"),
-        *checks(
+        base.scoped_fk("rule_id", "rules"),
+        *base.checks(
             points="points <> 0 AND abs(points) <= 100000",
             cap="(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)",
             cap_period="cap_period IN ('day', 'week', 'month', 'quarter', 'year')",
@@ -68,8 +61,8 @@ class RuleVersion(Base):
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    rule_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    rule_id: Mapped[uuid.UUID] = base.uuid_key()
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32))
@@ -84,4 +77,4 @@ class RuleVersion(Base):
     review: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -16,21 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    VillageRow,
-    checks,
-    created_at,
-    identity_key,
-    once_per_village,
-    once_per_village_where,
-    partial_index,
-    scoped_fk,
-    scoped_fks,
-    text500,
-    uuid_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 # Receipt numbers run across every village (printed on the slip); the constraint is per village
 # (uq_redemptions_village_id_receipt_no), which a database distributed by village can enforce.
@@ -45,7 +32,7 @@ class Store(VillageRow, Base):
 
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class RedemptionStatus(enum.StrEnum):
@@ -67,8 +54,8 @@ class Item(VillageChildRow, Base):
 
     __tablename__ = "items"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
-        *checks(
+        base.scoped_fk("store_id", "stores"),
+        *base.checks(
             price_points="price_points > 0 AND price_points <= 1000000",
             # the shelf is never below empty: the last line against overselling
             on_hand="on_hand >= 0",
@@ -94,8 +81,8 @@ class Item(VillageChildRow, Base):
     limit_count: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    picture_url: Mapped[str | None] = text500()
-    created_at: Mapped[datetime] = created_at()
+    picture_url: Mapped[str | None] = base.text500()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class Redemption(VillageChildRow, Base):
@@ -106,15 +93,15 @@ class Redemption(VillageChildRow, Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        *scoped_fks(store_id="stores", household_id="households", transaction_id="ledger_transactions"),
+        *base.scoped_fks(store_id="stores", household_id="households", transaction_id="ledger_transactions"),
         # the name PostgreSQL cut to 63 characters when migration 0004 created it
-        scoped_fk(
+        base.scoped_fk(
             "cancel_transaction_id",
             "ledger_transactions",
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
-        once_per_village("receipt_no"),
-        *checks(
+        base.once_per_village("receipt_no"),
+        *base.checks(
             total_points="total_points > 0",
             status="status IN ('completed', 'cancelled')",
             cancelled=(
@@ -125,7 +112,7 @@ class Redemption(VillageChildRow, Base):
         ),
         Index("ix_redemptions_id", "id"),
         Index("ix_redemptions_store", "village_id", "store_id", "created_at", "id"),
-        partial_index(
+        base.partial_index(
             "ix_redemptions_household",
             "village_id",
             "household_id",
@@ -133,7 +120,7 @@ class Redemption(VillageChildRow, Base):
             where="status = 'completed'",
         ),
         # cancellations are counted in the period they happen
-        partial_index(
+        base.partial_index(
             "ix_redemptions_cancelled", "village_id", "store_id", "cancelled_at", where="status = 'cancelled'"
         ),
     )
@@ -147,11 +134,11 @@ class Redemption(VillageChildRow, Base):
     total_points: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[uuid.UUID]
     clerk_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     cancel_transaction_id: Mapped[uuid.UUID | None]
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[uuid.UUID | None]
-    cancel_reason: Mapped[str | None] = text500()
+    cancel_reason: Mapped[str | None] = base.text500()
 
 
 class PricedLine:
@@ -165,9 +152,9 @@ class PricedLine:
 
 def priced_line_checks(basket_id: str, baskets: str) -> tuple[Constraint, ...]:
     return (
-        scoped_fk(basket_id, baskets),
-        scoped_fk("item_id", "items"),
-        *checks(quantity="quantity > 0", line_points="line_points = quantity * price_points"),
+        base.scoped_fk(basket_id, baskets),
+        base.scoped_fk("item_id", "items"),
+        *base.checks(quantity="quantity > 0", line_points="line_points = quantity * price_points"),
     )
 
 
@@ -180,9 +167,9 @@ class RedemptionLine(PricedLine, Base):
         Index("ix_redemption_lines_item", "village_id", "item_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    redemption_id: Mapped[uuid.UUID] = uuid_key()
-    item_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    redemption_id: Mapped[uuid.UUID] = base.uuid_key()
+    item_id: Mapped[uuid.UUID] = base.uuid_key()
 
 
 class StockMovement(Base):
@@ -190,8 +177,8 @@ class StockMovement(Base):
 
     __tablename__ = "stock_movements"
     __table_args__ = (
-        *scoped_fks(item_id="items", redemption_id="redemptions"),
-        *checks(
+        *base.scoped_fks(item_id="items", redemption_id="redemptions"),
+        *base.checks(
             kind="kind IN ('restock', 'sale', 'cancel', 'correction')",
             quantity=(
                 "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
@@ -203,21 +190,21 @@ class StockMovement(Base):
         ),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_stock_movements_cancel", "redemption_id", "item_id", where="kind = 'cancel'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = identity_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    id: Mapped[int] = base.identity_key()
     item_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
     on_hand_after: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str | None] = text500()
+    reason: Mapped[str | None] = base.text500()
     actor_id: Mapped[uuid.UUID]
     redemption_id: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class Reservation(VillageChildRow, Base):
@@ -226,10 +213,10 @@ class Reservation(VillageChildRow, Base):
 
     __tablename__ = "reservations"
     __table_args__ = (
-        *scoped_fks(
+        *base.scoped_fks(
             store_id="stores", household_id="households", hold_id="holds", redemption_id="redemptions"
         ),
-        *checks(
+        *base.checks(
             code="code ~ '^[0-9]{6}$'",
             total_points="total_points > 0",
             status="status IN ('active', 'redeemed', 'cancelled', 'expired')",
@@ -241,9 +228,9 @@ class Reservation(VillageChildRow, Base):
         ),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
-        once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
+        base.once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
         Index("ix_reservations_code", "village_id", "code", "created_at"),
-        partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
+        base.partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
         Index("ix_reservations_household", "village_id", "household_id", "created_at"),
     )
 
@@ -255,10 +242,10 @@ class Reservation(VillageChildRow, Base):
     hold_id: Mapped[uuid.UUID]
     expires_at: Mapped[datetime]
     created_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     ended_at: Mapped[datetime | None]
     ended_by: Mapped[uuid.UUID | None]
-    end_reason: Mapped[str | None] = text500()
+    end_reason: Mapped[str | None] = base.text500()
     redemption_id: Mapped[uuid.UUID | None]
 
 
@@ -268,6 +255,6 @@ class ReservationLine(PricedLine, Base):
     __tablename__ = "reservation_lines"
     __table_args__ = priced_line_checks("reservation_id", "reservations")
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    reservation_id: Mapped[uuid.UUID] = uuid_key()
-    item_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    reservation_id: Mapped[uuid.UUID] = base.uuid_key()
+    item_id: Mapped[uuid.UUID] = base.uuid_key()

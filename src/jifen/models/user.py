@@ -16,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, checks, created_at, scoped_fks, server_now, text500, uuid_pk
+from jifen.models import base
+from jifen.models.base import Base
 
 
 class Role(enum.StrEnum):
@@ -33,21 +34,21 @@ class User(Base):
     __table_args__ = (
         # user names are unique whatever their case
         Index("uq_users_username_lower", text("lower(username)"), unique=True),
-        *checks(credential_version="credential_version >= 1"),
+        *base.checks(credential_version="credential_version >= 1"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = base.uuid_pk()
     username: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     # carried in every token and session cookie; raised to end them all (sign-out, password, disabling)
     credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # set by an administrator's password reset: the user must choose their own before anything else
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     disabled_at: Mapped[datetime | None]
-    disabled_reason: Mapped[str | None] = text500()
+    disabled_reason: Mapped[str | None] = base.text500()
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", lazy="selectin", order_by="UserRole.created_at"
@@ -59,8 +60,8 @@ class UserRole(Base):
 
     __tablename__ = "user_roles"
     __table_args__ = (
-        *scoped_fks(store_id="stores", household_id="households"),
-        *checks(
+        *base.scoped_fks(store_id="stores", household_id="households"),
+        *base.checks(
             role="role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')",
             # the scope each role needs, and nothing it must not have
             scope="""CASE role
@@ -84,14 +85,14 @@ class UserRole(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = base.uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(String(16))
     village_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("villages.id"), index=True)
     store_id: Mapped[uuid.UUID | None]
     household_id: Mapped[uuid.UUID | None]
     grid: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
     user: Mapped[User] = relationship(back_populates="roles")
 
@@ -102,7 +103,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
     __table_args__ = (
-        *checks(kind="kind IN ('n', 'a')", failures="failures >= 0"),
+        *base.checks(kind="kind IN ('n', 'a')", failures="failures >= 0"),
         Index("ix_login_throttle_updated_at", "updated_at"),
     )
 
@@ -112,4 +113,4 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
     blocked_until: Mapped[datetime | None]
     refused: Mapped[bool] = mapped_column(Boolean, server_default="false")  # what the last claim decided
-    updated_at: Mapped[datetime] = server_now()
+    updated_at: Mapped[datetime] = base.server_now()
