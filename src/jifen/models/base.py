@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
+from jifen.kit.periods import KINDS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -89,6 +91,18 @@ def scoped_fks(**references: str) -> tuple[ForeignKeyConstraint, ...]:
 def checks(**conditions: str) -> tuple[CheckConstraint, ...]:
     """A CHECK constraint for each `name=condition`, in the order given, named `ck_<table>_<name>`."""
     return tuple(CheckConstraint(condition, name=name) for name, condition in conditions.items())
+
+
+def per_period(prefix: str) -> dict[str, str]:
+    """The checks of an optional "at most N per period" pair of columns, `<prefix>_count` and
+    `<prefix>_period`: both or neither, a positive count, a period kit/periods.py knows (a rule's cap, an
+    item's limit). Spread into `checks(...)`: named `<prefix>` and `<prefix>_period`."""
+    count, period = f"{prefix}_count", f"{prefix}_period"
+    kinds = ", ".join(f"'{kind}'" for kind in KINDS)
+    return {
+        prefix: f"({count} IS NULL) = ({period} IS NULL) AND ({count} IS NULL OR {count} > 0)",
+        period: f"{period} IN ({kinds})",
+    }
 
 
 def once_per_village(*columns: str) -> UniqueConstraint:

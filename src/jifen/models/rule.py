@@ -45,8 +45,7 @@ class RuleVersion(Base):
         base.scoped_fk("rule_id", "rules"),
         *base.checks(
             points="points <> 0 AND abs(points) <= 100000",
-            cap="(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)",
-            cap_period="cap_period IN ('day', 'week', 'month', 'quarter', 'year')",
+            **base.per_period("cap"),
             review="review IN ('none', 'single', 'double')",
             # rectification (整改): the share (percent) of a deduction that comes back once it is fixed
             rectification_share=(

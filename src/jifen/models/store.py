@@ -61,10 +61,7 @@ class Item(VillageChildRow, Base):
             on_hand="on_hand >= 0",
             # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
             reserved="reserved >= 0 AND reserved <= on_hand",
-            limit=(
-                "(limit_count IS NULL) = (limit_period IS NULL) AND (limit_count IS NULL OR limit_count > 0)"
-            ),
-            limit_period="limit_period IN ('day', 'week', 'month', 'quarter', 'year')",
+            **base.per_period("limit"),
         ),
         Index("ix_items_id", "id"),
         Index("ix_items_village_id_store_id", "village_id", "store_id", "name", "id"),
