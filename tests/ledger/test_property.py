@@ -210,10 +210,12 @@ async def do_hold(land: Ledgerland, model: Model, h: int, amount: int) -> None:
         hold = await ledger.place_hold(
             session,
             land.actor,
-            village_id=land.village.id,
-            household_id=model.households[h],
-            amount=amount,
-            memo="公示期冻结",
+            ledger.HoldTerms(
+                village_id=land.village.id,
+                household_id=model.households[h],
+                amount=amount,
+                memo="公示期冻结",
+            ),
         )
         return hold.id
 
