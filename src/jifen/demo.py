@@ -199,17 +199,21 @@ async def _load_rules_and_points(
     rules = {}
     for code, name, category, points, review in DEMO_RULES:
         cap = Cap(count=100, period=Period.month) if points > 0 and review == "none" else None
-        body = RuleCreate(
-            code=code,
-            name=name,
-            category=category,
-            points=points,
-            cap=cap,
-            evidence_required=review != "none",
-            review=Review(review),
-            rectification_share=50 if code == "JQSY" else None,
+        created = await add_rule(
+            session,
+            _SYSTEM,
+            village,
+            RuleCreate(
+                code=code,
+                name=name,
+                category=category,
+                points=points,
+                cap=cap,
+                evidence_required=review != "none",
+                review=Review(review),
+                rectification_share=50 if code == "JQSY" else None,
+            ),
         )
-        created = await add_rule(session, _SYSTEM, village, body)
         rules[code] = created.rule.id
     refs = {h.id: HouseholdRef(id=h.id, village_id=village.id, code=h.code, grid=h.grid) for h in households}
     submission = Submission(actor=_SYSTEM, village_id=village.id, households=refs)
