@@ -35,8 +35,9 @@ from jifen.households.service import create_household
 from jifen.kit.errors import JifenError
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, Hold, Role, TransactionKind, Village
-from jifen.rules.service import create_rule
+from jifen.models import AccountKind, Hold, Review, Role, TransactionKind, Village
+from jifen.rules.schemas import RuleCreate
+from jifen.rules.service import add_rule
 from jifen.villages.service import create_village
 
 HOUSEHOLDS = 3
@@ -102,17 +103,13 @@ async def land(app: FastAPI) -> Ledgerland:
             grants=(Grant(Role.village_admin, village_id=village.id),),
         )
         rules = [
-            await create_rule(
+            await add_rule(
                 session,
                 actor,
                 village,
-                code=code,
-                name=name,
-                category="测试",
-                points=points,
-                cap=None,
-                evidence_required=False,
-                review="none",
+                RuleCreate(
+                    code=code, name=name, category="测试", points=points, cap=None, review=Review.none
+                ),
             )
             for code, name, points in (("PLUS", "加一分", 1), ("MINUS", "扣一分", -1))
         ]
@@ -210,10 +207,12 @@ async def do_hold(land: Ledgerland, model: Model, h: int, amount: int) -> None:
         hold = await ledger.place_hold(
             session,
             land.actor,
-            village_id=land.village.id,
-            household_id=model.households[h],
-            amount=amount,
-            memo="公示期冻结",
+            ledger.HoldTerms(
+                village_id=land.village.id,
+                household_id=model.households[h],
+                amount=amount,
+                memo="公示期冻结",
+            ),
         )
         return hold.id
 

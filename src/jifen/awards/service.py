@@ -508,12 +508,14 @@ async def _hold_for(
     hold = await ledger.place_hold(
         session,
         actor,
-        village_id=village_id,
-        household_id=household_id,
-        amount=amount,
-        memo=f"公示中的扣分：{version.name}",
-        source_type="award",
-        source_id=award_id,
+        ledger.HoldTerms(
+            village_id=village_id,
+            household_id=household_id,
+            amount=amount,
+            memo=f"公示中的扣分：{version.name}",
+            source_type="award",
+            source_id=award_id,
+        ),
     )
     return hold.id
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import structlog
@@ -133,16 +133,12 @@ async def set_policy(
     now = utcnow()
     # effective times never go backwards, whatever the clocks of several servers say
     effective_at = max(now, previous.effective_at) if previous else now
+    policy = replace(policy, id=uuid.uuid4(), effective_at=effective_at)
+    # every field of the policy is one of the row's (the inverse of PolicyRow.policy)
     row = repository.PolicyRow(
-        id=uuid.uuid4(),
+        **{**asdict(policy), "mode": policy.mode.value},
         village_id=village_id,
         seq=(previous.seq + 1) if previous else 1,
-        mode=policy.mode.value,
-        clearing_month=policy.clearing_month,
-        clearing_day=policy.clearing_day,
-        carry_over_cap=policy.carry_over_cap,
-        months=policy.months,
-        effective_at=effective_at,
         reason=reason,
         actor_id=actor.user_id,
         created_at=now,

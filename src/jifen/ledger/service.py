@@ -23,6 +23,7 @@ from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.kit.schemas import out_of
 from jifen.ledger import repository
+from jifen.ledger.repository import HoldTerms as HoldTerms
 from jifen.ledger.schemas import BalanceOut, CompensationRef, EntryOut
 from jifen.models import (
     SYSTEM_ACCOUNT_KINDS,
@@ -408,41 +409,27 @@ async def _reversal_lines(
     return lines, household_amount
 
 
-async def place_hold(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    village_id: uuid.UUID,
-    household_id: uuid.UUID,
-    amount: int,
-    memo: str | None = None,
-    source_type: str | None = None,
-    source_id: uuid.UUID | None = None,
-) -> Hold:
+async def place_hold(session: AsyncSession, actor: Actor, terms: HoldTerms) -> Hold:
     """Set points aside: they count against `available` at once."""
-    if amount <= 0:
+    if terms.amount <= 0:
         raise ValueError("a hold is for a positive amount")
     try:
         # ledger_hold() checks available on the locked row, moves `held` and writes the hold
-        hold = await repository.hold(
-            session,
-            village_id=village_id,
-            account_id=household_id,
-            amount=amount,
-            memo=memo,
-            source_type=source_type,
-            source_id=source_id,
-            actor_id=actor.user_id,
-        )
+        hold = await repository.hold(session, terms, actor.user_id)
     except (DBAPIError, asyncpg.PostgresError) as exc:
         if sqlstate(exc) == ACCOUNT_OUTSIDE_VILLAGE:
             raise NotFound("找不到该户的积分账户") from exc
         if sqlstate(exc) == INSUFFICIENT_POINTS:
             available = _insufficient(exc).available
-            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
+            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {terms.amount} 分") from exc
         raise
-    after = {"household_id": household_id, "amount": amount, "memo": memo, "source_id": source_id}
-    await audit.record(session, actor, village_id, "hold.place", hold.id, after=after)
+    after = {
+        "household_id": terms.household_id,
+        "amount": terms.amount,
+        "memo": terms.memo,
+        "source_id": terms.source_id,
+    }
+    await audit.record(session, actor, terms.village_id, "hold.place", hold.id, after=after)
     return hold
 
 

@@ -212,12 +212,14 @@ async def _set_aside(session: AsyncSession, actor: Actor, taking: _Taking, path:
     hold = await ledger.place_hold(
         session,
         actor,
-        village_id=taking.store.village_id,
-        household_id=taking.household_id,
-        amount=taking.total,
-        memo=f"预约兑换：{_summary(taking.lines)}"[:500],
-        source_type="reservation",
-        source_id=path.reservation_id,
+        ledger.HoldTerms(
+            village_id=taking.store.village_id,
+            household_id=taking.household_id,
+            amount=taking.total,
+            memo=f"预约兑换：{_summary(taking.lines)}"[:500],
+            source_type="reservation",
+            source_id=path.reservation_id,
+        ),
     )
     await _stock(
         repository.set_reserved(

@@ -65,28 +65,6 @@ async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> R
     return await reservation_rows.get(session, reservation_id)
 
 
-async def household_reservations(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    household_id: uuid.UUID,
-    *,
-    status: ReservationStatus | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-    store_ids: frozenset[uuid.UUID] | None = None,
-) -> list[ReservationRow]:
-    """The household's reservations, newest first; `store_ids`: only those at these stores (a clerk's)."""
-    return await reservation_rows.of_household(
-        session,
-        village_id,
-        household_id,
-        status=status.value if status else None,
-        after=after,
-        limit=limit,
-        store_ids=store_ids,
-    )
-
-
 async def _end(
     session: AsyncSession,
     row: ReservationRow,
@@ -355,12 +333,13 @@ async def household_reservations_page(
     limit: int,
     status: ReservationStatus | None = None,
 ) -> Page[ReservationOut]:
-    """The household's reservations, newest first, each with its pickup code only for those who may see it."""
-    rows = await household_reservations(
+    """The household's reservations, newest first, each with its pickup code only for those who may see it
+    (a clerk's `access` reads only those at their stores)."""
+    rows = await reservation_rows.of_household(
         session,
         access.household.village_id,
         access.household.id,
-        status=status,
+        status=status.value if status else None,
         after=BY_TIME_ID.after(cursor),
         limit=limit + 1,
         store_ids=access.store_ids,
