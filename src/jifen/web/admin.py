@@ -165,6 +165,19 @@ async def press(
     return go(done(result))
 
 
+async def switch(
+    page: PageContext,
+    act: Callable[[bool], Awaitable[T]],
+    show: Callable[..., Awaitable[Response]],
+    done: Callable[[T, bool], str],
+) -> Response:
+    """An admin's on/off button (its `active` field, "true" to turn on): the change made, on to `done`'s page
+    for it; refused, `show` again with the refusal in the banner (`press`)."""
+    await admin_access(page)
+    active = page.field("active") == "true"
+    return await press(page, lambda: act(active), show, lambda made: done(made, active))
+
+
 def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:
     """A refusal next to the field its code is about (`fields`: code → field; a conflict answers 409), or in
     the banner (`_`, 422)."""

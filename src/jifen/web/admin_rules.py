@@ -16,7 +16,7 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, press
+from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, switch
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, PageContext
 
@@ -220,11 +220,9 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
 
 @router.post("/admin/rules/{rule_id}/active", response_class=HTMLResponse)
 async def retire_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    return await press(
+    return await switch(
         page,
-        lambda: _change(page, rule_id, RulePatch(active=active)),
+        lambda active: _change(page, rule_id, RulePatch(active=active)),
         partial(_rule, page, rule_id),
-        lambda _: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
+        lambda _, active: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
     )

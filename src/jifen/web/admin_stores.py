@@ -14,7 +14,7 @@ from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, press
+from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, switch
 from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -54,12 +54,12 @@ async def create_store(page: CurrentPage) -> Response:
 
 @router.post("/admin/stores/{store_id}/active", response_class=HTMLResponse)
 async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    done = "resumed" if active else "paused"
     back = f"/admin/stores/{store_id}" if page.field("back") == "store" else "/admin/stores"
-    return await press(
-        page, lambda: _pause(page, store_id, active), partial(_stores, page), lambda _: f"{back}?done={done}"
+    return await switch(
+        page,
+        lambda active: _pause(page, store_id, active),
+        partial(_stores, page),
+        lambda _, active: f"{back}?done={'resumed' if active else 'paused'}",
     )
 
 
@@ -145,13 +145,11 @@ def _store_of_form(page: PageContext) -> uuid.UUID | None:
 
 @router.post("/admin/items/{item_id}/active", response_class=HTMLResponse)
 async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    return await press(
+    return await switch(
         page,
-        lambda: _item_on_sale(page, item_id, active),
+        lambda active: _item_on_sale(page, item_id, active),
         partial(_store, page, _store_of_form(page)),
-        lambda item: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
+        lambda item, active: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
     )
 
 
