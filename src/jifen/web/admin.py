@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -86,23 +86,68 @@ async def submit(
     return done
 
 
+@dataclass(frozen=True)
+class Form(Generic[M]):
+    """A page's form, declared once: the API input model it fills, its fields (read as typed, each error
+    beside one), the model's names → fields by prefix (`rename`), a refusal's code → the field it is about
+    (`refusals`), and the fields never sent back to the browser (`hidden`)."""
+
+    model: type[M]
+    fields: tuple[str, ...]
+    rename: Mapping[str, str] = field(default_factory=dict)
+    refusals: Mapping[str, str] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
+
+    def read(self, page: PageContext) -> Posted[M]:
+        """The form as posted, before the page's own checks (they add to its `errors`)."""
+        return Posted(self, page, form_values(page, *self.fields), {})
+
+
+@dataclass(frozen=True)
+class Posted(Generic[M]):
+    """A form as posted: its values as typed and the errors the page's own checks found in them, by field."""
+
+    form: Form[M]
+    page: PageContext
+    values: dict[str, str]
+    errors: dict[str, str]
+
+    def check(self, wanted: Mapping[str, Any]) -> Checked[M]:
+        """The body the page made of the values (`wanted`) as the input model, unless the page's own checks
+        already failed (then the model is not asked)."""
+        if self.errors:
+            return Checked(self, None, self.errors)
+        body, errors = checked(self.form.model, wanted, self.form.fields, self.form.rename)
+        return Checked(self, body, errors)
+
+    def shown(self) -> dict[str, str]:
+        """The values to show again, as typed, but for the hidden ones."""
+        return self.values | dict.fromkeys(self.form.hidden, "")
+
+
+@dataclass(frozen=True)
+class Checked(Generic[M]):
+    """A posted form checked: the input model's body, or (None and) the errors by field."""
+
+    posted: Posted[M]
+    body: M | None
+    errors: dict[str, str]
+
+
 async def apply_form(
-    page: PageContext,
-    invalid: dict[str, str],
-    check: Callable[[], tuple[M | None, dict[str, str]]],
+    form: Checked[M],
     act: Callable[[M], Awaitable[T]],
     done: Callable[[T], str],
     show: Callable[..., Awaitable[Response]],
-    values: Mapping[str, str],
-    fields: Mapping[str, str] | None = None,
 ) -> Response:
-    """A form's change once the page's own checks (`invalid`: errors by field) and the input model
-    (`check`) pass: made, on to `done`'s page; invalid or refused, `show` again with the `values` as typed,
-    each error beside its field (a refusal's code → field in `fields`) and what belongs to none in the
-    banner."""
-    made = await submit(page, (None, invalid) if invalid else check(), act, fields)
+    """A checked form's change: made, on to `done`'s page; invalid or refused, `show` again with the values
+    as typed, each error beside its field (a refusal's code → field in the form's `refusals`) and what
+    belongs to none in the banner."""
+    posted = form.posted
+    made = await submit(posted.page, (form.body, form.errors), act, posted.form.refusals)
     if isinstance(made, Refused):
-        return await show(status=made.status, values=values, errors=made.errors, problem=made.errors.get("_"))
+        errors = made.errors
+        return await show(status=made.status, values=posted.shown(), errors=errors, problem=errors.get("_"))
     return go(done(made))
 
 
@@ -118,6 +163,19 @@ async def press(
     if isinstance(result, JifenError):
         return await show(status=failed(result), problem=result.detail)
     return go(done(result))
+
+
+async def switch(
+    page: PageContext,
+    act: Callable[[bool], Awaitable[T]],
+    show: Callable[..., Awaitable[Response]],
+    done: Callable[[T, bool], str],
+) -> Response:
+    """An admin's on/off button (its `active` field, "true" to turn on): the change made, on to `done`'s page
+    for it; refused, `show` again with the refusal in the banner (`press`)."""
+    await admin_access(page)
+    active = page.field("active") == "true"
+    return await press(page, lambda: act(active), show, lambda made: done(made, active))
 
 
 def beside(refused: JifenError, fields: Mapping[str, str]) -> tuple[dict[str, str], int]:

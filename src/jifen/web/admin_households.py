@@ -16,7 +16,7 @@ from jifen.households import service as households
 from jifen.households.schemas import HouseholdCreate, MemberIn
 from jifen.kit.db import PageRoute
 from jifen.kit.pagination import BY_TEXT
-from jifen.web.admin import admin_access, apply_form, checked, form_values
+from jifen.web.admin import Form, admin_access, apply_form
 from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -25,6 +25,8 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,18}$")
 CODE_HINT = "只能用字母、数字和 _ . -，以字母或数字开头"
 HOUSEHOLD_FIELDS = ("code", "head_name", "grid", "address", "household_class", "members")
+HOUSEHOLD_FORM = Form(HouseholdCreate, HOUSEHOLD_FIELDS, refusals={"duplicate_code": "code"})
+MEMBER_FORM = Form(MemberIn, ("name", "phone"))
 PAGE_SIZE = 50
 
 
@@ -76,8 +78,7 @@ async def _households(
         "admin_households.html",
         status=status,
         title="农户花名册",
-        items=found.items,
-        next=found.next_cursor,
+        listed=found,
         q=q or "",
         grid=grid or "",
         **extra,
@@ -96,9 +97,8 @@ async def list_households(
     return await _households(page, q, grid, cursor, flash=flash)
 
 
-def _household_errors(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The household the form describes, and what the admin must fix first."""
-    errors: dict[str, str] = {}
+def _household_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """The household the form describes; what the admin must fix first goes to `errors`."""
     if problem := code_error(values["code"], "户号"):
         errors["code"] = problem
     if not values["head_name"]:
@@ -108,23 +108,18 @@ def _household_errors(values: dict[str, str]) -> tuple[dict[str, Any], dict[str,
         errors["members"] = problem
     body: dict[str, Any] = {"code": values["code"], "head_name": values["head_name"], "members": members}
     body |= {name: values[name] for name in ("grid", "address", "household_class") if values[name]}
-    return body, errors
+    return body
 
 
 @router.post("/admin/households", response_class=HTMLResponse)
 async def create_household(page: CurrentPage) -> Response:
     access = await admin_access(page)
-    values = form_values(page, *HOUSEHOLD_FIELDS)
-    wanted, errors = _household_errors(values)
+    form = HOUSEHOLD_FORM.read(page)
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS),
+        form.check(_household_body(form.values, form.errors)),
         lambda body: households.add_household(page.session, page.actor, access.village, body),
         lambda added: f"/admin/households/{added.id}?done=created",
         partial(_households, page, None, None, None),
-        values,
-        {"duplicate_code": "code"},
     )
 
 
@@ -152,21 +147,18 @@ async def show_household(page: CurrentPage, household_id: uuid.UUID, done: str |
 @router.post("/admin/households/{household_id}/members", response_class=HTMLResponse)
 async def add_member(page: CurrentPage, household_id: uuid.UUID) -> Response:
     await admin_access(page)
-    values = form_values(page, "name", "phone")
-    errors: dict[str, str] = {}
+    form = MEMBER_FORM.read(page)
+    values = form.values
     if not values["name"]:
-        errors["name"] = "请填写姓名"
+        form.errors["name"] = "请填写姓名"
     if values["phone"] and not PHONE.match(values["phone"]):
-        errors["phone"] = "电话号码格式不正确，例如 13800000000"
+        form.errors["phone"] = "电话号码格式不正确，例如 13800000000"
     wanted = {"name": values["name"], **({"phone": values["phone"]} if values["phone"] else {})}
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(MemberIn, wanted, ("name", "phone")),
+        form.check(wanted),
         lambda body: _add_member(page, household_id, body),
         lambda _: f"/admin/households/{household_id}?done=member",
         partial(_household, page, household_id),
-        values,
     )
 
 

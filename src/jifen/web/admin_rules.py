@@ -16,7 +16,7 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, admin_access, apply_form, checked, form_values, number, press
+from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, switch
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, PageContext
 
@@ -37,6 +37,8 @@ RULE_FIELDS = (
     "active_until",
 )
 RULE_RENAMES = {"cap.count": "cap_count", "cap.period": "cap_period", "cap": "cap_count"}
+RULE_FORM = Form(RuleCreate, RULE_FIELDS, RULE_RENAMES, {"duplicate_code": "code"})
+CHANGE_FORM = Form(RulePatch, RULE_FIELDS, RULE_RENAMES)
 
 
 def _day(values: dict[str, str], errors: dict[str, str], name: str) -> str | None:
@@ -149,18 +151,13 @@ async def list_rules(page: CurrentPage, done: str | None = None) -> Response:
 @router.post("/admin/rules", response_class=HTMLResponse)
 async def create_rule(page: CurrentPage) -> Response:
     access = await admin_access(page)
-    values = form_values(page, *RULE_FIELDS)
-    errors: dict[str, str] = {}
-    wanted = {k: v for k, v in _rule_body(values, errors, creating=True).items() if v is not None}
+    form = RULE_FORM.read(page)
+    wanted = {k: v for k, v in _rule_body(form.values, form.errors, creating=True).items() if v is not None}
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES),
+        form.check(wanted),
         lambda body: rules.add_rule(page.session, page.actor, access.village, body),
         lambda added: f"/admin/rules?done={added.rule.code}",
         partial(_rules, page),
-        values,
-        {"duplicate_code": "code"},
     )
 
 
@@ -205,33 +202,27 @@ async def _change(page: PageContext, rule_id: uuid.UUID, patch: RulePatch) -> No
 @router.post("/admin/rules/{rule_id}", response_class=HTMLResponse)
 async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     await admin_access(page)
-    values = form_values(page, *RULE_FIELDS)
+    form = CHANGE_FORM.read(page)
     current = (await _versions(page, rule_id))[0]
-    values["code"] = current.code
-    errors: dict[str, str] = {}
-    wanted = _rule_body(values, errors, creating=False)
+    form.values["code"] = current.code
+    wanted = _rule_body(form.values, form.errors, creating=False)
     before = _rule_body(_rule_values(current), {}, creating=False)
     changes = {k: v for k, v in wanted.items() if before.get(k) != v}
-    if not errors and not changes:
-        return await _rule(page, rule_id, values=values, flash="没有修改任何内容")
+    if not form.errors and not changes:
+        return await _rule(page, rule_id, values=form.values, flash="没有修改任何内容")
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES),
+        form.check(changes),
         lambda patch: _change(page, rule_id, patch),
         lambda _: f"/admin/rules/{rule_id}?done=changed",
         partial(_rule, page, rule_id),
-        values,
     )
 
 
 @router.post("/admin/rules/{rule_id}/active", response_class=HTMLResponse)
 async def retire_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    return await press(
+    return await switch(
         page,
-        lambda: _change(page, rule_id, RulePatch(active=active)),
+        lambda active: _change(page, rule_id, RulePatch(active=active)),
         partial(_rule, page, rule_id),
-        lambda _: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
+        lambda _, active: f"/admin/rules/{rule_id}?done={'restored' if active else 'retired'}",
     )

@@ -14,13 +14,16 @@ from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, admin_access, apply_form, checked, form_values, number, press
+from jifen.web.admin import PERIODS, Form, admin_access, apply_form, number, switch
 from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 ITEM_FIELDS = ("name", "unit", "category", "price_points", "stock", "limit_count", "limit_period")
 LIMIT_FIELDS = {"limit.count": "limit_count", "limit.period": "limit_period"}
+STORE_FORM = Form(StoreCreate, ("name",))
+ITEM_FORM = Form(ItemCreate, ITEM_FIELDS, LIMIT_FIELDS)
+RESTOCK_FORM = Form(Restock, ("quantity", "note"))
 
 
 async def _stores(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
@@ -38,27 +41,25 @@ async def list_stores(page: CurrentPage, done: str | None = None) -> Response:
 @router.post("/admin/stores", response_class=HTMLResponse)
 async def create_store(page: CurrentPage) -> Response:
     access = await admin_access(page)
-    values = form_values(page, "name")
-    errors = {"name": "请填写超市名称"} if not values["name"] else {}
+    form = STORE_FORM.read(page)
+    if not form.values["name"]:
+        form.errors["name"] = "请填写超市名称"
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(StoreCreate, values, ("name",)),
+        form.check(form.values),
         lambda body: store.create_store(page.session, page.actor, access.village, name=body.name),
         lambda _: "/admin/stores?done=created",
         partial(_stores, page),
-        values,
     )
 
 
 @router.post("/admin/stores/{store_id}/active", response_class=HTMLResponse)
 async def pause_store(page: CurrentPage, store_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    done = "resumed" if active else "paused"
     back = f"/admin/stores/{store_id}" if page.field("back") == "store" else "/admin/stores"
-    return await press(
-        page, lambda: _pause(page, store_id, active), partial(_stores, page), lambda _: f"{back}?done={done}"
+    return await switch(
+        page,
+        lambda active: _pause(page, store_id, active),
+        partial(_stores, page),
+        lambda _, active: f"{back}?done={'resumed' if active else 'paused'}",
     )
 
 
@@ -120,17 +121,12 @@ def _item_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]
 @router.post("/admin/stores/{store_id}/items", response_class=HTMLResponse)
 async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     await admin_access(page)
-    values = form_values(page, *ITEM_FIELDS)
-    errors: dict[str, str] = {}
-    wanted = _item_body(values, errors)
+    form = ITEM_FORM.read(page)
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS),
+        form.check(_item_body(form.values, form.errors)),
         lambda body: _create_item(page, store_id, body),
         lambda _: f"/admin/stores/{store_id}?done=item",
         partial(_store, page, store_id, failed="new"),
-        values,
     )
 
 
@@ -149,13 +145,11 @@ def _store_of_form(page: PageContext) -> uuid.UUID | None:
 
 @router.post("/admin/items/{item_id}/active", response_class=HTMLResponse)
 async def item_on_sale(page: CurrentPage, item_id: uuid.UUID) -> Response:
-    await admin_access(page)
-    active = page.field("active") == "true"
-    return await press(
+    return await switch(
         page,
-        lambda: _item_on_sale(page, item_id, active),
+        lambda active: _item_on_sale(page, item_id, active),
         partial(_store, page, _store_of_form(page)),
-        lambda item: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
+        lambda item, active: f"/admin/stores/{item.store_id}?done={'on' if active else 'off'}",
     )
 
 
@@ -167,11 +161,11 @@ async def _item_on_sale(page: PageContext, item_id: uuid.UUID, active: bool) -> 
 @router.post("/admin/items/{item_id}/restock", response_class=HTMLResponse)
 async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
     await admin_access(page)
-    values = form_values(page, "quantity", "note")
-    errors: dict[str, str] = {}
+    form = RESTOCK_FORM.read(page)
+    values = form.values
     quantity = number(
         values,
-        errors,
+        form.errors,
         "quantity",
         low=1,
         high=1_000_000,
@@ -180,13 +174,10 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
     )
     wanted = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(Restock, wanted, ("quantity", "note")),
+        form.check(wanted),
         lambda body: _restock(page, item_id, body),
         lambda done: f"/admin/stores/{done.store_id}?done=restocked",
         partial(_store, page, _store_of_form(page), failed=item_id),
-        values,
     )
 
 

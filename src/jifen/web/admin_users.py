@@ -21,7 +21,7 @@ from jifen.store import service as store
 from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
-from jifen.web.admin import admin_access, apply_form, checked, failed, form_values
+from jifen.web.admin import Form, admin_access, apply_form, failed, form_values
 from jifen.web.context import CurrentPage, PageContext, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -34,6 +34,13 @@ GRANT_FIELDS = {
     "roles.0.store_id": "store_id",
     "roles.0.household_id": "household_code",
 }
+USER_FORM = Form(
+    UserCreate,
+    USER_FIELDS,
+    GRANT_FIELDS,
+    {"duplicate_username": "username", "invalid_role": "role"},
+    hidden=("password",),  # the password is never sent back to the browser
+)
 
 
 async def _users(page: PageContext, cursor: str | None, *, status: int = 200, **extra: Any) -> Response:
@@ -47,8 +54,7 @@ async def _users(page: PageContext, cursor: str | None, *, status: int = 200, **
         "admin_users.html",
         status=status,
         title="用户与角色",
-        users=listed.items,
-        next=listed.next_cursor,
+        listed=listed,
         stores=stores,
         store_names={s.id: s.name for s in stores},
         roles=ROLES,
@@ -197,33 +203,28 @@ async def _grant(
     return grant
 
 
-def _user_errors(values: dict[str, str]) -> dict[str, str]:
-    errors: dict[str, str] = {}
+def _user_errors(values: dict[str, str], errors: dict[str, str]) -> None:
     if not USERNAME.match(values["username"]):
         errors["username"] = "用户名 3 到 64 位，只能用字母、数字和 _ . @ -"
     if not values["display_name"]:
         errors["display_name"] = "请填写姓名"
     if len(values["password"]) < MIN_PASSWORD_LENGTH:
         errors["password"] = f"密码至少 {MIN_PASSWORD_LENGTH} 位"
-    return errors
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
 async def create_user(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
-    values = form_values(page, *USER_FIELDS)
-    errors = _user_errors(values)
-    grant = await _grant(page, village_id, values, errors)
+    form = USER_FORM.read(page)
+    values = form.values
+    _user_errors(values, form.errors)
+    grant = await _grant(page, village_id, values, form.errors)
     wanted = {k: values[k] for k in ("username", "password", "display_name")} | {"roles": [grant]}
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS),
+        form.check(wanted),
         lambda body: _create_user(page, body),
         lambda _: f"/admin/users?done={values['username']}",
         partial(_users, page, None),
-        values | {"password": ""},  # the password is never sent back to the browser
-        {"duplicate_username": "username", "invalid_role": "role"},
     )
 
 

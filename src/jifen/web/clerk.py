@@ -271,4 +271,4 @@ async def sales_today(page: CurrentPage, cursor: str | None = None) -> Response:
     authorize_store_staff(page.actor, store, town_admin=False)
     midnight = to_local(utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
     found = await sales.sales_page(page.session, store, midnight, cursor, 50)
-    return page.render("sales.html", title="今日兑换", store=store, items=found.items, next=found.next_cursor)
+    return page.render("sales.html", title="今日兑换", store=store, listed=found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +23,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.periods import parse_period, resolve_period
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.web.admin import M, admin_access, attempt, checked, form_values
+from jifen.web.admin import Checked, Form, M, admin_access, attempt, checked
 from jifen.web.context import CurrentPage, PageContext, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -44,28 +44,26 @@ def _fen(text: str) -> int | None:
 
 
 async def _submit(
-    page: PageContext,
+    form: Checked[M],
     render: Callable[..., Awaitable[Response]],
-    values: dict[str, str],
-    invalid: dict[str, str],
-    check: Callable[[], tuple[M | None, dict[str, str]]],
     act: Callable[[M], Awaitable[object]],
     done: str,
-    beside: Mapping[str, str] | None = None,
 ) -> Response:
-    """A form's change once the page's checks (`invalid`) and the input model (`check`) pass: made, back
-    to `done`; invalid or refused, the page again (422) with each error beside its field (a refusal's code →
-    field in `beside`), what belongs to none in the banner."""
-    if invalid:  # the page's own checks failed: the input model is not asked
-        return await render(page, status=422, values=values, errors=invalid)
-    body, errors = check()
+    """A checked form's change: made, back to `done`; invalid or refused, the page again (422) with each
+    error beside its field (a refusal's code → field in the form's `refusals`), what belongs to none in the
+    banner."""
+    posted = form.posted
+    page, values = posted.page, posted.values
+    if posted.errors:  # the page's own checks failed: the input model was not asked
+        return await render(page, status=422, values=values, errors=posted.errors)
+    errors = dict(form.errors)
     problem = errors.pop("_", None)
-    if body is not None:
-        valid = body
+    if form.body is not None:
+        valid = form.body
         refused = await attempt(page, lambda: act(valid))
         if not isinstance(refused, JifenError):
             return go(done)
-        field = (beside or {}).get(refused.code)
+        field = posted.form.refusals.get(refused.code)
         if field is not None:
             errors[field] = refused.detail
         problem = refused.detail
@@ -116,6 +114,8 @@ DONE = {
     "settled": "已登记向超市付款",
 }
 FUND_FIELDS = ("source", "source_name", "amount", "received_on", "note")
+FUND_FORM = Form(FundCreate, FUND_FIELDS, {"amount_fen": "amount"}, {"received_in_future": "received_on"})
+PEG_FORM = Form(PegSet, ("fen_per_point", "reason"))
 
 
 @router.get("/admin/funding", response_class=HTMLResponse)
@@ -123,8 +123,7 @@ async def show_funding(page: CurrentPage, done: str | None = None) -> Response:
     return await _funding_page(page, flash=DONE.get(done or ""))
 
 
-def _fund_errors(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    errors: dict[str, str] = {}
+def _fund_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     if values["source"] not in SOURCES:
         errors["source"] = "请选择资金来源"
     if not values["source_name"]:
@@ -137,23 +136,18 @@ def _fund_errors(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]
     except ValueError:
         errors["received_on"] = "日期格式应为 2026-11-22"
     body = {k: values[k] for k in ("source", "source_name", "received_on")} | {"amount_fen": fen}
-    return body | ({"note": values["note"]} if values["note"] else {}), errors
+    return body | ({"note": values["note"]} if values["note"] else {})
 
 
 @router.post("/admin/funding/funds", response_class=HTMLResponse)
 async def record_fund(page: CurrentPage) -> Response:
     village = (await admin_access(page)).village
-    values = form_values(page, *FUND_FIELDS)
-    wanted, errors = _fund_errors(values)
+    form = FUND_FORM.read(page)
     return await _submit(
-        page,
+        form.check(_fund_body(form.values, form.errors)),
         _funding_page,
-        values,
-        errors,
-        lambda: checked(FundCreate, wanted, FUND_FIELDS, {"amount_fen": "amount"}),
         lambda body: _record_fund(page, village.id, body),
         "/admin/funding?done=fund",
-        {"received_in_future": "received_on"},
     )
 
 
@@ -195,18 +189,15 @@ async def void_fund(page: CurrentPage, fund_id: uuid.UUID) -> Response:
 @router.post("/admin/funding/peg", response_class=HTMLResponse)
 async def set_peg(page: CurrentPage) -> Response:
     village = (await admin_access(page)).village
-    values = form_values(page, "fen_per_point", "reason")
-    errors: dict[str, str] = {}
+    form = PEG_FORM.read(page)
+    values = form.values
     if not re.fullmatch(r"\d{1,7}", values["fen_per_point"]) or int(values["fen_per_point"]) < 1:
-        errors["fen_per_point"] = "请填每 1 积分值多少分钱（整数），例如 100 表示 1 积分 = 1 元"
+        form.errors["fen_per_point"] = "请填每 1 积分值多少分钱（整数），例如 100 表示 1 积分 = 1 元"
     if not values["reason"]:
-        errors["reason"] = "请写明调整的原因"
+        form.errors["reason"] = "请写明调整的原因"
     return await _submit(
-        page,
+        form.check(values),
         _funding_page,
-        values,
-        errors,
-        lambda: checked(PegSet, values, ("fen_per_point", "reason")),
         lambda body: _set_peg(page, village.id, body),
         "/admin/funding?done=peg",
     )
@@ -306,6 +297,7 @@ async def _record_settlement(page: PageContext, store_id: uuid.UUID, body: Settl
 
 MODES = {"none": "不清零", "yearly": "每年固定日期清零", "rolling": "滚动有效期（先得先用）"}
 EXPIRY_FIELDS = ("mode", "clearing_date", "carry_over_cap", "months", "reason")
+EXPIRY_FORM = Form(ExpiryPolicyIn, EXPIRY_FIELDS)
 
 
 async def _expiry_page(page: PageContext, *, status: int = 200, **extra: Any) -> Response:
@@ -342,8 +334,7 @@ async def show_expiry(page: CurrentPage, done: str | None = None) -> Response:
     return await _expiry_page(page, flash="已保存清零规则" if done else None)
 
 
-def _expiry_body(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    errors: dict[str, str] = {}
+def _expiry_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {"mode": values["mode"], "reason": values["reason"]}
     if values["mode"] not in MODES:
         errors["mode"] = "请选择一种清零方式"
@@ -360,20 +351,16 @@ def _expiry_body(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]
             errors["months"] = "有效期请填 1 到 120 的整数（月）"
         else:
             body["months"] = int(values["months"])
-    return body, errors
+    return body
 
 
 @router.post("/admin/expiry", response_class=HTMLResponse)
 async def set_expiry(page: CurrentPage) -> Response:
     village_id = (await admin_access(page)).village.id
-    values = form_values(page, *EXPIRY_FIELDS)
-    wanted, errors = _expiry_body(values)
+    form = EXPIRY_FORM.read(page)
     return await _submit(
-        page,
+        form.check(_expiry_body(form.values, form.errors)),
         _expiry_page,
-        values,
-        errors,
-        lambda: checked(ExpiryPolicyIn, wanted, EXPIRY_FIELDS),
         lambda body: _set_policy(page, village_id, body),
         "/admin/expiry?done=1",
     )

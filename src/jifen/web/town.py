@@ -16,13 +16,14 @@ from jifen.town import service as town
 from jifen.town.charts import town_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
-from jifen.web.admin import apply_form, checked, form_values
+from jifen.web.admin import Form, apply_form
 from jifen.web.admin_households import code_error
 from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 VILLAGE_FIELDS = ("code", "name")
+VILLAGE_FORM = Form(VillageCreate, VILLAGE_FIELDS, refusals={"duplicate_code": "code"})
 FIGURES = ("households", "taking_part", "issued", "deducted", "redeemed", "outstanding")
 
 
@@ -62,19 +63,15 @@ async def overview(page: CurrentPage, period: str | None = None, done: str | Non
 async def create_village(page: CurrentPage) -> Response:
     page.need("town_admin")
     actor = require_town_admin(page.actor)  # the same check the API makes, as its typed actor
-    values = form_values(page, *VILLAGE_FIELDS)
-    errors: dict[str, str] = {}
+    form = VILLAGE_FORM.read(page)
+    values = form.values
     if problem := code_error(values["code"], "村编号"):
-        errors["code"] = problem
+        form.errors["code"] = problem
     if not values["name"]:
-        errors["name"] = "请填写村名"
+        form.errors["name"] = "请填写村名"
     return await apply_form(
-        page,
-        errors,
-        lambda: checked(VillageCreate, values, VILLAGE_FIELDS),
+        form.check(values),
         lambda body: villages.create_village(page.session, actor, code=body.code, name=body.name),
         lambda _: f"/town?done={values['name']}",
         partial(_town, page, None),
-        values,
-        {"duplicate_code": "code"},
     )

@@ -102,7 +102,7 @@ async def me(page: CurrentPage) -> Response:
 async def history(page: CurrentPage, cursor: str | None = None) -> Response:
     access = await _household(page, history=True)
     entries = await ledger.entries_page(page.session, access.household, cursor, 30)
-    return page.render("history.html", title="积分明细", entries=entries.items, next=entries.next_cursor)
+    return page.render("history.html", title="积分明细", listed=entries)
 
 
 async def _store_page(
