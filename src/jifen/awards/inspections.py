@@ -71,10 +71,9 @@ async def open_sheet(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="inspection.open",
-        record_type="inspection",
-        record_id=inspection_id,
+        village_id,
+        "inspection.open",
+        inspection_id,
         after={"grid": grid, "inspected_on": inspected_on.isoformat(), "rules": rule_ids, "judges": judges},
     )
     return await read_sheet(session, inspection_id)
@@ -133,10 +132,9 @@ async def submit_sheet(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="inspection.submit",
-        record_type="inspection",
-        record_id=inspection_id,
+        village_id,
+        "inspection.submit",
+        inspection_id,
         after={"awards": len(results), "points": sum(r.points for r in results)},
     )
     return await read_sheet(session, inspection_id), results

@@ -623,10 +623,9 @@ async def decide(
         await audit.record(
             session,
             actor,
-            village_id=village_id,
-            action="award.reject",
-            record_type="award",
-            record_id=award_id,
+            village_id,
+            "award.reject",
+            award_id,
             before={"status": row.status},
             after={"status": "rejected"},
             reason=reason,
@@ -660,10 +659,9 @@ async def decide(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="award.approve",
-        record_type="award",
-        record_id=award_id,
+        village_id,
+        "award.approve",
+        award_id,
         before={"status": row.status, "approvals": len(approvers)},
         after={"status": status, "approvals": len(approvers) + 1, "transaction_id": transaction_id},
         reason=reason,
@@ -765,10 +763,9 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="award.rectify",
-        record_type="award",
-        record_id=award_id,
+        village_id,
+        "award.rectify",
+        award_id,
         after={"transaction_id": draft.id, "points": amount, "share": share, "note": note},
     )
     return draft.id

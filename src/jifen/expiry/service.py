@@ -147,10 +147,9 @@ async def set_policy(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="expiry_policy.set",
-        record_type="expiry_policy",
-        record_id=row.id,
+        village_id,
+        "expiry_policy.set",
+        row.id,
         before=None if previous is None else _audit_view(previous.policy()),
         after=_audit_view(row.policy()),
         reason=reason,

@@ -53,10 +53,9 @@ async def create_household(
     await audit.record(
         session,
         actor,
-        village_id=village.id,
-        action="household.create",
-        record_type="household",
-        record_id=household.id,
+        village.id,
+        "household.create",
+        household.id,
         after={
             "code": code,
             "head_name": head_name,

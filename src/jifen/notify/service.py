@@ -192,10 +192,9 @@ async def set_sms_preferences(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="household.sms_preferences",
-        record_type="household",
-        record_id=household_id,
+        village_id,
+        "household.sms_preferences",
+        household_id,
         before={"sms_enabled": before.enabled, "consenting": [m.id for m in before.members if m.sms_consent]},
         after={"sms_enabled": enabled, "consenting": chosen},
     )

@@ -190,10 +190,9 @@ async def upload_photo(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="photo.upload",
-        record_type="photo",
-        record_id=photo.id,
+        village_id,
+        "photo.upload",
+        photo.id,
         after={
             "sha256": sha256,
             "content_type": info.content_type,

@@ -158,10 +158,9 @@ async def reserve(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="reservation.create",
-        record_type="reservation",
-        record_id=reservation_id,
+        village_id,
+        "reservation.create",
+        reservation_id,
         after={
             "store_id": store.id,
             "household_id": household_id,

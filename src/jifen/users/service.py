@@ -146,10 +146,9 @@ async def create_user(
         await audit.record(
             session,
             actor,
-            village_id=village_id,
-            action="user.create",
-            record_type="user",
-            record_id=user.id,
+            village_id,
+            "user.create",
+            user.id,
             after=after,
         )
     return user

@@ -89,10 +89,9 @@ async def change_password(
     await audit.record(
         session,
         actor,
-        village_id=None,
-        action="user.change_password",
-        record_type="user",
-        record_id=user.id,
+        None,
+        "user.change_password",
+        user.id,
         after={"after_reset": was_forced},
     )
     return user
