@@ -67,7 +67,8 @@ def _next_month(day: date) -> date:
 # Each month is its roll-up (`village_period_figures`, migration 0017; see `town/repository.py`) plus the
 # village's household postings after its roll-up mark, as the town overview reads them: exact whenever it is
 # asked, and its cost follows the villages and what is not rolled up yet, not twelve months of postings.
-# The households on the roll at a month's end are today's count less those added since.
+# The households on the roll at a month's end are today's count less those added since (all added since the
+# window opened, less those added up to that month: a running sum, not a count per month).
 _MONTHLY = """
 WITH months AS (
     SELECT m::date AS month, to_char(m, 'YYYY-MM') AS period
@@ -77,17 +78,18 @@ WITH months AS (
       FROM villages v LEFT JOIN village_rollup_marks k ON k.village_id = v.id
      WHERE $5::uuid IS NULL OR v.id = $5
 ), tail AS (
-    SELECT c.id AS village_id, x.*
+    SELECT c.id AS village_id, x.account_id, x.kind, x.amount,
+           to_char(x.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period
       FROM chosen c
-     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index)
+     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index; the
+     -- window is applied outside it, or the planner would read the window's transactions first instead)
      CROSS JOIN LATERAL (
-           SELECT p.account_id, t.kind, p.amount,
-                  to_char(t.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period
+           SELECT p.account_id, t.kind, p.amount, t.created_at
              FROM postings p
              JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
             WHERE p.village_id = c.id AND p.chain_id > c.mark AND p.account_version IS NOT NULL
-              AND t.created_at >= $3 AND t.created_at < $4
            OFFSET 0) x
+     WHERE x.created_at >= $3 AND x.created_at < $4
 ), recent AS (
     SELECT village_id, period,
            count(DISTINCT account_id) FILTER (
@@ -106,11 +108,12 @@ WITH months AS (
       FROM households h
      WHERE h.created_at >= $3 AND ($5::uuid IS NULL OR h.village_id = $5)
      GROUP BY 1, 2
+), since AS (  -- all of them per village
+    SELECT village_id, sum(added) AS added FROM joined GROUP BY village_id
 )
 SELECT c.id AS village_id, m.month,
-       (coalesce(n.households, 0)
-         - (SELECT coalesce(sum(j.added), 0) FROM joined j WHERE j.village_id = c.id AND j.month > m.month)
-       )::bigint AS households,
+       (coalesce(n.households, 0) - coalesce(s.added, 0)
+         + sum(coalesce(j.added, 0)) OVER (PARTITION BY c.id ORDER BY m.month))::bigint AS households,
        coalesce(f.taking_part, 0) + coalesce(r.taking_part, 0) AS taking_part,
        (coalesce(f.issued, 0) + coalesce(r.issued, 0))::bigint AS issued,
        (coalesce(f.deducted, 0) + coalesce(r.deducted, 0))::bigint AS deducted,
@@ -119,6 +122,8 @@ SELECT c.id AS village_id, m.month,
   LEFT JOIN village_households n ON n.village_id = c.id
   LEFT JOIN village_period_figures f ON f.village_id = c.id AND f.period = m.period
   LEFT JOIN recent r ON r.village_id = c.id AND r.period = m.period
+  LEFT JOIN joined j ON j.village_id = c.id AND j.month = m.month
+  LEFT JOIN since s ON s.village_id = c.id
  ORDER BY c.code, m.month
 """
 
