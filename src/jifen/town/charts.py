@@ -9,6 +9,7 @@ households with at least one award or deduction in the month."""
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from jifen.kit.sql import Sql
 from jifen.kit.svg import Series, bar_chart, hbar_chart, line_chart
 from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
 from jifen.models import Village
+from jifen.town import repository
 
 
 @dataclass(frozen=True)
@@ -128,19 +130,107 @@ SELECT c.id AS village_id, m.month,
 """
 
 
+def _window(village_id: uuid.UUID | None, months: int) -> tuple[object, ...]:
+    """`_MONTHLY`'s arguments: the last `months` local months' first days, and the same months as [start, end)
+    in UTC."""
+    days = last_months(months)
+    return days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
+
+
 async def monthly(
     session: AsyncSession, village_id: uuid.UUID | None = None, months: int = 12
 ) -> dict[uuid.UUID, list[Month]]:
     """Each village's last `months` local months (one village when `village_id` is given), oldest first."""
-    days = last_months(months)
-    rows = await Sql(session).rows(
-        Month, _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
-    )
+    rows = await Sql(session).rows(Month, _MONTHLY, *_window(village_id, months))
     out: dict[uuid.UUID, list[Month]] = {}
     for month in rows:
         assert month.village_id is not None
         out.setdefault(month.village_id, []).append(month)
     return out
+
+
+def _shifted(query: str, by: int) -> str:
+    """A statement's parameters renumbered ($1 → $1+by), to sit after another statement's in one statement."""
+    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + by}", query)
+
+
+# The town page's two reads in one statement, one round trip: the overview of a period (`town/repository.py`)
+# and every village's last 12 months (`_MONTHLY`, as arrays, oldest first), both as they are read alone.
+_OVERVIEW_AND_MONTHLY = f"""
+WITH overview AS ({repository.OVERVIEW}
+), monthly AS ({_shifted(_MONTHLY, 3)}
+), series AS (
+    SELECT village_id, array_agg(month ORDER BY month) AS months,
+           array_agg(households ORDER BY month) AS month_households,
+           array_agg(taking_part ORDER BY month) AS month_taking_part,
+           array_agg(issued ORDER BY month) AS month_issued,
+           array_agg(deducted ORDER BY month) AS month_deducted,
+           array_agg(redeemed ORDER BY month) AS month_redeemed
+      FROM monthly GROUP BY village_id
+)
+SELECT o.*, m.months, m.month_households, m.month_taking_part, m.month_issued, m.month_deducted,
+       m.month_redeemed
+  FROM overview o LEFT JOIN series m USING (village_id)
+ ORDER BY o.code
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _FiguresAndMonths:
+    village_id: uuid.UUID
+    code: str
+    name: str
+    households: int
+    taking_part: int
+    issued: int
+    deducted: int
+    redeemed: int
+    outstanding: int
+    months: list[date] | None
+    month_households: list[int] | None
+    month_taking_part: list[int] | None
+    month_issued: list[int] | None
+    month_deducted: list[int] | None
+    month_redeemed: list[int] | None
+
+
+async def overview_and_monthly(
+    session: AsyncSession, period: str, start: datetime, end: datetime
+) -> tuple[list[repository.VillageFiguresRow], dict[uuid.UUID, list[Month]]]:
+    """`repository.overview(session, period, start, end)` and `monthly(session)`, in one statement."""
+    rows = await Sql(session).rows(
+        _FiguresAndMonths, _OVERVIEW_AND_MONTHLY, start, end, period, *_window(None, 12)
+    )
+    figures = [
+        repository.VillageFiguresRow(
+            r.village_id,
+            r.code,
+            r.name,
+            r.households,
+            r.taking_part,
+            r.issued,
+            r.deducted,
+            r.redeemed,
+            r.outstanding,
+        )
+        for r in rows
+    ]
+    months = {
+        r.village_id: [
+            Month(r.village_id, *month)
+            for month in zip(
+                r.months or [],
+                r.month_households or [],
+                r.month_taking_part or [],
+                r.month_issued or [],
+                r.month_deducted or [],
+                r.month_redeemed or [],
+                strict=True,
+            )
+        ]
+        for r in rows
+    }
+    return figures, months
 
 
 def town_total(villages: Iterable[Sequence[Month]]) -> list[Month]:
@@ -269,6 +359,13 @@ async def town_charts(
     by_village = await monthly(session)
     if names is None or any(v not in names for v in by_village):
         names = {v: name for v, name in (await session.execute(select(Village.id, Village.name))).all()}
+    return draw_town_charts(town_name, by_village, names)
+
+
+def draw_town_charts(
+    town_name: str, by_village: Mapping[uuid.UUID, Sequence[Month]], names: Mapping[uuid.UUID, str]
+) -> list[Chart]:
+    """`town_charts` from figures already read (`monthly`, or `overview_and_monthly` with the names)."""
     villages = tuple((names.get(v, "?"), tuple(months)) for v, months in by_village.items())
     return list(_town_charts(town_name, tuple(f"{m.month}月" for m in last_months()), villages))
 
