@@ -176,16 +176,9 @@ SELECT o.*, m.months, m.month_households, m.month_taking_part, m.month_issued, m
 
 
 @dataclass(frozen=True, slots=True)
-class _FiguresAndMonths:
-    village_id: uuid.UUID
-    code: str
-    name: str
-    households: int
-    taking_part: int
-    issued: int
-    deducted: int
-    redeemed: int
-    outstanding: int
+class _FiguresAndMonths(repository.VillageFiguresRow):
+    """A village's overview row, and its months as arrays."""
+
     months: list[date] | None
     month_households: list[int] | None
     month_taking_part: list[int] | None
@@ -201,20 +194,6 @@ async def overview_and_monthly(
     rows = await Sql(session).rows(
         _FiguresAndMonths, _OVERVIEW_AND_MONTHLY, start, end, period, *_window(None, 12)
     )
-    figures = [
-        repository.VillageFiguresRow(
-            r.village_id,
-            r.code,
-            r.name,
-            r.households,
-            r.taking_part,
-            r.issued,
-            r.deducted,
-            r.redeemed,
-            r.outstanding,
-        )
-        for r in rows
-    ]
     months = {
         r.village_id: [
             Month(r.village_id, *month)
@@ -230,7 +209,7 @@ async def overview_and_monthly(
         ]
         for r in rows
     }
-    return figures, months
+    return list(rows), months
 
 
 def town_total(villages: Iterable[Sequence[Month]]) -> list[Month]:
