@@ -5,7 +5,8 @@ then the outbox's cost to awards;
 `python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench award-cpu` for the server's CPU per single award (docs in bench/award_cpu.py);
 `python -m bench award-sql [ROUNDS] [BEFORE]` for a 10,000-award call before and after a migration, one server;
-`python -m bench sale` for counter sales, the one-call sale against the Python path, alternating;
+`python -m bench sale [--before DIR]` for counter sales, the one-call sale against the Python path (or
+against the code in DIR), alternating;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
@@ -34,10 +35,10 @@ elif sys.argv[1:2] == ["award-sql"]:
     from bench.award_sql import run as award_sql
 
     award_sql(sys.argv[2:])
-elif sys.argv[1:] == ["sale"]:
+elif sys.argv[1:2] == ["sale"]:
     from bench.sale import run as sale
 
-    sale()
+    sale(sys.argv[2:])
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 

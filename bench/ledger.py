@@ -122,8 +122,9 @@ class Bench:
         await asyncio.to_thread(upgrade, self.owner_url)
         from jifen.auth.actor import console_actor
         from jifen.kit.db import create_engine, create_sessionmaker
-        from jifen.models import Role
-        from jifen.rules.service import create_rule
+        from jifen.models import Review, Role
+        from jifen.rules.schemas import RuleCreate
+        from jifen.rules.service import add_rule
         from jifen.store.schemas import ItemCreate
         from jifen.store.service import create_item, create_store
         from jifen.users.schemas import RoleGrantIn
@@ -135,42 +136,48 @@ class Bench:
             actor = console_actor("bench")
             village = await create_village(session, actor, code="BENCH", name="压测村")
             self.village_id = village.id
-            plus = await create_rule(
+            plus = await add_rule(
                 session,
                 actor,
                 village,
-                code="CLEAN",
-                name="门前三包",
-                category="人居环境",
-                points=5,
-                cap=None,
-                evidence_required=False,
-                review="none",
+                RuleCreate(
+                    code="CLEAN",
+                    name="门前三包",
+                    category="人居环境",
+                    points=5,
+                    cap=None,
+                    evidence_required=False,
+                    review=Review.none,
+                ),
             )
-            minus = await create_rule(
+            minus = await add_rule(
                 session,
                 actor,
                 village,
-                code="POULTRY",
-                name="家禽散养",
-                category="人居环境",
-                points=-1,
-                cap=None,
-                evidence_required=False,
-                review="none",
+                RuleCreate(
+                    code="POULTRY",
+                    name="家禽散养",
+                    category="人居环境",
+                    points=-1,
+                    cap=None,
+                    evidence_required=False,
+                    review=Review.none,
+                ),
             )
             self.plus_rule, self.minus_rule = plus.rule.id, minus.rule.id
-            store_fund = await create_rule(
+            store_fund = await add_rule(
                 session,
                 actor,
                 village,
-                code="STOREFUND",
-                name="积分超市开张奖励",
-                category="其他",
-                points=1000,
-                cap=None,
-                evidence_required=False,
-                review="none",
+                RuleCreate(
+                    code="STOREFUND",
+                    name="积分超市开张奖励",
+                    category="其他",
+                    points=1000,
+                    cap=None,
+                    evidence_required=False,
+                    review=Review.none,
+                ),
             )
             self.fund_rule = store_fund.rule.id
             store = await create_store(session, actor, village, name="压测积分超市")

@@ -4,19 +4,28 @@ one-call sale (`sale_submit`, migration 0022) against the Python path (JIFEN_SAL
 Two servers run side by side on the same embedded PostgreSQL, one with the setting on and one with it off;
 each round measures both at 1, 8 and 32 clients, back to back, alternating which goes first (the machine is
 shared: compare within a round). It prints every round and the medians with their ratio.
+
+`python -m bench sale --before DIR` compares two source trees instead, both with the one call on: DIR (a `src`
+directory, e.g. `git archive main src | tar -x -C /tmp/before`, served on PYTHONPATH) against this tree, so
+a change and the code before it are measured in the same minutes. Each measurement also reports the p99
+latency and the server's own CPU per sale (its workers' user + system time from /proc), which the shared
+machine's load moves least. `--rounds N` (BENCH_ROUNDS, 3) and `--clients 1,8,32` choose the runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import statistics
 import subprocess
 import uuid
 
+from bench.award_cpu import tree_cpu
 from bench.ledger import (
     REDEEM_SECONDS,
     Bench,
+    Result,
     _free_port,
     machine,
     timed_clients,
@@ -26,7 +35,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CLIENTS = (1, 8, 32)
 
 
-async def _sales(bench: Bench, port: int, clients: int) -> float:
+async def _sales(bench: Bench, port: int, clients: int, pid: int) -> tuple[Result, float]:
+    """Sales at `clients` for REDEEM_SECONDS: the result and the server's CPU µs per sale."""
     bench.port = port
     conns = await bench.http_pool(clients)
     counter = iter(range(10**9))
@@ -34,49 +44,70 @@ async def _sales(bench: Bench, port: int, clients: int) -> float:
     async def op(client: int, i: int) -> bool:
         return await bench.sell_one(conns[client], next(counter), f"s-{uuid.uuid4().hex}")
 
+    cpu = tree_cpu(pid)
     result = await timed_clients(clients, op, duration=REDEEM_SECONDS)
+    cpu = tree_cpu(pid) - cpu
     for c in conns:
         await c.close()
     assert result.errors == 0, f"{result.errors} sales failed"
-    return result.rate
+    return result, cpu / max(result.ops, 1) * 1e6
 
 
-async def main() -> None:
-    print(f"counter sales, one call vs Python path — {machine()}; {REDEEM_SECONDS:.0f} s per measurement")
+async def main(args: argparse.Namespace) -> None:
+    clients_list = [int(c) for c in args.clients.split(",")]
+    if args.before:
+        modes = {"before": {"PYTHONPATH": args.before}, "this": {}}
+        first, second = "this", "before"
+        title = f"counter sales, {args.before} (before) vs this tree, one call on"
+    else:
+        modes = {"python": {"JIFEN_SALE_IN_ONE_CALL": "0"}, "one call": {"JIFEN_SALE_IN_ONE_CALL": "1"}}
+        first, second = "one call", "python"
+        title = "counter sales, one call vs Python path"
+    print(f"{title} — {machine()}; {REDEEM_SECONDS:.0f} s per measurement", flush=True)
     bench = Bench()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         await bench.seed()
         ports: dict[str, int] = {}
-        for mode, flag in (("python", "0"), ("one call", "1")):
+        pids: dict[str, int] = {}
+        for mode, env in modes.items():
             bench.port = _free_port()
-            bench.serve(extra_env={"JIFEN_SALE_IN_ONE_CALL": flag})
+            bench.serve(extra_env=env)
             assert bench.proc is not None
             procs.append(bench.proc)
+            pids[mode] = bench.proc.pid
             bench.proc = None
             ports[mode] = bench.port
         await bench.login()
         await bench.fund_for_store()
         rates: dict[tuple[str, int], list[float]] = {}
+        cpus: dict[tuple[str, int], list[float]] = {}
         for mode in ports:  # warm both: workers, pools, caches
-            await _sales(bench, ports[mode], 8)
-        for r in range(ROUNDS):
+            await _sales(bench, ports[mode], 8, pids[mode])
+        for r in range(args.rounds):
             order = list(ports) if r % 2 else list(reversed(ports))
-            for clients in CLIENTS:
+            for clients in clients_list:
                 line = []
                 for mode in order:
-                    rate = await _sales(bench, ports[mode], clients)
-                    rates.setdefault((mode, clients), []).append(rate)
-                    line.append(f"{mode} {rate:7.1f}/s")
+                    result, cpu = await _sales(bench, ports[mode], clients, pids[mode])
+                    rates.setdefault((mode, clients), []).append(result.rate)
+                    cpus.setdefault((mode, clients), []).append(cpu)
+                    line.append(
+                        f"{mode} {result.rate:7.1f}/s p99 {result.pct(0.99):6.1f} ms CPU {cpu:5.0f} µs/sale"
+                    )
                 print(f"  round {r + 1}, {clients:2d} clients: {', '.join(line)}", flush=True)
-        for clients in CLIENTS:
-            one, python = (
-                statistics.median(rates[("one call", clients)]),
-                statistics.median(rates[("python", clients)]),
+        for clients in clients_list:
+            one, other = (
+                statistics.median(rates[(first, clients)]),
+                statistics.median(rates[(second, clients)]),
+            )
+            one_cpu, other_cpu = (
+                statistics.median(cpus[(first, clients)]),
+                statistics.median(cpus[(second, clients)]),
             )
             print(
-                f"  median, {clients:2d} clients: one call {one:7.1f}/s, Python path {python:7.1f}/s,"
-                f" ratio {one / python:4.2f}",
+                f"  median, {clients:2d} clients: {first} {one:7.1f}/s ({one_cpu:5.0f} µs CPU/sale),"
+                f" {second} {other:7.1f}/s ({other_cpu:5.0f} µs CPU/sale), ratio {one / other:4.2f}",
                 flush=True,
             )
     finally:
@@ -86,5 +117,9 @@ async def main() -> None:
         bench.stop()
 
 
-def run() -> None:
-    asyncio.run(main())
+def run(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench sale")
+    parser.add_argument("--before", default=None, help="a `src` directory to compare with, on PYTHONPATH")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--clients", default=",".join(str(c) for c in CLIENTS))
+    asyncio.run(main(parser.parse_args(argv)))

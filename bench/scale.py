@@ -77,7 +77,9 @@ async def setup_villages(url: str, county: County) -> None:
     """Villages, their rules, a store and an item each, through jifen's services; one user acts for all."""
     from jifen.auth.actor import console_actor
     from jifen.kit.db import create_engine, create_sessionmaker
-    from jifen.rules.service import create_rule
+    from jifen.models import Review
+    from jifen.rules.schemas import RuleCreate
+    from jifen.rules.service import add_rule
     from jifen.store.schemas import ItemCreate
     from jifen.store.service import create_item, create_store
     from jifen.villages.service import create_village
@@ -95,17 +97,19 @@ async def setup_villages(url: str, county: County) -> None:
                         ("VOLUNTEER", "志愿服务", 10),
                         ("POULTRY", "家禽散养", -3),
                     ):
-                        await create_rule(
+                        await add_rule(
                             session,
                             actor,
                             village,
-                            code=code,
-                            name=name,
-                            category="人居环境",
-                            points=points,
-                            cap=None,
-                            evidence_required=False,
-                            review="none",
+                            RuleCreate(
+                                code=code,
+                                name=name,
+                                category="人居环境",
+                                points=points,
+                                cap=None,
+                                evidence_required=False,
+                                review=Review.none,
+                            ),
                         )
                     store = await create_store(session, actor, village, name="积分超市")
                     await create_item(

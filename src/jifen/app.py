@@ -60,6 +60,7 @@ from jifen.rules.imports import router as rule_imports_router
 from jifen.rules.sets import router as rule_sets_router
 from jifen.settings import Settings, get_settings
 from jifen.store.endpoints import router as store_router
+from jifen.store.fast_lane import OneCallSaleLane
 from jifen.store.imports import router as item_imports_router
 from jifen.store.sales import router as sales_router
 from jifen.town.endpoints import router as town_router
@@ -337,7 +338,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     actor_cache.configure(settings.actor_cache_seconds, size=4096)
     _install_error_handlers(app)
-    # innermost: the one-call award answered before the router when it is sure; the rest goes on
+    # innermost: the one-call award and counter sale answered before the router when sure; the rest goes on
+    app.add_middleware(OneCallSaleLane, state=app.state)
     app.add_middleware(OneCallAwardLane, state=app.state)
     app.add_middleware(RequestContextMiddleware, log_requests=settings.log_requests)
     # inside the body limit: it scans what the limit lets through, as it streams in

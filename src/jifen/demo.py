@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import Actor, console_actor
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
-from jifen.models import Household, Period, Role, Store, Village
+from jifen.models import Household, Period, Review, Role, Store, Village
 from jifen.notify import repository as notify_repository
 from jifen.notify.repository import NewChannel
 from jifen.rules import repository as rules_repository
@@ -193,24 +193,26 @@ async def _load_rules_and_points(
     from jifen.awards.service import submit
     from jifen.ledger import repository as ledger_repository
     from jifen.ledger.service import reverse
-    from jifen.rules.schemas import Cap
-    from jifen.rules.service import create_rule
+    from jifen.rules.schemas import Cap, RuleCreate
+    from jifen.rules.service import add_rule
 
     rules = {}
     for code, name, category, points, review in DEMO_RULES:
         cap = Cap(count=100, period=Period.month) if points > 0 and review == "none" else None
-        created = await create_rule(
+        created = await add_rule(
             session,
             _SYSTEM,
             village,
-            code=code,
-            name=name,
-            category=category,
-            points=points,
-            cap=cap,
-            evidence_required=review != "none",
-            review=review,
-            rectification_share=50 if code == "JQSY" else None,
+            RuleCreate(
+                code=code,
+                name=name,
+                category=category,
+                points=points,
+                cap=cap,
+                evidence_required=review != "none",
+                review=Review(review),
+                rectification_share=50 if code == "JQSY" else None,
+            ),
         )
         rules[code] = created.rule.id
     refs = {h.id: HouseholdRef(id=h.id, village_id=village.id, code=h.code, grid=h.grid) for h in households}

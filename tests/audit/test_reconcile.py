@@ -36,10 +36,14 @@ async def a_busy_village(world: World) -> tuple[object, uuid.UUID]:
     village_id = setup.village.id
     async with world.session() as session, session.begin():
         await ledger.place_hold(
-            session, console_actor(), village_id=village_id, household_id=household.id, amount=2
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=village_id, household_id=household.id, amount=2),
         )
         released = await ledger.place_hold(
-            session, console_actor(), village_id=village_id, household_id=household.id, amount=1
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=village_id, household_id=household.id, amount=1),
         )
         await ledger.release_hold(session, console_actor(), released)
     return setup, household.id

@@ -66,7 +66,7 @@ def test_a_verified_session_cookie_is_remembered_until_it_expires_and_only_under
     access = tokens.sign(settings, user, 2, "access", timedelta(seconds=60), csrf="c")
     assert browser._decode(settings, access) is None  # not a session cookie
 
-    checked = _count_checks(monkeypatch, browser)
+    checked = _count_checks(monkeypatch, tokens)  # the cookie is verified there too (VerifiedTokens.read)
     assert browser._decode(settings, cookie) == browser.WebSession(user, 2, "c")
     assert checked == []  # remembered: no second signature check
 

@@ -211,7 +211,9 @@ async def test_held_points_never_expire_below_zero_and_are_collected_once_releas
     async with app.state.sessionmaker() as session, session.begin():
         for household in setup.households:
             holds[household.id] = await ledger.place_hold(
-                session, console_actor(), village_id=setup.village.id, household_id=household.id, amount=60
+                session,
+                console_actor(),
+                ledger.HoldTerms(village_id=setup.village.id, household_id=household.id, amount=60),
             )
 
     # at the clearing only what is not held goes: 20 each; available is 0, never below

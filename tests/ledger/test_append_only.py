@@ -208,12 +208,16 @@ async def test_an_ended_hold_stays_ended(
     setup, household_id = await awarded(world)
     async with world.session() as session, session.begin():
         hold = await ledger.place_hold(
-            session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=10
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=setup.village.id, household_id=household_id, amount=10),
         )
         await ledger.release_hold(session, console_actor(), hold)
     async with world.session() as session, session.begin():
         active = await ledger.place_hold(
-            session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=20
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=setup.village.id, household_id=household_id, amount=20),
         )
 
     for connection in (app_db, owner_db):

@@ -109,7 +109,9 @@ async def test_the_service_role_cannot_write_a_balance_by_hand(
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
     async with world.session() as session, session.begin():
         hold = await ledger.place_hold(
-            session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=10
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=setup.village.id, household_id=household_id, amount=10),
         )
     error = await refused(
         app_db, "UPDATE holds SET status = 'released', ended_at = now() WHERE id = $1", hold.id
@@ -297,10 +299,14 @@ async def test_a_hold_ends_once_under_concurrency(world: World) -> None:
     setup, household_id = await awarded(world)
     async with world.session() as session, session.begin():
         held = await ledger.place_hold(
-            session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=20
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=setup.village.id, household_id=household_id, amount=20),
         )
         other = await ledger.place_hold(
-            session, console_actor(), village_id=setup.village.id, household_id=household_id, amount=5
+            session,
+            console_actor(),
+            ledger.HoldTerms(village_id=setup.village.id, household_id=household_id, amount=5),
         )
 
     async def release() -> str:

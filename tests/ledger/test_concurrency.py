@@ -166,7 +166,9 @@ async def test_holds_and_deductions_race_for_the_same_points(world: World) -> No
         try:
             async with world.session() as session, session.begin():
                 await ledger.place_hold(
-                    session, console_actor(), village_id=setup.village.id, household_id=household.id, amount=d
+                    session,
+                    console_actor(),
+                    ledger.HoldTerms(village_id=setup.village.id, household_id=household.id, amount=d),
                 )
         except ledger.InsufficientPoints:
             return "refused"

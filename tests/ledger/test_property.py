@@ -29,14 +29,15 @@ from jifen.auth.actor import Actor, Grant, console_actor
 from jifen.awards import repository as awards_repository
 from jifen.awards import service as awards
 from jifen.awards.auth import Submission
-from jifen.awards.schemas import AwardItem
+from jifen.awards.schemas import AwardItem, AwardOut
 from jifen.households.schemas import MemberIn
 from jifen.households.service import create_household
 from jifen.kit.errors import JifenError
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, Hold, Role, TransactionKind, Village
-from jifen.rules.service import create_rule
+from jifen.models import AccountKind, Hold, Review, Role, TransactionKind, Village
+from jifen.rules.schemas import RuleCreate
+from jifen.rules.service import add_rule
 from jifen.villages.service import create_village
 
 HOUSEHOLDS = 3
@@ -102,17 +103,13 @@ async def land(app: FastAPI) -> Ledgerland:
             grants=(Grant(Role.village_admin, village_id=village.id),),
         )
         rules = [
-            await create_rule(
+            await add_rule(
                 session,
                 actor,
                 village,
-                code=code,
-                name=name,
-                category="测试",
-                points=points,
-                cap=None,
-                evidence_required=False,
-                review="none",
+                RuleCreate(
+                    code=code, name=name, category="测试", points=points, cap=None, review=Review.none
+                ),
             )
             for code, name, points in (("PLUS", "加一分", 1), ("MINUS", "扣一分", -1))
         ]
@@ -160,7 +157,7 @@ async def attempt(land: Ledgerland, action: Any) -> tuple[Any, JifenError | None
 async def do_awards(land: Ledgerland, model: Model, items: list[tuple[int, int]]) -> None:
     """Awards (+n) and deductions (−n) through the award service; one item or an all-or-nothing batch."""
 
-    async def action(session: AsyncSession) -> list[awards.AwardResult]:
+    async def action(session: AsyncSession) -> list[AwardOut]:
         ids = [model.households[h] for h, _ in items]
         submission = Submission(
             actor=land.actor,
@@ -210,10 +207,12 @@ async def do_hold(land: Ledgerland, model: Model, h: int, amount: int) -> None:
         hold = await ledger.place_hold(
             session,
             land.actor,
-            village_id=land.village.id,
-            household_id=model.households[h],
-            amount=amount,
-            memo="公示期冻结",
+            ledger.HoldTerms(
+                village_id=land.village.id,
+                household_id=model.households[h],
+                amount=amount,
+                memo="公示期冻结",
+            ),
         )
         return hold.id
 

@@ -16,9 +16,7 @@ from jifen.kit.errors import BadRequest, Forbidden, NotFound
 from jifen.models import Role
 
 
-class VillageRequired(BadRequest):
-    code = "village_required"
-    default_detail = "请指定 village_id"
+class VillageRequired(BadRequest, code="village_required", detail="请指定 village_id"): ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -23,9 +23,7 @@ router = APIRouter(tags=["audit"], route_class=AutoCommitRoute)
 READ_ERRORS = (NotAuthenticated, Forbidden, NotFound, VillageRequired)
 
 
-class InvalidDigest(BadRequest):
-    code = "invalid_digest"
-    default_detail = "校验码应为 64 位十六进制字符"
+class InvalidDigest(BadRequest, code="invalid_digest", detail="校验码应为 64 位十六进制字符"): ...
 
 
 @router.get(
@@ -51,16 +49,16 @@ async def list_audit_events(
     (cursor and limit do not apply)."""
     # a time without an offset is the villages' local time, not whatever zone the server runs in
     since, until = (t.replace(tzinfo=LOCAL_TZ) if t and t.tzinfo is None else t for t in (since, until))
+    filters: dict[str, Any] = {
+        "scope": access.village_id,
+        "actor_id": actor_id,
+        "record_type": record_type,
+        "record_id": record_id,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
     if xlsx:
-        filters = {
-            "scope": access.village_id,
-            "actor_id": actor_id,
-            "record_type": record_type,
-            "record_id": record_id,
-            "action": action,
-            "since": since,
-            "until": until,
-        }
         village = await session.get(Village, access.village_id) if access.village_id else None
         return await audit_xlsx(session, village.name if village else "全镇", filters)
     after = decode_cursor(cursor, 1)
@@ -68,18 +66,7 @@ async def list_audit_events(
         before_id = int(after[0]) if after else None
     except ValueError:
         raise InvalidCursor() from None
-    rows = await repository.events(
-        session,
-        scope=access.village_id,
-        actor_id=actor_id,
-        record_type=record_type,
-        record_id=record_id,
-        action=action,
-        since=since,
-        until=until,
-        before_id=before_id,
-        limit=limit + 1,
-    )
+    rows = await repository.events(session, **filters, before_id=before_id, limit=limit + 1)
     items = [repository.event_out(row) for row in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
 

@@ -75,22 +75,23 @@ def _roles(actor: Actor, scope: uuid.UUID) -> str:
 async def record(
     session: AsyncSession,
     actor: Actor,
-    *,
     village_id: uuid.UUID | None,
     action: str,
-    record_type: str,
     record_id: Any,
+    *,
+    record_type: str | None = None,
     before: Any = None,
     after: Any = None,
     reason: str | None = None,
 ) -> None:
-    """One audit event, in the caller's transaction."""
+    """One audit event, in the caller's transaction. `record_type`: by default what the action is about (an
+    action `rule.…`, `hold.…`, `store.…` is about a record of that type)."""
     await record_many(
         session,
         actor,
         village_id=village_id,
         action=action,
-        record_type=record_type,
+        record_type=action.partition(".")[0] if record_type is None else record_type,
         changes=[(record_id, before, after)],
         reason=reason,
     )

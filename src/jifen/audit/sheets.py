@@ -12,18 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import repository as audit_repository
 from jifen.audit.service import TOWN_SCOPE
+from jifen.kit.columns import ACTOR, REASON
 from jifen.kit.timeutil import to_local
 from jifen.kit.xlsx import BATCH, Column, Kind, Sheet, Writer, exported_note, feed, response
 
 AUDIT_COLUMNS = (
     Column("编号", 10, Kind.int),
     Column("时间", 20, Kind.datetime),
-    Column("操作人", 14),
+    ACTOR,
     Column("岗位", 16),
     Column("操作", 22),
     Column("对象类型", 14),
     Column("对象", 38),
-    Column("原因", 30),
+    REASON,
     Column("修改前", 40),
     Column("修改后", 40),
     Column("来源地址", 16),

@@ -9,10 +9,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request, Response
 
-from jifen.auth.tokens import TokenSubject, VerifiedTokens, sign, verified
+from jifen.auth.tokens import TokenSubject, VerifiedTokens, sign
 from jifen.settings import Settings
 
 COOKIE = "jifen_session"
@@ -51,16 +52,11 @@ _VERIFIED: VerifiedTokens[WebSession] = VerifiedTokens()
 
 
 def _decode(settings: Settings, token: str) -> WebSession | None:
-    seen, known = _VERIFIED.lookup(settings, token)
-    if seen:
-        return known
-    found = verified(settings, token, "web", "csrf")
-    if found is None:
-        return None
-    subject, claims = found
-    session = WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
-    _VERIFIED.remember(settings, token, session, claims)
-    return session
+    return _VERIFIED.read(settings, token, "web", "csrf", _session)
+
+
+def _session(subject: TokenSubject, claims: dict[str, Any]) -> WebSession:
+    return WebSession(subject.user_id, subject.credential_version, str(claims["csrf"]))
 
 
 def _secure(settings: Settings, request: Request) -> bool:

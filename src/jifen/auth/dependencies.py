@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Generic, Protocol, TypeVar
 
 import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth import browser, repository
 from jifen.auth.actor import Actor
@@ -24,10 +25,12 @@ from jifen.models import Role, Village
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-class PasswordChangeRequired(JifenError):
-    code = "password_change_required"
-    status = 403
-    default_detail = "管理员已重置您的密码，请先修改密码再继续使用"
+class PasswordChangeRequired(
+    JifenError,
+    code="password_change_required",
+    status=403,
+    detail="管理员已重置您的密码，请先修改密码再继续使用",
+): ...
 
 
 def is_page(request: Request) -> bool:
@@ -164,6 +167,39 @@ def deferred_idempotency_key_of(body_model: type[BaseModel]) -> Callable[..., Aw
         return CallerKey(actor.user_id, key or "")
 
     return deferred
+
+
+class InVillage(Protocol):
+    @property
+    def village_id(self) -> uuid.UUID: ...
+
+
+Checked = TypeVar("Checked", bound=InVillage)
+
+
+@dataclass
+class PendingAccess(Generic[Checked]):
+    """The access to an idempotent write that has a one-call path (which checks the access in the database
+    itself): checked only when that path did not answer, by `village_id()`, and then before the key, as
+    always (404 and 403 before 400). A subclass says what it checks (`check`)."""
+
+    actor: Actor
+    session: AsyncSession
+    header: str | None
+    checked: Checked | None = field(default=None, init=False)
+
+    async def check(self) -> Checked:
+        raise NotImplementedError
+
+    async def village_id(self) -> uuid.UUID:
+        self.checked = await self.check()
+        valid_key(self.header)  # 404 and 403 before 400
+        return self.checked.village_id
+
+    @property
+    def access(self) -> Checked:
+        assert self.checked is not None, "village_id() checks the access first"
+        return self.checked
 
 
 async def optional_idempotency_key(

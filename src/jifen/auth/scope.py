@@ -32,9 +32,7 @@ class HouseholdView(IntEnum):
     admin = 4  # the village admin, the town admin: everything
 
 
-class OutsideGrid(Forbidden):
-    code = "outside_grid"
-    default_detail = "该户不在您负责的网格内"
+class OutsideGrid(Forbidden, code="outside_grid", detail="该户不在您负责的网格内"): ...
 
 
 def cadre_grids(actor: Actor, village_id: uuid.UUID) -> frozenset[str] | None:

@@ -35,10 +35,9 @@ _NAME = "n"
 _ADDRESS = "a"
 
 
-class TooManyAttempts(JifenError):
-    code = "too_many_attempts"
-    status = 429
-    default_detail = "登录失败次数过多，请稍后再试"
+class TooManyAttempts(
+    JifenError, code="too_many_attempts", status=429, detail="登录失败次数过多，请稍后再试"
+): ...
 
 
 def login_key(username: str) -> str:

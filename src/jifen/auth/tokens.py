@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -101,18 +102,30 @@ class VerifiedTokens(Generic[T]):
             self._known.clear()
         self._known[(settings.signing_key, token)] = (value, float(claims["exp"]))
 
+    def read(
+        self,
+        settings: Settings,
+        token: str,
+        typ: str,
+        required: str,
+        said: Callable[[TokenSubject, dict[str, Any]], T],
+    ) -> T | None:
+        """What a valid, unexpired token of type `typ` says (`said` of its subject and claims, the `required`
+        one among them), verified once and then remembered until it expires; None for anything else."""
+        seen, known = self.lookup(settings, token)
+        if seen:
+            return known
+        found = verified(settings, token, typ, required)
+        if found is None:
+            return None
+        value = said(*found)
+        self.remember(settings, token, value, found[1])
+        return value
+
 
 _VERIFIED: VerifiedTokens[TokenSubject] = VerifiedTokens()
 
 
 def read_token(settings: Settings, token: str) -> TokenSubject | None:
     """The user and version a valid, unexpired token names; None for anything else."""
-    seen, subject = _VERIFIED.lookup(settings, token)
-    if seen:
-        return subject
-    found = verified(settings, token, "access", "iat")
-    if found is None:
-        return None
-    subject, claims = found
-    _VERIFIED.remember(settings, token, subject, claims)
-    return subject
+    return _VERIFIED.read(settings, token, "access", "iat", lambda subject, _claims: subject)

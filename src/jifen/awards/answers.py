@@ -32,4 +32,4 @@ async def read_award(session: Session, award_id: uuid.UUID) -> AwardOut:
     """An award as it stands now, with its evidence photos."""
     row = await repository.lock_award_for_read(session, award_id)
     [result] = await service.attach_photos(session, row.village_id, [service.result_of(row)])
-    return service.award_out(result)
+    return result

@@ -14,6 +14,7 @@ from jifen.auth.dependencies import (
     CurrentActor,
     DeferredKey,
     IdempotencyHeader,
+    PendingAccess,
     VillageAccess,
     authorize,
     village_role,
@@ -24,16 +25,13 @@ from jifen.awards.repository import inspections as sheets
 from jifen.awards.schemas import AwardBatchCreate, AwardCreate
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
-from jifen.kit.idempotency import valid_key
 from jifen.models import Role
 
 SUBMITTERS = frozenset({Role.cadre, Role.village_admin})
 INSPECTION_READERS = frozenset({Role.cadre, Role.village_admin, Role.reviewer})
 
 
-class MixedVillages(BadRequest):
-    code = "mixed_villages"
-    default_detail = "一批评定中的所有户必须属于同一个村"
+class MixedVillages(BadRequest, code="mixed_villages", detail="一批评定中的所有户必须属于同一个村"): ...
 
 
 @dataclass(frozen=True)
@@ -62,32 +60,24 @@ async def award_submitter(body: AwardCreate, actor: CurrentActor, session: Sessi
 
 
 @dataclass
-class PendingSubmission:
-    """POST /awards and /awards/batch: who may submit is checked only when the one-call award
-    (`award_submit`, which checks it in the database) did not answer; then before the key, as always."""
+class PendingSubmission(PendingAccess[Submission]):
+    """POST /awards and /awards/batch: who may submit, unless the one-call award (`award_submit`) answered."""
 
-    actor: Actor
-    session: AsyncSession
     household_ids: list[uuid.UUID]
-    header: str | None
-    checked: Submission | None = None
 
-    async def village_id(self) -> uuid.UUID:
-        self.checked = await submission(self.actor, self.session, self.household_ids)
-        valid_key(self.header)  # 404 and 403 before 400
-        return self.checked.village_id
+    async def check(self) -> Submission:
+        return await submission(self.actor, self.session, self.household_ids)
 
     @property
     def submission(self) -> Submission:
-        assert self.checked is not None, "village_id() checks the access first"
-        return self.checked
+        return self.access
 
 
 async def _pending(
     body: AwardCreate | AwardBatchCreate, actor: Actor, session: AsyncSession, header: str | None
 ) -> PendingSubmission:
     items = body.items if isinstance(body, AwardBatchCreate) else [body]
-    return PendingSubmission(actor, session, [item.household_id for item in items], header)
+    return PendingSubmission(actor, session, header, [item.household_id for item in items])
 
 
 async def pending_award(

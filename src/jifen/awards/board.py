@@ -4,6 +4,8 @@ each with the household, the rule and who submitted it by name."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -45,29 +47,47 @@ async def board(
     return await board_repository.board_awards(session, village_id, status, grid, limit, grids=grids)
 
 
+@dataclass(frozen=True)
+class BoardFilter:
+    grid: str | None
+    limit: int
+
+
+def board_filter(default_limit: int) -> Callable[[str | None, int], BoardFilter]:
+    """The query string of a board (the notices, the review queue): one definition for both."""
+
+    def query(
+        grid: GridFilter = None, limit: Annotated[int, Query(ge=1, le=1000)] = default_limit
+    ) -> BoardFilter:
+        return BoardFilter(grid, limit)
+
+    return query
+
+
+NoticeQuery = Annotated[BoardFilter, Depends(board_filter(500))]
+QueueQuery = Annotated[BoardFilter, Depends(board_filter(200))]
+
+
 @read_route(router, "/villages/{village_id}/notices", Board)
-async def list_notices(
-    access: VillageUsers,
-    session: Session,
-    grid: GridFilter = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-) -> Board:
+async def list_notices(access: VillageUsers, session: Session, query: NoticeQuery) -> Board:
     """公示栏: the awards on public notice now, ending soonest first; every villager of the village may read
     it and object while it lasts."""
-    return Board(items=await board(session, access.village.id, AwardStatus.public_notice, grid, limit))
+    return Board(
+        items=await board(session, access.village.id, AwardStatus.public_notice, query.grid, query.limit)
+    )
 
 
 @read_route(router, "/villages/{village_id}/review-queue", Board)
-async def review_queue(
-    access: AwardLister,
-    session: Session,
-    grid: GridFilter = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> Board:
+async def review_queue(access: AwardLister, session: Session, query: QueueQuery) -> Board:
     """The awards waiting for review, oldest first, with who submitted them and who has approved so far."""
     return Board(
         items=await board(
-            session, access.village.id, AwardStatus.pending_review, grid, limit, grids=access.grids
+            session,
+            access.village.id,
+            AwardStatus.pending_review,
+            query.grid,
+            query.limit,
+            grids=access.grids,
         )
     )
 

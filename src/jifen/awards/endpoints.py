@@ -54,7 +54,7 @@ async def create_award(
     (400 `observed_in_future`); the audit event records both the observed and the received time."""
     max_age = request.app.state.settings.observed_max_age
     [result] = await service.submit(session, access.actor, access.submission, [body], max_age=max_age)
-    return service.award_out(result)
+    return result
 
 
 @create_route(router, "/batch", AwardBatchOut, *AWARD_ERRORS, MixedVillages)
@@ -66,7 +66,7 @@ async def create_award_batch(
     """Up to 10,000 awards, all or nothing: one failing item answers naming its index; nothing posts."""
     max_age = request.app.state.settings.observed_max_age
     results = await service.submit(session, access.actor, access.submission, body.items, max_age=max_age)
-    return AwardBatchOut(items=[service.award_out(r) for r in results])
+    return AwardBatchOut(items=results)
 
 
 REVIEW_ERRORS = (

@@ -15,26 +15,20 @@ from jifen.awards import service
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
 from jifen.awards.repository import inspections as sheets
-from jifen.awards.schemas import AwardItem, InspectionCreate, InspectionResult, SheetOut
+from jifen.awards.schemas import AwardItem, AwardOut, InspectionCreate, InspectionResult, SheetOut
 from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, NotFound, found
 from jifen.kit.schemas import out_of
 from jifen.models import Role
 
 
-class DuplicateInspection(Conflict):
-    code = "duplicate_inspection"
-    default_detail = "这个网格当天已经有一张检查表"
+class DuplicateInspection(Conflict, code="duplicate_inspection", detail="这个网格当天已经有一张检查表"): ...
 
 
-class InspectionSubmitted(Conflict):
-    code = "inspection_submitted"
-    default_detail = "这张检查表已经提交过"
+class InspectionSubmitted(Conflict, code="inspection_submitted", detail="这张检查表已经提交过"): ...
 
 
-class InvalidScore(BadRequest):
-    code = "invalid_score"
-    default_detail = "评分不在这张检查表上"
+class InvalidScore(BadRequest, code="invalid_score", detail="评分不在这张检查表上"): ...
 
 
 def _check_grid(actor: Actor, village_id: uuid.UUID, grid: str) -> None:
@@ -101,7 +95,7 @@ async def submit_sheet(
     inspection_id: uuid.UUID,
     scores: list[AwardItem],
     max_age: timedelta = service.OBSERVED_MAX_AGE,
-) -> tuple[SheetOut, list[service.AwardResult]]:
+) -> tuple[SheetOut, list[AwardOut]]:
     """Post (or send to review) every score of the sheet in one batch; all or nothing."""
     row = found(await sheets.inspection(session, inspection_id, lock=True), "找不到该检查表")
     if row.status != "open":
@@ -164,7 +158,7 @@ async def submit_scores(
 ) -> InspectionResult:
     """`submit_sheet`, answered as the sheet and the awards it made (the API's answer and the page's)."""
     sheet, results = await submit_sheet(session, actor, inspection_id, scores, max_age)
-    return InspectionResult(inspection=sheet, awards=[service.award_out(r) for r in results])
+    return InspectionResult(inspection=sheet, awards=results)
 
 
 async def open_inspection(

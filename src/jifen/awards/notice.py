@@ -33,29 +33,29 @@ from jifen.outbox import repository as outbox
 OBJECTION_DAYS_WITHOUT_NOTICE = 7  # how long a posted award may be objected to where a village has no 公示
 
 
-class NoticeClosed(Conflict):
-    code = "notice_closed"
-    default_detail = "该评定已过公示期（异议期），不能再提出异议"
+class NoticeClosed(Conflict, code="notice_closed", detail="该评定已过公示期（异议期），不能再提出异议"): ...
 
 
-class NoOpenObjection(Conflict):
-    code = "no_open_objection"
-    default_detail = "该评定没有待处理的异议"
+class NoOpenObjection(Conflict, code="no_open_objection", detail="该评定没有待处理的异议"): ...
 
 
-class InvalidRevision(BadRequest):
-    code = "invalid_revision"
-    default_detail = "修改后的积分必须与原评定同号、不为 0，且不能超过原评定的分值"
+class InvalidRevision(
+    BadRequest, code="invalid_revision", detail="修改后的积分必须与原评定同号、不为 0，且不能超过原评定的分值"
+): ...
 
 
-class SeparationOfDuties(Forbidden):
-    code = "separation_of_duties"
-    default_detail = "提交、审核或对该评定提出异议的人不能处理它的异议，请由其他审核人处理"
+class SeparationOfDuties(
+    Forbidden,
+    code="separation_of_duties",
+    detail="提交、审核或对该评定提出异议的人不能处理它的异议，请由其他审核人处理",
+): ...
 
 
-class SecondResolverRequired(Conflict):
-    code = "second_resolver_required"
-    default_detail = "该细则需两人复核：您已提交处理意见，请由另一位审核人确认"
+class SecondResolverRequired(
+    Conflict,
+    code="second_resolver_required",
+    detail="该细则需两人复核：您已提交处理意见，请由另一位审核人确认",
+): ...
 
 
 Objection = objections.ObjectionRow
@@ -88,10 +88,9 @@ async def object_to(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *,
     await audit.record(
         session,
         actor,
-        village_id=row.village_id,
-        action="award.object",
-        record_type="award",
-        record_id=award_id,
+        row.village_id,
+        "award.object",
+        award_id,
         after={"objection_id": objection.id},
         reason=reason,
     )
@@ -204,10 +203,9 @@ async def resolve(
     await audit.record(
         session,
         actor,
-        village_id=row.village_id,
-        action=f"award.objection_{outcome}",
-        record_type="award",
-        record_id=award_id,
+        row.village_id,
+        f"award.objection_{outcome}",
+        award_id,
         before={"points": row.points, "status": status},
         after={
             "points": final_points,
@@ -241,15 +239,9 @@ async def _proposed_only(
     await objections.propose_resolution(
         session, village_id, award_id, outcome=outcome, points=proposal_points, actor_id=actor.user_id
     )
+    after = {"outcome": outcome, "points": final_points, "replaces": pending and pending.outcome}
     await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="award.objection_proposed",
-        record_type="award",
-        record_id=award_id,
-        after={"outcome": outcome, "points": final_points, "replaces": pending and pending.outcome},
-        reason=reason,
+        session, actor, village_id, "award.objection_proposed", award_id, after=after, reason=reason
     )
     return True
 
@@ -303,15 +295,8 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
         if row is None or row.status != AwardStatus.public_notice.value:
             return False
         transaction_id = await _post(session, actor, row, row.points)
-        await audit.record(
-            session,
-            actor,
-            village_id=row.village_id,
-            action="award.notice_ended",
-            record_type="award",
-            record_id=row.id,
-            after={"status": "posted", "transaction_id": transaction_id},
-        )
+        after = {"status": "posted", "transaction_id": transaction_id}
+        await audit.record(session, actor, row.village_id, "award.notice_ended", row.id, after=after)
         payload = {"award_id": row.id, "rule": row.rule_name, "points": row.points, "outcome": "posted"}
         await outbox.record_one(
             session, row.village_id, outbox.Event(outbox.Kind.notice_ended, row.household_id, payload)

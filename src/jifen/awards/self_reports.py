@@ -10,24 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.auth.actor import Actor
 from jifen.awards.auth import Submission
 from jifen.awards.repository import HouseholdRef
-from jifen.awards.schemas import AwardItem, SelfReportCreate
-from jifen.awards.service import AwardResult, submit
+from jifen.awards.schemas import AwardItem, AwardOut, SelfReportCreate
+from jifen.awards.service import submit
 
 
 async def file_self_report(
     session: AsyncSession, actor: Actor, household: HouseholdRef, report: SelfReportCreate
-) -> AwardResult:
+) -> AwardOut:
     """File the report; the caller checked that the actor is a villager of the household."""
     submission = Submission(
         actor=actor, village_id=household.village_id, households={household.id: household}
     )
-    item = AwardItem(
-        household_id=household.id,
-        rule_id=report.rule_id,
-        quantity=report.quantity,
-        member_id=report.member_id,
-        note=report.note,
-        photo_ids=report.photo_ids,
-    )
+    item = AwardItem(household_id=household.id, **report.model_dump())
     [result] = await submit(session, actor, submission, [item], self_report=True)
     return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,44 +37,34 @@ from jifen.rules import repository as rules_repository
 from jifen.rules.repository import RuleSnapshot
 
 
-class ConflictOfInterest(Forbidden):
-    code = "conflict_of_interest"
-    default_detail = "不能为自己家庭评分或扣分"
+class ConflictOfInterest(Forbidden, code="conflict_of_interest", detail="不能为自己家庭评分或扣分"): ...
 
 
-class CapExceeded(Conflict):
-    code = "cap_exceeded"
-    default_detail = "超出该细则的积分上限"
+class CapExceeded(Conflict, code="cap_exceeded", detail="超出该细则的积分上限"): ...
 
 
-class RuleOutOfRange(Conflict):
-    code = "rule_not_in_effect"
-    default_detail = "该积分细则当前不在适用期内"
+class RuleOutOfRange(Conflict, code="rule_not_in_effect", detail="该积分细则当前不在适用期内"): ...
 
 
-class RuleRetired(Conflict):
-    code = "rule_retired"
-    default_detail = "该积分细则已停用"
+class RuleRetired(Conflict, code="rule_retired", detail="该积分细则已停用"): ...
 
 
-class EvidenceRequired(Conflict):
-    code = "evidence_required"
-    default_detail = "该积分细则要求附证据照片"
+class EvidenceRequired(Conflict, code="evidence_required", detail="该积分细则要求附证据照片"): ...
 
 
-class NotSelfReportable(Conflict):
-    code = "not_self_reportable"
-    default_detail = "自主申报只能申报加分项目，扣分项目由村干部登记"
+class NotSelfReportable(
+    Conflict, code="not_self_reportable", detail="自主申报只能申报加分项目，扣分项目由村干部登记"
+): ...
 
 
-class ObservedTooLongAgo(Conflict):
-    code = "observed_too_long_ago"
-    default_detail = "这条评分记录的时间太久远，已超过补录期限"
+class ObservedTooLongAgo(
+    Conflict, code="observed_too_long_ago", detail="这条评分记录的时间太久远，已超过补录期限"
+): ...
 
 
-class ObservedInFuture(BadRequest):
-    code = "observed_in_future"
-    default_detail = "评分时间晚于现在，请检查手机的日期和时间"
+class ObservedInFuture(
+    BadRequest, code="observed_in_future", detail="评分时间晚于现在，请检查手机的日期和时间"
+): ...
 
 
 # how far a phone's clock may run ahead of the server's. SQL twin: 0019_observed_at.py
@@ -83,30 +73,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 OBSERVED_MAX_AGE = timedelta(days=7)  # the setting's default (JIFEN_OBSERVED_MAX_AGE_DAYS)
 
 
-class InvalidMember(BadRequest):
-    code = "invalid_member"
-    default_detail = "该家庭成员不属于这一户"
-
-
-@dataclass(slots=True)
-class AwardResult:
-    id: uuid.UUID
-    status: AwardStatus
-    points: int
-    transaction_id: uuid.UUID | None
-    household_id: uuid.UUID
-    rule_id: uuid.UUID
-    rule_version: int
-    quantity: int
-    member_id: uuid.UUID | None
-    note: str | None
-    created_at: datetime
-    notice_until: datetime | None = None
-    hold_id: uuid.UUID | None = None
-    photo_ids: list[uuid.UUID] = field(default_factory=list)
-    self_report: bool = False
-    submitted_by: uuid.UUID | None = None
-    observed_at: datetime | None = None
+class InvalidMember(BadRequest, code="invalid_member", detail="该家庭成员不属于这一户"): ...
 
 
 def _at(error: JifenError, index: int, many: bool) -> JifenError:
@@ -157,7 +124,7 @@ async def submit(
     batch_id: uuid.UUID | None = None,
     self_report: bool = False,
     max_age: timedelta = OBSERVED_MAX_AGE,
-) -> list[AwardResult]:
+) -> list[AwardOut]:
     """Apply rules to households, all or nothing. Items under a rule without review post at once.
 
     A self-report (自主申报, `self_report=True`) is filed by a villager for their own household (the caller
@@ -166,20 +133,21 @@ async def submit(
     An item scored offline carries its `observed_at`: at most `max_age` old and not in the future; its cap
     and escalation count in the local period it was observed in, and its rule must have been in force then."""
     batch = await _load_submission(session, actor, submission, items, self_report, max_age)
-    results = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
+    placed = [await _place_item(session, batch, index, item) for index, item in enumerate(items)]
+    results = [award for award, _ in placed]
     if batch.drafts:
         try:
             await ledger.post(session, actor, batch.village_id, batch.drafts)
         except ledger.InsufficientPoints as error:
             raise _at(error, batch.draft_item[error.draft_index], batch.many) from None
-    await _record_awards(session, batch, results, batch_id)
+    await _record_awards(session, batch, results, [hold for _, hold in placed], batch_id)
     await outbox.record(
         session, batch.village_id, [e for r in results if (e := award_event(r, batch.rules[r.rule_id].name))]
     )
     return results
 
 
-def award_event(result: AwardResult, rule_name: str) -> outbox.Event | None:
+def award_event(result: AwardOut, rule_name: str) -> outbox.Event | None:
     """What the household hears of an award just placed or decided: posted, or on public notice (公示)."""
     about = {"award_id": result.id, "rule": rule_name, "transaction_id": result.transaction_id}
     if result.status is AwardStatus.posted:
@@ -356,9 +324,12 @@ def _item_points(
     return points
 
 
-async def _place_item(session: AsyncSession, batch: _Submission, index: int, item: AwardItem) -> AwardResult:
+async def _place_item(
+    session: AsyncSession, batch: _Submission, index: int, item: AwardItem
+) -> tuple[AwardOut, uuid.UUID | None]:
     """One item checked and priced, then into review, on public notice (a deduction holds its points) or
-    drafted to post with the batch; a refusal names the item's index."""
+    drafted to post with the batch; a refusal names the item's index. With it: the points hold behind a
+    deduction on public notice, if any."""
     household = batch.submission.households[item.household_id]
     moment = item.observed_at or batch.now
     try:
@@ -386,31 +357,37 @@ async def _place_item(session: AsyncSession, batch: _Submission, index: int, ite
         batch.drafts.append(draft)
         batch.draft_item.append(index)
         transaction_id, status = draft.id, AwardStatus.posted
-    return AwardResult(
+    # built from values just checked: not validated again (10,000 in a batch)
+    award = AwardOut.model_construct(
         id=award_id,
         status=status,
         points=points,
         transaction_id=transaction_id,
-        household_id=household.id,
         rule_id=version.rule_id,
         rule_version=version.version,
-        quantity=item.quantity,
-        member_id=item.member_id,
-        note=item.note,
         created_at=batch.now,
         notice_until=batch.notice_until if status is AwardStatus.public_notice else None,
-        hold_id=hold_id,
         photo_ids=list(dict.fromkeys(item.photo_ids)),
         self_report=batch.self_report,
         submitted_by=batch.actor.user_id,
-        observed_at=item.observed_at,
+        **item.model_dump(include=_AS_ITEM),
     )
+    return award, hold_id
+
+
+# what an award carries of its item as it is
+_AS_ITEM = {"household_id", "quantity", "member_id", "note", "observed_at"}
 
 
 async def _record_awards(
-    session: AsyncSession, batch: _Submission, results: list[AwardResult], batch_id: uuid.UUID | None
+    session: AsyncSession,
+    batch: _Submission,
+    results: list[AwardOut],
+    holds: list[uuid.UUID | None],
+    batch_id: uuid.UUID | None,
 ) -> None:
-    """The awards written in one statement, their photos linked, and one audit record each."""
+    """The awards written in one statement (with the points holds behind them), their photos linked, and
+    one audit record each."""
     created_at = await repository.insert_awards(
         session,
         {
@@ -429,7 +406,7 @@ async def _record_awards(
             "transactions": [r.transaction_id for r in results],
             "created_at": batch.now,
             "notice_until": [r.notice_until for r in results],
-            "holds": [r.hold_id for r in results],
+            "holds": holds,
             "self_report": batch.self_report,
             "observed": [r.observed_at for r in results],
         },
@@ -451,7 +428,7 @@ async def _record_awards(
     )
 
 
-def _audit_of(result: AwardResult, photos: dict[uuid.UUID, str], received: datetime) -> dict[str, Any]:
+def _audit_of(result: AwardOut, photos: dict[uuid.UUID, str], received: datetime) -> dict[str, Any]:
     return {
         "household_id": result.household_id,
         "rule_id": result.rule_id,
@@ -531,12 +508,14 @@ async def _hold_for(
     hold = await ledger.place_hold(
         session,
         actor,
-        village_id=village_id,
-        household_id=household_id,
-        amount=amount,
-        memo=f"公示中的扣分：{version.name}",
-        source_type="award",
-        source_id=award_id,
+        ledger.HoldTerms(
+            village_id=village_id,
+            household_id=household_id,
+            amount=amount,
+            memo=f"公示中的扣分：{version.name}",
+            source_type="award",
+            source_id=award_id,
+        ),
     )
     return hold.id
 
@@ -570,19 +549,15 @@ def award_draft(
     )
 
 
-class AwardNotPending(Conflict):
-    code = "award_not_pending"
-    default_detail = "该评定不在待审核状态"
+class AwardNotPending(Conflict, code="award_not_pending", detail="该评定不在待审核状态"): ...
 
 
-class OwnSubmission(Forbidden):
-    code = "own_submission"
-    default_detail = "不能审核自己提交的评定"
+class OwnSubmission(Forbidden, code="own_submission", detail="不能审核自己提交的评定"): ...
 
 
-class AlreadyApproved(Conflict):
-    code = "already_approved"
-    default_detail = "您已经审核通过过这条评定，双人审核需要另一位审核人"
+class AlreadyApproved(
+    Conflict, code="already_approved", detail="您已经审核通过过这条评定，双人审核需要另一位审核人"
+): ...
 
 
 def rule_of(row: LockedAward) -> RuleSnapshot:
@@ -605,13 +580,11 @@ def rule_of(row: LockedAward) -> RuleSnapshot:
 
 # the columns of an award's row that its result carries as they are (status and transaction are given)
 _GIVEN = ("status", "transaction_id", "photo_ids")
-_ROW_FIELDS = tuple(f.name for f in fields(AwardResult) if f.name not in _GIVEN)
+_ROW_FIELDS = tuple(name for name in AwardOut.model_fields if name not in _GIVEN)
 
 
-def result_of(
-    row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None
-) -> AwardResult:
-    return AwardResult(
+def result_of(row: AwardRow, status: str | None = None, transaction_id: uuid.UUID | None = None) -> AwardOut:
+    return AwardOut.model_construct(
         status=AwardStatus(status or row.status),
         transaction_id=transaction_id or row.transaction_id,
         **{name: getattr(row, name) for name in _ROW_FIELDS},
@@ -619,8 +592,8 @@ def result_of(
 
 
 async def attach_photos(
-    session: AsyncSession, village_id: uuid.UUID, results: Sequence[AwardResult]
-) -> list[AwardResult]:
+    session: AsyncSession, village_id: uuid.UUID, results: Sequence[AwardOut]
+) -> list[AwardOut]:
     """Fill in the evidence photos of awards of one village read back from the database."""
     if results:
         linked = await photos_repository.award_photo_ids(session, village_id, [r.id for r in results])
@@ -631,7 +604,7 @@ async def attach_photos(
 
 async def decide(
     session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, approve: bool, reason: str | None
-) -> AwardResult:
+) -> AwardOut:
     """Approve or reject an award waiting for review. A `double` rule needs two different approvers, neither
     the submitter; the last approval posts the points."""
     row = await repository.lock_award(session, award_id)
@@ -704,14 +677,10 @@ async def decide(
     return decided
 
 
-class NotRectifiable(Conflict):
-    code = "not_rectifiable"
-    default_detail = "该评定不能整改返还"
+class NotRectifiable(Conflict, code="not_rectifiable", detail="该评定不能整改返还"): ...
 
 
-class AlreadyRectified(Conflict):
-    code = "already_rectified"
-    default_detail = "该扣分已经整改返还过"
+class AlreadyRectified(Conflict, code="already_rectified", detail="该扣分已经整改返还过"): ...
 
 
 async def compensate_award(
@@ -805,11 +774,6 @@ async def rectify(session: AsyncSession, actor: Actor, award_id: uuid.UUID, *, n
     return draft.id
 
 
-def award_out(result: AwardResult) -> AwardOut:
-    # built from values the service just wrote: no need to validate them again (10,000 in a batch)
-    return AwardOut.model_construct(**{name: getattr(result, name) for name in AwardOut.model_fields})
-
-
 async def award_page(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -833,4 +797,4 @@ async def award_page(
     )
     page = BY_TIME_ID.page(rows, limit, lambda row: (row.created_at, row.id))
     results = await attach_photos(session, village_id, [result_of(row) for row in page.items])
-    return Page(items=[award_out(result) for result in results], next_cursor=page.next_cursor)
+    return Page(items=results, next_cursor=page.next_cursor)

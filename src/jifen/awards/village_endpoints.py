@@ -91,4 +91,4 @@ async def create_self_report(
     """自主申报: a villager reports a good deed of their own household, with a note and photos; it waits for
     a reviewer (`pending_review`), then goes through public notice like any award."""
     result = await self_reports.file_self_report(session, access.actor, access.household, body)
-    return service.award_out(result)
+    return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,15 +30,9 @@ class PolicyRow:
     created_at: datetime
 
     def policy(self) -> Policy:
-        return Policy(
-            mode=ExpiryMode(self.mode),
-            effective_at=self.effective_at,
-            clearing_month=self.clearing_month,
-            clearing_day=self.clearing_day,
-            carry_over_cap=self.carry_over_cap,
-            months=self.months,
-            id=self.id,
-        )
+        """The policy the row saved: every field of a `Policy` is one of the row's."""
+        saved = {f.name: getattr(self, f.name) for f in fields(Policy)}
+        return Policy(**{**saved, "mode": ExpiryMode(self.mode)})
 
 
 _POLICY_COLUMNS = columns_of(PolicyRow)

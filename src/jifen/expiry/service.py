@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import structlog
@@ -52,16 +52,12 @@ PREVIEW_MAX_DAYS = 3 * 366
 RELEASE_LOOKBACK = timedelta(minutes=10)
 
 
-class InvalidExpiryPolicy(JifenError):
-    code = "invalid_expiry_policy"
-    status = 422
-    default_detail = "清零规则不正确"
+class InvalidExpiryPolicy(JifenError, code="invalid_expiry_policy", status=422, detail="清零规则不正确"): ...
 
 
-class InvalidPreviewRange(JifenError):
-    code = "invalid_preview_range"
-    status = 422
-    default_detail = "预览截止日期不正确"
+class InvalidPreviewRange(
+    JifenError, code="invalid_preview_range", status=422, detail="预览截止日期不正确"
+): ...
 
 
 @dataclass(frozen=True)
@@ -137,16 +133,12 @@ async def set_policy(
     now = utcnow()
     # effective times never go backwards, whatever the clocks of several servers say
     effective_at = max(now, previous.effective_at) if previous else now
+    policy = replace(policy, id=uuid.uuid4(), effective_at=effective_at)
+    # every field of the policy is one of the row's (the inverse of PolicyRow.policy)
     row = repository.PolicyRow(
-        id=uuid.uuid4(),
+        **{**asdict(policy), "mode": policy.mode.value},
         village_id=village_id,
         seq=(previous.seq + 1) if previous else 1,
-        mode=policy.mode.value,
-        clearing_month=policy.clearing_month,
-        clearing_day=policy.clearing_day,
-        carry_over_cap=policy.carry_over_cap,
-        months=policy.months,
-        effective_at=effective_at,
         reason=reason,
         actor_id=actor.user_id,
         created_at=now,

@@ -2,7 +2,8 @@
 
 The village admin keeps the books (peg, funds, payments to stores); the town admin reads them; the store's
 own clerk reads the store's settlement; every village user may see the peg. A user of another village
-learns nothing (404)."""
+learns nothing (404). Who may read or pay a store's settlement is decided with the store's other records,
+in store/auth.py."""
 
 from __future__ import annotations
 
@@ -17,13 +18,25 @@ from jifen.auth.dependencies import CurrentActor, VillageAccess, authorize, vill
 from jifen.funding import repository, service
 from jifen.kit.db import Session
 from jifen.models import Role
-from jifen.store.auth import (
-    ReservationAccess,
-    StoreAccess,
-    authorize_store_staff,
-    load_store,
-    reservation_canceller,
-)
+from jifen.store.auth import ReservationCanceller as ReservationQr
+from jifen.store.auth import SettlementPayer, SettlementReader, settlement_payer, settlement_reader
+
+__all__ = [
+    "FundAccess",
+    "FundKeeper",
+    "FundsKeeper",
+    "FundsReader",
+    "PegReader",
+    "ReservationQr",  # a pickup code's QR: the household's own villager, the store's clerk, the village admin
+    "SettlementPayer",
+    "SettlementReader",
+    "fund_keeper",
+    "funds_keeper",
+    "funds_reader",
+    "peg_reader",
+    "settlement_payer",
+    "settlement_reader",
+]
 
 
 @dataclass(frozen=True)
@@ -31,20 +44,6 @@ class FundAccess:
     actor: Actor
     village_id: uuid.UUID
     fund_id: uuid.UUID
-
-
-async def settlement_reader(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    """The village admin, the store's own clerk, the town admin."""
-    store = await load_store(session, store_id)
-    authorize_store_staff(actor, store, town_admin=True)
-    return StoreAccess(actor=actor, store=store)
-
-
-async def settlement_payer(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    """The village admin records what the village paid; nobody else."""
-    store = await load_store(session, store_id)
-    authorize(actor, store.village_id, {Role.village_admin}, town_admin=False)
-    return StoreAccess(actor=actor, store=store)
 
 
 async def fund_keeper(fund_id: uuid.UUID, actor: CurrentActor, session: Session) -> FundAccess:
@@ -62,7 +61,3 @@ FundsKeeper = Annotated[VillageAccess, Depends(funds_keeper)]
 FundsReader = Annotated[VillageAccess, Depends(funds_reader)]
 PegReader = Annotated[VillageAccess, Depends(peg_reader)]
 FundKeeper = Annotated[FundAccess, Depends(fund_keeper)]
-SettlementReader = Annotated[StoreAccess, Depends(settlement_reader)]
-SettlementPayer = Annotated[StoreAccess, Depends(settlement_payer)]
-# a pickup code's QR: the household's own villager, the store's clerk, the village admin (not the town)
-ReservationQr = Annotated[ReservationAccess, Depends(reservation_canceller)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from jifen.funding.schemas import (
 )
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import MONEY_ERRORS, READ_ERRORS, read_route
-from jifen.kit.errors import create_route, error_responses
+from jifen.kit.errors import JifenError, create_route, error_responses
 from jifen.kit.idempotency import CallerKey, idempotent
 from jifen.kit.pagination import BY_TIME_ID, Cursor, Keyset, Limit, Page, list_route
 from jifen.kit.periods import InvalidPeriod, parse_period, resolve_period
@@ -224,41 +225,54 @@ async def funding_overview(
 # ---------------------------------------------------------------------------------------------- QR codes
 
 
-@router.get(
-    "/reservations/{reservation_id}/qr.svg",
-    response_class=Response,
-    responses={**_image_responses("image/svg+xml"), **error_responses(*READ_ERRORS, ReservationNotFound)},
+_QR_FORMATS: dict[str, tuple[str, Callable[..., str | bytes]]] = {
+    "svg": ("image/svg+xml", qr_svg),
+    "png": ("image/png", qr_png),
+}
+
+
+def _qr_routes(
+    path: str, *errors: type[JifenError], png: str
+) -> Callable[[Callable[..., Awaitable[str]]], Callable[..., Awaitable[str]]]:
+    """`{path}/qr.svg` and `{path}/qr.png`: the QR code of the text the decorated dependency reads (it also
+    says who may read it), as SVG (described by its docstring) and as a PNG image (described by `png`)."""
+
+    def register(code: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+        for ext, (media_type, draw) in _QR_FORMATS.items():
+            router.add_api_route(
+                f"{path}/qr.{ext}",
+                _qr_endpoint(code, media_type, draw, code.__doc__ if ext == "svg" else png),
+                methods=["GET"],
+                name=f"{code.__name__}_{ext}",
+                response_class=Response,
+                responses={**_image_responses(media_type), **error_responses(*READ_ERRORS, *errors)},
+            )
+        return code
+
+    return register
+
+
+def _qr_endpoint(
+    code: Callable[..., Awaitable[str]], media_type: str, draw: Callable[..., str | bytes], doc: str | None
+) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(text: str, scale: int = 8) -> Response:
+        return _image(draw(text, scale=scale), media_type)
+
+    # what FastAPI reads: the text from this route's dependency, and the scale as a query parameter
+    endpoint.__annotations__ |= {"text": Annotated[str, Depends(code)], "scale": Scale}
+    endpoint.__doc__ = doc
+    return endpoint
+
+
+@_qr_routes(
+    "/reservations/{reservation_id}", ReservationNotFound, png="The pickup code's QR code as a PNG image."
 )
-async def reservation_qr_svg(access: ReservationQr, scale: Scale = 8) -> Response:
+async def reservation_qr(access: ReservationQr) -> str:
     """The pickup code as a QR code: it holds exactly the 6-digit code the counter accepts."""
-    return _image(qr_svg(access.reservation.code, scale=scale), "image/svg+xml")
+    return access.reservation.code
 
 
-@router.get(
-    "/reservations/{reservation_id}/qr.png",
-    response_class=Response,
-    responses={**_image_responses("image/png"), **error_responses(*READ_ERRORS, ReservationNotFound)},
-)
-async def reservation_qr_png(access: ReservationQr, scale: Scale = 8) -> Response:
-    """The pickup code's QR code as a PNG image."""
-    return _image(qr_png(access.reservation.code, scale=scale), "image/png")
-
-
-@router.get(
-    "/households/{household_id}/qr.svg",
-    response_class=Response,
-    responses={**_image_responses("image/svg+xml"), **error_responses(*READ_ERRORS)},
-)
-async def household_qr_svg(access: HouseholdReader, scale: Scale = 8) -> Response:
+@_qr_routes("/households/{household_id}", png="The household card's QR code as a PNG image, for printing.")
+async def household_qr(access: HouseholdReader) -> str:
     """The household card's QR code: it holds exactly the household's code, as the counter accepts it."""
-    return _image(qr_svg(access.household.code, scale=scale), "image/svg+xml")
-
-
-@router.get(
-    "/households/{household_id}/qr.png",
-    response_class=Response,
-    responses={**_image_responses("image/png"), **error_responses(*READ_ERRORS)},
-)
-async def household_qr_png(access: HouseholdReader, scale: Scale = 8) -> Response:
-    """The household card's QR code as a PNG image, for printing."""
-    return _image(qr_png(access.household.code, scale=scale), "image/png")
+    return access.household.code

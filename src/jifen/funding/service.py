@@ -52,34 +52,26 @@ from jifen.store.schemas import receipt_number
 DEFAULT_FEN_PER_POINT = 100
 
 
-class PegBackdated(BadRequest):
-    code = "peg_backdated"
-    default_detail = "新的积分折算标准不能从过去的时间开始生效：已发生的兑换按当时的标准结算"
+class PegBackdated(
+    BadRequest,
+    code="peg_backdated",
+    detail="新的积分折算标准不能从过去的时间开始生效：已发生的兑换按当时的标准结算",
+): ...
 
 
-class ReceivedInFuture(BadRequest):
-    code = "received_in_future"
-    default_detail = "到账日期不能晚于今天"
+class ReceivedInFuture(BadRequest, code="received_in_future", detail="到账日期不能晚于今天"): ...
 
 
-class FundNotFound(NotFound):
-    code = "fund_not_found"
-    default_detail = "找不到该笔资金记录"
+class FundNotFound(NotFound, code="fund_not_found", detail="找不到该笔资金记录"): ...
 
 
-class AlreadyVoided(Conflict):
-    code = "already_voided"
-    default_detail = "该笔资金记录已经作废过"
+class AlreadyVoided(Conflict, code="already_voided", detail="该笔资金记录已经作废过"): ...
 
 
-class AlreadySettled(Conflict):
-    code = "already_settled"
-    default_detail = "该积分超市的这个结算期已经结算过"
+class AlreadySettled(Conflict, code="already_settled", detail="该积分超市的这个结算期已经结算过"): ...
 
 
-class PeriodNotEnded(Conflict):
-    code = "period_not_ended"
-    default_detail = "结算期尚未结束，结束后才能结算"
+class PeriodNotEnded(Conflict, code="period_not_ended", detail="结算期尚未结束，结束后才能结算"): ...
 
 
 # ---------------------------------------------------------------------------------------------- the peg
@@ -151,15 +143,9 @@ async def set_peg(
         reason=reason,
         actor_id=actor.user_id,
     )
+    after = {"fen_per_point": fen_per_point, "effective_from": start}
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="peg.set",
-        record_type="village_peg",
-        record_id=row.id,
-        after={"fen_per_point": fen_per_point, "effective_from": start},
-        reason=reason,
+        session, actor, village.id, "peg.set", row.id, record_type="village_peg", after=after, reason=reason
     )
     return await peg_history(session, village.id)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.responses import StreamingResponse
 
 from jifen.funding.schemas import FundingOverview, SettlementReport
+from jifen.kit.columns import HOUSEHOLD_CODE, POINTS, REASON, YUAN
 from jifen.kit.timeutil import to_local
 from jifen.kit.xlsx import Column, Kind, Sheet, exported_note, workbook_response
 
@@ -26,7 +27,7 @@ async def settlement_xlsx(report: SettlementReport) -> StreamingResponse:
             Column("取消", 10, Kind.int),
             Column("净数量", 10, Kind.int),
             Column("积分", 12, Kind.int),
-            Column("金额（元）", 14, Kind.money),
+            YUAN,
         ),
         [(x.name, x.unit, x.sold, x.cancelled, x.quantity, x.points, x.amount_fen) for x in report.lines],
         notes=notes,
@@ -35,13 +36,13 @@ async def settlement_xlsx(report: SettlementReport) -> StreamingResponse:
         "取消的兑换",
         (
             Column("小票号", 16),
-            Column("户号", 12),
+            HOUSEHOLD_CODE,
             Column("兑换时间", 20, Kind.datetime),
             Column("取消时间", 20, Kind.datetime),
             Column("本期兑换", 10),
-            Column("原因", 30),
-            Column("积分", 10, Kind.int),
-            Column("金额（元）", 14, Kind.money),
+            REASON,
+            POINTS,
+            YUAN,
         ),
         [
             (

@@ -83,14 +83,9 @@ async def add_member(session: AsyncSession, actor: Actor, household: Household, 
         village_id=household.village_id, household_id=household.id, name=member.name, phone=member.phone
     )
     await repository.add_members(session, [row])
+    after = {"member_id": row.id, "name": member.name, "phone": mask_phone(member.phone)}
     await audit.record(
-        session,
-        actor,
-        village_id=household.village_id,
-        action="member.add",
-        record_type="household",
-        record_id=household.id,
-        after={"member_id": row.id, "name": member.name, "phone": mask_phone(member.phone)},
+        session, actor, household.village_id, "member.add", household.id, record_type="household", after=after
     )
     return row
 

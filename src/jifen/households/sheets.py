@@ -13,20 +13,19 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.households.repository import _like_escape
+from jifen.kit.columns import AVAILABLE, EARNED, HOUSEHOLD, POSTED
 from jifen.kit.sql import Sql
 from jifen.kit.xlsx import BATCH, Column, Kind, Sheet, Writer, exported_note, feed, response
 
 ROLL_COLUMNS = (
-    Column("户号", 12),
-    Column("户主", 12),
-    Column("网格", 12),
+    *HOUSEHOLD,
     Column("住址", 28),
     Column("类别", 10),
     Column("人口", 8, Kind.int),
-    Column("在册积分", 12, Kind.int),
+    POSTED,
     Column("冻结积分", 12, Kind.int),
-    Column("可用积分", 12, Kind.int),
-    Column("累计获得", 12, Kind.int),
+    AVAILABLE,
+    EARNED,
     Column("建档日期", 12, Kind.date),
 )
 

@@ -24,15 +24,19 @@ ROLL_MAX_BYTES = 16 * 1024 * 1024  # a 20,000-household roll is about 1 MB as .x
 CHUNK = 64 * 1024
 
 
-class RollTooLarge(JifenError):
-    code = "too_large"
-    status = 413
-    default_detail = f"文件太大，不能超过 {size_text(ROLL_MAX_BYTES)}，请分成几个文件导入"
+class RollTooLarge(
+    JifenError,
+    code="too_large",
+    status=413,
+    detail=f"文件太大，不能超过 {size_text(ROLL_MAX_BYTES)}，请分成几个文件导入",
+): ...
 
 
-class InvalidColumns(BadRequest):
-    code = "invalid_columns"
-    default_detail = '列的选择格式不正确：应为 JSON 对象，如 {"A": "code", "2:C": "relation", "D": ""}'
+class InvalidColumns(
+    BadRequest,
+    code="invalid_columns",
+    detail='列的选择格式不正确：应为 JSON 对象，如 {"A": "code", "2:C": "relation", "D": ""}',
+): ...
 
 
 def roll_limit(_: Settings) -> BodyLimit:

@@ -23,14 +23,12 @@ MAX_COLUMNS = 40
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024  # a 50,000-row roll unpacks to about 30 MB
 
 
-class UnsupportedFile(BadRequest):
-    code = "unsupported_file"
-    default_detail = "只能导入 Excel 的 .xlsx 文件或 .csv 文件"
+class UnsupportedFile(
+    BadRequest, code="unsupported_file", detail="只能导入 Excel 的 .xlsx 文件或 .csv 文件"
+): ...
 
 
-class TooManyRows(BadRequest):
-    code = "too_many_rows"
-    default_detail = f"表格超过 {MAX_ROWS} 行，请分成几个文件导入"
+class TooManyRows(BadRequest, code="too_many_rows", detail=f"表格超过 {MAX_ROWS} 行，请分成几个文件导入"): ...
 
 
 @dataclass(frozen=True)

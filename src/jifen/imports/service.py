@@ -45,14 +45,18 @@ from jifen.kit.logging import mask_phone
 from jifen.models import Village
 
 
-class ColumnsNotUnderstood(BadRequest):
-    code = "columns_not_understood"
-    default_detail = "没有找到户号、户主等必需的列：请在预览中为每一列选择含义后再导入"
+class ColumnsNotUnderstood(
+    BadRequest,
+    code="columns_not_understood",
+    detail="没有找到户号、户主等必需的列：请在预览中为每一列选择含义后再导入",
+): ...
 
 
-class NothingToImport(BadRequest):
-    code = "nothing_to_import"
-    default_detail = "文件中没有找到花名册：表头需要有“户号”和“户主”（或“姓名”“与户主关系”）等列"
+class NothingToImport(
+    BadRequest,
+    code="nothing_to_import",
+    detail="文件中没有找到花名册：表头需要有“户号”和“户主”（或“姓名”“与户主关系”）等列",
+): ...
 
 
 @dataclass

@@ -19,6 +19,18 @@ class JifenError(Exception):
     status: ClassVar[int] = 400
     default_detail: ClassVar[str] = "请求无法完成"
 
+    def __init_subclass__(
+        cls, *, code: str | None = None, detail: str | None = None, status: int | None = None, **kw: Any
+    ) -> None:
+        """A kind declares itself in one line: `class Late(Conflict, code="late", detail="太晚了"): ...`."""
+        super().__init_subclass__(**kw)
+        if code is not None:
+            cls.code = code
+        if status is not None:
+            cls.status = status
+        if detail is not None:
+            cls.default_detail = detail
+
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         self.detail = detail or self.default_detail
         self.extra = extra
@@ -28,45 +40,25 @@ class JifenError(Exception):
         return {"error": self.code, "detail": self.detail, **self.extra}
 
 
-class BadRequest(JifenError):
-    code = "bad_request"
-    status = 400
-    default_detail = "请求格式不正确"
+class BadRequest(JifenError, code="bad_request", status=400, detail="请求格式不正确"): ...
 
 
-class NotAuthenticated(JifenError):
-    code = "not_authenticated"
-    status = 401
-    default_detail = "请先登录"
+class NotAuthenticated(JifenError, code="not_authenticated", status=401, detail="请先登录"): ...
 
 
-class InvalidToken(JifenError):
-    code = "invalid_token"
-    status = 401
-    default_detail = "登录已过期或无效，请重新登录"
+class InvalidToken(JifenError, code="invalid_token", status=401, detail="登录已过期或无效，请重新登录"): ...
 
 
-class Forbidden(JifenError):
-    code = "forbidden"
-    status = 403
-    default_detail = "您没有权限执行此操作"
+class Forbidden(JifenError, code="forbidden", status=403, detail="您没有权限执行此操作"): ...
 
 
-class NotFound(JifenError):
-    code = "not_found"
-    status = 404
-    default_detail = "找不到该记录"
+class NotFound(JifenError, code="not_found", status=404, detail="找不到该记录"): ...
 
 
-class Conflict(JifenError):
-    code = "conflict"
-    status = 409
-    default_detail = "与现有数据冲突"
+class Conflict(JifenError, code="conflict", status=409, detail="与现有数据冲突"): ...
 
 
-class DuplicateCode(Conflict):
-    code = "duplicate_code"
-    default_detail = "编号已存在"
+class DuplicateCode(Conflict, code="duplicate_code", detail="编号已存在"): ...
 
 
 T = TypeVar("T")

@@ -19,31 +19,36 @@ from jifen.kit.errors import JifenError
 RETRY_AFTER_SECONDS = 5
 
 
-class ServiceUnavailable(JifenError):
+class ServiceUnavailable(JifenError, status=503):
     """The database cannot do the work right now; nothing was written."""
 
-    status = 503
     retry_after: ClassVar[int] = RETRY_AFTER_SECONDS
 
 
-class DatabaseUnavailable(ServiceUnavailable):
-    code = "database_unavailable"
-    default_detail = "数据库暂时连不上，这次操作没有生效。请稍等片刻再试一次；一直不行请联系管理员"
+class DatabaseUnavailable(
+    ServiceUnavailable,
+    code="database_unavailable",
+    detail="数据库暂时连不上，这次操作没有生效。请稍等片刻再试一次；一直不行请联系管理员",
+): ...
 
 
-class Busy(ServiceUnavailable):
-    code = "busy"
-    default_detail = "系统正忙，这次操作等待太久没有生效。请稍等片刻再试一次"
+class Busy(
+    ServiceUnavailable, code="busy", detail="系统正忙，这次操作等待太久没有生效。请稍等片刻再试一次"
+): ...
 
 
-class DatabaseReadOnly(ServiceUnavailable):
-    code = "database_read_only"
-    default_detail = "数据库目前只能查看、不能保存（可能正在维护），这次操作没有生效。请稍后再试或联系管理员"
+class DatabaseReadOnly(
+    ServiceUnavailable,
+    code="database_read_only",
+    detail="数据库目前只能查看、不能保存（可能正在维护），这次操作没有生效。请稍后再试或联系管理员",
+): ...
 
 
-class StorageFull(ServiceUnavailable):
-    code = "storage_full"
-    default_detail = "服务器磁盘已满，这次操作没有生效。请联系管理员清理磁盘空间后再试"
+class StorageFull(
+    ServiceUnavailable,
+    code="storage_full",
+    detail="服务器磁盘已满，这次操作没有生效。请联系管理员清理磁盘空间后再试",
+): ...
 
 
 # the 503s by their code, for the pages that meet them in an answer of the API

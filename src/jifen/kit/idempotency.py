@@ -33,14 +33,18 @@ M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
 
 
-class IdempotencyKeyRequired(BadRequest):
-    code = "idempotency_key_required"
-    default_detail = "此操作需要 Idempotency-Key 请求头（1–200 个可打印字符），以免重复提交"
+class IdempotencyKeyRequired(
+    BadRequest,
+    code="idempotency_key_required",
+    detail="此操作需要 Idempotency-Key 请求头（1–200 个可打印字符），以免重复提交",
+): ...
 
 
-class IdempotencyKeyReused(Conflict):
-    code = "idempotency_key_reused"
-    default_detail = "该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键"
+class IdempotencyKeyReused(
+    Conflict,
+    code="idempotency_key_reused",
+    detail="该 Idempotency-Key 已用于另一个不同的请求，请换一个新的键",
+): ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,14 @@ def valid_key(value: str | None) -> str:
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     """The request as parsed (field order fixed by the model), so spacing and key order do not matter."""
+    return fingerprint(request.method, request.url.path, body)
+
+
+def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+    """`request_fingerprint` from the method and the path as they are (an ASGI lane has no Request, and
+    building its URL costs more than the hash)."""
     canonical = body.model_dump_json().encode() if body is not None else b"null"
-    return hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
+    return hashlib.sha256(f"{method} {path}\n".encode() + canonical).hexdigest()
 
 
 def render(model: BaseModel) -> bytes:

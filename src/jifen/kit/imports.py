@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import File, Query, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -25,9 +25,7 @@ Apply = Annotated[bool, Query(description="false (default): a dry run that write
 Upload = Annotated[UploadFile, File(description="an .xlsx or .csv file (UTF-8 or GBK)")]
 
 
-class TooLarge(BadRequest):
-    code = "file_too_large"
-    default_detail = "文件太大（最多 1 MB）"
+class TooLarge(BadRequest, code="file_too_large", detail="文件太大（最多 1 MB）"): ...
 
 
 class ImportRow(BaseModel):
@@ -55,6 +53,12 @@ class ImportResult(BaseModel):
 
 IMPORT_ERRORS = (UnreadableFile, MissingColumns, TooLarge)
 IMPORT_RESPONSES = error_responses(NotAuthenticated, Forbidden, NotFound, *IMPORT_ERRORS)
+
+
+def import_route(router: APIRouter, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A catalogue import's POST: it answers an `ImportResult`, refused as every import is."""
+    return router.post(path, response_model=ImportResult, responses=IMPORT_RESPONSES)
+
 
 M = TypeVar("M", bound=BaseModel)
 Row = TypeVar("Row")  # a row as the model it describes
@@ -85,6 +89,21 @@ class Plan(Generic[Row, Existing]):
     def done(self) -> ImportResult:
         self.result.applied = True
         return self.result
+
+    async def apply(
+        self,
+        add: Callable[[Row], Awaitable[object]],
+        change: Callable[[Change[Row, Existing]], Awaitable[object]],
+        record: Callable[[Plan[Row, Existing]], Awaitable[None]],
+    ) -> ImportResult:
+        """Every good row written in the caller's transaction: the new ones (`add`), then the changed ones
+        (`change`), then the file's one audit event (`record`, given the plan)."""
+        for row in self.adds:
+            await add(row)
+        for changed in self.changes:
+            await change(changed)
+        await record(self)
+        return self.done()
 
 
 @dataclass(frozen=True)

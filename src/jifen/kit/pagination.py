@@ -29,9 +29,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class InvalidCursor(BadRequest):
-    code = "invalid_cursor"
-    default_detail = "分页游标无效，请从第一页重新开始"
+class InvalidCursor(BadRequest, code="invalid_cursor", detail="分页游标无效，请从第一页重新开始"): ...
 
 
 def list_route(

@@ -61,12 +61,14 @@ def period_start(kind: str, moment: datetime) -> datetime:
     return window(kind, moment)[0]
 
 
-class InvalidPeriod(BadRequest):
-    code = "invalid_period"
-    default_detail = (
+class InvalidPeriod(
+    BadRequest,
+    code="invalid_period",
+    detail=(
         "结算期格式不正确：请用 2026-11（月）、2026-Q4（季度）、2026（年）"
         "或 2026-11-01/2026-11-15（日期范围）"
-    )
+    ),
+): ...
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,12 @@ MAX_ROWS = 5000  # a catalogue longer than this is not a catalogue
 HEADER_SEARCH = 10  # the header is among the first rows
 
 
-class UnreadableFile(BadRequest):
-    code = "unreadable_file"
-    default_detail = "无法读取该文件：请上传 Excel（.xlsx）或 CSV 文件"
+class UnreadableFile(
+    BadRequest, code="unreadable_file", detail="无法读取该文件：请上传 Excel（.xlsx）或 CSV 文件"
+): ...
 
 
-class MissingColumns(BadRequest):
-    code = "missing_columns"
-    default_detail = "表格缺少必需的列"
+class MissingColumns(BadRequest, code="missing_columns", detail="表格缺少必需的列"): ...
 
 
 @dataclass(frozen=True)

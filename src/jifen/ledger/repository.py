@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ async def call_ledger_post(session: AsyncSession, params: dict[str, Any]) -> Non
 # Holds move `accounts.held`, which the service role may not update: the SECURITY DEFINER functions of
 # migration 0013 write both the hold and the balance, and return the hold's row.
 _HOLD = text(
-    "SELECT * FROM ledger_hold(:village, :account, :amount, :memo, :source_type, :source_id, :actor)"
+    "SELECT * FROM ledger_hold(:village_id, :household_id, :amount, :memo, :source_type, :source_id, :actor)"
 )
 _RELEASE = text("SELECT * FROM ledger_release_hold(:village, :hold)")
 _CAPTURE = text(
@@ -56,28 +56,21 @@ _CAPTURE = text(
 )
 
 
-async def hold(
-    session: AsyncSession,
-    *,
-    village_id: uuid.UUID,
-    account_id: uuid.UUID,
-    amount: int,
-    memo: str | None,
-    source_type: str | None,
-    source_id: uuid.UUID | None,
-    actor_id: uuid.UUID,
-) -> Hold:
-    statement = select(Hold).from_statement(
-        _HOLD.bindparams(
-            village=village_id,
-            account=account_id,
-            amount=amount,
-            memo=memo,
-            source_type=source_type,
-            source_id=source_id,
-            actor=actor_id,
-        )
-    )
+@dataclass(frozen=True)
+class HoldTerms:
+    """A hold to place: `amount` points of the household's account set aside, for what `source_*` names.
+    Its fields are `ledger_hold()`'s parameters by name."""
+
+    village_id: uuid.UUID
+    household_id: uuid.UUID
+    amount: int
+    memo: str | None = None
+    source_type: str | None = None
+    source_id: uuid.UUID | None = None
+
+
+async def hold(session: AsyncSession, terms: HoldTerms, actor_id: uuid.UUID) -> Hold:
+    statement = select(Hold).from_statement(_HOLD.bindparams(**asdict(terms), actor=actor_id))
     hold: Hold = (await session.execute(statement)).scalar_one()
     return hold
 

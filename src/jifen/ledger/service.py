@@ -23,6 +23,7 @@ from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.kit.schemas import out_of
 from jifen.ledger import repository
+from jifen.ledger.repository import HoldTerms as HoldTerms
 from jifen.ledger.schemas import BalanceOut, CompensationRef, EntryOut
 from jifen.models import (
     SYSTEM_ACCOUNT_KINDS,
@@ -42,22 +43,15 @@ ACCOUNT_OUTSIDE_VILLAGE = "JF004"
 HOLD_NOT_ACTIVE = "JF006"
 
 
-class InsufficientPoints(Conflict):
-    code = "insufficient_points"
-    default_detail = "积分不足"
-
+class InsufficientPoints(Conflict, code="insufficient_points", detail="积分不足"):
     draft_index: int = 0  # which of the posted drafts ran out
     available: int | None = None  # what the household had available, when the ledger said
 
 
-class AlreadyReversed(Conflict):
-    code = "already_reversed"
-    default_detail = "该笔记录已经冲正过，不能重复冲正"
+class AlreadyReversed(Conflict, code="already_reversed", detail="该笔记录已经冲正过，不能重复冲正"): ...
 
 
-class CannotReverse(Conflict):
-    code = "cannot_reverse"
-    default_detail = "冲正记录本身不能再冲正"
+class CannotReverse(Conflict, code="cannot_reverse", detail="冲正记录本身不能再冲正"): ...
 
 
 class CompensationKind(enum.StrEnum):
@@ -79,9 +73,11 @@ COMPENSATED_AS = {
 }
 
 
-class AlreadyCompensated(Conflict):
-    code = "already_compensated"
-    default_detail = "该笔记录已经冲正、取消兑换、整改返还或按异议处理过，每笔记录只能补偿一次"
+class AlreadyCompensated(
+    Conflict,
+    code="already_compensated",
+    detail="该笔记录已经冲正、取消兑换、整改返还或按异议处理过，每笔记录只能补偿一次",
+): ...
 
 
 def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyCompensated:
@@ -92,9 +88,7 @@ def already_compensated(kind: str, *, what: str = "该笔记录") -> AlreadyComp
     )
 
 
-class HoldNotActive(Conflict):
-    code = "hold_not_active"
-    default_detail = "该冻结已经结束"
+class HoldNotActive(Conflict, code="hold_not_active", detail="该冻结已经结束"): ...
 
 
 @dataclass(frozen=True)
@@ -160,8 +154,7 @@ async def balance(session: AsyncSession, household_id: uuid.UUID) -> BalanceOut:
     return balance_out(household_id, account.posted, account.held, account.lifetime_earned)
 
 
-class NoAccount(NotFound):
-    default_detail = "找不到该户的积分账户"
+class NoAccount(NotFound, detail="找不到该户的积分账户"): ...
 
 
 def balance_out(household_id: uuid.UUID, posted: int, held: int, lifetime_earned: int) -> BalanceOut:
@@ -359,10 +352,9 @@ async def reverse(
     await audit.record(
         session,
         actor,
-        village_id=village_id,
-        action="transaction.reverse",
-        record_type="transaction",
-        record_id=transaction.id,
+        village_id,
+        "transaction.reverse",
+        transaction.id,
         after={
             "reversal_id": reversal.id,
             "postings": [(line.account_id, line.amount) for line in draft.lines],
@@ -417,61 +409,40 @@ async def _reversal_lines(
     return lines, household_amount
 
 
-async def place_hold(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    village_id: uuid.UUID,
-    household_id: uuid.UUID,
-    amount: int,
-    memo: str | None = None,
-    source_type: str | None = None,
-    source_id: uuid.UUID | None = None,
-) -> Hold:
+async def place_hold(session: AsyncSession, actor: Actor, terms: HoldTerms) -> Hold:
     """Set points aside: they count against `available` at once."""
-    if amount <= 0:
+    if terms.amount <= 0:
         raise ValueError("a hold is for a positive amount")
     try:
         # ledger_hold() checks available on the locked row, moves `held` and writes the hold
-        hold = await repository.hold(
-            session,
-            village_id=village_id,
-            account_id=household_id,
-            amount=amount,
-            memo=memo,
-            source_type=source_type,
-            source_id=source_id,
-            actor_id=actor.user_id,
-        )
+        hold = await repository.hold(session, terms, actor.user_id)
     except (DBAPIError, asyncpg.PostgresError) as exc:
         if sqlstate(exc) == ACCOUNT_OUTSIDE_VILLAGE:
             raise NotFound("找不到该户的积分账户") from exc
         if sqlstate(exc) == INSUFFICIENT_POINTS:
             available = _insufficient(exc).available
-            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {amount} 分") from exc
+            raise InsufficientPoints(f"积分不足：可用 {available} 分，需要冻结 {terms.amount} 分") from exc
         raise
-    await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action="hold.place",
-        record_type="hold",
-        record_id=hold.id,
-        after={"household_id": household_id, "amount": amount, "memo": memo, "source_id": source_id},
-    )
+    after = {
+        "household_id": terms.household_id,
+        "amount": terms.amount,
+        "memo": terms.memo,
+        "source_id": terms.source_id,
+    }
+    await audit.record(session, actor, terms.village_id, "hold.place", hold.id, after=after)
     return hold
 
 
 async def _ended(session: AsyncSession, actor: Actor, hold: Hold) -> Hold:
+    after = {"status": hold.status, "amount": hold.amount, "transaction_id": hold.transaction_id}
     await audit.record(
         session,
         actor,
-        village_id=hold.village_id,
-        action=f"hold.{hold.status}",
-        record_type="hold",
-        record_id=hold.id,
+        hold.village_id,
+        f"hold.{hold.status}",
+        hold.id,
         before={"status": "active"},
-        after={"status": hold.status, "amount": hold.amount, "transaction_id": hold.transaction_id},
+        after=after,
     )
     return hold
 

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.dependencies import VillageAccess, village_role
+from jifen.kit.columns import ACTOR, HEAD_NAME, POINTS, REASON
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.error_sets import READ_ERRORS
 from jifen.kit.errors import error_responses
@@ -46,15 +47,15 @@ LEDGER_COLUMNS = (
     Column("类型", 10),
     Column("账户", 12),
     Column("户号/超市", 14),
-    Column("户主", 12),
-    Column("积分", 10, Kind.int),
+    HEAD_NAME,
+    POINTS,
     Column("记账后余额", 12, Kind.int),
     Column("规则编号", 12),
     Column("规则", 20),
     Column("规则版本", 8, Kind.int),
-    Column("操作人", 14),
+    ACTOR,
     Column("摘要", 30),
-    Column("原因", 30),
+    REASON,
 )
 
 _LEDGER = """

@@ -12,10 +12,12 @@ from jifen.kit.errors import JifenError
 from jifen.settings import Settings
 
 
-class InvalidMetricsToken(JifenError):
-    code = "invalid_metrics_token"
-    status = 401
-    default_detail = "监控数据需要正确的访问令牌（JIFEN_METRICS_TOKEN），请检查监控系统的配置"
+class InvalidMetricsToken(
+    JifenError,
+    code="invalid_metrics_token",
+    status=401,
+    detail="监控数据需要正确的访问令牌（JIFEN_METRICS_TOKEN），请检查监控系统的配置",
+): ...
 
 
 def require_scraper(request: Request) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Identity,
     Index,
     LargeBinary,
@@ -20,7 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, identity_key, partial_index, server_now, text500, uuid_key
+from jifen.models import base
+from jifen.models.base import Base
 from jifen.models.ledger import chain_id_column
 
 
@@ -35,27 +35,27 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor_id", "actor_id", "id"),
         Index("ix_audit_events_scope_action", "scope", "action", "id"),
         # the login throttle's history: recent failures by name and by address, and the last logins
-        partial_index(
+        base.partial_index(
             "ix_audit_events_failed_login_name",
             "record_id",
             "occurred_at",
             where="action = 'auth.login_failed'",
         ),
-        partial_index(
+        base.partial_index(
             "ix_audit_events_failed_login_addr",
             "client_addr",
             "occurred_at",
             where="action = 'auth.login_failed'",
         ),
-        partial_index(
+        base.partial_index(
             "ix_audit_events_login_name", "record_id", "occurred_at", where="action = 'auth.login'"
         ),
     )
 
-    scope: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = identity_key()
+    scope: Mapped[uuid.UUID] = base.uuid_key()
+    id: Mapped[int] = base.identity_key()
     chain_id: Mapped[int] = chain_id_column()
-    occurred_at: Mapped[datetime] = server_now()
+    occurred_at: Mapped[datetime] = base.server_now()
     actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str | None] = mapped_column(String(64))
     actor_roles: Mapped[str | None] = mapped_column(String(200))
@@ -64,7 +64,7 @@ class AuditEvent(Base):
     record_id: Mapped[str | None] = mapped_column(String(100))
     before: Mapped[Any | None] = mapped_column(JSONB)
     after: Mapped[Any | None] = mapped_column(JSONB)
-    reason: Mapped[str | None] = text500()
+    reason: Mapped[str | None] = base.text500()
     request_id: Mapped[str | None] = mapped_column(String(128))
     client_addr: Mapped[str | None] = mapped_column(String(64))
 
@@ -75,17 +75,17 @@ class ChainLink(Base):
     __tablename__ = "chain_links"
     __table_args__ = (
         UniqueConstraint("scope", "chain_id"),
-        CheckConstraint("record_kind IN ('tx', 'posting', 'audit')", name="kind"),
+        *base.checks(kind="record_kind IN ('tx', 'posting', 'audit')"),
     )
 
-    scope: Mapped[uuid.UUID] = uuid_key()
+    scope: Mapped[uuid.UUID] = base.uuid_key()
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     record_kind: Mapped[str] = mapped_column(String(8))
     record_key: Mapped[str] = mapped_column(String(100))
     record_hash: Mapped[bytes] = mapped_column(LargeBinary)
     link_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    linked_at: Mapped[datetime] = server_now()
+    linked_at: Mapped[datetime] = base.server_now()
 
 
 class Checkpoint(Base):
@@ -94,13 +94,13 @@ class Checkpoint(Base):
     __tablename__ = "checkpoints"
     __table_args__ = (Index("ix_checkpoints_scope_seq", "scope", "seq"),)
 
-    scope: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = identity_key()
+    scope: Mapped[uuid.UUID] = base.uuid_key()
+    id: Mapped[int] = base.identity_key()
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[bytes] = mapped_column(LargeBinary)
     records: Mapped[int] = mapped_column(BigInteger)
-    sealed_at: Mapped[datetime] = server_now()
+    sealed_at: Mapped[datetime] = base.server_now()
     sealed_by: Mapped[uuid.UUID | None]
 
 
@@ -109,7 +109,7 @@ class AuditVerification(Base):
     was new since the previous one, and the verdict. Append-only; the newest row is the cached verdict."""
 
     __tablename__ = "audit_verifications"
-    __table_args__ = (CheckConstraint("seq >= 0 AND (seq = 0) = (link_hash IS NULL)", name="seq"),)
+    __table_args__ = base.checks(seq="seq >= 0 AND (seq = 0) = (link_hash IS NULL)")
 
     scope: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
@@ -122,4 +122,4 @@ class AuditVerification(Base):
     accounts_checked: Mapped[int] = mapped_column(BigInteger)
     first_bad: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     first_bad_account: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    verified_at: Mapped[datetime] = server_now()
+    verified_at: Mapped[datetime] = base.server_now()

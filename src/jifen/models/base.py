@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -21,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
+
+from jifen.kit.periods import KINDS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -85,6 +88,23 @@ def scoped_fks(**references: str) -> tuple[ForeignKeyConstraint, ...]:
     return tuple(scoped_fk(column, table) for column, table in references.items())
 
 
+def checks(**conditions: str) -> tuple[CheckConstraint, ...]:
+    """A CHECK constraint for each `name=condition`, in the order given, named `ck_<table>_<name>`."""
+    return tuple(CheckConstraint(condition, name=name) for name, condition in conditions.items())
+
+
+def per_period(prefix: str) -> dict[str, str]:
+    """The checks of an optional "at most N per period" pair of columns, `<prefix>_count` and
+    `<prefix>_period`: both or neither, a positive count, a period kit/periods.py knows (a rule's cap, an
+    item's limit). Spread into `checks(...)`: named `<prefix>` and `<prefix>_period`."""
+    count, period = f"{prefix}_count", f"{prefix}_period"
+    kinds = ", ".join(f"'{kind}'" for kind in KINDS)
+    return {
+        prefix: f"({count} IS NULL) = ({period} IS NULL) AND ({count} IS NULL OR {count} > 0)",
+        period: f"{period} IN ({kinds})",
+    }
+
+
 def once_per_village(*columns: str) -> UniqueConstraint:
     """`columns` are unique within a village: UNIQUE (village_id, *columns)."""
     return UniqueConstraint("village_id", *columns)
@@ -92,18 +112,19 @@ def once_per_village(*columns: str) -> UniqueConstraint:
 
 # the key columns a mixin declares come first in the table, as if the class had declared them first
 class VillageRow:
-    """A row a village owns outright: keyed `(village_id, id)`, `village_id` referencing the village."""
+    """A row a village owns outright: keyed `(village_id, id)`, `village_id` referencing the village, the id
+    made in Python unless given."""
 
     village_id: Mapped[uuid.UUID] = village_key(sort_order=-2)
-    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+    id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
 
 
 class VillageChildRow:
     """A row under another of its village's rows: keyed `(village_id, id)`, the village reached through the
-    row it belongs to."""
+    row it belongs to, the id made in Python unless given."""
 
     village_id: Mapped[uuid.UUID] = uuid_key(sort_order=-2)
-    id: Mapped[uuid.UUID] = uuid_key(sort_order=-1)
+    id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
 
 
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:

@@ -9,16 +9,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageRow,
-    created_at,
-    once_per_village,
-    scoped_fk,
-    scoped_fks,
-    text500,
-    uuid_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageRow
 
 
 class ExpiryPolicy(VillageRow, Base):
@@ -28,21 +20,21 @@ class ExpiryPolicy(VillageRow, Base):
     __tablename__ = "expiry_policies"
     __table_args__ = (
         # the history is a sequence per village: two admins saving at once cannot both be number n
-        once_per_village("seq"),
-        CheckConstraint("mode IN ('none', 'yearly', 'rolling')", name="mode"),
-        CheckConstraint(
-            "(mode = 'yearly') = (clearing_month IS NOT NULL AND clearing_day IS NOT NULL)"
-            " AND (clearing_month IS NULL) = (clearing_day IS NULL)"
-            " AND (clearing_month IS NULL"
-            " OR (clearing_month BETWEEN 1 AND 12 AND clearing_day BETWEEN 1 AND 31))",
-            name="yearly",
+        base.once_per_village("seq"),
+        *base.checks(
+            mode="mode IN ('none', 'yearly', 'rolling')",
+            yearly=(
+                "(mode = 'yearly') = (clearing_month IS NOT NULL AND clearing_day IS NOT NULL)"
+                " AND (clearing_month IS NULL) = (clearing_day IS NULL)"
+                " AND (clearing_month IS NULL"
+                " OR (clearing_month BETWEEN 1 AND 12 AND clearing_day BETWEEN 1 AND 31))"
+            ),
+            cap="carry_over_cap IS NULL OR (mode = 'yearly' AND carry_over_cap >= 0)",
+            rolling=(
+                "(mode = 'rolling') = (months IS NOT NULL) AND (months IS NULL OR months BETWEEN 1 AND 120)"
+            ),
+            seq="seq > 0",
         ),
-        CheckConstraint("carry_over_cap IS NULL OR (mode = 'yearly' AND carry_over_cap >= 0)", name="cap"),
-        CheckConstraint(
-            "(mode = 'rolling') = (months IS NOT NULL) AND (months IS NULL OR months BETWEEN 1 AND 120)",
-            name="rolling",
-        ),
-        CheckConstraint("seq > 0", name="seq"),
         Index("ix_expiry_policies_id", "id"),
     )
 
@@ -53,9 +45,9 @@ class ExpiryPolicy(VillageRow, Base):
     carry_over_cap: Mapped[int | None] = mapped_column(BigInteger)
     months: Mapped[int | None] = mapped_column(SmallInteger)
     effective_at: Mapped[datetime]
-    reason: Mapped[str] = text500()
+    reason: Mapped[str] = base.text500()
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class Expiry(Base):
@@ -63,23 +55,22 @@ class Expiry(Base):
 
     __tablename__ = "expiries"
     __table_args__ = (
-        *scoped_fks(
+        *base.scoped_fks(
             household_id="households", policy_id="expiry_policies", transaction_id="ledger_transactions"
         ),
-        once_per_village("transaction_id"),
-        CheckConstraint("amount > 0", name="amount"),
-        CheckConstraint("part > 0", name="part"),
+        base.once_per_village("transaction_id"),
+        *base.checks(amount="amount > 0", part="part > 0"),
         Index("ix_expiries_village_id_cutoff", "village_id", "cutoff"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    household_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    household_id: Mapped[uuid.UUID] = base.uuid_key()
     cutoff: Mapped[datetime] = mapped_column(primary_key=True)
     part: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     policy_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class ExpiryRun(Base):
@@ -88,15 +79,15 @@ class ExpiryRun(Base):
 
     __tablename__ = "expiry_runs"
     __table_args__ = (
-        scoped_fk("policy_id", "expiry_policies"),
+        base.scoped_fk("policy_id", "expiry_policies"),
         CheckConstraint("pass > 0", name="pass"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
     cutoff: Mapped[datetime] = mapped_column(primary_key=True)
     # "pass" in the database (a Python keyword)
     pass_: Mapped[int] = mapped_column("pass", Integer, primary_key=True, autoincrement=False)
     policy_id: Mapped[uuid.UUID]
     households: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -6,20 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Date, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    VillageRow,
-    created_at,
-    identity_key,
-    scoped_fk,
-    text500,
-    uuid_key,
-    village_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 
 class VillagePeg(Base):
@@ -27,19 +18,21 @@ class VillagePeg(Base):
 
     __tablename__ = "village_pegs"
     __table_args__ = (
-        CheckConstraint("fen_per_point BETWEEN 1 AND 1000000", name="fen_per_point"),
-        # a few minutes of slack between the app's and the database's clocks
-        CheckConstraint("effective_from >= created_at - interval '5 minutes'", name="not_backdated"),
+        *base.checks(
+            fen_per_point="fen_per_point BETWEEN 1 AND 1000000",
+            # a few minutes of slack between the app's and the database's clocks
+            not_backdated="effective_from >= created_at - interval '5 minutes'",
+        ),
         Index("ix_village_pegs_effective", "village_id", text("effective_from DESC"), text("id DESC")),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[int] = identity_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
+    id: Mapped[int] = base.identity_key()
     effective_from: Mapped[datetime]
     fen_per_point: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str] = text500()
+    reason: Mapped[str] = base.text500()
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class VillageFund(VillageRow, Base):
@@ -47,8 +40,10 @@ class VillageFund(VillageRow, Base):
 
     __tablename__ = "village_funds"
     __table_args__ = (
-        CheckConstraint("source IN ('collective', 'donor', 'town', 'other')", name="source"),
-        CheckConstraint("amount_fen > 0 AND amount_fen <= 100000000000", name="amount_fen"),
+        *base.checks(
+            source="source IN ('collective', 'donor', 'town', 'other')",
+            amount_fen="amount_fen > 0 AND amount_fen <= 100000000000",
+        ),
         Index("ix_village_funds_id", "id"),
         Index("ix_village_funds_received", "village_id", text("received_on DESC"), text("id DESC")),
     )
@@ -57,22 +52,22 @@ class VillageFund(VillageRow, Base):
     source_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     received_on: Mapped[date] = mapped_column(Date)
-    note: Mapped[str | None] = text500()
+    note: Mapped[str | None] = base.text500()
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class VillageFundVoid(Base):
     """A fund recorded by mistake, voided (at most once: the primary key)."""
 
     __tablename__ = "village_fund_voids"
-    __table_args__ = (scoped_fk("fund_id", "village_funds"),)
+    __table_args__ = (base.scoped_fk("fund_id", "village_funds"),)
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    fund_id: Mapped[uuid.UUID] = uuid_key()
-    reason: Mapped[str] = text500()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    fund_id: Mapped[uuid.UUID] = base.uuid_key()
+    reason: Mapped[str] = base.text500()
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class StoreSettlement(VillageChildRow, Base):
@@ -81,12 +76,11 @@ class StoreSettlement(VillageChildRow, Base):
 
     __tablename__ = "store_settlements"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
+        base.scoped_fk("store_id", "stores"),
         UniqueConstraint(
             "village_id", "store_id", "starts_at", "ends_at", name="uq_store_settlements_period"
         ),
-        CheckConstraint("starts_at < ends_at", name="range"),
-        CheckConstraint("abs(amount_fen) <= 100000000000", name="amount_fen"),
+        *base.checks(range="starts_at < ends_at", amount_fen="abs(amount_fen) <= 100000000000"),
         Index("ix_store_settlements_id", "id"),
     )
 
@@ -97,6 +91,6 @@ class StoreSettlement(VillageChildRow, Base):
     report_points: Mapped[int] = mapped_column(BigInteger)
     report_fen: Mapped[int] = mapped_column(BigInteger)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    note: Mapped[str] = text500()
+    note: Mapped[str] = base.text500()
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -5,29 +5,28 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    CheckConstraint,
     Index,
     Integer,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 
-class Household(Base):
+class Household(VillageRow, Base):
     """The account holder: points are kept per household (一户一档)."""
 
     __tablename__ = "households"
     __table_args__ = (
-        once_per_village("code"),
+        Index("ix_households_id", "id"),
+        base.once_per_village("code"),
         Index("ix_households_village_id_grid", "village_id", "grid"),
         Index("ix_households_village_id_head_name", "village_id", "head_name"),
-        CheckConstraint("population BETWEEN 1 AND 99", name="population"),
+        *base.checks(population="population BETWEEN 1 AND 99"),
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     code: Mapped[str] = mapped_column(String(32))
     head_name: Mapped[str] = mapped_column(String(64))
     grid: Mapped[str | None] = mapped_column(String(32))
@@ -38,21 +37,19 @@ class Household(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     # the household may turn SMS notices off (on its /me pages)
     sms_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
     # loaded only where shown (`households.repository.members_and_balance`); most requests never need them
     members: Mapped[list[Member]] = relationship(lazy="raise", order_by="Member.created_at", viewonly=True)
 
 
-class Member(Base):
+class Member(VillageChildRow, Base):
     __tablename__ = "members"
     __table_args__ = (
-        scoped_fk("household_id", "households"),
+        base.scoped_fk("household_id", "households"),
         Index("ix_members_village_id_household_id", "village_id", "household_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     household_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -60,4 +57,4 @@ class Member(Base):
     relation: Mapped[str | None] = mapped_column(String(16))
     # a member's phone receives SMS notices only when the member allowed it
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Index,
     Integer,
     Sequence,
@@ -17,21 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    created_at,
-    identity_key,
-    once_per_village,
-    once_per_village_where,
-    partial_index,
-    scoped_fk,
-    scoped_fks,
-    text500,
-    uuid_key,
-    uuid_pk,
-    village_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 
 class AccountKind(enum.StrEnum):
@@ -65,37 +51,32 @@ def chain_id_column() -> Mapped[int]:
     return mapped_column(BigInteger, server_default=text(f"nextval('{CHAIN_SEQUENCE.name}')"))
 
 
-class Account(Base):
+class Account(VillageRow, Base):
     """A ledger account. Household rows keep their balance; system rows never change (see migration 0002)."""
 
     __tablename__ = "accounts"
     __table_args__ = (
-        *scoped_fks(household_id="households", store_id="stores"),
-        once_per_village("household_id"),
-        once_per_village("store_id"),
-        # one text[] constant, cheaper for PostgreSQL to read on every write than a list of literals (0016)
-        CheckConstraint(
-            "kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])", name="kind"
+        *base.scoped_fks(household_id="households", store_id="stores"),
+        base.once_per_village("household_id"),
+        base.once_per_village("store_id"),
+        *base.checks(
+            # one text[] constant: cheaper for PostgreSQL to read on each write than a list of literals (0016)
+            kind="kind::text = ANY ('{household,issuing,deductions,store,expiry}'::text[])",
+            owner=(
+                "(kind = 'household') = (household_id IS NOT NULL)"
+                " AND (kind = 'store') = (store_id IS NOT NULL)"
+            ),
+            held_not_negative="held >= 0",
+            # the promise every villager relies on: available = posted - held never goes below zero
+            available_not_negative="kind <> 'household' OR posted - held >= 0",
+            system_row_untouched="kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
         ),
-        CheckConstraint(
-            "(kind = 'household') = (household_id IS NOT NULL) AND (kind = 'store') = (store_id IS NOT NULL)",
-            name="owner",
-        ),
-        CheckConstraint("held >= 0", name="held_not_negative"),
-        # the promise every villager relies on: available = posted - held never goes below zero
-        CheckConstraint("kind <> 'household' OR posted - held >= 0", name="available_not_negative"),
-        CheckConstraint(
-            "kind = 'household' OR (posted = 0 AND held = 0 AND lifetime_earned = 0)",
-            name="system_row_untouched",
-        ),
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_accounts_village_system_kind", "kind", where="kind IN ('issuing', 'deductions', 'expiry')"
         ),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[AccountKind] = mapped_column(String(16))
     household_id: Mapped[uuid.UUID | None]
     store_id: Mapped[uuid.UUID | None]
@@ -103,7 +84,7 @@ class Account(Base):
     held: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class LedgerTransaction(VillageChildRow, Base):
@@ -111,14 +92,13 @@ class LedgerTransaction(VillageChildRow, Base):
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
-        CheckConstraint(
-            "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,rectification,"
-            "adjustment}'::text[])",
-            name="kind",
-        ),
-        CheckConstraint(
-            "reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)", name="reversal_has_reason"
+        base.scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
+        *base.checks(
+            kind=(
+                "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,"
+                "rectification,adjustment}'::text[])"
+            ),
+            reversal_has_reason="reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)",
         ),
         Index("ix_ledger_transactions_id", "id"),
         Index("ix_ledger_transactions_chain_id", "chain_id"),
@@ -131,25 +111,25 @@ class LedgerTransaction(VillageChildRow, Base):
             postgresql_include=["id", "kind", "source_type"],
         ),
         # a transaction is reversed at most once
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_ledger_transactions_village_id_reverses_id", "reverses_id", where="reverses_id IS NOT NULL"
         ),
         # one rectification per deduction
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_ledger_transactions_rectification", "source_id", where="kind = 'rectification'"
         ),
     )
 
     kind: Mapped[TransactionKind] = mapped_column(String(24))
-    memo: Mapped[str | None] = text500()
+    memo: Mapped[str | None] = base.text500()
     actor_id: Mapped[uuid.UUID]
     rule_id: Mapped[uuid.UUID | None]
     rule_version: Mapped[int | None] = mapped_column(Integer)
     source_type: Mapped[str | None] = mapped_column(String(24))
     source_id: Mapped[uuid.UUID | None]
     reverses_id: Mapped[uuid.UUID | None]
-    reason: Mapped[str | None] = text500()
-    created_at: Mapped[datetime] = created_at()
+    reason: Mapped[str | None] = base.text500()
+    created_at: Mapped[datetime] = base.created_at()
     chain_id: Mapped[int] = chain_id_column()
 
 
@@ -159,11 +139,13 @@ class Posting(Base):
 
     __tablename__ = "postings"
     __table_args__ = (
-        CheckConstraint("amount <> 0", name="amount_not_zero"),
-        CheckConstraint("(balance_after IS NULL) = (account_version IS NULL)", name="history"),
-        CheckConstraint("account_version IS NULL OR account_version > 0", name="account_version_positive"),
+        *base.checks(
+            amount_not_zero="amount <> 0",
+            history="(balance_after IS NULL) = (account_version IS NULL)",
+            account_version_positive="account_version IS NULL OR account_version > 0",
+        ),
         Index("ix_postings_village_id_transaction_id", "village_id", "transaction_id"),
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_postings_account_history",
             "account_id",
             "account_version",
@@ -174,44 +156,46 @@ class Posting(Base):
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = identity_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    id: Mapped[int] = base.identity_key()
     transaction_id: Mapped[uuid.UUID]
     account_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int | None] = mapped_column(BigInteger)
     account_version: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     chain_id: Mapped[int] = chain_id_column()
 
 
-class Hold(Base):
+class Hold(VillageChildRow, Base):
     """Points set aside; they count against `available` at once and end exactly once, posted or released."""
 
     __tablename__ = "holds"
     __table_args__ = (
-        *scoped_fks(account_id="accounts", transaction_id="ledger_transactions"),
-        CheckConstraint("amount > 0", name="amount"),
-        CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
-        CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="ended"),
-        CheckConstraint("(status = 'posted') = (transaction_id IS NOT NULL)", name="posted_has_transaction"),
-        partial_index(
+        *base.scoped_fks(account_id="accounts", transaction_id="ledger_transactions"),
+        *base.checks(
+            amount="amount > 0",
+            status="status IN ('active', 'posted', 'released')",
+            ended="(status = 'active') = (ended_at IS NULL)",
+            posted_has_transaction="(status = 'posted') = (transaction_id IS NOT NULL)",
+        ),
+        base.partial_index(
             "ix_holds_village_id_account_id", "village_id", "account_id", where="status = 'active'"
         ),
-        partial_index("ix_holds_village_id_released", "village_id", "ended_at", where="status = 'released'"),
+        base.partial_index(
+            "ix_holds_village_id_released", "village_id", "ended_at", where="status = 'released'"
+        ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     account_id: Mapped[uuid.UUID]
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
-    memo: Mapped[str | None] = text500()
+    memo: Mapped[str | None] = base.text500()
     source_type: Mapped[str | None] = mapped_column(String(24))
     source_id: Mapped[uuid.UUID | None]
     transaction_id: Mapped[uuid.UUID | None]
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     ended_at: Mapped[datetime | None]
 
 
@@ -221,33 +205,33 @@ class Compensation(Base):
 
     __tablename__ = "compensations"
     __table_args__ = (
-        scoped_fk("source_id", "ledger_transactions", name="fk_compensations_source"),
+        base.scoped_fk("source_id", "ledger_transactions", name="fk_compensations_source"),
         # written before the compensating transaction it names, in the same database transaction
-        scoped_fk(
+        base.scoped_fk(
             "transaction_id",
             "ledger_transactions",
             name="fk_compensations_transaction",
             deferrable=True,
             initially="DEFERRED",
         ),
-        once_per_village("transaction_id"),
-        CheckConstraint(
-            "kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')", name="kind"
+        base.once_per_village("transaction_id"),
+        *base.checks(
+            kind="kind IN ('reversal', 'cancellation', 'rectification', 'revision', 'revocation')",
+            step="step = 1 OR (step = 2 AND kind = 'reversal')",
+            not_itself="source_id <> transaction_id",
         ),
-        CheckConstraint("step = 1 OR (step = 2 AND kind = 'reversal')", name="step"),
-        CheckConstraint("source_id <> transaction_id", name="not_itself"),
         Index("ix_compensations_village_id_transaction_id", "village_id", "transaction_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    source_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    source_id: Mapped[uuid.UUID] = base.uuid_key()
     step: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
     transaction_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(16))
     # what the compensating transaction moved on the household's account (signed)
     amount: Mapped[int] = mapped_column(BigInteger)
     actor_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class IdempotencyKey(Base):
@@ -255,10 +239,10 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_keys"
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    caller_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
+    caller_id: Mapped[uuid.UUID] = base.uuid_key()
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -7,20 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, text
+from sqlalchemy import Boolean, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    VillageRow,
-    created_at,
-    partial_index,
-    scoped_fks,
-    server_now,
-    uuid_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 
 class OutboxEvent(VillageChildRow, Base):
@@ -33,14 +25,14 @@ class OutboxEvent(VillageChildRow, Base):
     kind: Mapped[str] = mapped_column(String(40))
     household_id: Mapped[uuid.UUID | None]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class NotifyChannel(VillageRow, Base):
     """A village's webhook (url, signing secret) or SMS channel (provider endpoint, key, template)."""
 
     __tablename__ = "notify_channels"
-    __table_args__ = (CheckConstraint("kind IN ('webhook', 'sms')", name="kind"),)
+    __table_args__ = base.checks(kind="kind IN ('webhook', 'sms')")
 
     kind: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(64))
@@ -49,7 +41,7 @@ class NotifyChannel(VillageRow, Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class OutboxDelivery(Base):
@@ -57,19 +49,19 @@ class OutboxDelivery(Base):
 
     __tablename__ = "outbox_deliveries"
     __table_args__ = (
-        *scoped_fks(event_id="outbox_events", channel_id="notify_channels"),
-        CheckConstraint("attempts >= 0", name="attempts"),
-        partial_index(
+        *base.scoped_fks(event_id="outbox_events", channel_id="notify_channels"),
+        *base.checks(attempts="attempts >= 0"),
+        base.partial_index(
             "ix_outbox_deliveries_due", "next_attempt_at", where="delivered_at IS NULL AND dead_at IS NULL"
         ),
-        partial_index("ix_outbox_deliveries_dead", "village_id", "dead_at", where="dead_at IS NOT NULL"),
+        base.partial_index("ix_outbox_deliveries_dead", "village_id", "dead_at", where="dead_at IS NOT NULL"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    event_id: Mapped[uuid.UUID] = uuid_key()
-    channel_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    event_id: Mapped[uuid.UUID] = base.uuid_key()
+    channel_id: Mapped[uuid.UUID] = base.uuid_key()
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime] = server_now()
+    next_attempt_at: Mapped[datetime] = base.server_now()
     delivered_at: Mapped[datetime | None]
     dead_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, Integer, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, VillageRow, created_at
+from jifen.models import base
+from jifen.models.base import Base, VillageRow
 
 
 class Photo(VillageRow, Base):
@@ -15,10 +16,12 @@ class Photo(VillageRow, Base):
 
     __tablename__ = "photos"
     __table_args__ = (
-        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
-        CheckConstraint("content_type IN ('image/jpeg', 'image/png', 'image/webp')", name="content_type"),
-        CheckConstraint("size > 0", name="size"),
-        CheckConstraint("width > 0 AND height > 0", name="dimensions"),
+        *base.checks(
+            sha256="sha256 ~ '^[0-9a-f]{64}$'",
+            content_type="content_type IN ('image/jpeg', 'image/png', 'image/webp')",
+            size="size > 0",
+            dimensions="width > 0 AND height > 0",
+        ),
         Index("ix_photos_id", "id"),
     )
 
@@ -28,4 +31,4 @@ class Photo(VillageRow, Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

@@ -4,11 +4,12 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String
+from sqlalchemy import Boolean, Date, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, once_per_village, scoped_fk, uuid_key, uuid_pk, village_key
+from jifen.models import base
+from jifen.models.base import Base, VillageRow
 
 
 class Review(enum.StrEnum):
@@ -25,17 +26,15 @@ class Period(enum.StrEnum):
     year = "year"
 
 
-class Rule(Base):
+class Rule(VillageRow, Base):
     """A rule's identity (积分细则); what it says lives in its versions."""
 
     __tablename__ = "rules"
-    __table_args__ = (once_per_village("code"), Index("ix_rules_id", "id"))
+    __table_args__ = (base.once_per_village("code"), Index("ix_rules_id", "id"))
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(String(32))
     current_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class RuleVersion(Base):
@@ -43,31 +42,26 @@ class RuleVersion(Base):
 
     __tablename__ = "rule_versions"
     __table_args__ = (
-        scoped_fk("rule_id", "rules"),
-        CheckConstraint("points <> 0 AND abs(points) <= 100000", name="points"),
-        CheckConstraint(
-            "(cap_count IS NULL) = (cap_period IS NULL) AND (cap_count IS NULL OR cap_count > 0)", name="cap"
-        ),
-        CheckConstraint("cap_period IN ('day', 'week', 'month', 'quarter', 'year')", name="cap_period"),
-        CheckConstraint("review IN ('none', 'single', 'double')", name="review"),
-        # rectification (整改): the share (percent) of a deduction that comes back once the problem is fixed
-        CheckConstraint(
-            "rectification_share IS NULL OR (points < 0 AND rectification_share BETWEEN 1 AND 100)",
-            name="rectification_share",
-        ),
-        # escalation for repeat deductions in a period: the n-th deduction takes escalation[n] points
-        CheckConstraint(
-            "escalation IS NULL OR (points < 0 AND cardinality(escalation) BETWEEN 1 AND 10"
-            " AND 0 < ALL (escalation) AND 100000 >= ALL (escalation))",
-            name="escalation",
-        ),
-        CheckConstraint(
-            "active_from IS NULL OR active_until IS NULL OR active_from <= active_until", name="active_range"
+        base.scoped_fk("rule_id", "rules"),
+        *base.checks(
+            points="points <> 0 AND abs(points) <= 100000",
+            **base.per_period("cap"),
+            review="review IN ('none', 'single', 'double')",
+            # rectification (整改): the share (percent) of a deduction that comes back once it is fixed
+            rectification_share=(
+                "rectification_share IS NULL OR (points < 0 AND rectification_share BETWEEN 1 AND 100)"
+            ),
+            # escalation for repeat deductions in a period: the n-th deduction takes escalation[n] points
+            escalation=(
+                "escalation IS NULL OR (points < 0 AND cardinality(escalation) BETWEEN 1 AND 10"
+                " AND 0 < ALL (escalation) AND 100000 >= ALL (escalation))"
+            ),
+            active_range="active_from IS NULL OR active_until IS NULL OR active_from <= active_until",
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    rule_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    rule_id: Mapped[uuid.UUID] = base.uuid_key()
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32))
@@ -82,4 +76,4 @@ class RuleVersion(Base):
     review: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()

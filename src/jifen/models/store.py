@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Constraint,
     Index,
     Integer,
@@ -17,37 +16,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import (
-    Base,
-    VillageChildRow,
-    created_at,
-    identity_key,
-    once_per_village,
-    once_per_village_where,
-    partial_index,
-    scoped_fk,
-    scoped_fks,
-    text500,
-    uuid_key,
-    uuid_pk,
-    village_key,
-)
+from jifen.models import base
+from jifen.models.base import Base, VillageChildRow, VillageRow
 
 # Receipt numbers run across every village (printed on the slip); the constraint is per village
 # (uq_redemptions_village_id_receipt_no), which a database distributed by village can enforce.
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
 
 
-class Store(Base):
+class Store(VillageRow, Base):
     """A village points supermarket (积分超市) or partner shop."""
 
     __tablename__ = "stores"
+    __table_args__ = (Index("ix_stores_id", "id"),)
 
-    village_id: Mapped[uuid.UUID] = village_key()
-    id: Mapped[uuid.UUID] = uuid_pk(index=True)
     name: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class RedemptionStatus(enum.StrEnum):
@@ -62,31 +47,27 @@ class StockMovementKind(enum.StrEnum):
     correction = "correction"
 
 
-class Item(Base):
+class Item(VillageChildRow, Base):
     """Goods on a store's shelf: a price in points, the stock on hand, an optional per-household limit.
 
     `on_hand` changes only together with a row of `stock_movements` (CHECK on_hand >= 0 in PostgreSQL)."""
 
     __tablename__ = "items"
     __table_args__ = (
-        scoped_fk("store_id", "stores"),
-        CheckConstraint("price_points > 0 AND price_points <= 1000000", name="price_points"),
-        # the shelf is never below empty: the last line against overselling
-        CheckConstraint("on_hand >= 0", name="on_hand"),
-        # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
-        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved"),
-        CheckConstraint(
-            "(limit_count IS NULL) = (limit_period IS NULL) AND (limit_count IS NULL OR limit_count > 0)",
-            name="limit",
+        base.scoped_fk("store_id", "stores"),
+        *base.checks(
+            price_points="price_points > 0 AND price_points <= 1000000",
+            # the shelf is never below empty: the last line against overselling
+            on_hand="on_hand >= 0",
+            # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
+            reserved="reserved >= 0 AND reserved <= on_hand",
+            **base.per_period("limit"),
         ),
-        CheckConstraint("limit_period IN ('day', 'week', 'month', 'quarter', 'year')", name="limit_period"),
         Index("ix_items_id", "id"),
         Index("ix_items_village_id_store_id", "village_id", "store_id", "name", "id"),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     store_id: Mapped[uuid.UUID]
     name: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
@@ -97,11 +78,11 @@ class Item(Base):
     limit_count: Mapped[int | None] = mapped_column(Integer)
     limit_period: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    picture_url: Mapped[str | None] = text500()
-    created_at: Mapped[datetime] = created_at()
+    picture_url: Mapped[str | None] = base.text500()
+    created_at: Mapped[datetime] = base.created_at()
 
 
-class Redemption(Base):
+class Redemption(VillageChildRow, Base):
     """A sale at the counter (兑换/核销): points from the household to the store, goods off the shelf.
 
     It changes once, completed -> cancelled, filling in only the cancellation's columns (a trigger says
@@ -109,25 +90,26 @@ class Redemption(Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        *scoped_fks(store_id="stores", household_id="households", transaction_id="ledger_transactions"),
+        *base.scoped_fks(store_id="stores", household_id="households", transaction_id="ledger_transactions"),
         # the name PostgreSQL cut to 63 characters when migration 0004 created it
-        scoped_fk(
+        base.scoped_fk(
             "cancel_transaction_id",
             "ledger_transactions",
             name="fk_redemptions_village_id_cancel_transaction_id_ledger_transact",
         ),
-        once_per_village("receipt_no"),
-        CheckConstraint("total_points > 0", name="total_points"),
-        CheckConstraint("status IN ('completed', 'cancelled')", name="status"),
-        CheckConstraint(
-            "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
-            " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
-            " AND (status = 'cancelled') = (cancel_reason IS NOT NULL)",
-            name="cancelled",
+        base.once_per_village("receipt_no"),
+        *base.checks(
+            total_points="total_points > 0",
+            status="status IN ('completed', 'cancelled')",
+            cancelled=(
+                "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
+                " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
+                " AND (status = 'cancelled') = (cancel_reason IS NOT NULL)"
+            ),
         ),
         Index("ix_redemptions_id", "id"),
         Index("ix_redemptions_store", "village_id", "store_id", "created_at", "id"),
-        partial_index(
+        base.partial_index(
             "ix_redemptions_household",
             "village_id",
             "household_id",
@@ -135,13 +117,11 @@ class Redemption(Base):
             where="status = 'completed'",
         ),
         # cancellations are counted in the period they happen
-        partial_index(
+        base.partial_index(
             "ix_redemptions_cancelled", "village_id", "store_id", "cancelled_at", where="status = 'cancelled'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[uuid.UUID] = uuid_pk()
     receipt_no: Mapped[int] = mapped_column(
         BigInteger, server_default=text(f"nextval('{RECEIPT_SEQUENCE.name}')")
     )
@@ -151,11 +131,11 @@ class Redemption(Base):
     total_points: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[uuid.UUID]
     clerk_id: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     cancel_transaction_id: Mapped[uuid.UUID | None]
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[uuid.UUID | None]
-    cancel_reason: Mapped[str | None] = text500()
+    cancel_reason: Mapped[str | None] = base.text500()
 
 
 class PricedLine:
@@ -169,10 +149,9 @@ class PricedLine:
 
 def priced_line_checks(basket_id: str, baskets: str) -> tuple[Constraint, ...]:
     return (
-        scoped_fk(basket_id, baskets),
-        scoped_fk("item_id", "items"),
-        CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint("line_points = quantity * price_points", name="line_points"),
+        base.scoped_fk(basket_id, baskets),
+        base.scoped_fk("item_id", "items"),
+        *base.checks(quantity="quantity > 0", line_points="line_points = quantity * price_points"),
     )
 
 
@@ -185,9 +164,9 @@ class RedemptionLine(PricedLine, Base):
         Index("ix_redemption_lines_item", "village_id", "item_id"),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    redemption_id: Mapped[uuid.UUID] = uuid_key()
-    item_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    redemption_id: Mapped[uuid.UUID] = base.uuid_key()
+    item_id: Mapped[uuid.UUID] = base.uuid_key()
 
 
 class StockMovement(Base):
@@ -195,33 +174,34 @@ class StockMovement(Base):
 
     __tablename__ = "stock_movements"
     __table_args__ = (
-        *scoped_fks(item_id="items", redemption_id="redemptions"),
-        CheckConstraint("kind IN ('restock', 'sale', 'cancel', 'correction')", name="kind"),
-        CheckConstraint(
-            "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
-            " AND (kind <> 'cancel' OR quantity > 0)",
-            name="quantity",
+        *base.scoped_fks(item_id="items", redemption_id="redemptions"),
+        *base.checks(
+            kind="kind IN ('restock', 'sale', 'cancel', 'correction')",
+            quantity=(
+                "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
+                " AND (kind <> 'cancel' OR quantity > 0)"
+            ),
+            on_hand_after="on_hand_after >= 0",
+            redemption="(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)",
+            correction_reason="kind <> 'correction' OR reason IS NOT NULL",
         ),
-        CheckConstraint("on_hand_after >= 0", name="on_hand_after"),
-        CheckConstraint("(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)", name="redemption"),
-        CheckConstraint("kind <> 'correction' OR reason IS NOT NULL", name="correction_reason"),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),
         # a sale's stock comes back at most once per item
-        once_per_village_where(
+        base.once_per_village_where(
             "uq_stock_movements_cancel", "redemption_id", "item_id", where="kind = 'cancel'"
         ),
     )
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    id: Mapped[int] = identity_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    id: Mapped[int] = base.identity_key()
     item_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[int] = mapped_column(Integer)
     on_hand_after: Mapped[int] = mapped_column(Integer)
-    reason: Mapped[str | None] = text500()
+    reason: Mapped[str | None] = base.text500()
     actor_id: Mapped[uuid.UUID]
     redemption_id: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class Reservation(VillageChildRow, Base):
@@ -230,23 +210,24 @@ class Reservation(VillageChildRow, Base):
 
     __tablename__ = "reservations"
     __table_args__ = (
-        *scoped_fks(
+        *base.scoped_fks(
             store_id="stores", household_id="households", hold_id="holds", redemption_id="redemptions"
         ),
-        CheckConstraint("code ~ '^[0-9]{6}$'", name="code"),
-        CheckConstraint("total_points > 0", name="total_points"),
-        CheckConstraint("status IN ('active', 'redeemed', 'cancelled', 'expired')", name="status"),
-        CheckConstraint(
-            "(status = 'active') = (ended_at IS NULL)"
-            " AND (status = 'redeemed') = (redemption_id IS NOT NULL)",
-            name="ended",
+        *base.checks(
+            code="code ~ '^[0-9]{6}$'",
+            total_points="total_points > 0",
+            status="status IN ('active', 'redeemed', 'cancelled', 'expired')",
+            ended=(
+                "(status = 'active') = (ended_at IS NULL)"
+                " AND (status = 'redeemed') = (redemption_id IS NOT NULL)"
+            ),
+            expires="expires_at > created_at",
         ),
-        CheckConstraint("expires_at > created_at", name="expires"),
         Index("ix_reservations_id", "id"),
         # a code names one active reservation in its village
-        once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
+        base.once_per_village_where("uq_reservations_active_code", "code", where="status = 'active'"),
         Index("ix_reservations_code", "village_id", "code", "created_at"),
-        partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
+        base.partial_index("ix_reservations_due", "expires_at", where="status = 'active'"),
         Index("ix_reservations_household", "village_id", "household_id", "created_at"),
     )
 
@@ -258,10 +239,10 @@ class Reservation(VillageChildRow, Base):
     hold_id: Mapped[uuid.UUID]
     expires_at: Mapped[datetime]
     created_by: Mapped[uuid.UUID]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     ended_at: Mapped[datetime | None]
     ended_by: Mapped[uuid.UUID | None]
-    end_reason: Mapped[str | None] = text500()
+    end_reason: Mapped[str | None] = base.text500()
     redemption_id: Mapped[uuid.UUID | None]
 
 
@@ -271,6 +252,6 @@ class ReservationLine(PricedLine, Base):
     __tablename__ = "reservation_lines"
     __table_args__ = priced_line_checks("reservation_id", "reservations")
 
-    village_id: Mapped[uuid.UUID] = uuid_key()
-    reservation_id: Mapped[uuid.UUID] = uuid_key()
-    item_id: Mapped[uuid.UUID] = uuid_key()
+    village_id: Mapped[uuid.UUID] = base.uuid_key()
+    reservation_id: Mapped[uuid.UUID] = base.uuid_key()
+    item_id: Mapped[uuid.UUID] = base.uuid_key()

@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import (
     CHAR,
     Boolean,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -17,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jifen.models.base import Base, created_at, scoped_fks, server_now, text500, uuid_pk
+from jifen.models import base
+from jifen.models.base import Base
 
 
 class Role(enum.StrEnum):
@@ -34,21 +34,21 @@ class User(Base):
     __table_args__ = (
         # user names are unique whatever their case
         Index("uq_users_username_lower", text("lower(username)"), unique=True),
-        CheckConstraint("credential_version >= 1", name="credential_version"),
+        *base.checks(credential_version="credential_version >= 1"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = base.uuid_pk()
     username: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
     # carried in every token and session cookie; raised to end them all (sign-out, password, disabling)
     credential_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # set by an administrator's password reset: the user must choose their own before anything else
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     disabled_at: Mapped[datetime | None]
-    disabled_reason: Mapped[str | None] = text500()
+    disabled_reason: Mapped[str | None] = base.text500()
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", lazy="selectin", order_by="UserRole.created_at"
@@ -60,13 +60,11 @@ class UserRole(Base):
 
     __tablename__ = "user_roles"
     __table_args__ = (
-        *scoped_fks(store_id="stores", household_id="households"),
-        CheckConstraint(
-            "role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')", name="role"
-        ),
-        # the scope each role needs, and nothing it must not have
-        CheckConstraint(
-            """CASE role
+        *base.scoped_fks(store_id="stores", household_id="households"),
+        *base.checks(
+            role="role IN ('town_admin', 'village_admin', 'cadre', 'reviewer', 'clerk', 'villager')",
+            # the scope each role needs, and nothing it must not have
+            scope="""CASE role
               WHEN 'town_admin' THEN village_id IS NULL AND store_id IS NULL AND household_id IS NULL
                                      AND grid IS NULL
               WHEN 'clerk' THEN village_id IS NOT NULL AND store_id IS NOT NULL AND household_id IS NULL
@@ -74,7 +72,6 @@ class UserRole(Base):
               WHEN 'cadre' THEN village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL
               ELSE village_id IS NOT NULL AND store_id IS NULL AND household_id IS NULL AND grid IS NULL
             END""",
-            name="scope",
         ),
         UniqueConstraint(
             "user_id",
@@ -88,14 +85,14 @@ class UserRole(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = base.uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(String(16))
     village_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("villages.id"), index=True)
     store_id: Mapped[uuid.UUID | None]
     household_id: Mapped[uuid.UUID | None]
     grid: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
     user: Mapped[User] = relationship(back_populates="roles")
 
@@ -106,8 +103,7 @@ class LoginThrottle(Base):
 
     __tablename__ = "login_throttle"
     __table_args__ = (
-        CheckConstraint("kind IN ('n', 'a')", name="kind"),
-        CheckConstraint("failures >= 0", name="failures"),
+        *base.checks(kind="kind IN ('n', 'a')", failures="failures >= 0"),
         Index("ix_login_throttle_updated_at", "updated_at"),
     )
 
@@ -117,4 +113,4 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
     blocked_until: Mapped[datetime | None]
     refused: Mapped[bool] = mapped_column(Boolean, server_default="false")  # what the last claim decided
-    updated_at: Mapped[datetime] = server_now()
+    updated_at: Mapped[datetime] = base.server_now()

@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, String, text
+from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jifen.models.base import Base, created_at, server_now, uuid_pk, village_key
+from jifen.models import base
+from jifen.models.base import Base
 
 DEFAULT_STAR_THRESHOLDS = (100, 200, 300, 400, 500)
 
@@ -16,20 +17,19 @@ class Village(Base):
     """The tenant: rules, households, stores and users' roles belong to one village."""
 
     __tablename__ = "villages"
-    __table_args__ = (
-        CheckConstraint("cancel_window_minutes BETWEEN 0 AND 525600", name="cancel_window_minutes"),
-        CheckConstraint("notice_days BETWEEN 0 AND 30", name="notice_days"),
-        CheckConstraint("reservation_days BETWEEN 1 AND 90", name="reservation_days"),
-        CheckConstraint(
+    __table_args__ = base.checks(
+        cancel_window_minutes="cancel_window_minutes BETWEEN 0 AND 525600",
+        notice_days="notice_days BETWEEN 0 AND 30",
+        reservation_days="reservation_days BETWEEN 1 AND 90",
+        star_thresholds=(
             "cardinality(star_thresholds) = 5 AND array_position(star_thresholds, NULL) IS NULL"
             " AND 0 < star_thresholds[1] AND star_thresholds[1] < star_thresholds[2]"
             " AND star_thresholds[2] < star_thresholds[3] AND star_thresholds[3] < star_thresholds[4]"
-            " AND star_thresholds[4] < star_thresholds[5]",
-            name="star_thresholds",
+            " AND star_thresholds[4] < star_thresholds[5]"
         ),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[uuid.UUID] = base.uuid_pk()
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(64))
     # how long after a sale the store's clerk may cancel it; a village admin may later
@@ -46,7 +46,7 @@ class Village(Base):
     grids: Mapped[list[str]] = mapped_column(
         ARRAY(String(32)), default=list, server_default=text("'{}'::character varying[]")
     )
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = base.created_at()
 
 
 class VillagePeriodFigures(Base):
@@ -55,7 +55,7 @@ class VillagePeriodFigures(Base):
 
     __tablename__ = "village_period_figures"
 
-    village_id: Mapped[uuid.UUID] = village_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     taking_part: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     issued: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
@@ -80,7 +80,7 @@ class HouseholdPeriodPoints(Base):
 
     __tablename__ = "household_period_points"
 
-    village_id: Mapped[uuid.UUID] = village_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     points: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
@@ -92,9 +92,9 @@ class VillageRollupMark(Base):
 
     __tablename__ = "village_rollup_marks"
 
-    village_id: Mapped[uuid.UUID] = village_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
     chain_id: Mapped[int] = mapped_column(BigInteger)
-    rolled_at: Mapped[datetime] = server_now()
+    rolled_at: Mapped[datetime] = base.server_now()
 
 
 class VillageHouseholds(Base):
@@ -102,5 +102,5 @@ class VillageHouseholds(Base):
 
     __tablename__ = "village_households"
 
-    village_id: Mapped[uuid.UUID] = village_key()
+    village_id: Mapped[uuid.UUID] = base.village_key()
     households: Mapped[int] = mapped_column(BigInteger)

@@ -34,21 +34,15 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 MAX_PIXELS = 40_000_000
 
 
-class PhotoTooLarge(JifenError):
-    code = "too_large"
-    status = 413
-    default_detail = "照片文件太大"
+class PhotoTooLarge(JifenError, code="too_large", status=413, detail="照片文件太大"): ...
 
 
-class UnsupportedImage(JifenError):
-    code = "unsupported_image"
-    status = 415
-    default_detail = "只能上传完整的 JPEG、PNG 或 WebP 格式照片"
+class UnsupportedImage(
+    JifenError, code="unsupported_image", status=415, detail="只能上传完整的 JPEG、PNG 或 WebP 格式照片"
+): ...
 
 
-class UnknownPhoto(Conflict):
-    code = "unknown_photo"
-    default_detail = "找不到该照片：证据照片必须先上传到本村"
+class UnknownPhoto(Conflict, code="unknown_photo", detail="找不到该照片：证据照片必须先上传到本村"): ...
 
 
 def too_large(max_bytes: int) -> PhotoTooLarge:

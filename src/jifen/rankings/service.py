@@ -30,9 +30,7 @@ __all__ = [
 ]
 
 
-class InvalidPeriod(BadRequest):
-    code = "invalid_period"
-    default_detail = "期间格式应为 2026-11（月）或 2026（年）"
+class InvalidPeriod(BadRequest, code="invalid_period", detail="期间格式应为 2026-11（月）或 2026（年）"): ...
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from fastapi.responses import StreamingResponse
 
+from jifen.kit.columns import AVAILABLE, EARNED, HOUSEHOLD
 from jifen.kit.xlsx import Column, Kind, Sheet, exported_note, period_note, workbook_response
 from jifen.rankings.schemas import RankingEntry, RankingOut, RedBlackOut
 
 RANK_COLUMNS = (
     Column("名次", 8, Kind.int),
-    Column("户号", 12),
-    Column("户主", 12),
-    Column("网格", 12),
+    *HOUSEHOLD,
     Column("期间得分", 12, Kind.int),
-    Column("累计获得", 12, Kind.int),
-    Column("可用积分", 12, Kind.int),
+    EARNED,
+    AVAILABLE,
 )
 
 

@@ -3,6 +3,8 @@ changed row writes the rule's next version, an unchanged row is left alone."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,21 +156,22 @@ async def plan(session: AsyncSession, village: Village, table: Table) -> Plan:
 async def apply_plan(session: AsyncSession, actor: Actor, village: Village, planned: Plan) -> ImportResult:
     """Every good row in the caller's transaction: new rules, next versions of changed ones; one audit
     event for the file besides each rule's own."""
-    for rule in planned.adds:
-        await service.add_rule(session, actor, village, rule)
-    for change in planned.changes:
-        loaded = await repository.get_rule(session, change.current.rule_id)
+
+    async def change(changed: imports.Change[RuleCreate, RuleVersion]) -> None:
+        loaded = await repository.get_rule(session, changed.current.rule_id)
         assert loaded is not None
-        await service.change_rule(session, actor, loaded, change.patch(RulePatch))
-    await audit.record_import(session, actor, planned, (village.id, "rule.import", "village", village.id))
-    return planned.done()
+        await service.change_rule(session, actor, loaded, changed.patch(RulePatch))
+
+    return await planned.apply(
+        lambda rule: service.add_rule(session, actor, village, rule),
+        change,
+        partial(
+            audit.record_import, session, actor, scope=(village.id, "rule.import", "village", village.id)
+        ),
+    )
 
 
-@router.post(
-    "/villages/{village_id}/imports/rules",
-    response_model=ImportResult,
-    responses=imports.IMPORT_RESPONSES,
-)
+@imports.import_route(router, "/villages/{village_id}/imports/rules")
 async def import_rules(
     file: imports.Upload, access: VillageAdmin, session: Session, apply: imports.Apply = False
 ) -> ImportResult:

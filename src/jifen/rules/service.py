@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,22 +15,16 @@ from jifen.kit.errors import BadRequest, DuplicateCode
 from jifen.kit.schemas import out_of
 from jifen.models import Period, Review, Rule, RuleVersion, Village
 from jifen.rules import repository
-from jifen.rules.schemas import Cap, CapOut, RuleCreate, RuleOut, RulePatch
+from jifen.rules.schemas import CapOut, RuleCreate, RuleOut, RulePatch
 
 
-class InvalidRuleChange(BadRequest):
-    code = "invalid_rule"
-    default_detail = "细则的修改不成立"
+class InvalidRuleChange(BadRequest, code="invalid_rule", detail="细则的修改不成立"): ...
 
 
-class InvalidPeriod(BadRequest):
-    code = "invalid_period"
-    default_detail = "细则的停用日期不能早于启用日期"
+class InvalidPeriod(BadRequest, code="invalid_period", detail="细则的停用日期不能早于启用日期"): ...
 
 
-class NothingToChange(BadRequest):
-    code = "nothing_to_change"
-    default_detail = "没有要修改的字段"
+class NothingToChange(BadRequest, code="nothing_to_change", detail="没有要修改的字段"): ...
 
 
 @dataclass(frozen=True)
@@ -40,77 +33,30 @@ class CurrentRule:
     version: RuleVersion
 
 
-async def create_rule(
-    session: AsyncSession,
-    actor: Actor,
-    village: Village,
-    *,
-    code: str,
-    name: str,
-    category: str,
-    points: int,
-    cap: Cap | None,
-    evidence_required: bool,
-    review: str,
-    rectification_share: int | None = None,
-    escalation: list[int] | None = None,
-    active_from: date | None = None,
-    active_until: date | None = None,
-) -> CurrentRule:
+async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
+    """The rule the API's (or the admin page's) form describes, as its version 1."""
+    code = body.code
     if await repository.code_taken(session, village.id, code):
         raise DuplicateCode(f"细则编号 {code} 在本村已存在")
     rule = Rule(village_id=village.id, code=code, current_version=1)
     with unique_or(DuplicateCode(f"细则编号 {code} 在本村已存在"), "uq_rules_village_id_code"):
         await repository.add_rule(session, rule)
     version = RuleVersion(
+        **body.model_dump(exclude={"code", "cap", "review"}),
+        cap_count=body.cap.count if body.cap else None,
+        cap_period=body.cap.period.value if body.cap else None,
+        review=body.review.value,
         village_id=village.id,
         rule_id=rule.id,
         version=1,
-        name=name,
-        category=category,
-        points=points,
-        cap_count=cap.count if cap else None,
-        cap_period=cap.period.value if cap else None,
-        evidence_required=evidence_required,
-        review=review,
-        rectification_share=rectification_share,
-        escalation=escalation,
-        active_from=active_from,
-        active_until=active_until,
         active=True,
         created_by=actor.user_id,
     )
     await repository.add_version(session, version)
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="rule.create",
-        record_type="rule",
-        record_id=rule.id,
-        after={"code": code, **_terms(version)},
+        session, actor, village.id, "rule.create", rule.id, after={"code": code, **_terms(version)}
     )
     return CurrentRule(rule=rule, version=version)
-
-
-async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
-    """The rule the API's (or the admin page's) form describes, as its version 1."""
-    return await create_rule(
-        session,
-        actor,
-        village,
-        code=body.code,
-        name=body.name,
-        category=body.category,
-        points=body.points,
-        cap=body.cap,
-        evidence_required=body.evidence_required,
-        review=body.review.value,
-        rectification_share=body.rectification_share,
-        escalation=body.escalation,
-        active_from=body.active_from,
-        active_until=body.active_until,
-    )
 
 
 async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: RulePatch) -> CurrentRule:
@@ -155,10 +101,9 @@ async def change_rule(session: AsyncSession, actor: Actor, rule: Rule, patch: Ru
     await audit.record(
         session,
         actor,
-        village_id=rule.village_id,
-        action="rule.change",
-        record_type="rule",
-        record_id=rule.id,
+        rule.village_id,
+        "rule.change",
+        rule.id,
         before=_terms(previous),
         after=_terms(version),
     )

@@ -1,10 +1,12 @@
 """Who may do what at a store: the village admin runs the catalogue; the store's own clerk (and the village
-admin) sells, restocks and cancels. A clerk of another store is refused; another village's user learns
-nothing (404)."""
+admin) sells, restocks and cancels; the village admin records what the village paid the store, and reads the
+store's settlement with its clerk and the town admin. A clerk of another store is refused; another village's
+user learns nothing (404). The rules are the `Who` values below; every check of a store's record uses one."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
 
@@ -12,11 +14,17 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import VILLAGE_USERS, Actor
-from jifen.auth.dependencies import CurrentActor, IdempotencyHeader, authorize, deferred_idempotency_key_of
+from jifen.auth.dependencies import (
+    CurrentActor,
+    IdempotencyHeader,
+    PendingAccess,
+    authorize,
+    deferred_idempotency_key_of,
+)
 from jifen.auth.scope import sees_pickup_code
 from jifen.kit.db import Session
 from jifen.kit.errors import BadRequest, Forbidden, NotFound, found
-from jifen.kit.idempotency import CallerKey, valid_key
+from jifen.kit.idempotency import CallerKey
 from jifen.models import Item, Role, Store
 from jifen.store import repository, reservations
 from jifen.store.repository import sales as sale_rows
@@ -30,18 +38,18 @@ class StoreAccess:
     actor: Actor
     store: Store
 
+    @property
+    def village_id(self) -> uuid.UUID:
+        return self.store.village_id
+
 
 @dataclass(frozen=True)
-class ItemAccess:
-    actor: Actor
-    store: Store
+class ItemAccess(StoreAccess):
     item: Item
 
 
 @dataclass(frozen=True)
-class RedemptionAccess:
-    actor: Actor
-    store: Store
+class RedemptionAccess(StoreAccess):
     redemption: RedemptionRow
 
 
@@ -65,6 +73,28 @@ def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> No
     if any(g.role is Role.clerk for g in grants):
         raise Forbidden("您不是这家积分超市的店员")
     raise Forbidden()
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who may act on a store's records: these `roles` of its village, or (None) its staff — the village
+    admin and the store's own clerks (`authorize_store_staff`); and the town admin, when `town_admin`."""
+
+    roles: frozenset[Role] | None
+    town_admin: bool
+
+    def check(self, actor: Actor, store: Store) -> None:
+        if self.roles is None:
+            authorize_store_staff(actor, store, town_admin=self.town_admin)
+        else:
+            authorize(actor, store.village_id, self.roles, town_admin=self.town_admin)
+
+
+CATALOGUE = Who(frozenset({Role.village_admin}), town_admin=True)  # the store itself, its items
+SHELF = Who(VILLAGE_USERS, town_admin=True)  # what the store offers
+COUNTER = Who(None, town_admin=False)  # selling, redeeming a pickup code, cancelling
+OVERSIGHT = Who(None, town_admin=True)  # restocking, reading a sale, a reservation, the settlement
+PAYMENTS = Who(frozenset({Role.village_admin}), town_admin=False)  # what the village paid the store
 
 
 async def load_store(session: Session, store_id: uuid.UUID) -> Store:
@@ -93,70 +123,63 @@ async def _item(session: Session, item_id: uuid.UUID) -> tuple[Item, Store]:
     return await _with_store(session, await repository.get_item(session, item_id), "找不到该商品")
 
 
-async def store_admin(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
+async def store_access(session: AsyncSession, store_id: uuid.UUID, actor: Actor, who: Who) -> StoreAccess:
+    """The store (else 404), if `who` may act on it."""
     store = await load_store(session, store_id)
-    authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
+    who.check(actor, store)
     return StoreAccess(actor=actor, store=store)
 
 
-async def store_reader(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await load_store(session, store_id)
-    authorize(actor, store.village_id, VILLAGE_USERS, town_admin=True)
-    return StoreAccess(actor=actor, store=store)
+def store_role(who: Who) -> Callable[[uuid.UUID, Actor, AsyncSession], Awaitable[StoreAccess]]:
+    """A dependency for `/stores/{store_id}/...` paths: the store exists and `who` may act on it."""
+
+    async def dependency(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
+        return await store_access(session, store_id, actor, who)
+
+    return dependency
 
 
-async def store_staff(store_id: uuid.UUID, actor: CurrentActor, session: Session) -> StoreAccess:
-    """The store's own clerk or the village admin (its sales list)."""
-    store = await load_store(session, store_id)
-    authorize_store_staff(actor, store, town_admin=False)
-    return StoreAccess(actor=actor, store=store)
+store_admin = store_role(CATALOGUE)
+store_reader = store_role(SHELF)
+store_staff = store_role(COUNTER)  # the store's own clerk or the village admin (its sales list)
+settlement_reader = store_role(OVERSIGHT)  # the village admin, the store's own clerk, the town admin
+settlement_payer = store_role(PAYMENTS)  # the village admin records what the village paid; nobody else
 
 
 async def item_admin(item_id: uuid.UUID, actor: CurrentActor, session: Session) -> ItemAccess:
     item, store = await _item(session, item_id)
-    authorize(actor, store.village_id, {Role.village_admin}, town_admin=True)
+    CATALOGUE.check(actor, store)
     return ItemAccess(actor=actor, store=store, item=item)
 
 
 async def item_stocker(item_id: uuid.UUID, actor: CurrentActor, session: Session) -> ItemAccess:
     item, store = await _item(session, item_id)
-    authorize_store_staff(actor, store, town_admin=True)
+    OVERSIGHT.check(actor, store)
     return ItemAccess(actor=actor, store=store, item=item)
 
 
 async def cashier(body: RedemptionCreate, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await load_store(session, body.store_id)
-    authorize_store_staff(actor, store, town_admin=False)
-    return StoreAccess(actor=actor, store=store)
+    return await store_access(session, body.store_id, actor, COUNTER)
 
 
 @dataclass
-class PendingCashier:
-    """POST /redemptions: who may sell is checked only when the one-call sale (`sale_submit`, which checks it
-    in the database) did not answer; then before the key, as always."""
+class PendingCashier(PendingAccess[StoreAccess]):
+    """POST /redemptions: who may sell, unless the one-call sale (`sale_submit`) answered."""
 
-    actor: Actor
-    session: AsyncSession
     store_id: uuid.UUID
-    header: str | None
-    checked: Store | None = None
 
-    async def village_id(self) -> uuid.UUID:
-        self.checked = await load_store(self.session, self.store_id)
-        authorize_store_staff(self.actor, self.checked, town_admin=False)
-        valid_key(self.header)  # 404 and 403 before 400
-        return self.checked.village_id
+    async def check(self) -> StoreAccess:
+        return await store_access(self.session, self.store_id, self.actor, COUNTER)
 
     @property
     def store(self) -> Store:
-        assert self.checked is not None, "village_id() checks the access first"
-        return self.checked
+        return self.access.store
 
 
 async def pending_cashier(
     body: RedemptionCreate, actor: CurrentActor, session: Session, key: IdempotencyHeader = None
 ) -> PendingCashier:
-    return PendingCashier(actor, session, body.store_id, key)
+    return PendingCashier(actor, session, key, body.store_id)
 
 
 async def _redemption(session: Session, redemption_id: uuid.UUID) -> tuple[RedemptionRow, Store]:
@@ -168,7 +191,7 @@ async def redemption_canceller(
     redemption_id: uuid.UUID, actor: CurrentActor, session: Session
 ) -> RedemptionAccess:
     redemption, store = await _redemption(session, redemption_id)
-    authorize_store_staff(actor, store, town_admin=False)
+    COUNTER.check(actor, store)
     return RedemptionAccess(actor=actor, store=store, redemption=redemption)
 
 
@@ -181,21 +204,17 @@ async def redemption_reader(
         if not actor.is_town_admin and Role.villager in actor.roles_in(store.village_id):
             if not actor.roles_in(store.village_id) - {Role.villager}:
                 raise NotFound("找不到该兑换记录")
-        authorize_store_staff(actor, store, town_admin=True)
+        OVERSIGHT.check(actor, store)
     return RedemptionAccess(actor=actor, store=store, redemption=redemption)
 
 
 @dataclass(frozen=True)
-class ReserverAccess:
-    actor: Actor
-    store: Store
+class ReserverAccess(StoreAccess):
     household_id: uuid.UUID
 
 
 @dataclass(frozen=True)
-class ReservationAccess:
-    actor: Actor
-    store: Store
+class ReservationAccess(StoreAccess):
     reservation: ReservationRow
 
     @property
@@ -226,13 +245,11 @@ async def reserver(body: ReservationCreate, actor: CurrentActor, session: Sessio
 
 
 async def code_redeemer(body: ReservationRedeem, actor: CurrentActor, session: Session) -> StoreAccess:
-    store = await load_store(session, body.store_id)
-    authorize_store_staff(actor, store, town_admin=False)
-    return StoreAccess(actor=actor, store=store)
+    return await store_access(session, body.store_id, actor, COUNTER)
 
 
 async def _reservation_access(
-    reservation_id: uuid.UUID, actor: Actor, session: Session, *, town_admin: bool
+    reservation_id: uuid.UUID, actor: Actor, session: Session, who: Who
 ) -> ReservationAccess:
     """The household's own villager, or the store's staff; a villager of another household learns nothing."""
     reservation = await reservations.get_reservation(session, reservation_id)
@@ -249,20 +266,20 @@ async def _reservation_access(
         roles = actor.roles_in(store.village_id)
         if not actor.is_town_admin and roles and not roles - {Role.villager}:
             raise reservations.ReservationNotFound("找不到该预约")
-        authorize_store_staff(actor, store, town_admin=town_admin)
+        who.check(actor, store)
     return ReservationAccess(actor=actor, store=store, reservation=reservation)
 
 
 async def reservation_reader(
     reservation_id: uuid.UUID, actor: CurrentActor, session: Session
 ) -> ReservationAccess:
-    return await _reservation_access(reservation_id, actor, session, town_admin=True)
+    return await _reservation_access(reservation_id, actor, session, OVERSIGHT)
 
 
 async def reservation_canceller(
     reservation_id: uuid.UUID, actor: CurrentActor, session: Session
 ) -> ReservationAccess:
-    return await _reservation_access(reservation_id, actor, session, town_admin=False)
+    return await _reservation_access(reservation_id, actor, session, COUNTER)
 
 
 StoreAdmin = Annotated[StoreAccess, Depends(store_admin)]
@@ -278,3 +295,5 @@ Reserver = Annotated[ReserverAccess, Depends(reserver)]
 CodeRedeemer = Annotated[StoreAccess, Depends(code_redeemer)]
 ReservationReader = Annotated[ReservationAccess, Depends(reservation_reader)]
 ReservationCanceller = Annotated[ReservationAccess, Depends(reservation_canceller)]
+SettlementReader = Annotated[StoreAccess, Depends(settlement_reader)]
+SettlementPayer = Annotated[StoreAccess, Depends(settlement_payer)]

@@ -31,42 +31,22 @@ from jifen.kit.periods import PERIOD_NAMES, window
 from jifen.ledger import service as ledger
 from jifen.models import Hold, Period, Store, TransactionKind
 from jifen.store import repository
-from jifen.store.repository import ItemRow
+from jifen.store.repository import ItemRow, LineRow
 from jifen.store.repository import sales as sale_rows
 
 T = TypeVar("T")
 
 
-class StorePaused(Conflict):
-    code = "store_paused"
-    default_detail = "该积分超市已暂停营业"
+class StorePaused(Conflict, code="store_paused", detail="该积分超市已暂停营业"): ...
 
 
-class ItemInactive(Conflict):
-    code = "item_inactive"
-    default_detail = "该商品已下架"
+class ItemInactive(Conflict, code="item_inactive", detail="该商品已下架"): ...
 
 
-class OutOfStock(Conflict):
-    code = "out_of_stock"
-    default_detail = "库存不足"
+class OutOfStock(Conflict, code="out_of_stock", detail="库存不足"): ...
 
 
-class LimitExceeded(Conflict):
-    code = "limit_exceeded"
-    default_detail = "超出该商品每户限购数量"
-
-
-@dataclass(frozen=True)
-class BasketLine:
-    item_id: uuid.UUID
-    name: str
-    quantity: int
-    price_points: int
-
-    @property
-    def line_points(self) -> int:
-        return self.quantity * self.price_points
+class LimitExceeded(Conflict, code="limit_exceeded", detail="超出该商品每户限购数量"): ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +82,7 @@ class Sale:
 
 @dataclass(frozen=True)
 class CheckedOut:
-    lines: list[BasketLine]
+    lines: list[LineRow]
     total: int
     sale: Sale | None  # a counter sale or a pickup
     hold: Hold | None  # a new reservation's
@@ -151,11 +131,11 @@ def _checked_lines(
     basket: dict[uuid.UUID, int],
     pickup: Pickup | None,
     now: datetime,
-) -> tuple[list[BasketLine], list[_Window]]:
+) -> tuple[list[LineRow], list[_Window]]:
     """Step 1: each item is this store's, on sale (unless picked up) and in stock; its line at its price,
     and the limit window of each limited item."""
     own = basket if pickup else {}  # a pickup's units are already set aside for it
-    lines: list[BasketLine] = []
+    lines: list[LineRow] = []
     windows: list[_Window] = []
     for item_id, quantity in basket.items():
         item = items.get(item_id)
@@ -173,7 +153,7 @@ def _checked_lines(
         if item.limit is not None:
             windows.append((item_id, *window(Period(item.limit[1]).value, now)))
         price = pickup.prices[item_id] if pickup else item.price_points
-        lines.append(BasketLine(item_id, item.name, quantity, price))
+        lines.append(LineRow(item_id, item.name, quantity, price, quantity * price))
     return lines, windows
 
 
@@ -212,7 +192,7 @@ async def _check_limits(
             )
 
 
-def _summary(lines: list[BasketLine]) -> str:
+def _summary(lines: list[LineRow]) -> str:
     return "、".join(f"{line.name}×{line.quantity}" for line in lines)
 
 
@@ -223,7 +203,7 @@ class _Taking:
     store: Store
     household_id: uuid.UUID
     basket: dict[uuid.UUID, int]
-    lines: list[BasketLine]
+    lines: list[LineRow]
     total: int
 
 
@@ -232,12 +212,14 @@ async def _set_aside(session: AsyncSession, actor: Actor, taking: _Taking, path:
     hold = await ledger.place_hold(
         session,
         actor,
-        village_id=taking.store.village_id,
-        household_id=taking.household_id,
-        amount=taking.total,
-        memo=f"预约兑换：{_summary(taking.lines)}"[:500],
-        source_type="reservation",
-        source_id=path.reservation_id,
+        ledger.HoldTerms(
+            village_id=taking.store.village_id,
+            household_id=taking.household_id,
+            amount=taking.total,
+            memo=f"预约兑换：{_summary(taking.lines)}"[:500],
+            source_type="reservation",
+            source_id=path.reservation_id,
+        ),
     )
     await _stock(
         repository.set_reserved(

@@ -5,6 +5,8 @@ same file would otherwise count the goods twice)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,19 +120,16 @@ async def plan(session: AsyncSession, store: Store, table: Table) -> Plan:
 
 
 async def apply_plan(session: AsyncSession, actor: Actor, store: Store, planned: Plan) -> ImportResult:
-    for item in planned.adds:
-        await service.create_item(session, actor, store, item)
-    for change in planned.changes:
-        await service.change_item(session, actor, store, change.current.id, change.patch(ItemPatch))
-    await audit.record_import(session, actor, planned, (store.village_id, "item.import", "store", store.id))
-    return planned.done()
+    return await planned.apply(
+        lambda item: service.create_item(session, actor, store, item),
+        lambda change: service.change_item(session, actor, store, change.current.id, change.patch(ItemPatch)),
+        partial(
+            audit.record_import, session, actor, scope=(store.village_id, "item.import", "store", store.id)
+        ),
+    )
 
 
-@router.post(
-    "/stores/{store_id}/imports/items",
-    response_model=ImportResult,
-    responses=imports.IMPORT_RESPONSES,
-)
+@imports.import_route(router, "/stores/{store_id}/imports/items")
 async def import_items(
     file: imports.Upload, access: StoreAdmin, session: Session, apply: imports.Apply = False
 ) -> ImportResult:

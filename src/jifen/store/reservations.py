@@ -24,6 +24,7 @@ from jifen.auth.households import HouseholdAccess
 from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, NotFound
 from jifen.kit.pagination import BY_TIME_ID, Page
+from jifen.kit.schemas import out_of
 from jifen.kit.sweep import sweep
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
@@ -43,24 +44,18 @@ from jifen.store.schemas import (
 from jifen.store.service import basket_of, completed_sale
 
 
-class ReservationNotFound(NotFound):
-    code = "reservation_not_found"
-    default_detail = "找不到该取货码对应的预约"
+class ReservationNotFound(NotFound, code="reservation_not_found", detail="找不到该取货码对应的预约"): ...
 
 
-class ReservationExpired(Conflict):
-    code = "reservation_expired"
-    default_detail = "该预约已过期，积分和商品已经（或即将）退回"
+class ReservationExpired(
+    Conflict, code="reservation_expired", detail="该预约已过期，积分和商品已经（或即将）退回"
+): ...
 
 
-class ReservationUsed(Conflict):
-    code = "reservation_used"
-    default_detail = "该取货码已经核销过"
+class ReservationUsed(Conflict, code="reservation_used", detail="该取货码已经核销过"): ...
 
 
-class ReservationCancelled(Conflict):
-    code = "reservation_cancelled"
-    default_detail = "该预约已经取消"
+class ReservationCancelled(Conflict, code="reservation_cancelled", detail="该预约已经取消"): ...
 
 
 CODE_ATTEMPTS = 30
@@ -68,28 +63,6 @@ CODE_ATTEMPTS = 30
 
 async def get_reservation(session: AsyncSession, reservation_id: uuid.UUID) -> ReservationRow | None:
     return await reservation_rows.get(session, reservation_id)
-
-
-async def household_reservations(
-    session: AsyncSession,
-    village_id: uuid.UUID,
-    household_id: uuid.UUID,
-    *,
-    status: ReservationStatus | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-    store_ids: frozenset[uuid.UUID] | None = None,
-) -> list[ReservationRow]:
-    """The household's reservations, newest first; `store_ids`: only those at these stores (a clerk's)."""
-    return await reservation_rows.of_household(
-        session,
-        village_id,
-        household_id,
-        status=status.value if status else None,
-        after=after,
-        limit=limit,
-        store_ids=store_ids,
-    )
 
 
 async def _end(
@@ -123,22 +96,11 @@ async def reservation_out(session: AsyncSession, row: ReservationRow) -> Reserva
 
 
 def _out(row: ReservationRow, lines: list[LineRow]) -> ReservationOut:
-    return ReservationOut(
-        id=row.id,
-        code=row.code,
+    return out_of(
+        ReservationOut,
+        row,
         qr_payload=qr_payload(row),
-        status=ReservationStatus(row.status),
-        store_id=row.store_id,
-        household_id=row.household_id,
-        total_points=row.total_points,
         lines=[RedemptionLineOut.model_validate(line, from_attributes=True) for line in lines],
-        hold_id=row.hold_id,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
-        redemption_id=row.redemption_id,
     )
 
 
@@ -371,12 +333,13 @@ async def household_reservations_page(
     limit: int,
     status: ReservationStatus | None = None,
 ) -> Page[ReservationOut]:
-    """The household's reservations, newest first, each with its pickup code only for those who may see it."""
-    rows = await household_reservations(
+    """The household's reservations, newest first, each with its pickup code only for those who may see it
+    (a clerk's `access` reads only those at their stores)."""
+    rows = await reservation_rows.of_household(
         session,
         access.household.village_id,
         access.household.id,
-        status=status,
+        status=status.value if status else None,
         after=BY_TIME_ID.after(cursor),
         limit=limit + 1,
         store_ids=access.store_ids,

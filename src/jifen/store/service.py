@@ -24,7 +24,7 @@ from jifen.ledger import service as ledger
 from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
 from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
-from jifen.store.repository import HouseholdRef, ItemRow
+from jifen.store.repository import HouseholdRef, ItemRow, LineRow
 from jifen.store.repository import sales as sale_rows
 from jifen.store.repository.sales import RedemptionRow
 from jifen.store.schemas import (
@@ -39,14 +39,12 @@ from jifen.store.schemas import (
 )
 
 
-class AlreadyCancelled(Conflict):
-    code = "already_cancelled"
-    default_detail = "该笔兑换已经取消过"
+class AlreadyCancelled(Conflict, code="already_cancelled", detail="该笔兑换已经取消过"): ...
 
 
-class CancelWindowClosed(Forbidden):
-    code = "cancel_window_closed"
-    default_detail = "已超过店员可取消的时限，请联系村管理员"
+class CancelWindowClosed(
+    Forbidden, code="cancel_window_closed", detail="已超过店员可取消的时限，请联系村管理员"
+): ...
 
 
 # ---------------------------------------------------------------------------------------------- stores
@@ -56,7 +54,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
     store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
-    await _audit(session, actor, village.id, "store.create", store.id, after={"name": name})
+    await audit.record(session, actor, village.id, "store.create", store.id, after={"name": name})
     return store
 
 
@@ -75,7 +73,9 @@ async def change_store(
     after = {"name": new_name, "active": new_active}
     if after != before:
         await repository.set_store(session, store, name=new_name, active=new_active)
-        await _audit(session, actor, store.village_id, "store.change", store.id, before=before, after=after)
+        await audit.record(
+            session, actor, store.village_id, "store.change", store.id, before=before, after=after
+        )
         await session.refresh(store)
     return store
 
@@ -122,7 +122,7 @@ async def create_item(session: AsyncSession, actor: Actor, store: Store, body: I
     )
     if body.stock > 0:
         row = await _restock(session, actor, store, item_id, body.stock, "上架初始库存")
-    await _audit(
+    await audit.record(
         session,
         actor,
         store.village_id,
@@ -148,32 +148,6 @@ async def _restock(
     )
 
 
-async def _audit(
-    session: AsyncSession,
-    actor: Actor,
-    village_id: uuid.UUID,
-    action: str,
-    record_id: uuid.UUID,
-    *,
-    before: Any = None,
-    after: Any,
-    reason: str | None = None,
-) -> None:
-    """One audit event of the store's records: an action `store.…`, `item.…`, `redemption.…` is about a
-    record of that type."""
-    await audit.record(
-        session,
-        actor,
-        village_id=village_id,
-        action=action,
-        record_type=action.partition(".")[0],
-        record_id=record_id,
-        before=before,
-        after=after,
-        reason=reason,
-    )
-
-
 async def list_items(
     session: AsyncSession, store: Store, *, after: tuple[str, uuid.UUID] | None, limit: int, active_only: bool
 ) -> list[ItemOut]:
@@ -187,7 +161,7 @@ async def restock(
     session: AsyncSession, actor: Actor, store: Store, item_id: uuid.UUID, *, quantity: int, note: str | None
 ) -> ItemOut:
     row = await _restock(session, actor, store, item_id, quantity, note)
-    await _audit(
+    await audit.record(
         session,
         actor,
         store.village_id,
@@ -219,7 +193,7 @@ async def change_item(
     if before == after:
         return item_out(current)
     row = await repository.update_item(session, store.village_id, item_id, changed)
-    await _audit(
+    await audit.record(
         session,
         actor,
         store.village_id,
@@ -305,7 +279,9 @@ async def completed_sale(
     if reservation_id is not None:
         after["reservation_id"] = reservation_id
     after["lines"] = [[str(line.item_id), line.quantity, line.price_points] for line in checked.lines]
-    await _audit(session, actor, store.village_id, "redemption.complete", sale.redemption_id, after=after)
+    await audit.record(
+        session, actor, store.village_id, "redemption.complete", sale.redemption_id, after=after
+    )
     await outbox.record_one(session, store.village_id, sale_event(outbox.Kind.sale_completed, out, store))
     return out
 
@@ -323,7 +299,7 @@ def sale_event(kind: outbox.Kind, sale: RedemptionOut, store: Store) -> outbox.E
     return outbox.Event(kind, sale.household_id, payload)
 
 
-def line_outs(lines: Sequence[basket.BasketLine]) -> list[RedemptionLineOut]:
+def line_outs(lines: Sequence[LineRow]) -> list[RedemptionLineOut]:
     return [out_of(RedemptionLineOut, line) for line in lines]
 
 
@@ -393,7 +369,7 @@ async def cancel(
         reason=reason,
         at=now,
     )
-    await _audit(
+    await audit.record(
         session,
         actor,
         village_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import StreamingResponse
 
+from jifen.kit.columns import POSTED
 from jifen.kit.xlsx import Column, Kind, Sheet, period_note, workbook_response
 from jifen.town.service import TownOverview
 
@@ -16,7 +17,7 @@ TOWN_COLUMNS = (
     Column("发放积分", 12, Kind.int),
     Column("扣减积分", 12, Kind.int),
     Column("兑换积分", 12, Kind.int),
-    Column("在册积分", 12, Kind.int),
+    POSTED,
 )
 
 

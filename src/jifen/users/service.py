@@ -48,14 +48,10 @@ async def village_users_page(
     return Page(items=[user_out(u, {village_id}) for u in page.items], next_cursor=page.next_cursor)
 
 
-class DuplicateUsername(Conflict):
-    code = "duplicate_username"
-    default_detail = "用户名已被使用"
+class DuplicateUsername(Conflict, code="duplicate_username", detail="用户名已被使用"): ...
 
 
-class InvalidRole(BadRequest):
-    code = "invalid_role"
-    default_detail = "角色的范围不正确"
+class InvalidRole(BadRequest, code="invalid_role", detail="角色的范围不正确"): ...
 
 
 class RoleScope(NamedTuple):
@@ -162,33 +158,31 @@ async def create_user(
 # managing users: disable, enable, reset a password, remove a role
 
 
-class UserNotFound(NotFound):
-    code = "not_found"
-    default_detail = "找不到该用户"
+class UserNotFound(NotFound, code="not_found", detail="找不到该用户"): ...
 
 
-class CannotManageSelf(Forbidden):
-    code = "cannot_manage_self"
-    default_detail = (
-        "不能停用自己、重置自己的密码或取消自己的管理员角色，请联系其他管理员；修改密码请用“修改密码”"
-    )
+class CannotManageSelf(
+    Forbidden,
+    code="cannot_manage_self",
+    detail="不能停用自己、重置自己的密码或取消自己的管理员角色，请联系其他管理员；修改密码请用“修改密码”",
+): ...
 
 
-class CannotManageTownAdmin(Forbidden):
-    code = "cannot_manage_town_admin"
-    default_detail = "村管理员不能管理镇管理员的账号，请联系镇里"
+class CannotManageTownAdmin(
+    Forbidden, code="cannot_manage_town_admin", detail="村管理员不能管理镇管理员的账号，请联系镇里"
+): ...
 
 
-class UserInOtherVillage(Forbidden):
-    code = "user_in_other_village"
-    default_detail = (
-        "该用户在其他村也有角色，停用或重置密码会影响其他村，请联系镇管理员；也可以只取消本村的角色"
-    )
+class UserInOtherVillage(
+    Forbidden,
+    code="user_in_other_village",
+    detail="该用户在其他村也有角色，停用或重置密码会影响其他村，请联系镇管理员；也可以只取消本村的角色",
+): ...
 
 
-class RoleNotFound(NotFound):
-    code = "role_not_found"
-    default_detail = "该用户没有这个角色（可能已被取消），请刷新页面后再试"
+class RoleNotFound(
+    NotFound, code="role_not_found", detail="该用户没有这个角色（可能已被取消），请刷新页面后再试"
+): ...
 
 
 # easy to read aloud and to type on a phone: no 0/O, 1/l/I

@@ -17,10 +17,7 @@ from jifen.kit.errors import BadRequest, InvalidToken, JifenError
 from jifen.models import User
 
 
-class InvalidCredentials(JifenError):
-    code = "invalid_credentials"
-    status = 401
-    default_detail = "用户名或密码不正确"
+class InvalidCredentials(JifenError, code="invalid_credentials", status=401, detail="用户名或密码不正确"): ...
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:
@@ -60,15 +57,10 @@ async def record_failed_login(sessionmaker: async_sessionmaker[AsyncSession], us
         )
 
 
-class WrongPassword(JifenError):
-    code = "wrong_password"
-    status = 403
-    default_detail = "原密码不正确"
+class WrongPassword(JifenError, code="wrong_password", status=403, detail="原密码不正确"): ...
 
 
-class PasswordUnchanged(BadRequest):
-    code = "password_unchanged"
-    default_detail = "新密码不能和原密码相同"
+class PasswordUnchanged(BadRequest, code="password_unchanged", detail="新密码不能和原密码相同"): ...
 
 
 async def _current_user(session: AsyncSession, actor: Actor) -> User:

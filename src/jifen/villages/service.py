@@ -28,13 +28,7 @@ async def create_village(session: AsyncSession, actor: Actor, *, code: str, name
         await repository.add_village(session, village)
     await ledger.open_village_accounts(session, village.id)
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="village.create",
-        record_type="village",
-        record_id=village.id,
-        after={"code": code, "name": name},
+        session, actor, village.id, "village.create", village.id, after={"code": code, "name": name}
     )
     return village
 
@@ -69,13 +63,6 @@ async def change_settings(
         setattr(village, name, value)
     await repository.save_village(session, village)
     await audit.record(
-        session,
-        actor,
-        village_id=village.id,
-        action="village.settings",
-        record_type="village",
-        record_id=village.id,
-        before=before,
-        after=changes,
+        session, actor, village.id, "village.settings", village.id, before=before, after=changes
     )
     return village

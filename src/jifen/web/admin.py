@@ -86,6 +86,26 @@ async def submit(
     return done
 
 
+async def apply_form(
+    page: PageContext,
+    invalid: dict[str, str],
+    check: Callable[[], tuple[M | None, dict[str, str]]],
+    act: Callable[[M], Awaitable[T]],
+    done: Callable[[T], str],
+    show: Callable[..., Awaitable[Response]],
+    values: Mapping[str, str],
+    fields: Mapping[str, str] | None = None,
+) -> Response:
+    """A form's change once the page's own checks (`invalid`: errors by field) and the input model
+    (`check`) pass: made, on to `done`'s page; invalid or refused, `show` again with the `values` as typed,
+    each error beside its field (a refusal's code → field in `fields`) and what belongs to none in the
+    banner."""
+    made = await submit(page, (None, invalid) if invalid else check(), act, fields)
+    if isinstance(made, Refused):
+        return await show(status=made.status, values=values, errors=made.errors, problem=made.errors.get("_"))
+    return go(done(made))
+
+
 async def press(
     page: PageContext,
     act: Callable[[], Awaitable[T]],

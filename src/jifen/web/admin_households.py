@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,8 +16,8 @@ from jifen.households import service as households
 from jifen.households.schemas import HouseholdCreate, MemberIn
 from jifen.kit.db import PageRoute
 from jifen.kit.pagination import BY_TEXT
-from jifen.web.admin import Refused, admin_access, checked, form_values, submit
-from jifen.web.context import CurrentPage, PageContext, go
+from jifen.web.admin import admin_access, apply_form, checked, form_values
+from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -115,23 +116,15 @@ async def create_household(page: CurrentPage) -> Response:
     access = await admin_access(page)
     values = form_values(page, *HOUSEHOLD_FIELDS)
     wanted, errors = _household_errors(values)
-    added = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS),
+        errors,
+        lambda: checked(HouseholdCreate, wanted, HOUSEHOLD_FIELDS),
         lambda body: households.add_household(page.session, page.actor, access.village, body),
+        lambda added: f"/admin/households/{added.id}?done=created",
+        partial(_households, page, None, None, None),
+        values,
         {"duplicate_code": "code"},
-    )
-    if not isinstance(added, Refused):
-        return go(f"/admin/households/{added.id}?done=created")
-    return await _households(
-        page,
-        None,
-        None,
-        None,
-        status=added.status,
-        values=values,
-        errors=added.errors,
-        problem=added.errors.get("_"),
     )
 
 
@@ -166,15 +159,14 @@ async def add_member(page: CurrentPage, household_id: uuid.UUID) -> Response:
     if values["phone"] and not PHONE.match(values["phone"]):
         errors["phone"] = "电话号码格式不正确，例如 13800000000"
     wanted = {"name": values["name"], **({"phone": values["phone"]} if values["phone"] else {})}
-    added = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(MemberIn, wanted, ("name", "phone")),
+        errors,
+        lambda: checked(MemberIn, wanted, ("name", "phone")),
         lambda body: _add_member(page, household_id, body),
-    )
-    if not isinstance(added, Refused):
-        return go(f"/admin/households/{household_id}?done=member")
-    return await _household(
-        page, household_id, status=422, values=values, errors=added.errors, problem=added.errors.get("_")
+        lambda _: f"/admin/households/{household_id}?done=member",
+        partial(_household, page, household_id),
+        values,
     )
 
 

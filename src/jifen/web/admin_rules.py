@@ -16,9 +16,9 @@ from jifen.rules import repository as rule_versions
 from jifen.rules import service as rules
 from jifen.rules.auth import rule_admin, rule_reader
 from jifen.rules.schemas import RuleCreate, RuleOut, RulePatch
-from jifen.web.admin import PERIODS, Refused, admin_access, checked, form_values, number, press, submit
+from jifen.web.admin import PERIODS, admin_access, apply_form, checked, form_values, number, press
 from jifen.web.admin_households import code_error
-from jifen.web.context import CurrentPage, PageContext, go
+from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -152,16 +152,15 @@ async def create_rule(page: CurrentPage) -> Response:
     values = form_values(page, *RULE_FIELDS)
     errors: dict[str, str] = {}
     wanted = {k: v for k, v in _rule_body(values, errors, creating=True).items() if v is not None}
-    added = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES),
+        errors,
+        lambda: checked(RuleCreate, wanted, RULE_FIELDS, RULE_RENAMES),
         lambda body: rules.add_rule(page.session, page.actor, access.village, body),
+        lambda added: f"/admin/rules?done={added.rule.code}",
+        partial(_rules, page),
+        values,
         {"duplicate_code": "code"},
-    )
-    if not isinstance(added, Refused):
-        return go(f"/admin/rules?done={added.rule.code}")
-    return await _rules(
-        page, status=added.status, values=values, errors=added.errors, problem=added.errors.get("_")
     )
 
 
@@ -215,15 +214,14 @@ async def change_rule(page: CurrentPage, rule_id: uuid.UUID) -> Response:
     changes = {k: v for k, v in wanted.items() if before.get(k) != v}
     if not errors and not changes:
         return await _rule(page, rule_id, values=values, flash="没有修改任何内容")
-    changed = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES),
+        errors,
+        lambda: checked(RulePatch, changes, RULE_FIELDS, RULE_RENAMES),
         lambda patch: _change(page, rule_id, patch),
-    )
-    if not isinstance(changed, Refused):
-        return go(f"/admin/rules/{rule_id}?done=changed")
-    return await _rule(
-        page, rule_id, status=422, values=values, errors=changed.errors, problem=changed.errors.get("_")
+        lambda _: f"/admin/rules/{rule_id}?done=changed",
+        partial(_rule, page, rule_id),
+        values,
     )
 
 

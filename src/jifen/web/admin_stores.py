@@ -14,8 +14,8 @@ from jifen.kit.errors import NotFound
 from jifen.store import service as store
 from jifen.store.auth import item_admin, item_stocker, store_admin, store_reader
 from jifen.store.schemas import ItemCreate, ItemOut, ItemPatch, Restock, StoreCreate, StoreOut
-from jifen.web.admin import PERIODS, Refused, admin_access, checked, form_values, number, press, submit
-from jifen.web.context import CurrentPage, PageContext, go
+from jifen.web.admin import PERIODS, admin_access, apply_form, checked, form_values, number, press
+from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -40,14 +40,15 @@ async def create_store(page: CurrentPage) -> Response:
     access = await admin_access(page)
     values = form_values(page, "name")
     errors = {"name": "请填写超市名称"} if not values["name"] else {}
-    made = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(StoreCreate, values, ("name",)),
+        errors,
+        lambda: checked(StoreCreate, values, ("name",)),
         lambda body: store.create_store(page.session, page.actor, access.village, name=body.name),
+        lambda _: "/admin/stores?done=created",
+        partial(_stores, page),
+        values,
     )
-    if not isinstance(made, Refused):
-        return go("/admin/stores?done=created")
-    return await _stores(page, status=422, values=values, errors=made.errors, problem=made.errors.get("_"))
 
 
 @router.post("/admin/stores/{store_id}/active", response_class=HTMLResponse)
@@ -122,21 +123,14 @@ async def create_item(page: CurrentPage, store_id: uuid.UUID) -> Response:
     values = form_values(page, *ITEM_FIELDS)
     errors: dict[str, str] = {}
     wanted = _item_body(values, errors)
-    made = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS),
+        errors,
+        lambda: checked(ItemCreate, wanted, ITEM_FIELDS, LIMIT_FIELDS),
         lambda body: _create_item(page, store_id, body),
-    )
-    if not isinstance(made, Refused):
-        return go(f"/admin/stores/{store_id}?done=item")
-    return await _store(
-        page,
-        store_id,
-        status=422,
-        values=values,
-        errors=made.errors,
-        failed="new",
-        problem=made.errors.get("_"),
+        lambda _: f"/admin/stores/{store_id}?done=item",
+        partial(_store, page, store_id, failed="new"),
+        values,
     )
 
 
@@ -185,21 +179,14 @@ async def restock(page: CurrentPage, item_id: uuid.UUID) -> Response:
         message="入库数量请填 1 到 1000000 的整数",
     )
     wanted = {"quantity": quantity, **({"note": values["note"]} if values["note"] else {})}
-    done = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(Restock, wanted, ("quantity", "note")),
+        errors,
+        lambda: checked(Restock, wanted, ("quantity", "note")),
         lambda body: _restock(page, item_id, body),
-    )
-    if not isinstance(done, Refused):
-        return go(f"/admin/stores/{done.store_id}?done=restocked")
-    return await _store(
-        page,
-        _store_of_form(page),
-        status=422,
-        values=values,
-        errors=done.errors,
-        failed=item_id,
-        problem=done.errors.get("_"),
+        lambda done: f"/admin/stores/{done.store_id}?done=restocked",
+        partial(_store, page, _store_of_form(page), failed=item_id),
+        values,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,7 +21,7 @@ from jifen.store import service as store
 from jifen.users import service as users
 from jifen.users.auth import require_user_admin, require_user_manager
 from jifen.users.schemas import RoleRemoval, UserCreate, UserDisable, UserReason
-from jifen.web.admin import Refused, admin_access, checked, failed, form_values, submit
+from jifen.web.admin import admin_access, apply_form, checked, failed, form_values
 from jifen.web.context import CurrentPage, PageContext, field_errors, go
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -214,17 +215,15 @@ async def create_user(page: CurrentPage) -> Response:
     errors = _user_errors(values)
     grant = await _grant(page, village_id, values, errors)
     wanted = {k: values[k] for k in ("username", "password", "display_name")} | {"roles": [grant]}
-    made = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS),
+        errors,
+        lambda: checked(UserCreate, wanted, USER_FIELDS, GRANT_FIELDS),
         lambda body: _create_user(page, body),
+        lambda _: f"/admin/users?done={values['username']}",
+        partial(_users, page, None),
+        values | {"password": ""},  # the password is never sent back to the browser
         {"duplicate_username": "username", "invalid_role": "role"},
-    )
-    if not isinstance(made, Refused):
-        return go(f"/admin/users?done={values['username']}")
-    values["password"] = ""  # never sent back to the browser
-    return await _users(
-        page, None, status=made.status, values=values, errors=made.errors, problem=made.errors.get("_")
     )
 
 

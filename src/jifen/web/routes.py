@@ -21,6 +21,7 @@ from jifen.kit.logging import REQUEST
 from jifen.kit.periods import this_month
 from jifen.models import AwardStatus
 from jifen.rankings import service as ranking
+from jifen.rankings.schemas import RankingEntry, RedBlackOut
 from jifen.rules.auth import village_user
 from jifen.users import sessions as auth
 from jifen.web.context import (
@@ -267,24 +268,21 @@ async def object_to(page: CurrentPage, award_id: uuid.UUID) -> Response:
 async def rankings(page: CurrentPage, period: str | None = None, grid: str | None = None) -> Response:
     period = period or this_month()
     access = await village_user(page.village_id, page.actor, page.session)
+    items: list[RankingEntry] = []
+    lists: RedBlackOut | None = None
+    status, problem = 200, None
     try:
         ranked, lists = await ranking.ranking_and_lists(page.session, access.village.id, period, grid)
-    except JifenError as refused:
-        return page.render(
-            "rankings.html",
-            status=422,
-            title="排行榜",
-            items=[],
-            lists=None,
-            period=period,
-            grid=grid,
-            problem=refused.detail,
-        )
+        items = ranked.items
+    except JifenError as refused:  # a period the ranking does not read: the page empty, the refusal above it
+        status, problem = 422, refused.detail
     return page.render(
         "rankings.html",
+        status,
         title="排行榜",
-        items=ranked.items,
+        items=items,
         lists=lists,
         period=period,
         grid=grid,
+        problem=problem,
     )

@@ -176,7 +176,7 @@ async def award(page: CurrentPage, household_id: uuid.UUID) -> Response:
             [result] = await awards.submit(
                 page.session, submission.actor, submission, [body], max_age=max_age
             )
-            return awards.award_out(result)
+            return result
 
         made = await page.once(submission.village_id, body, forms.AwardOut, produce)
     except JifenError as refused:

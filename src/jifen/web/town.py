@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,9 +16,9 @@ from jifen.town import service as town
 from jifen.town.charts import draw_town_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
-from jifen.web.admin import Refused, checked, form_values, submit
+from jifen.web.admin import apply_form, checked, form_values
 from jifen.web.admin_households import code_error
-from jifen.web.context import CurrentPage, PageContext, go
+from jifen.web.context import CurrentPage, PageContext
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -67,14 +68,13 @@ async def create_village(page: CurrentPage) -> Response:
         errors["code"] = problem
     if not values["name"]:
         errors["name"] = "请填写村名"
-    made = await submit(
+    return await apply_form(
         page,
-        (None, errors) if errors else checked(VillageCreate, values, VILLAGE_FIELDS),
+        errors,
+        lambda: checked(VillageCreate, values, VILLAGE_FIELDS),
         lambda body: villages.create_village(page.session, actor, code=body.code, name=body.name),
+        lambda _: f"/town?done={values['name']}",
+        partial(_town, page, None),
+        values,
         {"duplicate_code": "code"},
-    )
-    if not isinstance(made, Refused):
-        return go(f"/town?done={values['name']}")
-    return await _town(
-        page, None, status=made.status, values=values, errors=made.errors, problem=made.errors.get("_")
     )

@@ -336,7 +336,7 @@ async def _file_report(
     if body is None:
         raise _Invalid(errors)
     filed = await self_reports.file_self_report(page.session, reporter.actor, reporter.household, body)
-    return awards.award_out(filed)
+    return filed
 
 
 def _report_refusal(refused: Exception, errors: dict[str, str]) -> tuple[int, dict[str, str], str | None]:
