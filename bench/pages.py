@@ -23,6 +23,8 @@ from jifen.demo import DEMO_PASSWORD
 
 ROUNDS = int(os.environ.get("BENCH_PAGE_ROUNDS", "20"))
 LIMIT_MS = 100.0
+# BENCH_PAGES=/town,/me measures just those pages (comma-separated paths; all of them when unset)
+ONLY = {p.strip() for p in os.environ.get("BENCH_PAGES", "").split(",") if p.strip()}
 
 PAGES = {
     "villager": ["/me", "/me/history", "/me/store", "/me/report", "/me/card", "/notices", "/rankings"],
@@ -78,7 +80,10 @@ async def _login(base: str, username: str) -> httpx.AsyncClient:
 
 async def measure(base: str, app_url: str) -> list[tuple[str, str, float, float]]:
     rows: list[tuple[str, str, float, float]] = []
-    for username, paths in PAGES.items():
+    for username, every in PAGES.items():
+        paths = [p for p in every if not ONLY or p in ONLY]
+        if not paths:
+            continue
         http = await _login(base, username)
         try:
             for path in paths:

@@ -9,6 +9,7 @@ households with at least one award or deduction in the month."""
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from jifen.kit.sql import Sql
 from jifen.kit.svg import Series, bar_chart, hbar_chart, line_chart
 from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
 from jifen.models import Village
+from jifen.town import repository
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def _next_month(day: date) -> date:
 # Each month is its roll-up (`village_period_figures`, migration 0017; see `town/repository.py`) plus the
 # village's household postings after its roll-up mark, as the town overview reads them: exact whenever it is
 # asked, and its cost follows the villages and what is not rolled up yet, not twelve months of postings.
-# The households on the roll at a month's end are today's count less those added since.
+# The households on the roll at a month's end are today's count less those added since (all added since the
+# window opened, less those added up to that month: a running sum, not a count per month).
 _MONTHLY = """
 WITH months AS (
     SELECT m::date AS month, to_char(m, 'YYYY-MM') AS period
@@ -77,17 +80,18 @@ WITH months AS (
       FROM villages v LEFT JOIN village_rollup_marks k ON k.village_id = v.id
      WHERE $5::uuid IS NULL OR v.id = $5
 ), tail AS (
-    SELECT c.id AS village_id, x.*
+    SELECT c.id AS village_id, x.account_id, x.kind, x.amount,
+           to_char(x.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period
       FROM chosen c
-     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index)
+     -- per village, from its mark on (OFFSET 0 keeps it a lookup of the (village_id, chain_id) index; the
+     -- window is applied outside it, or the planner would read the window's transactions first instead)
      CROSS JOIN LATERAL (
-           SELECT p.account_id, t.kind, p.amount,
-                  to_char(t.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS period
+           SELECT p.account_id, t.kind, p.amount, t.created_at
              FROM postings p
              JOIN ledger_transactions t ON t.village_id = p.village_id AND t.id = p.transaction_id
             WHERE p.village_id = c.id AND p.chain_id > c.mark AND p.account_version IS NOT NULL
-              AND t.created_at >= $3 AND t.created_at < $4
            OFFSET 0) x
+     WHERE x.created_at >= $3 AND x.created_at < $4
 ), recent AS (
     SELECT village_id, period,
            count(DISTINCT account_id) FILTER (
@@ -106,11 +110,12 @@ WITH months AS (
       FROM households h
      WHERE h.created_at >= $3 AND ($5::uuid IS NULL OR h.village_id = $5)
      GROUP BY 1, 2
+), since AS (  -- all of them per village
+    SELECT village_id, sum(added) AS added FROM joined GROUP BY village_id
 )
 SELECT c.id AS village_id, m.month,
-       (coalesce(n.households, 0)
-         - (SELECT coalesce(sum(j.added), 0) FROM joined j WHERE j.village_id = c.id AND j.month > m.month)
-       )::bigint AS households,
+       (coalesce(n.households, 0) - coalesce(s.added, 0)
+         + sum(coalesce(j.added, 0)) OVER (PARTITION BY c.id ORDER BY m.month))::bigint AS households,
        coalesce(f.taking_part, 0) + coalesce(r.taking_part, 0) AS taking_part,
        (coalesce(f.issued, 0) + coalesce(r.issued, 0))::bigint AS issued,
        (coalesce(f.deducted, 0) + coalesce(r.deducted, 0))::bigint AS deducted,
@@ -119,23 +124,92 @@ SELECT c.id AS village_id, m.month,
   LEFT JOIN village_households n ON n.village_id = c.id
   LEFT JOIN village_period_figures f ON f.village_id = c.id AND f.period = m.period
   LEFT JOIN recent r ON r.village_id = c.id AND r.period = m.period
+  LEFT JOIN joined j ON j.village_id = c.id AND j.month = m.month
+  LEFT JOIN since s ON s.village_id = c.id
  ORDER BY c.code, m.month
 """
+
+
+def _window(village_id: uuid.UUID | None, months: int) -> tuple[object, ...]:
+    """`_MONTHLY`'s arguments: the last `months` local months' first days, and the same months as [start, end)
+    in UTC."""
+    days = last_months(months)
+    return days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
 
 
 async def monthly(
     session: AsyncSession, village_id: uuid.UUID | None = None, months: int = 12
 ) -> dict[uuid.UUID, list[Month]]:
     """Each village's last `months` local months (one village when `village_id` is given), oldest first."""
-    days = last_months(months)
-    rows = await Sql(session).rows(
-        Month, _MONTHLY, days[0], days[-1], _start(days[0]), _start(_next_month(days[-1])), village_id
-    )
+    rows = await Sql(session).rows(Month, _MONTHLY, *_window(village_id, months))
     out: dict[uuid.UUID, list[Month]] = {}
     for month in rows:
         assert month.village_id is not None
         out.setdefault(month.village_id, []).append(month)
     return out
+
+
+def _shifted(query: str, by: int) -> str:
+    """A statement's parameters renumbered ($1 → $1+by), to sit after another statement's in one statement."""
+    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + by}", query)
+
+
+# The town page's two reads in one statement, one round trip: the overview of a period (`town/repository.py`)
+# and every village's last 12 months (`_MONTHLY`, as arrays, oldest first), both as they are read alone.
+_OVERVIEW_AND_MONTHLY = f"""
+WITH overview AS ({repository.OVERVIEW}
+), monthly AS ({_shifted(_MONTHLY, 3)}
+), series AS (
+    SELECT village_id, array_agg(month ORDER BY month) AS months,
+           array_agg(households ORDER BY month) AS month_households,
+           array_agg(taking_part ORDER BY month) AS month_taking_part,
+           array_agg(issued ORDER BY month) AS month_issued,
+           array_agg(deducted ORDER BY month) AS month_deducted,
+           array_agg(redeemed ORDER BY month) AS month_redeemed
+      FROM monthly GROUP BY village_id
+)
+SELECT o.*, m.months, m.month_households, m.month_taking_part, m.month_issued, m.month_deducted,
+       m.month_redeemed
+  FROM overview o LEFT JOIN series m USING (village_id)
+ ORDER BY o.code
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _FiguresAndMonths(repository.VillageFiguresRow):
+    """A village's overview row, and its months as arrays."""
+
+    months: list[date] | None
+    month_households: list[int] | None
+    month_taking_part: list[int] | None
+    month_issued: list[int] | None
+    month_deducted: list[int] | None
+    month_redeemed: list[int] | None
+
+
+async def overview_and_monthly(
+    session: AsyncSession, period: str, start: datetime, end: datetime
+) -> tuple[list[repository.VillageFiguresRow], dict[uuid.UUID, list[Month]]]:
+    """`repository.overview(session, period, start, end)` and `monthly(session)`, in one statement."""
+    rows = await Sql(session).rows(
+        _FiguresAndMonths, _OVERVIEW_AND_MONTHLY, start, end, period, *_window(None, 12)
+    )
+    months = {
+        r.village_id: [
+            Month(r.village_id, *month)
+            for month in zip(
+                r.months or [],
+                r.month_households or [],
+                r.month_taking_part or [],
+                r.month_issued or [],
+                r.month_deducted or [],
+                r.month_redeemed or [],
+                strict=True,
+            )
+        ]
+        for r in rows
+    }
+    return list(rows), months
 
 
 def town_total(villages: Iterable[Sequence[Month]]) -> list[Month]:
@@ -264,6 +338,13 @@ async def town_charts(
     by_village = await monthly(session)
     if names is None or any(v not in names for v in by_village):
         names = {v: name for v, name in (await session.execute(select(Village.id, Village.name))).all()}
+    return draw_town_charts(town_name, by_village, names)
+
+
+def draw_town_charts(
+    town_name: str, by_village: Mapping[uuid.UUID, Sequence[Month]], names: Mapping[uuid.UUID, str]
+) -> list[Chart]:
+    """`town_charts` from figures already read (`monthly`, or `overview_and_monthly` with the names)."""
     villages = tuple((names.get(v, "?"), tuple(months)) for v, months in by_village.items())
     return list(_town_charts(town_name, tuple(f"{m.month}月" for m in last_months()), villages))
 

@@ -110,7 +110,7 @@ async def roll_up(conn: asyncpg.Connection, upto: int, villages: int = VILLAGES_
     return moved
 
 
-_OVERVIEW = """
+OVERVIEW = """
 WITH tail AS (
     SELECT v.id AS village_id, x.*
       FROM villages v
@@ -171,4 +171,4 @@ async def overview(
     session: AsyncSession, period: str, start: datetime, end: datetime
 ) -> list[VillageFiguresRow]:
     """Every village's figures for a local month (`2026-11`) or year (`2026`), [start, end) in UTC."""
-    return await Sql(session).rows(VillageFiguresRow, _OVERVIEW, start, end, period)
+    return await Sql(session).rows(VillageFiguresRow, OVERVIEW, start, end, period)

@@ -13,7 +13,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.periods import this_month
 from jifen.town import service as town
-from jifen.town.charts import town_charts
+from jifen.town.charts import draw_town_charts
 from jifen.villages import service as villages
 from jifen.villages.schemas import VillageCreate
 from jifen.web.admin import Form, apply_form
@@ -32,11 +32,11 @@ async def _town(page: PageContext, period: str | None, *, status: int = 200, **e
     require_town_admin(page.actor)
     period = (period or "").strip() or this_month()
     try:
-        overview = await town.overview(page.session, period)
+        overview, months = await town.overview_and_monthly(page.session, period)
     except JifenError as refused:  # a period nobody can read: this month instead, and why
         extra.setdefault("problem", refused.detail)
         status = 422
-        overview = await town.overview(page.session, this_month())
+        overview, months = await town.overview_and_monthly(page.session, this_month())
     return page.render_form(
         "town.html",
         status=status,
@@ -45,10 +45,10 @@ async def _town(page: PageContext, period: str | None, *, status: int = 200, **e
         shown=overview.period,
         villages=overview.villages,
         totals={key: sum(getattr(v, key) for v in overview.villages) for key in FIGURES},
-        charts=await town_charts(
-            page.session,
+        charts=draw_town_charts(
             page.request.app.state.settings.town_name,
-            {v.id: v.name for v in page.villages},
+            months,
+            {v.village_id: v.name for v in overview.villages},  # every village the charts show
         ),
         **extra,
     )
