@@ -122,7 +122,7 @@ class Bench:
         await asyncio.to_thread(upgrade, self.owner_url)
         from jifen.auth.actor import console_actor
         from jifen.kit.db import create_engine, create_sessionmaker
-        from jifen.models import Review, Role
+        from jifen.models import Role
         from jifen.rules.schemas import RuleCreate
         from jifen.rules.service import add_rule
         from jifen.store.schemas import ItemCreate
@@ -136,50 +136,14 @@ class Bench:
             actor = console_actor("bench")
             village = await create_village(session, actor, code="BENCH", name="压测村")
             self.village_id = village.id
-            plus = await add_rule(
-                session,
-                actor,
-                village,
-                RuleCreate(
-                    code="CLEAN",
-                    name="门前三包",
-                    category="人居环境",
-                    points=5,
-                    cap=None,
-                    evidence_required=False,
-                    review=Review.none,
-                ),
-            )
-            minus = await add_rule(
-                session,
-                actor,
-                village,
-                RuleCreate(
-                    code="POULTRY",
-                    name="家禽散养",
-                    category="人居环境",
-                    points=-1,
-                    cap=None,
-                    evidence_required=False,
-                    review=Review.none,
-                ),
-            )
-            self.plus_rule, self.minus_rule = plus.rule.id, minus.rule.id
-            store_fund = await add_rule(
-                session,
-                actor,
-                village,
-                RuleCreate(
-                    code="STOREFUND",
-                    name="积分超市开张奖励",
-                    category="其他",
-                    points=1000,
-                    cap=None,
-                    evidence_required=False,
-                    review=Review.none,
-                ),
-            )
-            self.fund_rule = store_fund.rule.id
+
+            async def rule(code: str, name: str, category: str, points: int) -> uuid.UUID:
+                terms = RuleCreate(code=code, name=name, category=category, points=points)
+                return (await add_rule(session, actor, village, terms)).rule.id
+
+            self.plus_rule = await rule("CLEAN", "门前三包", "人居环境", 5)
+            self.minus_rule = await rule("POULTRY", "家禽散养", "人居环境", -1)
+            self.fund_rule = await rule("STOREFUND", "积分超市开张奖励", "其他", 1000)
             store = await create_store(session, actor, village, name="压测积分超市")
             self.store_id = store.id
             self.items = [
