@@ -370,13 +370,13 @@ async def _place_item(
         photo_ids=list(dict.fromkeys(item.photo_ids)),
         self_report=batch.self_report,
         submitted_by=batch.actor.user_id,
-        **item.model_dump(include=_AS_ITEM),
+        household_id=item.household_id,
+        quantity=item.quantity,
+        member_id=item.member_id,
+        note=item.note,
+        observed_at=item.observed_at,
     )
     return award, hold_id
-
-
-# what an award carries of its item as it is
-_AS_ITEM = {"household_id", "quantity", "member_id", "note", "observed_at"}
 
 
 async def _record_awards(
