@@ -134,7 +134,7 @@ async def village_rules(session: AsyncSession, village: Village) -> Sequence[Cur
     ]
 
 
-def rule_out(code: str, version: RuleVersion) -> RuleOut:
+def rule_out(code: str, version: RuleVersion | repository.RuleLine) -> RuleOut:
     return out_of(
         RuleOut,
         version,
@@ -151,4 +151,4 @@ def rule_out(code: str, version: RuleVersion) -> RuleOut:
 
 async def rules_out(session: AsyncSession, village: Village) -> list[RuleOut]:
     """The current version of every rule of the village, by category (the API's list and the pages')."""
-    return [rule_out(r.rule.code, r.version) for r in await village_rules(session, village)]
+    return [rule_out(line.code, line) for line in await repository.village_rule_lines(session, village.id)]
