@@ -58,7 +58,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     return store
 
 
-async def list_stores(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Store]:
+async def list_stores(session: AsyncSession, village_id: uuid.UUID) -> list[repository.StoreLine]:
     """The village's stores (the caller has checked the village: a page needs its id only)."""
     return await repository.village_stores(session, village_id)
 
@@ -149,7 +149,12 @@ async def _restock(
 
 
 async def list_items(
-    session: AsyncSession, store: Store, *, after: tuple[str, uuid.UUID] | None, limit: int, active_only: bool
+    session: AsyncSession,
+    store: repository.StoreRef,
+    *,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
+    active_only: bool,
 ) -> list[ItemOut]:
     rows = await repository.list_items(
         session, store.village_id, store.id, after=after, limit=limit, active_only=active_only
