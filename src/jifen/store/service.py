@@ -21,7 +21,7 @@ from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, Forbidden, found
 from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
-from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
+from jifen.models import Period, RedemptionStatus, Store, TransactionKind, VillageView
 from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
 from jifen.store.repository import HouseholdRef, ItemRow, LineRow
@@ -50,7 +50,7 @@ class CancelWindowClosed(
 # ---------------------------------------------------------------------------------------------- stores
 
 
-async def create_store(session: AsyncSession, actor: Actor, village: Village, *, name: str) -> Store:
+async def create_store(session: AsyncSession, actor: Actor, village: VillageView, *, name: str) -> Store:
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
     store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
