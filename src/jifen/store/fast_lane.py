@@ -58,4 +58,5 @@ class OneCallSaleLane(OneCallLane[RedemptionCreate]):
             body=body,
             access=access,
             session=session,
+            engine=self.state.engine,
         )
