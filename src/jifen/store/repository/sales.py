@@ -106,8 +106,14 @@ async def submit_committed(engine: AsyncEngine, call: OneCall) -> str | None:
         sync = connection.sync_connection
         assert sync is not None
         driver: asyncpg.Connection = sync.connection.driver_connection
-        async with driver.transaction():
-            answer = await driver.fetchval(_SUBMIT, *_arguments(call))
+        try:
+            async with driver.transaction():
+                answer = await driver.fetchval(_SUBMIT, *_arguments(call))
+        except asyncpg.PostgresError:  # the server refused it and rolled back: the connection is sound
+            raise
+        except BaseException:  # lost, timed out or cancelled mid-call: the pool must not hand it out again
+            await connection.invalidate()
+            raise
     return checked(str, answer)
 
 
