@@ -50,6 +50,8 @@ class OneCallSaleLane(OneCallLane[RedemptionCreate]):
         fingerprint: str,
         session: AsyncSession,
     ) -> bytes | None:
+        """The sale in a transaction of its own on one of the engine's connections, committed when this
+        returns (`session` stays untouched: the lane's commit of it is empty), or None: nothing written."""
         access = PendingCashier(actor, session, key.key, body.store_id)
         return await sell_in_one_call(
             request=Request(scope),
