@@ -9,8 +9,11 @@ different household each sale; pg_stat_statements with `track = all` and `track_
   items' lock ~110 µs for ~25 µs: both read the basket through `unnest(p_items, …)` or `= ANY (p_items)`,
   which a custom plan sees as one row and a generic plan estimates at ten, so PostgreSQL's plan cache judged
   the generic plan dearer and kept planning. Together about 40% of the whole call. The function now runs
-  with `plan_cache_mode = force_generic_plan`: each statement is planned once per connection, the plans
-  being the ones a one-item basket got anyway (index scans on the items' and the households' keys).
+  with `plan_cache_mode = force_generic_plan`: each statement is planned once per connection. The two
+  statements that join the basket with the items (the check, and the stock update, which 0023 already ran
+  on a generic plan) also name the items by `i.id = ANY (p_items)`, which the basket's lines imply: a
+  generic plan, guessing ten lines, otherwise hash-joined the basket against a sequential scan of the
+  village's whole catalogue; now the items are found through their key, whatever the catalogue's size.
 - **The household's balance** after the sale is the balance read on its locked row less the sale's total
   (the row ledger_post moves, locked by this call since it read it), not read again.
 - **Ids** are `uuidv7()` (PostgreSQL 18), as award_submit's (0022): the sale's, its ledger transaction's and
@@ -89,6 +92,16 @@ LEAN = _replaced(
     (
         "VALUES (v_village, gen_random_uuid(), 'sale.completed',",
         "VALUES (v_village, uuidv7(), 'sale.completed',",
+    ),
+    # the basket's items found through the items' key, whatever the plan (a generic plan guesses ten lines
+    # for the basket and would otherwise hash-join it against every item of the village)
+    (
+        "      LEFT JOIN items i ON i.village_id = v_village AND i.id = b.item_id\n",
+        "      LEFT JOIN items i ON i.village_id = v_village AND i.id = b.item_id AND i.id = ANY (p_items)\n",
+    ),
+    (
+        "         WHERE i.village_id = v_village AND i.id = l.item_id\n",
+        "         WHERE i.village_id = v_village AND i.id = l.item_id AND i.id = ANY (p_items)\n",
     ),
     # the balance after: read on the locked row, less the sale (ledger_post moves that row by -total)
     ("    v_available bigint;\n", "    v_available bigint;\n    v_posted bigint;\n"),
