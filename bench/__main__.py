@@ -5,8 +5,8 @@ then the outbox's cost to awards;
 `python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench award-cpu` for the server's CPU per single award (docs in bench/award_cpu.py);
 `python -m bench award-sql [ROUNDS] [BEFORE]` for a 10,000-award call before and after a migration, one server;
-`python -m bench sale [--before DIR]` for counter sales, the one-call sale against the Python path (or
-against the code in DIR), alternating;
+`python -m bench sale [--before DIR] [--before-sql FILE]` for counter sales, the one-call sale against the
+Python path (or against the code in DIR, or the `sale_submit` the released migration FILE made), alternating;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys

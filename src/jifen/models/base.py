@@ -105,6 +105,13 @@ def per_period(prefix: str) -> dict[str, str]:
     }
 
 
+def any_of(column: str, values: tuple[str, ...]) -> str:
+    """`column IN (values)` as PostgreSQL reads it cheapest in a CHECK: one text-array constant, not an array
+    of casts (a CHECK's expression is read from its stored text once per writing statement; migrations 0016
+    and 0026)."""
+    return f"{column}::text = ANY ('{{{','.join(values)}}}'::text[])"
+
+
 def once_per_village(*columns: str) -> UniqueConstraint:
     """`columns` are unique within a village: UNIQUE (village_id, *columns)."""
     return UniqueConstraint("village_id", *columns)
