@@ -108,7 +108,7 @@ def per_period(prefix: str) -> dict[str, str]:
 def any_of(column: str, values: tuple[str, ...]) -> str:
     """`column IN (values)` as PostgreSQL reads it cheapest in a CHECK: one text-array constant, not an array
     of casts (a CHECK's expression is read from its stored text once per writing statement; migrations 0016
-    and 0026)."""
+    and 0025)."""
     return f"{column}::text = ANY ('{{{','.join(values)}}}'::text[])"
 
 

@@ -64,7 +64,7 @@ class Item(VillageChildRow, Base):
             on_hand="on_hand >= 0",
             # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
             reserved="reserved >= 0 AND reserved <= on_hand",
-            # the period as one text-array constant (migration 0026: read on every sale's stock update)
+            # the period as one text-array constant (migration 0025: read on every sale's stock update)
             **{**base.per_period("limit"), "limit_period": base.any_of("limit_period", KINDS)},
         ),
         Index("ix_items_id", "id"),

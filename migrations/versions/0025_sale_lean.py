@@ -33,7 +33,7 @@ path answers with its codes and messages), the same rows and the same answer byt
 database's as before: the item and household rows locked in the same order, the CHECKs on stock and balance,
 the postings through ledger_post, append-only tables, the key claimed before any lock.
 
-Revision ID: 0026
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-02
 """
@@ -44,7 +44,7 @@ from types import ModuleType
 
 from jifen.kit.migrate import execute_script
 
-revision = "0026"
+revision = "0025"
 down_revision = "0024"
 branch_labels = None
 depends_on = None
