@@ -88,11 +88,11 @@ class Account(VillageRow, Base):
 
 
 class LedgerTransaction(VillageChildRow, Base):
-    """Append-only; its village and rule version are checked by a statement trigger, not foreign keys."""
+    """Append-only; its village and rule version are checked by a statement trigger, and the transaction a
+    reversal reverses by a row trigger that fires for reversals only (migration 0027), not foreign keys."""
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        base.scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
         *base.checks(
             kind=(
                 "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,"
