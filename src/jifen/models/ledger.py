@@ -101,7 +101,6 @@ class LedgerTransaction(VillageChildRow, Base):
             reversal_has_reason="reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)",
         ),
         Index("ix_ledger_transactions_id", "id"),
-        Index("ix_ledger_transactions_chain_id", "chain_id"),
         # one village's chain and one village's periods, whatever the other villages hold (migration 0017)
         Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
         Index(
@@ -151,7 +150,6 @@ class Posting(Base):
             "account_version",
             where="account_version IS NOT NULL",
         ),
-        Index("ix_postings_chain_id", "chain_id"),
         Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
