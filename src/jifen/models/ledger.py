@@ -100,9 +100,9 @@ class LedgerTransaction(VillageChildRow, Base):
             ),
             reversal_has_reason="reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)",
         ),
-        Index("ix_ledger_transactions_id", "id"),
+        base.distinct_index("ix_ledger_transactions_id", "id"),
         # one village's chain and one village's periods, whatever the other villages hold (migration 0017)
-        Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
+        base.distinct_index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
         Index(
             "ix_ledger_transactions_village_id_created_at",
             "village_id",
@@ -150,7 +150,7 @@ class Posting(Base):
             "account_version",
             where="account_version IS NOT NULL",
         ),
-        Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
+        base.distinct_index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
@@ -242,5 +242,6 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
+    # stored uncompressed (STORAGE EXTERNAL, migration 0027): a batch's answer is megabytes, pglz costs more
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = base.created_at()
