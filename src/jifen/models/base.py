@@ -134,6 +134,13 @@ class VillageChildRow:
     id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
 
 
+def distinct_index(name: str, *columns: str) -> Index:
+    """An index whose keys never repeat (they end in an id or a chain_id) but is not declared unique: btree
+    deduplication could never merge two of its entries, so it is off (no dedup pass over a full page before
+    every split; migration 0026)."""
+    return Index(name, *columns, postgresql_with={"deduplicate_items": "off"})
+
+
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
     """An index (unique when asked) over only the rows `where` holds for."""
     return Index(name, *columns, unique=unique, postgresql_where=text(where))
