@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
-from jifen.models import Household, Role, User
+from jifen.models import Role, User
 
 _ACTOR = """
 SELECT u.username, u.display_name, u.must_change_password,
@@ -123,9 +123,31 @@ def village_changed(session: AsyncSession, village_id: uuid.UUID) -> None:
     session.info.get(_READ, {}).pop(village_id, None)
 
 
-async def household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
+@dataclass(frozen=True, slots=True)
+class HouseholdRow:
+    """A household as an access check reads it (the ORM's `Household` is for a change)."""
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    address: str | None
+    household_class: str | None
+    population: int | None
+    sms_enabled: bool
+    created_at: datetime
+
+
+_HOUSEHOLD = (
+    "SELECT id, village_id, code, head_name, grid, address, class AS household_class, population, sms_enabled,"
+    " created_at FROM households WHERE id = $1"
+)
+
+
+async def household(session: AsyncSession, household_id: uuid.UUID) -> HouseholdRow | None:
     """The household an access check is about (its key is (village, id): looked up by id alone)."""
-    return (await session.execute(select(Household).where(Household.id == household_id))).scalar_one_or_none()
+    return await Sql(session).row(HouseholdRow, _HOUSEHOLD, household_id)
 
 
 # ------------------------------------------------------------------------------------------ login throttle

@@ -23,7 +23,7 @@ from jifen.kit.error_sets import read_route
 from jifen.kit.pagination import GridFilter
 from jifen.kit.periods import window
 from jifen.kit.timeutil import utcnow
-from jifen.models import AwardStatus, Household
+from jifen.models import AwardStatus, HouseholdRecord
 
 router = APIRouter(tags=["awards"], route_class=AutoCommitRoute)
 
@@ -113,7 +113,7 @@ async def caps_left(access: HouseholdHistoryReader, session: Session) -> CapsOut
     return await household_caps(session, access.household)
 
 
-async def household_caps(session: AsyncSession, household: Household) -> CapsOut:
+async def household_caps(session: AsyncSession, household: HouseholdRecord) -> CapsOut:
     """What `caps_left` answers, for the API and the staff's household page."""
     rules = await board_repository.capped_rules(session, household.village_id)
     now = utcnow()

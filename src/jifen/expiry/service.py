@@ -43,7 +43,7 @@ from jifen.kit.jobs import JobIncomplete
 from jifen.kit.pagination import Page, decode_cursor, encode_cursor
 from jifen.kit.timeutil import utcnow
 from jifen.ledger import service as ledger
-from jifen.models import AccountKind, Household, TransactionKind
+from jifen.models import AccountKind, HouseholdRecord, TransactionKind
 
 log = structlog.get_logger(__name__)
 
@@ -494,7 +494,7 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], *, now: dateti
 
 
 async def household_expiring(
-    session: AsyncSession, household: Household, until: date | None, *, available: int | None = None
+    session: AsyncSession, household: HouseholdRecord, until: date | None, *, available: int | None = None
 ) -> HouseholdExpiringOut:
     """The household's points that will expire (清零) by `until` (a year from today), soonest first
     (`available`: its available points, when the caller has just read them)."""

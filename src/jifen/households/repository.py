@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
-from jifen.models import Household, Member
+from jifen.models import Household, HouseholdRecord, Member
 
 
 async def get_household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
@@ -39,7 +39,7 @@ SELECT a.posted, a.held, a.lifetime_earned, m.id, m.name, m.phone, m.relation
 
 
 async def members_and_balance(
-    session: AsyncSession, household: Household, *, members: bool
+    session: AsyncSession, household: HouseholdRecord, *, members: bool
 ) -> list[MemberLine]:
     """The household's balance as it is now and (when `members`) its members, in one statement; no line:
     the household has no account."""

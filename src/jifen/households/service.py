@@ -15,7 +15,7 @@ from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import BY_TEXT, Page
 from jifen.ledger import service as ledger
-from jifen.models import Household, Member, VillageView
+from jifen.models import Household, HouseholdRecord, Member, VillageView
 
 
 async def create_household(
@@ -77,7 +77,9 @@ async def add_household(
     )
 
 
-async def add_member(session: AsyncSession, actor: Actor, household: Household, member: MemberIn) -> Member:
+async def add_member(
+    session: AsyncSession, actor: Actor, household: HouseholdRecord, member: MemberIn
+) -> Member:
     row = Member(
         village_id=household.village_id, household_id=household.id, name=member.name, phone=member.phone
     )
@@ -125,7 +127,7 @@ async def household_grids(session: AsyncSession, access: VillageScope) -> list[s
 
 
 def household_summary(
-    household: Household | repository.HouseholdLine, view: HouseholdView | None
+    household: HouseholdRecord | repository.HouseholdLine, view: HouseholdView | None
 ) -> HouseholdSummary:
     summary = HouseholdSummary.model_validate(household)
     if view is HouseholdView.counter:

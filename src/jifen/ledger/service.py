@@ -30,7 +30,7 @@ from jifen.models import (
     Account,
     AccountKind,
     Hold,
-    Household,
+    HouseholdRecord,
     LedgerTransaction,
     TransactionKind,
 )
@@ -484,7 +484,7 @@ def compensation_ref(row: repository.CompensationRow | None) -> CompensationRef 
 
 
 async def entries_page(
-    session: AsyncSession, household: Household, cursor: str | None, limit: int
+    session: AsyncSession, household: HouseholdRecord, cursor: str | None, limit: int
 ) -> Page[EntryOut]:
     """A household's history, newest first, with the running balance after each entry (the API's list and
     the villager's page)."""

@@ -8,7 +8,7 @@ from jifen.models.award import Award, AwardDecision, AwardPhoto, AwardStatus, In
 from jifen.models.base import Base
 from jifen.models.expiry import Expiry, ExpiryPolicy, ExpiryRun
 from jifen.models.funding import StoreSettlement, VillageFund, VillageFundVoid, VillagePeg
-from jifen.models.household import Household, Member
+from jifen.models.household import Household, HouseholdRecord, Member
 from jifen.models.ledger import (
     SYSTEM_ACCOUNT_KINDS,
     Account,
@@ -65,6 +65,7 @@ __all__ = [
     "Hold",
     "Household",
     "HouseholdPeriodPoints",
+    "HouseholdRecord",
     "IdempotencyKey",
     "Inspection",
     "Item",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import (
     Boolean,
@@ -13,6 +14,32 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jifen.models import base
 from jifen.models.base import Base, VillageChildRow, VillageRow
+
+
+class HouseholdRecord(Protocol):
+    """A household as it is read: the ORM's `Household`, or the row an access check loads
+    (auth/repository.py `HouseholdRow`). Changing a household takes the ORM object."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def village_id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def head_name(self) -> str: ...
+    @property
+    def grid(self) -> str | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def household_class(self) -> str | None: ...
+    @property
+    def population(self) -> int | None: ...
+    @property
+    def sms_enabled(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 class Household(VillageRow, Base):
