@@ -25,7 +25,7 @@ from jifen.auth.scope import (
 )
 from jifen.kit.db import Session
 from jifen.kit.errors import Forbidden, found
-from jifen.models import HouseholdRecord, Role
+from jifen.models import HouseholdRecord, HouseholdRow, Role
 
 village_admin = village_role(Role.village_admin)  # the village admin (and the town admin)
 VillageAdmin = Annotated[VillageAccess, Depends(village_admin)]
@@ -47,7 +47,7 @@ class HouseholdAccess:
         return sees_pickup_code(self.actor, self.household.village_id, store_id, self.household.id)
 
 
-async def _household(household_id: uuid.UUID, session: Session) -> repository.HouseholdRow:
+async def _household(household_id: uuid.UUID, session: Session) -> HouseholdRow:
     household = found(await repository.household(session, household_id), "找不到该户")
     return household
 

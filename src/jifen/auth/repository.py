@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
-from jifen.models import Role, User
+from jifen.models import HOUSEHOLD_ROW, HouseholdRow, Role, User
 
 _ACTOR = """
 SELECT u.username, u.display_name, u.must_change_password,
@@ -123,26 +123,7 @@ def village_changed(session: AsyncSession, village_id: uuid.UUID) -> None:
     session.info.get(_READ, {}).pop(village_id, None)
 
 
-@dataclass(frozen=True, slots=True)
-class HouseholdRow:
-    """A household as an access check reads it (the ORM's `Household` is for a change)."""
-
-    id: uuid.UUID
-    village_id: uuid.UUID
-    code: str
-    head_name: str
-    grid: str | None
-    address: str | None
-    household_class: str | None
-    population: int | None
-    sms_enabled: bool
-    created_at: datetime
-
-
-_HOUSEHOLD = (
-    "SELECT id, village_id, code, head_name, grid, address, class AS household_class, population, sms_enabled,"
-    " created_at FROM households WHERE id = $1"
-)
+_HOUSEHOLD = f"SELECT {HOUSEHOLD_ROW} FROM households WHERE id = $1"
 
 
 async def household(session: AsyncSession, household_id: uuid.UUID) -> HouseholdRow | None:

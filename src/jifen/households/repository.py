@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
-from jifen.models import Household, HouseholdRecord, Member
+from jifen.models import HOUSEHOLD_ROW, Household, HouseholdRecord, HouseholdRow, Member
 
 
 async def get_household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:
@@ -55,21 +55,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-@dataclass(frozen=True, slots=True)
-class HouseholdLine:
-    """A household as a list shows it (`HouseholdSummary`'s fields; the ORM's `Household` is for one being
-    written)."""
-
-    id: uuid.UUID
-    village_id: uuid.UUID
-    code: str
-    head_name: str
-    grid: str | None
-    address: str | None
-    household_class: str | None
-    population: int | None
-
-
 async def search_households(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -79,7 +64,7 @@ async def search_households(
     grids: frozenset[str] | None = None,
     after_code: str | None,
     limit: int,
-) -> list[HouseholdLine]:
+) -> list[HouseholdRow]:
     """`grids`: only households of these grids (a cadre's); None for the whole village. Each filter given
     adds its condition to the statement (one prepared statement per combination, each with its own plan)."""
     args: list[object] = [village_id, limit]
@@ -93,11 +78,8 @@ async def search_households(
         if value is not None:
             args.append(sorted(value) if isinstance(value, frozenset) else value)
             where.append(condition.format(len(args)))
-    query = (
-        "SELECT id, village_id, code, head_name, grid, address, class AS household_class, population"
-        f" FROM households WHERE {' AND '.join(where)} ORDER BY code LIMIT $2"
-    )
-    return await Sql(session).rows(HouseholdLine, query, *args)
+    query = f"SELECT {HOUSEHOLD_ROW} FROM households WHERE {' AND '.join(where)} ORDER BY code LIMIT $2"
+    return await Sql(session).rows(HouseholdRow, query, *args)
 
 
 async def add_household(session: AsyncSession, household: Household) -> None:

@@ -126,9 +126,7 @@ async def household_grids(session: AsyncSession, access: VillageScope) -> list[s
     return await repository.household_grids(session, access.village.id, only=access.grids)
 
 
-def household_summary(
-    household: HouseholdRecord | repository.HouseholdLine, view: HouseholdView | None
-) -> HouseholdSummary:
+def household_summary(household: HouseholdRecord, view: HouseholdView | None) -> HouseholdSummary:
     summary = HouseholdSummary.model_validate(household)
     if view is HouseholdView.counter:
         summary.address = None  # the counter needs the code, the name and the points

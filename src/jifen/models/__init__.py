@@ -8,7 +8,7 @@ from jifen.models.award import Award, AwardDecision, AwardPhoto, AwardStatus, In
 from jifen.models.base import Base
 from jifen.models.expiry import Expiry, ExpiryPolicy, ExpiryRun
 from jifen.models.funding import StoreSettlement, VillageFund, VillageFundVoid, VillagePeg
-from jifen.models.household import Household, HouseholdRecord, Member
+from jifen.models.household import HOUSEHOLD_ROW, Household, HouseholdRecord, HouseholdRow, Member
 from jifen.models.ledger import (
     SYSTEM_ACCOUNT_KINDS,
     Account,
@@ -46,6 +46,7 @@ from jifen.models.village import (
 )
 
 __all__ = [
+    "HOUSEHOLD_ROW",
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
@@ -66,6 +67,7 @@ __all__ = [
     "Household",
     "HouseholdPeriodPoints",
     "HouseholdRecord",
+    "HouseholdRow",
     "IdempotencyKey",
     "Inspection",
     "Item",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -18,7 +19,7 @@ from jifen.models.base import Base, VillageChildRow, VillageRow
 
 class HouseholdRecord(Protocol):
     """A household as it is read: the ORM's `Household`, or the row an access check loads
-    (auth/repository.py `HouseholdRow`). Changing a household takes the ORM object."""
+    (`HouseholdRow`). Changing a household takes the ORM object."""
 
     @property
     def id(self) -> uuid.UUID: ...
@@ -40,6 +41,30 @@ class HouseholdRecord(Protocol):
     def sms_enabled(self) -> bool: ...
     @property
     def created_at(self) -> datetime: ...
+
+
+# the select list a `HouseholdRow` is read from ("class" is a keyword in Python)
+HOUSEHOLD_ROW = (
+    "id, village_id, code, head_name, grid, address, class AS household_class, population, sms_enabled,"
+    " created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdRow:
+    """A household as it is read (an access check, a list); the ORM's `Household` is for one being added or
+    changed. Read with `SELECT {HOUSEHOLD_ROW} FROM households`."""
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    address: str | None
+    household_class: str | None
+    population: int | None
+    sms_enabled: bool
+    created_at: datetime
 
 
 class Household(VillageRow, Base):
