@@ -19,7 +19,7 @@ from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
-from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
+from jifen.awards.schemas import AwardBatchCreate, AwardBatchOut, AwardCreate, AwardItem, AwardOut
 from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
@@ -179,6 +179,7 @@ async def submit_in_one_call(
     call = repository.OneCall(
         caller=one_call_caller(access.actor, key, fingerprint),
         many=many,
+        batch=None,
         now=utcnow(),
         households=[item.household_id for item in items],
         rules=[item.rule_id for item in items],
@@ -191,6 +192,33 @@ async def submit_in_one_call(
         return None
     count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
     return answer.answer_json.encode()
+
+
+async def submit_batch_in_one_call(
+    session: AsyncSession, actor: Actor, items: Sequence[AwardItem], batch_id: uuid.UUID
+) -> list[AwardOut] | None:
+    """Staff's items as one batch under `batch_id` (an inspection's) in one database call (`award_submit`,
+    migration 0025), with no idempotency claim: the caller claimed the key and stores its own answer. The
+    awards as `submit` answers them; None when they are not of the shape the call covers, or are refused:
+    nothing was written, and the caller runs `submit`, which gives the refusal."""
+    if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
+        return None  # a member, photos, or a deed scored offline (its own period): the general path
+    call = repository.OneCall(
+        caller=one_call_caller(actor, None, None),
+        many=True,
+        batch=batch_id,
+        now=utcnow(),
+        households=[item.household_id for item in items],
+        rules=[item.rule_id for item in items],
+        quantities=[item.quantity for item in items],
+        notes=[item.note for item in items],
+    )
+    with credential_rechecked():
+        answer = await repository.submit_in_one_call(session, call)
+    if answer.answer_json is None:
+        return None
+    count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
+    return AwardBatchOut.model_validate_json(answer.answer_json).items
 
 
 async def _load_submission(

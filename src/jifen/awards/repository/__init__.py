@@ -384,17 +384,18 @@ async def lock_due_notices(session: AsyncSession, moment: datetime) -> list[uuid
 
 _SUBMIT = (
     "SELECT answer_json, awarded, deducted FROM award_submit($1::uuid, $2::integer, $3::text, $4::text,"
-    " $5::text, $6::text, $7::text, $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[],"
-    " $13::text[])"
+    " $5::text, $6::text, $7::text, $8::boolean, $9::uuid, $10::timestamptz, $11::uuid[], $12::uuid[],"
+    " $13::integer[], $14::text[])"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class OneCall:
-    """What `award_submit` (migration 0021) is called with: the caller, the key, the items."""
+    """What `award_submit` (migrations 0021, 0025) is called with: the caller, the key, the items."""
 
     caller: OneCallCaller
     many: bool
+    batch: uuid.UUID | None  # the awards' batch id (an inspection's); None: a batch of its own when `many`
     now: datetime
     households: list[uuid.UUID]
     rules: list[uuid.UUID]
