@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
@@ -165,19 +166,53 @@ async def submit_in_one_call(
     body: AwardCreate | AwardBatchCreate,
     access: PendingSubmission,
     session: AsyncSession,
+    on: OnConnection | None = None,
     **_: object,
 ) -> bytes | None:
     """The award (or batch) as one database call (`award_submit`, migration 0021), answer included: the JSON
     to send, stored with the key. None when it is not of the shape that call covers, or is refused: nothing
-    was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged)."""
+    was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged).
+
+    `on`: the call runs on that driver connection, in its caller's transaction, instead of in `session`;
+    what it posted is left in `on.posted` for the caller to count once committed (the award's ASGI lane)."""
+    call = one_call_of(access.actor, key, fingerprint, body)
+    if call is None:
+        return None
+    with credential_rechecked():
+        if on is not None:
+            answer = await repository.submit_on(on.connection, call)
+        else:
+            answer = await repository.submit_in_one_call(session, call)
+    if answer.answer_json is None:
+        return None
+    if on is not None:
+        on.posted += answer.posted()
+    else:
+        count_posted(session, answer.posted())
+    return answer.answer_json.encode()
+
+
+@dataclass(slots=True)
+class OnConnection:
+    """A driver connection in a transaction of its holder's, and the kinds of what was posted on it."""
+
+    connection: asyncpg.Connection
+    posted: list[str] = field(default_factory=list)
+
+
+def one_call_of(
+    actor: Actor, key: CallerKey, fingerprint: str, body: AwardCreate | AwardBatchCreate
+) -> repository.OneCall | None:
+    """What `award_submit` is called with for this request, or None when it is not of the shape that call
+    covers (the general path runs)."""
     many = isinstance(body, AwardBatchCreate)
     items = body.items if isinstance(body, AwardBatchCreate) else [body]
     if not is_valid_key(key.key):
         return None  # no usable key: refused after the access checks (PendingSubmission)
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
         return None  # a member, photos, or a deed scored offline (its own period): the general path
-    call = repository.OneCall(
-        caller=one_call_caller(access.actor, key, fingerprint),
+    return repository.OneCall(
+        caller=one_call_caller(actor, key, fingerprint),
         many=many,
         batch=None,
         now=utcnow(),
@@ -186,12 +221,6 @@ async def submit_in_one_call(
         quantities=[item.quantity for item in items],
         notes=[item.note for item in items],
     )
-    with credential_rechecked():
-        answer = await repository.submit_in_one_call(session, call)
-    if answer.answer_json is None:
-        return None
-    count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
-    return answer.answer_json.encode()
 
 
 async def submit_batch_in_one_call(
@@ -217,7 +246,7 @@ async def submit_batch_in_one_call(
         answer = await repository.submit_in_one_call(session, call)
     if answer.answer_json is None:
         return None
-    count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
+    count_posted(session, answer.posted())
     return AwardBatchOut.model_validate_json(answer.answer_json).items
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor_cache import OneCallCaller
@@ -409,6 +410,10 @@ class OneCallAnswer:
     awarded: int | None  # the transactions posted, by kind
     deducted: int | None
 
+    def posted(self) -> list[str]:
+        """The kinds of the transactions posted (jifen_ledger_transactions_total)."""
+        return ["award"] * (self.awarded or 0) + ["deduction"] * (self.deducted or 0)
+
 
 async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAnswer:
     """The whole award (or batch) in one statement: its answer as JSON, and what it posted."""
@@ -416,3 +421,11 @@ async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAns
     found = await Sql(session).row(OneCallAnswer, _SUBMIT, *call.caller.args(), *items)
     assert found is not None  # a function returning a record returns one row
     return found
+
+
+async def submit_on(connection: asyncpg.Connection, call: OneCall) -> OneCallAnswer:
+    """`submit_in_one_call` on a driver connection, in its caller's transaction (the award's ASGI lane)."""
+    items = (getattr(call, f.name) for f in fields(call)[1:])
+    found = await connection.fetchrow(_SUBMIT, *call.caller.args(), *items)
+    assert found is not None  # a function returning a record returns one row
+    return OneCallAnswer(found["answer_json"], found["awarded"], found["deducted"])
