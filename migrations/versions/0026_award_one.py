@@ -17,6 +17,9 @@ the claim and the claim-post aggregate, ledger_post, and the awards, audit and o
   transaction's arrays; a deduction inside a subtransaction, as before, so too few points leaves nothing);
 - **one write**: the award, its audit event, its outbox event and deliveries, as one statement of CTEs.
 
+And the outbox events' reference trigger (0022) now fires for direct writers only, as the ledger's and the
+awards' reference triggers do: inside award_submit and sale_submit every event names what was just read.
+
 More than one item runs as before. Same rows, same answer bytes, same refusals (tests/awards/test_one_call.py,
 test_fast_lane.py, test_inspection_one_call.py compare them with the general path). Every invariant stays
 where it was: ledger_post posts, the balance is checked under the account's row lock, the key is claimed
@@ -245,7 +248,18 @@ REVOKE EXECUTE ON FUNCTION jifen_award_claim_post_one(uuid, uuid, text, text, te
     integer, uuid, uuid, uuid, bigint) FROM PUBLIC;
 """
 
-UPGRADE = CLAIM_POST_ONE + AWARD_SUBMIT
+# The outbox events' references (0022's statement trigger) checked for direct writers only, the boundary 0013,
+# 0016 and 0022 drew for the ledger's and the awards' reference triggers: inside award_submit and sale_submit
+# (SECURITY DEFINER) every event names the village and a household just read from it, and households and
+# villages are never deleted; the app's own inserts (current_user = session_user) are checked as before.
+OUTBOX_REFERENCES_TRIGGER = (
+    "DROP TRIGGER outbox_events_references ON outbox_events;\n"
+    "CREATE TRIGGER outbox_events_references AFTER INSERT ON outbox_events REFERENCING NEW TABLE AS new_events"
+    " FOR EACH STATEMENT {when}EXECUTE FUNCTION jifen_outbox_events_references();\n"
+)
+DIRECT_WRITERS_ONLY = "WHEN (current_user = session_user) "
+
+UPGRADE = CLAIM_POST_ONE + AWARD_SUBMIT + OUTBOX_REFERENCES_TRIGGER.format(when=DIRECT_WRITERS_ONLY)
 
 
 def upgrade() -> None:
@@ -254,7 +268,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     execute_script(
-        _0025.AWARD_SUBMIT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        OUTBOX_REFERENCES_TRIGGER.format(when="")
+        + _0025.AWARD_SUBMIT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
         + "DROP FUNCTION jifen_award_claim_post_one(uuid, uuid, text, text, text, uuid, uuid, integer, text,"
         " integer, uuid, uuid, uuid, bigint);\n"
     )
