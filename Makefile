@@ -54,10 +54,13 @@ format: install ## apply ruff's fixes and formatting
 typecheck: install ## mypy (strict)
 	$(BIN)/mypy
 
-# two pytest-xdist workers; a test file stays on one worker (its tests share the module's world)
+# two pytest-xdist workers; a test file stays on one worker (its tests share the module's world); the files in
+# the order tests/conftest.py puts them, the longest first (SLOW_FIRST)
 TEST_WORKERS ?= 2
 pytest: install browser ## the test suite against real PostgreSQL (embedded unless JIFEN_TEST_DATABASE_URL is set), TEST_WORKERS processes
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	@# one bytecode cache for pytest and every server and command it starts (tests/live.py bytecode_env): only
+	@# the first process compiles jifen and its dependencies, even where PYTHONDONTWRITEBYTECODE is set
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/var/pycache $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 migrate: install ## migrate the configured (or embedded) database to the newest revision
 	$(BIN)/jifen db upgrade

@@ -1,12 +1,12 @@
 """`make bench` (python -m bench): the ledger scenarios, then every page, then the household roll import,
 then the outbox's cost to awards;
-`python -m bench pages` for the pages alone; `python -m bench roll` for the roll import alone;
+`python -m bench pages [--against DIR]` for the pages alone (or paired with another checkout's); `python -m bench roll` for the roll import alone;
 `python -m bench access` for the award path's statements through SQLAlchemy Core and through `Sql`;
 `python -m bench outbox` for what the outbox costs award throughput;
 `python -m bench award-cpu` for the server's CPU per single award (docs in bench/award_cpu.py);
 `python -m bench award-sql [ROUNDS] [BEFORE]` for a 10,000-award call before and after a migration, one server;
-`python -m bench sale [--before DIR]` for counter sales, the one-call sale against the Python path (or
-against the code in DIR), alternating;
+`python -m bench sale [--before DIR] [--before-sql FILE]` for counter sales, the one-call sale against the
+Python path (or against the code in DIR, or the `sale_submit` the released migration FILE made), alternating;
 `python -m bench inspection [--rounds N]` for a 500-household inspection, N times on one server;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
@@ -16,10 +16,10 @@ if sys.argv[1:] == ["access"]:
     from bench.access import standalone as access
 
     access()
-elif sys.argv[1:] == ["pages"]:
+elif sys.argv[1:2] == ["pages"]:
     from bench.pages import standalone
 
-    standalone()
+    standalone(sys.argv[2:])
 elif sys.argv[1:] == ["outbox"]:
     from bench.outbox import run as outbox
 

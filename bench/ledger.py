@@ -43,7 +43,9 @@ SERVER = os.environ.get(
     "BENCH_SERVER", "granian"
 )  # as `jifen serve`; BENCH_SERVER=uvicorn: `--server uvicorn`
 PASSWORD = "bench-password-1"
-STORE_ITEMS = 8  # the catalogue the counter sells from; a basket is one unit of one of them
+# the catalogue the counter sells from; a basket is one unit of one of them. With 32 clients on 8 items,
+# four sales queue on each item's row (BENCH_STORE_ITEMS=64: the same sales spread over more rows)
+STORE_ITEMS = int(os.environ.get("BENCH_STORE_ITEMS", "8"))
 # the counter's measurements are shorter, so that the whole `make bench` stays within 5 minutes
 REDEEM_SECONDS = float(os.environ.get("BENCH_REDEEM_SECONDS", min(DURATION, 3.0)))
 # each pgbench baseline (whole seconds): 14 of them, so they stay short

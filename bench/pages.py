@@ -2,6 +2,11 @@
 Server-Timing header) next to a raw-SQL baseline for the villager's first screen, taken in the same run.
 
 Run alone with `python -m bench pages`; `make bench` runs it after the ledger scenarios.
+
+`python -m bench pages --against DIR` compares this code with another checkout's (DIR, with its own .venv: `git
+worktree add --detach DIR <commit>` and `make install` there): both serve the demo village at once, each from
+its own database on one PostgreSQL, and every page is requested from the two in turn, so that whatever else
+the machine does falls on both alike. It prints each page's medians and the median of the pairs' ratios.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -178,8 +184,93 @@ async def run_pages(owner_url: str, app_url: str, port: int, secret: str) -> Non
     print(f"      {len(rows) - len(slow)} of {len(rows)} pages under {LIMIT_MS:.0f} ms at p95", flush=True)
 
 
-def standalone() -> None:
-    """`python -m bench pages`: its own embedded PostgreSQL, just the pages."""
+async def _serve(
+    python: str, cwd: str, owner_url: str, app_url: str, name: str, port: int, secret: str
+) -> Any:
+    """A database `name` with the demo village, migrated and loaded by the code in `cwd`, served by it."""
+    owner = await asyncpg.connect(owner_url)
+    await owner.execute(f"DROP DATABASE IF EXISTS {name}")
+    await owner.execute(f"CREATE DATABASE {name}")
+    await owner.close()
+    env = {
+        **os.environ,
+        "JIFEN_ENV": "dev",
+        "JIFEN_SECRET_KEY": secret,
+        "JIFEN_DATABASE_URL": _database(app_url, name),
+        "JIFEN_MIGRATE_DATABASE_URL": _database(owner_url, name),
+        "JIFEN_LOG_LEVEL": "WARNING",
+        "JIFEN_LOG_REQUESTS": "false",
+    }
+    for step in (["db", "upgrade"], ["demo", "load"]):
+        subprocess.run([python, "-m", "jifen", *step], env=env, cwd=cwd, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [python, "-m", "jifen", "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    async with httpx.AsyncClient() as http:
+        for _ in range(600):
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError(f"{cwd} did not start serving")
+
+
+async def run_paired(owner_url: str, app_url: str, ports: tuple[int, int], against: str, secret: str) -> None:
+    """Every page from this code and from `against` in turn, ROUNDS pairs each, after a warm-up."""
+    here = str(Path(__file__).resolve().parents[1])
+    other = str(Path(against).resolve())
+    servers = [
+        await _serve(sys.executable, here, owner_url, app_url, "jifen_pages_new", ports[0], secret),
+        await _serve(
+            f"{other}/.venv/bin/python", other, owner_url, app_url, "jifen_pages_old", ports[1], secret
+        ),
+    ]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    print(f"  (i) pages, this code against {other}: server time, {ROUNDS} alternating pairs a page")
+    print(f"      {'page':<36} {'this':>8} {'other':>8} {'ratio':>6} {'pairs':>6}")
+    try:
+        for username, every in PAGES.items():
+            paths = [p for p in every if not ONLY or p in ONLY]
+            if not paths:
+                continue
+            clients = [await _login(base, username) for base in bases]
+            try:
+                for path in paths:
+                    for client in clients:
+                        for _ in range(3):
+                            await client.get(path)
+                    times: list[list[float]] = [[], []]
+                    for round_ in range(ROUNDS):
+                        order = (0, 1) if round_ % 2 == 0 else (1, 0)
+                        for side in order:
+                            response = await clients[side].get(path)
+                            assert response.status_code in (200, 422), (username, path, response.status_code)
+                            times[side].append(_server_ms(response))
+                    new, old = (statistics.median(t) for t in times)
+                    pairs = statistics.median(a / b for a, b in zip(times[0], times[1], strict=True))
+                    flag = "" if new / old <= 1 / 3 else "  over a third"
+                    print(
+                        f"      {path:<36} {new:6.1f}ms {old:6.1f}ms {new / old:6.2f} {pairs:6.2f}{flag}",
+                        flush=True,
+                    )
+            finally:
+                for client in clients:
+                    await client.aclose()
+    finally:
+        for proc in servers:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def standalone(args: list[str] | None = None) -> None:
+    """`python -m bench pages [--against DIR]`: its own embedded PostgreSQL, just the pages."""
+    args = args or []
+    against = args[args.index("--against") + 1] if "--against" in args else None
     import shutil
     import socket
     import tempfile
@@ -194,10 +285,16 @@ def standalone() -> None:
         db: Any = describe(server)
         owner = f"postgresql://postgres@/jifen?host={db.socket_dir}&port={db.port}"
         app = f"postgresql://{APP_ROLE}@/jifen?host={db.socket_dir}&port={db.port}"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        asyncio.run(run_pages(owner, app, port, "bench-pages-secret-" + "0" * 32))
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(int(s.getsockname()[1]))
+        secret = "bench-pages-secret-" + "0" * 32
+        if against:
+            asyncio.run(run_paired(owner, app, (ports[0], ports[1]), against, secret))
+        else:
+            asyncio.run(run_pages(owner, app, ports[0], secret))
     finally:
         server.cleanup()  # type: ignore[attr-defined]
         shutil.rmtree(tmp, ignore_errors=True)

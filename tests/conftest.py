@@ -22,6 +22,38 @@ from jifen.settings import Settings
 from tests.db import TestCluster, start_test_cluster
 from tests.factories import World
 
+# The test files that take longest (`pytest --durations`), longest first. `make pytest` runs each file whole
+# on one of two workers (--dist loadfile) and hands the files out in collection order as workers free up
+# (--no-loadscope-reorder: xdist's own order, most tests first, started these one-test files last, so one
+# worker ran a minute-long file while the other had finished). Longest first, the short files fill in
+# around them. A file missing here only runs later; a file that grew slow belongs here.
+SLOW_FIRST = (
+    "tests/fuzz/test_schemathesis.py",
+    "tests/fuzz/test_schemathesis_admins.py",
+    "tests/expiry/test_rolling_property.py",
+    "tests/faults/test_under_load.py",
+    "tests/backup/test_round_trip.py",
+    "tests/test_cli.py",
+    "tests/audit/test_chain.py",
+    "tests/expiry/test_expiry_due_job.py",
+    "tests/awards/test_public_notice.py",
+    "tests/ledger/test_property.py",
+    "tests/backup/test_refusals.py",
+    "tests/audit/test_reconcile.py",
+    "tests/test_serve_stop.py",
+    "tests/store/test_reservations.py",
+    "tests/notify/test_webhooks.py",
+    "tests/funding/test_funding_role_matrix.py",
+    "tests/metrics/test_metrics_server.py",
+    "tests/web/test_journeys.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    # a stable sort: the other files keep the order they were collected in
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[TestCluster]:

@@ -4,6 +4,7 @@ the command is, a free port, and waiting until the server answers."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +15,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 JIFEN = Path(sys.executable).with_name("jifen")
+
+
+def bytecode_env() -> dict[str, str]:
+    """Where a process the tests start keeps the bytecode it compiles: one cache for the whole run (`make
+    pytest` gives pytest itself var/pycache), so only the first process compiles jifen and its dependencies
+    and every later server, worker and command starts from the cache."""
+    cache = os.environ.get("PYTHONPYCACHEPREFIX") or str(ROOT / "var" / "pycache")
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": cache}
 
 
 async def run_jifen(

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from jifen.settings import Settings
 from tests.helpers import bearer, login
-from tests.live import JIFEN, ROOT
+from tests.live import JIFEN, ROOT, bytecode_env
 
 
 async def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,18 +32,18 @@ async def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def _env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     assert settings.database_url
     assert settings.migrate_database_url
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith("JIFEN_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    return clean | {
-        # every process compiles jifen and its dependencies; a private bytecode cache lets later ones reuse it
-        "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"),
-        "JIFEN_ENV": "test",
-        "JIFEN_DATABASE_URL": settings.database_url,
-        "JIFEN_MIGRATE_DATABASE_URL": settings.migrate_database_url,
-        "JIFEN_DATA_DIR": str(tmp_path / "never-used"),  # an embedded server here would be a bug
-        "JIFEN_LOG_LEVEL": "WARNING",
-    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    return (
+        clean
+        | bytecode_env()
+        | {
+            "JIFEN_ENV": "test",
+            "JIFEN_DATABASE_URL": settings.database_url,
+            "JIFEN_MIGRATE_DATABASE_URL": settings.migrate_database_url,
+            "JIFEN_DATA_DIR": str(tmp_path / "never-used"),  # an embedded server here would be a bug
+            "JIFEN_LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 async def _admin_create_prints_the_id_and_refuses_a_taken_name(

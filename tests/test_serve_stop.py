@@ -30,7 +30,6 @@ async def test_a_worker_that_will_not_stop_is_killed_and_the_server_exits(
         "JIFEN_CHAIN_INTERVAL_SECONDS": "0",
         "JIFEN_STOP_TIMEOUT_SECONDS": "2",
     }
-    env.pop("PYTHONPYCACHEPREFIX", None)  # the bytecode pytest already compiled: workers start in seconds
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:

@@ -28,7 +28,7 @@ from jifen.settings import Settings
 from jifen.users.schemas import RoleGrantIn
 from tests.factories import World
 from tests.helpers import assert_error, bearer
-from tests.live import run_jifen
+from tests.live import bytecode_env, run_jifen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,15 +177,18 @@ def _prod_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     assert settings.database_url
     assert settings.migrate_database_url
     clean = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
-    return clean | {
-        "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"),
-        "JIFEN_ENV": "prod",
-        "JIFEN_SECRET_KEY": secrets.token_urlsafe(48),
-        "JIFEN_DATABASE_URL": settings.database_url,
-        "JIFEN_MIGRATE_DATABASE_URL": settings.migrate_database_url,
-        "JIFEN_DATA_DIR": str(tmp_path / "prod-data"),
-        "JIFEN_LOG_LEVEL": "WARNING",
-    }
+    return (
+        clean
+        | bytecode_env()
+        | {
+            "JIFEN_ENV": "prod",
+            "JIFEN_SECRET_KEY": secrets.token_urlsafe(48),
+            "JIFEN_DATABASE_URL": settings.database_url,
+            "JIFEN_MIGRATE_DATABASE_URL": settings.migrate_database_url,
+            "JIFEN_DATA_DIR": str(tmp_path / "prod-data"),
+            "JIFEN_LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 async def test_the_demo_village_is_refused_in_prod(settings: Settings, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""award_submit with one item (migration 0026: one read, one write) answers, refuses and writes exactly as the
+"""award_submit with one item (migration 0028: one read, one write) answers, refuses and writes exactly as the
 many-item statements do: each case is sent once alone and once as the first item of two (the second a plain
 award to a household of its own), on households in the same state; the first item's answer, awards row,
 audit event, outbox event and postings must be the same, and a case one refuses (NULL) the other refuses."""

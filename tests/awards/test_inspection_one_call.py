@@ -1,5 +1,5 @@
 """A grid inspection in one database call (award_submit with the inspection's batch id and no key, migration
-0025) writes exactly what the general Python path writes: the same sheet scored twice, once each way, gives
+0027) writes exactly what the general Python path writes: the same sheet scored twice, once each way, gives
 the same awards, audit events, outbox events and deliveries, ledger transactions and postings."""
 
 from __future__ import annotations

@@ -103,7 +103,6 @@ async def test_jobs_run_on_the_command_line_logs_the_same_line(
     async with world.session() as session, session.begin():
         await session.execute(text("UPDATE awards SET notice_until = now() - interval '1 second'"))
     env = _env(settings, tmp_path) | {"JIFEN_LOG_LEVEL": "INFO"}
-    env.pop("PYTHONPYCACHEPREFIX")  # the bytecode pytest already compiled starts the command in a second
 
     result = await _run(str(JIFEN), "jobs", "run", env=env)
 

@@ -36,7 +36,6 @@ async def _serve(settings: Settings, data_dir: Path, tmp_path: Path) -> AsyncIte
         "JIFEN_CHAIN_INTERVAL_SECONDS": "0.5",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("PYTHONPYCACHEPREFIX", None)  # the bytecode pytest already compiled: workers start in seconds
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(

@@ -21,7 +21,7 @@ from jifen.notify.delivery import Policy, deliver_due
 from jifen.settings import Settings
 from tests.factories import VillageSetup, World
 from tests.ledger.helpers import award, make_rule
-from tests.live import JIFEN, ROOT
+from tests.live import JIFEN, ROOT, bytecode_env
 from tests.notify.receiver import Receiver
 from tests.role_matrix import Operation, build_scene, check_matrix
 from tests.store.helpers import cancel, make_item, redeem
@@ -233,13 +233,16 @@ async def test_a_jobs_run_killed_mid_send_loses_nothing(
     receiver.delay = 3.0
     clean = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
     assert settings.database_url
-    env = clean | {
-        "JIFEN_ENV": "test",
-        "JIFEN_DATABASE_URL": settings.database_url,
-        "JIFEN_DATA_DIR": str(tmp_path),
-        "JIFEN_LOG_LEVEL": "WARNING",
-        "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"),
-    }
+    env = (
+        clean
+        | bytecode_env()
+        | {
+            "JIFEN_ENV": "test",
+            "JIFEN_DATABASE_URL": settings.database_url,
+            "JIFEN_DATA_DIR": str(tmp_path),
+            "JIFEN_LOG_LEVEL": "WARNING",
+        }
+    )
     worker = subprocess.Popen([str(JIFEN), "jobs", "run"], env=env, cwd=ROOT)
     try:
         loop = asyncio.get_running_loop()

@@ -49,7 +49,7 @@ class OneCallCaller:
     request_id: str | None
     client_addr: str | None
     # the Idempotency-Key and the request's fingerprint (kit/idempotency.py); None: the caller claimed the
-    # key itself (an inspection's awards, award_submit of migration 0025)
+    # key itself (an inspection's awards, award_submit of migration 0027)
     key: str | None
     request_hash: str | None
 

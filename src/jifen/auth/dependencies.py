@@ -20,7 +20,7 @@ from jifen.auth.tokens import TokenSubject, read_token
 from jifen.kit.db import PageRoute, Session
 from jifen.kit.errors import Forbidden, InvalidToken, JifenError, NotAuthenticated, NotFound
 from jifen.kit.idempotency import CallerKey, IdempotencyKeyRequired, is_valid_key, valid_key
-from jifen.models import Role, Village
+from jifen.models import Role
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -108,7 +108,7 @@ TownAdmin = Annotated[Actor, Depends(require_town_admin)]
 @dataclass(frozen=True)
 class VillageAccess:
     actor: Actor
-    village: Village
+    village: repository.VillageLine
 
 
 def village_role(

@@ -25,7 +25,7 @@ from jifen.auth.scope import (
 )
 from jifen.kit.db import Session
 from jifen.kit.errors import Forbidden, found
-from jifen.models import Household, Role, Village
+from jifen.models import Household, Role
 
 village_admin = village_role(Role.village_admin)  # the village admin (and the town admin)
 VillageAdmin = Annotated[VillageAccess, Depends(village_admin)]
@@ -107,7 +107,7 @@ class VillageScope:
     """A village-wide list cut to what the caller may read: `grids` None is the whole village."""
 
     actor: Actor
-    village: Village
+    village: repository.VillageLine
     grids: frozenset[str] | None
 
     def view_of(self, household_id: uuid.UUID, grid: str | None) -> HouseholdView | None:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
-from jifen.models import Household, Role, User, Village
+from jifen.models import Household, Role, User
 
 _ACTOR = """
 SELECT u.username, u.display_name, u.must_change_password,
@@ -82,8 +83,44 @@ async def save_user(session: AsyncSession, user: User) -> None:
     await session.flush()
 
 
-async def village(session: AsyncSession, village_id: uuid.UUID) -> Village | None:
-    return await session.get(Village, village_id)
+@dataclass(frozen=True, slots=True)
+class VillageLine:
+    """A village as an access check reads it, with its settings (the ORM's `Village` is for a change)."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    cancel_window_minutes: int
+    notice_days: int
+    reservation_days: int
+    star_thresholds: list[int]
+    grids: list[str]
+    created_at: datetime
+
+
+_VILLAGE = (
+    "SELECT id, code, name, cancel_window_minutes, notice_days, reservation_days, star_thresholds, grids,"
+    " created_at FROM villages WHERE id = $1"
+)
+
+
+_READ = "village_lines"  # session.info: the villages this transaction has read, by id
+
+
+async def village(session: AsyncSession, village_id: uuid.UUID) -> VillageLine | None:
+    """The village, read once per transaction however many access checks ask (a page may run three)."""
+    read: dict[uuid.UUID, VillageLine] = session.info.setdefault(_READ, {})
+    if village_id not in read:
+        found = await Sql(session).row(VillageLine, _VILLAGE, village_id)
+        if found is None:
+            return None
+        read[village_id] = found
+    return read[village_id]
+
+
+def village_changed(session: AsyncSession, village_id: uuid.UUID) -> None:
+    """The village was changed in this transaction: the next access check reads it again."""
+    session.info.get(_READ, {}).pop(village_id, None)
 
 
 async def household(session: AsyncSession, household_id: uuid.UUID) -> Household | None:

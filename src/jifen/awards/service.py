@@ -227,7 +227,7 @@ async def submit_batch_in_one_call(
     session: AsyncSession, actor: Actor, items: Sequence[AwardItem], batch_id: uuid.UUID
 ) -> list[AwardOut] | None:
     """Staff's items as one batch under `batch_id` (an inspection's) in one database call (`award_submit`,
-    migration 0025), with no idempotency claim: the caller claimed the key and stores its own answer. The
+    migration 0027), with no idempotency claim: the caller claimed the key and stores its own answer. The
     awards as `submit` answers them; None when they are not of the shape the call covers, or are refused:
     nothing was written, and the caller runs `submit`, which gives the refusal."""
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):

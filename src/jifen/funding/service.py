@@ -46,7 +46,7 @@ from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, NotFound
 from jifen.kit.periods import LocalPeriod, local_today
 from jifen.kit.schemas import out_of
-from jifen.models import Store, Village
+from jifen.models import Store, VillageView
 from jifen.store.schemas import receipt_number
 
 DEFAULT_FEN_PER_POINT = 100
@@ -110,7 +110,7 @@ async def peg_history(session: AsyncSession, village_id: uuid.UUID) -> PegHistor
 async def set_peg(
     session: AsyncSession,
     actor: Actor,
-    village: Village,
+    village: VillageView,
     *,
     fen_per_point: int,
     effective_from: datetime | None,
@@ -163,7 +163,7 @@ def fund_out(row: FundRow | None) -> FundOut:
     return out_of(FundOut, row, source=FundSource(row.source), amount=yuan(row.amount_fen), voided=voided)
 
 
-async def record_fund(session: AsyncSession, actor: Actor, village: Village, body: FundCreate) -> FundOut:
+async def record_fund(session: AsyncSession, actor: Actor, village: VillageView, body: FundCreate) -> FundOut:
     """Money the village received for its store: from the collective, a donor or the town."""
     if body.received_on > local_today():
         raise ReceivedInFuture(f"到账日期 {body.received_on} 晚于今天，请核对")
@@ -399,7 +399,7 @@ async def list_settlements(
 
 
 async def village_funding(
-    session: AsyncSession, village: Village, peg: PegOut | None = None
+    session: AsyncSession, village: VillageView, peg: PegOut | None = None
 ) -> FundingOverview:
     """Is the store funded? Money in hand (received - spent) against what is owed: redemptions the stores
     have not been paid for, and every point the households still hold, at the current peg (`peg`, when the

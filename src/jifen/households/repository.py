@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.sql import Sql
@@ -55,6 +55,21 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+@dataclass(frozen=True, slots=True)
+class HouseholdLine:
+    """A household as a list shows it (`HouseholdSummary`'s fields; the ORM's `Household` is for one being
+    written)."""
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    code: str
+    head_name: str
+    grid: str | None
+    address: str | None
+    household_class: str | None
+    population: int | None
+
+
 async def search_households(
     session: AsyncSession,
     village_id: uuid.UUID,
@@ -64,21 +79,25 @@ async def search_households(
     grids: frozenset[str] | None = None,
     after_code: str | None,
     limit: int,
-) -> Sequence[Household]:
-    """`grids`: only households of these grids (a cadre's); None for the whole village."""
-    query = select(Household).where(Household.village_id == village_id).order_by(Household.code).limit(limit)
+) -> list[HouseholdLine]:
+    """`grids`: only households of these grids (a cadre's); None for the whole village. Each filter given
+    adds its condition to the statement (one prepared statement per combination, each with its own plan)."""
+    args: list[object] = [village_id, limit]
+    where = ["village_id = $1"]
     if q:
         pattern = _like_escape(q)
-        query = query.where(
-            or_(Household.code.ilike(pattern + "%"), Household.head_name.ilike("%" + pattern + "%"))
-        )
-    if grid:
-        query = query.where(Household.grid == grid)
-    if grids is not None:
-        query = query.where(Household.grid.in_(sorted(grids)))
-    if after_code is not None:
-        query = query.where(Household.code > after_code)
-    return (await session.execute(query)).scalars().all()
+        args += [pattern + "%", "%" + pattern + "%"]
+        where.append(f"(code ILIKE ${len(args) - 1} OR head_name ILIKE ${len(args)})")
+    filters = (("grid = ${}", grid or None), ("grid = ANY(${}::text[])", grids), ("code > ${}", after_code))
+    for condition, value in filters:
+        if value is not None:
+            args.append(sorted(value) if isinstance(value, frozenset) else value)
+            where.append(condition.format(len(args)))
+    query = (
+        "SELECT id, village_id, code, head_name, grid, address, class AS household_class, population"
+        f" FROM households WHERE {' AND '.join(where)} ORDER BY code LIMIT $2"
+    )
+    return await Sql(session).rows(HouseholdLine, query, *args)
 
 
 async def add_household(session: AsyncSession, household: Household) -> None:

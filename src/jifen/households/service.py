@@ -15,13 +15,13 @@ from jifen.kit.errors import DuplicateCode
 from jifen.kit.logging import mask_phone
 from jifen.kit.pagination import BY_TEXT, Page
 from jifen.ledger import service as ledger
-from jifen.models import Household, Member, Village
+from jifen.models import Household, Member, VillageView
 
 
 async def create_household(
     session: AsyncSession,
     actor: Actor,
-    village: Village,
+    village: VillageView,
     *,
     code: str,
     head_name: str,
@@ -69,7 +69,7 @@ async def create_household(
 
 
 async def add_household(
-    session: AsyncSession, actor: Actor, village: Village, body: HouseholdCreate
+    session: AsyncSession, actor: Actor, village: VillageView, body: HouseholdCreate
 ) -> Household:
     """The household the API's (or the admin page's) form describes, on the village's roll."""
     return await create_household(
@@ -124,7 +124,9 @@ async def household_grids(session: AsyncSession, access: VillageScope) -> list[s
     return await repository.household_grids(session, access.village.id, only=access.grids)
 
 
-def household_summary(household: Household, view: HouseholdView | None) -> HouseholdSummary:
+def household_summary(
+    household: Household | repository.HouseholdLine, view: HouseholdView | None
+) -> HouseholdSummary:
     summary = HouseholdSummary.model_validate(household)
     if view is HouseholdView.counter:
         summary.address = None  # the counter needs the code, the name and the points

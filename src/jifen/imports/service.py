@@ -42,7 +42,7 @@ from jifen.imports.schemas import (
 )
 from jifen.kit.errors import BadRequest
 from jifen.kit.logging import mask_phone
-from jifen.models import Village
+from jifen.models import VillageView
 
 
 class ColumnsNotUnderstood(
@@ -199,7 +199,7 @@ def _result(plan: Plan, *, file_name: str, sha256: str, applied: bool) -> Import
 async def import_households(
     session: AsyncSession,
     actor: Actor,
-    village: Village,
+    village: VillageView,
     *,
     data: bytes,
     file_name: str,

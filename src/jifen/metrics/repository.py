@@ -13,10 +13,11 @@ from jifen.audit.service import TOWN_SCOPE
 UNLINKED_COUNT_CAP = 1_000_000
 
 # Linking takes every scope (each village, and the town) up to one horizon per pass, so the highest chain_id
-# linked anywhere marks what is linked everywhere; what lies above it is waiting. Every part walks an index:
-# chain_links (scope, chain_id) backwards per scope for the mark, then ledger_transactions and postings by
-# chain_id, audit events by (scope, chain_id) per scope, public notices by the partial index on awards due.
-# The mark is a parameter of the index conditions (an InitPlan), so each count reads only what lies above it.
+# linked anywhere marks what is linked everywhere; what lies above it is waiting. Every part walks an index,
+# per scope: chain_links (scope, chain_id) backwards for the mark, then ledger_transactions and postings by
+# (village_id, chain_id) and audit events by (scope, chain_id) (no index on chain_id alone: each would cost
+# every posting an index entry, migration 0026), public notices by the partial index on awards due. The mark
+# is a parameter of the index conditions (an InitPlan), so each count reads only what lies above it.
 _STATE = """
 WITH scopes AS (
     SELECT id AS scope FROM villages UNION ALL SELECT $1::uuid
@@ -26,21 +27,23 @@ WITH scopes AS (
       FROM scopes s
 )
 SELECT
-    ((SELECT count(*) FROM (SELECT 1 FROM ledger_transactions t
-                            WHERE t.chain_id > (SELECT upto FROM mark) LIMIT $2) x)
-  + (SELECT count(*) FROM (SELECT 1 FROM postings p
-                            WHERE p.chain_id > (SELECT upto FROM mark) LIMIT $2) x)
-  + (SELECT sum(n) FROM scopes s, LATERAL (
-        SELECT count(*) AS n FROM (SELECT 1 FROM audit_events a
-                                    WHERE a.scope = s.scope AND a.chain_id > (SELECT upto FROM mark)
-                                    LIMIT $2) x) c))::bigint AS unlinked,
-    extract(epoch FROM now() - least(
-        (SELECT t.created_at FROM ledger_transactions t WHERE t.chain_id > (SELECT upto FROM mark)
-          ORDER BY t.chain_id LIMIT 1),
-        (SELECT min(o.occurred_at) FROM scopes s, LATERAL (
-            SELECT a.occurred_at FROM audit_events a
-             WHERE a.scope = s.scope AND a.chain_id > (SELECT upto FROM mark) ORDER BY a.chain_id LIMIT 1) o)
-    ))::float8 AS oldest_unlinked_seconds,
+    (SELECT sum(c.n) FROM scopes s, LATERAL (
+        SELECT (SELECT count(*) FROM (SELECT 1 FROM ledger_transactions t
+                                       WHERE t.village_id = s.scope AND t.chain_id > (SELECT upto FROM mark)
+                                       LIMIT $2) x)
+             + (SELECT count(*) FROM (SELECT 1 FROM postings p
+                                       WHERE p.village_id = s.scope AND p.chain_id > (SELECT upto FROM mark)
+                                       LIMIT $2) x)
+             + (SELECT count(*) FROM (SELECT 1 FROM audit_events a
+                                       WHERE a.scope = s.scope AND a.chain_id > (SELECT upto FROM mark)
+                                       LIMIT $2) x) AS n) c)::bigint AS unlinked,
+    extract(epoch FROM now() - (SELECT min(least(o.transaction_at, o.event_at)) FROM scopes s, LATERAL (
+        SELECT (SELECT t.created_at FROM ledger_transactions t
+                 WHERE t.village_id = s.scope AND t.chain_id > (SELECT upto FROM mark)
+                 ORDER BY t.chain_id LIMIT 1) AS transaction_at,
+               (SELECT a.occurred_at FROM audit_events a
+                 WHERE a.scope = s.scope AND a.chain_id > (SELECT upto FROM mark)
+                 ORDER BY a.chain_id LIMIT 1) AS event_at) o))::float8 AS oldest_unlinked_seconds,
     (SELECT count(*) FROM awards WHERE status = 'public_notice') AS on_notice,
     (SELECT count(*) FROM awards WHERE status = 'public_notice' AND notice_until <= now()) AS notice_overdue
 """

@@ -42,6 +42,7 @@ from jifen.models.village import (
     VillagePeriodFigures,
     VillagePeriodParticipant,
     VillageRollupMark,
+    VillageView,
 )
 
 __all__ = [
@@ -101,4 +102,5 @@ __all__ = [
     "VillagePeriodFigures",
     "VillagePeriodParticipant",
     "VillageRollupMark",
+    "VillageView",
 ]

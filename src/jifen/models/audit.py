@@ -30,10 +30,10 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        Index("ix_audit_events_scope_chain_id", "scope", "chain_id"),
-        Index("ix_audit_events_scope_record", "scope", "record_type", "record_id", "id"),
-        Index("ix_audit_events_actor_id", "actor_id", "id"),
-        Index("ix_audit_events_scope_action", "scope", "action", "id"),
+        base.distinct_index("ix_audit_events_scope_chain_id", "scope", "chain_id"),
+        base.distinct_index("ix_audit_events_scope_record", "scope", "record_type", "record_id", "id"),
+        base.distinct_index("ix_audit_events_actor_id", "actor_id", "id"),
+        base.distinct_index("ix_audit_events_scope_action", "scope", "action", "id"),
         # the login throttle's history: recent failures by name and by address, and the last logins
         base.partial_index(
             "ix_audit_events_failed_login_name",

@@ -105,6 +105,13 @@ def per_period(prefix: str) -> dict[str, str]:
     }
 
 
+def any_of(column: str, values: tuple[str, ...]) -> str:
+    """`column IN (values)` as PostgreSQL reads it cheapest in a CHECK: one text-array constant, not an array
+    of casts (a CHECK's expression is read from its stored text once per writing statement; migrations 0016
+    and 0025)."""
+    return f"{column}::text = ANY ('{{{','.join(values)}}}'::text[])"
+
+
 def once_per_village(*columns: str) -> UniqueConstraint:
     """`columns` are unique within a village: UNIQUE (village_id, *columns)."""
     return UniqueConstraint("village_id", *columns)
@@ -125,6 +132,13 @@ class VillageChildRow:
 
     village_id: Mapped[uuid.UUID] = uuid_key(sort_order=-2)
     id: Mapped[uuid.UUID] = uuid_pk(sort_order=-1)
+
+
+def distinct_index(name: str, *columns: str) -> Index:
+    """An index whose keys never repeat (they end in an id or a chain_id) but is not declared unique: btree
+    deduplication could never merge two of its entries, so it is off (no dedup pass over a full page before
+    every split; migration 0026)."""
+    return Index(name, *columns, postgresql_with={"deduplicate_items": "off"})
 
 
 def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:

@@ -88,11 +88,11 @@ class Account(VillageRow, Base):
 
 
 class LedgerTransaction(VillageChildRow, Base):
-    """Append-only; its village and rule version are checked by a statement trigger, not foreign keys."""
+    """Append-only; its village and rule version are checked by a statement trigger, and the transaction a
+    reversal reverses by a row trigger that fires for reversals only (migration 0026), not foreign keys."""
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        base.scoped_fk("reverses_id", "ledger_transactions", name="fk_ledger_transactions_reverses"),
         *base.checks(
             kind=(
                 "kind::text = ANY ('{award,deduction,reversal,redemption,redemption_cancel,expiry,"
@@ -100,10 +100,9 @@ class LedgerTransaction(VillageChildRow, Base):
             ),
             reversal_has_reason="reverses_id IS NULL OR (kind = 'reversal' AND reason IS NOT NULL)",
         ),
-        Index("ix_ledger_transactions_id", "id"),
-        Index("ix_ledger_transactions_chain_id", "chain_id"),
+        base.distinct_index("ix_ledger_transactions_id", "id"),
         # one village's chain and one village's periods, whatever the other villages hold (migration 0017)
-        Index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
+        base.distinct_index("ix_ledger_transactions_village_id_chain_id", "village_id", "chain_id"),
         Index(
             "ix_ledger_transactions_village_id_created_at",
             "village_id",
@@ -151,8 +150,7 @@ class Posting(Base):
             "account_version",
             where="account_version IS NOT NULL",
         ),
-        Index("ix_postings_chain_id", "chain_id"),
-        Index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
+        base.distinct_index("ix_postings_village_id_chain_id", "village_id", "chain_id"),
         Index("ix_postings_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
@@ -244,5 +242,6 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
+    # stored uncompressed (STORAGE EXTERNAL, migration 0026): a batch's answer is megabytes, pglz costs more
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = base.created_at()

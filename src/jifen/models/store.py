@@ -16,11 +16,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from jifen.kit.periods import KINDS
 from jifen.models import base
 from jifen.models.base import Base, VillageChildRow, VillageRow
 
 # Receipt numbers run across every village (printed on the slip); the constraint is per village
 # (uq_redemptions_village_id_receipt_no), which a database distributed by village can enforce.
+STOCK_MOVEMENT_KINDS = ("restock", "sale", "cancel", "correction")
+REDEMPTION_STATUSES = ("completed", "cancelled")
 RECEIPT_SEQUENCE = Sequence("redemption_receipt_seq", data_type=BigInteger, metadata=Base.metadata)
 
 
@@ -61,7 +64,8 @@ class Item(VillageChildRow, Base):
             on_hand="on_hand >= 0",
             # reserved goods are on the shelf: the available stock (on_hand - reserved) is never below zero
             reserved="reserved >= 0 AND reserved <= on_hand",
-            **base.per_period("limit"),
+            # the period as one text-array constant (migration 0025: read on every sale's stock update)
+            **{**base.per_period("limit"), "limit_period": base.any_of("limit_period", KINDS)},
         ),
         Index("ix_items_id", "id"),
         Index("ix_items_village_id_store_id", "village_id", "store_id", "name", "id"),
@@ -100,7 +104,7 @@ class Redemption(VillageChildRow, Base):
         base.once_per_village("receipt_no"),
         *base.checks(
             total_points="total_points > 0",
-            status="status IN ('completed', 'cancelled')",
+            status=base.any_of("status", REDEMPTION_STATUSES),
             cancelled=(
                 "(status = 'cancelled') = (cancel_transaction_id IS NOT NULL)"
                 " AND (status = 'cancelled') = (cancelled_at IS NOT NULL)"
@@ -176,13 +180,13 @@ class StockMovement(Base):
     __table_args__ = (
         *base.scoped_fks(item_id="items", redemption_id="redemptions"),
         *base.checks(
-            kind="kind IN ('restock', 'sale', 'cancel', 'correction')",
+            kind=base.any_of("kind", STOCK_MOVEMENT_KINDS),
             quantity=(
                 "quantity <> 0 AND (kind <> 'restock' OR quantity > 0) AND (kind <> 'sale' OR quantity < 0)"
                 " AND (kind <> 'cancel' OR quantity > 0)"
             ),
             on_hand_after="on_hand_after >= 0",
-            redemption="(kind IN ('sale', 'cancel')) = (redemption_id IS NOT NULL)",
+            redemption=f"({base.any_of('kind', ('sale', 'cancel'))}) = (redemption_id IS NOT NULL)",
             correction_reason="kind <> 'correction' OR reason IS NOT NULL",
         ),
         Index("ix_stock_movements_item", "village_id", "item_id", "id"),

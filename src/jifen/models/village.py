@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -11,6 +12,30 @@ from jifen.models import base
 from jifen.models.base import Base
 
 DEFAULT_STAR_THRESHOLDS = (100, 200, 300, 400, 500)
+
+
+class VillageView(Protocol):
+    """A village as it is read: the ORM's `Village`, or the row an access check loads (auth/repository.py
+    `VillageLine`). Changing a village takes the ORM object."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def cancel_window_minutes(self) -> int: ...
+    @property
+    def notice_days(self) -> int: ...
+    @property
+    def reservation_days(self) -> int: ...
+    @property
+    def star_thresholds(self) -> list[int]: ...
+    @property
+    def grids(self) -> list[str]: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 class Village(Base):

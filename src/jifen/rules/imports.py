@@ -16,7 +16,7 @@ from jifen.kit import imports
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.imports import BadRow, ImportResult, parse_int
 from jifen.kit.tables import Table
-from jifen.models import Review, RuleVersion, Village
+from jifen.models import Review, RuleVersion, VillageView
 from jifen.rules import repository, service
 from jifen.rules.schemas import RuleCreate, RulePatch
 
@@ -148,12 +148,14 @@ MATCHER: imports.Matcher[RuleCreate, RuleVersion] = imports.Matcher(
 Plan = imports.Plan[RuleCreate, RuleVersion]
 
 
-async def plan(session: AsyncSession, village: Village, table: Table) -> Plan:
+async def plan(session: AsyncSession, village: VillageView, table: Table) -> Plan:
     existing = {c.rule.code: c.version for c in await service.village_rules(session, village)}
     return MATCHER.plan(table, existing)
 
 
-async def apply_plan(session: AsyncSession, actor: Actor, village: Village, planned: Plan) -> ImportResult:
+async def apply_plan(
+    session: AsyncSession, actor: Actor, village: VillageView, planned: Plan
+) -> ImportResult:
     """Every good row in the caller's transaction: new rules, next versions of changed ones; one audit
     event for the file besides each rule's own."""
 

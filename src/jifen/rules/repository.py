@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, select, update
@@ -58,6 +58,30 @@ SELECT r.id AS rule_id, r.village_id, r.code, v.version, v.name, v.category, v.p
 
 async def current_versions(session: AsyncSession, rule_ids: Sequence[uuid.UUID]) -> list[RuleSnapshot]:
     return await Sql(session).rows(RuleSnapshot, _CURRENT, list(rule_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLine(RuleSnapshot):
+    """A rule's current version as the rule list shows it, with when that version was made."""
+
+    created_at: datetime | None = None
+
+
+_VILLAGE_CURRENT = """
+SELECT r.id AS rule_id, r.village_id, r.code, v.version, v.name, v.category, v.points, v.cap_count,
+       v.cap_period, v.evidence_required, v.review, v.active, v.rectification_share, v.escalation,
+       v.active_from, v.active_until, v.created_at
+  FROM rules r
+  JOIN rule_versions v ON v.village_id = r.village_id AND v.rule_id = r.id AND v.version = r.current_version
+ WHERE r.village_id = $1
+ ORDER BY v.category, r.code
+"""
+
+
+async def village_rule_lines(session: AsyncSession, village_id: uuid.UUID) -> list[RuleLine]:
+    """Every rule of the village in its current version, by category and code (the lists; `village_rules`
+    gives the versions as ORM objects, for a change)."""
+    return await Sql(session).rows(RuleLine, _VILLAGE_CURRENT, village_id)
 
 
 async def village_rules(

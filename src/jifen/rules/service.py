@@ -13,7 +13,7 @@ from jifen.auth.actor import Actor
 from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, DuplicateCode
 from jifen.kit.schemas import out_of
-from jifen.models import Period, Review, Rule, RuleVersion, Village
+from jifen.models import Period, Review, Rule, RuleVersion, VillageView
 from jifen.rules import repository
 from jifen.rules.schemas import CapOut, RuleCreate, RuleOut, RulePatch
 
@@ -33,7 +33,9 @@ class CurrentRule:
     version: RuleVersion
 
 
-async def add_rule(session: AsyncSession, actor: Actor, village: Village, body: RuleCreate) -> CurrentRule:
+async def add_rule(
+    session: AsyncSession, actor: Actor, village: VillageView, body: RuleCreate
+) -> CurrentRule:
     """The rule the API's (or the admin page's) form describes, as its version 1."""
     code = body.code
     if await repository.code_taken(session, village.id, code):
@@ -127,14 +129,14 @@ def _terms(version: RuleVersion) -> dict[str, object]:
     }
 
 
-async def village_rules(session: AsyncSession, village: Village) -> Sequence[CurrentRule]:
+async def village_rules(session: AsyncSession, village: VillageView) -> Sequence[CurrentRule]:
     rows = await repository.village_rules(session, village.id)
     return [
         CurrentRule(rule=Rule(id=v.rule_id, village_id=vid, code=code), version=v) for code, vid, v in rows
     ]
 
 
-def rule_out(code: str, version: RuleVersion) -> RuleOut:
+def rule_out(code: str, version: RuleVersion | repository.RuleLine) -> RuleOut:
     return out_of(
         RuleOut,
         version,
@@ -149,6 +151,6 @@ def rule_out(code: str, version: RuleVersion) -> RuleOut:
     )
 
 
-async def rules_out(session: AsyncSession, village: Village) -> list[RuleOut]:
+async def rules_out(session: AsyncSession, village: VillageView) -> list[RuleOut]:
     """The current version of every rule of the village, by category (the API's list and the pages')."""
-    return [rule_out(r.rule.code, r.version) for r in await village_rules(session, village)]
+    return [rule_out(line.code, line) for line in await repository.village_rule_lines(session, village.id)]

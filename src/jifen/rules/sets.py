@@ -22,7 +22,7 @@ from jifen.kit.errors import (
     error_responses,
 )
 from jifen.kit.schemas import InputModel
-from jifen.models import Village
+from jifen.models import VillageView
 from jifen.rules import repository, service
 from jifen.rules.schemas import CapOut, RuleCreate, RuleOut
 from jifen.rules.templates import SETS, Template
@@ -81,7 +81,7 @@ def library() -> RuleSetsOut:
 
 
 async def create_rules(
-    session: AsyncSession, actor: Actor, village: Village, items: list[RuleCreate]
+    session: AsyncSession, actor: Actor, village: VillageView, items: list[RuleCreate]
 ) -> list[RuleOut]:
     """Create every rule or none: a code twice in the list, or one the village already has, refuses all
     (409 `duplicate_code`, naming the codes). Each rule is its own audit event, as if made one by one."""

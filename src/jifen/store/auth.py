@@ -57,7 +57,7 @@ def is_village_admin(actor: Actor, village_id: uuid.UUID) -> bool:
     return Role.village_admin in actor.roles_in(village_id)
 
 
-def authorize_store_staff(actor: Actor, store: Store, *, town_admin: bool) -> None:
+def authorize_store_staff(actor: Actor, store: repository.StoreRef, *, town_admin: bool) -> None:
     """The village admin, or a clerk assigned to this very store."""
     if actor.is_town_admin:
         if town_admin:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.kit.db import AutoCommitRoute, Session
 from jifen.kit.pagination import BY_TIME_ID, Cursor, Limit, Page, list_route
-from jifen.models import Store
 from jifen.store.auth import StoreStaff
+from jifen.store.repository import StoreRef
 from jifen.store.repository import sales as sale_rows
 from jifen.store.schemas import SaleOut
 
@@ -31,7 +31,7 @@ async def list_sales(
 
 
 async def sales_page(
-    session: AsyncSession, store: Store, since: datetime | None, cursor: str | None, limit: int
+    session: AsyncSession, store: StoreRef, since: datetime | None, cursor: str | None, limit: int
 ) -> Page[SaleOut]:
     """What `list_sales` answers, for the API and the clerk's page of today's sales."""
     rows = await sale_rows.sales(

@@ -21,7 +21,7 @@ from jifen.kit import timeutil
 from jifen.kit.errors import Conflict, Forbidden, found
 from jifen.kit.schemas import out_of
 from jifen.ledger import service as ledger
-from jifen.models import Period, RedemptionStatus, Store, TransactionKind, Village
+from jifen.models import Period, RedemptionStatus, Store, TransactionKind, VillageView
 from jifen.outbox import repository as outbox
 from jifen.store import basket, repository
 from jifen.store.repository import HouseholdRef, ItemRow, LineRow
@@ -50,7 +50,7 @@ class CancelWindowClosed(
 # ---------------------------------------------------------------------------------------------- stores
 
 
-async def create_store(session: AsyncSession, actor: Actor, village: Village, *, name: str) -> Store:
+async def create_store(session: AsyncSession, actor: Actor, village: VillageView, *, name: str) -> Store:
     """A points supermarket with its own ledger account (what it takes in redemptions)."""
     store = await repository.add_store(session, village.id, name)
     await ledger.open_store_account(session, village.id, store.id)
@@ -58,7 +58,7 @@ async def create_store(session: AsyncSession, actor: Actor, village: Village, *,
     return store
 
 
-async def list_stores(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Store]:
+async def list_stores(session: AsyncSession, village_id: uuid.UUID) -> list[repository.StoreLine]:
     """The village's stores (the caller has checked the village: a page needs its id only)."""
     return await repository.village_stores(session, village_id)
 
@@ -149,7 +149,12 @@ async def _restock(
 
 
 async def list_items(
-    session: AsyncSession, store: Store, *, after: tuple[str, uuid.UUID] | None, limit: int, active_only: bool
+    session: AsyncSession,
+    store: repository.StoreRef,
+    *,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
+    active_only: bool,
 ) -> list[ItemOut]:
     rows = await repository.list_items(
         session, store.village_id, store.id, after=after, limit=limit, active_only=active_only

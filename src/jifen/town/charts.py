@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jifen.kit.sql import Sql
 from jifen.kit.svg import Series, bar_chart, hbar_chart, line_chart
 from jifen.kit.timeutil import LOCAL_TZ, to_local, utcnow
-from jifen.models import Village
+from jifen.models import Village, VillageView
 from jifen.town import repository
 
 
@@ -376,7 +376,7 @@ def _town_charts(
     return tuple(charts)
 
 
-async def village_charts(session: AsyncSession, village: Village) -> list[Chart]:
+async def village_charts(session: AsyncSession, village: VillageView) -> list[Chart]:
     """The village's points issued, deducted and redeemed per month, its households taking part, and the
     rules used most, over the last 12 months."""
     months = (await monthly(session, village.id)).get(village.id, [])

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -45,7 +46,15 @@ async def village_users_page(
         session, village_id, role=role, after_username=after[0] if after else None, limit=limit + 1
     )
     page = BY_TEXT.page(users, limit, lambda u: (u.username,))
-    return Page(items=[user_out(u, {village_id}) for u in page.items], next_cursor=page.next_cursor)
+    return Page(items=[_listed(u) for u in page.items], next_cursor=page.next_cursor)
+
+
+_GRANTS = TypeAdapter(list[RoleGrant])
+
+
+def _listed(user: repository.VillageUser) -> UserOut:
+    """A listed user as `user_out` answers them (their grants in this village only)."""
+    return out_of(UserOut, user, roles=_GRANTS.validate_json(user.roles_json))
 
 
 class DuplicateUsername(Conflict, code="duplicate_username", detail="用户名已被使用"): ...

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jifen.auth import repository as auth_repository
 from jifen.kit.sql import Sql
 from jifen.models import Village
 
@@ -53,9 +54,18 @@ async def add_village(session: AsyncSession, village: Village) -> None:
     await session.flush()
 
 
+async def village_to_change(session: AsyncSession, village_id: uuid.UUID) -> Village:
+    """The village as an ORM object to change, locked until the transaction ends (it exists: the caller's
+    access check read it)."""
+    village = await session.get(Village, village_id, with_for_update=True)
+    assert village is not None
+    return village
+
+
 async def save_village(session: AsyncSession, village: Village) -> None:
     """Write the village's changed settings in this transaction."""
     await session.flush()
+    auth_repository.village_changed(session, village.id)
 
 
 async def any_village(session: AsyncSession) -> bool:

@@ -11,7 +11,7 @@ from jifen.auth.actor import Actor
 from jifen.kit.db import unique_or
 from jifen.kit.errors import DuplicateCode
 from jifen.ledger import service as ledger
-from jifen.models import Village
+from jifen.models import Village, VillageView
 from jifen.villages import repository
 from jifen.villages.repository import VillageName
 
@@ -56,8 +56,9 @@ async def visible_village_names(session: AsyncSession, actor: Actor, *, limit: i
 
 
 async def change_settings(
-    session: AsyncSession, actor: Actor, village: Village, *, changes: dict[str, Any]
+    session: AsyncSession, actor: Actor, of: VillageView, *, changes: dict[str, Any]
 ) -> Village:
+    village = await repository.village_to_change(session, of.id)
     before = {name: getattr(village, name) for name in changes}
     for name, value in changes.items():
         setattr(village, name, value)

@@ -16,7 +16,6 @@ from jifen.households import service as households
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
-from jifen.models import Store
 from jifen.store import reservations, sales
 from jifen.store import service as store_service
 from jifen.store.auth import (
@@ -28,6 +27,7 @@ from jifen.store.auth import (
     redemption_reader,
     store_reader,
 )
+from jifen.store.repository import StoreLine
 from jifen.store.schemas import RedemptionCancel, RedemptionCreate, RedemptionOut, ReservationRedeem
 from jifen.web.context import CurrentPage, PageContext, PageRefused, go, parse
 
@@ -36,7 +36,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 CLERKS = ("clerk", "village_admin")
 
 
-async def _store(page: PageContext) -> Store:
+async def _store(page: PageContext) -> StoreLine:
     """The clerk's own store; a village admin at the counter uses the first open store (or ?store=)."""
     page.need(*CLERKS)
     # the API's check for anyone of the village, without reading the village: the counter needs its id only

@@ -16,9 +16,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
-from sqlalchemy.orm import QueryContext
 from starlette.datastructures import FormData
 
 from jifen.auth import browser as websession
@@ -31,7 +29,6 @@ from jifen.kit.idempotency import CallerKey, request_fingerprint, run_once
 from jifen.kit.logging import mask_phone
 from jifen.kit.periods import PERIOD_NAMES
 from jifen.kit.timeutil import to_local
-from jifen.models import Village
 from jifen.notify.messages import KIND_NAMES as NOTICE_KINDS
 from jifen.villages import service as villages
 from jifen.villages.repository import VillageName
@@ -275,20 +272,7 @@ def _path(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-@event.listens_for(Village, "load")
-def _keep_village(village: Village, context: QueryContext) -> None:
-    """A page's session keeps the villages it loaded: the identity map holds objects weakly, so the village
-    one access check loaded would otherwise be read again by the page's next check of the same village."""
-    kept = context.session.info.get(_KEPT) if context.session is not None else None
-    if kept is not None:
-        kept.append(village)
-
-
-_KEPT = "page_villages"
-
-
 async def _page(request: Request, actor: Actor, session: AsyncSession) -> PageContext:
-    session.info[_KEPT] = []
     web = websession.read(request.app.state.settings, request)
     if web is None:  # signed in with a bearer token on a page: pages go by the cookie alone
         raise LoginRequired(_path(request))

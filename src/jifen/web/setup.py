@@ -27,7 +27,7 @@ from jifen.imports.schemas import ImportResult
 from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.limits import body_limit
-from jifen.models import Role, Village
+from jifen.models import Role, VillageView
 from jifen.settings import Settings
 from jifen.villages import onboarding
 from jifen.villages.schemas import VillageCreate
@@ -101,19 +101,19 @@ async def create_village(page: CurrentPage) -> Response:
 # ------------------------------------------------------------------ the village admin: the roll
 
 
-async def _village(page: PageContext) -> Village:
+async def _village(page: PageContext) -> VillageView:
     page.need("village_admin")
     return (await _village_admin(page.village_id, page.actor, page.session)).village
 
 
-def _waiting(page: PageContext, village: Village, sha256: str) -> Path:
+def _waiting(page: PageContext, village: VillageView, sha256: str) -> Path:
     settings: Settings = page.request.app.state.settings
     if not _SHA.match(sha256):
         raise PageRefused(404, "找不到这次上传的文件，请重新上传")
     return settings.data_dir / "imports" / str(village.id) / f"{sha256}.roll"
 
 
-def _keep(page: PageContext, village: Village, result: ImportResult, data: bytes) -> None:
+def _keep(page: PageContext, village: VillageView, result: ImportResult, data: bytes) -> None:
     """Keep the upload for its confirm; uploads left unconfirmed for a day are dropped."""
     path = _waiting(page, village, result.sha256)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -203,7 +203,7 @@ async def upload(page: CurrentPage) -> Response:
     return _preview(page, result, {})
 
 
-async def _stored(page: PageContext, village: Village) -> tuple[bytes, str, str]:
+async def _stored(page: PageContext, village: VillageView) -> tuple[bytes, str, str]:
     sha256 = page.field("sha256")
     path = _waiting(page, village, sha256)
     if not path.exists():

@@ -36,7 +36,7 @@ from jifen.kit.db import PageRoute
 from jifen.kit.errors import JifenError
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import service as ledger
-from jifen.models import AwardStatus, Village
+from jifen.models import AwardStatus, VillageView
 from jifen.rules import service as rules
 from jifen.rules.auth import village_user
 from jifen.rules.schemas import RuleOut
@@ -49,7 +49,7 @@ GridText = Annotated[str | None, Query(max_length=32, pattern=NO_NUL)]
 OBSERVED = TypeAdapter(AwareDatetime)
 
 
-async def village_of(page: PageContext) -> Village:
+async def village_of(page: PageContext) -> VillageView:
     """The page's village, through the API's check for anyone of the village."""
     return (await village_user(page.village_id, page.actor, page.session)).village
 

@@ -32,7 +32,7 @@ from jifen.kit.idempotency import request_fingerprint, run_once
 from jifen.kit.limits import BodyLimit, body_limit, size_text
 from jifen.kit.periods import this_month
 from jifen.ledger import service as ledger
-from jifen.models import Village
+from jifen.models import VillageView
 from jifen.photos import service as photos
 from jifen.photos.auth import photo_reader, photo_uploader
 from jifen.photos.endpoints import MULTIPART_OVERHEAD, photo_file, read_limited
@@ -125,7 +125,7 @@ async def _store_page(
     )
 
 
-async def _village(page: PageContext) -> Village:
+async def _village(page: PageContext) -> VillageView:
     """The page's village, through the API's check for anyone of the village."""
     return (await village_user(page.village_id, page.actor, page.session)).village
 

@@ -392,7 +392,7 @@ _SUBMIT = (
 
 @dataclass(frozen=True, slots=True)
 class OneCall:
-    """What `award_submit` (migrations 0021, 0025) is called with: the caller, the key, the items."""
+    """What `award_submit` (migrations 0021, 0027) is called with: the caller, the key, the items."""
 
     caller: OneCallCaller
     many: bool

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,9 +72,34 @@ async def add_store(session: AsyncSession, village_id: uuid.UUID, name: str) -> 
     return store
 
 
-async def village_stores(session: AsyncSession, village_id: uuid.UUID) -> Sequence[Store]:
-    query = select(Store).where(Store.village_id == village_id).order_by(Store.created_at, Store.id)
-    return (await session.execute(query)).scalars().all()
+class StoreRef(Protocol):
+    """A store where only which store it is matters (a `Store` or a `StoreLine`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def village_id(self) -> uuid.UUID: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLine:
+    """A store as the lists show it (the ORM's `Store` is for one being changed)."""
+
+    village_id: uuid.UUID
+    id: uuid.UUID
+    name: str
+    active: bool
+    created_at: datetime
+
+
+async def village_stores(session: AsyncSession, village_id: uuid.UUID) -> list[StoreLine]:
+    return await Sql(session).rows(
+        StoreLine,
+        "SELECT village_id, id, name, active, created_at FROM stores WHERE village_id = $1"
+        " ORDER BY created_at, id",
+        village_id,
+    )
 
 
 async def get_item(session: AsyncSession, item_id: uuid.UUID) -> Item | None:

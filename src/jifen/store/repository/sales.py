@@ -8,10 +8,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from jifen.auth.actor_cache import OneCallCaller
-from jifen.kit.sql import Sql, present
+from jifen.kit.sql import Sql, checked, present
 from jifen.store.schemas import SaleOut
 
 _RECORD_SALE = """
@@ -86,10 +87,34 @@ class OneCall:
     quantities: list[int]
 
 
+def _arguments(call: OneCall) -> list[object]:
+    return [*call.caller.args(), *(getattr(call, f.name) for f in fields(call)[1:])]
+
+
 async def submit_in_one_call(session: AsyncSession, call: OneCall) -> str | None:
     """The whole counter sale in one statement: its answer as JSON, or None (nothing written)."""
-    basket = (getattr(call, f.name) for f in fields(call)[1:])
-    return await Sql(session).value(str, _SUBMIT, *call.caller.args(), *basket)
+    return await Sql(session).value(str, _SUBMIT, *_arguments(call))
+
+
+async def submit_committed(engine: AsyncEngine, call: OneCall) -> str | None:
+    """The same statement in a transaction of its own on a pooled connection, without an ORM session (the
+    sale's lane): BEGIN, the call, COMMIT on the driver's connection. The answer is committed when this
+    returns; None: nothing was written (a refusal commits nothing). Without a session there is no
+    SQLAlchemy transaction, result or greenlet around the call, and the COMMIT follows the call at once (the
+    items' rows it locked are held no longer than that)."""
+    async with engine.connect() as connection:
+        sync = connection.sync_connection
+        assert sync is not None
+        driver: asyncpg.Connection = sync.connection.driver_connection
+        try:
+            async with driver.transaction():
+                answer = await driver.fetchval(_SUBMIT, *_arguments(call))
+        except asyncpg.PostgresError:  # the server refused it and rolled back: the connection is sound
+            raise
+        except BaseException:  # lost, timed out or cancelled mid-call: the pool must not hand it out again
+            await connection.invalidate()
+            raise
+    return checked(str, answer)
 
 
 @dataclass(frozen=True, slots=True)

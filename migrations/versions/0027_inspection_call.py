@@ -17,8 +17,8 @@ same text, derived from the released one, with the same REVOKE and GRANT); jifen
 signature and is replaced. Everything else is as it was: a refusal, or a shape the call does not cover, writes
 nothing and answers NULL, and the caller runs the general path, which gives the refusal.
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-02
 """
 
@@ -28,8 +28,8 @@ from types import ModuleType
 
 from jifen.kit.migrate import APP_ROLE, execute_script
 
-revision = "0025"
-down_revision = "0024"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

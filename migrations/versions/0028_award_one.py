@@ -1,7 +1,7 @@
 """A single award in fewer statements: award_submit() with one item reads everything in one statement and
 writes the award, its audit event and its outbox event in one.
 
-Measured on `POST /awards` (issue 13: ≥ 1,000 awards/s at 32 clients), the call of 0025 ran about fifteen
+Measured on `POST /awards` (issue 13: ≥ 1,000 awards/s at 32 clients), the call of 0027 ran about fifteen
 statements for one item inside PL/pgSQL: the credential, the households, the roles, the notice days, the rule
 check, two account lookups, the priced aggregate (thirteen array_aggs and the answer's string_agg, sorted),
 the claim and the claim-post aggregate, ledger_post, and the awards, audit and outbox inserts. With one item
@@ -25,8 +25,8 @@ test_fast_lane.py, test_inspection_one_call.py compare them with the general pat
 where it was: ledger_post posts, the balance is checked under the account's row lock, the key is claimed
 before anything is posted.
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-02
 """
 
@@ -36,8 +36,8 @@ from types import ModuleType
 
 from jifen.kit.migrate import execute_script
 
-revision = "0026"
-down_revision = "0025"
+revision = "0028"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
@@ -52,7 +52,7 @@ def _released(name: str) -> ModuleType:
     return module
 
 
-_0025 = _released("0025_inspection_call.py")
+_0027 = _released("0027_inspection_call.py")
 
 
 def _replaced(text: str, *pairs: tuple[str, str]) -> str:
@@ -198,7 +198,7 @@ ONE_ITEM = r"""
 """
 
 AWARD_SUBMIT = _replaced(
-    _0025.AWARD_SUBMIT,
+    _0027.AWARD_SUBMIT,
     ("CREATE FUNCTION award_submit(", "CREATE OR REPLACE FUNCTION award_submit("),
     (
         "    a_memos text[];\nBEGIN\n",
@@ -212,7 +212,7 @@ AWARD_SUBMIT = _replaced(
     ),
 )
 
-# jifen_award_claim_post (0021, 0025) for one item: the key claimed with its answer (none without a key), then
+# jifen_award_claim_post (0021, 0027) for one item: the key claimed with its answer (none without a key), then
 # the award or deduction posted (awards/service.py award_draft) with the one transaction's arrays, without
 # the aggregate that lines up many
 CLAIM_POST_ONE = r"""
@@ -269,7 +269,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     execute_script(
         OUTBOX_REFERENCES_TRIGGER.format(when="")
-        + _0025.AWARD_SUBMIT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        + _0027.AWARD_SUBMIT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
         + "DROP FUNCTION jifen_award_claim_post_one(uuid, uuid, text, text, text, uuid, uuid, integer, text,"
         " integer, uuid, uuid, uuid, bigint);\n"
     )
