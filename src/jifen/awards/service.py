@@ -14,7 +14,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
-from jifen.auth.actor import Actor
+from jifen.auth.actor import CONSOLE_USER, Actor
 from jifen.auth.actor_cache import credential_rechecked, one_call_caller
 from jifen.auth.scope import check_grid
 from jifen.awards import repository
@@ -230,6 +230,8 @@ async def submit_batch_in_one_call(
     migration 0027), with no idempotency claim: the caller claimed the key and stores its own answer. The
     awards as `submit` answers them; None when they are not of the shape the call covers, or are refused:
     nothing was written, and the caller runs `submit`, which gives the refusal."""
+    if actor.user_id == CONSOLE_USER:
+        return None  # the console (the demo, a job) is no user award_submit knows: the general path
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
         return None  # a member, photos, or a deed scored offline (its own period): the general path
     call = repository.OneCall(
