@@ -7,6 +7,7 @@ then the outbox's cost to awards;
 `python -m bench award-sql [ROUNDS] [BEFORE]` for a 10,000-award call before and after a migration, one server;
 `python -m bench sale [--before DIR] [--before-sql FILE]` for counter sales, the one-call sale against the
 Python path (or against the code in DIR, or the `sale_submit` the released migration FILE made), alternating;
+`python -m bench inspection [--rounds N]` for a 500-household inspection, N times on one server;
 `python -m bench scale [--villages N --households N --postings N]` for a generated county."""
 
 import sys
@@ -39,6 +40,10 @@ elif sys.argv[1:2] == ["sale"]:
     from bench.sale import run as sale
 
     sale(sys.argv[2:])
+elif sys.argv[1:2] == ["inspection"]:
+    from bench.inspection import run as inspection
+
+    inspection(sys.argv[2:])
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 

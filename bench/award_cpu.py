@@ -4,7 +4,7 @@ Throughput on a 2-core machine shared with other work moves with everyone else's
 processes (the supervisor and its workers, from /proc/<pid>/stat) spend per award does not, much. This runs
 single awards (`POST /api/v1/awards`, a fresh key each) against `jifen serve --workers 2` at the given client
 counts, for each variant in turn and for several rounds alternating, and prints per variant: awards/s, p50,
-p99 and server CPU µs per award.
+p99, and the server's and PostgreSQL's (the postmaster and its backends) CPU µs per award.
 
 A variant is a server (`uvicorn`, `granian`) and a source tree: `--before DIR` (a `src` directory, e.g.
 `git archive main src | tar -x -C /tmp/before`) also serves that code, on PYTHONPATH, so a change and the
@@ -58,8 +58,10 @@ class Variant:
         return f"{'before' if self.src else 'this'}/{self.server}"
 
 
-async def measure(bench: Bench, variant: Variant, clients: int, seconds: float) -> tuple[Result, float]:
-    """Awards at `clients` for `seconds`: the result and the server's CPU µs per award."""
+async def measure(
+    bench: Bench, variant: Variant, clients: int, seconds: float
+) -> tuple[Result, float, float]:
+    """Awards at `clients` for `seconds`: the result, the server's and PostgreSQL's CPU µs per award."""
     conns = await bench.http_pool(clients)
     counter = iter(range(10**9))
     keys = iter(range(10**9))  # warm-up and measurement share no key (a key sent again is a replay)
@@ -77,12 +79,13 @@ async def measure(bench: Bench, variant: Variant, clients: int, seconds: float) 
 
     await timed_clients(clients, op, duration=1.0)  # warm: connections, prepared statements, caches
     assert bench.proc is not None
-    before = tree_cpu(bench.proc.pid)
+    postmaster = bench.server.get_pid()  # type: ignore[attr-defined]
+    before, db_before = tree_cpu(bench.proc.pid), tree_cpu(postmaster)
     result = await timed_clients(clients, op, duration=seconds)
-    used = tree_cpu(bench.proc.pid) - before
+    used, db_used = tree_cpu(bench.proc.pid) - before, tree_cpu(postmaster) - db_before
     for conn in conns:
         await conn.close()
-    return result, used / max(result.ops, 1) * 1e6
+    return result, used / max(result.ops, 1) * 1e6, db_used / max(result.ops, 1) * 1e6
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -100,11 +103,12 @@ async def main(args: argparse.Namespace) -> None:
                 bench.serve(server=variant.server, extra_env=env)
                 await bench.login()
                 for n in clients:
-                    result, cpu = await measure(bench, variant, n, args.seconds)
+                    result, cpu, db_cpu = await measure(bench, variant, n, args.seconds)
                     print(
                         f"round {round_} {variant.name:15} {n:2} clients: {result.rate:7.1f}/s"
                         f" p50 {result.pct(0.5):6.1f} ms p99 {result.pct(0.99):6.1f} ms"
-                        f" errors {result.errors:3}  server CPU {cpu:6.0f} µs/award",
+                        f" errors {result.errors:3}  server CPU {cpu:6.0f} µs/award,"
+                        f" PostgreSQL CPU {db_cpu:6.0f} µs/award",
                         flush=True,
                     )
                 bench.stop_server()

@@ -27,6 +27,8 @@ SUBMIT = (
     "SELECT answer_json FROM award_submit($1::uuid, $2::integer, $3::text, $4::text, $5::text, $6::text,"
     " $7::text, $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[], $13::text[])"
 )
+# from migration 0027 on: the batch id after p_many (NULL: a batch of its own)
+SUBMIT_0027 = SUBMIT.replace("$8::boolean, $9::timestamptz", "$8::boolean, NULL, $9::timestamptz")
 
 
 async def _seed(bench: ledger_bench.Bench, database: str, revision: str) -> dict[str, Any]:
@@ -44,9 +46,10 @@ async def _batch(side: dict[str, Any], households: list[uuid.UUID]) -> float:
     await owner.close()
     conn = await asyncpg.connect(side["app"])
     n = len(households)
+    arguments = await conn.fetchval("SELECT pronargs FROM pg_proc WHERE proname = 'award_submit'")
     started = time.perf_counter()
     answer = await conn.fetchval(
-        SUBMIT,
+        SUBMIT if arguments == 13 else SUBMIT_0027,
         side["actor"],
         credential,
         "bench",

@@ -53,6 +53,9 @@ class Actor:
         return {g.store_id for g in self.grants if g.role is Role.clerk and g.store_id is not None}
 
 
+CONSOLE_USER = uuid.UUID(int=0)  # no user's id: the console's actor is no row of `users`
+
+
 def console_actor(name: str = "console") -> Actor:
     """The actor for work started from the command line (admin create, demo, jobs): full town rights."""
-    return Actor(user_id=uuid.UUID(int=0), username=name, display_name=name, grants=(Grant(Role.town_admin),))
+    return Actor(user_id=CONSOLE_USER, username=name, display_name=name, grants=(Grant(Role.town_admin),))

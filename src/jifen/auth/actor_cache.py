@@ -48,14 +48,16 @@ class OneCallCaller:
     actor_name: str  # for the audit events
     request_id: str | None
     client_addr: str | None
-    key: str  # the Idempotency-Key and the request's fingerprint (kit/idempotency.py)
-    request_hash: str
+    # the Idempotency-Key and the request's fingerprint (kit/idempotency.py); None: the caller claimed the
+    # key itself (an inspection's awards, award_submit of migration 0027)
+    key: str | None
+    request_hash: str | None
 
     def args(self) -> tuple[object, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
 
 
-def one_call_caller(actor: Actor, key: CallerKey, fingerprint: str) -> OneCallCaller:
+def one_call_caller(actor: Actor, key: CallerKey | None, fingerprint: str | None) -> OneCallCaller:
     info = REQUEST.get()
     return OneCallCaller(
         actor.user_id,
@@ -63,7 +65,7 @@ def one_call_caller(actor: Actor, key: CallerKey, fingerprint: str) -> OneCallCa
         actor.username,
         info.request_id,
         info.client_addr,
-        key.key,
+        key.key if key is not None else None,
         fingerprint,
     )
 

@@ -122,12 +122,7 @@ async def submit_sheet(
         )
         for s in scores
     ]
-    submission = Submission(actor=actor, village_id=village_id, households=households)
-    results = (
-        await service.submit(session, actor, submission, items, batch_id=inspection_id, max_age=max_age)
-        if items
-        else []
-    )
+    results = await _submitted(session, actor, village_id, households, items, inspection_id, max_age)
     await sheets.mark_submitted(session, village_id, inspection_id, actor.user_id, len(results))
     await audit.record(
         session,
@@ -138,6 +133,26 @@ async def submit_sheet(
         after={"awards": len(results), "points": sum(r.points for r in results)},
     )
     return await read_sheet(session, inspection_id), results
+
+
+async def _submitted(
+    session: AsyncSession,
+    actor: Actor,
+    village_id: uuid.UUID,
+    households: dict[uuid.UUID, HouseholdRef],
+    items: list[AwardItem],
+    inspection_id: uuid.UUID,
+    max_age: timedelta,
+) -> list[AwardOut]:
+    """The sheet's awards under the inspection's id: in one database call when they are of its shape and
+    nothing is refused, else (nothing written) through the general path, which gives the refusal."""
+    if not items:
+        return []
+    done = await service.submit_batch_in_one_call(session, actor, items, inspection_id)
+    if done is not None:
+        return done
+    submission = Submission(actor=actor, village_id=village_id, households=households)
+    return await service.submit(session, actor, submission, items, batch_id=inspection_id, max_age=max_age)
 
 
 async def read_sheet(session: AsyncSession, inspection_id: uuid.UUID) -> SheetOut:

@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
-from jifen.auth.actor import Actor
+from jifen.auth.actor import CONSOLE_USER, Actor
 from jifen.auth.actor_cache import credential_rechecked, one_call_caller
 from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
 from jifen.awards.repository import AwardRow, HouseholdRef, LockedAward
-from jifen.awards.schemas import AwardBatchCreate, AwardCreate, AwardItem, AwardOut
+from jifen.awards.schemas import AwardBatchCreate, AwardBatchOut, AwardCreate, AwardItem, AwardOut
 from jifen.kit.db import unique_or
 from jifen.kit.errors import BadRequest, Conflict, Forbidden, JifenError, NotFound
 from jifen.kit.idempotency import CallerKey, is_valid_key
@@ -165,20 +166,78 @@ async def submit_in_one_call(
     body: AwardCreate | AwardBatchCreate,
     access: PendingSubmission,
     session: AsyncSession,
+    on: OnConnection | None = None,
     **_: object,
 ) -> bytes | None:
     """The award (or batch) as one database call (`award_submit`, migration 0021), answer included: the JSON
     to send, stored with the key. None when it is not of the shape that call covers, or is refused: nothing
-    was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged)."""
+    was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged).
+
+    `on`: the call runs on that driver connection, in its caller's transaction, instead of in `session`;
+    what it posted is left in `on.posted` for the caller to count once committed (the award's ASGI lane)."""
+    call = one_call_of(access.actor, key, fingerprint, body)
+    if call is None:
+        return None
+    with credential_rechecked():
+        if on is not None:
+            answer = await repository.submit_on(on.connection, call)
+        else:
+            answer = await repository.submit_in_one_call(session, call)
+    if answer.answer_json is None:
+        return None
+    if on is not None:
+        on.posted += answer.posted()
+    else:
+        count_posted(session, answer.posted())
+    return answer.answer_json.encode()
+
+
+@dataclass(slots=True)
+class OnConnection:
+    """A driver connection in a transaction of its holder's, and the kinds of what was posted on it."""
+
+    connection: asyncpg.Connection
+    posted: list[str] = field(default_factory=list)
+
+
+def one_call_of(
+    actor: Actor, key: CallerKey, fingerprint: str, body: AwardCreate | AwardBatchCreate
+) -> repository.OneCall | None:
+    """What `award_submit` is called with for this request, or None when it is not of the shape that call
+    covers (the general path runs)."""
     many = isinstance(body, AwardBatchCreate)
     items = body.items if isinstance(body, AwardBatchCreate) else [body]
     if not is_valid_key(key.key):
         return None  # no usable key: refused after the access checks (PendingSubmission)
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
         return None  # a member, photos, or a deed scored offline (its own period): the general path
-    call = repository.OneCall(
-        caller=one_call_caller(access.actor, key, fingerprint),
+    return repository.OneCall(
+        caller=one_call_caller(actor, key, fingerprint),
         many=many,
+        batch=None,
+        now=utcnow(),
+        households=[item.household_id for item in items],
+        rules=[item.rule_id for item in items],
+        quantities=[item.quantity for item in items],
+        notes=[item.note for item in items],
+    )
+
+
+async def submit_batch_in_one_call(
+    session: AsyncSession, actor: Actor, items: Sequence[AwardItem], batch_id: uuid.UUID
+) -> list[AwardOut] | None:
+    """Staff's items as one batch under `batch_id` (an inspection's) in one database call (`award_submit`,
+    migration 0027), with no idempotency claim: the caller claimed the key and stores its own answer. The
+    awards as `submit` answers them; None when they are not of the shape the call covers, or are refused:
+    nothing was written, and the caller runs `submit`, which gives the refusal."""
+    if actor.user_id == CONSOLE_USER:
+        return None  # the console (the demo, a job) is no user award_submit knows: the general path
+    if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
+        return None  # a member, photos, or a deed scored offline (its own period): the general path
+    call = repository.OneCall(
+        caller=one_call_caller(actor, None, None),
+        many=True,
+        batch=batch_id,
         now=utcnow(),
         households=[item.household_id for item in items],
         rules=[item.rule_id for item in items],
@@ -189,8 +248,8 @@ async def submit_in_one_call(
         answer = await repository.submit_in_one_call(session, call)
     if answer.answer_json is None:
         return None
-    count_posted(session, ["award"] * (answer.awarded or 0) + ["deduction"] * (answer.deducted or 0))
-    return answer.answer_json.encode()
+    count_posted(session, answer.posted())
+    return AwardBatchOut.model_validate_json(answer.answer_json).items
 
 
 async def _load_submission(

@@ -258,6 +258,12 @@ def count_posted(session: AsyncSession, kinds: Iterable[str]) -> None:
     tally.update(kinds)
 
 
+def count_committed(kinds: Iterable[str]) -> None:
+    """Transactions just committed outside a session (a one-call lane on a driver connection of its own)."""
+    for kind, number in Tally(kinds).items():
+        LEDGER_TRANSACTIONS.labels(kind).inc(number)
+
+
 @event.listens_for(Session, "after_commit")
 def _count_committed(session: Session) -> None:
     tally: Tally[str] | None = session.info.pop(_POSTED, None)

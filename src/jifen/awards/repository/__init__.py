@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.auth.actor_cache import OneCallCaller
@@ -384,17 +385,18 @@ async def lock_due_notices(session: AsyncSession, moment: datetime) -> list[uuid
 
 _SUBMIT = (
     "SELECT answer_json, awarded, deducted FROM award_submit($1::uuid, $2::integer, $3::text, $4::text,"
-    " $5::text, $6::text, $7::text, $8::boolean, $9::timestamptz, $10::uuid[], $11::uuid[], $12::integer[],"
-    " $13::text[])"
+    " $5::text, $6::text, $7::text, $8::boolean, $9::uuid, $10::timestamptz, $11::uuid[], $12::uuid[],"
+    " $13::integer[], $14::text[])"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class OneCall:
-    """What `award_submit` (migration 0021) is called with: the caller, the key, the items."""
+    """What `award_submit` (migrations 0021, 0027) is called with: the caller, the key, the items."""
 
     caller: OneCallCaller
     many: bool
+    batch: uuid.UUID | None  # the awards' batch id (an inspection's); None: a batch of its own when `many`
     now: datetime
     households: list[uuid.UUID]
     rules: list[uuid.UUID]
@@ -408,6 +410,10 @@ class OneCallAnswer:
     awarded: int | None  # the transactions posted, by kind
     deducted: int | None
 
+    def posted(self) -> list[str]:
+        """The kinds of the transactions posted (jifen_ledger_transactions_total)."""
+        return ["award"] * (self.awarded or 0) + ["deduction"] * (self.deducted or 0)
+
 
 async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAnswer:
     """The whole award (or batch) in one statement: its answer as JSON, and what it posted."""
@@ -415,3 +421,11 @@ async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAns
     found = await Sql(session).row(OneCallAnswer, _SUBMIT, *call.caller.args(), *items)
     assert found is not None  # a function returning a record returns one row
     return found
+
+
+async def submit_on(connection: asyncpg.Connection, call: OneCall) -> OneCallAnswer:
+    """`submit_in_one_call` on a driver connection, in its caller's transaction (the award's ASGI lane)."""
+    items = (getattr(call, f.name) for f in fields(call)[1:])
+    found = await connection.fetchrow(_SUBMIT, *call.caller.args(), *items)
+    assert found is not None  # a function returning a record returns one row
+    return OneCallAnswer(found["answer_json"], found["awarded"], found["deducted"])
