@@ -38,11 +38,7 @@ Revises: 0024
 Create Date: 2026-12-02
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-from jifen.kit.migrate import execute_script
+from jifen.kit.migrate import execute_script, function_of, released, replaced
 
 revision = "0025"
 down_revision = "0024"
@@ -50,36 +46,12 @@ branch_labels = None
 depends_on = None
 
 
-def _released(name: str) -> ModuleType:
-    """A released migration, read as it is (released migrations never change)."""
-    spec = importlib.util.spec_from_file_location(f"jifen_migration_{name}", Path(__file__).with_name(name))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_0023 = released("0023_sale_call.py")
 
 
-_0023 = _released("0023_sale_call.py")
+RELEASED = function_of(_0023.UPGRADE, "sale_submit")
 
-
-def _replaced(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
-
-def _function(script: str, name: str) -> str:
-    """One `CREATE FUNCTION name(...) ... $$;` of a released migration's script, as CREATE OR REPLACE."""
-    start = script.index(f"CREATE FUNCTION {name}(")
-    end = script.index("\n$$;\n", start) + len("\n$$;\n")
-    return "CREATE OR REPLACE" + script[start + len("CREATE") : end]
-
-
-RELEASED = _function(_0023.UPGRADE, "sale_submit")
-
-LEAN = _replaced(
+LEAN = replaced(
     RELEASED,
     # planned once per connection (the basket's unnest kept two statements on custom plans)
     (

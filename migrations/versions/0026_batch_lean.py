@@ -42,11 +42,7 @@ Revises: 0025
 Create Date: 2026-12-02
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-from jifen.kit.migrate import execute_script
+from jifen.kit.migrate import between, execute_script, released
 
 revision = "0026"
 down_revision = "0025"
@@ -54,35 +50,21 @@ branch_labels = None
 depends_on = None
 
 
-def _released(name: str) -> ModuleType:
-    """A released migration, read as it is (released migrations never change)."""
-    spec = importlib.util.spec_from_file_location(f"jifen_migration_{name}", Path(__file__).with_name(name))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0016 = _released("0016_lean_posting.py")
-_0022 = _released("0022_award_sql.py")
-
-
-def _between(text: str, start: str, end: str) -> str:
-    return text[text.index(start) : text.index(end, text.index(start))]
+_0016 = released("0016_lean_posting.py")
+_0022 = released("0022_award_sql.py")
 
 
 # jifen_post_general as 0022 left it (0016's head and 0022's tail), for the downgrade
 GENERAL_OF_0022 = _0022._general_head_of_0016() + _0022.GENERAL_TAIL
 # 0022's statement over joined rows (lifetime earned and running balances), run now only when a household is
 # debited, for JF001
-_RUNNING_OF_0022 = _between(_0022.GENERAL_TAIL, "    WITH reversed AS (", "    IF bad.misearned IS NOT NULL")
+_RUNNING_OF_0022 = between(_0022.GENERAL_TAIL, "    WITH reversed AS (", "    IF bad.misearned IS NOT NULL")
 # 0013's two statements (the balances by account, then the postings with running balances), for a batch that
 # posts to a household more than once
 _TWO_PASSES_OF_0013 = _0016._BATCH_PATH_OF_0013[_0016._BATCH_PATH_OF_0013.index("    UPDATE accounts a") :]
 assert _TWO_PASSES_OF_0013.endswith("END\n$$;\n")
 _TWO_PASSES_OF_0013 = _TWO_PASSES_OF_0013[: -len("END\n$$;\n")]
-_RULE_VERSIONS_OF_0016 = _between(
+_RULE_VERSIONS_OF_0016 = between(
     _0016.UPGRADE,
     "    IF NOT EXISTS (SELECT 1 FROM villages v WHERE v.id = p_village)",
     "\n    PERFORM 1 FROM accounts",
@@ -152,7 +134,7 @@ BEGIN
     END IF;
 
 """
-    + _between(_0016._BATCH_PATH_OF_0013, "    INSERT INTO ledger_transactions (", "    -- the first posting")
+    + between(_0016._BATCH_PATH_OF_0013, "    INSERT INTO ledger_transactions (", "    -- the first posting")
     + r"""    -- the first posting that would take a household below zero, counted on the balances before the batch:
     -- only a debit can
     IF seen.debits THEN

@@ -22,11 +22,7 @@ Revises: 0026
 Create Date: 2026-12-02
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-from jifen.kit.migrate import APP_ROLE, execute_script
+from jifen.kit.migrate import APP_ROLE, execute_script, released, replaced
 
 revision = "0027"
 down_revision = "0026"
@@ -34,25 +30,8 @@ branch_labels = None
 depends_on = None
 
 
-def _released(name: str) -> ModuleType:
-    """A released migration, read as it is (released migrations never change)."""
-    spec = importlib.util.spec_from_file_location(f"jifen_migration_{name}", Path(__file__).with_name(name))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0021 = _released("0021_award_call.py")
-_0022 = _released("0022_award_sql.py")
-
-
-def _replaced(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
+_0021 = released("0021_award_call.py")
+_0022 = released("0022_award_sql.py")
 
 
 OLD_SIGNATURE = _0021.SIGNATURE
@@ -62,7 +41,7 @@ SIGNATURE = (
 )
 
 # award_submit of 0022 with the batch id and the key optional
-AWARD_SUBMIT = _replaced(
+AWARD_SUBMIT = replaced(
     _0022.AWARD_SUBMIT,
     ("CREATE OR REPLACE FUNCTION award_submit(", "CREATE FUNCTION award_submit("),
     (
@@ -87,7 +66,7 @@ _CLAIM = (
     "    VALUES (p_village, p_actor, p_key, p_request_hash, 201, p_answer)\n"
     "    ON CONFLICT DO NOTHING RETURNING true INTO claimed;\n"
 )
-CLAIM_POST = _replaced(
+CLAIM_POST = replaced(
     _0022.CLAIM_POST,
     (
         _CLAIM,

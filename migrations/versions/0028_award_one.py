@@ -30,11 +30,7 @@ Revises: 0027
 Create Date: 2026-12-02
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-from jifen.kit.migrate import execute_script
+from jifen.kit.migrate import execute_script, released, replaced
 
 revision = "0028"
 down_revision = "0027"
@@ -42,24 +38,7 @@ branch_labels = None
 depends_on = None
 
 
-def _released(name: str) -> ModuleType:
-    """A released migration, read as it is (released migrations never change)."""
-    spec = importlib.util.spec_from_file_location(f"jifen_migration_{name}", Path(__file__).with_name(name))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0027 = _released("0027_inspection_call.py")
-
-
-def _replaced(text: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
+_0027 = released("0027_inspection_call.py")
 
 
 ONE_ITEM = r"""
@@ -197,7 +176,7 @@ ONE_ITEM = r"""
     END IF;
 """
 
-AWARD_SUBMIT = _replaced(
+AWARD_SUBMIT = replaced(
     _0027.AWARD_SUBMIT,
     ("CREATE FUNCTION award_submit(", "CREATE OR REPLACE FUNCTION award_submit("),
     (

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jifen.audit import service as audit
 from jifen.auth.actor import CONSOLE_USER, Actor
-from jifen.auth.actor_cache import credential_rechecked, one_call_caller
+from jifen.auth.actor_cache import OneCallCaller, credential_rechecked, one_call_caller
 from jifen.auth.scope import check_grid
 from jifen.awards import repository
 from jifen.awards.auth import PendingSubmission, Submission
@@ -209,12 +209,19 @@ def one_call_of(
     items = body.items if isinstance(body, AwardBatchCreate) else [body]
     if not is_valid_key(key.key):
         return None  # no usable key: refused after the access checks (PendingSubmission)
+    return _one_call_of(one_call_caller(actor, key, fingerprint), items, many=many, batch=None)
+
+
+def _one_call_of(
+    caller: OneCallCaller, items: Sequence[AwardItem], *, many: bool, batch: uuid.UUID | None
+) -> repository.OneCall | None:
+    """The items as `award_submit`'s arguments; None when one is not of the shape it covers."""
     if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
         return None  # a member, photos, or a deed scored offline (its own period): the general path
     return repository.OneCall(
-        caller=one_call_caller(actor, key, fingerprint),
+        caller=caller,
         many=many,
-        batch=None,
+        batch=batch,
         now=utcnow(),
         households=[item.household_id for item in items],
         rules=[item.rule_id for item in items],
@@ -232,18 +239,9 @@ async def submit_batch_in_one_call(
     nothing was written, and the caller runs `submit`, which gives the refusal."""
     if actor.user_id == CONSOLE_USER:
         return None  # the console (the demo, a job) is no user award_submit knows: the general path
-    if any(item.member_id is not None or item.photo_ids or item.observed_at is not None for item in items):
-        return None  # a member, photos, or a deed scored offline (its own period): the general path
-    call = repository.OneCall(
-        caller=one_call_caller(actor, None, None),
-        many=True,
-        batch=batch_id,
-        now=utcnow(),
-        households=[item.household_id for item in items],
-        rules=[item.rule_id for item in items],
-        quantities=[item.quantity for item in items],
-        notes=[item.note for item in items],
-    )
+    call = _one_call_of(one_call_caller(actor, None, None), items, many=True, batch=batch_id)
+    if call is None:
+        return None
     with credential_rechecked():
         answer = await repository.submit_in_one_call(session, call)
     if answer.answer_json is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from alembic import command
@@ -125,3 +127,39 @@ def execute_script(sql: str) -> None:
     driver_connection = op.get_bind().connection.driver_connection
     assert driver_connection is not None
     await_only(driver_connection.execute(sql))
+
+
+# ------------------------------------------------------------------- a migration built on a released one
+# Released migrations never change: a later one that changes a SQL function derives the new text from the
+# released text, so the two can be read side by side and the downgrade restores exactly what was there.
+
+
+def released(name: str) -> ModuleType:
+    """The released migration `migrations/versions/<name>`, loaded as it is."""
+    path = migrations_dir() / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"jifen_migration_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def replaced(text: str, *pairs: tuple[str, str]) -> str:
+    """`text` with each (old, new) pair replaced; each old text must occur exactly once."""
+    for old, new in pairs:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def function_of(script: str, name: str) -> str:
+    """One `CREATE FUNCTION name(...) ... $$;` of a migration's script, as CREATE OR REPLACE."""
+    start = script.index(f"CREATE FUNCTION {name}(")
+    end = script.index("\n$$;\n", start) + len("\n$$;\n")
+    return "CREATE OR REPLACE" + script[start + len("CREATE") : end]
+
+
+def between(text: str, start: str, end: str) -> str:
+    """The part of `text` from `start` up to the next `end`."""
+    return text[text.index(start) : text.index(end, text.index(start))]
