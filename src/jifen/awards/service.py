@@ -27,6 +27,7 @@ from jifen.kit.idempotency import CallerKey, is_valid_key
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_TIME_ID, Page
 from jifen.kit.periods import PERIOD_NAMES, period_start, window
+from jifen.kit.sql import column_arrays
 from jifen.kit.timeutil import to_local, utcnow
 from jifen.ledger import repository as ledger_repository
 from jifen.ledger import service as ledger
@@ -451,21 +452,24 @@ async def _record_awards(
             "village": batch.village_id,
             "batch": batch_id or (uuid.uuid4() if batch.many else None),
             "actor": batch.actor.user_id,
-            "ids": [r.id for r in results],
-            "households": [r.household_id for r in results],
-            "rules": [r.rule_id for r in results],
-            "versions": [r.rule_version for r in results],
-            "quantities": [r.quantity for r in results],
-            "points": [r.points for r in results],
-            "members": [r.member_id for r in results],
-            "notes": [r.note for r in results],
+            **column_arrays(
+                results,
+                ids="id",
+                households="household_id",
+                rules="rule_id",
+                versions="rule_version",
+                quantities="quantity",
+                points="points",
+                members="member_id",
+                notes="note",
+                transactions="transaction_id",
+                notice_until="notice_until",
+                observed="observed_at",
+            ),
             "statuses": [r.status.value for r in results],
-            "transactions": [r.transaction_id for r in results],
             "created_at": batch.now,
-            "notice_until": [r.notice_until for r in results],
             "holds": holds,
             "self_report": batch.self_report,
-            "observed": [r.observed_at for r in results],
         },
     )
     for result in results:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import asyncpg
@@ -70,6 +71,11 @@ def present(row: T | None) -> T:
     """The row a statement always returns: an INSERT … RETURNING, a row the caller locked or just wrote."""
     assert row is not None
     return row
+
+
+def column_arrays(rows: Sequence[object], **columns: str) -> dict[str, list[Any]]:
+    """Named columns of `rows`, each as one list (an `unnest($n::…[])` argument): `name="attribute"`."""
+    return {name: list(map(attrgetter(attribute), rows)) for name, attribute in columns.items()}
 
 
 def unnest_args(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:

@@ -22,6 +22,7 @@ from jifen.kit.errors import Conflict, JifenError, NotFound
 from jifen.kit.metrics import count_posted
 from jifen.kit.pagination import BY_NUMBER, Page, encode_cursor
 from jifen.kit.schemas import out_of
+from jifen.kit.sql import column_arrays
 from jifen.ledger import repository
 from jifen.ledger.repository import HoldTerms as HoldTerms
 from jifen.ledger.schemas import BalanceOut, CompensationRef, EntryOut
@@ -182,15 +183,18 @@ def _post_params(actor: Actor, village_id: uuid.UUID, drafts: Sequence[Draft]) -
     return {
         "village": village_id,
         "actor": actor.user_id,
-        "t_ids": [d.id for d in drafts],
         "t_kinds": [d.kind.value for d in drafts],
-        "t_memos": [d.memo for d in drafts],
-        "t_rule_ids": [d.rule_id for d in drafts],
-        "t_rule_versions": [d.rule_version for d in drafts],
-        "t_source_types": [d.source_type for d in drafts],
-        "t_source_ids": [d.source_id for d in drafts],
-        "t_reverses": [d.reverses_id for d in drafts],
-        "t_reasons": [d.reason for d in drafts],
+        **column_arrays(
+            drafts,
+            t_ids="id",
+            t_memos="memo",
+            t_rule_ids="rule_id",
+            t_rule_versions="rule_version",
+            t_source_types="source_type",
+            t_source_ids="source_id",
+            t_reverses="reverses_id",
+            t_reasons="reason",
+        ),
         "p_tx": [number for number, _ in lines],
         "p_accounts": [line.account_id for _, line in lines],
         "p_amounts": [line.amount for _, line in lines],
