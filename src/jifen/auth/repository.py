@@ -4,8 +4,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 
 from jifen.auth.actor import Actor, Grant
 from jifen.kit.sql import Sql
@@ -121,6 +123,13 @@ async def village(session: AsyncSession, village_id: uuid.UUID) -> VillageLine |
 def village_changed(session: AsyncSession, village_id: uuid.UUID) -> None:
     """The village was changed in this transaction: the next access check reads it again."""
     session.info.get(_READ, {}).pop(village_id, None)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_villages(session: OrmSession, transaction: SessionTransaction) -> None:
+    """A session that goes on to another transaction (a job's) reads its villages afresh there."""
+    if transaction.parent is None:
+        session.info.pop(_READ, None)
 
 
 _HOUSEHOLD = f"SELECT {HOUSEHOLD_ROW} FROM households WHERE id = $1"
