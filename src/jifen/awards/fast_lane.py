@@ -24,6 +24,7 @@ from jifen.awards.auth import PendingSubmission
 from jifen.awards.endpoints import create_award, router
 from jifen.awards.schemas import AwardCreate
 from jifen.awards.service import OnConnection, submit_in_one_call
+from jifen.kit.db import driver_transaction
 from jifen.kit.idempotency import CallerKey, fingerprint
 from jifen.kit.metrics import count_committed
 
@@ -51,28 +52,15 @@ class OneCallAwardLane(OneCallLane[AwardCreate]):
         access = PendingSubmission(actor, session, key.key, [body.household_id])
         engine: AsyncEngine = self.state.engine
         try:
-            async with engine.connect() as pooled:
-                connection = (await pooled.get_raw_connection()).driver_connection
-                assert connection is not None
+            async with driver_transaction(engine) as connection:
                 on = OnConnection(connection)
-                try:
-                    async with connection.transaction():
-                        answer = await submit_in_one_call(
-                            key=key,
-                            fingerprint=request_hash,
-                            body=body,
-                            access=access,
-                            session=session,
-                            on=on,
-                        )
-                        if answer is None:
-                            raise _Refused  # nothing was written: rolled back, the router answers
-                except _Refused:
-                    return None
-                except BaseException:
-                    if connection.is_closed() or connection.is_in_transaction():
-                        await pooled.invalidate()  # not back into the pool as it is
-                    raise
+                answer = await submit_in_one_call(
+                    key=key, fingerprint=request_hash, body=body, access=access, session=session, on=on
+                )
+                if answer is None:
+                    raise _Refused  # nothing was written: rolled back, the router answers
+        except _Refused:
+            return None
         except Exception as exc:  # the general path runs again and answers it (a fault: its 503)
             log.info(self.fell_through, error=type(exc).__name__)
             return None

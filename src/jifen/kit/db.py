@@ -176,9 +176,23 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 @asynccontextmanager
-async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """A pooled asyncpg connection outside any request transaction, for work that runs its own
-    transactions (linking the chain, verifying it)."""
+    transactions (linking the chain, verifying it, a one-call lane). A connection an error left closed or
+    inside a transaction (lost, timed out, cancelled mid-call) is not handed out by the pool again."""
     async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        yield raw.driver_connection
+        raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        try:
+            yield raw
+        except BaseException:
+            if raw.is_closed() or raw.is_in_transaction():
+                await connection.invalidate()
+            raise
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """`raw_connection` in a transaction of its own: committed when the block ends, rolled back when it
+    raises (the one-call lanes: BEGIN, the call, COMMIT, without an ORM session around them)."""
+    async with raw_connection(engine) as connection, connection.transaction():
+        yield connection

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from jifen.auth.actor_cache import credential_rechecked, one_call_caller
 from jifen.kit import timeutil
 from jifen.kit.idempotency import CallerKey, is_valid_key
-from jifen.kit.metrics import LEDGER_TRANSACTIONS, count_posted
+from jifen.kit.metrics import count_committed, count_posted
 from jifen.models import TransactionKind
 from jifen.store.auth import PendingCashier
 from jifen.store.repository import sales as sale_rows
@@ -53,7 +53,7 @@ async def sell_in_one_call(
         if engine is not None:
             answer = await sale_rows.submit_committed(engine, call)
             if answer is not None:
-                LEDGER_TRANSACTIONS.labels(TransactionKind.redemption.value).inc()
+                count_committed([TransactionKind.redemption.value])
         else:
             answer = await sale_rows.submit_in_one_call(session, call)
             if answer is not None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from jifen.auth.actor_cache import OneCallCaller
+from jifen.kit.db import driver_transaction
 from jifen.kit.sql import Sql, checked, present
 from jifen.store.schemas import SaleOut
 
@@ -102,18 +102,8 @@ async def submit_committed(engine: AsyncEngine, call: OneCall) -> str | None:
     returns; None: nothing was written (a refusal commits nothing). Without a session there is no
     SQLAlchemy transaction, result or greenlet around the call, and the COMMIT follows the call at once (the
     items' rows it locked are held no longer than that)."""
-    async with engine.connect() as connection:
-        sync = connection.sync_connection
-        assert sync is not None
-        driver: asyncpg.Connection = sync.connection.driver_connection
-        try:
-            async with driver.transaction():
-                answer = await driver.fetchval(_SUBMIT, *_arguments(call))
-        except asyncpg.PostgresError:  # the server refused it and rolled back: the connection is sound
-            raise
-        except BaseException:  # lost, timed out or cancelled mid-call: the pool must not hand it out again
-            await connection.invalidate()
-            raise
+    async with driver_transaction(engine) as driver:
+        answer = await driver.fetchval(_SUBMIT, *_arguments(call))
     return checked(str, answer)
 
 
