@@ -1,4 +1,4 @@
-"""award_submit with one item (migration 0028: one read, one write) answers, refuses and writes exactly as the
+"""award_submit with one item (migration 0028: one read, one write; 0029: the writes in one statement) answers, refuses and writes exactly as the
 many-item statements do: each case is sent once alone and once as the first item of two (the second a plain
 award to a household of its own), on households in the same state; the first item's answer, awards row,
 audit event, outbox event and postings must be the same, and a case one refuses (NULL) the other refuses."""
@@ -38,6 +38,9 @@ _ROWS = {
     " FROM ledger_transactions t JOIN postings p ON p.village_id = t.village_id AND p.transaction_id = t.id"
     " JOIN accounts a ON a.village_id = p.village_id AND a.id = p.account_id"
     " WHERE t.source_id = $1 ORDER BY p.amount",
+    # the household's balance row after it: moved by ledger_post (many items) or by the one statement (0029)
+    "account": "SELECT a.posted, a.held, a.lifetime_earned, a.version FROM awards w"
+    " JOIN accounts a ON a.village_id = w.village_id AND a.id = w.household_id WHERE w.id = $1",
 }
 
 

@@ -2,7 +2,7 @@
 
 The lane (`auth/one_call_lane.py`, shared with the counter sale) answers the request itself only when it is
 of the one-call shape and sure — a cached actor, a valid key sent once, a body `AwardCreate` accepts, and
-`award_submit` (migrations 0021, 0028) answering and committing; anything else goes on to the router exactly
+`award_submit` (migrations 0021, 0028, 0029) answering and committing; anything else goes on to the router exactly
 as it came in, which answers it as before.
 
 The award's lane runs its one call on a pooled driver connection of its own, not in an ORM session: BEGIN,
