@@ -1,7 +1,8 @@
-"""award_submit with one item (migration 0028: one read, one write; 0029: the writes in one statement) answers, refuses and writes exactly as the
-many-item statements do: each case is sent once alone and once as the first item of two (the second a plain
-award to a household of its own), on households in the same state; the first item's answer, awards row,
-audit event, outbox event and postings must be the same, and a case one refuses (NULL) the other refuses."""
+"""award_submit with one item (migration 0028: one read, one write; 0029: the writes in one statement)
+answers, refuses and writes exactly as the many-item statements do: each case is sent once alone and once as
+the first item of two (the second a plain award to a household of its own), on households in the same state;
+the first item's answer, awards row, audit event, outbox event and postings must be the same, and a case one
+refuses (NULL) the other refuses."""
 
 from __future__ import annotations
 
