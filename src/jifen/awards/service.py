@@ -174,7 +174,8 @@ async def submit_in_one_call(
     to send, stored with the key. None when it is not of the shape that call covers, or is refused: nothing
     was written, and the endpoint runs `submit` as before (its refusals, codes and messages unchanged).
 
-    `on`: the call runs on that driver connection, in its caller's transaction, instead of in `session`;
+    `on`: the call runs on that driver connection (committed when it answers, outside a transaction of the
+    caller's) instead of in `session`;
     what it posted is left in `on.posted` for the caller to count once committed (the award's ASGI lane)."""
     call = one_call_of(access.actor, key, fingerprint, body)
     if call is None:
@@ -195,7 +196,7 @@ async def submit_in_one_call(
 
 @dataclass(slots=True)
 class OnConnection:
-    """A driver connection in a transaction of its holder's, and the kinds of what was posted on it."""
+    """A driver connection the call commits on, and the kinds of what was posted on it."""
 
     connection: asyncpg.Connection
     posted: list[str] = field(default_factory=list)

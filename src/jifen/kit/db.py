@@ -188,11 +188,3 @@ async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connectio
             if raw.is_closed() or raw.is_in_transaction():
                 await connection.invalidate()
             raise
-
-
-@asynccontextmanager
-async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """`raw_connection` in a transaction of its own: committed when the block ends, rolled back when it
-    raises (the one-call lanes: BEGIN, the call, COMMIT, without an ORM session around them)."""
-    async with raw_connection(engine) as connection, connection.transaction():
-        yield connection

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from jifen.auth.actor_cache import OneCallCaller
-from jifen.kit.db import driver_transaction
+from jifen.kit.db import raw_connection
 from jifen.kit.sql import Sql, checked, present
 from jifen.store.schemas import SaleOut
 
@@ -98,11 +98,12 @@ async def submit_in_one_call(session: AsyncSession, call: OneCall) -> str | None
 
 async def submit_committed(engine: AsyncEngine, call: OneCall) -> str | None:
     """The same statement in a transaction of its own on a pooled connection, without an ORM session (the
-    sale's lane): BEGIN, the call, COMMIT on the driver's connection. The answer is committed when this
-    returns; None: nothing was written (a refusal commits nothing). Without a session there is no
-    SQLAlchemy transaction, result or greenlet around the call, and the COMMIT follows the call at once (the
-    items' rows it locked are held no longer than that)."""
-    async with driver_transaction(engine) as driver:
+    sale's lane): PostgreSQL's implicit transaction, committed when the statement answers, with no BEGIN
+    and COMMIT round trips of their own. The answer is committed when this returns; None: nothing was
+    written (a refusal commits nothing). Without a session there is no SQLAlchemy transaction, result or
+    greenlet around the call, and the commit follows the call at once (the items' rows it locked are held
+    no longer than that)."""
+    async with raw_connection(engine) as driver:
         answer = await driver.fetchval(_SUBMIT, *_arguments(call))
     return checked(str, answer)
 
