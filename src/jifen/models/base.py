@@ -141,11 +141,15 @@ def distinct_index(name: str, *columns: str) -> Index:
     return Index(name, *columns, postgresql_with={"deduplicate_items": "off"})
 
 
-def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
-    """An index (unique when asked) over only the rows `where` holds for."""
-    return Index(name, *columns, unique=unique, postgresql_where=text(where))
+def partial_index(
+    name: str, *columns: str, where: str, unique: bool = False, include: tuple[str, ...] = ()
+) -> Index:
+    """An index (unique when asked) over only the rows `where` holds for; `include`: columns it carries
+    besides its key, so that a read of them needs no visit to the table."""
+    extra = {"postgresql_include": list(include)} if include else {}
+    return Index(name, *columns, unique=unique, postgresql_where=text(where), **extra)
 
 
-def once_per_village_where(name: str, *columns: str, where: str) -> Index:
+def once_per_village_where(name: str, *columns: str, where: str, include: tuple[str, ...] = ()) -> Index:
     """`columns` are unique within a village among the rows `where` holds for (a partial unique index)."""
-    return partial_index(name, "village_id", *columns, where=where, unique=True)
+    return partial_index(name, "village_id", *columns, where=where, unique=True, include=include)
