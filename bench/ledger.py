@@ -51,6 +51,8 @@ REDEEM_SECONDS = float(os.environ.get("BENCH_REDEEM_SECONDS", min(DURATION, 3.0)
 # each pgbench baseline (whole seconds): 14 of them, so they stay short
 BASELINE_SECONDS = float(os.environ.get("BENCH_BASELINE_SECONDS", min(DURATION, 2.0)))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# the connections each server process keeps (JIFEN_DB_POOL_SIZE; its overflow is the setting's default)
+POOL_SIZE = os.environ.get("BENCH_POOL_SIZE", "20")
 
 
 @dataclass
@@ -208,13 +210,13 @@ class Bench:
     ) -> None:
         env = {
             **os.environ,
-            **(extra_env or {}),
             "JIFEN_ENV": "prod",
             "JIFEN_SECRET_KEY": self.secret,
             "JIFEN_DATABASE_URL": self.app_url,
             "JIFEN_LOG_LEVEL": "WARNING",
-            "JIFEN_DB_POOL_SIZE": "20",
+            "JIFEN_DB_POOL_SIZE": POOL_SIZE,
             "JIFEN_CHAIN_INTERVAL_SECONDS": str(chain_interval),
+            **(extra_env or {}),  # a variant's own settings win
         }
         self.proc = subprocess.Popen(
             [
