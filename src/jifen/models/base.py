@@ -146,7 +146,7 @@ def partial_index(
 ) -> Index:
     """An index (unique when asked) over only the rows `where` holds for; `include`: columns it carries
     besides its key, so that a read of them needs no visit to the table."""
-    extra = {"postgresql_include": list(include)} if include else {}
+    extra: dict[str, Any] = {"postgresql_include": list(include)} if include else {}
     return Index(name, *columns, unique=unique, postgresql_where=text(where), **extra)
 
 
