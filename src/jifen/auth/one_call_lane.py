@@ -23,7 +23,6 @@ its refusals cannot differ from the router's.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -33,7 +32,6 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -127,16 +125,10 @@ class OneCallLane(HttpMiddleware, Generic[Body]):
         return True
 
     async def call(
-        self,
-        *,
-        scope: Scope,
-        actor: Actor,
-        body: Body,
-        key: CallerKey,
-        fingerprint: str,
-        session: AsyncSession,
+        self, *, scope: Scope, actor: Actor, body: Body, key: CallerKey, fingerprint: str
     ) -> bytes | None:
-        """The answer's JSON, written in `session` (committed by the lane), or None: nothing written."""
+        """The answer's JSON, committed by the call itself (one statement on a pooled driver connection), or
+        None: nothing written."""
         raise NotImplementedError
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,23 +177,10 @@ class OneCallLane(HttpMiddleware, Generic[Body]):
 
     async def _one_call(self, scope: Scope, actor: Actor, body: Body, key: CallerKey) -> bytes | None:
         structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
-        sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
         # request_fingerprint's: the lane's path has nothing its URL would escape
         request_hash = fingerprint(scope["method"], scope["path"], body)
-        async with sessionmaker() as session:
-            try:
-                answer = await self.call(
-                    scope=scope, actor=actor, body=body, key=key, fingerprint=request_hash, session=session
-                )
-                if answer is not None:
-                    await session.commit()
-                    return answer
-            except Exception as exc:  # the general path runs again and answers it (a fault: its 503)
-                log.info(self.fell_through, error=type(exc).__name__)
-            if session.in_transaction():
-                try:
-                    await session.rollback()
-                except Exception:  # the connection is gone, its transaction with it
-                    with contextlib.suppress(Exception):
-                        await session.invalidate()
+        try:
+            return await self.call(scope=scope, actor=actor, body=body, key=key, fingerprint=request_hash)
+        except Exception as exc:  # the general path runs again and answers it (a fault: its 503)
+            log.info(self.fell_through, error=type(exc).__name__)
         return None

@@ -14,19 +14,18 @@ award, and without a BEGIN and a COMMIT of their own (two round trips, each an a
 
 from __future__ import annotations
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Scope
 
 from jifen.auth.actor import Actor
-from jifen.auth.one_call_lane import OneCallLane, log
+from jifen.auth.one_call_lane import OneCallLane
 from jifen.awards.auth import PendingSubmission
 from jifen.awards.endpoints import create_award, router
 from jifen.awards.schemas import AwardCreate
 from jifen.awards.service import OnConnection, submit_in_one_call
 from jifen.kit.db import raw_connection
-from jifen.kit.idempotency import CallerKey, fingerprint
+from jifen.kit.idempotency import CallerKey
 from jifen.kit.metrics import count_committed
 
 PATH = "/api/v1/awards"
@@ -38,26 +37,21 @@ class OneCallAwardLane(OneCallLane[AwardCreate]):
             app, state=state, path=PATH, router=router, endpoint=create_award, model=AwardCreate, name="award"
         )
 
-    async def _one_call(self, scope: Scope, actor: Actor, body: AwardCreate, key: CallerKey) -> bytes | None:
+    async def call(
+        self, *, scope: Scope, actor: Actor, body: AwardCreate, key: CallerKey, fingerprint: str
+    ) -> bytes | None:
         """The one call on a pooled driver connection, committed when it answers: the answer, or None
-        (award_submit answered NULL: nothing written; an error: rolled back, or a commit whose outcome is
-        unknown, which the router's replay of the key settles)."""
-        structlog.contextvars.bind_contextvars(actor_id=str(actor.user_id))
-        request_hash = fingerprint(scope["method"], scope["path"], body)
+        (award_submit answered NULL: nothing written). An error (rolled back, or a commit whose outcome is
+        unknown, which the router's replay of the key settles) goes to the lane, which falls through."""
         # never opened: `submit_in_one_call` takes the actor from it, and runs `on` the driver connection
         session: AsyncSession = self.state.sessionmaker()
         access = PendingSubmission(actor, session, key.key, [body.household_id])
         engine: AsyncEngine = self.state.engine
-        try:
-            async with raw_connection(engine) as connection:
-                on = OnConnection(connection)
-                answer = await submit_in_one_call(
-                    key=key, fingerprint=request_hash, body=body, access=access, session=session, on=on
-                )
-        except Exception as exc:  # the general path runs again and answers it (a fault: its 503)
-            log.info(self.fell_through, error=type(exc).__name__)
-            return None
-        if answer is None:
-            return None  # nothing was written: the router answers
-        count_committed(on.posted)
+        async with raw_connection(engine) as connection:
+            on = OnConnection(connection)
+            answer = await submit_in_one_call(
+                key=key, fingerprint=fingerprint, body=body, access=access, session=session, on=on
+            )
+        if answer is not None:
+            count_committed(on.posted)
         return answer

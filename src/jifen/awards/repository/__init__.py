@@ -424,7 +424,7 @@ async def submit_in_one_call(session: AsyncSession, call: OneCall) -> OneCallAns
 
 
 async def submit_on(connection: asyncpg.Connection, call: OneCall) -> OneCallAnswer:
-    """`submit_in_one_call` on a driver connection, in its caller's transaction (the award's ASGI lane)."""
+    """`submit_in_one_call` on a driver connection, committed as it answers (the award's ASGI lane)."""
     items = (getattr(call, f.name) for f in fields(call)[1:])
     found = await connection.fetchrow(_SUBMIT, *call.caller.args(), *items)
     assert found is not None  # a function returning a record returns one row
