@@ -8,7 +8,8 @@ then the outbox's cost to awards;
 `python -m bench sale [--before DIR] [--before-sql FILE]` for counter sales, the one-call sale against the
 Python path (or against the code in DIR, or the `sale_submit` the released migration FILE made), alternating;
 `python -m bench inspection [--rounds N]` for a 500-household inspection, N times on one server;
-`python -m bench scale [--villages N --households N --postings N]` for a generated county."""
+`python -m bench scale [--villages N --households N --postings N]` for a generated county;
+`python -m bench ceiling [ROUNDS [SECONDS]]` for what jifen's schema allows at most, next to the peer."""
 
 import sys
 
@@ -44,6 +45,10 @@ elif sys.argv[1:2] == ["inspection"]:
     from bench.inspection import run as inspection
 
     inspection(sys.argv[2:])
+elif sys.argv[1:2] == ["ceiling"]:
+    from bench.ceiling import run as ceiling
+
+    ceiling(sys.argv[2:])
 elif sys.argv[1:2] == ["scale"]:
     from bench.scale import run as scale
 
