@@ -10,8 +10,10 @@ jifen, each driven by pgbench (C, prepared statements, so the load generator cos
   below zero), write the transfer and its two entries with the balance after and the account's version,
   one call. The household is credited from one issuing account, as jifen's awards are.
 
-And jifen's own `ledger_post` called the same way (no Python, no HTTP), as the service role, so its cost can
-be told apart from what the layers above it add. Households have the same ids in both databases
+And, on jifen's own schema and called the same way (no Python, no HTTP) as the service role: `ledger_post`,
+so its cost can be told apart from what the layers above it add; the posting floor, the least any posting can
+write into jifen's ledger; and `award_submit`, one whole award, the most single awards can reach here before
+any HTTP (`python -m bench ceiling` measures the same, and eight awards per call, alternating). Households have the same ids in both databases
 (md5-derived, so as scattered in the indexes as random uuids), which lets every script name one without a
 lookup.
 """
@@ -144,6 +146,77 @@ SELECT ledger_post(:village::uuid, :actor::uuid, ARRAY[gen_random_uuid()], '{{aw
     '{{门前三包}}'::text[], ARRAY[:rule::uuid], '{{1}}'::integer[], '{{NULL}}'::text[], '{{NULL}}'::uuid[],
     '{{NULL}}'::uuid[], '{{NULL}}'::text[], '{{1,1}}'::integer[],
     ARRAY[{household_uuid_sql(":n")}, :issuing::uuid], '{{5,-5}}'::bigint[], '{{5,0}}'::bigint[]);
+"""
+
+
+# The least a posting can write into jifen's ledger (see the module's docstring). Owned by the ledger's owner
+# and called by the service role, so the direct writers' triggers stay quiet exactly as for ledger_post.
+POSTING_FLOOR_SQL = """
+CREATE FUNCTION bench_posting_floor(p_village uuid, p_actor uuid, p_rule uuid, p_account uuid, p_counter uuid,
+                                    p_amount bigint) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+SELECT pg_advisory_xact_lock_shared(7595439545093744238);
+WITH moved AS (
+    UPDATE accounts a
+       SET posted = a.posted + p_amount, lifetime_earned = a.lifetime_earned + greatest(p_amount, 0),
+           version = a.version + 1
+     WHERE a.village_id = p_village AND a.id = p_account AND a.kind = 'household'
+    RETURNING new.posted AS balance, new.version AS version),
+tx AS (
+    INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, rule_id, rule_version)
+    SELECT p_village, gen_random_uuid(), 'award', '门前三包', p_actor, p_rule, 1 FROM moved
+    RETURNING id)
+INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, account_version)
+SELECT p_village, tx.id, l.account_id, l.amount, l.balance_after, l.account_version
+  FROM moved p
+ CROSS JOIN tx
+ CROSS JOIN LATERAL (VALUES (1, p_account, p_amount, p.balance, p.version),
+                            (2, p_counter, -p_amount, NULL::bigint, NULL::bigint))
+       AS l(ord, account_id, amount, balance_after, account_version)
+ ORDER BY l.ord;
+$$;
+REVOKE EXECUTE ON FUNCTION bench_posting_floor(uuid, uuid, uuid, uuid, uuid, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bench_posting_floor(uuid, uuid, uuid, uuid, uuid, bigint) TO {app};
+
+-- independent awards in one transaction, each with its own key (the service role calls it: award_submit's
+-- own access checks apply)
+CREATE FUNCTION bench_award_group(p_actor uuid, p_credential integer, p_rule uuid, p_count integer,
+                                  p_households integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    done integer := 0;
+    got record;
+BEGIN
+    FOR i IN 1..p_count LOOP
+        SELECT * INTO got
+          FROM award_submit(p_actor, p_credential, 'bench', 'bench', '127.0.0.1', gen_random_uuid()::text,
+                            'bench', false, NULL, now(),
+                            ARRAY[md5('bench-household-' || random(1, p_households))::uuid], ARRAY[p_rule],
+                            '{{1}}', '{{NULL}}');
+        IF got.answer_json IS NOT NULL THEN
+            done := done + 1;
+        END IF;
+    END LOOP;
+    RETURN done;
+END
+$$;
+"""
+
+
+def script_award_submit(households: int) -> str:
+    """One whole award as `POST /awards` writes it, by the service role, with no HTTP and no Python."""
+    return f"""\\set n random(1, {households})
+SELECT answer_json FROM award_submit(:actor::uuid, :credential, 'bench', 'bench', '127.0.0.1',
+    gen_random_uuid()::text, 'bench', false, NULL, now(), ARRAY[{household_uuid_sql(":n")}],
+    ARRAY[:rule::uuid], '{{1}}', '{{NULL}}');
+"""
+
+
+def script_posting_floor(households: int) -> str:
+    """The least a posting can write into jifen's ledger (POSTING_FLOOR_SQL)."""
+    return f"""\\set n random(1, {households})
+SELECT bench_posting_floor(:village::uuid, :actor::uuid, :rule::uuid, {household_uuid_sql(":n")},
+    :issuing::uuid, 5);
 """
 
 

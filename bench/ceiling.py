@@ -36,74 +36,6 @@ from jifen.kit.embedded import APP_ROLE, psql
 GROUP = 8
 CLIENTS = 32
 
-# The least a posting can write into jifen's ledger (see the module's docstring). Owned by the ledger's owner
-# and called by the service role, so the direct writers' triggers stay quiet exactly as for ledger_post.
-FLOOR_SQL = """
-CREATE FUNCTION bench_posting_floor(p_village uuid, p_actor uuid, p_rule uuid, p_account uuid, p_counter uuid,
-                                    p_amount bigint) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-SELECT pg_advisory_xact_lock_shared(7595439545093744238);
-WITH moved AS (
-    UPDATE accounts a
-       SET posted = a.posted + p_amount, lifetime_earned = a.lifetime_earned + greatest(p_amount, 0),
-           version = a.version + 1
-     WHERE a.village_id = p_village AND a.id = p_account AND a.kind = 'household'
-    RETURNING new.posted AS balance, new.version AS version),
-tx AS (
-    INSERT INTO ledger_transactions (village_id, id, kind, memo, actor_id, rule_id, rule_version)
-    SELECT p_village, gen_random_uuid(), 'award', '门前三包', p_actor, p_rule, 1 FROM moved
-    RETURNING id)
-INSERT INTO postings (village_id, transaction_id, account_id, amount, balance_after, account_version)
-SELECT p_village, tx.id, l.account_id, l.amount, l.balance_after, l.account_version
-  FROM moved p
- CROSS JOIN tx
- CROSS JOIN LATERAL (VALUES (1, p_account, p_amount, p.balance, p.version),
-                            (2, p_counter, -p_amount, NULL::bigint, NULL::bigint))
-       AS l(ord, account_id, amount, balance_after, account_version)
- ORDER BY l.ord;
-$$;
-REVOKE EXECUTE ON FUNCTION bench_posting_floor(uuid, uuid, uuid, uuid, uuid, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION bench_posting_floor(uuid, uuid, uuid, uuid, uuid, bigint) TO {app};
-
--- independent awards in one transaction, each with its own key (the service role calls it: award_submit's
--- own access checks apply)
-CREATE FUNCTION bench_award_group(p_actor uuid, p_credential integer, p_rule uuid, p_count integer,
-                                  p_households integer) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-    done integer := 0;
-    got record;
-BEGIN
-    FOR i IN 1..p_count LOOP
-        SELECT * INTO got
-          FROM award_submit(p_actor, p_credential, 'bench', 'bench', '127.0.0.1', gen_random_uuid()::text,
-                            'bench', false, NULL, now(),
-                            ARRAY[md5('bench-household-' || random(1, p_households))::uuid], ARRAY[p_rule],
-                            '{{1}}', '{{NULL}}');
-        IF got.answer_json IS NOT NULL THEN
-            done := done + 1;
-        END IF;
-    END LOOP;
-    RETURN done;
-END
-$$;
-"""
-
-
-def _award_script(households: int) -> str:
-    return f"""\\set n random(1, {households})
-SELECT answer_json FROM award_submit(:actor::uuid, :credential, 'bench', 'bench', '127.0.0.1',
-    gen_random_uuid()::text, 'bench', false, NULL, now(), ARRAY[{baselines.household_uuid_sql(":n")}],
-    ARRAY[:rule::uuid], '{{1}}', '{{NULL}}');
-"""
-
-
-def _floor_script(households: int) -> str:
-    return f"""\\set n random(1, {households})
-SELECT bench_posting_floor(:village::uuid, :actor::uuid, :rule::uuid, {baselines.household_uuid_sql(":n")},
-    :issuing::uuid, 5);
-"""
-
 
 def _cpu() -> tuple[int, int]:
     """(busy, total) jiffies of all cores so far."""
@@ -122,7 +54,7 @@ async def main(rounds: int, seconds: int) -> None:
             baselines.PEERS_SCHEMA + baselines.peers_seed_sql(ledger_bench.HOUSEHOLDS),
             database=baselines.PEERS_DATABASE,
         )
-        psql(bench.server, FLOOR_SQL.format(app=APP_ROLE), database="jifen")
+        psql(bench.server, baselines.POSTING_FLOOR_SQL.format(app=APP_ROLE), database="jifen")
         owner = await asyncpg.connect(bench.owner_url)
         credential = await owner.fetchval("SELECT credential_version FROM users WHERE id = $1", bench.actor)
         await owner.close()
@@ -141,8 +73,8 @@ async def main(rounds: int, seconds: int) -> None:
             "peer transfer": (peers, baselines.script_peer_transfer(households), 1),
             "one statement": (peers, baselines.script_one_statement(households), 1),
             "ledger_post": (jifen, baselines.script_ledger_post(households), 1),
-            "posting floor": (jifen, _floor_script(households), 1),
-            "award_submit": (jifen, _award_script(households), 1),
+            "posting floor": (jifen, baselines.script_posting_floor(households), 1),
+            "award_submit": (jifen, baselines.script_award_submit(households), 1),
             f"award_submit ×{GROUP}": (jifen, group, GROUP),
         }
         for (user, database), script, _ in runs.values():  # caches and plans warm, pages read once

@@ -117,7 +117,8 @@ class Bench:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.results: list[tuple[str, Result, Result | None]] = []
-        # (baseline, clients) -> result: "one", "peer", "post" (jifen's ledger_post alone), "peer_hot"
+        # (baseline, clients) -> result: "one", "peer", "post" (jifen's ledger_post alone), "floor" (the posting
+        # floor), "award" (award_submit alone), "peer_hot"
         self.baselines: dict[tuple[str, int], Result] = {}
         self.secret = uuid.uuid4().hex * 2
 
@@ -204,6 +205,21 @@ class Bench:
         self.actor = await owner.fetchval("SELECT id FROM users WHERE username = 'bench-cadre'")
         await owner.execute("VACUUM ANALYZE")
         await owner.close()
+
+    async def link_backlog(self) -> None:
+        """Link what the baselines wrote into the village's chain now, so that the server's chainer does not
+        do it during the first measurements."""
+        from jifen.audit import chain
+
+        conn = await asyncpg.connect(self.app_url)
+        try:
+            started = time.perf_counter()
+            linked = await chain.link_all(conn)
+            print(
+                f"      (the baselines' {linked:,} records linked in {time.perf_counter() - started:.1f} s)"
+            )
+        finally:
+            await conn.close()
 
     def serve(
         self, chain_interval: float = 5.0, *, server: str = SERVER, extra_env: dict[str, str] | None = None
@@ -442,10 +458,15 @@ class Bench:
             baselines.PEERS_SCHEMA + baselines.peers_seed_sql(HOUSEHOLDS),
             database=baselines.PEERS_DATABASE,
         )
+        psql(self.server, baselines.POSTING_FLOOR_SQL.format(app=APP_ROLE), database="jifen")
+        credential = psql(
+            self.server, f"SELECT credential_version FROM users WHERE id = '{self.actor}'", database="jifen"
+        ).strip()
         seconds = max(1, round(BASELINE_SECONDS))
         jifen = {
             "village": str(self.village_id),
             "actor": str(self.actor),
+            "credential": credential,
             "rule": str(self.plus_rule),
             "issuing": str(self.issuing),
         }
@@ -472,6 +493,8 @@ class Bench:
                 )
             )
         runs.append(("post", 32, APP_ROLE, "jifen", baselines.script_ledger_post(HOUSEHOLDS), jifen))
+        runs.append(("floor", 32, APP_ROLE, "jifen", baselines.script_posting_floor(HOUSEHOLDS), jifen))
+        runs.append(("award", 32, APP_ROLE, "jifen", baselines.script_award_submit(HOUSEHOLDS), jifen))
         runs.append(
             (
                 "peer_hot",
@@ -500,6 +523,17 @@ class Bench:
         print(
             f"  (z) jifen ledger_post alone (pgbench, service role), 32 clients: {post.rate:8.1f}/s"
             f" p99 {post.pct(0.99):5.1f} ms{self.versus_baselines(post.rate, 32)}",
+            flush=True,
+        )
+        floor, award = self.baselines[("floor", 32)], self.baselines[("award", 32)]
+        print(
+            f"  (z) the posting floor (the least a posting writes into jifen's schema), 32 clients:"
+            f" {floor.rate:8.1f}/s p99 {floor.pct(0.99):5.1f} ms{self.versus_baselines(floor.rate, 32)}",
+            flush=True,
+        )
+        print(
+            f"  (z) award_submit alone (one whole award, no HTTP), 32 clients: {award.rate:8.1f}/s"
+            f" p99 {award.pct(0.99):5.1f} ms{self.versus_baselines(award.rate, 32)}",
             flush=True,
         )
         print(
@@ -1016,6 +1050,7 @@ async def main() -> None:
     try:
         await bench.seed()
         bench.measure_baselines()
+        await bench.link_backlog()
         bench.serve()
         await bench.login()
         for clients in (1, 8, 32):

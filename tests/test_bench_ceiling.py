@@ -9,7 +9,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import asyncpg
-from bench.ceiling import FLOOR_SQL
+from bench.baselines import POSTING_FLOOR_SQL
 
 from tests.db import _asyncpg_url
 from tests.ledger.test_balances_definer_only import app_db, awarded
@@ -35,7 +35,7 @@ async def test_the_posting_floor_writes_what_ledger_post_writes(
     owner = await asyncpg.connect(_asyncpg_url(template.owner_url_for(database)))
     try:
         app_role = await app_db.fetchval("SELECT current_user")
-        await owner.execute(FLOOR_SQL.format(app=app_role))
+        await owner.execute(POSTING_FLOOR_SQL.format(app=app_role))
         issuing = await owner.fetchval(
             "SELECT id FROM accounts WHERE village_id = $1 AND kind = 'issuing'", village_id
         )
