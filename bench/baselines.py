@@ -13,7 +13,8 @@ jifen, each driven by pgbench (C, prepared statements, so the load generator cos
 And, on jifen's own schema and called the same way (no Python, no HTTP) as the service role: `ledger_post`,
 so its cost can be told apart from what the layers above it add; the posting floor, the least any posting can
 write into jifen's ledger; and `award_submit`, one whole award, the most single awards can reach here before
-any HTTP (`python -m bench ceiling` measures the same, and eight awards per call, alternating). Households have the same ids in both databases
+any HTTP (`python -m bench ceiling` measures the same, and eight awards per call, alternating).
+Households have the same ids in both databases
 (md5-derived, so as scattered in the indexes as random uuids), which lets every script name one without a
 lookup.
 """
@@ -149,8 +150,9 @@ SELECT ledger_post(:village::uuid, :actor::uuid, ARRAY[gen_random_uuid()], '{{aw
 """
 
 
-# The least a posting can write into jifen's ledger (see the module's docstring). Owned by the ledger's owner
-# and called by the service role, so the direct writers' triggers stay quiet exactly as for ledger_post.
+# The bench's scratch functions in jifen's database: bench_posting_floor, the least a posting can write into
+# jifen's ledger (owned by the ledger's owner and called by the service role, so the direct writers' triggers
+# stay quiet exactly as for ledger_post), and bench_award_group, independent awards in one call (bench ceiling).
 POSTING_FLOOR_SQL = """
 CREATE FUNCTION bench_posting_floor(p_village uuid, p_actor uuid, p_rule uuid, p_account uuid, p_counter uuid,
                                     p_amount bigint) RETURNS void

@@ -1,9 +1,9 @@
-"""`python -m bench ceiling [ROUNDS]`: what jifen's schema allows at most, next to the peer, in one run.
+"""`python -m bench ceiling [ROUNDS [SECONDS]]`: what jifen's schema allows at most, beside the peer.
 
 Issue #13 asks for `ledger_post` at 2× the peer-style transfer function and for HTTP single awards at 0.5×
 it. This bench asks whether the database can give that at all, with no Python and no HTTP in the way: on one
 PostgreSQL, every script driven by pgbench (C, prepared statements) at 32 clients, alternating, ROUNDS times
-(default 3):
+(default 3) of SECONDS each (default 8):
 
 - **peer**: the peer-style transfer function (bench/baselines.py), in its own database;
 - **one statement**: the physical limit of a posting here (bench/baselines.py);
