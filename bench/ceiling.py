@@ -77,34 +77,22 @@ async def main(rounds: int, seconds: int) -> None:
             "award_submit": (jifen, baselines.script_award_submit(households), 1),
             f"award_submit ×{GROUP}": (jifen, group, GROUP),
         }
-        for (user, database), script, _ in runs.values():  # caches and plans warm, pages read once
-            await asyncio.to_thread(
-                baselines.pgbench,
-                bench.db,
-                user,
-                database,
-                script,
-                clients=CLIENTS,
-                seconds=2,
-                defines=defines,
+
+        async def pgbench(where: tuple[str, str], script: str, seconds: int) -> baselines.PgbenchResult:
+            return await asyncio.to_thread(
+                baselines.pgbench, bench.db, *where, script, clients=CLIENTS, seconds=seconds, defines=defines
             )
+
+        for where, script, _ in runs.values():  # caches and plans warm, pages read once
+            await pgbench(where, script, 2)
         rates: dict[str, list[float]] = {name: [] for name in runs}
         busy: dict[str, list[float]] = {name: [] for name in runs}
         for r in range(rounds):
             names = list(runs) if r % 2 == 0 else list(runs)[::-1]
             for name in names:
-                (user, database), script, per = runs[name]
+                where, script, per = runs[name]
                 before = _cpu()
-                got = await asyncio.to_thread(
-                    baselines.pgbench,
-                    bench.db,
-                    user,
-                    database,
-                    script,
-                    clients=CLIENTS,
-                    seconds=seconds,
-                    defines=defines,
-                )
+                got = await pgbench(where, script, seconds)
                 after = _cpu()
                 if got.failed:
                     raise RuntimeError(f"{name}: {got.failed} transactions failed")
