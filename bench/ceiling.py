@@ -119,7 +119,8 @@ def _report(rates: dict[str, list[float]], busy: dict[str, list[float]], rounds:
     def ratio(name: str) -> list[float]:
         return [a / b for a, b in zip(rates[name], peer, strict=True)]
 
-    print(f"\n{CLIENTS} clients, {seconds} s each, {rounds} alternating rounds (medians):")
+    plural = "s" if rounds > 1 else ""
+    print(f"\n{CLIENTS} clients, {seconds} s each, {rounds} alternating round{plural} (medians):")
     print("| path | per second | × peer (each round) | cores busy |")
     print("| --- | --- | --- | --- |")
     for name in rates:
