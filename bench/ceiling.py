@@ -27,11 +27,9 @@ import statistics
 import sys
 from pathlib import Path
 
-import asyncpg
-
 import bench.ledger as ledger_bench
 from bench import baselines
-from jifen.kit.embedded import APP_ROLE, psql
+from jifen.kit.embedded import APP_ROLE
 
 GROUP = 8
 CLIENTS = 32
@@ -48,24 +46,8 @@ async def main(rounds: int, seconds: int) -> None:
     bench = ledger_bench.Bench()
     try:
         await bench.seed()
-        psql(bench.server, f"CREATE DATABASE {baselines.PEERS_DATABASE}")
-        psql(
-            bench.server,
-            baselines.PEERS_SCHEMA + baselines.peers_seed_sql(ledger_bench.HOUSEHOLDS),
-            database=baselines.PEERS_DATABASE,
-        )
-        psql(bench.server, baselines.POSTING_FLOOR_SQL.format(app=APP_ROLE), database="jifen")
-        owner = await asyncpg.connect(bench.owner_url)
-        credential = await owner.fetchval("SELECT credential_version FROM users WHERE id = $1", bench.actor)
-        await owner.close()
+        defines = bench.baseline_databases()
         households = ledger_bench.HOUSEHOLDS
-        defines = {
-            "village": str(bench.village_id),
-            "actor": str(bench.actor),
-            "credential": str(credential),
-            "rule": str(bench.plus_rule),
-            "issuing": str(bench.issuing),
-        }
         peers, jifen = ("postgres", baselines.PEERS_DATABASE), (APP_ROLE, "jifen")
         group = f"SELECT bench_award_group(:actor::uuid, :credential, :rule::uuid, {GROUP}, {households});\n"
         # name -> (user, database, script, postings or awards per transaction)
@@ -108,7 +90,7 @@ async def main(rounds: int, seconds: int) -> None:
                 flush=True,
             )
         _report(rates, busy, rounds, seconds)
-        await _check(bench)
+        await bench.check_ledger()  # the floor wrote a ledger as sound as everything else's
     finally:
         bench.stop()
 
@@ -129,22 +111,6 @@ def _report(rates: dict[str, list[float]], busy: dict[str, list[float]], rounds:
             + ", ".join(f"{x:.2f}" for x in ratio(name))
             + f" | {statistics.median(busy[name]) * 100:.0f} % |"
         )
-
-
-async def _check(bench: ledger_bench.Bench) -> None:
-    """The floor wrote balanced, never-negative postings like everything else (or the comparison is void)."""
-    owner = await asyncpg.connect(bench.owner_url)
-    try:
-        unbalanced = await owner.fetchval(
-            "SELECT count(*) FROM (SELECT transaction_id FROM postings GROUP BY transaction_id"
-            " HAVING sum(amount) <> 0) x"
-        )
-        negative = await owner.fetchval(
-            "SELECT count(*) FROM accounts WHERE kind = 'household' AND posted < 0"
-        )
-        print(f"ledger after the run: {unbalanced} unbalanced transactions, {negative} households below zero")
-    finally:
-        await owner.close()
 
 
 def run(argv: list[str]) -> None:

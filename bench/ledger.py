@@ -447,9 +447,9 @@ class Bench:
             return ""
         return f" | vs one statement {rate / one.rate:5.3f}, vs peer {rate / peer.rate:5.2f}"
 
-    def measure_baselines(self) -> None:
-        """The honest baselines (issue #13): a one-statement award and a peer-style transfer function on
-        minimal schemas in their own database, at 1, 8 and 32 clients, and jifen's ledger_post alone."""
+    def baseline_databases(self) -> dict[str, str]:
+        """The peers' database seeded, the bench's scratch functions in jifen's; what the pgbench scripts on
+        jifen's schema name (`-D`)."""
         from jifen.kit.embedded import psql
 
         psql(self.server, f"CREATE DATABASE {baselines.PEERS_DATABASE}")
@@ -462,14 +462,20 @@ class Bench:
         credential = psql(
             self.server, f"SELECT credential_version FROM users WHERE id = '{self.actor}'", database="jifen"
         ).strip()
-        seconds = max(1, round(BASELINE_SECONDS))
-        jifen = {
+        return {
             "village": str(self.village_id),
             "actor": str(self.actor),
             "credential": credential,
             "rule": str(self.plus_rule),
             "issuing": str(self.issuing),
         }
+
+    def measure_baselines(self) -> None:
+        """The honest baselines (issue #13): a one-statement award and a peer-style transfer function on
+        minimal schemas in their own database, at 1, 8 and 32 clients, and on jifen's schema ledger_post, the
+        posting floor and award_submit alone."""
+        jifen = self.baseline_databases()
+        seconds = max(1, round(BASELINE_SECONDS))
         runs: list[tuple[str, int, str, str, str, dict[str, str]]] = []
         for clients in (1, 8, 32):
             runs.append(
